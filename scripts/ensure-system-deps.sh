@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages the test suite uses are present.
+# As root with apt-get it installs what is missing; otherwise it names the command to run.
+set -euo pipefail
+declare -A need=(
+  [bwrap]=bubblewrap
+  [redis-server]=redis-server
+  [scmp_sys_resolver]=seccomp
+  [yara]=yara
+  [strace]=strace
+  [prlimit]=util-linux
+  [setpriv]=util-linux
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-system-deps: installing ${pkgs[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${pkgs[@]}" >/dev/null
+else
+  echo "ensure-system-deps: missing Debian packages: ${pkgs[*]}" >&2
+  echo "  install them with: sudo apt-get install -y ${pkgs[*]}" >&2
+  exit 1
+fi

@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+
+/** A command group registers its subcommands on the root program. One file per group. */
+export type RegisterCommands = (program: Command) => void;
+
+// Each command group lives in its own file; add one line here per group.
+export const commandGroups: RegisterCommands[] = [];

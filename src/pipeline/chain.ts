@@ -1,0 +1,27 @@
+import type { CallContext } from './context.js';
+import type { Outcome } from './outcome.js';
+
+export type Next = (ctx: CallContext) => Promise<Outcome>;
+
+/**
+ * One control in the request path. A guard may deny (return a failure), adjust the context
+ * (for example narrow limits), or call `next` and inspect what comes back.
+ */
+export interface Guard {
+  readonly name: string;
+  handle(ctx: CallContext, next: Next): Promise<Outcome>;
+}
+
+/**
+ * Composes guards into one handler, first guard outermost. The order is the security model:
+ * see docs/pipeline.md, which lists it and says why.
+ */
+export function compose(guards: readonly Guard[], terminal: Next): Next {
+  let handler = terminal;
+  for (let index = guards.length - 1; index >= 0; index -= 1) {
+    const guard = guards[index] as Guard;
+    const inner = handler;
+    handler = (ctx) => guard.handle(ctx, inner);
+  }
+  return handler;
+}

@@ -1,0 +1,101 @@
+import { performance } from 'node:perf_hooks';
+
+/** Who is calling. Set by the transport; the authentication guard refuses a context without it. */
+export interface Identity {
+  /** The agent id that policies and audit records refer to. */
+  agentId: string;
+  /** A short, non-reversible fingerprint of the credential (never the credential). */
+  tokenFingerprint: string;
+  /** How the caller proved who it is. */
+  method: 'api-token' | 'oauth' | 'stdio';
+  /** OAuth subject, when the caller used a JWT. */
+  subject?: string;
+}
+
+/** Facts about the downstream session the request arrived on. */
+export interface SessionInfo {
+  sessionId: string;
+  transport: 'stdio' | 'http';
+  protocolVersion: string | undefined;
+}
+
+/** Per-call limits. Guards may narrow them; config can widen them per server and tool. */
+export interface CallLimits {
+  timeoutMs: number;
+  maxOutputBytes: number;
+  maxRequestBytes: number;
+}
+
+/** The upstream a request resolved to, with the names the upstream itself uses. */
+export interface CallTarget {
+  server: string;
+  /** The tool, prompt or resource URI as the upstream knows it (namespace stripped). */
+  name?: string;
+}
+
+/** What the audit record needs; filled in as the request moves through the chain. */
+export interface AuditFacts {
+  decision?: 'allow' | 'deny' | 'error';
+  reason?: string;
+  /** The guard that produced the decision, when a guard denied. */
+  deniedBy?: string;
+  outputBytes?: number;
+  upstreamDurationMs?: number;
+  timedOut?: boolean;
+}
+
+export interface CallContextInit {
+  requestId: string | number;
+  method: string;
+  params: Record<string, unknown> | undefined;
+  session: SessionInfo;
+  identity: Identity | undefined;
+  requestBytes: number;
+  limits: CallLimits;
+  signal: AbortSignal;
+}
+
+/** Everything known about one client request while it runs through the guard chain. */
+export class CallContext {
+  readonly requestId: string | number;
+  readonly method: string;
+  params: Record<string, unknown> | undefined;
+  readonly session: SessionInfo;
+  readonly identity: Identity | undefined;
+  readonly requestBytes: number;
+  readonly startedAt: number;
+  readonly signal: AbortSignal;
+  limits: CallLimits;
+  target: CallTarget | undefined;
+  readonly audit: AuditFacts = {};
+
+  constructor(init: CallContextInit) {
+    this.requestId = init.requestId;
+    this.method = init.method;
+    this.params = init.params;
+    this.session = init.session;
+    this.identity = init.identity;
+    this.requestBytes = init.requestBytes;
+    this.limits = init.limits;
+    this.signal = init.signal;
+    this.startedAt = performance.now();
+  }
+
+  /** The task id a client attached to the request (`_meta.taskId` or the related-task key), if any. */
+  get taskId(): string | undefined {
+    const meta = this.params?.['_meta'];
+    if (meta === null || typeof meta !== 'object') return undefined;
+    const record = meta as Record<string, unknown>;
+    const candidate = record['taskId'] ?? record['io.modelcontextprotocol/related-task'];
+    if (typeof candidate === 'string') return candidate;
+    if (candidate !== null && typeof candidate === 'object') {
+      const nested = (candidate as Record<string, unknown>)['taskId'];
+      if (typeof nested === 'string') return nested;
+    }
+    return undefined;
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+}
