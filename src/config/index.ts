@@ -1,0 +1,7 @@
+export { loadConfigFile, loadConfigText } from './load.js';
+export { embeddedDefaultConfig } from './defaults.js';
+export { ConfigError, formatProblem } from './errors.js';
+export type { ConfigProblem } from './errors.js';
+export { resolveValue, resolveMap, SecretError } from './secrets.js';
+export { configSchema } from './schema.js';
+export type * from './types.js';

@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { configSchema } from './schema.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { locate } from './locate.js';
+import { closest } from './suggest.js';
+import type { BastionConfig, LoadedConfig } from './types.js';
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+const validate = ajv.compile<BastionConfig>(configSchema);
+
+/** Header names whose values are credentials: they must come from the environment or a file. */
+const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key|api-key)$|token|secret|key$/i;
+
+/** Reads, parses and validates a config file (YAML or JSON). Throws ConfigError with locations. */
+export function loadConfigFile(path: string): LoadedConfig {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError([{ file: path, line: undefined, column: undefined, field: '', message: `cannot read the file (${reason})`, fix: 'check the path given to --config' }]);
+  }
+  return loadConfigText(text, path, dirname(absolute));
+}
+
+/** Parses and validates config text. `source` names it in messages. */
+export function loadConfigText(text: string, source: string, baseDir: string): LoadedConfig {
+  const lineCounter = new LineCounter();
+  // JSON is a subset of YAML 1.2, so one parser gives line numbers for both formats.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((error) => {
+        const position = lineCounter.linePos(error.pos[0]);
+        return { file: source, line: position.line, column: position.col, field: '', message: `syntax error: ${error.message.split('\n')[0]}`, fix: 'fix the YAML/JSON syntax at this position' };
+      }),
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (!validate(raw)) {
+    throw new ConfigError(describeSchemaErrors(validate.errors ?? [], doc, lineCounter, source));
+  }
+  const config = raw;
+  const problems = semanticProblems(config, doc, lineCounter, source);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config, source, baseDir };
+}
+
+function describeSchemaErrors(errors: readonly ErrorObject[], doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
+  const problems = new Map<string, ConfigProblem>();
+  // The if/then wrapper and oneOf branches repeat the real error: keep the most specific ones.
+  const meaningful = errors.filter((error) => error.keyword !== 'if' && !('propertyName' in error) && !(error.keyword === 'oneOf' && errors.some((other) => other !== error && other.instancePath.startsWith(error.instancePath) && other.keyword !== 'oneOf')));
+  for (const error of meaningful) {
+    const problem = describeSchemaError(error, doc, lineCounter, file);
+    const key = `${problem.field}|${problem.message}`;
+    if (!problems.has(key)) problems.set(key, problem);
+  }
+  return [...problems.values()];
+}
+
+function describeSchemaError(error: ErrorObject, doc: Document, lineCounter: LineCounter, file: string): ConfigProblem {
+  const path = error.instancePath.split('/').slice(1).map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const parent = (error.parentSchema ?? {}) as { description?: string; properties?: Record<string, { description?: string }> };
+  const at = (segments: string[], preferKey = false): Pick<ConfigProblem, 'line' | 'column'> => {
+    const position = locate(doc, lineCounter, segments, preferKey);
+    return { line: position?.line, column: position?.column };
+  };
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const extra = String((error.params as { additionalProperty: string }).additionalProperty);
+      const allowed = Object.keys(parent.properties ?? {});
+      const suggestion = closest(extra, allowed);
+      return {
+        file,
+        ...at([...path, extra], true),
+        field: [...path, extra].join('.'),
+        message: `unknown field '${extra}'`,
+        fix: suggestion !== undefined ? `did you mean '${suggestion}'?` : `remove it; allowed fields here: ${allowed.join(', ')}`,
+      };
+    }
+    case 'required': {
+      const missing = String((error.params as { missingProperty: string }).missingProperty);
+      const hint = parent.properties?.[missing]?.description;
+      return { file, ...at(path), field: [...path, missing].join('.'), message: `missing required field '${missing}'`, fix: hint !== undefined ? `add ${missing}: ${hint}` : `add the field '${missing}'` };
+    }
+    case 'propertyNames': {
+      const name = String((error.params as { propertyName: string }).propertyName);
+      return { file, ...at([...path, name], true), field: [...path, name].join('.'), message: `invalid name '${name}'`, fix: parent.description !== undefined ? `use ${parent.description}` : 'rename it' };
+    }
+    case 'enum':
+    case 'const': {
+      const allowed = error.keyword === 'enum' ? (error.params as { allowedValues: unknown[] }).allowedValues : [(error.params as { allowedValue: unknown }).allowedValue];
+      return { file, ...at(path), field: path.join('.'), message: `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`, fix: parent.description };
+    }
+    default:
+      return { file, ...at(path), field: path.join('.'), message: error.message ?? error.keyword, fix: parent.description };
+  }
+}
+
+function semanticProblems(config: BastionConfig, doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (server.transport !== 'http') continue;
+    for (const [header, value] of Object.entries(server.headers)) {
+      if (typeof value === 'string' && SENSITIVE_HEADER.test(header)) {
+        const position = locate(doc, lineCounter, ['servers', name, 'headers', header]);
+        problems.push({
+          file,
+          line: position?.line,
+          column: position?.column,
+          field: `servers.${name}.headers.${header}`,
+          message: 'a credential is written inline in the config',
+          fix: `${header}: { fromEnv: VARIABLE } or ${header}: { fromFile: /run/secrets/${name}-token }`,
+        });
+      }
+    }
+  }
+  const oauth = config.auth.oauth;
+  if (oauth !== undefined && oauth.jwksUrl === undefined && oauth.jwksFile === undefined) {
+    const position = locate(doc, lineCounter, ['auth', 'oauth']);
+    problems.push({ file, line: position?.line, column: position?.column, field: 'auth.oauth', message: 'no key source for validating access tokens', fix: 'add jwksUrl: https://issuer.example.com/.well-known/jwks.json (or jwksFile: PATH)' });
+  }
+  if (oauth !== undefined && config.listeners.http === undefined) {
+    const position = locate(doc, lineCounter, ['auth', 'oauth']);
+    problems.push({ file, line: position?.line, column: position?.column, field: 'auth.oauth', message: 'OAuth needs the HTTP listener', fix: 'add listeners: { http: { port: 8080 } }' });
+  }
+  return problems;
+}

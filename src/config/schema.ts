@@ -1,0 +1,173 @@
+/**
+ * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
+ * and `default`s are applied by ajv, so every limit has a safe value unless widened explicitly.
+ */
+
+const secretRef = {
+  oneOf: [
+    { type: 'object', required: ['fromEnv'], additionalProperties: false, properties: { fromEnv: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'the name of an environment variable' } } },
+    { type: 'object', required: ['fromFile'], additionalProperties: false, properties: { fromFile: { type: 'string', minLength: 1, description: 'a path to a file holding the secret' } } },
+  ],
+};
+
+const valueOrSecret = { oneOf: [{ type: 'string' }, secretRef], description: 'a string, or { fromEnv: NAME } or { fromFile: PATH }' };
+
+const limits = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000, description: 'milliseconds, e.g. 30000' },
+    maxOutputBytes: { type: 'integer', minimum: 1024, maximum: 1_073_741_824, description: 'bytes, e.g. 4194304' },
+    maxRequestBytes: { type: 'integer', minimum: 1024, maximum: 268_435_456, description: 'bytes, e.g. 1048576' },
+  },
+};
+
+const toolConfig = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limits,
+    scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scope strings such as read:filesystem:${path}' },
+  },
+};
+
+const serverCommon = {
+  limits,
+  tools: { type: 'object', propertyNames: { pattern: '^[^\\s]{1,128}$' }, additionalProperties: toolConfig },
+  manifest: { type: 'string', minLength: 1, description: 'a path to the server manifest' },
+  trust: { enum: ['signed', 'unsigned'], description: "'signed' (default) or 'unsigned'" },
+  description: { type: 'string' },
+};
+
+const stdioServer = {
+  type: 'object',
+  required: ['transport', 'command'],
+  additionalProperties: false,
+  properties: {
+    transport: { const: 'stdio' },
+    command: { type: 'string', minLength: 1, description: 'the program to run, e.g. command: node (no shell is used)' },
+    args: { type: 'array', items: { type: 'string' }, default: [], description: 'a list of arguments, e.g. args: [server.js, --port, "0"]' },
+    env: { type: 'object', additionalProperties: valueOrSecret, default: {}, description: 'a map of variable names to values or secret references' },
+    cwd: { type: 'string', minLength: 1 },
+    ...serverCommon,
+  },
+};
+
+const httpServer = {
+  type: 'object',
+  required: ['transport', 'url'],
+  additionalProperties: false,
+  properties: {
+    transport: { const: 'http' },
+    url: { type: 'string', pattern: '^https?://', description: 'the server\'s Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp' },
+    headers: { type: 'object', additionalProperties: valueOrSecret, default: {}, description: 'a map of header names to values or secret references' },
+    ...serverCommon,
+  },
+};
+
+export const configSchema = {
+  $id: 'https://bastion.dev/schemas/config.schema.json',
+  type: 'object',
+  required: ['version', 'servers'],
+  additionalProperties: false,
+  properties: {
+    version: { const: 1, description: 'version: 1' },
+    stateDir: { type: 'string', minLength: 1, default: '.bastion', description: 'a directory for the audit log and keys' },
+    listeners: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        stdio: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['agent'],
+          properties: { agent: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$', description: 'the agent id for the stdio client' } },
+        },
+        http: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            host: { type: 'string', default: '127.0.0.1', description: 'an address to bind, e.g. 127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+            path: { type: 'string', pattern: '^/', default: '/mcp' },
+            publicUrl: { type: 'string', pattern: '^https?://' },
+            allowedHosts: { type: 'array', items: { type: 'string', minLength: 1 } },
+            allowedOrigins: { type: 'array', items: { type: 'string', pattern: '^https?://' }, default: [] },
+            maxSessions: { type: 'integer', minimum: 1, maximum: 100000, default: 64 },
+            sessionIdleSeconds: { type: 'integer', minimum: 10, maximum: 86400, default: 900 },
+          },
+        },
+      },
+    },
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        apiTokens: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            required: ['agent', 'sha256'],
+            additionalProperties: false,
+            properties: {
+              agent: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$', description: 'an agent id such as ci-bot' },
+              sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the hex SHA-256 of the token (bastion token hash TOKEN prints it); never the token itself' },
+              description: { type: 'string' },
+            },
+          },
+        },
+        oauth: {
+          type: 'object',
+          required: ['issuer'],
+          additionalProperties: false,
+          properties: {
+            issuer: { type: 'string', pattern: '^https?://' },
+            jwksUrl: { type: 'string', pattern: '^https?://' },
+            jwksFile: { type: 'string', minLength: 1 },
+            audience: { type: 'string', minLength: 1 },
+            algorithms: { type: 'array', items: { enum: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] }, minItems: 1, default: ['RS256', 'ES256', 'EdDSA'] },
+            clockSkewSeconds: { type: 'integer', minimum: 0, maximum: 300, default: 30 },
+            agentClaim: { type: 'string', default: 'sub' },
+            scopesSupported: { type: 'array', items: { type: 'string' }, default: [] },
+          },
+        },
+      },
+    },
+    limits: {
+      ...limits,
+      default: {},
+      properties: {
+        timeoutMs: { ...limits.properties.timeoutMs, default: 30_000 },
+        maxOutputBytes: { ...limits.properties.maxOutputBytes, default: 4 * 1024 * 1024 },
+        maxRequestBytes: { ...limits.properties.maxRequestBytes, default: 1024 * 1024 },
+      },
+    },
+    upstream: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        restartBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000, default: 500 },
+        maxBackoffMs: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 30_000 },
+        startTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000 },
+      },
+    },
+    servers: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: '^[a-z][a-z0-9-]{0,31}$' },
+      additionalProperties: {
+        type: 'object',
+        required: ['transport'],
+        properties: { transport: { enum: ['stdio', 'http'], description: "'stdio' (a local command) or 'http' (a Streamable HTTP URL)" } },
+        if: { properties: { transport: { const: 'stdio' } } },
+        then: stdioServer,
+        else: httpServer,
+      },
+      description: 'a map of server names (lowercase letters, digits and -, starting with a letter) to server definitions',
+    },
+  },
+} as const;

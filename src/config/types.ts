@@ -1,0 +1,122 @@
+/** A secret value: read from the environment or a file at start, never written inline. */
+export type SecretRef = { fromEnv: string } | { fromFile: string };
+
+/** A value that may be given inline (not secret) or through a secret reference. */
+export type ValueOrSecret = string | SecretRef;
+
+export interface LimitsConfig {
+  /** Wall-clock limit for one call, in milliseconds. */
+  timeoutMs: number;
+  /** Largest response (serialized JSON) an upstream may return for one call. */
+  maxOutputBytes: number;
+  /** Largest request (serialized JSON) a client may send. */
+  maxRequestBytes: number;
+}
+
+export interface ToolConfig {
+  limits?: Partial<LimitsConfig>;
+  /** Scopes this tool needs, when no manifest declares them (see docs/policy.md). */
+  scopes?: string[];
+}
+
+interface ServerCommon {
+  /** Per-server limits; each field widens or narrows the global default. */
+  limits?: Partial<LimitsConfig>;
+  tools?: Record<string, ToolConfig>;
+  /** Path to the server's manifest (see docs/integrity.md). */
+  manifest?: string;
+  /** `unsigned` starts a server without a verified manifest; logged as a warning at every start. */
+  trust?: 'signed' | 'unsigned';
+  /** Free-form description shown in logs. */
+  description?: string;
+}
+
+export interface StdioServerConfig extends ServerCommon {
+  transport: 'stdio';
+  command: string;
+  args: string[];
+  env: Record<string, ValueOrSecret>;
+  cwd?: string;
+}
+
+export interface HttpServerConfig extends ServerCommon {
+  transport: 'http';
+  url: string;
+  headers: Record<string, ValueOrSecret>;
+}
+
+export type ServerConfig = StdioServerConfig | HttpServerConfig;
+
+export interface ApiTokenConfig {
+  agent: string;
+  /** Hex SHA-256 of the token. The token itself is never stored. */
+  sha256: string;
+  description?: string;
+}
+
+export interface OAuthConfig {
+  issuer: string;
+  /** Where the issuer publishes its keys (https, or http on loopback only). */
+  jwksUrl?: string;
+  /** A local JWKS file, for air-gapped deployments and tests. */
+  jwksFile?: string;
+  /** Expected `aud`; defaults to the HTTP listener's public URL. */
+  audience?: string;
+  algorithms: string[];
+  clockSkewSeconds: number;
+  /** Claim that names the agent. */
+  agentClaim: string;
+  /** Scopes advertised in the protected-resource metadata. */
+  scopesSupported: string[];
+}
+
+export interface StdioListenerConfig {
+  /** The agent id used for the one client that launched Bastion over stdio. */
+  agent: string;
+}
+
+export interface HttpListenerConfig {
+  host: string;
+  port: number;
+  path: string;
+  /** The URL clients use to reach Bastion; the OAuth audience and metadata resource. */
+  publicUrl?: string;
+  /** Host header values accepted (DNS-rebinding defence). Defaults to the bind address and localhost. */
+  allowedHosts?: string[];
+  /** Origin header values accepted; requests without Origin are accepted (non-browser clients). */
+  allowedOrigins: string[];
+  maxSessions: number;
+  sessionIdleSeconds: number;
+}
+
+export interface BastionConfig {
+  version: 1;
+  /** Where Bastion keeps its state (audit log, keys, caches). */
+  stateDir: string;
+  listeners: {
+    stdio?: StdioListenerConfig;
+    http?: HttpListenerConfig;
+  };
+  auth: {
+    apiTokens: ApiTokenConfig[];
+    oauth?: OAuthConfig;
+  };
+  limits: LimitsConfig;
+  upstream: {
+    /** First restart delay after a crash; doubles up to maxBackoffMs. */
+    restartBackoffMs: number;
+    maxBackoffMs: number;
+    /** How long to wait for an upstream's initialize answer. */
+    startTimeoutMs: number;
+  };
+  servers: Record<string, ServerConfig>;
+}
+
+/** A loaded config plus where it came from, for messages. */
+export interface LoadedConfig {
+  config: BastionConfig;
+  /** File path, or `<embedded default>`. */
+  source: string;
+  /** The directory relative paths in the config are resolved against. */
+  baseDir: string;
+}
