@@ -67,6 +67,8 @@ export class CallContext {
   readonly signal: AbortSignal;
   limits: CallLimits;
   target: CallTarget | undefined;
+  /** The upstream's definition of the called tool (for tools/call), used by schema validation. */
+  tool: Record<string, unknown> | undefined;
   readonly audit: AuditFacts = {};
 
   constructor(init: CallContextInit) {

@@ -1,7 +1,14 @@
 import type { Command } from 'commander';
+import { registerServe } from './serve.js';
+import { registerConfig } from './config.js';
+import { registerToken } from './token.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
 
 // Each command group lives in its own file; add one line here per group.
-export const commandGroups: RegisterCommands[] = [];
+export const commandGroups: RegisterCommands[] = [
+  registerServe,
+  registerConfig,
+  registerToken,
+];

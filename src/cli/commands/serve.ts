@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { hashToken } from '../../auth/index.js';
+import { ConfigError, embeddedDefaultConfig, loadConfigFile, type LoadedConfig } from '../../config/index.js';
+import { Gateway } from '../../gateway/index.js';
+import { createLogger } from '../../observability/index.js';
+import { CliError } from '../errors.js';
+import { packageVersion } from '../version.js';
+import type { RegisterCommands } from './index.js';
+
+interface ServeOptions {
+  config?: string;
+  stdio?: boolean;
+  port?: string;
+}
+
+export const registerServe: RegisterCommands = (program: Command) => {
+  program
+    .command('serve')
+    .description('run the gateway: clients connect to Bastion, Bastion connects to the configured MCP servers.\nWithout --config it fronts the MCP reference servers on http://127.0.0.1:8080/mcp with a one-time token.')
+    .option('-c, --config <file>', 'bastion.yaml or .json to use (default: the embedded demo config)')
+    .option('--stdio', 'serve one client over stdin/stdout (for clients that launch Bastion as a command)')
+    .option('-p, --port <port>', 'override listeners.http.port')
+    .action(async (options: ServeOptions) => serve(options));
+};
+
+function load(options: ServeOptions): LoadedConfig {
+  try {
+    return options.config === undefined ? embeddedDefaultConfig() : loadConfigFile(options.config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  const loaded = load(options);
+  const logger = createLogger();
+  const { config } = loaded;
+  const stateDir = resolve(loaded.baseDir, config.stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  if (options.config === undefined) mkdirSync(join(stateDir, 'workspace'), { recursive: true });
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (server.trust === 'unsigned') logger.warn({ server: name }, 'server runs without a verified manifest (trust: unsigned)');
+  }
+  const gateway = new Gateway({ loaded, logger, version: packageVersion() });
+  const shutdown = async (signal: string): Promise<void> => {
+    logger.info({ signal }, 'shutting down: closing sessions and stopping upstream servers');
+    await gateway.stop();
+    logger.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  if (options.stdio === true) {
+    const agent = config.listeners.stdio?.agent ?? 'local';
+    const listener = gateway.startStdio({ agentId: agent, tokenFingerprint: 'stdio', method: 'stdio' });
+    logger.info({ agent, servers: Object.keys(config.servers) }, 'serving one client over stdio');
+    await listener.whenClientGone();
+    await shutdown('stdin closed');
+    return;
+  }
+
+  if (config.listeners.http === undefined) config.listeners.http = { host: '127.0.0.1', port: 8080, path: '/mcp', allowedOrigins: [], maxSessions: 64, sessionIdleSeconds: 900 };
+  if (options.port !== undefined) config.listeners.http.port = Number(options.port);
+  let demoToken: string | undefined;
+  if (options.config === undefined && config.auth.apiTokens.length === 0) {
+    demoToken = process.env['BASTION_TOKEN'] ?? randomBytes(24).toString('base64url');
+    config.auth.apiTokens.push({ agent: 'demo-agent', sha256: hashToken(demoToken) });
+  }
+  let url: string;
+  try {
+    url = await gateway.startHttp();
+  } catch (error) {
+    await gateway.stop();
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+  logger.info({ url, servers: Object.keys(config.servers) }, 'gateway listening');
+  if (demoToken !== undefined) {
+    process.stderr.write(
+      `\nBastion is listening on ${url} in front of: ${Object.keys(config.servers).join(', ')}\n` +
+        `Agent 'demo-agent' token${process.env['BASTION_TOKEN'] === undefined ? ' (new each start; set BASTION_TOKEN to fix it)' : ''}:\n  ${demoToken}\n` +
+        `Try it:\n  npx @modelcontextprotocol/inspector --cli ${url} --transport http --header "Authorization: Bearer ${demoToken}" --method tools/list\n\n`,
+    );
+  }
+}

@@ -1,0 +1,126 @@
+import type { Identity } from '../pipeline/index.js';
+import type { Logger } from '../observability/index.js';
+import { publicName, publicUri } from './namespace.js';
+import type { UpstreamConnection } from './upstream/connection.js';
+
+export type ListKind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
+
+const LIST_METHOD: Record<ListKind, string> = {
+  tools: 'tools/list',
+  prompts: 'prompts/list',
+  resources: 'resources/list',
+  resourceTemplates: 'resources/templates/list',
+};
+
+const CAPABILITY: Record<ListKind, string> = { tools: 'tools', prompts: 'prompts', resources: 'resources', resourceTemplates: 'resources' };
+
+/** An item from an upstream list, as the upstream defined it. */
+export type Definition = Record<string, unknown> & { name?: string };
+
+/**
+ * Decides which of a server's definitions a caller may see. Policy (least privilege) and the
+ * hash lock (quarantine) plug in here, so a tool that is denied or quarantined never appears.
+ */
+export type ListFilter = (identity: Identity | undefined, server: string, kind: ListKind, items: Definition[]) => Definition[];
+
+/** Most pages fetched from one upstream for one list, so a server cannot loop the gateway forever. */
+const MAX_UPSTREAM_PAGES = 100;
+
+/** Every list of every upstream of one session, fetched on demand and cached until list_changed. */
+export class Catalog {
+  private readonly cache = new Map<string, Promise<Definition[]>>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly requestTimeoutMs: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  invalidate(server: string, kind?: ListKind): void {
+    for (const key of [...this.cache.keys()]) {
+      if (key.startsWith(`${server}\u0000`) && (kind === undefined || key.endsWith(`\u0000${kind}`))) this.cache.delete(key);
+    }
+  }
+
+  /** The server's own definitions (un-namespaced), all pages. */
+  definitions(server: string, connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {
+    const key = `${server}\u0000${kind}`;
+    let entry = this.cache.get(key);
+    if (entry === undefined) {
+      entry = this.fetchAll(connection, kind);
+      this.cache.set(key, entry);
+      entry.catch(() => this.cache.delete(key));
+    }
+    return entry;
+  }
+
+  /** One tool's definition, or undefined if the server has no such tool. */
+  async tool(server: string, connection: UpstreamConnection, name: string): Promise<Definition | undefined> {
+    const tools = await this.definitions(server, connection, 'tools');
+    return tools.find((tool) => tool.name === name);
+  }
+
+  /** The namespaced, filtered list across servers, in configuration order. */
+  async merged(kind: ListKind, connections: ReadonlyArray<[string, UpstreamConnection | undefined]>, identity: Identity | undefined, filter: ListFilter): Promise<Definition[]> {
+    const perServer = await Promise.all(
+      connections.map(async ([server, connection]) => {
+        if (connection === undefined || !hasCapability(connection, kind)) return [];
+        try {
+          const visible = filter(identity, server, kind, await this.definitions(server, connection, kind));
+          return visible.map((item) => present(server, kind, item));
+        } catch (error) {
+          this.logger.warn({ server, kind, err: error instanceof Error ? error.message : String(error) }, 'list from upstream failed; omitted');
+          return [];
+        }
+      }),
+    );
+    return perServer.flat();
+  }
+
+  private async fetchAll(connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {
+    const items: Definition[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_UPSTREAM_PAGES; page += 1) {
+      const reply = await connection.request(LIST_METHOD[kind], cursor === undefined ? undefined : { cursor }, { timeoutMs: this.requestTimeoutMs, maxOutputBytes: this.maxBytes });
+      if (!reply.ok) throw new Error(reply.error?.message ?? `${LIST_METHOD[kind]} failed`);
+      const result = (reply.result ?? {}) as Record<string, unknown>;
+      const pageItems = result[kind];
+      if (Array.isArray(pageItems)) items.push(...(pageItems.filter((item) => item !== null && typeof item === 'object') as Definition[]));
+      cursor = typeof result['nextCursor'] === 'string' ? result['nextCursor'] : undefined;
+      if (cursor === undefined) return items;
+    }
+    throw new Error(`${LIST_METHOD[kind]} returned more than ${MAX_UPSTREAM_PAGES} pages`);
+  }
+}
+
+function hasCapability(connection: UpstreamConnection, kind: ListKind): boolean {
+  return connection.identity?.capabilities[CAPABILITY[kind]] !== undefined;
+}
+
+function present(server: string, kind: ListKind, item: Definition): Definition {
+  switch (kind) {
+    case 'tools':
+    case 'prompts':
+      return { ...item, name: publicName(server, String(item.name)) };
+    case 'resources':
+      return { ...item, uri: publicUri(server, String(item['uri'])) };
+    case 'resourceTemplates':
+      return { ...item, uriTemplate: publicUri(server, String(item['uriTemplate'])) };
+  }
+}
+
+/** Opaque downstream cursors: the offset into the merged list, bound to the list kind. */
+export function encodeCursor(kind: ListKind, offset: number): string {
+  return Buffer.from(JSON.stringify({ k: kind, o: offset })).toString('base64url');
+}
+
+export function decodeCursor(kind: ListKind, cursor: unknown): number | undefined {
+  if (cursor === undefined) return 0;
+  if (typeof cursor !== 'string') return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: unknown; o?: unknown };
+    return parsed.k === kind && typeof parsed.o === 'number' && Number.isInteger(parsed.o) && parsed.o >= 0 ? parsed.o : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,94 @@
+import type { ServerResponse } from 'node:http';
+import type { JsonRpcId, JsonRpcMessage } from '../jsonrpc.js';
+import type { SessionSink } from '../session.js';
+
+/**
+ * The answer to one POSTed request. It starts undecided: if the response is the first thing
+ * to send, it goes out as one application/json body (the cheap, common case); if anything
+ * related comes first (progress, a sampling request), it switches to an SSE stream.
+ */
+export class PendingHttpAnswer {
+  private streaming = false;
+  private done = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly onDone: () => void,
+  ) {
+    res.once('close', () => this.finish());
+  }
+
+  deliver(message: JsonRpcMessage, isFinal: boolean): boolean {
+    if (this.done || this.res.destroyed) return false;
+    const body = JSON.stringify(message);
+    if (!this.streaming && isFinal) {
+      this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      this.res.end(body);
+      this.finish();
+      return true;
+    }
+    if (!this.streaming) {
+      this.streaming = true;
+      this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' });
+    }
+    this.res.write(`event: message\ndata: ${body}\n\n`);
+    if (isFinal) {
+      this.res.end();
+      this.finish();
+    }
+    return true;
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onDone();
+  }
+}
+
+/** Routes a session's outgoing messages to the POST they belong to, or to the GET stream. */
+export class HttpSessionSink implements SessionSink {
+  private readonly answers = new Map<JsonRpcId, PendingHttpAnswer>();
+  private standalone: ServerResponse | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
+
+  expect(id: JsonRpcId, res: ServerResponse): void {
+    this.answers.set(id, new PendingHttpAnswer(res, () => this.answers.delete(id)));
+  }
+
+  get hasStandaloneStream(): boolean {
+    return this.standalone !== undefined && !this.standalone.destroyed;
+  }
+
+  openStandalone(res: ServerResponse): void {
+    this.standalone = res;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' });
+    res.write(': bastion stream open\n\n');
+    this.keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 25_000);
+    this.keepAlive.unref();
+    res.once('close', () => {
+      if (this.standalone === res) this.closeStandalone();
+    });
+  }
+
+  send(message: JsonRpcMessage, related?: JsonRpcId): boolean {
+    const isResponse = 'id' in message && !('method' in message);
+    const key = isResponse ? (message.id ?? undefined) : related;
+    const answer = key === undefined ? undefined : this.answers.get(key);
+    if (answer !== undefined && answer.deliver(message, isResponse)) return true;
+    if (isResponse || !this.hasStandaloneStream) return false;
+    (this.standalone as ServerResponse).write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    return true;
+  }
+
+  closeAll(): void {
+    this.closeStandalone();
+  }
+
+  private closeStandalone(): void {
+    if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
+    if (this.standalone !== undefined && !this.standalone.writableEnded) this.standalone.end();
+    this.standalone = undefined;
+  }
+}

@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Authenticator } from '../../auth/index.js';
+import type { HttpListenerConfig } from '../../config/index.js';
+import { ErrorCode, type Identity } from '../../pipeline/index.js';
+import { classify, errorResponse, parseError, type JsonRpcId } from '../jsonrpc.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
+import { GatewaySession, type GatewayRuntime } from '../session.js';
+import { HttpSessionSink } from './http-session-sink.js';
+import { largestRequestCap } from './stdio.js';
+
+interface HttpSession {
+  session: GatewaySession;
+  sink: HttpSessionSink;
+  owner: string;
+  lastSeen: number;
+}
+
+const METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+/**
+ * The Streamable HTTP transport (MCP 2025-03-26 and later): POST carries client messages, GET
+ * opens the server's own stream, DELETE ends a session. In front of it: Host and Origin
+ * allow-lists (DNS rebinding), bearer authentication, and a body cap enforced while reading.
+ */
+export class HttpListener {
+  private readonly server: Server;
+  private readonly sessions = new Map<string, HttpSession>();
+  private readonly maxBodyBytes: number;
+  private readonly sweeper: NodeJS.Timeout;
+  private allowedHosts = new Set<string>();
+  private publicUrl = '';
+
+  constructor(
+    private readonly runtime: GatewayRuntime,
+    private readonly config: HttpListenerConfig,
+    private readonly authenticator: Authenticator,
+  ) {
+    this.maxBodyBytes = largestRequestCap(runtime);
+    this.server = createServer((req, res) => {
+      this.dispatch(req, res).catch((error: unknown) => {
+        runtime.logger.error({ err: error }, 'HTTP request failed');
+        if (!res.headersSent) this.json(res, 500, errorResponse(null, { code: ErrorCode.InternalError, message: 'internal gateway error' }));
+        else res.destroy();
+      });
+    });
+    this.server.keepAliveTimeout = 65_000;
+    this.server.headersTimeout = 30_000;
+    this.server.requestTimeout = 0; // SSE streams are long-lived; per-call timeouts live in the gateway
+    this.sweeper = setInterval(() => this.sweepIdle(), 30_000);
+    this.sweeper.unref();
+  }
+
+  /** Binds the socket. Resolves with the URL clients should use. */
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.port, this.config.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (this.server.address() as AddressInfo).port;
+    const hostForUrl = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
+    this.publicUrl = this.config.publicUrl ?? `http://${hostForUrl}:${port}${this.config.path}`;
+    this.allowedHosts = new Set(
+      (this.config.allowedHosts ?? [`${hostForUrl}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, new URL(this.publicUrl).host]).map((host) => host.toLowerCase()),
+    );
+    return this.publicUrl;
+  }
+
+  get url(): string {
+    return this.publicUrl;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await Promise.all([...this.sessions.keys()].map((id) => this.endSession(id)));
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://bastion.invalid');
+    if (!this.hostAllowed(req)) return this.json(res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Host header not allowed (DNS rebinding protection); add it to listeners.http.allowedHosts if it is legitimate' }));
+    if (url.pathname === METADATA_PATH || url.pathname === `${METADATA_PATH}${this.config.path}`) return this.metadata(res);
+    if (url.pathname === '/healthz') return this.json(res, 200, { status: 'ok' });
+    if (url.pathname !== this.config.path) return this.json(res, 404, { error: 'not found' });
+    if (!this.originAllowed(req)) return this.json(res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Origin not allowed; add it to listeners.http.allowedOrigins if it is legitimate' }));
+    const auth = await this.authenticator.authenticate(req.headers.authorization);
+    if (!auth.ok) return this.unauthorized(res, auth.error, auth.description);
+    switch (req.method) {
+      case 'POST':
+        return this.post(req, res, auth.identity);
+      case 'GET':
+        return this.get(req, res, auth.identity);
+      case 'DELETE':
+        return this.delete(req, res, auth.identity);
+      default:
+        res.setHeader('allow', 'GET, POST, DELETE');
+        return this.json(res, 405, errorResponse(null, { code: ErrorCode.InvalidRequest, message: `method ${req.method ?? ''} not allowed` }));
+    }
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, identity: Identity): Promise<void> {
+    const contentType = req.headers['content-type'] ?? '';
+    if (!contentType.toLowerCase().startsWith('application/json')) {
+      return this.json(res, 415, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'Content-Type must be application/json' }));
+    }
+    const accept = (req.headers.accept ?? '').toLowerCase();
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      return this.json(res, 406, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'Accept must list both application/json and text/event-stream' }));
+    }
+    const body = await this.readBody(req, res);
+    if (body === undefined) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      return this.json(res, 400, parseError(error instanceof Error ? error.message : 'invalid JSON'));
+    }
+    const classified = classify(parsed);
+    if (classified.kind === 'invalid') return this.json(res, 400, errorResponse(classified.id, classified.error));
+    const versionProblem = this.protocolVersionProblem(req, classified.kind === 'request' && classified.message.method === 'initialize');
+    if (versionProblem !== undefined) return this.json(res, 400, errorResponse(null, { code: ErrorCode.InvalidRequest, message: versionProblem }));
+    const sessionHeader = req.headers['mcp-session-id'];
+    if (classified.kind === 'request' && classified.message.method === 'initialize') {
+      if (sessionHeader !== undefined) return this.json(res, 400, errorResponse(classified.message.id, { code: ErrorCode.InvalidRequest, message: 'initialize must not carry Mcp-Session-Id: a session is initialized once' }));
+      return this.initialize(res, classified.message.id, parsed, body.length, identity);
+    }
+    const entry = this.sessionFor(req, res, identity);
+    if (entry === undefined) return;
+    if (classified.kind === 'request') entry.sink.expect(classified.message.id, res);
+    entry.session.handle(parsed, body.length, identity);
+    if (classified.kind !== 'request') {
+      res.writeHead(202);
+      res.end();
+    }
+  }
+
+  private initialize(res: ServerResponse, id: JsonRpcId, message: unknown, bytes: number, identity: Identity): void {
+    if (this.sessions.size >= this.config.maxSessions) {
+      return this.json(res, 503, errorResponse(id, { code: ErrorCode.UpstreamUnavailable, message: `the gateway is at its limit of ${this.config.maxSessions} sessions; retry later` }));
+    }
+    // 256 bits from the CSPRNG: a session id cannot be guessed, and it is bound to its owner anyway.
+    const sessionId = randomBytes(32).toString('base64url');
+    const sink = new HttpSessionSink();
+    const session = new GatewaySession(this.runtime, sink, { transport: 'http', sessionId });
+    const entry: HttpSession = { session, sink, owner: identity.agentId, lastSeen: Date.now() };
+    this.sessions.set(sessionId, entry);
+    res.setHeader('mcp-session-id', sessionId);
+    res.once('close', () => {
+      if (!session.initialized) void this.endSession(sessionId);
+    });
+    sink.expect(id, res);
+    session.handle(message, bytes, identity);
+  }
+
+  private get(req: IncomingMessage, res: ServerResponse, identity: Identity): void {
+    if (!(req.headers.accept ?? '').toLowerCase().includes('text/event-stream')) {
+      return this.json(res, 406, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'GET opens an event stream: Accept must include text/event-stream' }));
+    }
+    const entry = this.sessionFor(req, res, identity);
+    if (entry === undefined) return;
+    if (entry.sink.hasStandaloneStream) return this.json(res, 409, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'this session already has an open stream' }));
+    entry.sink.openStandalone(res);
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, identity: Identity): Promise<void> {
+    const entry = this.sessionFor(req, res, identity);
+    if (entry === undefined) return;
+    await this.endSession(entry.session.sessionId);
+    res.writeHead(204);
+    res.end();
+  }
+
+  /** The caller's session, or an answer saying why there is none. A session belongs to the agent that created it. */
+  private sessionFor(req: IncomingMessage, res: ServerResponse, identity: Identity): HttpSession | undefined {
+    const header = req.headers['mcp-session-id'];
+    if (typeof header !== 'string' || header === '') {
+      this.json(res, 400, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'missing Mcp-Session-Id header: send initialize first' }));
+      return undefined;
+    }
+    const entry = this.sessions.get(header);
+    if (entry === undefined || entry.owner !== identity.agentId) {
+      // An unknown id and another agent's id get the same answer, so ids cannot be probed.
+      this.json(res, 404, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'session not found: it expired or was closed; initialize a new one' }));
+      return undefined;
+    }
+    entry.lastSeen = Date.now();
+    return entry;
+  }
+
+  private protocolVersionProblem(req: IncomingMessage, isInitialize: boolean): string | undefined {
+    const header = req.headers['mcp-protocol-version'];
+    if (isInitialize || header === undefined) return undefined;
+    const value = Array.isArray(header) ? header[0] : header;
+    if (value !== undefined && SUPPORTED_PROTOCOL_VERSIONS.includes(value)) return undefined;
+    return `unsupported MCP-Protocol-Version ${JSON.stringify(value)}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`;
+  }
+
+  private async readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(declared) && declared > this.maxBodyBytes) {
+      this.tooLarge(req, res, declared);
+      return undefined;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > this.maxBodyBytes) {
+        this.tooLarge(req, res, size);
+        return undefined;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks, size);
+  }
+
+  private tooLarge(req: IncomingMessage, res: ServerResponse, bytes: number): void {
+    res.setHeader('connection', 'close');
+    this.json(res, 413, errorResponse(null, { code: ErrorCode.RequestTooLarge, message: `request body of ${bytes}+ bytes is over the ${this.maxBodyBytes}-byte cap` }));
+    req.resume();
+  }
+
+  private hostAllowed(req: IncomingMessage): boolean {
+    const host = req.headers.host;
+    return typeof host === 'string' && this.allowedHosts.has(host.toLowerCase());
+  }
+
+  private originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true; // non-browser clients send none; browsers always do
+    return this.config.allowedOrigins.includes(origin);
+  }
+
+  private metadataUrl(): string {
+    const base = new URL(this.publicUrl);
+    return `${base.origin}${METADATA_PATH}${base.pathname}`;
+  }
+
+  private metadata(res: ServerResponse): void {
+    const oauth = this.runtime.config.auth.oauth;
+    this.json(res, 200, {
+      resource: this.publicUrl,
+      authorization_servers: oauth === undefined ? [] : [oauth.issuer],
+      bearer_methods_supported: ['header'],
+      scopes_supported: oauth?.scopesSupported ?? [],
+      resource_name: 'Bastion MCP gateway',
+    });
+  }
+
+  private unauthorized(res: ServerResponse, error: string, description: string): void {
+    const quoted = description.replace(/["\\]/g, "'");
+    const challenge = error === 'invalid_request' && description.startsWith('no bearer')
+      ? `Bearer resource_metadata="${this.metadataUrl()}"`
+      : `Bearer resource_metadata="${this.metadataUrl()}", error="${error}", error_description="${quoted}"`;
+    res.setHeader('www-authenticate', challenge);
+    this.json(res, 401, errorResponse(null, { code: ErrorCode.Unauthenticated, message: `authentication required: ${description}` }));
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private async endSession(sessionId: string): Promise<void> {
+    const entry = this.sessions.get(sessionId);
+    if (entry === undefined) return;
+    this.sessions.delete(sessionId);
+    entry.sink.closeAll();
+    await entry.session.close();
+  }
+
+  private sweepIdle(): void {
+    const cutoff = Date.now() - this.config.sessionIdleSeconds * 1000;
+    for (const [id, entry] of this.sessions) if (entry.lastSeen < cutoff) void this.endSession(id);
+  }
+}

@@ -1,0 +1,76 @@
+import { Authenticator } from '../auth/index.js';
+import type { LoadedConfig } from '../config/index.js';
+import { authenticationGuard, createValidationGuard, requestSizeGuard } from '../guards/index.js';
+import type { Logger } from '../observability/index.js';
+import type { Guard, Identity } from '../pipeline/index.js';
+import type { ListFilter } from './catalog.js';
+import { HttpListener } from './downstream/http.js';
+import { StdioListener } from './downstream/stdio.js';
+import type { ServerRequestPolicy } from './server-requests.js';
+import type { GatewayRuntime } from './session.js';
+import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
+
+export interface GatewayOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  version: string;
+  launcher?: ProcessLauncher;
+  /** Extra guards from other modules, placed by the pipeline order in docs/pipeline.md. */
+  extraGuards?: { beforeRouting?: Guard[]; afterRouting?: Guard[] };
+  listFilter?: ListFilter;
+  serverRequestPolicy?: ServerRequestPolicy;
+}
+
+/**
+ * The gateway's guard order. Authentication comes first so nothing unauthenticated reaches any
+ * other control; size before any parsing-heavy work; routing before the guards that need to
+ * know the server and tool; argument validation last, right before dispatch.
+ */
+export function buildRuntime(options: GatewayOptions): GatewayRuntime {
+  const { loaded } = options;
+  return {
+    config: loaded.config,
+    baseDir: loaded.baseDir,
+    logger: options.logger,
+    launcher: options.launcher ?? directLauncher,
+    version: options.version,
+    guardsBeforeRouting: [authenticationGuard, requestSizeGuard, ...(options.extraGuards?.beforeRouting ?? [])],
+    guardsAfterRouting: [...(options.extraGuards?.afterRouting ?? []), createValidationGuard()],
+    listFilter: options.listFilter ?? ((_identity, _server, _kind, items) => items),
+    serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
+  };
+}
+
+/** A running gateway: its listeners and how to stop them. */
+export class Gateway {
+  readonly runtime: GatewayRuntime;
+  http: HttpListener | undefined;
+  stdio: StdioListener | undefined;
+
+  constructor(options: GatewayOptions) {
+    this.runtime = buildRuntime(options);
+  }
+
+  /** Starts the HTTP listener; resolves with its URL. Refuses to run it without any credential. */
+  async startHttp(authenticator?: Authenticator): Promise<string> {
+    const listenerConfig = this.runtime.config.listeners.http;
+    if (listenerConfig === undefined) throw new Error('no listeners.http in the config');
+    const hostForUrl = listenerConfig.host.includes(':') ? `[${listenerConfig.host}]` : listenerConfig.host;
+    const audience = listenerConfig.publicUrl ?? `http://${hostForUrl}:${listenerConfig.port}${listenerConfig.path}`;
+    const auth = authenticator ?? new Authenticator(this.runtime.config, audience, this.runtime.baseDir);
+    if (auth.empty) throw new Error('the HTTP listener needs credentials: add auth.apiTokens (see bastion token new) or auth.oauth');
+    this.http = new HttpListener(this.runtime, listenerConfig, auth);
+    return this.http.listen();
+  }
+
+  /** Serves the client that launched this process over stdin/stdout. */
+  startStdio(identity: Identity): StdioListener {
+    this.stdio = new StdioListener(this.runtime, identity);
+    return this.stdio;
+  }
+
+  /** Closes every session and stops every upstream process. */
+  async stop(): Promise<void> {
+    await Promise.all([this.http?.close(), this.stdio?.close()]);
+  }
+}

@@ -1,0 +1,11 @@
+export { Gateway, buildRuntime } from './gateway.js';
+export type { GatewayOptions } from './gateway.js';
+export type { GatewayRuntime, SessionSink } from './session.js';
+export { GatewaySession } from './session.js';
+export type { ListFilter, ListKind, Definition } from './catalog.js';
+export type { ServerRequestPolicy } from './server-requests.js';
+export type { ProcessLauncher, LaunchedProcess } from './upstream/launcher.js';
+export type { LaunchSpec } from './upstream/channel.js';
+export { directLauncher, baseEnvironment } from './upstream/launcher.js';
+export { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from './protocol.js';
+export { publicName, splitName, publicUri, splitUri } from './namespace.js';

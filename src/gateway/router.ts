@@ -1,0 +1,153 @@
+import { ErrorCode, failure, success, type CallContext, type Outcome } from '../pipeline/index.js';
+import { decodeCursor, encodeCursor, type ListKind } from './catalog.js';
+import type { JsonRpcNotification } from './jsonrpc.js';
+import { prefixResourceUris, publicUri } from './namespace.js';
+import type { GatewaySession } from './session.js';
+import type { UpstreamConnection } from './upstream/connection.js';
+
+const LIST_KINDS: Record<string, ListKind> = {
+  'tools/list': 'tools',
+  'prompts/list': 'prompts',
+  'resources/list': 'resources',
+  'resources/templates/list': 'resourceTemplates',
+};
+
+/** Items per downstream page of a merged list. */
+const PAGE_SIZE = 200;
+
+/** The end of the guard chain: sends the request to its upstream(s) and shapes the answer. */
+export class Router {
+  constructor(private readonly session: GatewaySession) {}
+
+  async route(ctx: CallContext): Promise<Outcome> {
+    const method = ctx.method;
+    if (method === 'initialize') return this.session.initialize(ctx.params);
+    if (method === 'ping') return success({});
+    const kind = LIST_KINDS[method];
+    if (kind !== undefined) return this.list(ctx, kind);
+    switch (method) {
+      case 'tools/call':
+      case 'prompts/get':
+      case 'resources/read':
+      case 'completion/complete':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        return this.forward(ctx);
+      case 'logging/setLevel':
+        return this.broadcast(ctx);
+      default:
+        return failure(ErrorCode.MethodNotFound, `method not found: '${method}' is not an MCP method this gateway serves`);
+    }
+  }
+
+  unavailable(server: string): Outcome {
+    const upstream = this.session.upstreams.get(server);
+    const detail = upstream?.lastError === undefined ? 'it is starting' : upstream.lastError;
+    return failure(ErrorCode.UpstreamUnavailable, `server '${server}' is unavailable (${detail}); retry shortly`, { reason: 'upstream_unavailable', server });
+  }
+
+  /** Relays an upstream notification to the client, renamed into the gateway's namespace. */
+  upstreamNotification(server: string, notification: JsonRpcNotification): void {
+    const params = notification.params;
+    switch (notification.method) {
+      case 'notifications/tools/list_changed':
+        this.session.catalog.invalidate(server, 'tools');
+        return this.session.notifyClient(notification.method);
+      case 'notifications/prompts/list_changed':
+        this.session.catalog.invalidate(server, 'prompts');
+        return this.session.notifyClient(notification.method);
+      case 'notifications/resources/list_changed':
+        this.session.catalog.invalidate(server, 'resources');
+        this.session.catalog.invalidate(server, 'resourceTemplates');
+        return this.session.notifyClient(notification.method);
+      case 'notifications/resources/updated':
+        if (typeof params?.['uri'] !== 'string') return;
+        return this.session.notifyClient(notification.method, { ...params, uri: publicUri(server, params['uri']) });
+      case 'notifications/message': {
+        const logger = typeof params?.['logger'] === 'string' ? `${server}.${params['logger']}` : server;
+        return this.session.notifyClient(notification.method, { ...params, logger });
+      }
+      case 'notifications/cancelled':
+        return this.session.broker.upstreamCancelled(server, params?.['requestId'], params?.['reason']);
+      default:
+        this.session.runtime.logger.debug({ server, method: notification.method }, 'upstream notification not relayed');
+    }
+  }
+
+  private async connection(server: string, waitMs: number): Promise<UpstreamConnection | undefined> {
+    return this.session.upstreams.get(server)?.ready(waitMs);
+  }
+
+  private async list(ctx: CallContext, kind: ListKind): Promise<Outcome> {
+    const offset = decodeCursor(kind, ctx.params?.['cursor']);
+    if (offset === undefined) return failure(ErrorCode.InvalidParams, 'invalid cursor: use the nextCursor value from the previous page');
+    const waitMs = Math.min(ctx.limits.timeoutMs, 5000);
+    const connections = await Promise.all(
+      [...this.session.upstreams.keys()].map(async (server) => [server, await this.connection(server, waitMs)] as [string, UpstreamConnection | undefined]),
+    );
+    const items = await this.session.catalog.merged(kind, connections, ctx.identity, this.session.runtime.listFilter);
+    const page = items.slice(offset, offset + PAGE_SIZE);
+    const result: Record<string, unknown> = { [kind]: page };
+    if (offset + PAGE_SIZE < items.length) result['nextCursor'] = encodeCursor(kind, offset + PAGE_SIZE);
+    return success(result);
+  }
+
+  private async forward(ctx: CallContext): Promise<Outcome> {
+    const target = ctx.target;
+    if (target === undefined) return failure(ErrorCode.InvalidParams, 'no target for this request');
+    const connection = await this.connection(target.server, ctx.limits.timeoutMs);
+    if (connection === undefined) return this.unavailable(target.server);
+    const params = upstreamParams(ctx);
+    const untrack = this.session.trackCall(target.server, ctx.requestId);
+    const reply = await connection
+      .request(ctx.method, params, {
+        timeoutMs: ctx.limits.timeoutMs,
+        maxOutputBytes: ctx.limits.maxOutputBytes,
+        signal: ctx.signal,
+        onProgress: (progress) => this.session.notifyClient('notifications/progress', progress, ctx.requestId),
+      })
+      .finally(untrack);
+    ctx.audit.outputBytes = reply.bytes;
+    ctx.audit.upstreamDurationMs = ctx.elapsedMs();
+    if (reply.timedOut === true) ctx.audit.timedOut = true;
+    if (!reply.ok) return { ok: false, error: reply.error ?? { code: ErrorCode.InternalError, message: 'upstream error' } };
+    return success(prefixResourceUris(target.server, reply.result));
+  }
+
+  private async broadcast(ctx: CallContext): Promise<Outcome> {
+    await Promise.all(
+      [...this.session.upstreams.values()].map(async (upstream) => {
+        const connection = upstream.current;
+        if (connection?.identity?.capabilities['logging'] === undefined) return;
+        await connection.request(ctx.method, ctx.params, { timeoutMs: ctx.limits.timeoutMs, maxOutputBytes: ctx.limits.maxOutputBytes });
+      }),
+    );
+    return success({});
+  }
+}
+
+/** The request's params with the gateway's names replaced by the upstream's own. */
+function upstreamParams(ctx: CallContext): Record<string, unknown> {
+  const params = { ...(ctx.params ?? {}) };
+  const name = ctx.target?.name;
+  if (name === undefined) return params;
+  switch (ctx.method) {
+    case 'tools/call':
+    case 'prompts/get':
+      params['name'] = name;
+      break;
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+      params['uri'] = name;
+      break;
+    case 'completion/complete': {
+      const ref = { ...(params['ref'] as Record<string, unknown>) };
+      if (ref['type'] === 'ref/prompt') ref['name'] = name;
+      else ref['uri'] = name;
+      params['ref'] = ref;
+      break;
+    }
+  }
+  return params;
+}

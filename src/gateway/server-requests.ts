@@ -1,0 +1,104 @@
+import { ErrorCode, type Identity } from '../pipeline/index.js';
+import type { JsonRpcId, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type { GatewaySession, SessionSink } from './session.js';
+
+/** Returns why `server` may not send `method` to this caller's client, or undefined if it may. */
+export type ServerRequestPolicy = (identity: Identity | undefined, server: string, method: string) => string | undefined;
+
+/** The client capability each server-to-client request needs. */
+const NEEDS_CAPABILITY: Record<string, string> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
+
+/** How long a client may take to answer a server's request (a human may be in the loop). */
+const CLIENT_ANSWER_TIMEOUT_MS = 10 * 60_000;
+
+interface PendingServerRequest {
+  server: string;
+  upstreamId: JsonRpcId;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Carries requests an upstream makes of the client (sampling, elicitation, roots) through the
+ * gateway: the policy decides whether that server may ask, ids are remapped both ways, and the
+ * answer goes back to the server that asked and to no other.
+ */
+export class ServerRequestBroker {
+  private nextId = 1;
+  private readonly pending = new Map<string, PendingServerRequest>();
+
+  constructor(
+    private readonly session: GatewaySession,
+    private readonly sink: SessionSink,
+  ) {}
+
+  serverRequest(server: string, request: JsonRpcRequest): void {
+    const connection = this.session.upstreams.get(server)?.current;
+    if (connection === undefined) return;
+    if (request.method === 'ping') return connection.reply(request.id, { result: {} });
+    const capability = NEEDS_CAPABILITY[request.method];
+    if (capability === undefined) {
+      return connection.reply(request.id, { error: { code: ErrorCode.MethodNotFound, message: `the gateway does not relay '${request.method}' to clients` } });
+    }
+    if (this.session.clientCapabilities[capability] === undefined) {
+      return connection.reply(request.id, { error: { code: ErrorCode.MethodNotFound, message: `the client did not declare the '${capability}' capability` } });
+    }
+    const denial = this.session.runtime.serverRequestPolicy(this.session.owner, server, request.method);
+    if (denial !== undefined) {
+      this.session.runtime.logger.warn({ server, method: request.method, reason: denial }, 'server-to-client request denied');
+      return connection.reply(request.id, { error: { code: ErrorCode.Forbidden, message: `denied by Bastion policy: ${denial}` } });
+    }
+    const downstreamId = `bastion-${this.nextId++}`;
+    const timer = setTimeout(() => this.expire(downstreamId), CLIENT_ANSWER_TIMEOUT_MS);
+    timer.unref();
+    this.pending.set(downstreamId, { server, upstreamId: request.id, timer });
+    const delivered = this.sink.send({ jsonrpc: '2.0', id: downstreamId, method: request.method, ...(request.params === undefined ? {} : { params: request.params }) }, this.session.relatedRequestFor(server));
+    if (!delivered) {
+      this.settle(downstreamId);
+      connection.reply(request.id, { error: { code: ErrorCode.UpstreamUnavailable, message: 'the client has no open stream to receive this request' } });
+    }
+  }
+
+  /** The client's answer to one of the relayed requests. */
+  clientResponse(response: JsonRpcResponse): void {
+    const key = String(response.id);
+    const entry = this.settle(key);
+    if (entry === undefined) return;
+    const connection = this.session.upstreams.get(entry.server)?.current;
+    if (connection === undefined) return;
+    connection.reply(entry.upstreamId, 'error' in response ? { error: response.error } : { result: response.result });
+  }
+
+  /** The upstream withdrew a request it had made: tell the client under the id it knows. */
+  upstreamCancelled(server: string, upstreamId: unknown, reason: unknown): void {
+    for (const [downstreamId, entry] of this.pending) {
+      if (entry.server === server && entry.upstreamId === upstreamId) {
+        this.settle(downstreamId);
+        this.session.notifyClient('notifications/cancelled', { requestId: downstreamId, ...(typeof reason === 'string' ? { reason } : {}) });
+        return;
+      }
+    }
+  }
+
+  closeAll(): void {
+    for (const key of [...this.pending.keys()]) this.settle(key);
+  }
+
+  private expire(downstreamId: string): void {
+    const entry = this.settle(downstreamId);
+    if (entry === undefined) return;
+    this.session.upstreams.get(entry.server)?.current?.reply(entry.upstreamId, { error: { code: ErrorCode.RequestTimeout, message: 'the client did not answer in time' } });
+    this.session.notifyClient('notifications/cancelled', { requestId: downstreamId, reason: 'timed out waiting for the client' });
+  }
+
+  private settle(downstreamId: string): PendingServerRequest | undefined {
+    const entry = this.pending.get(downstreamId);
+    if (entry === undefined) return undefined;
+    this.pending.delete(downstreamId);
+    clearTimeout(entry.timer);
+    return entry;
+  }
+}

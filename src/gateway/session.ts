@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import type { BastionConfig, LimitsConfig } from '../config/index.js';
+import type { Logger } from '../observability/index.js';
+import { CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
+import { Catalog, type ListFilter } from './catalog.js';
+import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
+import { splitName, splitUri } from './namespace.js';
+import { negotiateProtocolVersion } from './protocol.js';
+import { Router } from './router.js';
+import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests.js';
+import type { ProcessLauncher } from './upstream/launcher.js';
+import { ManagedUpstream } from './upstream/managed.js';
+
+/** How a session talks back to its client. */
+export interface SessionSink {
+  /**
+   * Sends one message. `related` names the client request it belongs to (its response,
+   * progress, or a server request made while serving it). Returns false if undeliverable.
+   */
+  send(message: JsonRpcMessage, related?: JsonRpcId): boolean;
+}
+
+/** What all sessions of one gateway share. */
+export interface GatewayRuntime {
+  config: BastionConfig;
+  baseDir: string;
+  logger: Logger;
+  launcher: ProcessLauncher;
+  version: string;
+  /** Guards that run before the request is routed to an upstream (authentication, size, ...). */
+  guardsBeforeRouting: Guard[];
+  /** Guards that need to know the target server and tool (policy, validation, ...). */
+  guardsAfterRouting: Guard[];
+  listFilter: ListFilter;
+  serverRequestPolicy: ServerRequestPolicy;
+}
+
+export interface SessionOptions {
+  transport: 'stdio' | 'http';
+  sessionId?: string;
+}
+
+const LOCAL_METHODS = new Set(['initialize', 'ping']);
+
+/**
+ * One client's conversation with the gateway. It owns that client's upstream connections, so
+ * server-to-client requests (sampling, elicitation, roots) always reach the client they are for.
+ */
+export class GatewaySession {
+  readonly sessionId: string;
+  readonly upstreams = new Map<string, ManagedUpstream>();
+  readonly catalog: Catalog;
+  protocolVersion: string | undefined;
+  clientCapabilities: Record<string, unknown> = {};
+  clientInfo: Record<string, unknown> = {};
+  /** The identity that initialized the session; later requests must come from the same one. */
+  owner: Identity | undefined;
+  private readonly inFlight = new Map<JsonRpcId, AbortController>();
+  private readonly handler: Next;
+  private readonly router: Router;
+  readonly broker: ServerRequestBroker;
+  /** Client requests in flight per server, newest last: server requests made meanwhile belong to them. */
+  private readonly activeCalls = new Map<string, JsonRpcId[]>();
+  private closed = false;
+
+  constructor(
+    readonly runtime: GatewayRuntime,
+    private readonly sink: SessionSink,
+    readonly options: SessionOptions,
+  ) {
+    this.sessionId = options.sessionId ?? randomUUID();
+    const { config } = runtime;
+    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024));
+    this.router = new Router(this);
+    this.broker = new ServerRequestBroker(this, sink);
+    const resolver: Guard = { name: 'route', handle: (ctx, next) => this.resolveTarget(ctx, next) };
+    this.handler = compose([...runtime.guardsBeforeRouting, resolver, ...runtime.guardsAfterRouting], (ctx) => this.router.route(ctx));
+  }
+
+  get initialized(): boolean {
+    return this.protocolVersion !== undefined;
+  }
+
+  /** Entry point for every message from the client (already parsed from JSON). */
+  handle(message: unknown, bytes: number, identity: Identity | undefined): void {
+    if (this.closed) return;
+    const classified = classify(message);
+    switch (classified.kind) {
+      case 'invalid':
+        this.sink.send(errorResponse(classified.id, classified.error), classified.id ?? undefined);
+        return;
+      case 'request':
+        void this.request(classified.message, bytes, identity);
+        return;
+      case 'notification':
+        this.notification(classified.message);
+        return;
+      case 'response':
+        this.broker.clientResponse(classified.message);
+        return;
+    }
+  }
+
+  /** Sends a notification to the client, outside any request. */
+  notifyClient(method: string, params?: Record<string, unknown>, related?: JsonRpcId): void {
+    this.sink.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, related);
+  }
+
+  /** Limits for a call: global defaults, then the server's, then the tool's. */
+  limitsFor(server: string | undefined, tool: string | undefined): LimitsConfig {
+    const { config } = this.runtime;
+    const serverConfig = server === undefined ? undefined : config.servers[server];
+    const toolConfig = tool === undefined ? undefined : serverConfig?.tools?.[tool];
+    return { ...config.limits, ...serverConfig?.limits, ...toolConfig?.limits };
+  }
+
+  /** Starts every configured upstream for this client; failures are logged and retried. */
+  async startUpstreams(initialize: { protocolVersion: string; capabilities: Record<string, unknown>; clientInfo: Record<string, unknown> }): Promise<void> {
+    const { config } = this.runtime;
+    for (const [name, serverConfig] of Object.entries(config.servers)) {
+      const caps = [serverConfig.limits?.maxOutputBytes, ...Object.values(serverConfig.tools ?? {}).map((tool) => tool.limits?.maxOutputBytes), config.limits.maxOutputBytes, 16 * 1024 * 1024];
+      this.upstreams.set(
+        name,
+        new ManagedUpstream({
+          name,
+          config: serverConfig,
+          gateway: config,
+          baseDir: this.runtime.baseDir,
+          launcher: this.runtime.launcher,
+          logger: this.runtime.logger.child({ session: this.sessionId }),
+          initialize,
+          maxMessageBytes: Math.max(...caps.filter((cap): cap is number => cap !== undefined)),
+          events: {
+            onServerRequest: (server, request) => this.broker.serverRequest(server, request),
+            onNotification: (server, notification) => this.router.upstreamNotification(server, notification),
+            onReady: (server, restarted) => {
+              this.catalog.invalidate(server);
+              if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
+            },
+          },
+        }),
+      );
+    }
+    await Promise.all([...this.upstreams.values()].map((upstream) => upstream.start()));
+  }
+
+  /** Records what the client said in initialize and answers with the merged capabilities. */
+  async initialize(params: Record<string, unknown> | undefined): Promise<Outcome> {
+    if (this.initialized) return failure(ErrorCode.InvalidRequest, 'the session is already initialized');
+    const protocolVersion = negotiateProtocolVersion(params?.['protocolVersion']);
+    this.clientCapabilities = (params?.['capabilities'] ?? {}) as Record<string, unknown>;
+    this.clientInfo = (params?.['clientInfo'] ?? {}) as Record<string, unknown>;
+    await this.startUpstreams({
+      protocolVersion,
+      capabilities: this.clientCapabilities,
+      clientInfo: { name: 'bastion', version: this.runtime.version, title: `Bastion gateway for ${String(this.clientInfo['name'] ?? 'a client')}` },
+    });
+    this.protocolVersion = protocolVersion;
+    const instructions = [...this.upstreams.values()]
+      .map((upstream) => [upstream.name, upstream.current?.identity?.instructions] as const)
+      .filter((entry): entry is readonly [string, string] => typeof entry[1] === 'string' && entry[1].length > 0)
+      .map(([name, text]) => `[${name}] ${text}`)
+      .join('\n\n');
+    return {
+      ok: true,
+      result: {
+        protocolVersion,
+        capabilities: {
+          tools: { listChanged: true },
+          prompts: { listChanged: true },
+          resources: { subscribe: true, listChanged: true },
+          logging: {},
+          completions: {},
+        },
+        serverInfo: { name: 'bastion', title: 'Bastion MCP security gateway', version: this.runtime.version },
+        ...(instructions.length > 0 ? { instructions } : {}),
+      },
+    };
+  }
+
+  /** The client request a server-initiated message most likely belongs to (the newest call to that server). */
+  relatedRequestFor(server: string): JsonRpcId | undefined {
+    const calls = this.activeCalls.get(server);
+    return calls === undefined ? undefined : calls[calls.length - 1];
+  }
+
+  /** Marks a client request as running on `server` until the returned function is called. */
+  trackCall(server: string, id: JsonRpcId): () => void {
+    let calls = this.activeCalls.get(server);
+    if (calls === undefined) {
+      calls = [];
+      this.activeCalls.set(server, calls);
+    }
+    calls.push(id);
+    return () => {
+      const index = calls.indexOf(id);
+      if (index !== -1) calls.splice(index, 1);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const controller of this.inFlight.values()) controller.abort();
+    this.broker.closeAll();
+    await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
+  }
+
+  private async request(message: JsonRpcRequest, bytes: number, identity: Identity | undefined): Promise<void> {
+    const { id, method } = message;
+    if (!this.initialized && !LOCAL_METHODS.has(method)) {
+      this.sink.send(errorResponse(id, { code: ErrorCode.InvalidRequest, message: `'${method}' before initialize: send initialize first` }), id);
+      return;
+    }
+    if (this.inFlight.has(id)) {
+      this.sink.send(errorResponse(id, { code: ErrorCode.InvalidRequest, message: `request id ${JSON.stringify(id)} is already in use by a request in flight` }), id);
+      return;
+    }
+    if (method === 'initialize' && !this.initialized) this.owner = identity;
+    const controller = new AbortController();
+    this.inFlight.set(id, controller);
+    const ctx = new CallContext({
+      requestId: id,
+      method,
+      params: message.params,
+      session: { sessionId: this.sessionId, transport: this.options.transport, protocolVersion: this.protocolVersion },
+      identity,
+      requestBytes: bytes,
+      limits: this.limitsFor(undefined, undefined),
+      signal: controller.signal,
+    });
+    let outcome: Outcome;
+    try {
+      outcome = await this.handler(ctx);
+    } catch (error) {
+      this.runtime.logger.error({ err: error, method }, 'request handler failed');
+      outcome = failure(ErrorCode.InternalError, 'internal gateway error; the request was not completed');
+    } finally {
+      this.inFlight.delete(id);
+    }
+    if (controller.signal.aborted) return; // cancelled by the client: the spec says no response
+    const response: JsonRpcResponse = outcome.ok ? { jsonrpc: '2.0', id, result: outcome.result } : errorResponse(id, outcome.error);
+    this.sink.send(response, id);
+  }
+
+  private notification(message: JsonRpcNotification): void {
+    switch (message.method) {
+      case 'notifications/cancelled': {
+        const requestId = message.params?.['requestId'];
+        if (typeof requestId === 'string' || typeof requestId === 'number') this.inFlight.get(requestId)?.abort();
+        return;
+      }
+      case 'notifications/roots/list_changed':
+        for (const upstream of this.upstreams.values()) upstream.current?.notify(message.method, message.params);
+        return;
+      case 'notifications/initialized':
+        return;
+      default:
+        this.runtime.logger.debug({ method: message.method }, 'client notification ignored');
+    }
+  }
+
+  /** Finds which upstream a request is for and the name that upstream uses. */
+  private async resolveTarget(ctx: CallContext, next: Next): Promise<Outcome> {
+    const params = ctx.params ?? {};
+    let parsed: { server: string; name: string } | undefined;
+    switch (ctx.method) {
+      case 'tools/call':
+      case 'prompts/get':
+        parsed = splitName(params['name']);
+        break;
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        parsed = splitUri(params['uri']);
+        break;
+      case 'completion/complete': {
+        const ref = (params['ref'] ?? {}) as Record<string, unknown>;
+        parsed = ref['type'] === 'ref/prompt' ? splitName(ref['name']) : splitUri(ref['uri']);
+        break;
+      }
+      default:
+        return next(ctx);
+    }
+    if (parsed === undefined || !this.upstreams.has(parsed.server)) {
+      return failure(ErrorCode.InvalidParams, `unknown ${ctx.method.startsWith('tools') ? 'tool' : ctx.method.startsWith('prompts') ? 'prompt' : 'resource'}: names look like <server>.<name> and resource URIs like <server>+<uri>`, { reason: 'unknown_target' });
+    }
+    ctx.target = { server: parsed.server, name: parsed.name };
+    ctx.limits = this.limitsFor(parsed.server, ctx.method === 'tools/call' ? parsed.name : undefined);
+    if (ctx.method === 'tools/call') {
+      const connection = await this.upstreams.get(parsed.server)?.ready(ctx.limits.timeoutMs);
+      if (connection === undefined) return this.router.unavailable(parsed.server);
+      ctx.tool = await this.catalog.tool(parsed.server, connection, parsed.name).catch(() => undefined);
+      if (ctx.tool === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${String(params['name'])}'`, { reason: 'unknown_tool' });
+    }
+    return next(ctx);
+  }
+}

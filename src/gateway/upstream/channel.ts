@@ -1,0 +1,25 @@
+import type { JsonRpcMessage } from '../jsonrpc.js';
+
+/** A bidirectional JSON-RPC message pipe to one upstream server. */
+export interface UpstreamChannel {
+  send(message: JsonRpcMessage): void;
+  close(): Promise<void>;
+  /** A parsed message from the upstream, with its size on the wire. */
+  onMessage: (message: unknown, bytes: number) => void;
+  /** Bytes the upstream sent that were not a JSON-RPC message, or a message over the size cap. */
+  onProtocolViolation: (kind: ViolationKind, description: string, bytes: number) => void;
+  /** The channel is gone (process exited, connection closed); `reason` says why. */
+  onClose: (reason: string) => void;
+}
+
+/** What to start for a stdio server: argv only, never a shell string. */
+export interface LaunchSpec {
+  server: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string | undefined;
+}
+
+/** `oversize`: a message over the cap (discarded); `garbage`: not JSON-RPC; `transport`: the link failed. */
+export type ViolationKind = 'oversize' | 'garbage' | 'transport';

@@ -1,0 +1,227 @@
+import type { Logger } from '../../observability/index.js';
+import { ErrorCode, type JsonRpcErrorBody } from '../../pipeline/index.js';
+import { classify, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest } from '../jsonrpc.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
+import type { UpstreamChannel, ViolationKind } from './channel.js';
+
+export interface UpstreamReply {
+  ok: boolean;
+  result?: unknown;
+  error?: JsonRpcErrorBody;
+  /** Size of the upstream's answer on the wire. */
+  bytes: number;
+  timedOut?: boolean;
+}
+
+export interface UpstreamRequestOptions {
+  timeoutMs: number;
+  maxOutputBytes: number;
+  signal?: AbortSignal;
+  /** Receives this request's progress notifications, with the client's own progress token restored. */
+  onProgress?: (params: Record<string, unknown>) => void;
+}
+
+/** What the upstream answered to `initialize`. */
+export interface UpstreamIdentity {
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+  serverInfo: { name?: string; version?: string } & Record<string, unknown>;
+  instructions?: string;
+}
+
+export interface InitializeParams {
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+  clientInfo: Record<string, unknown>;
+}
+
+interface Pending {
+  resolve: (reply: UpstreamReply) => void;
+  timer: NodeJS.Timeout;
+  maxOutputBytes: number;
+  progressToken: string | undefined;
+  onProgress: ((params: Record<string, unknown>) => void) | undefined;
+  clientProgressToken: unknown;
+  abort: (() => void) | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * One live JSON-RPC conversation with an upstream server over a channel: ids, progress
+ * tokens and cancellation are remapped here, so nothing a client chose ever reaches the
+ * upstream verbatim and two clients can never collide.
+ */
+export class UpstreamConnection {
+  onServerRequest: (request: JsonRpcRequest) => void = () => {};
+  onNotification: (notification: JsonRpcNotification) => void = () => {};
+  onClose: (reason: string) => void = () => {};
+  identity: UpstreamIdentity | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<JsonRpcId, Pending>();
+  private readonly progress = new Map<string, Pending>();
+  private closedReason: string | undefined;
+
+  constructor(
+    readonly server: string,
+    private readonly channel: UpstreamChannel,
+    private readonly logger: Logger,
+  ) {
+    channel.onMessage = (message, bytes) => this.receive(message, bytes);
+    channel.onProtocolViolation = (kind, description, bytes) => this.violation(kind, description, bytes);
+    channel.onClose = (reason) => this.closed(reason);
+  }
+
+  get isOpen(): boolean {
+    return this.closedReason === undefined;
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Runs the initialize handshake; throws if the upstream refuses or speaks an unsupported revision. */
+  async initialize(params: InitializeParams, timeoutMs: number): Promise<UpstreamIdentity> {
+    const reply = await this.request('initialize', params as unknown as Record<string, unknown>, { timeoutMs, maxOutputBytes: 4 * 1024 * 1024 });
+    if (!reply.ok) throw new Error(`initialize failed: ${reply.error?.message ?? 'unknown error'}`);
+    const result = reply.result as Partial<UpstreamIdentity> | undefined;
+    if (result === undefined || typeof result.protocolVersion !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(result.protocolVersion)) {
+      throw new Error(`unsupported protocol version ${JSON.stringify(result?.protocolVersion)} (Bastion speaks ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
+    }
+    this.identity = {
+      protocolVersion: result.protocolVersion,
+      capabilities: (result.capabilities ?? {}) as Record<string, unknown>,
+      serverInfo: (result.serverInfo ?? {}) as UpstreamIdentity['serverInfo'],
+      ...(typeof result.instructions === 'string' ? { instructions: result.instructions } : {}),
+    };
+    this.notify('notifications/initialized', undefined);
+    return this.identity;
+  }
+
+  /** Sends a request and resolves with the answer, an error, or a timeout. Never rejects. */
+  request(method: string, params: Record<string, unknown> | undefined, options: UpstreamRequestOptions): Promise<UpstreamReply> {
+    if (this.closedReason !== undefined) {
+      return Promise.resolve({ ok: false, bytes: 0, error: { code: ErrorCode.UpstreamUnavailable, message: `server '${this.server}' is not running (${this.closedReason})` } });
+    }
+    const id = this.nextId++;
+    return new Promise<UpstreamReply>((resolve) => {
+      const entry: Pending = {
+        resolve,
+        timer: setTimeout(() => this.timeout(id, method, options.timeoutMs), options.timeoutMs),
+        maxOutputBytes: options.maxOutputBytes,
+        progressToken: undefined,
+        onProgress: options.onProgress,
+        clientProgressToken: undefined,
+        abort: undefined,
+        signal: options.signal,
+      };
+      let outgoing = params;
+      const meta = params?.['_meta'] as Record<string, unknown> | undefined;
+      if (meta !== undefined && meta['progressToken'] !== undefined) {
+        entry.clientProgressToken = meta['progressToken'];
+        entry.progressToken = `${this.server}-p${id}`;
+        this.progress.set(entry.progressToken, entry);
+        outgoing = { ...params, _meta: { ...meta, progressToken: entry.progressToken } };
+      }
+      if (options.signal !== undefined) {
+        entry.abort = () => this.cancel(id, 'cancelled by the client');
+        options.signal.addEventListener('abort', entry.abort, { once: true });
+      }
+      this.pending.set(id, entry);
+      this.channel.send(outgoing === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params: outgoing });
+    });
+  }
+
+  notify(method: string, params: Record<string, unknown> | undefined): void {
+    if (this.closedReason !== undefined) return;
+    this.channel.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+  }
+
+  /** Answers a request the upstream sent to the client side (sampling, elicitation, roots). */
+  reply(id: JsonRpcId, outcome: { result: unknown } | { error: JsonRpcErrorBody }): void {
+    if (this.closedReason !== undefined) return;
+    this.channel.send('result' in outcome ? { jsonrpc: '2.0', id, result: outcome.result } : { jsonrpc: '2.0', id, error: outcome.error });
+  }
+
+  async close(): Promise<void> {
+    await this.channel.close();
+  }
+
+  private receive(message: unknown, bytes: number): void {
+    const classified = classify(message);
+    switch (classified.kind) {
+      case 'response': {
+        const entry = this.pending.get(classified.message.id as JsonRpcId);
+        if (entry === undefined) return; // late answer to a call that timed out or was cancelled
+        const id = classified.message.id as JsonRpcId;
+        if (bytes > entry.maxOutputBytes) {
+          this.settle(id, { ok: false, bytes, error: { code: ErrorCode.OutputTooLarge, message: `the answer from server '${this.server}' is ${bytes} bytes, over the ${entry.maxOutputBytes}-byte output cap`, data: { reason: 'output_too_large', bytes, limit: entry.maxOutputBytes } } });
+        } else if ('error' in classified.message) {
+          this.settle(id, { ok: false, bytes, error: classified.message.error });
+        } else {
+          this.settle(id, { ok: true, bytes, result: classified.message.result });
+        }
+        return;
+      }
+      case 'request':
+        this.onServerRequest(classified.message);
+        return;
+      case 'notification':
+        if (classified.message.method === 'notifications/progress') this.progressNotification(classified.message);
+        else this.onNotification(classified.message);
+        return;
+      case 'invalid':
+        this.violation('garbage', `invalid JSON-RPC: ${classified.error.message}`, bytes);
+        return;
+    }
+  }
+
+  private progressNotification(notification: JsonRpcNotification): void {
+    const params = notification.params ?? {};
+    const token = params['progressToken'];
+    const entry = typeof token === 'string' ? this.progress.get(token) : undefined;
+    if (entry === undefined || entry.onProgress === undefined) return;
+    entry.onProgress({ ...params, progressToken: entry.clientProgressToken });
+  }
+
+  private timeout(id: JsonRpcId, method: string, timeoutMs: number): void {
+    this.notify('notifications/cancelled', { requestId: id, reason: `timed out after ${timeoutMs} ms` });
+    this.settle(id, { ok: false, bytes: 0, timedOut: true, error: { code: ErrorCode.RequestTimeout, message: `${method} on server '${this.server}' timed out after ${timeoutMs} ms; the request was cancelled upstream`, data: { reason: 'timeout', timeoutMs } } });
+  }
+
+  private cancel(id: JsonRpcId, reason: string): void {
+    this.notify('notifications/cancelled', { requestId: id, reason });
+    this.settle(id, { ok: false, bytes: 0, error: { code: ErrorCode.RequestTimeout, message: `request cancelled: ${reason}`, data: { reason: 'cancelled' } } });
+  }
+
+  private settle(id: JsonRpcId, reply: UpstreamReply): void {
+    const entry = this.pending.get(id);
+    if (entry === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(entry.timer);
+    if (entry.progressToken !== undefined) this.progress.delete(entry.progressToken);
+    if (entry.abort !== undefined) entry.signal?.removeEventListener('abort', entry.abort);
+    entry.resolve(reply);
+  }
+
+  /**
+   * Output the upstream should not have produced. An oversized message cannot be attributed to
+   * one call (its id is inside the part that was discarded), so every call in flight fails
+   * rather than waiting for a timeout.
+   */
+  private violation(kind: ViolationKind, description: string, bytes: number): void {
+    this.logger.warn({ server: this.server, bytes, kind }, `upstream protocol violation: ${description}`);
+    if (kind !== 'oversize') return;
+    for (const id of [...this.pending.keys()]) {
+      this.settle(id, { ok: false, bytes, error: { code: ErrorCode.OutputTooLarge, message: `server '${this.server}' sent ${description}; the call was cut off`, data: { reason: 'output_too_large', bytes } } });
+    }
+  }
+
+  private closed(reason: string): void {
+    if (this.closedReason !== undefined) return;
+    this.closedReason = reason;
+    for (const id of [...this.pending.keys()]) {
+      this.settle(id, { ok: false, bytes: 0, error: { code: ErrorCode.UpstreamUnavailable, message: `server '${this.server}' stopped during the call (${reason})`, data: { reason: 'upstream_exited' } } });
+    }
+    this.onClose(reason);
+  }
+}

@@ -1,0 +1,48 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { LaunchSpec } from './channel.js';
+
+/** A started server process and how to release what was created for it. */
+export interface LaunchedProcess {
+  child: ChildProcessWithoutNullStreams;
+  /** Releases anything the launcher created (sandbox state, cgroups). Safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts stdio servers. The sandbox module provides the confined implementation; the direct
+ * launcher below is the `none` backend and is only used when the config asks for it.
+ */
+export interface ProcessLauncher {
+  readonly name: string;
+  launch(spec: LaunchSpec): Promise<LaunchedProcess>;
+}
+
+/** The variables every server gets; nothing else of the gateway's own environment leaks through. */
+export function baseEnvironment(): Record<string, string> {
+  return {
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    LANG: 'C.UTF-8',
+  };
+}
+
+export const directLauncher: ProcessLauncher = {
+  name: 'none',
+  async launch(spec) {
+    const child = spawn(spec.command, spec.args, {
+      env: { ...baseEnvironment(), ...spec.env },
+      cwd: spec.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(new Error(`cannot start ${spec.command}: ${error.message}`));
+      child.once('error', onError);
+      child.once('spawn', () => {
+        child.off('error', onError);
+        resolve();
+      });
+    });
+    return { child, dispose: async () => {} };
+  },
+};

@@ -1,0 +1,87 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Logger } from '../../observability/index.js';
+import { LineFramer } from '../framing.js';
+import type { JsonRpcMessage } from '../jsonrpc.js';
+import type { LaunchSpec, UpstreamChannel } from './channel.js';
+import type { LaunchedProcess, ProcessLauncher } from './launcher.js';
+
+const STDERR_LINE_LIMIT = 4096;
+const KILL_GRACE_MS = 2000;
+
+/** Talks newline-delimited JSON-RPC to a child process's stdin/stdout. */
+export class StdioChannel implements UpstreamChannel {
+  onMessage: UpstreamChannel['onMessage'] = () => {};
+  onProtocolViolation: UpstreamChannel['onProtocolViolation'] = () => {};
+  onClose: UpstreamChannel['onClose'] = () => {};
+  private closed = false;
+
+  private constructor(
+    private readonly process: LaunchedProcess,
+    private readonly logger: Logger,
+    maxMessageBytes: number,
+  ) {
+    const child = process.child;
+    const framer = new LineFramer(
+      maxMessageBytes,
+      (line, bytes) => this.receive(line, bytes),
+      (bytes) => this.onProtocolViolation('oversize', `a message of at least ${bytes} bytes exceeds the ${maxMessageBytes}-byte cap`, bytes),
+    );
+    child.stdout.on('data', (chunk: Buffer) => framer.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => this.logStderr(chunk));
+    child.stdin.on('error', () => {});
+    child.once('exit', (code, signal) => this.finish(signal !== null ? `exited on signal ${signal}` : `exited with code ${code}`));
+    child.once('error', (error) => this.finish(`process error: ${error.message}`));
+  }
+
+  static async start(spec: LaunchSpec, launcher: ProcessLauncher, logger: Logger, maxMessageBytes: number): Promise<StdioChannel> {
+    const launched = await launcher.launch(spec);
+    return new StdioChannel(launched, logger, maxMessageBytes);
+  }
+
+  get pid(): number | undefined {
+    return this.process.child.pid;
+  }
+
+  send(message: JsonRpcMessage): void {
+    if (this.closed) return;
+    this.process.child.stdin.write(`${JSON.stringify(message)}\n`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const child: ChildProcessWithoutNullStreams = this.process.child;
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    child.stdin.end();
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+    this.finish('closed by the gateway');
+  }
+
+  private receive(line: string, bytes: number): void {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      this.onProtocolViolation('garbage', `non-JSON output on stdout: ${JSON.stringify(line.slice(0, 120))}`, bytes);
+      return;
+    }
+    this.onMessage(parsed, bytes);
+  }
+
+  private logStderr(chunk: Buffer): void {
+    const text = chunk.toString('utf8', 0, Math.min(chunk.length, STDERR_LINE_LIMIT)).trimEnd();
+    if (text.length > 0) this.logger.debug({ stderr: text }, 'upstream stderr');
+  }
+
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.process.dispose();
+    this.onClose(reason);
+  }
+}
