@@ -1,0 +1,76 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
+
+async function callError(client: Client, name: string, args: Record<string, unknown> = {}): Promise<Error> {
+  const result = await client.callTool({ name, arguments: args }).then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  assert.ok(result instanceof Error, `${name} was expected to fail`);
+  return result;
+}
+
+describe('an upstream that hangs, floods, writes garbage or crashes affects only its own calls', () => {
+  let gw: RunningGateway;
+  let client: Client;
+
+  before(async () => {
+    const limits = `    limits: { timeoutMs: 1500, maxOutputBytes: 65536 }\n    tools:\n      echo:\n        limits: { timeoutMs: 5000 }\n`;
+    gw = await startGateway(
+      configYaml(stdioServer('odd', fixture('misbehaving-server'), [], limits) + stdioServer('everything', referenceServer('everything'), ['stdio']), 'upstream: { restartBackoffMs: 100, maxBackoffMs: 400 }'),
+    );
+    client = await httpClient(gw.url);
+  });
+
+  after(async () => {
+    await client?.close();
+    await gw?.stop();
+  });
+
+  test('a call that hangs is cut off at the wall-clock timeout and cancelled upstream', async () => {
+    const error = await callError(client, 'odd.hang');
+    assert.match(error.message, /timed out after 1500 ms/);
+    const report = await client.callTool({ name: 'odd.cancelled', arguments: {} });
+    assert.notEqual(JSON.parse(firstText(report)).length, 0, 'the upstream never received notifications/cancelled');
+  });
+
+  test('an answer over the output cap fails the call cleanly', async () => {
+    const error = await callError(client, 'odd.flood', { bytes: 200_000 });
+    assert.match(error.message, /output cap/);
+    assert.equal(firstText(await client.callTool({ name: 'odd.echo', arguments: { text: 'still here' } })), 'still here');
+  });
+
+  test('an answer under the cap goes through', async () => {
+    const result = await client.callTool({ name: 'odd.flood', arguments: { bytes: 1000 } });
+    assert.equal(firstText(result).length, 1000);
+  });
+
+  test('garbage on the upstream\'s stdout is ignored and the call still completes', async () => {
+    assert.equal(firstText(await client.callTool({ name: 'odd.garbage', arguments: {} })), 'after garbage');
+  });
+
+  test('a crash fails the call in flight, other servers keep serving, and the server is restarted', async () => {
+    const before = firstText(await client.callTool({ name: 'odd.pid', arguments: {} }));
+    const error = await callError(client, 'odd.crash');
+    assert.match(error.message, /stopped during the call|exited/);
+    assert.equal(firstText(await client.callTool({ name: 'everything.echo', arguments: { message: 'unaffected' } })), 'Echo: unaffected');
+    let after = '';
+    for (let attempt = 0; attempt < 50 && (after === '' || after === before); attempt += 1) {
+      after = await client.callTool({ name: 'odd.pid', arguments: {} }).then(firstText, () => '');
+      if (after === '') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.notEqual(after, '');
+    assert.notEqual(after, before, 'the restarted server should be a new process');
+  });
+
+  test('a client can cancel its own call; the gateway tells the upstream', async () => {
+    const controller = new AbortController();
+    const pending = client.callTool({ name: 'odd.hang', arguments: {} }, undefined, { signal: controller.signal, timeout: 10_000 });
+    setTimeout(() => controller.abort('user pressed stop'), 100);
+    await assert.rejects(pending);
+    const report = JSON.parse(firstText(await client.callTool({ name: 'odd.cancelled', arguments: {} }))) as unknown[];
+    assert.ok(report.length >= 1);
+  });
+});
