@@ -38,13 +38,10 @@ export const TEST_TOKEN = 'test-token-for-agent-alice';
 export const OTHER_TOKEN = 'test-token-for-agent-bob';
 
 /** YAML for a gateway on a random loopback port with two agents, plus the given servers block. */
-export function configYaml(serversYaml: string, extra = ''): string {
+export function configYaml(serversYaml: string, extra = '', listeners = 'listeners:\n  http:\n    host: 127.0.0.1\n    port: 0'): string {
   return `version: 1
 stateDir: state
-listeners:
-  http:
-    host: 127.0.0.1
-    port: 0
+${listeners}
 auth:
   apiTokens:
     - { agent: alice, sha256: ${hashToken(TEST_TOKEN)} }
