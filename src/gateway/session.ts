@@ -40,7 +40,8 @@ export interface SessionOptions {
   sessionId?: string;
 }
 
-const LOCAL_METHODS = new Set(['initialize', 'ping']);
+/** Methods a client may send before initialize (server/discover gets Method Not Found from the router). */
+const LOCAL_METHODS = new Set(['initialize', 'ping', 'server/discover']);
 
 /**
  * One client's conversation with the gateway. It owns that client's upstream connections, so

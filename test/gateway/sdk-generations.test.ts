@@ -28,6 +28,16 @@ describe('interoperability across SDK generations and protocol revisions', () =>
     await client.close();
   });
 
+  test('a 2026-07-28 client probing with server/discover is told to fall back to initialize', async () => {
+    const response = await fetch(gw.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TEST_TOKEN}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+    });
+    const answer = (await response.json()) as { error: { code: number } };
+    assert.equal(answer.error.code, -32601);
+  });
+
   for (const version of ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']) {
     test(`a client asking for protocol ${version} gets it, and its calls work`, async () => {
       const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TEST_TOKEN}` };

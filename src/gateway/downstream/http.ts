@@ -135,6 +135,10 @@ export class HttpListener {
       if (sessionHeader !== undefined) return this.json(res, 400, errorResponse(classified.message.id, { code: ErrorCode.InvalidRequest, message: 'initialize must not carry Mcp-Session-Id: a session is initialized once' }));
       return this.initialize(res, classified.message.id, parsed, body.length, identity);
     }
+    if (classified.kind === 'request' && classified.message.method === 'server/discover' && sessionHeader === undefined) {
+      // A 2026-07-28 client probing: Method Not Found tells it to fall back to initialize.
+      return this.json(res, 200, errorResponse(classified.message.id, { code: ErrorCode.MethodNotFound, message: 'server/discover (2026-07-28) is not served yet: use initialize (2025-11-25 and earlier)' }));
+    }
     const entry = this.sessionFor(req, res, identity);
     if (entry === undefined) return;
     if (classified.kind === 'request') entry.sink.expect(classified.message.id, res);
