@@ -1,0 +1,18 @@
+/**
+ * Tamper-evident audit log: record schema, chained group-commit writer, signed checkpoints,
+ * crash recovery, verification and the audit guard. See docs/audit.md.
+ */
+export { AuditLog, AuditTamperError, AuditUnavailableError } from './log.js';
+export type { AppendResult, AuditLogOptions, RecoveryReport } from './log.js';
+export { createAuditGuard } from './guard.js';
+export type { AuditSink } from './guard.js';
+export { requestRecord } from './record.js';
+export type { CaptureOptions } from './record.js';
+export { auditConfigSchema, defaultAuditConfig, resolveAuditConfig } from './config.js';
+export type { AuditConfig, CaptureLevel, DeepPartial } from './config.js';
+export { AUDIT_SCHEMA, AuditEvent } from './schema.js';
+export type { AuditFields, AuditRecord, Decision, JsonValue } from './schema.js';
+export { createRedactor } from './redact.js';
+export { verifyLog, VerifyExit } from './verify.js';
+export type { VerifyOptions, VerifyReport } from './verify.js';
+export { loadOrCreateSigningKey, loadVerifier, vkeyOf } from './keys.js';

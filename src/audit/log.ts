@@ -1,0 +1,509 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, readSync, fstatSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { buildLine, sha256Hex } from './canonical.js';
+import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
+import type { AuditConfig } from './config.js';
+import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner } from './keys.js';
+import { CHECKPOINTS_DIR, METADATA_FILE, PUBLIC_KEY_FILE, QUARANTINE_DIR, SEGMENTS_DIR, checkpointName, listCheckpoints, listSegments, segmentName, type LogMetadata } from './layout.js';
+import { MerkleFrontier, leafHash } from './merkle.js';
+import { scanLog, type ScanProblem } from './scan.js';
+import { AUDIT_SCHEMA, AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
+
+export interface AppendResult {
+  seq: number;
+  hash: string;
+  /** True when async mode dropped the record because the queue was full (its count is logged later). */
+  dropped?: boolean;
+}
+
+/** open() found a chain break before the last checkpointed record. */
+export class AuditTamperError extends Error {
+  override name = 'AuditTamperError';
+  constructor(readonly problem: ScanProblem) {
+    super(`audit log tampering detected in ${problem.segment} line ${problem.line} (byte ${problem.offset}, seq ${problem.seq}): ${problem.message}. Bastion will not write to a log whose history was changed. Inspect it with 'mcp-auditctl verify', keep a copy as evidence, then restart with audit.startNewSegmentAfterTamper: true to start a new chain (the damaged files are moved to quarantine/).`);
+  }
+}
+
+/** The log cannot take more records right now (async mode, queue full, onFull: deny) or at all. */
+export class AuditUnavailableError extends Error {
+  override name = 'AuditUnavailableError';
+}
+
+interface RecordEntry {
+  type: 'record';
+  data: string;
+  seq: number;
+  hash: string;
+  resolve?: (result: AppendResult) => void;
+  reject?: (error: Error) => void;
+}
+type QueueEntry = RecordEntry | { type: 'rotate'; path: string } | { type: 'checkpoint'; body: CheckpointBody };
+
+export interface AuditLogOptions extends AuditConfig {
+  /** Clock, for tests of rotation and retention by age. */
+  now?: () => Date;
+}
+
+export interface RecoveryReport {
+  truncatedBytes: number;
+  tamperRestart: boolean;
+}
+
+/**
+ * The single writer of one audit log directory. Appends are chained and Merkle-hashed in call
+ * order, then written in batches: one write and one fdatasync per batch, whatever the number of
+ * concurrent callers (group commit). In durable mode an append resolves only after its batch is
+ * synced.
+ */
+export class AuditLog {
+  private pending: QueueEntry[] = [];
+  private queuedRecords = 0;
+  private flushing: Promise<void> | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+  private dropped = 0;
+  private droppedSince: string | undefined;
+  private sinceCheckpoint = 0;
+  private lastCheckpointSize = 0;
+  private segmentBytes = 0;
+  private segmentStartedMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private handle: FileHandle | undefined;
+  private handlePath = '';
+
+  private constructor(
+    readonly options: AuditLogOptions,
+    readonly metadata: LogMetadata,
+    private readonly signer: NoteSigner,
+    private nextSeq: number,
+    private head: string,
+    private readonly frontier: MerkleFrontier,
+    private segmentPath: string,
+    readonly recovery: RecoveryReport,
+  ) {}
+
+  static async open(options: AuditLogOptions): Promise<AuditLog> {
+    const dir = options.dir;
+    for (const sub of ['', SEGMENTS_DIR, CHECKPOINTS_DIR]) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+    const releaseLock = acquireWriterLock(dir);
+    try {
+      return await AuditLog.openLocked(options);
+    } catch (error) {
+      releaseLock();
+      throw error;
+    }
+  }
+
+  private static async openLocked(options: AuditLogOptions): Promise<AuditLog> {
+    const dir = options.dir;
+    const { signer } = loadOrCreateSigningKey(options.checkpoint.keyFile, options.checkpoint.keyName);
+    const metadata = loadOrCreateMetadata(dir, options, signer);
+    writeFileSync(join(dir, PUBLIC_KEY_FILE), publicKeyPem(signer), { mode: 0o644 });
+    const checkpoints = loadSignedCheckpoints(dir, signer);
+    const recovery: RecoveryReport = { truncatedBytes: 0, tamperRestart: false };
+    const scan = scanLog(dir, { checkpoints, fromLastCheckpoint: true });
+    let removed: { segment: string; offset: number; bytes: number; sha256: string } | undefined;
+    let tamper: ScanProblem | undefined;
+    if (scan.problem?.tornTail) {
+      removed = truncateTornTail(scan.problem);
+      recovery.truncatedBytes = removed.bytes;
+    } else if (scan.problem) {
+      if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(scan.problem);
+      tamper = scan.problem;
+    }
+    const now = options.now ?? (() => new Date());
+    let log: AuditLog;
+    if (tamper !== undefined) {
+      const quarantine = quarantineAll(dir, now());
+      recovery.tamperRestart = true;
+      log = new AuditLog(options, metadata, signer, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
+      await log.startSegment('tamper_restart');
+      await log.append({ kind: 'event', event: AuditEvent.TamperRestart, info: { problem: { ...tamper }, quarantine, previous_checkpoint: lastCheckpointInfo(checkpoints) } });
+    } else {
+      const segments = listSegments(dir);
+      const last = segments[segments.length - 1];
+      const lastSize = checkpoints.reduce((max, item) => Math.max(max, item.size), 0);
+      log = new AuditLog(options, metadata, signer, scan.nextSeq, scan.head, scan.frontier, last?.path ?? '', recovery);
+      log.lastCheckpointSize = lastSize;
+      log.sinceCheckpoint = scan.nextSeq - lastSize;
+      if (last === undefined || scan.lastSegmentValidBytes === 0) {
+        if (last !== undefined) unlinkSync(last.path);
+        await log.startSegment(last === undefined ? 'new_log' : 'recovery');
+      } else {
+        log.segmentBytes = scan.lastSegmentValidBytes;
+        log.segmentStartedMs = Date.parse(scan.lastSegmentStartedAt ?? '') || now().getTime();
+        await log.openSegment(last.path);
+      }
+      if (removed !== undefined) await log.append({ kind: 'event', event: AuditEvent.Recovery, info: { reason: 'torn tail after a crash', segment: basename(removed.segment), offset: removed.offset, bytes_removed: removed.bytes, removed_sha256: removed.sha256 } });
+    }
+    log.startTimer();
+    return log;
+  }
+
+  get size(): number {
+    return this.nextSeq;
+  }
+
+  get chainHead(): string {
+    return this.head;
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  /** Appends one record. Resolves (durable mode) once it is on disk. */
+  async append(fields: AuditFields): Promise<AppendResult> {
+    if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}. Calls must be denied until the gateway restarts with a writable log`);
+    if (this.closed) throw new AuditUnavailableError('audit log is closed');
+    checkFields(fields);
+    if (this.options.mode === 'async' && this.queuedRecords >= this.options.queue.maxRecords) {
+      if (this.options.queue.onFull === 'deny') throw new AuditUnavailableError(`audit queue is full (${this.options.queue.maxRecords} records waiting for disk): the call is denied so that no record is lost`);
+      this.dropped += 1;
+      this.droppedSince ??= this.timestamp();
+      return { seq: -1, hash: '', dropped: true };
+    }
+    this.rotateIfDue();
+    const entry = this.enqueueRecord(fields);
+    if (this.options.mode === 'async') return { seq: entry.seq, hash: entry.hash };
+    return new Promise<AppendResult>((resolve, reject) => {
+      entry.resolve = resolve;
+      entry.reject = reject;
+    });
+  }
+
+  /** Records a notable event: gateway start/stop, config load, key or policy change, quarantine, alert. */
+  event(type: string, info: { [key: string]: JsonValue } = {}): Promise<AppendResult> {
+    return this.append({ kind: 'event', event: type, info });
+  }
+
+  /** Writes a checkpoint for everything appended so far (after it is on disk). */
+  async checkpoint(): Promise<void> {
+    this.queueCheckpoint();
+    await this.flush();
+  }
+
+  /** Waits until everything queued so far is on disk. */
+  async flush(): Promise<void> {
+    while ((this.flushing !== undefined || this.pending.length > 0) && !this.failure) {
+      if (this.flushing === undefined) this.kick();
+      await this.flushing;
+    }
+    if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    if (!this.failure) {
+      if (this.sinceCheckpoint > 0) this.queueCheckpoint();
+      await this.flush().catch(() => undefined);
+    }
+    this.closed = true;
+    await this.handle?.close();
+    this.handle = undefined;
+    releaseWriterLock(this.options.dir);
+  }
+
+  private timestamp(): string {
+    return (this.options.now ?? (() => new Date()))().toISOString();
+  }
+
+  private enqueueRecord(fields: AuditFields): RecordEntry {
+    const built = buildLine({ ...fields, ts: fields.ts ?? this.timestamp() }, this.nextSeq, this.head);
+    const entry: RecordEntry = { type: 'record', data: `${built.line}\n`, seq: this.nextSeq, hash: built.hash };
+    this.frontier.append(leafHash(Buffer.from(built.line, 'utf8')));
+    this.head = built.hash;
+    this.nextSeq += 1;
+    this.segmentBytes += Buffer.byteLength(entry.data);
+    this.pending.push(entry);
+    this.queuedRecords += 1;
+    this.sinceCheckpoint += 1;
+    if (this.sinceCheckpoint >= this.options.checkpoint.everyRecords) this.queueCheckpoint();
+    this.kick();
+    return entry;
+  }
+
+  private queueCheckpoint(): void {
+    if (this.sinceCheckpoint === 0) return;
+    this.pending.push({ type: 'checkpoint', body: { origin: this.metadata.origin, size: this.nextSeq, root: this.frontier.root(), head: this.head, timestamp: this.timestamp() } });
+    this.sinceCheckpoint = 0;
+    this.kick();
+  }
+
+  private rotateIfDue(): void {
+    const tooBig = this.segmentBytes >= this.options.rotation.maxBytes;
+    const tooOld = (this.options.now ?? (() => new Date()))().getTime() - this.segmentStartedMs >= this.options.rotation.maxAgeSeconds * 1000;
+    if (tooBig || tooOld) this.queueSegmentStart(tooBig ? 'size' : 'age');
+  }
+
+  private queueSegmentStart(reason: string): void {
+    const path = join(this.options.dir, SEGMENTS_DIR, segmentName(this.nextSeq));
+    this.pending.push({ type: 'rotate', path });
+    this.segmentPath = path;
+    this.segmentBytes = 0;
+    this.segmentStartedMs = (this.options.now ?? (() => new Date()))().getTime();
+    const frontier = this.frontier.toJSON();
+    this.enqueueRecord({ kind: 'event', event: AuditEvent.SegmentStart, info: { reason, segment: basename(path), log_id: this.metadata.logId, origin: this.metadata.origin, frontier } });
+  }
+
+  private async startSegment(reason: string): Promise<void> {
+    this.queueSegmentStart(reason);
+    await this.flush();
+  }
+
+  private async openSegment(path: string): Promise<void> {
+    this.handle = await open(path, 'a', 0o600);
+    this.handlePath = path;
+    this.segmentPath = path;
+  }
+
+  private kick(): void {
+    if (this.flushing !== undefined || this.failure) return;
+    this.flushing = (async () => {
+      // Let every append issued in this turn of the event loop join the batch.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      try {
+        while (this.pending.length > 0 && !this.failure) {
+          const batch = this.pending;
+          this.pending = [];
+          await this.writeBatch(batch);
+          this.recordDropsIfAny();
+        }
+      } catch (error) {
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      } finally {
+        this.flushing = undefined;
+      }
+    })();
+  }
+
+  private async writeBatch(batch: QueueEntry[]): Promise<void> {
+    let chunk: string[] = [];
+    let waiting: RecordEntry[] = [];
+    const syncChunk = async (): Promise<void> => {
+      if (chunk.length === 0) return;
+      if (this.handle === undefined) throw new Error('no open segment');
+      await writeFully(this.handle, Buffer.from(chunk.join(''), 'utf8'));
+      await this.handle.datasync();
+      this.queuedRecords -= chunk.length;
+      for (const entry of waiting) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
+      chunk = [];
+      waiting = [];
+    };
+    try {
+      for (const entry of batch) {
+        if (entry.type === 'record') {
+          chunk.push(entry.data);
+          waiting.push(entry);
+        } else if (entry.type === 'rotate') {
+          await syncChunk();
+          await this.handle?.close();
+          this.handle = await open(entry.path, 'wx', 0o600);
+          this.handlePath = entry.path;
+          fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
+        } else {
+          await syncChunk();
+          this.writeCheckpoint(entry.body);
+        }
+      }
+      await syncChunk();
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      for (const entry of waiting) entry.reject?.(failure);
+      for (const entry of batch) if (entry.type === 'record' && !waiting.includes(entry)) entry.reject?.(failure);
+      throw failure;
+    }
+  }
+
+  private writeCheckpoint(body: CheckpointBody): void {
+    const note = signCheckpoint(body, this.signer);
+    const name = checkpointName(body.size);
+    writeDurably(join(this.options.dir, CHECKPOINTS_DIR), name, note);
+    const mirror = this.options.checkpoint.mirrorDir;
+    if (mirror !== undefined) {
+      mkdirSync(mirror, { recursive: true, mode: 0o700 });
+      writeDurably(mirror, name, note);
+    }
+    if (this.options.checkpoint.mirrorStdout) process.stdout.write(note);
+    this.lastCheckpointSize = body.size;
+    this.applyRetention();
+  }
+
+  /** Deletes old segments per the retention policy, only ones entirely covered by a checkpoint. */
+  private applyRetention(): void {
+    const { maxAgeDays, maxTotalBytes } = this.options.retention;
+    if (maxAgeDays === undefined && maxTotalBytes === undefined) return;
+    const segments = listSegments(this.options.dir);
+    const sizes = segments.map((segment) => statSync(segment.path).size);
+    let total = sizes.reduce((sum, size) => sum + size, 0);
+    const nowMs = (this.options.now ?? (() => new Date()))().getTime();
+    const deleted: Array<{ segment: string; sha256: string; bytes: number }> = [];
+    for (let index = 0; index < segments.length - 1; index += 1) {
+      const segment = segments[index] as (typeof segments)[number];
+      const next = segments[index + 1] as (typeof segments)[number];
+      if (next.firstSeq > this.lastCheckpointSize || segment.path === this.handlePath) break;
+      const ageDays = (nowMs - statSync(segment.path).mtimeMs) / 86_400_000;
+      const overAge = maxAgeDays !== undefined && ageDays > maxAgeDays;
+      const overSize = maxTotalBytes !== undefined && total > maxTotalBytes;
+      if (!overAge && !overSize) break;
+      const bytes = sizes[index] as number;
+      deleted.push({ segment: segment.name, sha256: sha256Hex(readFileSync(segment.path)), bytes });
+      unlinkSync(segment.path);
+      total -= bytes;
+    }
+    if (deleted.length > 0) {
+      fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
+      this.enqueueRecord({ kind: 'event', event: AuditEvent.Retention, info: { deleted, max_age_days: maxAgeDays ?? null, max_total_bytes: maxTotalBytes ?? null } });
+    }
+  }
+
+  private recordDropsIfAny(): void {
+    if (this.dropped === 0 || this.queuedRecords >= this.options.queue.maxRecords) return;
+    const count = this.dropped;
+    const since = this.droppedSince ?? '';
+    this.dropped = 0;
+    this.droppedSince = undefined;
+    this.enqueueRecord({ kind: 'event', event: AuditEvent.Dropped, info: { count, since, until: this.timestamp() } });
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const entry of this.pending) if (entry.type === 'record') entry.reject?.(new AuditUnavailableError(`audit log unavailable: ${error.message}`));
+    this.pending = [];
+  }
+
+  private startTimer(): void {
+    this.timer = setInterval(() => {
+      if (this.sinceCheckpoint > 0 && !this.failure && !this.closed) this.queueCheckpoint();
+    }, this.options.checkpoint.everySeconds * 1000);
+    this.timer.unref();
+  }
+}
+
+async function writeFully(handle: FileHandle, buffer: Buffer): Promise<void> {
+  let written = 0;
+  while (written < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, written, buffer.length - written);
+    written += bytesWritten;
+  }
+}
+
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes a file so that it is either absent or complete: temp file, fsync, rename, fsync dir. */
+function writeDurably(dir: string, name: string, content: string): void {
+  const temp = join(dir, `.${name}.tmp`);
+  const fd = openSync(temp, 'w', 0o644);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, join(dir, name));
+  fsyncDirectory(dir);
+}
+
+function loadOrCreateMetadata(dir: string, options: AuditLogOptions, signer: NoteSigner): LogMetadata {
+  const path = join(dir, METADATA_FILE);
+  if (existsSync(path)) {
+    const metadata = JSON.parse(readFileSync(path, 'utf8')) as LogMetadata;
+    if (metadata.keyName !== signer.name) throw new Error(`${path} says checkpoints are signed by '${metadata.keyName}' but audit.checkpoint.keyName is '${signer.name}'. Use the same key name, or a new log directory`);
+    return metadata;
+  }
+  const logId = randomBytes(8).toString('hex');
+  const metadata: LogMetadata = { schema: AUDIT_SCHEMA, logId, origin: options.origin ?? `bastion.local/audit/${logId}`, keyName: signer.name, created: new Date().toISOString() };
+  writeDurably(dir, METADATA_FILE, `${JSON.stringify(metadata, null, 2)}\n`);
+  return metadata;
+}
+
+function loadSignedCheckpoints(dir: string, signer: NoteSigner): ParsedCheckpoint[] {
+  const checkpoints = listCheckpoints(dir).map((item) => item.checkpoint);
+  checkpoints.forEach((checkpoint) => verifyCheckpointSignature(checkpoint, signer, `checkpoint of size ${checkpoint.size}`));
+  return checkpoints;
+}
+
+function lastCheckpointInfo(checkpoints: readonly ParsedCheckpoint[]): JsonValue {
+  const last = checkpoints[checkpoints.length - 1];
+  return last === undefined ? null : { size: last.size, root: last.root.toString('base64'), head: last.head };
+}
+
+function truncateTornTail(problem: ScanProblem): { segment: string; offset: number; bytes: number; sha256: string } {
+  const fd = openSync(problem.segment, 'r+');
+  try {
+    const size = fstatSync(fd).size;
+    const removed = Buffer.alloc(size - problem.offset);
+    readSync(fd, removed, 0, removed.length, problem.offset);
+    ftruncateSync(fd, problem.offset);
+    fsyncSync(fd);
+    return { segment: problem.segment, offset: problem.offset, bytes: removed.length, sha256: sha256Hex(removed) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Moves every segment and checkpoint aside, unchanged, as evidence; returns what moved where. */
+function quarantineAll(dir: string, now: Date): JsonValue {
+  const target = join(dir, QUARANTINE_DIR, now.toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(target, { recursive: true, mode: 0o700 });
+  const moved: JsonValue[] = [];
+  for (const sub of [SEGMENTS_DIR, CHECKPOINTS_DIR]) {
+    const from = join(dir, sub);
+    const to = join(target, sub);
+    const files = sub === SEGMENTS_DIR ? listSegments(dir).map((item) => item.name) : listCheckpoints(dir).map((item) => item.name);
+    mkdirSync(to, { recursive: true, mode: 0o700 });
+    for (const name of files) {
+      moved.push({ file: `${sub}/${name}`, sha256: sha256Hex(readFileSync(join(from, name))) });
+      renameSync(join(from, name), join(to, name));
+    }
+  }
+  return { dir: target, files: moved };
+}
+
+const LOCK_FILE = 'writer.lock';
+
+/** One writer per directory: a second gateway on the same log would fork the chain. */
+function acquireWriterLock(dir: string): () => void {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => releaseWriterLock(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) throw new Error(`audit log ${dir} is already open by process ${holder}${holder === process.pid ? ' (this process)' : ''}; one writer per log`, { cause: error });
+      unlinkSync(path);
+    }
+  }
+  throw new Error(`could not take the writer lock ${path}`);
+}
+
+function releaseWriterLock(dir: string): void {
+  try {
+    unlinkSync(join(dir, LOCK_FILE));
+  } catch {
+    // already gone
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,141 @@
+import { createHash, hash as oneShotHash } from 'node:crypto';
+
+/** RFC 6962 / RFC 9162 Merkle tree hashing over record lines. */
+
+const LEAF_PREFIX = Buffer.from([0x00]);
+const NODE_PREFIX = Buffer.from([0x01]);
+export const EMPTY_ROOT: Buffer = oneShotHash('sha256', Buffer.alloc(0), 'buffer');
+
+export function leafHash(line: Buffer): Buffer {
+  return createHash('sha256').update(LEAF_PREFIX).update(line).digest();
+}
+
+export function nodeHash(left: Buffer, right: Buffer): Buffer {
+  return oneShotHash('sha256', Buffer.concat([NODE_PREFIX, left, right], 65), 'buffer');
+}
+
+/**
+ * The roots of the perfect subtrees that make up a tree of `size` leaves, largest first: enough to
+ * append further leaves and compute the root, without keeping the leaves.
+ */
+export class MerkleFrontier {
+  private readonly hashes: Buffer[];
+  private readonly heights: number[];
+  size: number;
+
+  constructor(size = 0, hashes: Buffer[] = []) {
+    this.size = size;
+    this.hashes = [...hashes];
+    this.heights = [];
+    let remaining = size;
+    for (let bit = 52; bit >= 0; bit -= 1) {
+      const span = 2 ** bit;
+      if (remaining >= span) {
+        this.heights.push(bit);
+        remaining -= span;
+      }
+    }
+    if (this.heights.length !== this.hashes.length) throw new Error(`Merkle frontier for ${size} leaves needs ${this.heights.length} hashes, got ${this.hashes.length}`);
+  }
+
+  append(leaf: Buffer): void {
+    let hash = leaf;
+    let height = 0;
+    while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height) {
+      this.heights.pop();
+      hash = nodeHash(this.hashes.pop() as Buffer, hash);
+      height += 1;
+    }
+    this.hashes.push(hash);
+    this.heights.push(height);
+    this.size += 1;
+  }
+
+  root(): Buffer {
+    if (this.hashes.length === 0) return EMPTY_ROOT;
+    let hash = this.hashes[this.hashes.length - 1] as Buffer;
+    for (let index = this.hashes.length - 2; index >= 0; index -= 1) hash = nodeHash(this.hashes[index] as Buffer, hash);
+    return hash;
+  }
+
+  clone(): MerkleFrontier {
+    return new MerkleFrontier(this.size, this.hashes);
+  }
+
+  toJSON(): { size: number; hashes: string[] } {
+    return { size: this.size, hashes: this.hashes.map((hash) => hash.toString('hex')) };
+  }
+
+  static fromJSON(value: unknown): MerkleFrontier {
+    if (value === null || typeof value !== 'object') throw new Error('Merkle frontier is not an object');
+    const { size, hashes } = value as { size?: unknown; hashes?: unknown };
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new Error('Merkle frontier size is not a non-negative integer');
+    if (!Array.isArray(hashes) || !hashes.every((item) => typeof item === 'string' && /^[0-9a-f]{64}$/.test(item))) throw new Error('Merkle frontier hashes are not hex SHA-256 values');
+    return new MerkleFrontier(size, (hashes as string[]).map((item) => Buffer.from(item, 'hex')));
+  }
+}
+
+/** MTH(D[start:end]) for leaves already hashed. */
+export function subtreeRoot(leaves: readonly Buffer[], start: number, end: number): Buffer {
+  const count = end - start;
+  if (count === 0) return EMPTY_ROOT;
+  if (count === 1) return leaves[start] as Buffer;
+  const split = largestPowerOfTwoBelow(count);
+  return nodeHash(subtreeRoot(leaves, start, start + split), subtreeRoot(leaves, start + split, end));
+}
+
+function largestPowerOfTwoBelow(count: number): number {
+  let split = 1;
+  while (split * 2 < count) split *= 2;
+  return split;
+}
+
+/** RFC 6962 section 2.1.1 PATH(m, D[n]): the audit path for leaf `index` in the first `size` leaves. */
+export function inclusionProof(leaves: readonly Buffer[], index: number, size: number): Buffer[] {
+  if (!(index >= 0 && index < size && size <= leaves.length)) throw new RangeError(`leaf ${index} is not in a tree of ${size} leaves`);
+  const path: Buffer[] = [];
+  let start = 0;
+  let end = size;
+  let target = index;
+  const stack: Buffer[] = [];
+  while (end - start > 1) {
+    const split = largestPowerOfTwoBelow(end - start);
+    if (target < split) {
+      stack.push(subtreeRoot(leaves, start + split, end));
+      end = start + split;
+    } else {
+      stack.push(subtreeRoot(leaves, start, start + split));
+      start += split;
+      target -= split;
+    }
+  }
+  // Collected top-down; the proof lists siblings from the leaf upwards.
+  for (let index2 = stack.length - 1; index2 >= 0; index2 -= 1) path.push(stack[index2] as Buffer);
+  return path;
+}
+
+/** RFC 9162 section 2.1.3.2: recomputes the root from a leaf hash and its inclusion proof. */
+export function rootFromInclusionProof(leaf: Buffer, index: number, size: number, proof: readonly Buffer[]): Buffer {
+  if (!(index >= 0 && index < size)) throw new RangeError(`leaf ${index} is not in a tree of ${size} leaves`);
+  let fn = index;
+  let sn = size - 1;
+  let result = leaf;
+  for (const sibling of proof) {
+    if (sn === 0) throw new Error('inclusion proof is longer than the tree is deep');
+    if (fn % 2 === 1 || fn === sn) {
+      result = nodeHash(sibling, result);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = Math.floor(fn / 2);
+          sn = Math.floor(sn / 2);
+        }
+      }
+    } else {
+      result = nodeHash(result, sibling);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new Error('inclusion proof is shorter than the tree is deep');
+  return result;
+}

@@ -1,0 +1,139 @@
+import { hash as oneShotHash } from 'node:crypto';
+import { ErrorCode, type CallContext, type Outcome } from '../pipeline/index.js';
+import { canonicalJson, digestOf } from './canonical.js';
+import type { CaptureLevel } from './config.js';
+import { createRedactor, wellFormed, type Redactor } from './redact.js';
+import type { AuditFields, Decision, JsonValue } from './schema.js';
+
+export interface CaptureOptions {
+  arguments: CaptureLevel;
+  outputs: CaptureLevel;
+  maxChars: number;
+}
+
+const denyCodes = new Set<number>([ErrorCode.Unauthenticated, ErrorCode.Forbidden, ErrorCode.RateLimited, ErrorCode.RequestTooLarge, ErrorCode.CircuitOpen, ErrorCode.Quarantined]);
+
+/** Builds the one record for a finished request. Everything in clear passes the redactor first. */
+export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions): AuditFields {
+  const redactor = createRedactor();
+  const params = ctx.params ?? {};
+  const args = ctx.method === 'tools/call' ? params['arguments'] : withoutMeta(params);
+  const errorCode = outcome.ok ? undefined : outcome.error.code;
+  const timedOut = ctx.audit.timedOut === true || errorCode === ErrorCode.RequestTimeout;
+  const decision: Decision = ctx.audit.decision ?? (outcome.ok ? 'allow' : errorCode !== undefined && denyCodes.has(errorCode) ? 'deny' : 'error');
+  const reason = ctx.audit.reason ?? (outcome.ok ? undefined : outcome.error.message);
+  const produced = outcome.ok ? outcome.result : outcome.error;
+  const producedText = canonicalJson(jsonSafe(produced));
+  const identity = ctx.identity;
+  const target = ctx.target;
+  const fields: AuditFields = {
+    kind: 'request',
+    request_id: typeof ctx.requestId === 'string' ? redactor.text(ctx.requestId) : ctx.requestId,
+    method: ctx.method,
+    agent_id: identity?.agentId,
+    auth_method: identity?.method,
+    subject: identity?.subject === undefined ? undefined : redactor.text(identity.subject),
+    token_fingerprint: identity?.tokenFingerprint,
+    session_id: ctx.session.sessionId,
+    transport: ctx.session.transport,
+    protocol_version: ctx.session.protocolVersion,
+    task_id: ctx.taskId === undefined ? undefined : redactor.text(ctx.taskId),
+    server: target?.server,
+    tool: target?.name === undefined ? undefined : redactor.text(target.name),
+    tools_invoked: ctx.method === 'tools/call' && target?.name !== undefined ? [`${target.server}.${target.name}`] : undefined,
+    decision,
+    reason: reason === undefined ? undefined : clip(redactor.text(reason), 512),
+    denied_by: ctx.audit.deniedBy,
+    error_code: errorCode,
+    timed_out: timedOut ? true : undefined,
+    exec_duration_ms: round(ctx.elapsedMs()),
+    upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
+    request_bytes: ctx.requestBytes,
+    output_bytes: ctx.audit.outputBytes ?? Buffer.byteLength(producedText),
+    args_digest: args === undefined ? undefined : digestOf(jsonSafe(args)),
+    output_digest: `sha256:${sha256OfText(producedText)}`,
+    prompt_digest: promptDigest(ctx.method, params, outcome),
+    output_summary: clip(redactor.text(summarize(outcome)), 256),
+    input: args === undefined ? undefined : captured(args, capture.arguments, capture.maxChars, redactor),
+    output: captured(produced, capture.outputs, capture.maxChars, redactor),
+  };
+  if (redactor.count > 0) fields.redactions = redactor.count;
+  return fields;
+}
+
+function sha256OfText(text: string): string {
+  return oneShotHash('sha256', text, 'hex');
+}
+
+function withoutMeta(params: Record<string, unknown>): Record<string, unknown> | undefined {
+  const rest = { ...params };
+  delete rest['_meta'];
+  return Object.keys(rest).length === 0 ? undefined : rest;
+}
+
+/** Sampling requests and prompts put text into a model's context: their messages get their own digest. */
+function promptDigest(method: string, params: Record<string, unknown>, outcome: Outcome): string | undefined {
+  if (method === 'sampling/createMessage') return digestOf(jsonSafe({ messages: params['messages'] ?? null, systemPrompt: params['systemPrompt'] ?? null }));
+  if (method === 'prompts/get' && outcome.ok && outcome.result !== null && typeof outcome.result === 'object') return digestOf(jsonSafe((outcome.result as Record<string, unknown>)['messages'] ?? null));
+  return undefined;
+}
+
+function summarize(outcome: Outcome): string {
+  if (!outcome.ok) return `error ${outcome.error.code}: ${outcome.error.message}`;
+  const result = outcome.result;
+  if (result === null || typeof result !== 'object') return typeof result;
+  const record = result as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(record)) {
+    if (Array.isArray(value)) parts.push(`${key}: ${value.length} item${value.length === 1 ? '' : 's'}${key === 'content' ? ` (${contentKinds(value)})` : ''}`);
+  }
+  if (record['isError'] === true) parts.unshift('isError');
+  return parts.length > 0 ? parts.join('; ') : `object with ${Object.keys(record).length} keys`;
+}
+
+function contentKinds(items: unknown[]): string {
+  const counts = new Map<string, number>();
+  for (const item of items) {
+    const type = item !== null && typeof item === 'object' && typeof (item as { type?: unknown }).type === 'string' ? (item as { type: string }).type : 'unknown';
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  return [...counts].map(([type, count]) => `${count} ${type}`).join(', ');
+}
+
+function captured(value: unknown, level: CaptureLevel, maxChars: number, redactor: Redactor): JsonValue | undefined {
+  if (level === 'none') return undefined;
+  const redacted = redactor.json(jsonSafe(value));
+  if (level === 'full') return redacted;
+  const text = canonicalJson(redacted);
+  if (text.length <= maxChars) return redacted;
+  return `${clip(text, maxChars)}…[truncated ${text.length - maxChars} chars]`;
+}
+
+/** Cuts a string without splitting a surrogate pair (a lone surrogate has no canonical JSON form). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return text.slice(0, end);
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** Replaces what JSON cannot hold (undefined, functions, bigint, lone surrogates) so digests never throw. */
+function jsonSafe(value: unknown, depth = 0): JsonValue {
+  if (depth > 64) return '[TRUNCATED:depth]';
+  if (value === null || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'string') return wellFormed(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map((item) => jsonSafe(item, depth + 1));
+  if (typeof value === 'object') {
+    const out: { [key: string]: JsonValue } = {};
+    for (const [key, item] of Object.entries(value as Record<string, unknown>)) if (item !== undefined && typeof item !== 'function') out[wellFormed(key)] = jsonSafe(item, depth + 1);
+    return out;
+  }
+  return null;
+}

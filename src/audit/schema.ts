@@ -1,0 +1,152 @@
+/**
+ * The audit record schema, version 1. docs/audit.md documents every field.
+ *
+ * The layout has one structural rule that the fast verifier relies on: in the canonical
+ * (RFC 8785, keys sorted) form, every top-level member sorting before `hash` and every member
+ * sorting after `prev` holds a scalar or an array of strings. Nested objects may only live in
+ * `info`, `input` and `output`, which sort between the two. So the first `"hash":"` in a line and
+ * the last `"prev":"` and `"seq":` are always the top-level members.
+ */
+
+export const AUDIT_SCHEMA = 'bastion.audit/1';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+export type Decision = 'allow' | 'deny' | 'error';
+
+/** Event types the log itself writes; the gateway may use any other dotted name. */
+export const AuditEvent = {
+  SegmentStart: 'audit.segment_start',
+  Recovery: 'audit.recovery',
+  Dropped: 'audit.dropped',
+  TamperRestart: 'audit.tamper_restart',
+  Retention: 'audit.retention',
+  GatewayStart: 'gateway.start',
+  GatewayStop: 'gateway.stop',
+  ConfigLoad: 'config.load',
+  KeyChange: 'key.change',
+  PolicyChange: 'policy.change',
+  Quarantine: 'quarantine',
+  Alert: 'alert',
+} as const;
+
+/** What a caller hands to `append`: everything except the chain members and the schema tag. */
+export interface AuditFields {
+  kind: 'request' | 'event';
+  /** Event type, for kind 'event'. */
+  event?: string;
+  ts?: string;
+  request_id?: string | number;
+  method?: string;
+  agent_id?: string;
+  auth_method?: string;
+  subject?: string;
+  token_fingerprint?: string;
+  session_id?: string;
+  transport?: string;
+  protocol_version?: string;
+  task_id?: string;
+  server?: string;
+  tool?: string;
+  tools_invoked?: string[];
+  decision?: Decision;
+  reason?: string;
+  denied_by?: string;
+  error_code?: number;
+  timed_out?: boolean;
+  exec_duration_ms?: number;
+  upstream_duration_ms?: number;
+  request_bytes?: number;
+  output_bytes?: number;
+  args_digest?: string;
+  output_digest?: string;
+  prompt_digest?: string;
+  output_summary?: string;
+  redactions?: number;
+  input?: JsonValue;
+  output?: JsonValue;
+  info?: { [key: string]: JsonValue };
+}
+
+/** A record as stored: the fields plus schema tag and chain members. */
+export interface AuditRecord extends AuditFields {
+  schema: typeof AUDIT_SCHEMA;
+  ts: string;
+  seq: number;
+  prev: string;
+  hash: string;
+}
+
+type FieldKind = 'string' | 'id' | 'number' | 'boolean' | 'strings' | 'json' | 'object';
+
+const fieldKinds: Record<keyof AuditFields, FieldKind> = {
+  kind: 'string',
+  event: 'string',
+  ts: 'string',
+  request_id: 'id',
+  method: 'string',
+  agent_id: 'string',
+  auth_method: 'string',
+  subject: 'string',
+  token_fingerprint: 'string',
+  session_id: 'string',
+  transport: 'string',
+  protocol_version: 'string',
+  task_id: 'string',
+  server: 'string',
+  tool: 'string',
+  tools_invoked: 'strings',
+  decision: 'string',
+  reason: 'string',
+  denied_by: 'string',
+  error_code: 'number',
+  timed_out: 'boolean',
+  exec_duration_ms: 'number',
+  upstream_duration_ms: 'number',
+  request_bytes: 'number',
+  output_bytes: 'number',
+  args_digest: 'string',
+  output_digest: 'string',
+  prompt_digest: 'string',
+  output_summary: 'string',
+  redactions: 'number',
+  input: 'json',
+  output: 'json',
+  info: 'object',
+};
+
+export const ZERO_HASH = '0'.repeat(64);
+
+/**
+ * Rejects unknown keys and wrongly typed values, so nothing outside the schema (and in
+ * particular no nested object outside info/input/output) reaches a line.
+ */
+export function checkFields(fields: AuditFields): void {
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const kind = (fieldKinds as Record<string, FieldKind | undefined>)[key];
+    if (kind === undefined) throw new TypeError(`audit record: unknown field '${key}' (see docs/audit.md for the schema)`);
+    if (!matchesKind(value, kind)) throw new TypeError(`audit record: field '${key}' must be ${kind}, got ${typeof value}`);
+  }
+  if (fields.kind !== 'request' && fields.kind !== 'event') throw new TypeError("audit record: field 'kind' must be 'request' or 'event'");
+  if (fields.kind === 'event' && typeof fields.event !== 'string') throw new TypeError("audit record: an event record needs 'event' (its type)");
+}
+
+function matchesKind(value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'id':
+      return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'strings':
+      return Array.isArray(value) && value.every((item) => typeof item === 'string');
+    case 'json':
+      return true;
+    case 'object':
+      return value !== null && typeof value === 'object' && !Array.isArray(value);
+  }
+}

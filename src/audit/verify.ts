@@ -1,0 +1,131 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { sha256Hex } from './canonical.js';
+import { parseCheckpoint, verifyCheckpointSignature, type ParsedCheckpoint } from './checkpoint.js';
+import { loadVerifier, type NoteVerifier } from './keys.js';
+import { MANIFEST_FILE, PUBLIC_KEY_FILE, listCheckpoints, readMetadata, type LogMetadata } from './layout.js';
+import { LogUnreadableError, scanLog, type ScanProblem, type ScanResult } from './scan.js';
+
+/** Exit codes of `mcp-auditctl verify`. */
+export const VerifyExit = { Clean: 0, Tampered: 2, Unreadable: 3 } as const;
+
+export interface VerifyOptions {
+  /** Public key: PEM file, vkey file or vkey string. Defaults to the key stored in the log directory. */
+  key?: string;
+  /** An extra checkpoint (for example one kept elsewhere) that the log must be consistent with. */
+  checkpointFile?: string;
+  fromCheckpoint?: boolean;
+}
+
+export interface VerifyReport {
+  status: 'clean' | 'tampered';
+  metadata: LogMetadata;
+  keySource: 'argument' | 'log directory';
+  scan: ScanResult;
+  checkpoints: number;
+  problem?: ScanProblem | { segment: string; line: number; offset: number; seq: number; message: string };
+  bundle?: { files: number };
+}
+
+export class VerifyTamperedError extends Error {
+  override name = 'VerifyTamperedError';
+}
+
+/**
+ * Verifies a log directory or an exported bundle: bundle manifest digests, checkpoint signatures,
+ * every record's hash, link and sequence, and each checkpoint's root and chain head.
+ * Throws LogUnreadableError when there is nothing readable to verify.
+ */
+export function verifyLog(dir: string, options: VerifyOptions = {}): VerifyReport {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new LogUnreadableError(`${dir} is not a directory: pass the audit log directory (audit.dir in bastion.yaml) or an exported bundle`);
+  const metadata = readMetadataOrThrow(dir);
+  const bundle = existsSync(join(dir, MANIFEST_FILE)) ? checkManifest(dir) : undefined;
+  const keySource = options.key !== undefined ? 'argument' : 'log directory';
+  const verifier = loadKey(dir, options.key, metadata.keyName);
+  const report = (problem: VerifyReport['problem'], scan: ScanResult, checkpoints: number): VerifyReport => ({ status: problem ? 'tampered' : 'clean', metadata, keySource, scan, checkpoints, problem, bundle: typeof bundle === 'object' ? bundle : undefined });
+  const emptyScan = scanLog(join(dir, '.none'), { checkpoints: [] });
+  if (typeof bundle === 'string') return report({ segment: MANIFEST_FILE, line: 0, offset: 0, seq: 0, message: bundle }, emptyScan, 0);
+  let checkpoints: ParsedCheckpoint[];
+  try {
+    checkpoints = listCheckpoints(dir).map((item) => item.checkpoint);
+    if (options.checkpointFile !== undefined) checkpoints.push(readExternalCheckpoint(options.checkpointFile));
+    for (const checkpoint of checkpoints) {
+      if (checkpoint.origin !== metadata.origin) throw new VerifyTamperedError(`checkpoint of size ${checkpoint.size} is for log '${checkpoint.origin}', this log is '${metadata.origin}'`);
+      verifyCheckpointSignature(checkpoint, verifier, `checkpoint of size ${checkpoint.size}`);
+    }
+    const bySize = new Map<number, ParsedCheckpoint>();
+    for (const checkpoint of checkpoints) {
+      const same = bySize.get(checkpoint.size);
+      if (same !== undefined && (!same.root.equals(checkpoint.root) || same.head !== checkpoint.head)) throw new VerifyTamperedError(`two validly signed checkpoints of size ${checkpoint.size} disagree: the log was forked or rewritten`);
+      bySize.set(checkpoint.size, checkpoint);
+    }
+  } catch (error) {
+    if (error instanceof LogUnreadableError) throw error;
+    return report({ segment: 'checkpoints', line: 0, offset: 0, seq: 0, message: (error as Error).message }, emptyScan, 0);
+  }
+  const scan = scanLog(dir, { checkpoints, fromLastCheckpoint: options.fromCheckpoint === true });
+  return report(scan.problem, scan, checkpoints.length);
+}
+
+function readMetadataOrThrow(dir: string): LogMetadata {
+  try {
+    return readMetadata(dir);
+  } catch (error) {
+    throw new LogUnreadableError((error as Error).message);
+  }
+}
+
+function loadKey(dir: string, key: string | undefined, keyName: string): NoteVerifier {
+  const source = key ?? join(dir, PUBLIC_KEY_FILE);
+  if (key === undefined && !existsSync(source)) throw new LogUnreadableError(`no public key: ${source} is missing. Pass --key with the log's public key (PEM or vkey)`);
+  try {
+    return loadVerifier(source, keyName);
+  } catch (error) {
+    throw new LogUnreadableError(`cannot use key ${source}: ${(error as Error).message}`);
+  }
+}
+
+function readExternalCheckpoint(path: string): ParsedCheckpoint {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new LogUnreadableError(`cannot read checkpoint ${path}: ${(error as Error).message}`);
+  }
+  return parseCheckpoint(text, path);
+}
+
+export interface ManifestEntry {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+export interface BundleManifest {
+  schema: 'bastion.audit-bundle/1';
+  logId: string;
+  origin: string;
+  created: string;
+  records: number;
+  head: string;
+  files: ManifestEntry[];
+}
+
+/** Checks a bundle's manifest: every listed file present with its digest. Returns an error text or the count. */
+function checkManifest(dir: string): { files: number } | string {
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')) as BundleManifest;
+  } catch (error) {
+    return `bundle manifest is unreadable: ${(error as Error).message}`;
+  }
+  if (!Array.isArray(manifest.files)) return 'bundle manifest lists no files';
+  for (const entry of manifest.files) {
+    const path = join(dir, entry.path);
+    if (relative(dir, path).startsWith('..')) return `bundle manifest names a file outside the bundle: ${entry.path}`;
+    if (!existsSync(path)) return `bundle file ${entry.path} listed in the manifest is missing`;
+    const digest = sha256Hex(readFileSync(path));
+    if (digest !== entry.sha256) return `bundle file ${entry.path} does not match its manifest digest (corrupt or altered bundle)`;
+  }
+  return { files: manifest.files.length };
+}
