@@ -23,17 +23,33 @@ export type Definition = Record<string, unknown> & { name?: string };
  */
 export type ListFilter = (identity: Identity | undefined, server: string, kind: ListKind, items: Definition[]) => Definition[];
 
+/** One server's definitions after inspection: what may be shown, and what is held back and why. */
+export interface InspectedDefinitions {
+  published: Definition[];
+  /** Name (or URI) -> why it is quarantined: hidden from lists and denied when called. */
+  quarantined: Map<string, string>;
+}
+
+/**
+ * Looks at a server's definitions each time they are fetched (at start, and after every
+ * list_changed). The hash lock plugs in here to quarantine tools that changed since approval.
+ */
+export type DefinitionInspector = (server: string, kind: ListKind, items: Definition[]) => InspectedDefinitions;
+
+export const publishEverything: DefinitionInspector = (_server, _kind, items) => ({ published: items, quarantined: new Map() });
+
 /** Most pages fetched from one upstream for one list, so a server cannot loop the gateway forever. */
 const MAX_UPSTREAM_PAGES = 100;
 
 /** Every list of every upstream of one session, fetched on demand and cached until list_changed. */
 export class Catalog {
-  private readonly cache = new Map<string, Promise<Definition[]>>();
+  private readonly cache = new Map<string, Promise<InspectedDefinitions>>();
 
   constructor(
     private readonly logger: Logger,
     private readonly requestTimeoutMs: number,
     private readonly maxBytes: number,
+    private readonly inspect: DefinitionInspector = publishEverything,
   ) {}
 
   invalidate(server: string, kind?: ListKind): void {
@@ -42,22 +58,29 @@ export class Catalog {
     }
   }
 
-  /** The server's own definitions (un-namespaced), all pages. */
-  definitions(server: string, connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {
+  /** The server's own definitions (un-namespaced, all pages), as inspected. */
+  inspected(server: string, connection: UpstreamConnection, kind: ListKind): Promise<InspectedDefinitions> {
     const key = `${server}\u0000${kind}`;
     let entry = this.cache.get(key);
     if (entry === undefined) {
-      entry = this.fetchAll(connection, kind);
+      entry = this.fetchAll(connection, kind).then((items) => this.inspect(server, kind, items));
       this.cache.set(key, entry);
       entry.catch(() => this.cache.delete(key));
     }
     return entry;
   }
 
-  /** One tool's definition, or undefined if the server has no such tool. */
-  async tool(server: string, connection: UpstreamConnection, name: string): Promise<Definition | undefined> {
-    const tools = await this.definitions(server, connection, 'tools');
-    return tools.find((tool) => tool.name === name);
+  async definitions(server: string, connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {
+    return (await this.inspected(server, connection, kind)).published;
+  }
+
+  /** One published tool's definition, or why there is none to call. */
+  async tool(server: string, connection: UpstreamConnection, name: string): Promise<{ tool: Definition } | { quarantined: string } | undefined> {
+    const { published, quarantined } = await this.inspected(server, connection, 'tools');
+    const reason = quarantined.get(name);
+    if (reason !== undefined) return { quarantined: reason };
+    const tool = published.find((item) => item.name === name);
+    return tool === undefined ? undefined : { tool };
   }
 
   /** The namespaced, filtered list across servers, in configuration order. */

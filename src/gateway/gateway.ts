@@ -3,7 +3,7 @@ import type { LoadedConfig } from '../config/index.js';
 import { authenticationGuard, createValidationGuard, requestSizeGuard } from '../guards/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Guard, Identity } from '../pipeline/index.js';
-import type { ListFilter } from './catalog.js';
+import { publishEverything, type DefinitionInspector, type ListFilter } from './catalog.js';
 import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
 import type { ServerRequestPolicy } from './server-requests.js';
@@ -18,6 +18,7 @@ export interface GatewayOptions {
   /** Extra guards from other modules, placed by the pipeline order in docs/pipeline.md. */
   extraGuards?: { beforeRouting?: Guard[]; afterRouting?: Guard[] };
   listFilter?: ListFilter;
+  inspectDefinitions?: DefinitionInspector;
   serverRequestPolicy?: ServerRequestPolicy;
 }
 
@@ -37,6 +38,7 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     guardsBeforeRouting: [authenticationGuard, requestSizeGuard, ...(options.extraGuards?.beforeRouting ?? [])],
     guardsAfterRouting: [...(options.extraGuards?.afterRouting ?? []), createValidationGuard()],
     listFilter: options.listFilter ?? ((_identity, _server, _kind, items) => items),
+    inspectDefinitions: options.inspectDefinitions ?? publishEverything,
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
   };
 }

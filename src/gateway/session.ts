@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
-import { Catalog, type ListFilter } from './catalog.js';
+import { Catalog, type DefinitionInspector, type ListFilter } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
 import { splitName, splitUri } from './namespace.js';
 import { negotiateProtocolVersion } from './protocol.js';
@@ -32,6 +32,7 @@ export interface GatewayRuntime {
   /** Guards that need to know the target server and tool (policy, validation, ...). */
   guardsAfterRouting: Guard[];
   listFilter: ListFilter;
+  inspectDefinitions: DefinitionInspector;
   serverRequestPolicy: ServerRequestPolicy;
 }
 
@@ -71,7 +72,7 @@ export class GatewaySession {
   ) {
     this.sessionId = options.sessionId ?? randomUUID();
     const { config } = runtime;
-    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024));
+    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), runtime.inspectDefinitions);
     this.router = new Router(this);
     this.broker = new ServerRequestBroker(this, sink);
     const resolver: Guard = { name: 'route', handle: (ctx, next) => this.resolveTarget(ctx, next) };
@@ -291,8 +292,15 @@ export class GatewaySession {
     if (ctx.method === 'tools/call') {
       const connection = await this.upstreams.get(parsed.server)?.ready(ctx.limits.timeoutMs);
       if (connection === undefined) return this.router.unavailable(parsed.server);
-      ctx.tool = await this.catalog.tool(parsed.server, connection, parsed.name).catch(() => undefined);
-      if (ctx.tool === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${String(params['name'])}'`, { reason: 'unknown_tool' });
+      const found = await this.catalog.tool(parsed.server, connection, parsed.name).catch(() => undefined);
+      if (found !== undefined && 'quarantined' in found) {
+        ctx.audit.decision = 'deny';
+        ctx.audit.reason = 'quarantined';
+        ctx.audit.deniedBy = 'hashlock';
+        return failure(ErrorCode.Quarantined, `tool '${String(params['name'])}' is quarantined: ${found.quarantined}`, { reason: 'quarantined' });
+      }
+      if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${String(params['name'])}'`, { reason: 'unknown_tool' });
+      ctx.tool = found.tool;
     }
     return next(ctx);
   }
