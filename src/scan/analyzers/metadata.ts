@@ -1,0 +1,268 @@
+import { makeFinding } from '../finding.js';
+import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
+import { decodeTagCharacters, foldConfusables, hasAnsi, inRanges, textVariants, type TextVariant } from '../text.js';
+import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
+
+/** One piece of text the model will read, and where it sits. */
+export interface TextField {
+  text: string;
+  location: FindingLocation;
+  /** Names (tool, argument, prompt) are identifiers: confusables there are an attack, not a language. */
+  isIdentifier: boolean;
+}
+
+const SCHEMA_CHILD_KEYS = ['items', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains', 'propertyNames', 'additionalItems', 'unevaluatedProperties', 'unevaluatedItems'];
+const SCHEMA_CHILD_LISTS = ['anyOf', 'oneOf', 'allOf', 'prefixItems'];
+const SCHEMA_CHILD_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas'];
+
+function pushStrings(out: TextField[], value: unknown, subject: string, field: string): void {
+  if (typeof value === 'string') out.push({ text: value, location: { subject, field }, isIdentifier: false });
+  else if (Array.isArray(value)) value.forEach((v, i) => pushStrings(out, v, subject, `${field}[${i}]`));
+  else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) pushStrings(out, v, subject, `${field}.${k}`);
+  }
+}
+
+/** Walks a JSON Schema collecting every description, title, default, enum, const and example. */
+export function collectSchemaText(schema: unknown, subject: string, path: string, out: TextField[], depth = 0): void {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema) || depth > 32) return;
+  const node = schema as Record<string, unknown>;
+  for (const key of ['description', 'title', '$comment']) if (typeof node[key] === 'string') out.push({ text: node[key] as string, location: { subject, field: `${path}.${key}` }, isIdentifier: false });
+  for (const key of ['default', 'enum', 'const', 'examples']) if (node[key] !== undefined) pushStrings(out, node[key], subject, `${path}.${key}`);
+  for (const key of SCHEMA_CHILD_KEYS) collectSchemaText(node[key], subject, `${path}.${key}`, out, depth + 1);
+  for (const key of SCHEMA_CHILD_LISTS) {
+    const list = node[key];
+    if (Array.isArray(list)) list.forEach((child, i) => collectSchemaText(child, subject, `${path}.${key}[${i}]`, out, depth + 1));
+  }
+  for (const key of SCHEMA_CHILD_MAPS) {
+    const map = node[key];
+    if (typeof map !== 'object' || map === null) continue;
+    for (const [name, child] of Object.entries(map)) {
+      if (key === 'properties') out.push({ text: name, location: { subject, field: `${path}.${key}` }, isIdentifier: true });
+      collectSchemaText(child, subject, `${path}.${key}.${name}`, out, depth + 1);
+    }
+  }
+}
+
+export function collectTextFields(server: ServerMetadata): TextField[] {
+  const out: TextField[] = [];
+  if (server.instructions) out.push({ text: server.instructions, location: { subject: 'server', field: 'instructions' }, isIdentifier: false });
+  for (const tool of server.tools) {
+    const subject = `tool:${tool.name}`;
+    out.push({ text: tool.name, location: { subject, field: 'name' }, isIdentifier: true });
+    if (tool.title) out.push({ text: tool.title, location: { subject, field: 'title' }, isIdentifier: false });
+    if (tool.description) out.push({ text: tool.description, location: { subject, field: 'description' }, isIdentifier: false });
+    if (tool.annotations) pushStrings(out, tool.annotations, subject, 'annotations');
+    collectSchemaText(tool.inputSchema, subject, 'inputSchema', out);
+    collectSchemaText(tool.outputSchema, subject, 'outputSchema', out);
+  }
+  for (const prompt of server.prompts) {
+    const subject = `prompt:${prompt.name}`;
+    out.push({ text: prompt.name, location: { subject, field: 'name' }, isIdentifier: true });
+    if (prompt.title) out.push({ text: prompt.title, location: { subject, field: 'title' }, isIdentifier: false });
+    if (prompt.description) out.push({ text: prompt.description, location: { subject, field: 'description' }, isIdentifier: false });
+    (prompt.arguments ?? []).forEach((arg, i) => {
+      out.push({ text: arg.name, location: { subject, field: `arguments[${i}].name` }, isIdentifier: true });
+      if (arg.description) out.push({ text: arg.description, location: { subject, field: `arguments[${i}].description` }, isIdentifier: false });
+    });
+  }
+  const resourceLists: [string, typeof server.resources][] = [['resource', server.resources], ['resourceTemplate', server.resourceTemplates]];
+  for (const [kind, list] of resourceLists) {
+    list.forEach((res, i) => {
+      const subject = `${kind}:${res.name ?? res.uri ?? res.uriTemplate ?? i}`;
+      for (const key of ['name', 'title', 'description', 'uri', 'uriTemplate'] as const) {
+        const value = res[key];
+        if (value) out.push({ text: value, location: { subject, field: key }, isIdentifier: key === 'name' });
+      }
+    });
+  }
+  return out;
+}
+
+const VARIANT_NOTE: Record<TextVariant['kind'], string> = {
+  raw: '',
+  cleaned: ' (after removing invisible characters)',
+  confusables: ' (after folding look-alike characters)',
+  tags: ' (decoded from invisible Unicode tag characters)',
+  'html-entities': ' (after decoding HTML entities)',
+  base64: ' (decoded from base64)',
+  percent: ' (after percent-decoding)',
+  'ansi-stripped': ' (after removing ANSI escapes)',
+};
+
+function snippet(text: string, index: number, length: number): string {
+  const start = Math.max(0, index - 40);
+  const end = Math.min(text.length, index + length + 40);
+  return `${start > 0 ? '…' : ''}${text.slice(start, end)}${end < text.length ? '…' : ''}`;
+}
+
+function matchRule(rule: PatternRule, variants: TextVariant[]): { variant: TextVariant; match: RegExpExecArray } | undefined {
+  for (const variant of variants) {
+    for (const pattern of rule.patterns) {
+      pattern.lastIndex = 0;
+      const match = pattern.exec(variant.text);
+      if (match) return { variant, match };
+    }
+  }
+  return undefined;
+}
+
+/** Runs the pattern rules over one text (also used for tool outputs in the behaviour run). */
+export function scanText(text: string, location: FindingLocation, rules: RuleSet, analyzer: 'metadata' | 'behaviour' = 'metadata'): Finding[] {
+  const variants = textVariants(text, rules.unicode);
+  const findings: Finding[] = [];
+  for (const rule of rules.metadata) {
+    const hit = matchRule(rule, variants);
+    if (!hit) continue;
+    const encoded = hit.variant.kind !== 'raw' && hit.variant.kind !== 'cleaned';
+    findings.push(makeFinding({
+      ruleId: rule.id,
+      analyzer,
+      title: rule.title,
+      severity: rule.severity,
+      confidence: rule.confidence + (encoded ? 0.1 : 0),
+      location,
+      evidence: `${snippet(hit.variant.text, hit.match.index, hit.match[0].length)}${VARIANT_NOTE[hit.variant.kind]}`,
+      why: encoded ? `${rule.why} The text was hidden by encoding, which legitimate metadata has no reason to do.` : rule.why,
+      remediation: rule.remediation,
+    }));
+  }
+  return findings;
+}
+
+function codePointHex(cp: number): string {
+  return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** Zero-width joiners are part of emoji sequences and of Arabic/Indic orthography; only flag them elsewhere. */
+function isLegitimateJoiner(chars: string[], i: number): boolean {
+  const cp = chars[i]?.codePointAt(0);
+  if (cp === 0xfeff && i === 0) return true;
+  if (cp !== 0x200c && cp !== 0x200d) return false;
+  const around = `${chars[i - 1] ?? ''}${chars[i + 1] ?? ''}`;
+  return /[\p{Extended_Pictographic}\p{Emoji_Modifier}\u{FE0F}]/u.test(around) || /[\p{Script=Arabic}\p{Script=Devanagari}\p{Script=Bengali}\p{Script=Tamil}\p{Script=Telugu}\p{Script=Kannada}\p{Script=Malayalam}\p{Script=Gujarati}\p{Script=Gurmukhi}\p{Script=Oriya}\p{Script=Sinhala}\p{Script=Syriac}]/u.test(around);
+}
+
+interface CharClassHit { ruleId: string; title: string; severity: Finding['severity']; why: string; cps: number[] }
+
+function hiddenCharacterHits(text: string, unicode: UnicodeData): CharClassHit[] {
+  const chars = [...text];
+  const zero: number[] = [];
+  const bidi: number[] = [];
+  const tags: number[] = [];
+  const vs: number[] = [];
+  const control: number[] = [];
+  const pua: number[] = [];
+  chars.forEach((ch, i) => {
+    const cp = ch.codePointAt(0) ?? 0;
+    if (inRanges(cp, unicode.tags)) tags.push(cp);
+    else if (inRanges(cp, unicode.bidi)) bidi.push(cp);
+    else if (inRanges(cp, unicode.zeroWidth)) { if (!isLegitimateJoiner(chars, i)) zero.push(cp); }
+    else if (inRanges(cp, unicode.variationSelectorsSupplement)) vs.push(cp);
+    else if (inRanges(cp, unicode.privateUse)) pua.push(cp);
+    else if ((cp < 0x20 && cp !== 0x0a && cp !== 0x0d && cp !== 0x09 && cp !== 0x1b) || (cp >= 0x7f && cp < 0xa0)) control.push(cp);
+  });
+  const hits: CharClassHit[] = [];
+  if (tags.length > 0) hits.push({ ruleId: 'BST-U001', title: 'Invisible Unicode tag characters', severity: 'high', cps: tags, why: 'Unicode tag characters (U+E0000-E007F) render as nothing but models read them, so they can carry instructions the user never sees.' });
+  if (bidi.length > 0) hits.push({ ruleId: 'BST-U002', title: 'Bidirectional control characters', severity: 'high', cps: bidi, why: 'Bidi controls reorder how text is displayed, so what a reviewer sees differs from what the model reads (Trojan Source).' });
+  if (hasAnsi(text)) hits.push({ ruleId: 'BST-U004', title: 'ANSI escape sequences', severity: 'high', cps: [0x1b], why: 'Terminal escape sequences can hide, recolour or overwrite text when metadata is shown in a terminal, concealing instructions from the reviewer.' });
+  if (zero.length > 0) hits.push({ ruleId: 'BST-U003', title: 'Zero-width or invisible characters', severity: 'medium', cps: zero, why: 'Invisible characters split words so filters miss them, or hide content from a human reviewer.' });
+  if (vs.length >= 4) hits.push({ ruleId: 'BST-U008', title: 'Run of variation selectors (hidden payload)', severity: 'high', cps: vs, why: 'Long runs of variation selectors can encode arbitrary bytes invisibly after a visible character.' });
+  if (pua.length > 0) hits.push({ ruleId: 'BST-U009', title: 'Private-use characters', severity: 'low', cps: pua, why: 'Private-use characters have no standard meaning and may render as nothing.' });
+  if (control.length > 0) hits.push({ ruleId: 'BST-U005', title: 'Control characters', severity: 'medium', cps: control, why: 'Control characters have no place in descriptions and can alter how text is displayed.' });
+  return hits;
+}
+
+function confusableHit(text: string, unicode: UnicodeData): string | undefined {
+  const folded = foldConfusables(text, unicode);
+  return folded !== text ? folded : undefined;
+}
+
+const LATIN = /\p{Script=Latin}/u;
+const OTHER_CASED = /[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}]/u;
+
+function mixedScriptWords(text: string): string[] {
+  return (text.match(/[\p{L}\p{M}]+/gu) ?? []).filter((word) => LATIN.test(word) && OTHER_CASED.test(word));
+}
+
+export function analyzeHiddenCharacters(field: TextField, rules: RuleSet): Finding[] {
+  const findings: Finding[] = [];
+  for (const hit of hiddenCharacterHits(field.text, rules.unicode)) {
+    const distinct = [...new Set(hit.cps)].slice(0, 6).map(codePointHex).join(', ');
+    let evidence = `${hit.cps.length} character(s): ${distinct}`;
+    let severity = hit.severity;
+    if (hit.ruleId === 'BST-U001') {
+      const decoded = decodeTagCharacters(field.text);
+      evidence += `; hidden text: "${decoded.slice(0, 160)}"`;
+      if (decoded.trim().length > 0) severity = 'critical';
+    }
+    findings.push(makeFinding({ ruleId: hit.ruleId, analyzer: 'metadata', title: hit.title, severity, confidence: 0.9, location: field.location, evidence, why: hit.why, remediation: 'Remove the characters. Metadata should be plain visible text.' }));
+  }
+  if (field.isIdentifier) {
+    const folded = confusableHit(field.text, rules.unicode);
+    if (folded !== undefined) {
+      findings.push(makeFinding({ ruleId: 'BST-U006', analyzer: 'metadata', title: 'Look-alike characters in a name', severity: 'high', confidence: 0.85, location: field.location, evidence: `"${field.text}" looks like "${folded}"`, why: 'A name that imitates another with look-alike letters (homoglyphs) can shadow a trusted tool in the model\'s and the reviewer\'s eyes.', remediation: 'Use ASCII names ([A-Za-z0-9_.-]) as the MCP specification recommends.' }));
+    } else if (!/^[A-Za-z0-9_.\-/ ]*$/.test(field.text)) {
+      findings.push(makeFinding({ ruleId: 'BST-U007', analyzer: 'metadata', title: 'Non-ASCII characters in a name', severity: 'low', confidence: 0.5, location: field.location, evidence: `"${field.text}"`, why: 'The MCP specification recommends tool names of [A-Za-z0-9_.-]; other characters make look-alike names possible.', remediation: 'Use an ASCII name; put localized text in the title.' }));
+    }
+  } else {
+    const mixed = mixedScriptWords(field.text);
+    if (mixed.length > 0) {
+      findings.push(makeFinding({ ruleId: 'BST-U010', analyzer: 'metadata', title: 'Words mixing Latin with look-alike scripts', severity: 'medium', confidence: 0.7, location: field.location, evidence: mixed.slice(0, 5).join(', '), why: 'A word that mixes Latin with Cyrillic or Greek letters is the signature of homoglyph obfuscation, used to slip words past filters.', remediation: 'Write each word in one script.' }));
+    }
+  }
+  return findings;
+}
+
+function identifierWords(name: string): string {
+  return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_.-]+/g, ' ');
+}
+
+function topLevelArguments(tool: ToolDefinition): { name: string; description: string }[] {
+  const schema = tool.inputSchema;
+  if (typeof schema !== 'object' || schema === null) return [];
+  const props = (schema as { properties?: unknown }).properties;
+  if (typeof props !== 'object' || props === null) return [];
+  return Object.entries(props).map(([name, def]) => ({
+    name,
+    description: typeof def === 'object' && def !== null && typeof (def as { description?: unknown }).description === 'string' ? (def as { description: string }).description : '',
+  }));
+}
+
+/** A "calculator" that wants a file path or a token, or any tool fishing for conversation context. */
+export function analyzePurposeMismatch(tool: ToolDefinition, rules: RuleSet): Finding[] {
+  const purposeText = `${identifierWords(tool.name)} ${tool.title ?? ''} ${tool.description ?? ''}`;
+  const purposes = rules.purpose.purposes.filter((p) => p.match.test(purposeText));
+  const findings: Finding[] = [];
+  for (const arg of topLevelArguments(tool)) {
+    const kinds = Object.entries(rules.purpose.argumentKinds).filter(([, re]) => re.test(arg.name) || (arg.description !== '' && re.test(arg.description))).map(([kind]) => kind);
+    const location = { subject: `tool:${tool.name}`, field: `inputSchema.properties.${arg.name}` };
+    for (const kind of kinds) {
+      if (kind === 'context') {
+        if (rules.purpose.contextUnlessPurpose.test(purposeText)) continue;
+        findings.push(makeFinding({ ruleId: 'BST-M021', analyzer: 'metadata', title: 'Argument invites the model to pass conversation context', severity: 'medium', confidence: 0.65, location, evidence: `argument "${arg.name}" on a tool described as: ${(tool.description ?? tool.name).slice(0, 100)}`, why: 'Arguments like "sidenote" or "conversation_history" on a tool that has nothing to do with notes or conversations are a known channel for exfiltrating context through tool calls.', remediation: 'Remove the argument, or describe the tool so its purpose explains it.', discriminator: kind }));
+        continue;
+      }
+      if (rules.purpose.explainedBy[kind]?.test(purposeText)) continue;
+      const mismatched = purposes.filter((p) => !p.allows.includes(kind));
+      if (purposes.length === 0 || mismatched.length < purposes.length) continue;
+      findings.push(makeFinding({ ruleId: 'BST-M020', analyzer: 'metadata', title: 'Metadata does not match the tool\'s apparent purpose', severity: kind === 'secret' ? 'high' : 'medium', confidence: 0.7, location, evidence: `a ${purposes.map((p) => p.name).join('/')} tool asks for ${kind} argument "${arg.name}"`, why: `A tool that presents itself as ${purposes.map((p) => p.name).join('/')} has no use for a ${kind} argument; mismatches like this are how poisoned tools collect data.`, remediation: 'Remove the argument or change the description to say truthfully what the tool does.', discriminator: kind }));
+    }
+  }
+  return findings;
+}
+
+export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding[] {
+  const findings: Finding[] = [];
+  for (const field of collectTextFields(server)) {
+    findings.push(...analyzeHiddenCharacters(field, rules));
+    if (!field.isIdentifier) findings.push(...scanText(field.text, field.location, rules));
+  }
+  for (const tool of server.tools) findings.push(...analyzePurposeMismatch(tool, rules));
+  return dedupe(findings);
+}
+
+export function dedupe(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => (seen.has(f.id) ? false : (seen.add(f.id), true)));
+}
