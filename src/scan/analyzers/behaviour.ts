@@ -183,7 +183,7 @@ export async function runBehaviour(cmd: StdioCommand, rules: RuleSet, options: B
   const client = new Client({ name: 'bastion-scan-behaviour', version: '1' }, { capabilities: {} });
   const findings: Finding[] = [];
   const toolsCalled: BehaviourSummary['toolsCalled'] = [];
-  let metadata: ServerMetadata = { name: cmd.command, tools: [], prompts: [], resources: [], resourceTemplates: [], scopes: [] };
+  let metadata: ServerMetadata;
   try {
     await client.connect(transport, { timeout: options.startTimeoutMs ?? t.startTimeoutMs });
     metadata = (await collectListing(client, callTimeoutMs)).metadata;
