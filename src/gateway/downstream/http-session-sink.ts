@@ -46,11 +46,15 @@ export class PendingHttpAnswer {
   }
 }
 
+/** Messages held for a client whose GET stream is not open (upstreams talk during initialize). */
+const MAX_HELD_MESSAGES = 100;
+
 /** Routes a session's outgoing messages to the POST they belong to, or to the GET stream. */
 export class HttpSessionSink implements SessionSink {
   private readonly answers = new Map<JsonRpcId, PendingHttpAnswer>();
   private standalone: ServerResponse | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
+  private held: JsonRpcMessage[] = [];
 
   expect(id: JsonRpcId, res: ServerResponse): void {
     this.answers.set(id, new PendingHttpAnswer(res, () => this.answers.delete(id)));
@@ -69,6 +73,7 @@ export class HttpSessionSink implements SessionSink {
     res.once('close', () => {
       if (this.standalone === res) this.closeStandalone();
     });
+    for (const message of this.held.splice(0)) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean {
@@ -76,7 +81,14 @@ export class HttpSessionSink implements SessionSink {
     const key = isResponse ? (message.id ?? undefined) : related;
     const answer = key === undefined ? undefined : this.answers.get(key);
     if (answer !== undefined && answer.deliver(message, isResponse)) return true;
-    if (isResponse || !this.hasStandaloneStream) return false;
+    if (isResponse) return false;
+    if (!this.hasStandaloneStream) {
+      // Hold what upstreams say while the client has no GET stream open (a roots/list during
+      // initialize, or between reconnects), up to a bound; delivered when it (re)opens one.
+      if (this.held.length >= MAX_HELD_MESSAGES) return false;
+      this.held.push(message);
+      return true;
+    }
     (this.standalone as ServerResponse).write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
     return true;
   }
