@@ -1,0 +1,405 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditLog, AuditTamperError, AuditUnavailableError, verifyLog } from '../../src/audit/index.js';
+import { listCheckpoints, listSegments } from '../../src/audit/layout.js';
+import { buildLine } from '../../src/audit/canonical.js';
+import { parseCheckpoint } from '../../src/audit/checkpoint.js';
+import { readRecords } from '../../src/audit/reader.js';
+import type { AuditRecord } from '../../src/audit/schema.js';
+import { appendMany, auditOptions, tempDir } from './helpers.js';
+
+function lineOfOffset(data: Buffer, offset: number): number {
+  let line = 1;
+  for (let index = 0; index < offset; index += 1) if (data[index] === 0x0a) line += 1;
+  return line;
+}
+
+function linesOf(path: string): string[] {
+  return readFileSync(path, 'utf8').split('\n').slice(0, -1);
+}
+
+describe('a log of thousands of records', () => {
+  const temp = tempDir();
+  let logDir = '';
+  let lastCheckpointSize = 0;
+
+  before(async () => {
+    const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 700 }, rotation: { maxBytes: 300_000 } });
+    logDir = options.dir;
+    const log = await AuditLog.open(options);
+    const acked = await appendMany(log, 3000, 32);
+    assert.equal(new Set(acked).size, 3000);
+    await log.close();
+    lastCheckpointSize = Math.max(...listCheckpoints(logDir).map((item) => item.checkpoint.size));
+  });
+  after(() => temp.cleanup());
+
+  test('verifies clean across segments, with every checkpoint matched', () => {
+    const report = verifyLog(logDir);
+    assert.equal(report.status, 'clean', report.problem?.message);
+    assert.equal(report.scan.records, report.scan.nextSeq);
+    assert.ok(report.scan.nextSeq >= 3001);
+    assert.ok(listSegments(logDir).length >= 3, 'rotation by size produced several segments');
+    assert.equal(report.scan.checkpointsMatched, report.checkpoints);
+    assert.ok(report.checkpoints >= 4);
+  });
+
+  test('the chain continues across segments: each segment starts with the next seq and links to the previous hash', () => {
+    const segments = listSegments(logDir);
+    for (let index = 1; index < segments.length; index += 1) {
+      const previous = linesOf((segments[index - 1] as { path: string }).path);
+      const first = JSON.parse(linesOf((segments[index] as { path: string }).path)[0] as string) as AuditRecord;
+      const last = JSON.parse(previous[previous.length - 1] as string) as AuditRecord;
+      assert.equal(first.seq, last.seq + 1);
+      assert.equal(first.prev, last.hash);
+      assert.equal(first.event, 'audit.segment_start');
+    }
+  });
+
+  test('flipping any byte is detected and located at the line that holds it (150 sampled positions)', () => {
+    const segments = listSegments(logDir);
+    let seed = 12345;
+    const random = (limit: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % limit;
+    };
+    for (let trial = 0; trial < 150; trial += 1) {
+      const segment = segments[random(segments.length)] as { path: string };
+      const original = readFileSync(segment.path);
+      const position = random(original.length);
+      const damaged = Buffer.from(original);
+      damaged[position] = (damaged[position] as number) ^ (1 + random(255));
+      writeFileSync(segment.path, damaged);
+      try {
+        const report = verifyLog(logDir);
+        assert.equal(report.status, 'tampered', `flip at ${segment.path}:${position} went unnoticed`);
+        assert.equal(report.problem?.segment, segment.path, `flip at byte ${position}`);
+        assert.equal(report.problem?.line, lineOfOffset(original, position), `flip at byte ${position}: ${report.problem?.message}`);
+      } finally {
+        writeFileSync(segment.path, original);
+      }
+    }
+    assert.equal(verifyLog(logDir).status, 'clean');
+  });
+
+  const mutate = (change: (lines: string[]) => string[], check: (report: ReturnType<typeof verifyLog>, segmentPath: string) => void): void => {
+    const segment = listSegments(logDir)[1] as { path: string };
+    const original = readFileSync(segment.path);
+    const lines = linesOf(segment.path);
+    writeFileSync(segment.path, `${change(lines).join('\n')}\n`);
+    try {
+      check(verifyLog(logDir), segment.path);
+    } finally {
+      writeFileSync(segment.path, original);
+    }
+  };
+
+  test('deleting a record is detected at the line where the gap is', () => {
+    mutate(
+      (lines) => lines.filter((_, index) => index !== 40),
+      (report, path) => {
+        assert.equal(report.status, 'tampered');
+        assert.equal(report.problem?.segment, path);
+        assert.equal(report.problem?.line, 41);
+        assert.match(report.problem?.message ?? '', /deleted, inserted or reordered/);
+      },
+    );
+  });
+
+  test('inserting a forged record (even a validly self-hashed one) is detected', () => {
+    mutate(
+      (lines) => {
+        const before = JSON.parse(lines[9] as string) as AuditRecord;
+        const forged = buildLine({ kind: 'request', method: 'tools/call', agent_id: 'intruder', decision: 'allow', ts: before.ts }, before.seq + 1, before.hash).line;
+        return [...lines.slice(0, 10), forged, ...lines.slice(10)];
+      },
+      (report, path) => {
+        assert.equal(report.status, 'tampered');
+        assert.equal(report.problem?.segment, path);
+        assert.equal(report.problem?.line, 12);
+      },
+    );
+  });
+
+  test('reordering two records is detected', () => {
+    mutate(
+      (lines) => {
+        const copy = [...lines];
+        [copy[20], copy[21]] = [copy[21] as string, copy[20] as string];
+        return copy;
+      },
+      (report, path) => {
+        assert.equal(report.status, 'tampered');
+        assert.equal(report.problem?.segment, path);
+        assert.equal(report.problem?.line, 21);
+      },
+    );
+  });
+
+  test('rewriting a record and re-chaining everything after it is caught by the signed checkpoint', () => {
+    const segments = listSegments(logDir);
+    const originals = segments.map((segment) => readFileSync(segment.path));
+    try {
+      let head: string | undefined;
+      for (const segment of segments) {
+        const rewritten = linesOf(segment.path).map((text) => {
+          const record = JSON.parse(text) as AuditRecord;
+          if (record.seq === 5) record.agent_id = 'someone-else';
+          if (head === undefined && record.seq !== 5) {
+            return text;
+          }
+          const { hash: _hash, seq, prev: _prev, schema: _schema, ...fields } = record;
+          const built = buildLine(fields, seq, head ?? record.prev);
+          head = built.hash;
+          return built.line;
+        });
+        writeFileSync(segment.path, `${rewritten.join('\n')}\n`);
+      }
+      const report = verifyLog(logDir);
+      assert.equal(report.status, 'tampered');
+      assert.match(report.problem?.message ?? '', /checkpoint of size 700/);
+    } finally {
+      segments.forEach((segment, index) => writeFileSync(segment.path, originals[index] as Buffer));
+    }
+  });
+
+  test('truncating the log past a checkpoint is detected; truncating after it only loses unsigned records', () => {
+    const segments = listSegments(logDir);
+    const last = segments[segments.length - 1] as { path: string; firstSeq: number };
+    const original = readFileSync(last.path);
+    const lines = linesOf(last.path);
+    try {
+      const keep = lastCheckpointSize - last.firstSeq - 5;
+      writeFileSync(last.path, `${lines.slice(0, keep).join('\n')}\n`);
+      const report = verifyLog(logDir);
+      assert.equal(report.status, 'tampered');
+      assert.match(report.problem?.message ?? '', /records were removed from the end/);
+    } finally {
+      writeFileSync(last.path, original);
+    }
+    const removed = readFileSync(last.path);
+    try {
+      unlinkSync(last.path);
+      const report = verifyLog(logDir);
+      assert.equal(report.status, 'tampered', 'deleting the newest segment goes past the last checkpoint');
+    } finally {
+      writeFileSync(last.path, removed);
+    }
+  });
+
+  test('deleting a segment in the middle is detected', () => {
+    const segment = listSegments(logDir)[1] as { path: string };
+    const original = readFileSync(segment.path);
+    try {
+      unlinkSync(segment.path);
+      const report = verifyLog(logDir);
+      assert.equal(report.status, 'tampered');
+      assert.match(report.problem?.message ?? '', /segment is missing/);
+    } finally {
+      writeFileSync(segment.path, original);
+    }
+  });
+
+  test('a checkpoint signed by another key is rejected', () => {
+    const checkpoint = listCheckpoints(logDir)[0] as { path: string };
+    const original = readFileSync(checkpoint.path, 'utf8');
+    try {
+      writeFileSync(checkpoint.path, original.replace(/\n— (\S+) (\S+)\n$/, (_, name: string, sig: string) => `\n— ${name} ${Buffer.from(sig, 'base64').fill(7, 4).toString('base64')}\n`));
+      const report = verifyLog(logDir);
+      assert.equal(report.status, 'tampered');
+      assert.match(report.problem?.message ?? '', /does not verify/);
+    } finally {
+      writeFileSync(checkpoint.path, original);
+    }
+  });
+});
+
+describe('checkpoints', () => {
+  test('are C2SP signed notes: origin, size, base64 root, chain-head extension, and an Ed25519 signature with the signed-note key id', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 10, mirrorDir: join(temp.dir, 'mirror') } });
+      const log = await AuditLog.open(options);
+      await appendMany(log, 25, 4);
+      const head = log.chainHead;
+      await log.close();
+      const files = listCheckpoints(options.dir);
+      const newest = files[files.length - 1] as { name: string; checkpoint: ReturnType<typeof parseCheckpoint> };
+      const text = readFileSync(join(options.dir, 'checkpoints', newest.name), 'utf8');
+      const lines = text.split('\n');
+      assert.equal(lines[0], JSON.parse(readFileSync(join(options.dir, 'log.json'), 'utf8')).origin);
+      assert.equal(lines[1], '26');
+      assert.equal(Buffer.from(lines[2] as string, 'base64').length, 32);
+      assert.equal(lines[3], `chain-head ${head}`);
+      assert.match(lines[6] as string, /^— bastion-audit [A-Za-z0-9+/]+=*$/);
+      assert.equal(Buffer.from((lines[6] as string).split(' ')[2] as string, 'base64').length, 68);
+      assert.deepEqual(readdirSync(join(temp.dir, 'mirror')).sort(), files.map((item) => item.name).sort(), 'every checkpoint is mirrored to the second location');
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('the signing key is created with mode 0600, and a key others can read is refused', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir);
+      const log = await AuditLog.open(options);
+      await log.close();
+      assert.equal(statSync(options.checkpoint.keyFile).mode & 0o777, 0o600);
+      const { chmodSync } = await import('node:fs');
+      chmodSync(options.checkpoint.keyFile, 0o644);
+      await assert.rejects(AuditLog.open(options), /others can read it/);
+    } finally {
+      temp.cleanup();
+    }
+  });
+});
+
+describe('opening a damaged log', () => {
+  test('a torn tail (a partial last record) is truncated and recorded with its size and digest', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 50 } });
+      let log = await AuditLog.open(options);
+      await appendMany(log, 120, 8);
+      await log.close();
+      const last = listSegments(options.dir).pop() as { path: string };
+      const torn = '{"agent_id":"a","decision":"allow","hash":"12ab';
+      appendFileSync(last.path, torn);
+      log = await AuditLog.open(options);
+      assert.equal(log.recovery.truncatedBytes, Buffer.byteLength(torn));
+      await log.close();
+      const recovery = [...readRecords(options.dir)].map((item) => item.record).find((record) => record.event === 'audit.recovery');
+      assert.ok(recovery, 'a recovery record was written');
+      assert.equal(recovery.info?.['bytes_removed'], Buffer.byteLength(torn));
+      assert.match(String(recovery.info?.['removed_sha256']), /^[0-9a-f]{64}$/);
+      assert.equal(verifyLog(options.dir).status, 'clean');
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('an edit before the last checkpoint is tampering: open() refuses, naming the place', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 50 } });
+      let log = await AuditLog.open(options);
+      await appendMany(log, 120, 8);
+      await log.close();
+      const segment = listSegments(options.dir)[0] as { path: string };
+      const text = readFileSync(segment.path, 'utf8');
+      writeFileSync(segment.path, text.replace('"agent_id":"agent-1"', '"agent_id":"agent-9"'));
+      await assert.rejects(AuditLog.open(options), (error: unknown) => error instanceof AuditTamperError && /seg-000000000000\.jsonl line \d+/.test(error.message));
+      assert.equal(existsSync(join(options.dir, 'writer.lock')), false, 'a refused open releases the writer lock');
+      log = await AuditLog.open({ ...options, startNewSegmentAfterTamper: true });
+      assert.equal(log.recovery.tamperRestart, true);
+      await log.event('gateway.start');
+      await log.close();
+      const records = [...readRecords(options.dir)].map((item) => item.record);
+      const restart = records.find((record) => record.event === 'audit.tamper_restart');
+      assert.ok(restart, 'the decision to start a new chain is recorded');
+      assert.match(JSON.stringify(restart.info), /record hash does not match/);
+      const quarantined = readdirSync(join(options.dir, 'quarantine'));
+      assert.equal(quarantined.length, 1, 'the damaged files are kept as evidence');
+      assert.equal(verifyLog(options.dir).status, 'clean');
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('a second writer on the same directory is refused', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir);
+      const log = await AuditLog.open(options);
+      await assert.rejects(AuditLog.open(options), /already open by process/);
+      await log.close();
+    } finally {
+      temp.cleanup();
+    }
+  });
+});
+
+describe('modes, rotation and retention', () => {
+  test('async mode with onFull=deny rejects appends once the queue is full, and never loses an accepted record', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { mode: 'async', queue: { maxRecords: 5, onFull: 'deny' } });
+      const log = await AuditLog.open(options);
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => log.append({ kind: 'request', method: 'tools/list' })));
+      const rejected = results.filter((item) => item.status === 'rejected');
+      assert.ok(rejected.length > 0);
+      assert.ok(rejected.every((item) => item.status === 'rejected' && item.reason instanceof AuditUnavailableError && /queue is full/.test(String(item.reason.message))));
+      const accepted = results.filter((item) => item.status === 'fulfilled').length;
+      await log.close();
+      const requests = [...readRecords(options.dir)].filter((item) => item.record.kind === 'request').length;
+      assert.equal(requests, accepted);
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('async mode with onFull=drop counts dropped records and writes the count when space frees', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { mode: 'async', queue: { maxRecords: 5, onFull: 'drop' } });
+      const log = await AuditLog.open(options);
+      const results = await Promise.all(Array.from({ length: 20 }, () => log.append({ kind: 'request', method: 'tools/list' })));
+      const dropped = results.filter((item) => item.dropped === true).length;
+      assert.ok(dropped > 0);
+      await log.flush();
+      await log.close();
+      const records = [...readRecords(options.dir)].map((item) => item.record);
+      const counted = records.filter((record) => record.event === 'audit.dropped').reduce((sum, record) => sum + Number(record.info?.['count']), 0);
+      assert.equal(counted, dropped, 'every dropped record is accounted for in the log');
+      assert.equal(records.filter((record) => record.kind === 'request').length, 20 - dropped);
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('rotation by age starts a new segment; retention deletes only checkpointed segments and records it', async () => {
+    const temp = tempDir();
+    try {
+      let now = Date.parse('2026-01-01T00:00:00Z');
+      const options = { ...auditOptions(temp.dir, { checkpoint: { everyRecords: 10 }, rotation: { maxAgeSeconds: 3600 }, retention: { maxAgeDays: 2 } }), now: () => new Date(now) };
+      const log = await AuditLog.open(options);
+      for (let day = 0; day < 4; day += 1) {
+        for (let index = 0; index < 12; index += 1) await log.append({ kind: 'request', method: 'tools/call', tool: `t${day}` });
+        now += 86_400_000;
+        // Segment mtimes drive retention: make each closed segment as old as its records.
+        for (const segment of listSegments(options.dir)) {
+          const { utimesSync } = await import('node:fs');
+          const firstTs = Date.parse((JSON.parse(linesOf(segment.path)[0] as string) as AuditRecord).ts);
+          utimesSync(segment.path, new Date(firstTs), new Date(firstTs));
+        }
+      }
+      await log.checkpoint();
+      await log.close();
+      const records = [...readRecords(options.dir)].map((item) => item.record);
+      const retention = records.filter((record) => record.event === 'audit.retention');
+      assert.ok(retention.length > 0, 'a retention record lists what was deleted');
+      assert.ok(listSegments(options.dir)[0]?.firstSeq !== 0, 'the oldest segment is gone');
+      const report = verifyLog(options.dir);
+      assert.equal(report.status, 'clean', report.problem?.message);
+      assert.equal(report.scan.startedAfterRetention, true);
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('a record with a field outside the schema is refused before it is written', async () => {
+    const temp = tempDir();
+    try {
+      const log = await AuditLog.open(auditOptions(temp.dir));
+      await assert.rejects(log.append({ kind: 'request', nested: { a: 1 } } as never), /unknown field 'nested'/);
+      await assert.rejects(log.append({ kind: 'request', agent_id: { a: 1 } } as never), /field 'agent_id' must be string/);
+      await log.close();
+    } finally {
+      temp.cleanup();
+    }
+  });
+});
+
