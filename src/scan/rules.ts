@@ -52,8 +52,15 @@ export interface Thresholds {
   behaviour: { callTimeoutMs: number; startTimeoutMs: number; maxToolsCalled: number };
 }
 
+export interface WeakSignals {
+  highAt: number;
+  mediumAt: number;
+  signals: { kind: string; patterns: RegExp[] }[];
+}
+
 export interface RuleSet {
   dataDir: string;
+  weakSignals: WeakSignals;
   metadata: PatternRule[];
   code: PatternRule[];
   purpose: PurposeData;
@@ -194,6 +201,16 @@ function loadPurpose(file: string): PurposeData {
   return { argumentKinds: kinds, purposes, explainedBy, contextUnlessPurpose: compile(asString(ctx.unlessPurpose, file, 'alwaysSuspiciousContext.unlessPurpose'), 'iu', file, 'alwaysSuspiciousContext.unlessPurpose') };
 }
 
+function loadWeakSignals(file: string): WeakSignals {
+  const doc = asRecord(readJson(file), file, 'top level');
+  if (typeof doc.highAt !== 'number' || typeof doc.mediumAt !== 'number') throw new RuleFileError(file, 'highAt/mediumAt', 'expected numbers');
+  const signals = Object.entries(asRecord(doc.signals, file, 'signals')).map(([kind, list]) => {
+    if (!Array.isArray(list)) throw new RuleFileError(file, `signals.${kind}`, 'expected an array of regexes');
+    return { kind, patterns: list.map((p, i) => compile(asString(p, file, `signals.${kind}[${i}]`), 'iu', file, `signals.${kind}[${i}]`)) };
+  });
+  return { highAt: doc.highAt, mediumAt: doc.mediumAt, signals };
+}
+
 function loadThresholds(file: string): Thresholds {
   const doc = asRecord(readJson(file), file, 'top level') as unknown as Thresholds & {
     minified: { expectedPathPattern: string };
@@ -220,6 +237,7 @@ export function loadRules(dataDir: string = defaultDataDir()): RuleSet {
   const yaraDir = join(dir, 'yara');
   const rules: RuleSet = {
     dataDir: dir,
+    weakSignals: loadWeakSignals(join(dir, 'weak-signals.json')),
     metadata: loadPatternRules(join(dir, 'metadata-rules.json'), 'iu', dir),
     code: loadPatternRules(join(dir, 'code-rules.json'), 'u', dir),
     purpose: loadPurpose(join(dir, 'purpose.json')),

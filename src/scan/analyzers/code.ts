@@ -213,7 +213,7 @@ export function analyzePackageJson(file: SourceFile, rules: RuleSet): Finding[] 
     } else if (rules.thresholds.installScripts.knownBuilders.test(script.trim())) {
       findings.push(makeFinding({ ...base, ruleId: 'BST-C070', title: 'Install script (known native build tool)', severity: 'info', confidence: 0.9, why: 'The package runs a well-known native build tool at install time.', remediation: 'None needed; install with --ignore-scripts if you do not need the native part.' }));
     } else {
-      findings.push(makeFinding({ ...base, ruleId: 'BST-C073', title: 'Install-time script', severity: 'medium', confidence: 0.7, why: 'Install-time scripts run arbitrary code at install, before review; MCP servers have no need for them.', remediation: 'Remove it, or review the script and suppress this finding with a reason.' }));
+      findings.push(makeFinding({ ...base, ruleId: 'BST-C073', title: 'Install-time script', severity: 'high', confidence: 0.6, why: 'Install-time scripts run arbitrary code at install, before review; MCP servers have no need for them.', remediation: 'Remove it, or review the script and suppress this finding with a reason.' }));
     }
   }
   return findings;

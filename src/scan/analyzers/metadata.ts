@@ -1,6 +1,6 @@
 import { makeFinding } from '../finding.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
-import { decodeTagCharacters, foldConfusables, hasAnsi, inRanges, textVariants, type TextVariant } from '../text.js';
+import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, textVariants, type TextVariant } from '../text.js';
 import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
 
 /** One piece of text the model will read, and where it sits. */
@@ -208,7 +208,7 @@ export function analyzeHiddenCharacters(field: TextField, rules: RuleSet): Findi
   } else {
     const mixed = mixedScriptWords(field.text);
     if (mixed.length > 0) {
-      findings.push(makeFinding({ ruleId: 'BST-U010', analyzer: 'metadata', title: 'Words mixing Latin with look-alike scripts', severity: 'medium', confidence: 0.7, location: field.location, evidence: mixed.slice(0, 5).join(', '), why: 'A word that mixes Latin with Cyrillic or Greek letters is the signature of homoglyph obfuscation, used to slip words past filters.', remediation: 'Write each word in one script.' }));
+      findings.push(makeFinding({ ruleId: 'BST-U010', analyzer: 'metadata', title: 'Words mixing Latin with look-alike scripts', severity: mixed.length >= 2 ? 'high' : 'medium', confidence: 0.7, location: field.location, evidence: mixed.slice(0, 5).join(', '), why: 'A word that mixes Latin with Cyrillic or Greek letters is the signature of homoglyph obfuscation, used to slip words past filters. One such word can be a unit or a symbol (μs); several are an attack.', remediation: 'Write each word in one script.' }));
     }
   }
   return findings;
@@ -240,16 +240,29 @@ export function analyzePurposeMismatch(tool: ToolDefinition, rules: RuleSet): Fi
     for (const kind of kinds) {
       if (kind === 'context') {
         if (rules.purpose.contextUnlessPurpose.test(purposeText)) continue;
-        findings.push(makeFinding({ ruleId: 'BST-M021', analyzer: 'metadata', title: 'Argument invites the model to pass conversation context', severity: 'medium', confidence: 0.65, location, evidence: `argument "${arg.name}" on a tool described as: ${(tool.description ?? tool.name).slice(0, 100)}`, why: 'Arguments like "sidenote" or "conversation_history" on a tool that has nothing to do with notes or conversations are a known channel for exfiltrating context through tool calls.', remediation: 'Remove the argument, or describe the tool so its purpose explains it.', discriminator: kind }));
+        findings.push(makeFinding({ ruleId: 'BST-M021', analyzer: 'metadata', title: 'Argument invites the model to pass conversation context', severity: 'high', confidence: 0.65, location, evidence: `argument "${arg.name}" on a tool described as: ${(tool.description ?? tool.name).slice(0, 100)}`, why: 'Arguments like "sidenote" or "conversation_history" on a tool that has nothing to do with notes or conversations are a known channel for exfiltrating context through tool calls.', remediation: 'Remove the argument, or describe the tool so its purpose explains it.', discriminator: kind }));
         continue;
       }
       if (rules.purpose.explainedBy[kind]?.test(purposeText)) continue;
       const mismatched = purposes.filter((p) => !p.allows.includes(kind));
       if (purposes.length === 0 || mismatched.length < purposes.length) continue;
-      findings.push(makeFinding({ ruleId: 'BST-M020', analyzer: 'metadata', title: 'Metadata does not match the tool\'s apparent purpose', severity: kind === 'secret' ? 'high' : 'medium', confidence: 0.7, location, evidence: `a ${purposes.map((p) => p.name).join('/')} tool asks for ${kind} argument "${arg.name}"`, why: `A tool that presents itself as ${purposes.map((p) => p.name).join('/')} has no use for a ${kind} argument; mismatches like this are how poisoned tools collect data.`, remediation: 'Remove the argument or change the description to say truthfully what the tool does.', discriminator: kind }));
+      findings.push(makeFinding({ ruleId: 'BST-M020', analyzer: 'metadata', title: 'Metadata does not match the tool\'s apparent purpose', severity: kind === 'network' ? 'medium' : 'high', confidence: 0.7, location, evidence: `a ${purposes.map((p) => p.name).join('/')} tool asks for ${kind} argument "${arg.name}"`, why: `A tool that presents itself as ${purposes.map((p) => p.name).join('/')} has no use for a ${kind} argument; mismatches like this are how poisoned tools collect data.`, remediation: 'Remove the argument or change the description to say truthfully what the tool does.', discriminator: kind }));
     }
   }
   return findings;
+}
+
+/** Several different weak signals in one tool's text: a generalisation over phrasings no single pattern covers. */
+export function analyzeWeakSignals(subject: string, fields: TextField[], rules: RuleSet): Finding[] {
+  const text = fields.filter((f) => !f.isIdentifier).map((f) => cleanText(decodeTagCharacters(f.text) || f.text, rules.unicode)).join('\n');
+  const hits: string[] = [];
+  for (const signal of rules.weakSignals.signals) {
+    const match = signal.patterns.map((p) => p.exec(text)).find((m) => m !== null);
+    if (match) hits.push(`${signal.kind} ("${match[0].trim().slice(0, 40)}")`);
+  }
+  const { highAt, mediumAt } = rules.weakSignals;
+  if (hits.length < mediumAt) return [];
+  return [makeFinding({ ruleId: 'BST-M030', analyzer: 'metadata', title: 'Several kinds of poisoning signal in one tool', severity: hits.length >= highAt ? 'high' : 'medium', confidence: hits.length >= highAt ? 0.7 : 0.5, location: { subject }, evidence: hits.join(', '), why: `The text combines ${hits.length} different kinds of signal that tool-poisoning attacks use (mentions of other tools, secrecy, secrets, destinations, directives to the model, user content, encodings, redirection). Each is common alone; together they rarely describe an honest tool.`, remediation: 'Read the whole description and schema as the model would; remove anything that is not about what this tool does.' })];
 }
 
 export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding[] {
@@ -258,7 +271,12 @@ export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding
     findings.push(...analyzeHiddenCharacters(field, rules));
     if (!field.isIdentifier) findings.push(...scanText(field.text, field.location, rules));
   }
-  for (const tool of server.tools) findings.push(...analyzePurposeMismatch(tool, rules));
+  const fields = collectTextFields(server);
+  for (const tool of server.tools) {
+    findings.push(...analyzePurposeMismatch(tool, rules));
+    const subject = `tool:${tool.name}`;
+    findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject || f.location.subject === 'server'), rules));
+  }
   return dedupe(findings);
 }
 
