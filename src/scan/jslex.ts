@@ -9,8 +9,10 @@ export interface StringLiteral {
 
 export interface LexedSource {
   literals: StringLiteral[];
-  /** The source with comments blanked out (newlines kept, so line numbers still match). */
+  /** The source with comments and regex literals blanked out (newlines kept, so line numbers still match). */
   code: string;
+  /** Like `code`, with string contents blanked too: for rules about calls, not data. */
+  codeOnly: string;
 }
 
 const REGEX_AFTER = new Set(['(', ',', '=', ':', '[', '!', '&', '|', '?', '{', '}', ';', '+', '-', '*', '%', '~', '^', '<', '>', '\n', '']);
@@ -22,6 +24,7 @@ const REGEX_AFTER_WORDS = /(^|[^\w$])(return|typeof|case|do|else|in|of|new|delet
  */
 export function lexJavaScript(source: string): LexedSource {
   const literals: StringLiteral[] = [];
+  const stringSpans: [number, number][] = [];
   const out: string[] = [];
   const templateDepth: number[] = [];
   let braceDepth = 0;
@@ -53,6 +56,7 @@ export function lexJavaScript(source: string): LexedSource {
     const end = readQuoted(quote, start);
     const closed = source[end - 1] === quote && end - 1 >= start;
     const raw = source.slice(start, closed ? end - 1 : end);
+    stringSpans.push([start, closed ? end - 1 : end]);
     literals.push({ raw, line: startLine, before: source.slice(Math.max(0, start - 41), start - 1) });
     if (quote === '`' && source[end] === '$' && source[end + 1] === '{') {
       templateDepth.push(braceDepth);
@@ -126,5 +130,25 @@ export function lexJavaScript(source: string): LexedSource {
     i += 1;
   }
   flush(n);
-  return { literals, code: out.join('') };
+  return { literals, code: out.join(''), codeOnly: blankSpans(source, stringSpans, out.join('')) };
+}
+
+/**
+ * Rebuilds the comment-free code with string contents replaced by spaces. Works on the original
+ * source (spans index into it), then removes comments the same way `code` did by re-lexing the result.
+ */
+function blankSpans(source: string, spans: [number, number][], _code: string): string {
+  const parts: string[] = [];
+  let at = 0;
+  for (const [from, to] of spans) {
+    parts.push(source.slice(at, from));
+    parts.push(source.slice(from, to).replace(/[^\n]/g, ' '));
+    at = to;
+  }
+  parts.push(source.slice(at));
+  return stripComments(parts.join(''));
+}
+
+function stripComments(text: string): string {
+  return text.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, (m) => m.replace(/[^\n]/g, ' '));
 }

@@ -14,6 +14,8 @@ export interface PatternRule {
   why: string;
   remediation: string;
   capability?: 'filesystem' | 'network' | 'process';
+  /** true: match code with string contents blanked (rules about calls, not data). */
+  codeOnly: boolean;
   /** Literal substrings (from a host list), matched case-insensitively. */
   substrings: string[];
 }
@@ -143,6 +145,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       confidence,
       patterns,
       substrings,
+      codeOnly: rule.codeOnly === true,
       why: asString(rule.why, file, `${where}.why`),
       remediation: asString(rule.remediation, file, `${where}.remediation`),
       ...(capability !== undefined ? { capability } : {}),

@@ -55,14 +55,17 @@ function anywhere(rule: PatternRule, code: string, lower: string): boolean {
   return rule.substrings.some((s) => lower.includes(s));
 }
 
-function runPatternRules(file: SourceFile, code: string, rules: RuleSet, facts: CodeFacts): Finding[] {
+function runPatternRules(file: SourceFile, withStrings: string, codeOnly: string, rules: RuleSet, facts: CodeFacts): Finding[] {
   const findings: Finding[] = [];
-  const lower = code.toLowerCase();
-  let lines: string[] | undefined;
+  const lower = withStrings.toLowerCase();
+  const split = new Map<string, string[]>();
   for (const rule of rules.code) {
+    const code = rule.codeOnly ? codeOnly : withStrings;
     // One pass over the whole file first: most rules match nothing, and then no line needs testing.
-    if (!anywhere(rule, code, lower)) continue;
-    lines ??= code.split('\n');
+    if (!anywhere(rule, code, rule.codeOnly ? '' : lower)) continue;
+    const key = rule.codeOnly ? 'codeOnly' : 'withStrings';
+    const lines = split.get(key) ?? code.split('\n');
+    split.set(key, lines);
     let hits = 0;
     for (let index = 0; index < lines.length && hits < MAX_HITS_PER_RULE_PER_FILE; index += 1) {
       const line = lines[index] as string;
@@ -227,9 +230,9 @@ export function analyzeFile(file: SourceFile, rules: RuleSet, facts: CodeFacts):
   if (file.path === 'package.json' || file.path.endsWith('/package.json')) return analyzePackageJson(file, rules);
   if (isJavaScript(file.path)) {
     const lexed = lexJavaScript(file.content);
-    return [...runPatternRules(file, lexed.code, rules, facts), ...analyzeLiterals(file, lexed.literals, rules, facts), ...analyzeMinified(file, rules)];
+    return [...runPatternRules(file, lexed.code, lexed.codeOnly, rules, facts), ...analyzeLiterals(file, lexed.literals, rules, facts), ...analyzeMinified(file, rules)];
   }
-  return runPatternRules(file, file.content, rules, facts);
+  return runPatternRules(file, file.content, file.content, rules, facts);
 }
 
 export function analyzeCode(files: SourceFile[], rules: RuleSet): CodeAnalysis {
