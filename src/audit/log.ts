@@ -7,7 +7,7 @@ import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type Pa
 import type { AuditConfig } from './config.js';
 import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner } from './keys.js';
 import { CHECKPOINTS_DIR, METADATA_FILE, PUBLIC_KEY_FILE, QUARANTINE_DIR, SEGMENTS_DIR, checkpointName, listCheckpoints, listSegments, segmentName, type LogMetadata } from './layout.js';
-import { MerkleFrontier, leafHash } from './merkle.js';
+import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog, type ScanProblem } from './scan.js';
 import { AUDIT_SCHEMA, AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
 
@@ -33,7 +33,8 @@ export class AuditUnavailableError extends Error {
 
 interface RecordEntry {
   type: 'record';
-  data: string;
+  /** The line and its newline. */
+  data: Buffer;
   seq: number;
   hash: string;
   resolve?: (result: AppendResult) => void;
@@ -213,11 +214,12 @@ export class AuditLog {
 
   private enqueueRecord(fields: AuditFields): RecordEntry {
     const built = buildLine({ ...fields, ts: fields.ts ?? this.timestamp() }, this.nextSeq, this.head);
-    const entry: RecordEntry = { type: 'record', data: `${built.line}\n`, seq: this.nextSeq, hash: built.hash };
-    this.frontier.append(leafHash(Buffer.from(built.line, 'utf8')));
+    const data = Buffer.from(`${built.line}\n`, 'utf8');
+    const entry: RecordEntry = { type: 'record', data, seq: this.nextSeq, hash: built.hash };
+    this.frontier.append(leafHashHex(data.subarray(0, data.length - 1)));
     this.head = built.hash;
     this.nextSeq += 1;
-    this.segmentBytes += Buffer.byteLength(entry.data);
+    this.segmentBytes += data.length;
     this.pending.push(entry);
     this.queuedRecords += 1;
     this.sinceCheckpoint += 1;
@@ -281,12 +283,12 @@ export class AuditLog {
   }
 
   private async writeBatch(batch: QueueEntry[]): Promise<void> {
-    let chunk: string[] = [];
+    let chunk: Buffer[] = [];
     let waiting: RecordEntry[] = [];
     const syncChunk = async (): Promise<void> => {
       if (chunk.length === 0) return;
       if (this.handle === undefined) throw new Error('no open segment');
-      await writeFully(this.handle, Buffer.from(chunk.join(''), 'utf8'));
+      await writeFully(this.handle, chunk.length === 1 ? (chunk[0] as Buffer) : Buffer.concat(chunk));
       await this.handle.datasync();
       this.queuedRecords -= chunk.length;
       for (const entry of waiting) entry.resolve?.({ seq: entry.seq, hash: entry.hash });

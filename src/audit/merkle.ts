@@ -14,16 +14,38 @@ export function nodeHash(left: Buffer, right: Buffer): Buffer {
   return oneShotHash('sha256', Buffer.concat([NODE_PREFIX, left, right], 65), 'buffer');
 }
 
+// The hot paths (append, verify) hash through reused scratch buffers with hex output: Node's
+// one-shot hash is markedly cheaper with a string result than with a fresh Buffer.
+let leafScratch = Buffer.alloc(64 * 1024);
+const nodeScratch = Buffer.alloc(65);
+
+/** leafHash, as hex. */
+export function leafHashHex(line: Buffer): string {
+  if (line.length + 1 > leafScratch.length) leafScratch = Buffer.alloc(line.length + 1024);
+  leafScratch[0] = 0x00;
+  line.copy(leafScratch, 1);
+  return oneShotHash('sha256', leafScratch.subarray(0, line.length + 1), 'hex');
+}
+
+/** nodeHash over hex inputs, as hex. */
+export function nodeHashHex(left: string, right: string): string {
+  nodeScratch[0] = 0x01;
+  nodeScratch.write(left, 1, 'hex');
+  nodeScratch.write(right, 33, 'hex');
+  return oneShotHash('sha256', nodeScratch, 'hex');
+}
+
 /**
  * The roots of the perfect subtrees that make up a tree of `size` leaves, largest first: enough to
  * append further leaves and compute the root, without keeping the leaves.
  */
 export class MerkleFrontier {
-  private readonly hashes: Buffer[];
+  /** Hex subtree roots. */
+  private readonly hashes: string[];
   private readonly heights: number[];
   size: number;
 
-  constructor(size = 0, hashes: Buffer[] = []) {
+  constructor(size = 0, hashes: readonly string[] = []) {
     this.size = size;
     this.hashes = [...hashes];
     this.heights = [];
@@ -38,12 +60,13 @@ export class MerkleFrontier {
     if (this.heights.length !== this.hashes.length) throw new Error(`Merkle frontier for ${size} leaves needs ${this.heights.length} hashes, got ${this.hashes.length}`);
   }
 
-  append(leaf: Buffer): void {
+  /** Appends a leaf hash given as hex. */
+  append(leaf: string): void {
     let hash = leaf;
     let height = 0;
     while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height) {
       this.heights.pop();
-      hash = nodeHash(this.hashes.pop() as Buffer, hash);
+      hash = nodeHashHex(this.hashes.pop() as string, hash);
       height += 1;
     }
     this.hashes.push(hash);
@@ -53,9 +76,9 @@ export class MerkleFrontier {
 
   root(): Buffer {
     if (this.hashes.length === 0) return EMPTY_ROOT;
-    let hash = this.hashes[this.hashes.length - 1] as Buffer;
-    for (let index = this.hashes.length - 2; index >= 0; index -= 1) hash = nodeHash(this.hashes[index] as Buffer, hash);
-    return hash;
+    let hash = this.hashes[this.hashes.length - 1] as string;
+    for (let index = this.hashes.length - 2; index >= 0; index -= 1) hash = nodeHashHex(this.hashes[index] as string, hash);
+    return Buffer.from(hash, 'hex');
   }
 
   clone(): MerkleFrontier {
@@ -63,7 +86,7 @@ export class MerkleFrontier {
   }
 
   toJSON(): { size: number; hashes: string[] } {
-    return { size: this.size, hashes: this.hashes.map((hash) => hash.toString('hex')) };
+    return { size: this.size, hashes: [...this.hashes] };
   }
 
   static fromJSON(value: unknown): MerkleFrontier {
@@ -71,7 +94,7 @@ export class MerkleFrontier {
     const { size, hashes } = value as { size?: unknown; hashes?: unknown };
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new Error('Merkle frontier size is not a non-negative integer');
     if (!Array.isArray(hashes) || !hashes.every((item) => typeof item === 'string' && /^[0-9a-f]{64}$/.test(item))) throw new Error('Merkle frontier hashes are not hex SHA-256 values');
-    return new MerkleFrontier(size, (hashes as string[]).map((item) => Buffer.from(item, 'hex')));
+    return new MerkleFrontier(size, hashes as string[]);
   }
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { chainMembers, recordHashOfLine } from './canonical.js';
-import { leafHash, MerkleFrontier } from './merkle.js';
+import { leafHashHex, MerkleFrontier } from './merkle.js';
 import type { ParsedCheckpoint } from './checkpoint.js';
 import { listSegments, type SegmentFile } from './layout.js';
 import { AuditEvent, ZERO_HASH } from './schema.js';
@@ -195,9 +195,9 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
       const carried = segmentStartFrontier(line);
       if (!sameFrontier(carried, cursor.frontier)) return fail('segment-start record carries a Merkle frontier that does not match the records before it');
     }
-    const leaf = leafHash(line);
+    const leaf = leafHashHex(line);
     cursor.frontier.append(leaf);
-    result.leaves?.push(leaf);
+    result.leaves?.push(Buffer.from(leaf, 'hex'));
     cursor.head = members.hash;
     options.onRecord?.(line, members.seq, segment);
     cursor.expectSeq += 1;

@@ -117,14 +117,19 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
 
 export const ZERO_HASH = '0'.repeat(64);
 
+/** The keys a caller may set. */
+export const RECORD_KEYS: readonly string[] = Object.keys(fieldKinds);
+
 /**
  * Rejects unknown keys and wrongly typed values, so nothing outside the schema (and in
  * particular no nested object outside info/input/output) reaches a line.
  */
 export function checkFields(fields: AuditFields): void {
-  for (const [key, value] of Object.entries(fields)) {
+  const source = fields as unknown as Record<string, unknown>;
+  for (const key in source) {
+    const value = source[key];
     if (value === undefined) continue;
-    const kind = (fieldKinds as Record<string, FieldKind | undefined>)[key];
+    const kind = Object.hasOwn(fieldKinds, key) ? (fieldKinds as Record<string, FieldKind>)[key] : undefined;
     if (kind === undefined) throw new TypeError(`audit record: unknown field '${key}' (see docs/audit.md for the schema)`);
     if (!matchesKind(value, kind)) throw new TypeError(`audit record: field '${key}' must be ${kind}, got ${typeof value}`);
   }

@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import canonicalize from 'canonicalize';
+import { buildLine, canonicalJson, chainMembers, recordHashOfLine } from '../../src/audit/canonical.js';
+import { inclusionProof, leafHash, MerkleFrontier, rootFromInclusionProof, subtreeRoot } from '../../src/audit/merkle.js';
+import type { AuditFields, JsonValue } from '../../src/audit/schema.js';
+
+const jsonValue = fc.jsonValue({ maxDepth: 4 }) as fc.Arbitrary<JsonValue>;
+
+test('canonical JSON is byte-identical to the canonicalize package (RFC 8785) for arbitrary JSON data', () => {
+  fc.assert(
+    fc.property(jsonValue, (value) => {
+      assert.equal(canonicalJson(value), canonicalize(value));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('a lone surrogate is refused rather than written in a non-canonical form', () => {
+  assert.throws(() => canonicalJson({ text: 'a\uD800b' }), /Lone surrogate/);
+  assert.equal(canonicalJson('a\\ud800 is only text'), JSON.stringify('a\\ud800 is only text'));
+});
+
+test('a line is the canonical record, and its hash is SHA-256 of the canonical record without the hash member', () => {
+  const fieldsArbitrary = fc.record(
+    {
+      agent_id: fc.string(),
+      method: fc.constantFrom('tools/call', 'resources/read', 'prompts/get'),
+      decision: fc.constantFrom('allow', 'deny', 'error'),
+      reason: fc.string(),
+      exec_duration_ms: fc.double({ noNaN: true, noDefaultInfinity: true, min: 0, max: 1e6 }),
+      tools_invoked: fc.array(fc.string()),
+      input: jsonValue,
+      info: fc.dictionary(fc.string(), jsonValue),
+      task_id: fc.string(),
+    },
+    { requiredKeys: [] },
+  );
+  fc.assert(
+    fc.property(fieldsArbitrary, fc.nat(), (partial, seq) => {
+      const fields = { kind: 'request', ts: '2026-01-01T00:00:00.000Z', ...partial } as AuditFields & { ts: string };
+      const prev = createHash('sha256').update(String(seq)).digest('hex');
+      const { line, hash } = buildLine(fields, seq, prev);
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(line, canonicalize(parsed));
+      const { hash: stored, ...withoutHash } = parsed;
+      assert.equal(stored, hash);
+      assert.equal(hash, createHash('sha256').update(canonicalize(withoutHash) as string).digest('hex'));
+      const members = chainMembers(Buffer.from(line));
+      assert.ok(typeof members !== 'string', String(members));
+      assert.equal(members.seq, seq);
+      assert.equal(members.prev, prev);
+      assert.equal(recordHashOfLine(Buffer.from(line), members.hashAt), hash);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('Merkle roots and inclusion proofs follow RFC 6962 for every leaf of trees of 1 to 70 leaves', () => {
+  const leaves = Array.from({ length: 70 }, (_, index) => leafHash(Buffer.from(`record ${index}`)));
+  for (let size = 1; size <= 70; size += 1) {
+    const frontier = new MerkleFrontier();
+    for (const leaf of leaves.slice(0, size)) frontier.append(leaf.toString('hex'));
+    const root = subtreeRoot(leaves, 0, size);
+    assert.ok(frontier.root().equals(root), `frontier root for ${size}`);
+    for (let index = 0; index < size; index += 1) {
+      const proof = inclusionProof(leaves, index, size);
+      assert.ok(rootFromInclusionProof(leaves[index] as Buffer, index, size, proof).equals(root), `proof ${index}/${size}`);
+      if (size > 1) assert.ok(!rootFromInclusionProof(leaves[(index + 1) % size] as Buffer, index, size, proof).equals(root), 'a proof does not fit another leaf');
+    }
+  }
+  // RFC 6962 test vector: the empty tree's root is SHA-256 of nothing.
+  assert.equal(new MerkleFrontier().root().toString('hex'), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+});
