@@ -358,7 +358,8 @@ export class AuditLog {
     }
     if (deleted.length > 0) {
       fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
-      this.enqueueRecord({ kind: 'event', event: AuditEvent.Retention, info: { deleted, max_age_days: maxAgeDays ?? null, max_total_bytes: maxTotalBytes ?? null } });
+      const retainedFrom = listSegments(this.options.dir)[0]?.firstSeq ?? this.nextSeq;
+      this.enqueueRecord({ kind: 'event', event: AuditEvent.Retention, info: { deleted, retained_from_seq: retainedFrom, max_age_days: maxAgeDays ?? null, max_total_bytes: maxTotalBytes ?? null } });
     }
   }
 

@@ -55,6 +55,8 @@ export interface ScanResult {
   leaves?: Buffer[];
   /** Set when the first walked segment does not start at seq 0 (older segments removed by retention). */
   startedAfterRetention: boolean;
+  /** `info.retained_from_seq` of every audit.retention record walked: which starting points retention explains. */
+  retainedFrom: Set<number>;
 }
 
 export class LogUnreadableError extends Error {
@@ -83,6 +85,7 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
     checkpointsSkipped: 0,
     lastSegmentValidBytes: 0,
     startedAfterRetention: false,
+    retainedFrom: new Set(),
   };
   if (options.collectLeaves) result.leaves = [];
   if (segments.length === 0) {
@@ -199,6 +202,7 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
     cursor.frontier.append(leaf);
     result.leaves?.push(Buffer.from(leaf, 'hex'));
     cursor.head = members.hash;
+    if (line.includes(RETENTION_MARKER)) noteRetention(line, result.retainedFrom);
     options.onRecord?.(line, members.seq, segment);
     cursor.expectSeq += 1;
     result.records += 1;
@@ -222,6 +226,17 @@ function segmentStartFrontier(line: Buffer): unknown {
     return (JSON.parse(line.toString('utf8')) as { info?: { frontier?: unknown } }).info?.frontier;
   } catch {
     return undefined;
+  }
+}
+
+const RETENTION_MARKER = Buffer.from(`"event":"${AuditEvent.Retention}"`);
+
+function noteRetention(line: Buffer, retainedFrom: Set<number>): void {
+  try {
+    const record = JSON.parse(line.toString('utf8')) as { event?: unknown; info?: { retained_from_seq?: unknown } };
+    if (record.event === AuditEvent.Retention && typeof record.info?.retained_from_seq === 'number') retainedFrom.add(record.info.retained_from_seq);
+  } catch {
+    // the line's hash already verified; a line that is not JSON cannot be a retention record
   }
 }
 

@@ -64,6 +64,10 @@ export function verifyLog(dir: string, options: VerifyOptions = {}): VerifyRepor
     return report({ segment: 'checkpoints', line: 0, offset: 0, seq: 0, message: (error as Error).message }, emptyScan, 0);
   }
   const scan = scanLog(dir, { checkpoints, fromLastCheckpoint: options.fromCheckpoint === true });
+  if (!scan.problem && scan.startedAfterRetention && !scan.retainedFrom.has(scan.firstSeq)) {
+    const first = scan.segments[0];
+    return report({ segment: first?.path ?? '(none)', line: 1, offset: 0, seq: scan.firstSeq, message: `the log starts at seq ${scan.firstSeq} but no audit.retention record accounts for the missing earlier segments: they were deleted outside retention` }, scan, checkpoints.length);
+  }
   return report(scan.problem, scan, checkpoints.length);
 }
 

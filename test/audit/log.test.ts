@@ -385,6 +385,11 @@ describe('modes, rotation and retention', () => {
       const report = verifyLog(options.dir);
       assert.equal(report.status, 'clean', report.problem?.message);
       assert.equal(report.scan.startedAfterRetention, true);
+      // Deleting one more old segment by hand is not retention: no record accounts for it.
+      unlinkSync((listSegments(options.dir)[0] as { path: string }).path);
+      const doctored = verifyLog(options.dir);
+      assert.equal(doctored.status, 'tampered');
+      assert.match(doctored.problem?.message ?? '', /no audit\.retention record accounts/);
     } finally {
       temp.cleanup();
     }
