@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { canonicalJson } from './digest.js';
+import { ed25519KeyFrom } from './publisher.js';
 
 /**
  * Small Ed25519 signing over canonical JSON (RFC 8785) for Bastion's own scan documents
@@ -17,7 +18,7 @@ export interface Proof {
 
 export interface TrustedKey {
   id: string;
-  /** PEM (SPKI) or base64 of the DER SPKI. */
+  /** PEM (SPKI), base64 of the DER SPKI, or multibase `z6Mk…` / `did:key:z6Mk…` (Ed25519). */
   publicKey: string;
   /** What the key may sign: `certification`, `pentest`, `reputation`. Absent = any. */
   purposes?: string[];
@@ -30,10 +31,9 @@ export class SignatureError extends Error {
   }
 }
 
+/** PEM or base64 DER SPKI, or a multibase/did:key Ed25519 key. */
 function publicKeyObject(text: string): KeyObject {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('-----BEGIN')) return createPublicKey(trimmed);
-  return createPublicKey({ key: Buffer.from(trimmed, 'base64'), format: 'der', type: 'spki' });
+  return ed25519KeyFrom(text);
 }
 
 export function loadPrivateKey(path: string): KeyObject {
