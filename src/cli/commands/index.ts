@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerServe } from './serve.js';
 import { registerConfig } from './config.js';
 import { registerToken } from './token.js';
+import { registerPolicy } from './policy.js';
 import { registerScan } from './scan.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
@@ -12,5 +13,6 @@ export const commandGroups: RegisterCommands[] = [
   registerServe,
   registerConfig,
   registerToken,
+  registerPolicy,
   registerScan,
 ];

@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import { manifestFromDocument, type ServerDeclarations } from '../../policy/declarations.js';
+import { formatProblem, type PolicyProblem } from '../../policy/errors.js';
+import { PolicyEvaluator, type Decision } from '../../policy/evaluator.js';
+import { policyFromDocuments } from '../../policy/policy-file.js';
+import { isRecord, readSource, type SourceDocument } from '../../policy/source.js';
+import { CliError } from '../errors.js';
+import type { RegisterCommands } from './index.js';
+
+interface Sorted {
+  policies: SourceDocument[];
+  declarations: Record<string, ServerDeclarations>;
+  problems: PolicyProblem[];
+  warnings: PolicyProblem[];
+}
+
+/** A file with agents: or roles: is a policy; one with tools: or name: is a manifest. */
+function sortFiles(files: readonly string[], expect?: 'policy' | 'manifest'): Sorted {
+  const sorted: Sorted = { policies: [], declarations: {}, problems: [], warnings: [] };
+  for (const file of files) {
+    const source = readSource(file);
+    if (!source.ok) {
+      sorted.problems.push(...source.problems);
+      continue;
+    }
+    const value = source.doc.value;
+    const looksLikePolicy = isRecord(value) && ('agents' in value || 'roles' in value);
+    const kind = expect ?? (looksLikePolicy ? 'policy' : 'manifest');
+    if (kind === 'policy') {
+      sorted.policies.push(source.doc);
+      continue;
+    }
+    const manifest = manifestFromDocument(source.doc);
+    if (!manifest.ok) {
+      sorted.problems.push(...manifest.problems);
+      continue;
+    }
+    sorted.warnings.push(...manifest.warnings);
+    if (Object.hasOwn(sorted.declarations, manifest.server)) {
+      sorted.problems.push({ file, line: undefined, column: undefined, field: 'name', message: `server '${manifest.server}' is described by two manifests`, fix: 'keep one manifest per server' });
+    }
+    sorted.declarations[manifest.server] = manifest.declarations;
+  }
+  return sorted;
+}
+
+function printDecision(decision: Decision): string {
+  const lines = [`decision: ${decision.allow ? 'ALLOW' : 'DENY'} (${decision.reason})`];
+  if (!decision.allow) lines.push(`message:  ${decision.message}`);
+  lines.push('rules:');
+  if (decision.rules.length === 0) lines.push('  (none: the request was refused before any grant was looked at)');
+  for (const rule of decision.rules) {
+    const mark = rule.effect === 'allow' ? '+' : '-';
+    const declared = rule.declared === undefined ? '' : `  [declared ${rule.declared}]`;
+    const grant = rule.grant === undefined ? '  not granted' : `  covered by ${rule.grant} (${rule.via ?? '?'}, ${rule.source ?? '?'})`;
+    lines.push(`  ${mark} ${rule.requirement}${declared}${rule.effect === 'allow' ? grant : rule.source === undefined ? '' : `  (${rule.source})`}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export const registerPolicy: RegisterCommands = (program: Command) => {
+  const policy = program.command('policy').description('check least-privilege policies and explain decisions');
+  policy
+    .command('check')
+    .description('validate policy files and server manifests; errors name file:line and field, warnings flag risky grants (exit 2 on errors)')
+    .argument('<files...>', 'policy files (with agents:/roles:) and manifests (with name:/tools:), YAML or JSON')
+    .action((files: string[]) => {
+      const sorted = sortFiles(files);
+      const loaded = sorted.policies.length > 0 ? policyFromDocuments(sorted.policies) : undefined;
+      const problems = [...sorted.problems, ...(loaded !== undefined && !loaded.ok ? loaded.problems : [])];
+      const warnings = [...sorted.warnings, ...(loaded?.warnings ?? [])];
+      for (const warning of warnings) process.stderr.write(`warning: ${formatProblem(warning)}\n`);
+      if (problems.length > 0) throw new CliError(`${problems.map((p) => `error: ${formatProblem(p)}`).join('\n')}\n${problems.length} error(s), ${warnings.length} warning(s)`, 2);
+      const agents = loaded?.ok === true ? loaded.policy.agents.size : 0;
+      const roles = loaded?.ok === true ? loaded.policy.roles.size : 0;
+      const tools = Object.values(sorted.declarations).reduce((sum, server) => sum + Object.keys(server.tools).length, 0);
+      process.stdout.write(`OK: ${sorted.policies.length} policy file(s) (${agents} agent(s), ${roles} role(s)), ${Object.keys(sorted.declarations).length} manifest(s) (${tools} declared tool(s)), ${warnings.length} warning(s)\n`);
+    });
+  policy
+    .command('explain')
+    .description('print the decision for one tool call and every rule that led to it (exit 0 allow, 3 deny)')
+    .requiredOption('--agent <id>', 'the agent id')
+    .requiredOption('--tool <server.tool>', 'the namespaced tool, e.g. filesystem.read_text_file')
+    .option('--args <json>', 'the tool arguments as a JSON object', '{}')
+    .requiredOption('--policy <files...>', 'policy files')
+    .option('--manifest <files...>', 'server manifests', [])
+    .option('--no-follow-symlinks', 'check paths as strings only (symlinks on this machine are not resolved)')
+    .action((options: { agent: string; tool: string; args: string; policy: string[]; manifest: string[]; followSymlinks: boolean }) => {
+      const dot = options.tool.indexOf('.');
+      if (dot <= 0 || dot === options.tool.length - 1) throw new CliError(`--tool must be SERVER.TOOL, got '${options.tool}'`, 2);
+      let args: unknown;
+      try {
+        args = JSON.parse(options.args);
+      } catch (error) {
+        throw new CliError(`--args is not valid JSON: ${(error as Error).message}`, 2);
+      }
+      if (!isRecord(args)) throw new CliError('--args must be a JSON object, e.g. \'{"path": "/tmp/x/a.txt"}\'', 2);
+      const policies = sortFiles(options.policy, 'policy');
+      const manifests = sortFiles(options.manifest, 'manifest');
+      const loaded = policyFromDocuments(policies.policies);
+      const problems = [...policies.problems, ...manifests.problems, ...(loaded.ok ? [] : loaded.problems)];
+      if (problems.length > 0 || !loaded.ok) throw new CliError(`cannot explain: the policy does not load (the gateway would refuse it):\n${problems.map((p) => `error: ${formatProblem(p)}`).join('\n')}`, 2);
+      const evaluator = new PolicyEvaluator(loaded.policy, manifests.declarations, { followSymlinks: options.followSymlinks });
+      const decision = evaluator.decideTool(options.agent, options.tool.slice(0, dot), options.tool.slice(dot + 1), args);
+      process.stdout.write(printDecision(decision));
+      if (!decision.allow) process.exitCode = 3;
+    });
+};

@@ -1,0 +1,135 @@
+// The policy guard and the hooks the gateway calls for lists and server-to-client requests.
+// Each reads the store's current evaluator once, so a reload never splits one decision.
+import { ErrorCode, failure, type CallContext, type Guard, type Identity, type Outcome } from '../pipeline/index.js';
+import type { Decision, ServerRequestKind } from './evaluator.js';
+import type { PolicyStore } from './store.js';
+
+export const POLICY_GUARD_NAME = 'policy';
+
+/** tools/call, prompts/get and resources/read are checked; every other method passes through. */
+export function createPolicyGuard(store: PolicyStore): Guard {
+  return {
+    name: POLICY_GUARD_NAME,
+    async handle(ctx, next) {
+      const decision = decide(store, ctx);
+      if (decision === undefined || decision.allow) return next(ctx);
+      return denied(ctx, decision);
+    },
+  };
+}
+
+function decide(store: PolicyStore, ctx: CallContext): Decision | undefined {
+  const policy = store.current;
+  const agentId = ctx.identity?.agentId;
+  switch (ctx.method) {
+    case 'tools/call': {
+      const target = targetOf(ctx);
+      return typeof target === 'string' ? unknownTarget(target) : policy.decideTool(agentId, target.server, target.name, argumentsOf(ctx));
+    }
+    case 'prompts/get': {
+      const target = targetOf(ctx);
+      return typeof target === 'string' ? unknownTarget(target) : policy.decidePrompt(agentId, target.server, target.name, argumentsOf(ctx));
+    }
+    case 'resources/read': {
+      const target = targetOf(ctx);
+      return typeof target === 'string' ? unknownTarget(target) : policy.decideResource(agentId, target.server, target.name);
+    }
+    default:
+      return undefined;
+  }
+}
+
+function targetOf(ctx: CallContext): { server: string; name: string } | string {
+  const server = ctx.target?.server;
+  const name = ctx.target?.name;
+  if (server === undefined || name === undefined) return `the gateway did not resolve the target of ${ctx.method}`;
+  return { server, name };
+}
+
+function unknownTarget(message: string): Decision {
+  return { allow: false, reason: 'unknown_target', message, rules: [] };
+}
+
+function argumentsOf(ctx: CallContext): Record<string, unknown> {
+  const args = ctx.params?.['arguments'];
+  return args !== null && typeof args === 'object' && !Array.isArray(args) ? (args as Record<string, unknown>) : {};
+}
+
+function denied(ctx: CallContext, decision: Decision): Outcome {
+  ctx.audit.decision = 'deny';
+  ctx.audit.reason = decision.reason;
+  ctx.audit.deniedBy = POLICY_GUARD_NAME;
+  const failed = decision.rules.find((rule) => rule.effect === 'deny');
+  return failure(ErrorCode.Forbidden, `denied by policy: ${decision.message}`, {
+    reason: decision.reason,
+    ...(failed === undefined ? {} : { requirement: failed.requirement }),
+  });
+}
+
+/** Items as they come from an upstream list. */
+export interface ListItem {
+  name?: unknown;
+  uri?: unknown;
+  uriTemplate?: unknown;
+}
+
+export type ListKind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
+
+/** Keeps only what the agent may use, so a denied tool's name and description never reach it. */
+export function filterTools<T extends ListItem>(store: PolicyStore, agentId: string | undefined, server: string, items: readonly T[]): T[] {
+  const policy = store.current;
+  return items.filter((item) => typeof item.name === 'string' && policy.toolVisible(agentId, server, item.name));
+}
+
+export function filterPrompts<T extends ListItem>(store: PolicyStore, agentId: string | undefined, server: string, items: readonly T[]): T[] {
+  const policy = store.current;
+  return items.filter((item) => typeof item.name === 'string' && policy.promptVisible(agentId, server, item.name));
+}
+
+export function filterResources<T extends ListItem>(store: PolicyStore, agentId: string | undefined, server: string, items: readonly T[]): T[] {
+  const policy = store.current;
+  return items.filter((item) => typeof item.uri === 'string' && policy.resourceVisible(agentId, server, item.uri));
+}
+
+export function filterResourceTemplates<T extends ListItem>(store: PolicyStore, agentId: string | undefined, _server: string, items: readonly T[]): T[] {
+  const policy = store.current;
+  return items.filter((item) => typeof item.uriTemplate === 'string' && policy.resourceTemplateVisible(agentId, item.uriTemplate));
+}
+
+/** Shaped like the gateway's ListFilter, so it plugs in directly. */
+export function createListFilter(store: PolicyStore): <T extends ListItem>(identity: Identity | undefined, server: string, kind: ListKind, items: T[]) => T[] {
+  return (identity, server, kind, items) => {
+    const agentId = identity?.agentId;
+    switch (kind) {
+      case 'tools':
+        return filterTools(store, agentId, server, items);
+      case 'prompts':
+        return filterPrompts(store, agentId, server, items);
+      case 'resources':
+        return filterResources(store, agentId, server, items);
+      case 'resourceTemplates':
+        return filterResourceTemplates(store, agentId, server, items);
+    }
+  };
+}
+
+const REQUEST_KIND: Record<string, ServerRequestKind> = {
+  'sampling/createMessage': 'sampling',
+  'elicitation/create': 'elicitation',
+  'roots/list': 'roots',
+};
+
+/** May `server` send a `kind` request to this agent's client? */
+export function mayServerRequest(store: PolicyStore, agentId: string | undefined, server: string, kind: ServerRequestKind): Decision {
+  return store.current.decideServerRequest(agentId, server, kind);
+}
+
+/** Shaped like the gateway's ServerRequestPolicy: returns why not, or undefined when allowed. */
+export function createServerRequestPolicy(store: PolicyStore): (identity: Identity | undefined, server: string, method: string) => string | undefined {
+  return (identity, server, method) => {
+    const kind = REQUEST_KIND[method];
+    if (kind === undefined) return `'${method}' is not a server-to-client request the policy knows`;
+    const decision = mayServerRequest(store, identity?.agentId, server, kind);
+    return decision.allow ? undefined : decision.message;
+  };
+}

@@ -1,0 +1,18 @@
+export { canonicalizePath, canonicalizeLexical, resolvePhysical, pathCovers } from './path.js';
+export type { PathResult, PathRejection } from './path.js';
+export { parseScope, covers, RESOURCE_KINDS, ACTIONS_BY_RESOURCE } from './scope.js';
+export type { Scope, Action, ResourceKind, Target, ParseMode } from './scope.js';
+export { loadManifestFile, declarationsFromConfig, mergeDeclarations } from './declarations.js';
+export type { ToolDeclarations, ServerDeclarations, DeclaredItem, InlineServerConfig, ManifestResult } from './declarations.js';
+export { loadPolicyFiles, riskOf } from './policy-file.js';
+export type { PolicySet, Grant, RoleDefinition, AgentDefinition } from './policy-file.js';
+export { PolicyEvaluator } from './evaluator.js';
+export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions } from './evaluator.js';
+export { PolicyStore, compilePolicy } from './store.js';
+export type { PolicyStoreOptions, ReloadResult } from './store.js';
+export { PolicyError, formatProblem } from './errors.js';
+export type { PolicyProblem } from './errors.js';
+export { createPolicyGuard, createListFilter, createServerRequestPolicy, filterTools, filterPrompts, filterResources, filterResourceTemplates, mayServerRequest, POLICY_GUARD_NAME } from './guard.js';
+export type { ListItem, ListKind } from './guard.js';
+export { policyConfigDefaults, policyConfigSchema } from './config.js';
+export type { PolicyConfig } from './config.js';
