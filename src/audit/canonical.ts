@@ -117,10 +117,12 @@ const HASH_KEY_BYTES = Buffer.from(HASH_KEY);
 export function chainMembers(line: Buffer): ChainMembers | string {
   const hashAt = line.indexOf(HASH_KEY_BYTES);
   if (hashAt < 0) return 'no hash member';
-  const prevAt = line.lastIndexOf(PREV_KEY);
-  if (prevAt < 0) return 'no prev member';
+  // seq sorts after prev and everything after both is scalar: search backwards, seq first, then
+  // prev from there, so each search covers only the bytes between them.
   const seqAt = line.lastIndexOf(SEQ_KEY);
   if (seqAt < 0) return 'no seq member';
+  const prevAt = line.lastIndexOf(PREV_KEY, seqAt);
+  if (prevAt < 0) return 'no prev member';
   const hash = line.toString('latin1', hashAt + 8, hashAt + 72);
   const prev = line.toString('latin1', prevAt + 8, prevAt + 72);
   // Hex-ness needs no separate check: hash is compared with a recomputed hex digest, prev with the previous hash.

@@ -26,6 +26,8 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
   const producedText = canonicalJson(jsonSafe(produced));
   const identity = ctx.identity;
   const target = ctx.target;
+  // A call denied before routing has no target yet; the name the client asked for is still evidence.
+  const requestedName = target?.name ?? requestedTarget(ctx.method, params);
   const fields: AuditFields = {
     kind: 'request',
     request_id: typeof ctx.requestId === 'string' ? redactor.text(ctx.requestId) : ctx.requestId,
@@ -39,8 +41,8 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     protocol_version: ctx.session.protocolVersion,
     task_id: ctx.taskId === undefined ? undefined : redactor.text(ctx.taskId),
     server: target?.server,
-    tool: target?.name === undefined ? undefined : redactor.text(target.name),
-    tools_invoked: ctx.method === 'tools/call' && target?.name !== undefined ? [`${target.server}.${target.name}`] : undefined,
+    tool: requestedName === undefined ? undefined : redactor.text(requestedName),
+    tools_invoked: ctx.method === 'tools/call' ? toolsInvoked(ctx, redactor) : undefined,
     decision,
     reason: reason === undefined ? undefined : clip(redactor.text(reason), 512),
     denied_by: ctx.audit.deniedBy,
@@ -59,6 +61,18 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
   };
   if (redactor.count > 0) fields.redactions = redactor.count;
   return fields;
+}
+
+function requestedTarget(method: string, params: Record<string, unknown>): string | undefined {
+  const key = method === 'resources/read' || method === 'resources/subscribe' ? 'uri' : 'name';
+  const value = params[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function toolsInvoked(ctx: CallContext, redactor: Redactor): string[] | undefined {
+  if (ctx.target?.name !== undefined) return [`${ctx.target.server}.${ctx.target.name}`];
+  const name = ctx.params?.['name'];
+  return typeof name === 'string' ? [redactor.text(name)] : undefined;
 }
 
 function sha256OfText(text: string): string {

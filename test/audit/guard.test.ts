@@ -93,6 +93,29 @@ describe('the audit guard', () => {
     }
   });
 
+  test('a call denied before routing still records the tool the client asked for', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir);
+      const log = await AuditLog.open(options);
+      const ctx = context(7, {});
+      ctx.target = undefined;
+      const handler = compose([createAuditGuard(log, options.capture)], async (inner) => {
+        inner.audit.decision = 'deny';
+        inner.audit.deniedBy = 'authn';
+        return failure(ErrorCode.Unauthenticated, 'no token');
+      });
+      await handler(ctx);
+      await log.close();
+      const [record] = records(options.dir);
+      assert.equal(record?.tool, 'files.read');
+      assert.deepEqual(record?.tools_invoked, ['files.read']);
+      assert.equal(record?.decision, 'deny');
+    } finally {
+      temp.cleanup();
+    }
+  });
+
   test('in durable mode the outcome is released only after its record is on disk', async () => {
     const temp = tempDir();
     try {
