@@ -1,0 +1,318 @@
+// The default backend: bubblewrap with every namespace unshared, a read-only minimal system
+// view, the server's declared paths, a seccomp filter, rlimits, a per-server cgroup and, when
+// Bastion is root, a dedicated unprivileged uid taken *before* bwrap runs.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import { resolveSandboxConfig, type SandboxConfig, type SandboxLimits } from './config.js';
+import { sandboxViewFromScopes, type SandboxView } from './scopes.js';
+import { seccompFilterBytes } from './seccomp.js';
+import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
+import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, serverUid } from './host.js';
+import { startEgressBroker, type EgressBroker } from './broker.js';
+import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
+
+/** Inside the sandbox: where the broker socket and the relay appear. */
+export const SANDBOX_EGRESS_SOCKET = '/run/bastion/egress.sock';
+export const SANDBOX_RELAY = '/run/bastion/relay.mjs';
+export const RELAY_PORT = 3128;
+
+const SECCOMP_FD = 3;
+const INFO_FD = 4;
+const BLOCK_FD = 5;
+
+/** Host directories every sandbox sees read-only, when present. /etc is not bound whole. */
+const SYSTEM_DIRS = ['/usr', '/lib', '/lib64', '/lib32', '/libx32', '/bin', '/sbin'];
+const SYSTEM_FILES = ['/etc/ld.so.cache', '/etc/ssl', '/etc/ca-certificates', '/etc/localtime', '/etc/alternatives'];
+
+export interface BwrapPlan {
+  /** The program Node spawns (prlimit), and its full argv: prlimit -> [setpriv ->] bwrap -> server. */
+  file: string;
+  argv: string[];
+  /**
+   * The server's whole environment. It is handed to the spawn (prlimit, setpriv and bwrap pass
+   * it through untouched) instead of bwrap --setenv, because argv is readable by every local
+   * user in /proc/PID/cmdline and env values may be secrets.
+   */
+  env: Record<string, string>;
+  uid: number | undefined;
+  view: SandboxView;
+  limits: SandboxLimits;
+  seccomp: Buffer;
+}
+
+export interface BwrapPlanInput {
+  spec: SandboxSpec;
+  config: SandboxConfig;
+  root: boolean;
+  binaries: { bwrap: string; prlimit: string; setpriv?: string };
+  /** Host path of the broker socket, when the server has network grants. */
+  egressSocket?: string;
+  /** Host path of the compiled relay script. */
+  relayScript?: string;
+}
+
+/** /lib -> usr/lib style links are recreated as links; real directories are bound read-only. */
+function systemView(): string[] {
+  const args: string[] = [];
+  for (const dir of SYSTEM_DIRS) {
+    if (!existsSync(dir)) continue;
+    const stat = lstatSync(dir);
+    if (stat.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
+    else args.push('--ro-bind', dir, dir);
+  }
+  for (const file of SYSTEM_FILES) args.push('--ro-bind-try', file, file);
+  return args;
+}
+
+function rlimitArgs(limits: SandboxLimits): string[] {
+  const pair = (n: number): string => `${n}:${n}`;
+  return [
+    `--cpu=${pair(limits.cpuSeconds)}`,
+    `--nofile=${pair(limits.openFiles)}`,
+    `--fsize=${pair(limits.fileSizeBytes)}`,
+    `--nproc=${pair(limits.pids)}`,
+    '--core=0:0',
+  ];
+}
+
+/** Pure: everything about one spawn that can be decided before running anything. */
+export function planBwrap(input: BwrapPlanInput): BwrapPlan {
+  const { spec, config, root, binaries } = input;
+  const limits: SandboxLimits = { ...config.limits, ...spec.limits };
+  const view = sandboxViewFromScopes(spec.scopes);
+  const uid = root ? serverUid(spec.serverName, config.uidBase, config.uidCount) : undefined;
+  const network = view.egress.length > 0 && input.egressSocket !== undefined;
+  const env: Record<string, string> = {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: '/tmp',
+    TMPDIR: '/tmp',
+    LANG: 'C.UTF-8',
+    ...spec.env,
+  };
+  if (network) {
+    const proxy = `http://127.0.0.1:${RELAY_PORT}`;
+    Object.assign(env, { HTTPS_PROXY: proxy, HTTP_PROXY: proxy, https_proxy: proxy, http_proxy: proxy, BASTION_EGRESS_SOCKET: SANDBOX_EGRESS_SOCKET });
+  }
+
+  const bwrap: string[] = [
+    '--unshare-user', '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup',
+    '--disable-userns',
+    '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
+    '--hostname', 'sandbox',
+  ];
+  bwrap.push(...systemView());
+  const nodePrefix = nodeInstallPrefix();
+  if (!nodePrefix.startsWith('/usr')) bwrap.push('--ro-bind', nodePrefix, nodePrefix);
+  bwrap.push('--proc', '/proc', '--dev', '/dev', '--size', String(limits.tmpBytes), '--tmpfs', '/tmp');
+  for (const path of [...config.readOnlyPaths, ...spec.packageDirs]) {
+    const real = realpathSync(path);
+    bwrap.push('--ro-bind', real, real);
+  }
+  for (const grant of view.paths) bwrap.push(grant.writable ? '--bind' : '--ro-bind', grant.path, grant.path);
+  if (network && input.egressSocket) bwrap.push('--ro-bind', input.egressSocket, SANDBOX_EGRESS_SOCKET);
+  if (network && input.relayScript) bwrap.push('--ro-bind', input.relayScript, SANDBOX_RELAY);
+  bwrap.push('--chdir', spec.cwd ?? '/tmp');
+  bwrap.push('--seccomp', String(SECCOMP_FD), '--info-fd', String(INFO_FD), '--block-fd', String(BLOCK_FD));
+  if (uid !== undefined) bwrap.push('--uid', String(uid), '--gid', String(uid));
+  bwrap.push('--');
+  if (network && input.relayScript) bwrap.push(realpathSync(process.execPath), SANDBOX_RELAY, SANDBOX_EGRESS_SOCKET, String(RELAY_PORT), '--');
+  bwrap.push(spec.command, ...spec.args);
+
+  const argv = [...rlimitArgs(limits), '--'];
+  if (uid !== undefined) {
+    if (!binaries.setpriv) throw new Error('sandbox: Bastion runs as root but setpriv (util-linux) is missing, so the server cannot be moved to an unprivileged uid; install util-linux');
+    argv.push(binaries.setpriv, ...dropPrivilegesArgs(uid, uid));
+  }
+  argv.push(binaries.bwrap, ...bwrap);
+  const seccomp = seccompFilterBytes({ allowInet: network });
+  return { file: binaries.prlimit, argv, env, uid, view, limits, seccomp };
+}
+
+function relayScriptPath(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'relay.js');
+}
+
+/** Reads bwrap's --info-fd JSON until it names the sandbox's first process. */
+function readChildPid(stream: Readable): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      if (match) {
+        cleanup();
+        resolve(Number(match[1]));
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(new Error('bwrap exited before the sandbox started'));
+    };
+    const cleanup = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onEnd);
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('close', onEnd);
+  });
+}
+
+function collectStderr(child: ChildProcessWithoutNullStreams): () => string {
+  let text = '';
+  const onData = (chunk: Buffer): void => {
+    if (text.length < 4096) text += chunk.toString('utf8');
+  };
+  child.stderr.on('data', onData);
+  return () => {
+    child.stderr.off('data', onData);
+    return text.trim();
+  };
+}
+
+export function createBwrapBackend(configInput?: Partial<SandboxConfig>): SandboxBackend {
+  const baseConfig = resolveSandboxConfig(configInput);
+  return {
+    name: 'bwrap',
+    async spawn(spec) {
+      const bwrap = findBinary('bwrap');
+      const prlimit = findBinary('prlimit');
+      const setpriv = findBinary('setpriv');
+      if (!bwrap || !prlimit) throw new Error(`sandbox: cannot start ${spec.serverName}: ${!bwrap ? 'bwrap (bubblewrap)' : 'prlimit (util-linux)'} is not installed; install it or choose another sandbox backend (refusing to run unconfined)`);
+      const userns = await probeUserNamespaces();
+      if (!userns.works) throw new Error(`sandbox: cannot start ${spec.serverName}: ${userns.detail}; refusing to run unconfined`);
+      const config = baseConfig;
+      const root = isRoot();
+      const events = new EventEmitter<SandboxEvents>();
+      const view = sandboxViewFromScopes(spec.scopes);
+      const uid = root ? serverUid(spec.serverName, config.uidBase, config.uidCount) : undefined;
+
+      let broker: EgressBroker | undefined;
+      if (view.egress.length > 0) {
+        broker = await startEgressBroker({
+          server: spec.serverName,
+          grants: view.egress,
+          onEvent: (event) => events.emit('egress', event),
+          ...(uid !== undefined ? { owner: { uid, gid: uid } } : {}),
+        });
+      }
+      const planInput: BwrapPlanInput = { spec, config, root, binaries: { bwrap, prlimit, ...(setpriv ? { setpriv } : {}) } };
+      if (broker) {
+        planInput.egressSocket = broker.socketPath;
+        planInput.relayScript = relayScriptPath();
+      }
+      const plan = planBwrap(planInput);
+
+      let cgroup: ServerCgroup | undefined;
+      try {
+        cgroup = ServerCgroup.create(hostCgroupLayout(), spec.serverName, plan.limits, config.cgroupParent);
+      } catch (error) {
+        if (config.cgroups === 'require') {
+          await broker?.close();
+          throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message} (sandbox.cgroups is "require")`);
+        }
+        queueMicrotask(() => events.emit('warning', `cgroups unavailable for ${spec.serverName}: ${(error as Error).message}; memory, pids and CPU-quota limits are not enforced (rlimits still are)`));
+      }
+
+      const spawned = spawn(plan.file, plan.argv, {
+        stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+        env: plan.env,
+        shell: false,
+        windowsHide: true,
+      });
+      const extra = spawned.stdio as unknown as Array<Readable | Writable>;
+      const seccompPipe = extra[SECCOMP_FD] as Writable;
+      const infoPipe = extra[INFO_FD] as Readable;
+      const blockPipe = extra[BLOCK_FD] as Writable;
+      const child = spawned as unknown as ChildProcessWithoutNullStreams;
+      const stderrSoFar = collectStderr(child);
+
+      const cleanup = async (): Promise<void> => {
+        await broker?.close();
+        await cgroup?.remove();
+      };
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.once('error', (error) => reject(new Error(`sandbox: cannot start ${plan.file}: ${error.message}`)));
+          child.once('spawn', () => resolve());
+        });
+        seccompPipe.end(plan.seccomp);
+        const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`exit ${String(code)}`))));
+        const pid = await Promise.race([readChildPid(infoPipe), exited]);
+        cgroup?.addProcess(pid);
+        blockPipe.end(Buffer.from([1]));
+        infoPipe.destroy();
+      } catch (error) {
+        child.kill('SIGKILL');
+        await cleanup();
+        const detail = stderrSoFar() || (error as Error).message;
+        throw new Error(`sandbox: ${spec.serverName} did not start under bwrap: ${detail}`);
+      }
+      stderrSoFar();
+
+      const watch = cgroup ? watchLimits(cgroup, spec.serverName, events) : undefined;
+      child.once('exit', (code, signal) => {
+        if (watch) {
+          watch.check();
+          clearInterval(watch.timer);
+        }
+        // bwrap reports a child killed by a signal as 128+signal; 152 = SIGXCPU, 137 = SIGKILL.
+        if (code === 128 + 24 || signal === 'SIGXCPU') events.emit('limit', { server: spec.serverName, kind: 'cpu-time', detail: `RLIMIT_CPU (${plan.limits.cpuSeconds}s) reached` });
+      });
+
+      let disposed: Promise<void> | undefined;
+      const handle: SandboxHandle = {
+        child,
+        backend: 'bwrap',
+        uid: plan.uid,
+        events,
+        cpuTimeMs: () => (cgroup ? safeRead(() => cgroup.cpuTimeMs()) : undefined),
+        memoryBytes: () => (cgroup ? safeRead(() => cgroup.memoryBytes()) : undefined),
+        kill: (signal = 'SIGKILL') => {
+          child.kill(signal);
+        },
+        dispose: () => {
+          disposed ??= (async () => {
+            if (watch) clearInterval(watch.timer);
+            if (child.exitCode === null && child.signalCode === null) {
+              const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+              child.kill('SIGKILL');
+              await gone;
+            }
+            await cleanup();
+          })();
+          return disposed;
+        },
+      };
+      return handle;
+    },
+  };
+}
+
+function safeRead(read: () => number): number | undefined {
+  try {
+    const value = read();
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls the cgroup's event counters and reports each new OOM kill or refused fork once. */
+function watchLimits(cgroup: ServerCgroup, server: string, events: EventEmitter<SandboxEvents>): { timer: NodeJS.Timeout; check: () => void } {
+  let seen = cgroup.counters();
+  const check = (): void => {
+    const now = cgroup.counters();
+    if (now.oomKills > seen.oomKills) events.emit('limit', { server, kind: 'memory', detail: `memory limit reached: ${now.oomKills - seen.oomKills} process(es) killed by the OOM killer` });
+    if (now.pidsRefused > seen.pidsRefused) events.emit('limit', { server, kind: 'pids', detail: `process limit reached: ${now.pidsRefused - seen.pidsRefused} fork(s) refused` });
+    seen = now;
+  };
+  const timer = setInterval(check, 250);
+  timer.unref();
+  return { timer, check };
+}

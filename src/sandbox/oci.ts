@@ -1,0 +1,216 @@
+// The `oci` backend: an OCI runtime bundle (config.json) with the same view as the bwrap
+// backend, run by runc (rootless when Bastion is not root). Also renders the equivalent
+// `docker run` / `podman run` flags for servers published as images, for hosts with an engine.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { SandboxConfig, SandboxLimits } from './config.js';
+import { sandboxViewFromScopes } from './scopes.js';
+import { ociSeccompProfile, seccompPolicy, type OciSeccompProfile } from './seccomp.js';
+import { findBinary, isRoot, nodeInstallPrefix, serverUid } from './host.js';
+import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
+
+interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+export interface OciRuntimeConfig {
+  ociVersion: string;
+  process: {
+    terminal: false;
+    user: { uid: number; gid: number; additionalGids: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    noNewPrivileges: true;
+    capabilities: { bounding: []; effective: []; inheritable: []; permitted: []; ambient: [] };
+    rlimits: Array<{ type: string; hard: number; soft: number }>;
+  };
+  root: { path: string; readonly: true };
+  hostname: string;
+  mounts: OciMount[];
+  linux: {
+    namespaces: Array<{ type: string }>;
+    uidMappings: Array<{ containerID: number; hostID: number; size: number }>;
+    gidMappings: Array<{ containerID: number; hostID: number; size: number }>;
+    resources: {
+      memory: { limit: number; swap: number };
+      pids: { limit: number };
+      cpu: { quota: number; period: number };
+    };
+    seccomp: OciSeccompProfile & { defaultErrnoRet?: number };
+    maskedPaths: string[];
+    readonlyPaths: string[];
+  };
+}
+
+const bind = (source: string, destination: string, writable: boolean): OciMount => ({
+  destination,
+  type: 'bind',
+  source,
+  options: ['rbind', 'nosuid', 'nodev', writable ? 'rw' : 'ro'],
+});
+
+function systemMounts(): OciMount[] {
+  const mounts: OciMount[] = [];
+  for (const dir of ['/usr', '/lib', '/lib64', '/bin', '/sbin']) {
+    // Symlinked top-level dirs (merged /usr) are part of the bound /usr; the rootfs gets links.
+    if (existsSync(dir) && !lstatSync(dir).isSymbolicLink()) mounts.push(bind(dir, dir, false));
+  }
+  for (const file of ['/etc/ld.so.cache', '/etc/ssl', '/etc/ca-certificates', '/etc/localtime']) {
+    if (existsSync(file)) mounts.push(bind(realpathSync(file), file, false));
+  }
+  return mounts;
+}
+
+/** config.json for one server. `hostUid` is the uid the container maps to (the per-server uid as root). */
+export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUid: number, egressSocket?: string): OciRuntimeConfig {
+  const view = sandboxViewFromScopes(spec.scopes);
+  const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8', ...spec.env };
+  const mounts: OciMount[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${limits.tmpBytes}`] },
+    ...systemMounts(),
+  ];
+  const nodePrefix = nodeInstallPrefix();
+  if (!nodePrefix.startsWith('/usr')) mounts.push(bind(nodePrefix, nodePrefix, false));
+  for (const dir of spec.packageDirs) mounts.push(bind(realpathSync(dir), realpathSync(dir), false));
+  for (const grant of view.paths) mounts.push(bind(grant.path, grant.path, grant.writable));
+  if (egressSocket && view.egress.length > 0) mounts.push(bind(egressSocket, '/run/bastion/egress.sock', false));
+  const profile = ociSeccompProfile(seccompPolicy({ allowInet: false }));
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: hostUid, gid: hostUid, additionalGids: [] },
+      args: [spec.command, ...spec.args],
+      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      cwd: spec.cwd ?? '/tmp',
+      noNewPrivileges: true,
+      capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
+      rlimits: [
+        { type: 'RLIMIT_CPU', hard: limits.cpuSeconds, soft: limits.cpuSeconds },
+        { type: 'RLIMIT_NOFILE', hard: limits.openFiles, soft: limits.openFiles },
+        { type: 'RLIMIT_FSIZE', hard: limits.fileSizeBytes, soft: limits.fileSizeBytes },
+        { type: 'RLIMIT_NPROC', hard: limits.pids, soft: limits.pids },
+        { type: 'RLIMIT_CORE', hard: 0, soft: 0 },
+      ],
+    },
+    root: { path: 'rootfs', readonly: true },
+    hostname: 'sandbox',
+    mounts,
+    linux: {
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) => ({ type })),
+      // Identity mapping of the single server uid: inside and outside agree, nothing maps to host root.
+      uidMappings: [{ containerID: hostUid, hostID: hostUid, size: 1 }],
+      gidMappings: [{ containerID: hostUid, hostID: hostUid, size: 1 }],
+      resources: {
+        memory: { limit: limits.memoryBytes, swap: limits.memoryBytes },
+        pids: { limit: limits.pids },
+        cpu: { quota: Math.round(limits.cpus * 100_000), period: 100_000 },
+      },
+      seccomp: profile,
+      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+}
+
+/**
+ * `docker run` / `podman run` arguments for an image-published server (everything after the
+ * engine binary). The seccomp profile is written next to the config and passed by path.
+ */
+export function containerRunFlags(input: { image: string; spec: SandboxSpec; limits: SandboxLimits; uid: number; seccompProfilePath: string; egressSocket?: string }): string[] {
+  const { spec, limits } = input;
+  const view = sandboxViewFromScopes(spec.scopes);
+  const flags = [
+    'run', '--rm', '-i',
+    '--read-only',
+    '--cap-drop', 'ALL',
+    '--security-opt', 'no-new-privileges',
+    '--security-opt', `seccomp=${input.seccompProfilePath}`,
+    '--network', 'none',
+    '--user', `${input.uid}:${input.uid}`,
+    '--pids-limit', String(limits.pids),
+    '--memory', String(limits.memoryBytes),
+    '--memory-swap', String(limits.memoryBytes),
+    '--cpus', String(limits.cpus),
+    '--ulimit', `cpu=${limits.cpuSeconds}:${limits.cpuSeconds}`,
+    '--ulimit', `nofile=${limits.openFiles}:${limits.openFiles}`,
+    '--ulimit', `fsize=${limits.fileSizeBytes}:${limits.fileSizeBytes}`,
+    '--tmpfs', `/tmp:rw,nosuid,nodev,size=${limits.tmpBytes}`,
+    '--hostname', 'sandbox',
+  ];
+  for (const grant of view.paths) flags.push('--mount', `type=bind,source=${grant.path},target=${grant.path}${grant.writable ? '' : ',readonly'}`);
+  if (input.egressSocket && view.egress.length > 0) {
+    flags.push('--mount', `type=bind,source=${input.egressSocket},target=/run/bastion/egress.sock,readonly`, '--env', 'BASTION_EGRESS_SOCKET=/run/bastion/egress.sock');
+  }
+  for (const [key, value] of Object.entries(spec.env)) flags.push('--env', `${key}=${value}`);
+  flags.push(input.image, ...spec.args);
+  return flags;
+}
+
+/** Creates the rootfs skeleton: mount points and the merged-/usr links bwrap would make. */
+function writeBundle(dir: string, config: OciRuntimeConfig): void {
+  const rootfs = join(dir, 'rootfs');
+  mkdirSync(rootfs, { recursive: true });
+  for (const link of ['/lib', '/lib64', '/bin', '/sbin']) {
+    if (existsSync(link) && lstatSync(link).isSymbolicLink()) {
+      // runc resolves links inside rootfs; a relative target keeps it inside.
+      symlinkSync(readlinkSync(link), join(rootfs, link));
+    }
+  }
+  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+}
+
+export function createOciBackend(config: SandboxConfig): SandboxBackend {
+  return {
+    name: 'oci',
+    async spawn(spec) {
+      const runtime = findBinary(config.oci.runtime) ?? (config.oci.runtime.startsWith('/') && existsSync(config.oci.runtime) ? config.oci.runtime : undefined);
+      if (!runtime) throw new Error(`sandbox: cannot start ${spec.serverName}: OCI runtime "${config.oci.runtime}" is not installed (sandbox.oci.runtime); install runc or use backend bwrap (refusing to run unconfined)`);
+      const limits = { ...config.limits, ...spec.limits };
+      const uid = isRoot() ? serverUid(spec.serverName, config.uidBase, config.uidCount) : (process.getuid?.() ?? 65534);
+      const id = `bastion-${spec.serverName.replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+      const dir = join(config.oci.bundleDir, id);
+      writeBundle(dir, ociBundleConfig(spec, limits, uid));
+      const args = isRoot() ? ['run', '--bundle', dir, id] : ['--rootless', 'true', 'run', '--bundle', dir, id];
+      const child: ChildProcessWithoutNullStreams = spawn(runtime, args, { stdio: ['pipe', 'pipe', 'pipe'], env: {}, shell: false });
+      await new Promise<void>((resolve, reject) => {
+        child.once('error', (error) => reject(new Error(`sandbox: cannot start ${runtime}: ${error.message}`)));
+        child.once('spawn', () => resolve());
+      });
+      const events = new EventEmitter<SandboxEvents>();
+      let disposed: Promise<void> | undefined;
+      const handle: SandboxHandle = {
+        child,
+        backend: 'oci',
+        uid,
+        events,
+        cpuTimeMs: () => undefined,
+        memoryBytes: () => undefined,
+        kill: (signal = 'SIGKILL') => {
+          child.kill(signal);
+        },
+        dispose: () => {
+          disposed ??= (async () => {
+            if (child.exitCode === null && child.signalCode === null) {
+              const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+              child.kill('SIGKILL');
+              await gone;
+            }
+            rmSync(dir, { recursive: true, force: true });
+          })();
+          return disposed;
+        },
+      };
+      return handle;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import type { SandboxBackendName, SandboxLimits } from './config.js';
+
+/** What to run and what it was granted. Scopes are the manifest's declared scopes. */
+export interface SandboxSpec {
+  serverName: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  /** Working directory inside the sandbox (default /tmp). Must be visible there. */
+  cwd?: string;
+  /** The server's own package (and its node_modules), bound read-only at the same path. */
+  packageDirs: string[];
+  scopes: string[];
+  limits?: Partial<SandboxLimits>;
+}
+
+export interface EgressEvent {
+  server: string;
+  allowed: boolean;
+  host: string;
+  port: number;
+  /** Why it was refused, or `connected` / `connect failed: ...` once allowed. */
+  reason: string;
+}
+
+export interface LimitEvent {
+  server: string;
+  kind: 'memory' | 'pids' | 'cpu-time';
+  detail: string;
+}
+
+export interface SandboxEvents {
+  egress: [EgressEvent];
+  limit: [LimitEvent];
+  warning: [string];
+}
+
+export interface SandboxHandle {
+  /** stdin/stdout carry MCP; stderr is the server's log. */
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly backend: SandboxBackendName;
+  /** Host uid the server runs as (undefined: same as Bastion). */
+  readonly uid: number | undefined;
+  readonly events: EventEmitter<SandboxEvents>;
+  /** CPU time of the whole process tree so far, in ms; undefined without cgroups. */
+  cpuTimeMs(): number | undefined;
+  /** Memory charged to the tree, in bytes; undefined without cgroups. */
+  memoryBytes(): number | undefined;
+  kill(signal?: NodeJS.Signals): void;
+  /** Kills what is left, removes the cgroup, the broker socket and temporary files. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export interface SandboxBackend {
+  readonly name: SandboxBackendName;
+  spawn(spec: SandboxSpec): Promise<SandboxHandle>;
+}
