@@ -3,7 +3,7 @@
  * crash recovery, verification and the audit guard. See docs/audit.md.
  */
 export { AuditLog, AuditTamperError, AuditUnavailableError } from './log.js';
-export type { AppendResult, AuditLogOptions, RecoveryReport } from './log.js';
+export type { AppendResult, AuditLogOptions, RecoveryReport, WriterStats } from './log.js';
 export { createAuditGuard } from './guard.js';
 export type { AuditSink } from './guard.js';
 export { requestRecord } from './record.js';
