@@ -15,6 +15,8 @@ export interface LexedSource {
   codeOnly: string;
 }
 
+// Characters that never start a comment, string, regex or template boundary, nor end a line.
+const PLAIN = /[^"'`/{}\n]+/y;
 const REGEX_AFTER = new Set(['(', ',', '=', ':', '[', '!', '&', '|', '?', '{', '}', ';', '+', '-', '*', '%', '~', '^', '<', '>', '\n', '']);
 const REGEX_AFTER_WORDS = /(^|[^\w$])(return|typeof|case|do|else|in|of|new|delete|void|throw|yield|await)$/;
 
@@ -67,6 +69,19 @@ export function lexJavaScript(source: string): LexedSource {
   };
 
   while (i < n) {
+    // Fast path: jump over runs of ordinary code with one sticky regex instead of a character loop.
+    PLAIN.lastIndex = i;
+    const plain = PLAIN.exec(source);
+    if (plain) {
+      const run = plain[0];
+      const trimmed = run.trimEnd();
+      if (trimmed.length > 0) {
+        const last = trimmed[trimmed.length - 1] as string;
+        lastSignificant = /[\w$]/.test(last) ? 'a' : last;
+      }
+      i += run.length;
+      continue;
+    }
     const c = source[i] as string;
     if (c === '\n') { line += 1; i += 1; lastSignificant = '\n'; continue; }
     if (c === ' ' || c === '\t' || c === '\r') { i += 1; continue; }

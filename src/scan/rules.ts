@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { regexAtoms } from './atoms.js';
 import { isSeverity, type Severity } from './types.js';
 
 /** Detection content loaded from data/scan. Rules change more often than engines, so they live in files. */
@@ -11,6 +12,8 @@ export interface PatternRule {
   severity: Severity;
   confidence: number;
   patterns: RegExp[];
+  /** Per pattern, literals one of which every match contains (lower-cased); undefined = no prefilter. */
+  atoms: (string[] | undefined)[];
   why: string;
   remediation: string;
   capability?: 'filesystem' | 'network' | 'process';
@@ -144,6 +147,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       severity: rule.severity,
       confidence,
       patterns,
+      atoms: patterns.map((p) => regexAtoms(p.source)),
       substrings,
       codeOnly: rule.codeOnly === true,
       why: asString(rule.why, file, `${where}.why`),

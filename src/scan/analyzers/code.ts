@@ -29,15 +29,15 @@ function isJavaScript(path: string): boolean {
   return JS_EXT.test(path) && !path.endsWith('.d.ts');
 }
 
-function matchPatternRule(rule: PatternRule, line: string): RegExpExecArray | string | undefined {
-  for (const pattern of rule.patterns) {
+function matchPatterns(patterns: RegExp[], substrings: string[], line: string): RegExpExecArray | string | undefined {
+  for (const pattern of patterns) {
     pattern.lastIndex = 0;
     const m = pattern.exec(line);
     if (m) return m;
   }
-  if (rule.substrings.length > 0) {
+  if (substrings.length > 0) {
     const lower = line.toLowerCase();
-    for (const s of rule.substrings) if (lower.includes(s)) return s;
+    for (const s of substrings) if (lower.includes(s)) return s;
   }
   return undefined;
 }
@@ -47,22 +47,29 @@ function trimLine(line: string, at: number): string {
   return `${start > 0 ? '…' : ''}${line.slice(start, start + 200).trim()}`;
 }
 
-function anywhere(rule: PatternRule, code: string, lower: string): boolean {
-  for (const pattern of rule.patterns) {
+/**
+ * The patterns of a rule that can match this file: an atom prefilter (plain substring search, as
+ * YARA does) and then one whole-file regex pass. Most rules match nothing, and then no line is tested.
+ */
+function livePatterns(rule: PatternRule, code: string, lower: string): RegExp[] {
+  return rule.patterns.filter((pattern, i) => {
+    const atoms = rule.atoms[i];
+    if (atoms !== undefined && !atoms.some((a) => lower.includes(a))) return false;
     pattern.lastIndex = 0;
-    if (pattern.test(code)) return true;
-  }
-  return rule.substrings.some((s) => lower.includes(s));
+    return pattern.test(code);
+  });
 }
 
 function runPatternRules(file: SourceFile, withStrings: string, codeOnly: string, rules: RuleSet, facts: CodeFacts): Finding[] {
   const findings: Finding[] = [];
   const lower = withStrings.toLowerCase();
+  const lowerCodeOnly = codeOnly === withStrings ? lower : codeOnly.toLowerCase();
   const split = new Map<string, string[]>();
   for (const rule of rules.code) {
     const code = rule.codeOnly ? codeOnly : withStrings;
-    // One pass over the whole file first: most rules match nothing, and then no line needs testing.
-    if (!anywhere(rule, code, rule.codeOnly ? '' : lower)) continue;
+    const patterns = livePatterns(rule, code, rule.codeOnly ? lowerCodeOnly : lower);
+    const substrings = rule.codeOnly ? [] : rule.substrings.filter((sub) => lower.includes(sub));
+    if (patterns.length === 0 && substrings.length === 0) continue;
     const key = rule.codeOnly ? 'codeOnly' : 'withStrings';
     const lines = split.get(key) ?? code.split('\n');
     split.set(key, lines);
@@ -70,7 +77,7 @@ function runPatternRules(file: SourceFile, withStrings: string, codeOnly: string
     for (let index = 0; index < lines.length && hits < MAX_HITS_PER_RULE_PER_FILE; index += 1) {
       const line = lines[index] as string;
       if (line.length === 0) continue;
-      const m = matchPatternRule(rule, line);
+      const m = matchPatterns(patterns, substrings, line);
       if (m === undefined) continue;
       hits += 1;
       const location = { file: file.path, line: index + 1 };
