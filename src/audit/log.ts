@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, readSync, fstatSync } from 'node:fs';
+import { readdirSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, readSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buildLine, sha256Hex } from './canonical.js';
@@ -116,17 +116,19 @@ export class AuditLog {
     const { signer } = loadOrCreateSigningKey(options.checkpoint.keyFile, options.checkpoint.keyName);
     const metadata = loadOrCreateMetadata(dir, options, signer);
     writeFileSync(join(dir, PUBLIC_KEY_FILE), publicKeyPem(signer), { mode: 0o644 });
-    const checkpoints = loadSignedCheckpoints(dir, signer);
+    const loaded = loadSignedCheckpoints(dir, signer, metadata, options.checkpoint.keyFile);
+    const checkpoints = loaded.checkpoints;
     const recovery: RecoveryReport = { truncatedBytes: 0, tamperRestart: false };
     const scan = scanLog(dir, { checkpoints, fromLastCheckpoint: true });
+    const problem = loaded.problem ?? scan.problem;
     let removed: { segment: string; offset: number; bytes: number; sha256: string } | undefined;
     let tamper: ScanProblem | undefined;
-    if (scan.problem?.tornTail) {
-      removed = truncateTornTail(scan.problem);
+    if (problem?.tornTail) {
+      removed = truncateTornTail(problem);
       recovery.truncatedBytes = removed.bytes;
-    } else if (scan.problem) {
-      if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(scan.problem);
-      tamper = scan.problem;
+    } else if (problem) {
+      if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(problem);
+      tamper = problem;
     }
     const now = options.now ?? (() => new Date());
     let log: AuditLog;
@@ -468,10 +470,24 @@ function loadOrCreateMetadata(dir: string, options: AuditLogOptions, signer: Not
   return metadata;
 }
 
-function loadSignedCheckpoints(dir: string, signer: NoteSigner): ParsedCheckpoint[] {
-  const checkpoints = listCheckpoints(dir).map((item) => item.checkpoint);
-  checkpoints.forEach((checkpoint) => verifyCheckpointSignature(checkpoint, signer, `checkpoint of size ${checkpoint.size}`));
-  return checkpoints;
+/** Checkpoints that parse, belong to this log and carry our signature; anything else is a problem to report. */
+function loadSignedCheckpoints(dir: string, signer: NoteSigner, metadata: LogMetadata, keyFile: string): { checkpoints: ParsedCheckpoint[]; problem?: ScanProblem } {
+  const where = (message: string): ScanProblem => ({ segment: join(dir, CHECKPOINTS_DIR), line: 0, offset: 0, seq: 0, message, tornTail: false });
+  let checkpoints: ParsedCheckpoint[];
+  try {
+    checkpoints = listCheckpoints(dir).map((item) => item.checkpoint);
+  } catch (error) {
+    return { checkpoints: [], problem: where((error as Error).message) };
+  }
+  for (const checkpoint of checkpoints) {
+    if (checkpoint.origin !== metadata.origin) return { checkpoints: [], problem: where(`checkpoint of size ${checkpoint.size} is for log '${checkpoint.origin}', but ${METADATA_FILE} says this log is '${metadata.origin}'`) };
+    try {
+      verifyCheckpointSignature(checkpoint, signer, `checkpoint of size ${checkpoint.size}`);
+    } catch (error) {
+      return { checkpoints: [], problem: where(`${(error as Error).message}. If the signing key ${keyFile} was replaced on purpose, restore the previous key, or archive this log (mcp-auditctl export) and start a new log directory`) };
+    }
+  }
+  return { checkpoints };
 }
 
 function lastCheckpointInfo(checkpoints: readonly ParsedCheckpoint[]): JsonValue {
@@ -501,7 +517,7 @@ function quarantineAll(dir: string, now: Date): JsonValue {
   for (const sub of [SEGMENTS_DIR, CHECKPOINTS_DIR]) {
     const from = join(dir, sub);
     const to = join(target, sub);
-    const files = sub === SEGMENTS_DIR ? listSegments(dir).map((item) => item.name) : listCheckpoints(dir).map((item) => item.name);
+    const files = readdirSync(from).filter((name) => statSync(join(from, name)).isFile());
     mkdirSync(to, { recursive: true, mode: 0o700 });
     for (const name of files) {
       moved.push({ file: `${sub}/${name}`, sha256: sha256Hex(readFileSync(join(from, name))) });

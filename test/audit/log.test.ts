@@ -309,6 +309,26 @@ describe('opening a damaged log', () => {
     }
   });
 
+  test('checkpoints signed by another key (a replaced or forged key) stop open() with a hint', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 20 } });
+      let log = await AuditLog.open(options);
+      await appendMany(log, 50, 4);
+      await log.close();
+      unlinkSync(options.checkpoint.keyFile);
+      await assert.rejects(AuditLog.open(options), (error: unknown) => error instanceof AuditTamperError && /no signature by key .*restore the previous key/.test(error.message));
+      log = await AuditLog.open({ ...options, startNewSegmentAfterTamper: true });
+      await log.close();
+      assert.equal(verifyLog(options.dir).status, 'clean');
+      const quarantined = readdirSync(join(options.dir, 'quarantine'));
+      assert.equal(quarantined.length, 1);
+      assert.ok(readdirSync(join(options.dir, 'quarantine', quarantined[0] as string, 'checkpoints')).length >= 2, 'old checkpoints are kept as evidence');
+    } finally {
+      temp.cleanup();
+    }
+  });
+
   test('a second writer on the same directory is refused', async () => {
     const temp = tempDir();
     try {
