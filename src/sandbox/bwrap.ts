@@ -74,7 +74,9 @@ function rlimitArgs(limits: SandboxLimits): string[] {
     `--cpu=${pair(limits.cpuSeconds)}`,
     `--nofile=${pair(limits.openFiles)}`,
     `--fsize=${pair(limits.fileSizeBytes)}`,
-    `--nproc=${pair(limits.pids)}`,
+    // The cgroup pids limit is the precise one (it reports refusals); RLIMIT_NPROC is the backstop
+    // when cgroups are unavailable, a little higher so the cgroup answers first when present.
+    `--nproc=${pair(limits.pids + 16)}`,
     '--core=0:0',
   ];
 }
@@ -214,7 +216,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       } catch (error) {
         if (config.cgroups === 'require') {
           await broker?.close();
-          throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message} (sandbox.cgroups is "require")`);
+          throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message} (sandbox.cgroups is "require")`, { cause: error });
         }
         queueMicrotask(() => events.emit('warning', `cgroups unavailable for ${spec.serverName}: ${(error as Error).message}; memory, pids and CPU-quota limits are not enforced (rlimits still are)`));
       }
@@ -229,6 +231,8 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       const seccompPipe = extra[SECCOMP_FD] as Writable;
       const infoPipe = extra[INFO_FD] as Readable;
       const blockPipe = extra[BLOCK_FD] as Writable;
+      // bwrap closes these early; a reset on a pipe nobody reads any more is not an error.
+      for (const pipe of [seccompPipe, infoPipe, blockPipe]) pipe.on('error', () => {});
       const child = spawned as unknown as ChildProcessWithoutNullStreams;
       const stderrSoFar = collectStderr(child);
 
@@ -251,7 +255,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         child.kill('SIGKILL');
         await cleanup();
         const detail = stderrSoFar() || (error as Error).message;
-        throw new Error(`sandbox: ${spec.serverName} did not start under bwrap: ${detail}`);
+        throw new Error(`sandbox: ${spec.serverName} did not start under bwrap: ${detail}`, { cause: error });
       }
       stderrSoFar();
 

@@ -106,6 +106,8 @@ export class ServerCgroup {
   /** Creates the cgroup and writes its limits; throws (with the path) if the host refuses. */
   static create(layout: CgroupLayout, name: string, limits: CgroupLimits, parentOverride?: string): ServerCgroup {
     const leaf = `bastion-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
+    const parents = layout.version === 1 ? Object.entries(layout.v1).map(([c, base]) => (parentOverride === undefined ? base : join(layout.v1Roots[c as CgroupController] ?? base, parentOverride))) : [parentOverride ?? layout.v2?.dir ?? ''];
+    for (const parent of parents) if (parent) sweepStale(parent);
     if (layout.version === 1) {
       const dirs: Partial<Record<CgroupController, string>> = {};
       for (const [controller, base] of Object.entries(layout.v1) as Array<[CgroupController, string]>) {
@@ -255,7 +257,25 @@ function enableV2Controllers(parent: string, available: string[]): void {
     throw new Error(
       `sandbox: cannot enable cgroup v2 controllers ${missing.join(', ')} in ${parent} (${(error as Error).message}); ` +
         'run Bastion in a delegated cgroup with no processes of its own in the parent (e.g. systemd Delegate=yes) or set sandbox.cgroupParent',
+      { cause: error },
     );
+  }
+}
+
+/**
+ * Removes empty per-server cgroups left by a Bastion that died without cleaning up (their
+ * processes died with it: bwrap runs with --die-with-parent). Only groups whose creator pid is
+ * gone are touched, so two gateways on one host do not remove each other's.
+ */
+export function sweepStale(parent: string): void {
+  for (const name of listChildren(parent)) {
+    const creator = Number(/-(\d+)-[a-z0-9]+$/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(creator) || creator === process.pid || existsSync(`/proc/${creator}`)) continue;
+    try {
+      rmdirSync(join(parent, name));
+    } catch {
+      // Not empty yet, or someone else's: leave it.
+    }
   }
 }
 

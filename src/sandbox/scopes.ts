@@ -26,7 +26,7 @@ function canonicalScopePath(scope: string, raw: string): string {
   try {
     return realpathSync(raw);
   } catch (error) {
-    throw new Error(`sandbox: scope "${scope}" names ${raw}, which does not exist (${(error as Error).message}); create it or remove the scope`);
+    throw new Error(`sandbox: scope "${scope}" names ${raw}, which does not exist (${(error as Error).message}); create it or remove the scope`, { cause: error });
   }
 }
 
