@@ -190,7 +190,8 @@ export function analyzeHiddenCharacters(field: TextField, rules: RuleSet): Findi
   for (const hit of hiddenCharacterHits(field.text, rules.unicode)) {
     const distinct = [...new Set(hit.cps)].slice(0, 6).map(codePointHex).join(', ');
     let evidence = `${hit.cps.length} character(s): ${distinct}`;
-    let severity = hit.severity;
+    // In a name, invisible characters only serve impersonation (send\u200b_email vs send_email).
+    let severity = field.isIdentifier && hit.severity === 'medium' ? 'high' : hit.severity;
     if (hit.ruleId === 'BST-U001') {
       const decoded = decodeTagCharacters(field.text);
       evidence += `; hidden text: "${decoded.slice(0, 160)}"`;
