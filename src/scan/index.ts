@@ -212,3 +212,4 @@ export async function scan(options: ScanOptions): Promise<ScanReport> {
     pkg?.cleanup();
   }
 }
+export { createOutputInspectionGuard, checkServerAtBoot, resultTexts, type OutputInspectionOptions, type BootCheckInput, type BootCheckResult } from './guard.js';
