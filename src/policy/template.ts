@@ -1,6 +1,7 @@
 // Declared scopes may bind tool arguments: `read:filesystem:${path}`, `write:network:${req.url}`.
 // The template is compiled once; per call the argument values are substituted and the
 // result parsed in `concrete` mode, so a value can name one thing but never a wildcard or list.
+import { canonicalizeLexical, type PathRejection } from './path.js';
 import { parseScope, parseTarget, splitScope, type Action, type ParseResult, type ResourceKind, type Scope, type Target } from './scope.js';
 
 const BINDING = /\$\{([^}]*)\}/g;
@@ -37,7 +38,7 @@ export function compileDeclared(text: string): ParseResult<DeclaredScope> {
   return { ok: true, value: { bound: true, text: trimmed, action: split.value.action, resource: split.value.resource, parts, args } };
 }
 
-export type Expansion = { ok: true; targets: Array<{ text: string; target: Target }> } | { ok: false; reason: 'argument_missing' | 'argument_not_bindable' | 'argument_invalid' | 'too_many_values'; message: string };
+export type Expansion = { ok: true; targets: Array<{ text: string; target: Target }> } | { ok: false; reason: 'argument_missing' | 'argument_not_bindable' | 'argument_invalid' | 'too_many_values' | PathRejection; message: string };
 
 /** Fills in argument values and parses each resulting target. Any failure denies the call. */
 export function expand(declared: Extract<DeclaredScope, { bound: true }>, args: Readonly<Record<string, unknown>>): Expansion {
@@ -56,6 +57,11 @@ export function expand(declared: Extract<DeclaredScope, { bound: true }>, args: 
   }
   const targets: Array<{ text: string; target: Target }> = [];
   for (const text of texts) {
+    if (declared.resource === 'filesystem') {
+      // Say precisely why a path is refused (NUL byte, encoding, relative...), for the audit record.
+      const path = canonicalizeLexical(text);
+      if (!path.ok) return { ok: false, reason: path.reason, message: `'${declared.text}' with the given arguments: ${path.message}` };
+    }
     const target = parseTarget(declared.resource, text, 'concrete');
     if (!target.ok) return { ok: false, reason: 'argument_invalid', message: `'${declared.text}' with the given arguments: ${target.error}` };
     targets.push({ text, target: target.value });
