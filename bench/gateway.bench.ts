@@ -25,7 +25,8 @@ const node = process.execPath;
 const echoServerJs = join(here, 'fixtures', 'gateway-echo-server.js');
 const forwarderJs = join(here, 'fixtures', 'gateway-forwarder.js');
 const httpForwarderJs = join(here, 'fixtures', 'gateway-http-forwarder.js');
-const bastionJs = join(repoRoot, 'dist', 'src', 'cli', 'bastion.js');
+// BENCH_BASTION points at another build of the CLI, for A/B runs of a change to the gateway.
+const bastionJs = process.env['BENCH_BASTION'] ?? join(repoRoot, 'dist', 'src', 'cli', 'bastion.js');
 
 const PROTOCOL_VERSION = '2025-06-18';
 const ROUNDS = positiveInt(process.env['BENCH_ROUNDS'], 5);
