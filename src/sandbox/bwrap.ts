@@ -191,6 +191,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       const config = baseConfig;
       const root = isRoot();
       const events = new EventEmitter<SandboxEvents>();
+      const warnings: string[] = [];
       const view = sandboxViewFromScopes(spec.scopes);
       const uid = root ? serverUid(spec.serverName, config.uidBase, config.uidCount) : undefined;
 
@@ -218,7 +219,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
           await broker?.close();
           throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message} (sandbox.cgroups is "require")`, { cause: error });
         }
-        queueMicrotask(() => events.emit('warning', `cgroups unavailable for ${spec.serverName}: ${(error as Error).message}; memory, pids and CPU-quota limits are not enforced (rlimits still are)`));
+        warnings.push(`cgroups unavailable for ${spec.serverName}: ${(error as Error).message}; memory, pids and CPU-quota limits are not enforced (rlimits still are)`);
       }
 
       const spawned = spawn(plan.file, plan.argv, {
@@ -259,6 +260,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       }
       stderrSoFar();
 
+      for (const warning of warnings) setImmediate(() => events.emit('warning', warning));
       const watch = cgroup ? watchLimits(cgroup, spec.serverName, events) : undefined;
       child.once('exit', (code, signal) => {
         if (watch) {
@@ -275,6 +277,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         backend: 'bwrap',
         uid: plan.uid,
         events,
+        warnings,
         cpuTimeMs: () => (cgroup ? safeRead(() => cgroup.cpuTimeMs()) : undefined),
         memoryBytes: () => (cgroup ? safeRead(() => cgroup.memoryBytes()) : undefined),
         kill: (signal = 'SIGKILL') => {

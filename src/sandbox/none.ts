@@ -20,13 +20,15 @@ export function createNoneBackend(): SandboxBackend {
         child.once('error', (error) => reject(new Error(`sandbox: cannot start ${spec.command} for ${spec.serverName}: ${error.message}`)));
         child.once('spawn', () => resolve());
       });
-      queueMicrotask(() => events.emit('warning', `server ${spec.serverName} runs WITHOUT a sandbox (sandbox.backend: none): no namespaces, seccomp, uid separation or resource limits`));
+      const warnings = [`server ${spec.serverName} runs WITHOUT a sandbox (sandbox.backend: none): no namespaces, seccomp, uid separation or resource limits`];
+      for (const warning of warnings) setImmediate(() => events.emit('warning', warning));
       let disposed: Promise<void> | undefined;
       const handle: SandboxHandle = {
         child,
         backend: 'none',
         uid: undefined,
         events,
+        warnings,
         cpuTimeMs: () => undefined,
         memoryBytes: () => undefined,
         kill: (signal = 'SIGKILL') => {

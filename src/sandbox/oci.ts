@@ -193,6 +193,7 @@ export function createOciBackend(config: SandboxConfig): SandboxBackend {
         backend: 'oci',
         uid,
         events,
+        warnings: [],
         cpuTimeMs: () => undefined,
         memoryBytes: () => undefined,
         kill: (signal = 'SIGKILL') => {

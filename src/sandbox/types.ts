@@ -44,6 +44,8 @@ export interface SandboxHandle {
   /** Host uid the server runs as (undefined: same as Bastion). */
   readonly uid: number | undefined;
   readonly events: EventEmitter<SandboxEvents>;
+  /** Degradations and warnings from start-up (also emitted as `warning`, possibly before a listener exists). */
+  readonly warnings: readonly string[];
   /** CPU time of the whole process tree so far, in ms; undefined without cgroups. */
   cpuTimeMs(): number | undefined;
   /** Memory charged to the tree, in bytes; undefined without cgroups. */

@@ -20,7 +20,7 @@ const print = (value: unknown): void => {
 
 const backend = createSandbox({ limits: { memoryBytes: 256 * 1024 * 1024, pids: 64 }, ...(request.cgroupParent ? { cgroupParent: request.cgroupParent } : {}) });
 const handle = await backend.spawn({ serverName: request.serverName, command: process.execPath, args: [hostileServer()], env: {}, packageDirs: FIXTURE_PACKAGE_DIRS, scopes: request.scopes });
-handle.events.on('warning', (message) => print({ warning: message }));
+for (const warning of handle.warnings) print({ warning });
 const client = await connectClient(handle.child);
 print({ started: true, hostUid: handle.uid ?? process.getuid?.(), cgroups: handle.cpuTimeMs() !== undefined });
 for (const [name, args] of request.calls) print({ tool: name, outcome: await attempt(client, name, args) });
