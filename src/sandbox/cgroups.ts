@@ -48,7 +48,7 @@ export function detectCgroups(procSelfCgroup: string, mountinfo: string, readCon
     if (id === '0' && list === '') {
       const mount = mounts.find((m) => m.fsType === 'cgroup2');
       if (!mount) continue;
-      const dir = join(mount.mountPoint, relativeTo(mount.root, path));
+      const dir = cgroupDir(mount.mountPoint, relativeTo(mount.root, path));
       const controllers = readControllers(dir) ?? [];
       if (controllers.length > 0) layout.v2 = { dir, controllers };
       continue;
@@ -57,13 +57,18 @@ export function detectCgroups(procSelfCgroup: string, mountinfo: string, readCon
       if (!(wanted as string[]).includes(controller)) continue;
       const mount = mounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes(controller));
       if (!mount) continue;
-      layout.v1[controller as CgroupController] = join(mount.mountPoint, relativeTo(mount.root, path));
+      layout.v1[controller as CgroupController] = cgroupDir(mount.mountPoint, relativeTo(mount.root, path));
       layout.v1Roots[controller as CgroupController] = mount.mountPoint;
     }
   }
   if (Object.keys(layout.v1).length > 0) layout.version = 1;
   else if (layout.v2) layout.version = 2;
   return layout;
+}
+
+function cgroupDir(mountPoint: string, relative: string): string {
+  const dir = join(mountPoint, relative);
+  return dir.length > 1 && dir.endsWith('/') ? dir.slice(0, -1) : dir;
 }
 
 function relativeTo(root: string, path: string): string {
