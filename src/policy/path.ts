@@ -44,14 +44,32 @@ function reject(reason: PathRejection, message: string): PathResult {
 export function canonicalizeLexical(raw: string): PathResult {
   if (raw.length === 0) return reject('path_empty', 'the path is empty');
   if (raw.length > MAX_PATH_LENGTH) return reject('path_too_long', `the path is longer than ${MAX_PATH_LENGTH} characters`);
-  if (hasControlCharacter(raw)) return reject('path_control_character', 'the path contains a NUL byte or a control character');
-  if (raw.normalize('NFC') !== raw) {
+  const scan = scanCharacters(raw);
+  if (scan === 'control') return reject('path_control_character', 'the path contains a NUL byte or a control character');
+  // ASCII is always NFC; only other text pays for normalization.
+  if (scan === 'non-ascii' && raw.normalize('NFC') !== raw) {
     return reject('path_not_nfc', 'the path is not in Unicode NFC form; the kernel does not normalize names, so the gateway would check a different file than the server opens');
   }
   if (raw.includes('\\')) return reject('path_backslash', 'the path contains a backslash, which some servers treat as a separator');
   if (PERCENT_ESCAPE.test(raw)) return reject('path_percent_encoded', 'the path contains a percent-encoded sequence (e.g. %2e); file paths are not URLs and are never decoded');
   if (!raw.startsWith('/')) return reject('path_relative', 'the path is not absolute; relative paths (and ~) are resolved by the server against a directory the gateway cannot see');
-  return { ok: true, path: joinSegments(raw.split('/')) };
+  return { ok: true, path: isAlreadyCanonical(raw) ? raw : joinSegments(raw.split('/')) };
+}
+
+function scanCharacters(text: string): 'ascii' | 'non-ascii' | 'control' {
+  let ascii = true;
+  for (let index = 0; index < text.length; index += 1) {
+    const code = text.charCodeAt(index);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return 'control';
+    if (code > 0x7f) ascii = false;
+  }
+  return ascii ? 'ascii' : 'non-ascii';
+}
+
+/** No empty, `.` or `..` segment and no trailing slash: the common case skips split and join. */
+function isAlreadyCanonical(path: string): boolean {
+  if (path.length > 1 && path.endsWith('/')) return false;
+  return !path.includes('//') && !path.includes('/./') && !path.includes('/../') && !path.endsWith('/.') && !path.endsWith('/..');
 }
 
 function joinSegments(segments: readonly string[]): string {

@@ -151,6 +151,16 @@ function namesCover(granted: NameTarget, requested: NameTarget): boolean {
 
 const HOST_CHARS = /^[A-Za-z0-9.\-_]+$/;
 
+/**
+ * A plain DNS name needs no URL parser: non-empty labels, and a last label that the WHATWG
+ * host parser would not read as an IPv4 number (all digits, or 0x...).
+ */
+function isPlainHostname(text: string): boolean {
+  const labels = (text.endsWith('.') ? text.slice(0, -1) : text).split('.');
+  const last = labels[labels.length - 1] ?? '';
+  return labels.every((label) => label.length > 0) && !/^\d+$/.test(last) && !/^0x/i.test(last);
+}
+
 function parseNetworkTarget(raw: string, mode: ParseMode): ParseResult<Target> {
   const text = raw.trim();
   if (text === '*') return mode === 'concrete' ? err('a destination must name a host and port') : ok({ kind: 'network', host: { type: 'any' }, ports: 'any' });
@@ -191,9 +201,10 @@ function parseUrlDestination(text: string): ParseResult<Target> {
   }
   const port = url.port === '' ? DEFAULT_PORTS[url.protocol] : Number(url.port);
   if (port === undefined) return err(`URL scheme ${url.protocol} has no default port; give the port explicitly`);
-  const host = canonicalHost(url.hostname);
-  if (!host.ok) return host;
-  return ok({ kind: 'network', host: { type: 'exact', host: host.value }, ports: [{ lo: port, hi: port }] });
+  // The WHATWG parser already lower-cased, punycoded and normalized numeric hosts.
+  const host = url.hostname.replace(/\.$/, '');
+  if (host.length === 0) return err(`'${text}' has no host`);
+  return ok({ kind: 'network', host: { type: 'exact', host }, ports: [{ lo: port, hi: port }] });
 }
 
 function parseHost(text: string, mode: ParseMode): ParseResult<HostPattern> {
@@ -212,6 +223,7 @@ function parseHost(text: string, mode: ParseMode): ParseResult<HostPattern> {
 function canonicalHost(text: string): ParseResult<string> {
   const bracketed = text.startsWith('[') && text.endsWith(']');
   if (!bracketed && !HOST_CHARS.test(text)) return err(`invalid host '${text}' (write non-ASCII names in punycode)`);
+  if (!bracketed && isPlainHostname(text)) return ok(text.toLowerCase().replace(/\.$/, ''));
   try {
     const host = new URL(`http://${text}/`).hostname.replace(/\.$/, '');
     if (host.length === 0) return err(`invalid host '${text}'`);

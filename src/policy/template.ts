@@ -61,6 +61,8 @@ export function expand(declared: Extract<DeclaredScope, { bound: true }>, args: 
       // Say precisely why a path is refused (NUL byte, encoding, relative...), for the audit record.
       const path = canonicalizeLexical(text);
       if (!path.ok) return { ok: false, reason: path.reason, message: `'${declared.text}' with the given arguments: ${path.message}` };
+      targets.push({ text, target: { kind: 'path', any: false, path: path.path } });
+      continue;
     }
     const target = parseTarget(declared.resource, text, 'concrete');
     if (!target.ok) return { ok: false, reason: 'argument_invalid', message: `'${declared.text}' with the given arguments: ${target.error}` };

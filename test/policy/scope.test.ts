@@ -145,3 +145,17 @@ describe('containment (properties)', () => {
     );
   });
 });
+
+describe('host spellings', () => {
+  test('numeric and hex IPv4 spellings are normalized before matching, so they cannot dodge a host rule', () => {
+    const grant = scope('write:network:127.0.0.1:80');
+    for (const spelling of ['127.1', '0x7f.0.0.1', '2130706433', '127.0.0.1.', '0x7f000001']) {
+      assert.ok(covers(grant, scope(`write:network:${spelling}:80`, 'concrete')), spelling);
+    }
+    assert.ok(!covers(scope('write:network:api.example.com:80'), scope('write:network:127.0.0.1:80', 'concrete')));
+  });
+
+  test('host names compare case-insensitively and without a trailing dot', () => {
+    assert.ok(covers(scope('write:network:Api.Example.COM:443'), scope('write:network:api.example.com.:443', 'concrete')));
+  });
+});
