@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { analyzeCode, type CodeFacts } from './analyzers/code.js';
 import { analyzeMetadata, dedupe } from './analyzers/metadata.js';
 import { analyzeObservedPermissions, analyzeStaticPermissions, parseScopes } from './analyzers/permissions.js';
-import { runBehaviour, type BehaviourOptions } from './analyzers/behaviour.js';
+import { packageDirsFor, runBehaviour, type BehaviourOptions } from './analyzers/behaviour.js';
+import type { SandboxBackend } from '../sandbox/index.js';
 import { runYara, yaraFindings } from './analyzers/yara.js';
 import { artifactDigest, manifestDigest, sha256Digest, toolDigest } from './digest.js';
 import { matchThreatFeed, type ThreatFeed } from './feed.js';
@@ -23,7 +24,7 @@ export { analyzeMetadata, scanText, collectTextFields } from './analyzers/metada
 export { analyzeCode, judgeLiteral, type CodeFacts } from './analyzers/code.js';
 export { runYara, parseYaraOutput, yaraFindings, YaraUnavailableError } from './analyzers/yara.js';
 export { parseScopes, analyzeStaticPermissions, analyzeObservedPermissions, type DeclaredPermissions } from './analyzers/permissions.js';
-export { runBehaviour, generateValue, parseStrace, type BehaviourOptions, type BehaviourResult } from './analyzers/behaviour.js';
+export { runBehaviour, generateValue, parseStrace, packageDirsFor, type BehaviourOptions, type BehaviourResult, type BehaviourSandbox } from './analyzers/behaviour.js';
 export { loadFeed, importFeed, matchThreatFeed, emptyFeed, osvAffects, FeedError, type ThreatFeed, type FeedSubject, type OsvRecord, type BlockEntry } from './feed.js';
 export { loadReputation, reputationFindings, ReputationError, type ReputationFile, type LoadedReputation, type PublisherRecord } from './reputation.js';
 export { loadSuppressions, applySuppressions, SuppressionError, type Suppression } from './suppressions.js';
@@ -43,6 +44,8 @@ export interface ScanOptions {
   command?: StdioCommand;
   behaviour?: boolean;
   behaviourOptions?: BehaviourOptions;
+  /** Run the behaviour analysis inside this sandbox backend, with the manifest's scopes. */
+  sandbox?: SandboxBackend;
   /** The server's package (tarball, directory or name@version), when the target is a manifest. */
   packageSpec?: string;
   dataDir?: string;
@@ -129,7 +132,12 @@ export async function scan(options: ScanOptions): Promise<ScanReport> {
     let live: ServerMetadata | undefined;
     let behaviour: BehaviourSummary | undefined;
     if (options.command && options.behaviour) {
-      const run = await runBehaviour(options.command, rules, options.behaviourOptions ?? {});
+      const behaviourOptions: BehaviourOptions = { ...(options.behaviourOptions ?? {}) };
+      if (options.sandbox) {
+        const dirs = [...packageDirsFor(options.command), ...(pkg ? [pkg.root] : [])];
+        behaviourOptions.sandbox = { backend: options.sandbox, scopes: doc?.metadata.scopes ?? [], packageDirs: dirs };
+      }
+      const run = await runBehaviour(options.command, rules, behaviourOptions);
       live = run.metadata;
       behaviour = run.summary;
       findings.push(...run.findings);

@@ -4,8 +4,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateValue, loadRules, parseStrace, runBehaviour, scan } from '../../src/scan/index.js';
-import { referenceServerEntry, withTempDir } from './helpers.js';
+import { createSandbox } from '../../src/sandbox/index.js';
+import { generateValue, loadRules, packageDirsFor, parseStrace, runBehaviour, scan } from '../../src/scan/index.js';
+import { referenceServerEntry, repoRoot, withTempDir } from './helpers.js';
 
 const rules = loadRules();
 const hostile = fileURLToPath(new URL('./fixtures/hostile-server.js', import.meta.url));
@@ -85,6 +86,7 @@ test('strace lines are parsed into file, network and process actions', () => {
     '101 connect(5, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("203.0.113.9")}, 16) = -1 EINPROGRESS (Operation now in progress)',
     '102 execve("/bin/sh", ["sh", "-c", "id"], 0x7ffd /* 3 vars */) = 0',
     '101 unlinkat(AT_FDCWD, "/tmp/old", 0) = -1 EACCES (Permission denied)',
+    '101 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = -1 EAFNOSUPPORT (Address family not supported by protocol)',
   ].join('\n');
   const actions = parseStrace(trace).map(({ kind, action, target, result }) => `${kind} ${action} ${target} ${result}`);
   assert.deepEqual(actions, [
@@ -93,5 +95,30 @@ test('strace lines are parsed into file, network and process actions', () => {
     'network connect 203.0.113.9:443 ok',
     'process exec /bin/sh ok',
     'file delete /tmp/old denied',
+    'network socket AF_INET error',
   ]);
+});
+
+test('in the sandbox the hostile server\'s key read and network attempt are still seen, and nothing reaches the listener', async () => {
+  await withTempDir(async (home) => {
+    mkdirSync(join(home, '.ssh'));
+    writeFileSync(join(home, '.ssh', 'id_rsa'), 'FAKE-KEY-FOR-TEST');
+    const sink = await listener();
+    try {
+      const cmd = { command: process.execPath, args: [hostile], env: { HOME: home, HOSTILE_PORT: String(sink.port), PATH: process.env.PATH ?? '/usr/bin:/bin' } };
+      const sandbox = { backend: createSandbox(), scopes: [], packageDirs: [...packageDirsFor(cmd), join(repoRoot(), 'node_modules')] };
+      const result = await runBehaviour(cmd, rules, { sandbox });
+      assert.equal(result.summary.sandboxed, true);
+      assert.equal(result.summary.traced, 'strace', result.summary.sandboxNote);
+      assert.deepEqual(result.summary.toolsCalled.map((t) => t.tool), ['add']);
+      assert.ok(result.findings.some((f) => f.ruleId === 'BST-B001' && /\.ssh\/id_rsa/.test(f.evidence)), 'the key read attempt is seen');
+      // Without a network scope the sandbox refuses the socket itself, so the attempt is seen but not its address.
+      const attempt = result.summary.actions.find((a) => a.kind === 'network' && a.action === 'socket' && a.target === 'AF_INET');
+      assert.ok(attempt, `the connection attempt is seen: ${JSON.stringify(result.summary.actions.filter((a) => a.kind === 'network'))}`);
+      assert.notEqual(attempt.result, 'ok');
+      assert.equal(sink.received(), '', 'the sandbox kept the key in');
+    } finally {
+      await sink.close();
+    }
+  });
 });

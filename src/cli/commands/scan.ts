@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
+import { createSandbox } from '../../sandbox/index.js';
 import type { RegisterCommands } from './index.js';
 import {
   artifactDigest, certify, exitCodeFor, importFeed, isSeverity, loadDocument, loadFeed, loadPrivateKey, loadReputation, loadSuppressions, loadTrustedKeys,
@@ -13,6 +14,7 @@ const DEFAULT_FEED = '.bastion/threat-feed.json';
 interface ScanFlags {
   package?: string;
   behaviour?: boolean;
+  sandbox?: boolean;
   format: string;
   output?: string;
   sarif?: string;
@@ -73,6 +75,10 @@ async function runScan(flags: ScanFlags, operands: string[]): Promise<ScanReport
     ...(flags.rules ? { dataDir: flags.rules } : {}),
     ...(flags.yara ? {} : { yara: false }),
   };
+  if (flags.sandbox) {
+    if (!flags.behaviour) throw new CliError('--sandbox applies to the behaviour run: add --behaviour', 2);
+    options.sandbox = guard('sandbox', () => createSandbox());
+  }
   if (flags.feed) options.feed = guard('threat feed', () => loadFeed(flags.feed as string));
   if (flags.reputation) {
     if (!flags.reputationKeys) throw new CliError('--reputation needs --reputation-keys (the keys trusted to sign it)', 2);
@@ -106,6 +112,7 @@ function scanOptions(cmd: Command): Command {
   return cmd
     .option('--package <spec>', 'the server\'s package when TARGET is a manifest: directory, .tgz or name@version from the npm cache')
     .option('--behaviour', 'start the server (command after --) under strace and call every tool with generated arguments')
+    .option('--sandbox', 'run the behaviour analysis inside the Bastion sandbox (bwrap) with the manifest\'s scopes')
     .option('--env <NAME=VALUE>', 'environment for the server command (repeatable; PATH is passed through)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--cwd <dir>', 'working directory for the server command')
     .option('--feed <file>', 'local threat feed (see bastion feed import)')

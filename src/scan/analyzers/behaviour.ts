@@ -3,12 +3,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { makeFinding } from '../finding.js';
 import type { BehaviourSummary, ObservedAction } from '../report.js';
 import type { RuleSet } from '../rules.js';
 import { collectListing } from '../targets.js';
 import { severityRank, type Finding, type ServerMetadata, type StdioCommand } from '../types.js';
 import { scanText } from './metadata.js';
+import { startSandboxed, type SandboxedRun } from './sandboxed.js';
+import type { SandboxBackend } from '../../sandbox/index.js';
 
 /** A deterministic value for a JSON Schema: the same schema always yields the same arguments. */
 export function generateValue(schema: unknown, depth = 0): unknown {
@@ -84,6 +87,9 @@ export function parseStrace(text: string): (ObservedAction & { probe?: boolean }
       actions.push({ kind: 'file', action: 'stat', target: firstPath, result, pid, probe: true });
     } else if (call === 'execve' || call === 'execveat') {
       if (firstPath !== undefined) actions.push({ kind: 'process', action: 'exec', target: firstPath, result, pid });
+    } else if (call === 'socket' && /^AF_INET6?\b/.test(rest) && result !== 'ok' && result !== 'unknown') {
+      // A sandbox without network refuses the socket itself, so no connect (and no address) follows.
+      actions.push({ kind: 'network', action: 'socket', target: rest.split(',')[0] ?? 'AF_INET', result, pid });
     } else if (call === 'connect' || call === 'bind' || call === 'sendto' || call === 'sendmsg') {
       const target = socketTarget(rest);
       if (target) actions.push({ kind: 'network', action: call === 'sendmsg' ? 'sendto' : call, target, result, pid });
@@ -119,6 +125,22 @@ function runtimeRoots(cmd: StdioCommand): string[] {
   return roots;
 }
 
+/** Directories a sandboxed server needs read-only: its entry file's package and the node_modules it resolves from. */
+export function packageDirsFor(cmd: StdioCommand): string[] {
+  const dirs = new Set<string>();
+  for (const arg of cmd.args) {
+    const full = resolve(cmd.cwd ?? process.cwd(), arg);
+    if (!existsSync(full) || !statSync(full).isFile()) continue;
+    let dir = dirname(full);
+    for (let i = 0; i < 10 && dir !== dirname(dir); i += 1) {
+      if (existsSync(join(dir, 'package.json'))) dirs.add(dir);
+      if (existsSync(join(dir, 'node_modules'))) { dirs.add(dir); break; }
+      dir = dirname(dir);
+    }
+  }
+  return [...dirs];
+}
+
 export function filterActions(actions: (ObservedAction & { probe?: boolean })[], cmd: StdioCommand, serverExecutable: string | undefined): ObservedAction[] {
   const roots = runtimeRoots(cmd);
   const out: ObservedAction[] = [];
@@ -144,7 +166,17 @@ export function filterActions(actions: (ObservedAction & { probe?: boolean })[],
   return out;
 }
 
+export interface BehaviourSandbox {
+  backend: SandboxBackend;
+  /** The manifest's declared scopes: they build the sandbox's view (files, egress). */
+  scopes: string[];
+  /** The server's package and node_modules, bound read-only. */
+  packageDirs: string[];
+}
+
 export interface BehaviourOptions {
+  /** Run inside the Bastion sandbox (strace attached from outside); omit for an unsandboxed child of strace. */
+  sandbox?: BehaviourSandbox;
   callTimeoutMs?: number;
   startTimeoutMs?: number;
   maxToolsCalled?: number;
@@ -173,13 +205,20 @@ export async function runBehaviour(cmd: StdioCommand, rules: RuleSet, options: B
   const callTimeoutMs = options.callTimeoutMs ?? t.callTimeoutMs;
   const work = mkdtempSync(join(tmpdir(), 'bastion-behaviour-'));
   const traceFile = join(work, 'trace.txt');
-  const transport = new StdioClientTransport({
-    command: 'strace',
-    args: ['-f', '-qq', '-s', '512', '-e', 'trace=file,network,process', '-e', 'signal=none', '-o', traceFile, '--', cmd.command, ...cmd.args],
-    ...(cmd.env ? { env: cmd.env } : {}),
-    ...(cmd.cwd ? { cwd: cmd.cwd } : {}),
-    stderr: 'ignore',
-  });
+  let sandboxed: SandboxedRun | undefined;
+  let transport: Transport;
+  if (options.sandbox) {
+    sandboxed = await startSandboxed(options.sandbox.backend, { serverName: 'scan', command: cmd.command, args: cmd.args, env: cmd.env ?? {}, packageDirs: options.sandbox.packageDirs, scopes: options.sandbox.scopes, ...(cmd.cwd ? { cwd: cmd.cwd } : {}) }, traceFile);
+    transport = sandboxed.transport;
+  } else {
+    transport = new StdioClientTransport({
+      command: 'strace',
+      args: ['-f', '-qq', '-s', '512', '-e', 'trace=file,network,process', '-e', 'signal=none', '-o', traceFile, '--', cmd.command, ...cmd.args],
+      ...(cmd.env ? { env: cmd.env } : {}),
+      ...(cmd.cwd ? { cwd: cmd.cwd } : {}),
+      stderr: 'ignore',
+    });
+  }
   const client = new Client({ name: 'bastion-scan-behaviour', version: '1' }, { capabilities: {} });
   const findings: Finding[] = [];
   const toolsCalled: BehaviourSummary['toolsCalled'] = [];
@@ -203,10 +242,13 @@ export async function runBehaviour(cmd: StdioCommand, rules: RuleSet, options: B
     }
   } finally {
     await client.close().catch(() => undefined);
+    await sandboxed?.stop();
   }
   const raw = existsSync(traceFile) ? readFileSync(traceFile, 'utf8') : '';
+  // The sandbox's egress broker sees every connection attempt, allowed or refused, even untraced ones.
+  const brokered: ObservedAction[] = (sandboxed?.egress ?? []).map((e) => ({ kind: 'network', action: 'connect', target: `${e.host}:${e.port}`, result: e.allowed ? 'ok' : 'denied', pid: 0 }));
   rmSync(work, { recursive: true, force: true });
-  const actions = filterActions(parseStrace(raw), cmd, cmd.command);
+  const actions = [...filterActions(parseStrace(raw), cmd, sandboxed ? undefined : cmd.command), ...brokered];
   for (const a of actions) {
     if (a.kind === 'file' && CREDENTIAL_PATH.test(a.target)) {
       findings.push(makeFinding({ ruleId: 'BST-B001', analyzer: 'behaviour', title: 'Server touched a credential file', severity: 'critical', confidence: 0.95, location: { subject: 'behaviour', field: `file:${a.action}` }, evidence: `${a.action} ${a.target} (${a.result}, pid ${a.pid})`, why: 'During the behaviour run the server accessed a file where credentials live.', remediation: 'Do not run this server.', discriminator: `${a.action}|${a.target}` }));
@@ -218,7 +260,15 @@ export async function runBehaviour(cmd: StdioCommand, rules: RuleSet, options: B
     findings.push(makeFinding({ ruleId: 'BST-B020', analyzer: 'behaviour', title: 'No syscall trace was produced', severity: 'medium', confidence: 0.9, location: { subject: 'behaviour' }, evidence: 'strace wrote nothing', why: 'Without a trace, file and network behaviour was not observed; the run proves nothing.', remediation: 'Check strace is installed and ptrace is permitted (kernel.yama.ptrace_scope, container seccomp).' }));
   }
   return {
-    summary: { traced: raw.length > 0 ? 'strace' : 'none', sandboxed: false, sandboxNote: 'the server ran as an unsandboxed child of strace; run behaviour scans on a disposable machine or inside the Bastion sandbox', toolsCalled, actions },
+    summary: {
+      traced: raw.length > 0 ? 'strace' : 'none',
+      sandboxed: sandboxed !== undefined,
+      sandboxNote: sandboxed
+        ? `ran in the ${sandboxed.handle.backend} sandbox with the declared scopes; strace attached after start-up; egress broker events included${sandboxed.handle.warnings.length > 0 ? `; warnings: ${sandboxed.handle.warnings.join('; ')}` : ''}`
+        : 'the server ran as an unsandboxed child of strace; run behaviour scans on a disposable machine or with --sandbox',
+      toolsCalled,
+      actions,
+    },
     findings,
     metadata,
   };
