@@ -25,7 +25,7 @@ export function findBinary(name: string): string | undefined {
 export function runFile(file: string, args: string[], timeoutMs = 5000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(file, args, { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? ((error as unknown as { code: number }).code) : null) : 0;
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
       resolve({ code, stdout, stderr });
     });
   });
@@ -100,14 +100,13 @@ export async function hostReport(): Promise<HostReport> {
     const version = await runFile(bwrapPath, ['--version']);
     bwrap = { path: bwrapPath, version: version.stdout.trim() || 'unknown' };
   }
-  const seccompLine = readSysctl('/proc/self/status')?.split('\n').find((l) => l.startsWith('Seccomp:'));
   const actions = readSysctl('/proc/sys/kernel/seccomp/actions_avail');
   const report: HostReport = {
     root: isRoot(),
     userNamespaces: await probeUserNamespaces(),
     seccomp: {
       works: actions !== undefined && actions.includes('errno') && actions.includes('kill_process'),
-      detail: actions ? `kernel seccomp actions: ${actions}; ${seccompLine ?? ''}`.trim() : 'kernel reports no seccomp support (/proc/sys/kernel/seccomp missing)',
+      detail: actions ? `kernel seccomp actions: ${actions}` : 'kernel reports no seccomp support (/proc/sys/kernel/seccomp missing)',
     },
     cgroups: hostCgroupLayout(),
     sysctl: {

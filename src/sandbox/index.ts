@@ -13,7 +13,8 @@ export { sandboxViewFromScopes, egressAllowed, type SandboxView, type PathGrant,
 export { seccompPolicy, compileSeccomp, encodeBpf, seccompFilterBytes, ociSeccompProfile, type SyscallRule } from './seccomp.js';
 export { ociBundleConfig, containerRunFlags } from './oci.js';
 export { hostReport, serverUid, type HostReport } from './host.js';
-export { sandboxLauncher } from './launcher.js';
+export { sandboxLauncher, type ServerSandboxProfile } from './launcher.js';
+export { doctorReport, type DoctorReport, type DoctorCheck } from './doctor.js';
 
 /** The backend the config names. Spawning refuses (throws) when the backend cannot work here. */
 export function createSandbox(config?: SandboxOverride): SandboxBackend {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerServe } from './serve.js';
 import { registerConfig } from './config.js';
 import { registerToken } from './token.js';
+import { registerDoctor } from './doctor.js';
 import { registerPolicy } from './policy.js';
 import { registerScan } from './scan.js';
 
@@ -15,4 +16,5 @@ export const commandGroups: RegisterCommands[] = [
   registerToken,
   registerPolicy,
   registerScan,
+  registerDoctor,
 ];

@@ -1,0 +1,24 @@
+import type { Command } from 'commander';
+import { doctorReport } from '../../sandbox/index.js';
+import { CliError } from '../errors.js';
+import type { RegisterCommands } from './index.js';
+
+export const registerDoctor: RegisterCommands = (program: Command) => {
+  program
+    .command('doctor')
+    .description('report which sandbox backends and controls work on this host, and what is degraded')
+    .option('--json', 'print the full report as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const report = await doctorReport();
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        const width = Math.max(...report.checks.map((c) => c.control.length));
+        for (const check of report.checks) process.stdout.write(`${check.status.padEnd(8)} ${check.control.padEnd(width)}  ${check.detail}\n`);
+        process.stdout.write(`\nusable sandbox backends: ${report.usableBackends.join(', ')}\n`);
+      }
+      if (!report.usableBackends.includes('bwrap')) {
+        throw new CliError('the default sandbox backend (bwrap) cannot start servers on this host; fix the items marked "missing" or configure sandbox.backend', 1);
+      }
+    });
+};
