@@ -7,6 +7,7 @@ import { analyzeCode, analyzeMetadata, computeScore, loadRules, runYara, yaraFin
 import { benign, poisoned, type ToolCase } from './corpus/tools.js';
 import { holdoutBenign, holdoutPoisoned } from './corpus/tools-holdout.js';
 import { blindBenign, blindPoisoned } from './corpus/tools-blind.js';
+import { blind2Benign, blind2Poisoned } from './corpus/tools-blind2.js';
 import { corpusDir } from './helpers.js';
 
 const rules = loadRules();
@@ -63,7 +64,9 @@ test('poisoned tool definitions are detected and benign ones pass (per-category 
   // tools-holdout.ts was blind once (4/14 caught), then used to generalise the rules: it now counts as tuned.
   const tuned = tabulate('tuned', [...poisoned, ...benign, ...holdoutPoisoned, ...holdoutBenign].map((c) => ({ category: c.category, label: c.label, flagged: flaggedTools(c) })));
   const blind = tabulate('blind', [...blindPoisoned, ...blindBenign].map((c) => ({ category: c.category, label: c.label, flagged: flaggedTools(c) })));
-  printTable('Tool metadata corpus (flagged = verdict review/block). Detection rate for poisoned, false-positive rate for benign.', [...tuned, ...blind]);
+  const blind2 = tabulate('blind-2', [...blind2Poisoned, ...blind2Benign].map((c) => ({ category: c.category, label: c.label, flagged: flaggedTools(c) })));
+  printTable('Tool metadata corpus (flagged = verdict review/block). Detection rate for poisoned, false-positive rate for benign.', [...tuned, ...blind, ...blind2]);
+  process.stdout.write(`tools: blind-2 (never used for tuning) detection ${rate(blind2, 'poisoned').toFixed(2)}, FP ${rate(blind2, 'benign').toFixed(2)}\n`);
   process.stdout.write(`tools: tuned detection ${rate(tuned, 'poisoned').toFixed(2)}, tuned FP ${rate(tuned, 'benign').toFixed(2)}, blind detection ${rate(blind, 'poisoned').toFixed(2)}, blind FP ${rate(blind, 'benign').toFixed(2)}\n`);
   // The tuned set was written together with the rules: it must be caught almost entirely.
   assert.ok(rate(tuned, 'poisoned') >= 0.95, `tuned detection ${rate(tuned, 'poisoned')}`);
@@ -72,6 +75,9 @@ test('poisoned tool definitions are detected and benign ones pass (per-category 
   // The blind set was never used for tuning; its bar was fixed before its first run.
   assert.ok(rate(blind, 'poisoned') >= 0.5, `blind detection ${rate(blind, 'poisoned')}`);
   assert.ok(rate(blind, 'benign') <= 0.25, `blind false positives ${rate(blind, 'benign')}`);
+  // blind-2 has never been used for tuning; its bar was fixed before its first run.
+  assert.ok(rate(blind2, 'poisoned') >= 0.3, `blind-2 detection ${rate(blind2, 'poisoned')}`);
+  assert.ok(rate(blind2, 'benign') <= 0.2, `blind-2 false positives ${rate(blind2, 'benign')}`);
 });
 
 function samples(sub: string, malicious: boolean): CodeSample[] {
