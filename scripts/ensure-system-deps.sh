@@ -10,6 +10,7 @@ declare -A need=(
   [strace]=strace
   [prlimit]=util-linux
   [setpriv]=util-linux
+  [runc]=runc
 )
 missing=()
 for cmd in "${!need[@]}"; do

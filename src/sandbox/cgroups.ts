@@ -14,7 +14,7 @@ export interface CgroupLayout {
   /** v1: controller -> mount point of its tree (where a configured cgroupParent is resolved). */
   v1Roots: Partial<Record<CgroupController, string>>;
   /** v2: Bastion's own cgroup directory and the controllers its parent lets it enable. */
-  v2?: { dir: string; controllers: string[] };
+  v2?: { dir: string; controllers: string[]; mountPoint: string };
 }
 
 interface MountEntry {
@@ -50,7 +50,7 @@ export function detectCgroups(procSelfCgroup: string, mountinfo: string, readCon
       if (!mount) continue;
       const dir = cgroupDir(mount.mountPoint, relativeTo(mount.root, path));
       const controllers = readControllers(dir) ?? [];
-      if (controllers.length > 0) layout.v2 = { dir, controllers };
+      if (controllers.length > 0) layout.v2 = { dir, controllers, mountPoint: mount.mountPoint };
       continue;
     }
     for (const controller of list.split(',')) {
@@ -135,6 +135,21 @@ export class ServerCgroup {
       return group;
     }
     throw new Error('sandbox: no usable cgroup hierarchy on this host (see `bastion doctor`)');
+  }
+
+  /** A group someone else created (e.g. runc, from linux.cgroupsPath), for reading only. */
+  static attach(layout: CgroupLayout, path: string): ServerCgroup | undefined {
+    if (layout.version === 1) {
+      const dirs: Partial<Record<CgroupController, string>> = {};
+      for (const [controller, root] of Object.entries(layout.v1Roots) as Array<[CgroupController, string]>) dirs[controller] = join(root, path);
+      return new ServerCgroup(1, dirs);
+    }
+    const mount = layout.v2?.mountPoint;
+    if (layout.version === 2 && mount) {
+      const dir = join(mount, path);
+      return new ServerCgroup(2, { memory: dir, pids: dir, cpu: dir, cpuacct: dir });
+    }
+    return undefined;
   }
 
   private applyV1(limits: CgroupLimits): void {

@@ -3,13 +3,15 @@
 // `docker run` / `podman run` flags for servers published as images, for hosts with an engine.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { SandboxConfig, SandboxLimits } from './config.js';
 import { sandboxViewFromScopes } from './scopes.js';
 import { ociSeccompProfile, seccompPolicy, type OciSeccompProfile } from './seccomp.js';
-import { findBinary, isRoot, nodeInstallPrefix, serverUid } from './host.js';
+import { findBinary, isRoot, nodeInstallPrefix, runFile, serverUid } from './host.js';
+import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
+import { startEgressBroker } from './broker.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 interface OciMount {
@@ -46,6 +48,7 @@ export interface OciRuntimeConfig {
     seccomp: OciSeccompProfile & { defaultErrnoRet?: number };
     maskedPaths: string[];
     readonlyPaths: string[];
+    cgroupsPath?: string;
   };
 }
 
@@ -88,7 +91,7 @@ export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUi
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: hostUid, gid: hostUid, additionalGids: [] },
+      user: { uid: 0, gid: 0, additionalGids: [] },
       args: [spec.command, ...spec.args],
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       cwd: spec.cwd ?? '/tmp',
@@ -107,9 +110,11 @@ export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUi
     mounts,
     linux: {
       namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) => ({ type })),
-      // Identity mapping of the single server uid: inside and outside agree, nothing maps to host root.
-      uidMappings: [{ containerID: hostUid, hostID: hostUid, size: 1 }],
-      gidMappings: [{ containerID: hostUid, hostID: hostUid, size: 1 }],
+      // One uid: container root is the unprivileged server uid on the host (runc needs a mapping
+      // for container uid 0 to set up the container). It holds no capabilities, so "root" in
+      // here only owns what that host uid owns.
+      uidMappings: [{ containerID: 0, hostID: hostUid, size: 1 }],
+      gidMappings: [{ containerID: 0, hostID: hostUid, size: 1 }],
       resources: {
         memory: { limit: limits.memoryBytes, swap: limits.memoryBytes },
         pids: { limit: limits.pids },
@@ -157,9 +162,12 @@ export function containerRunFlags(input: { image: string; spec: SandboxSpec; lim
 }
 
 /** Creates the rootfs skeleton: mount points and the merged-/usr links bwrap would make. */
-function writeBundle(dir: string, config: OciRuntimeConfig): void {
+function writeBundle(dir: string, config: OciRuntimeConfig, hostUid: number): void {
   const rootfs = join(dir, 'rootfs');
   mkdirSync(rootfs, { recursive: true });
+  // runc's init runs as the mapped server uid and creates the mount points; the rootfs is
+  // remounted read-only afterwards (root.readonly), so owning it grants nothing at run time.
+  if (isRoot()) chownSync(rootfs, hostUid, hostUid);
   for (const link of ['/lib', '/lib64', '/bin', '/sbin']) {
     if (existsSync(link) && lstatSync(link).isSymbolicLink()) {
       // runc resolves links inside rootfs; a relative target keeps it inside.
@@ -177,16 +185,31 @@ export function createOciBackend(config: SandboxConfig): SandboxBackend {
       if (!runtime) throw new Error(`sandbox: cannot start ${spec.serverName}: OCI runtime "${config.oci.runtime}" is not installed (sandbox.oci.runtime); install runc or use backend bwrap (refusing to run unconfined)`);
       const limits = { ...config.limits, ...spec.limits };
       const uid = isRoot() ? serverUid(spec.serverName, config.uidBase, config.uidCount) : (process.getuid?.() ?? 65534);
-      const id = `bastion-${spec.serverName.replace(/[^A-Za-z0-9_.-]/g, '_')}-${randomBytes(4).toString('hex')}`;
+      const id = `bastion-${spec.serverName.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(4).toString('hex')}`;
       const dir = join(config.oci.bundleDir, id);
-      writeBundle(dir, ociBundleConfig(spec, limits, uid));
-      const args = isRoot() ? ['run', '--bundle', dir, id] : ['--rootless', 'true', 'run', '--bundle', dir, id];
-      const child: ChildProcessWithoutNullStreams = spawn(runtime, args, { stdio: ['pipe', 'pipe', 'pipe'], env: {}, shell: false });
+      const events = new EventEmitter<SandboxEvents>();
+      const view = sandboxViewFromScopes(spec.scopes);
+      const broker = view.egress.length > 0 ? await startEgressBroker({ server: spec.serverName, grants: view.egress, onEvent: (event) => events.emit('egress', event), ...(isRoot() ? { owner: { uid, gid: uid } } : {}) }) : undefined;
+      const bundle = ociBundleConfig(spec, limits, uid, broker?.socketPath);
+      const layout = hostCgroupLayout();
+      // An explicit cgroup path, so CPU time and memory can be read the same way as for bwrap.
+      bundle.linux.cgroupsPath = `/${id}`;
+      writeBundle(dir, bundle, uid);
+      const runtimeArgs = isRoot() ? [] : ['--rootless', 'true'];
+      const child: ChildProcessWithoutNullStreams = spawn(runtime, [...runtimeArgs, 'run', '--bundle', dir, id], { stdio: ['pipe', 'pipe', 'pipe'], env: {}, shell: false });
       await new Promise<void>((resolve, reject) => {
         child.once('error', (error) => reject(new Error(`sandbox: cannot start ${runtime}: ${error.message}`)));
         child.once('spawn', () => resolve());
       });
-      const events = new EventEmitter<SandboxEvents>();
+      const cgroup = ServerCgroup.attach(layout, bundle.linux.cgroupsPath);
+      const read = (f: () => number): number | undefined => {
+        try {
+          const value = f();
+          return Number.isFinite(value) ? value : undefined;
+        } catch {
+          return undefined;
+        }
+      };
       let disposed: Promise<void> | undefined;
       const handle: SandboxHandle = {
         child,
@@ -194,18 +217,21 @@ export function createOciBackend(config: SandboxConfig): SandboxBackend {
         uid,
         events,
         warnings: [],
-        cpuTimeMs: () => undefined,
-        memoryBytes: () => undefined,
+        cpuTimeMs: () => (cgroup ? read(() => cgroup.cpuTimeMs()) : undefined),
+        memoryBytes: () => (cgroup ? read(() => cgroup.memoryBytes()) : undefined),
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
         dispose: () => {
           disposed ??= (async () => {
+            // Killing the runc client does not stop the container: ask the runtime to remove it.
+            await runFile(runtime, [...runtimeArgs, 'delete', '--force', id]);
             if (child.exitCode === null && child.signalCode === null) {
               const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
               child.kill('SIGKILL');
               await gone;
             }
+            await broker?.close();
             rmSync(dir, { recursive: true, force: true });
           })();
           return disposed;

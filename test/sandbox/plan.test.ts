@@ -177,7 +177,7 @@ describe('cgroup detection', () => {
     const mountinfo = '25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate';
     const layout = detectCgroups('0::/system.slice/bastion.service\n', mountinfo, (dir) => (dir === '/sys/fs/cgroup/system.slice/bastion.service' ? ['cpu', 'memory', 'pids'] : undefined));
     assert.equal(layout.version, 2);
-    assert.deepEqual(layout.v2, { dir: '/sys/fs/cgroup/system.slice/bastion.service', controllers: ['cpu', 'memory', 'pids'] });
+    assert.deepEqual(layout.v2, { dir: '/sys/fs/cgroup/system.slice/bastion.service', controllers: ['cpu', 'memory', 'pids'], mountPoint: '/sys/fs/cgroup' });
   });
 
   test('a container whose cgroup root is bind-mounted: paths are taken relative to the mount root', () => {
@@ -198,8 +198,9 @@ describe('OCI bundle and container flags', () => {
   test('config.json: all namespaces, one-uid mapping, no capabilities, noNewPrivileges, read-only root, seccomp', () => {
     const config = ociBundleConfig(spec([`read:filesystem:${data}`, `write:filesystem:${out}`]), limits, 61234);
     assert.deepEqual(config.linux.namespaces.map((n) => n.type).sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts']);
-    assert.deepEqual(config.linux.uidMappings, [{ containerID: 61234, hostID: 61234, size: 1 }]);
-    assert.equal(config.process.user.uid, 61234);
+    assert.deepEqual(config.linux.uidMappings, [{ containerID: 0, hostID: 61234, size: 1 }]);
+    assert.deepEqual(config.linux.gidMappings, [{ containerID: 0, hostID: 61234, size: 1 }]);
+    assert.equal(config.process.user.uid, 0);
     assert.equal(config.process.noNewPrivileges, true);
     assert.deepEqual(config.process.capabilities.bounding, []);
     assert.equal(config.root.readonly, true);
