@@ -75,40 +75,19 @@ export interface ListItem {
 
 export type ListKind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
 
-/** Keeps only what the agent may use, so a denied tool's name and description never reach it. */
-export function filterTools<T extends ListItem>(store: PolicyStore, agentId: string | undefined, server: string, items: readonly T[]): T[] {
-  const policy = store.current;
-  return items.filter((item) => typeof item.name === 'string' && policy.toolVisible(agentId, server, item.name));
-}
-
-export function filterPrompts<T extends ListItem>(store: PolicyStore, agentId: string | undefined, server: string, items: readonly T[]): T[] {
-  const policy = store.current;
-  return items.filter((item) => typeof item.name === 'string' && policy.promptVisible(agentId, server, item.name));
-}
-
-export function filterResources<T extends ListItem>(store: PolicyStore, agentId: string | undefined, server: string, items: readonly T[]): T[] {
-  const policy = store.current;
-  return items.filter((item) => typeof item.uri === 'string' && policy.resourceVisible(agentId, server, item.uri));
-}
-
-export function filterResourceTemplates<T extends ListItem>(store: PolicyStore, agentId: string | undefined, _server: string, items: readonly T[]): T[] {
-  const policy = store.current;
-  return items.filter((item) => typeof item.uriTemplate === 'string' && policy.resourceTemplateVisible(agentId, item.uriTemplate));
-}
-
 /** Shaped like the gateway's ListFilter, so it plugs in directly. */
 export function createListFilter(store: PolicyStore): <T extends ListItem>(identity: Identity | undefined, server: string, kind: ListKind, items: T[]) => T[] {
   return (identity, server, kind, items) => {
     const agentId = identity?.agentId;
     switch (kind) {
       case 'tools':
-        return filterTools(store, agentId, server, items);
+        return store.filterTools(agentId, server, items);
       case 'prompts':
-        return filterPrompts(store, agentId, server, items);
+        return store.filterPrompts(agentId, server, items);
       case 'resources':
-        return filterResources(store, agentId, server, items);
+        return store.filterResources(agentId, server, items);
       case 'resourceTemplates':
-        return filterResourceTemplates(store, agentId, server, items);
+        return store.filterResourceTemplates(agentId, server, items);
     }
   };
 }
@@ -119,17 +98,12 @@ const REQUEST_KIND: Record<string, ServerRequestKind> = {
   'roots/list': 'roots',
 };
 
-/** May `server` send a `kind` request to this agent's client? */
-export function mayServerRequest(store: PolicyStore, agentId: string | undefined, server: string, kind: ServerRequestKind): Decision {
-  return store.current.decideServerRequest(agentId, server, kind);
-}
-
 /** Shaped like the gateway's ServerRequestPolicy: returns why not, or undefined when allowed. */
 export function createServerRequestPolicy(store: PolicyStore): (identity: Identity | undefined, server: string, method: string) => string | undefined {
   return (identity, server, method) => {
     const kind = REQUEST_KIND[method];
     if (kind === undefined) return `'${method}' is not a server-to-client request the policy knows`;
-    const decision = mayServerRequest(store, identity?.agentId, server, kind);
+    const decision = store.mayServerRequest(identity?.agentId, server, kind);
     return decision.allow ? undefined : decision.message;
   };
 }

@@ -12,7 +12,7 @@ export { PolicyStore, compilePolicy } from './store.js';
 export type { PolicyStoreOptions, ReloadResult } from './store.js';
 export { PolicyError, formatProblem } from './errors.js';
 export type { PolicyProblem } from './errors.js';
-export { createPolicyGuard, createListFilter, createServerRequestPolicy, filterTools, filterPrompts, filterResources, filterResourceTemplates, mayServerRequest, POLICY_GUARD_NAME } from './guard.js';
+export { createPolicyGuard, createListFilter, createServerRequestPolicy, POLICY_GUARD_NAME } from './guard.js';
 export type { ListItem, ListKind } from './guard.js';
 export { policyConfigDefaults, policyConfigSchema } from './config.js';
 export type { PolicyConfig } from './config.js';

@@ -6,7 +6,7 @@ import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../observability/index.js';
 import { loadManifestFile, mergeDeclarations, type ServerDeclarations, type ToolDeclarations } from './declarations.js';
 import { PolicyError, formatProblem, type PolicyProblem } from './errors.js';
-import { PolicyEvaluator, type EvaluatorOptions } from './evaluator.js';
+import { PolicyEvaluator, type Decision, type EvaluatorOptions, type ServerRequestKind } from './evaluator.js';
 import { loadPolicyFiles } from './policy-file.js';
 
 export interface PolicyStoreOptions extends EvaluatorOptions {
@@ -83,6 +83,32 @@ export class PolicyStore {
   /** The policy every decision uses right now. Read it once per request. */
   get current(): PolicyEvaluator {
     return this.evaluator;
+  }
+
+  /** tools/list for one server, reduced to what the agent may call (denied tools do not leak). */
+  filterTools<T extends { name?: unknown }>(agentId: string | undefined, server: string, items: readonly T[]): T[] {
+    const policy = this.evaluator;
+    return items.filter((item) => typeof item.name === 'string' && policy.toolVisible(agentId, server, item.name));
+  }
+
+  filterPrompts<T extends { name?: unknown }>(agentId: string | undefined, server: string, items: readonly T[]): T[] {
+    const policy = this.evaluator;
+    return items.filter((item) => typeof item.name === 'string' && policy.promptVisible(agentId, server, item.name));
+  }
+
+  filterResources<T extends { uri?: unknown }>(agentId: string | undefined, server: string, items: readonly T[]): T[] {
+    const policy = this.evaluator;
+    return items.filter((item) => typeof item.uri === 'string' && policy.resourceVisible(agentId, server, item.uri));
+  }
+
+  filterResourceTemplates<T extends { uriTemplate?: unknown }>(agentId: string | undefined, _server: string, items: readonly T[]): T[] {
+    const policy = this.evaluator;
+    return items.filter((item) => typeof item.uriTemplate === 'string' && policy.resourceTemplateVisible(agentId, item.uriTemplate));
+  }
+
+  /** May `server` send a sampling / elicitation / roots request to this agent's client? */
+  mayServerRequest(agentId: string | undefined, server: string, kind: ServerRequestKind): Decision {
+    return this.evaluator.decideServerRequest(agentId, server, kind);
   }
 
   /** Replaces the extra declarations (e.g. after the integrity module verified new manifests) and recompiles. */

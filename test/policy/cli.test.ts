@@ -43,6 +43,14 @@ describe('bastion policy', () => {
     assert.match(result.stdout, /3 warning\(s\)/);
   });
 
+  test('check warns when a policy grants a tool the server manifest does not declare', () => {
+    const policy = tmp.write('typo.yaml', 'agents:\n  a:\n    grants: ["exec:tools:[filesystem.read_text_file, filesystem.read_txt_file]"]\n');
+    const result = bastion('policy', 'check', policy, join(FIXTURES, 'filesystem.manifest.yaml'));
+    assert.equal(result.status, 0);
+    assert.ok(result.stderr.includes(`${policy}:3: agent a: grants filesystem.read_txt_file, which the server's manifest does not declare`), result.stderr);
+    assert.ok(!result.stderr.includes('read_text_file,'));
+  });
+
   test('explain prints the decision and every rule that led to it', () => {
     const allowed = join(tmp.dir, 'allowed');
     mkdirSync(allowed);

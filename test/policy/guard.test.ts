@@ -85,6 +85,15 @@ describe('policy guard', () => {
     assert.deepEqual(filter(identity('alice'), 'fs', 'resources', [{ uri: 'memo://ok' }, { uri: 'memo://no' }]), [{ uri: 'memo://ok' }]);
   });
 
+  test('the store filters lists and answers server-request questions directly', () => {
+    const items = [{ name: 'read' }, { name: 'write' }, { name: 42 }];
+    assert.deepEqual(store.filterTools('alice', 'fs', items), [{ name: 'read' }]);
+    assert.deepEqual(store.filterPrompts('alice', 'fs', [{ name: 'hello' }, { name: 'bye' }]), [{ name: 'hello' }]);
+    assert.deepEqual(store.filterResourceTemplates('alice', 'fs', [{ uriTemplate: 'memo://{id}' }, { uriTemplate: 'db://{t}' }]), [{ uriTemplate: 'memo://{id}' }]);
+    assert.equal(store.mayServerRequest('alice', 'fs', 'elicitation').allow, true);
+    assert.equal(store.mayServerRequest('alice', 'fs', 'roots').reason, 'server_request_not_granted');
+  });
+
   test('the server-request policy allows only granted servers and kinds', () => {
     const policy = createServerRequestPolicy(store);
     assert.equal(policy(identity('alice'), 'fs', 'elicitation/create'), undefined);

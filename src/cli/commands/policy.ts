@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { manifestFromDocument, type ServerDeclarations } from '../../policy/declarations.js';
 import { formatProblem, type PolicyProblem } from '../../policy/errors.js';
 import { PolicyEvaluator, type Decision } from '../../policy/evaluator.js';
-import { policyFromDocuments } from '../../policy/policy-file.js';
+import { policyFromDocuments, type PolicySet } from '../../policy/policy-file.js';
 import { isRecord, readSource, type SourceDocument } from '../../policy/source.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
@@ -58,6 +58,24 @@ function printDecision(decision: Decision): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** Grants of server.tool where that server's manifest is present but does not declare the tool. */
+function undeclaredGrants(policy: PolicySet, declarations: Record<string, ServerDeclarations>): PolicyProblem[] {
+  const warnings: PolicyProblem[] = [];
+  const holders = [...policy.roles.values(), ...policy.agents.values()];
+  for (const holder of holders) {
+    for (const grant of holder.grants) {
+      const target = grant.scope.target;
+      if (grant.scope.resource !== 'tools' || target.kind !== 'names') continue;
+      for (const name of target.names) {
+        const server = name.server === undefined ? undefined : declarations[name.server];
+        if (server === undefined || name.name === '*' || Object.hasOwn(server.tools, name.name)) continue;
+        warnings.push({ file: grant.source, line: undefined, column: undefined, field: grant.via, message: `grants ${name.server ?? ''}.${name.name}, which the server's manifest does not declare, so every call to it is denied`, fix: 'declare the tool in the manifest or remove it from the grant' });
+      }
+    }
+  }
+  return warnings;
+}
+
 export const registerPolicy: RegisterCommands = (program: Command) => {
   const policy = program.command('policy').description('check least-privilege policies and explain decisions');
   policy
@@ -69,6 +87,7 @@ export const registerPolicy: RegisterCommands = (program: Command) => {
       const loaded = sorted.policies.length > 0 ? policyFromDocuments(sorted.policies) : undefined;
       const problems = [...sorted.problems, ...(loaded !== undefined && !loaded.ok ? loaded.problems : [])];
       const warnings = [...sorted.warnings, ...(loaded?.warnings ?? [])];
+      if (loaded?.ok === true && Object.keys(sorted.declarations).length > 0) warnings.push(...undeclaredGrants(loaded.policy, sorted.declarations));
       for (const warning of warnings) process.stderr.write(`warning: ${formatProblem(warning)}\n`);
       if (problems.length > 0) throw new CliError(`${problems.map((p) => `error: ${formatProblem(p)}`).join('\n')}\n${problems.length} error(s), ${warnings.length} warning(s)`, 2);
       const agents = loaded?.ok === true ? loaded.policy.agents.size : 0;
