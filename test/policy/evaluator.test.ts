@@ -176,6 +176,17 @@ describe('policy files fail closed', () => {
     assert.ok(!compiled.ok && /no policy files/.test(compiled.problems[0]?.message ?? ''));
   });
 
+  test("the operator's inline declaration replaces the publisher's for that tool", () => {
+    const manifest = tmp.write('wide.yaml', 'name: s\ntools:\n  - name: t\n    scopes: []\n  - name: u\n    scopes: []\n');
+    const policy = tmp.write('st.yaml', 'agents:\n  a:\n    grants: ["exec:tools:[s.t, s.u]"]\n');
+    const inline = declarationsFromConfig({ s: { tools: { t: { scopes: ['read:filesystem:${path}'] } } } });
+    const compiled = compilePolicy({ policyFiles: [policy], manifestFiles: [manifest], declarations: inline, followSymlinks: false });
+    assert.ok(compiled.ok);
+    assert.equal(compiled.evaluator.decideTool('a', 's', 't', {}).reason, 'argument_missing');
+    assert.equal(compiled.evaluator.decideTool('a', 's', 't', { path: '/x' }).reason, 'scope_not_granted');
+    assert.equal(compiled.evaluator.decideTool('a', 's', 'u', {}).allow, true);
+  });
+
   test('a manifest with a bad scope is an error at the scope', () => {
     const file = tmp.write('m.yaml', 'name: s\ntools:\n  - name: t\n    scopes: ["read:disk:${path}"]\n');
     const result = loadManifestFile(file);
