@@ -10,6 +10,7 @@ import { Router } from './router.js';
 import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests.js';
 import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
+import { largestRequestCap } from './limits.js';
 
 /** How a session talks back to its client. */
 export interface SessionSink {
@@ -64,6 +65,7 @@ export class GatewaySession {
   /** Client requests in flight per server, newest last: server requests made meanwhile belong to them. */
   private readonly activeCalls = new Map<string, JsonRpcId[]>();
   private closed = false;
+  private readonly limitsCache = new Map<string, LimitsConfig>();
 
   constructor(
     readonly runtime: GatewayRuntime,
@@ -108,12 +110,18 @@ export class GatewaySession {
     this.sink.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, related);
   }
 
-  /** Limits for a call: global defaults, then the server's, then the tool's. */
+  /** Limits for a call: global defaults, then the server's, then the tool's (computed once per pair). */
   limitsFor(server: string | undefined, tool: string | undefined): LimitsConfig {
-    const { config } = this.runtime;
-    const serverConfig = server === undefined ? undefined : config.servers[server];
-    const toolConfig = tool === undefined ? undefined : serverConfig?.tools?.[tool];
-    return { ...config.limits, ...serverConfig?.limits, ...toolConfig?.limits };
+    const key = `${server ?? ''}\u0000${tool ?? ''}`;
+    let limits = this.limitsCache.get(key);
+    if (limits === undefined) {
+      const { config } = this.runtime;
+      const serverConfig = server === undefined ? undefined : config.servers[server];
+      const toolConfig = tool === undefined ? undefined : serverConfig?.tools?.[tool];
+      limits = Object.freeze({ ...config.limits, ...serverConfig?.limits, ...toolConfig?.limits });
+      this.limitsCache.set(key, limits);
+    }
+    return limits;
   }
 
   /** Starts every configured upstream for this client; failures are logged and retried. */
@@ -132,6 +140,7 @@ export class GatewaySession {
           logger: this.runtime.logger.child({ session: this.sessionId }),
           initialize,
           maxMessageBytes: Math.max(...caps.filter((cap): cap is number => cap !== undefined)),
+          maxQueuedInputBytes: Math.max(8 * 1024 * 1024, 4 * largestRequestCap(config)),
           events: {
             onServerRequest: (server, request) => this.broker.serverRequest(server, request),
             onNotification: (server, notification) => this.router.upstreamNotification(server, notification),

@@ -19,7 +19,7 @@ export interface SessionInfo {
   protocolVersion: string | undefined;
 }
 
-/** Per-call limits. Guards may narrow them; config can widen them per server and tool. */
+/** Per-call limits; config can widen them per server and tool. Guards narrow them by assigning a new object: the one set by the gateway is shared and frozen. */
 export interface CallLimits {
   timeoutMs: number;
   maxOutputBytes: number;

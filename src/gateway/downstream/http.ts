@@ -8,7 +8,7 @@ import { classify, errorResponse, parseError, type JsonRpcId } from '../jsonrpc.
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
 import { HttpSessionSink } from './http-session-sink.js';
-import { largestRequestCap } from './stdio.js';
+import { largestRequestCap } from '../limits.js';
 
 interface HttpSession {
   session: GatewaySession;
@@ -37,7 +37,7 @@ export class HttpListener {
     private readonly config: HttpListenerConfig,
     private readonly authenticator: Authenticator,
   ) {
-    this.maxBodyBytes = largestRequestCap(runtime);
+    this.maxBodyBytes = largestRequestCap(runtime.config);
     this.server = createServer((req, res) => {
       this.dispatch(req, res).catch((error: unknown) => {
         runtime.logger.error({ err: error }, 'HTTP request failed');

@@ -3,6 +3,7 @@ import { ErrorCode, type Identity } from '../../pipeline/index.js';
 import { LineFramer } from '../framing.js';
 import { errorResponse, parseError, type JsonRpcMessage } from '../jsonrpc.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
+import { largestRequestCap } from '../limits.js';
 
 /**
  * Serves one client over stdin/stdout (the client launched Bastion). stdout carries only
@@ -12,6 +13,7 @@ export class StdioListener {
   readonly session: GatewaySession;
   private readonly framer: LineFramer;
   private readonly closed: Promise<void>;
+  private corked = false;
 
   constructor(
     runtime: GatewayRuntime,
@@ -20,7 +22,7 @@ export class StdioListener {
     private readonly output: Writable = process.stdout,
   ) {
     this.session = new GatewaySession(runtime, { send: (message) => this.write(message) }, { transport: 'stdio' });
-    const maxBytes = largestRequestCap(runtime);
+    const maxBytes = largestRequestCap(runtime.config);
     this.framer = new LineFramer(
       maxBytes,
       (line, bytes) => this.receive(line, bytes),
@@ -53,20 +55,20 @@ export class StdioListener {
     this.session.handle(parsed, bytes, this.identity);
   }
 
+  /** Corked and flushed once per event-loop turn, like the upstream side: one write for a burst. */
   private write(message: JsonRpcMessage): boolean {
     if (!this.output.writable) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.output.cork();
+      setImmediate(this.flush);
+    }
     this.output.write(`${JSON.stringify(message)}\n`);
     return true;
   }
-}
 
-/** The largest request any server or tool allows: the most a transport ever buffers. */
-export function largestRequestCap(runtime: GatewayRuntime): number {
-  const { config } = runtime;
-  const caps = [config.limits.maxRequestBytes];
-  for (const server of Object.values(config.servers)) {
-    if (server.limits?.maxRequestBytes !== undefined) caps.push(server.limits.maxRequestBytes);
-    for (const tool of Object.values(server.tools ?? {})) if (tool.limits?.maxRequestBytes !== undefined) caps.push(tool.limits.maxRequestBytes);
-  }
-  return Math.max(...caps);
+  private readonly flush = (): void => {
+    this.corked = false;
+    this.output.uncork();
+  };
 }

@@ -2,7 +2,8 @@ import type { JsonRpcMessage } from '../jsonrpc.js';
 
 /** A bidirectional JSON-RPC message pipe to one upstream server. */
 export interface UpstreamChannel {
-  send(message: JsonRpcMessage): void;
+  /** Queues one message; false if the channel is closed or the upstream is not reading its input. */
+  send(message: JsonRpcMessage): boolean;
   close(): Promise<void>;
   /** A parsed message from the upstream, with its size on the wire. */
   onMessage: (message: unknown, bytes: number) => void;

@@ -127,7 +127,10 @@ export class UpstreamConnection {
         options.signal.addEventListener('abort', entry.abort, { once: true });
       }
       this.pending.set(id, entry);
-      this.channel.send(outgoing === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params: outgoing });
+      const sent = this.channel.send(outgoing === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params: outgoing });
+      if (!sent) {
+        this.settle(id, { ok: false, bytes: 0, error: { code: ErrorCode.UpstreamUnavailable, message: `server '${this.server}' is not reading its input; the request was refused`, data: { reason: 'upstream_backpressure' } } });
+      }
     });
   }
 

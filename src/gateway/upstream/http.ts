@@ -35,14 +35,15 @@ export class HttpChannel implements UpstreamChannel {
     this.transport.setProtocolVersion(version);
   }
 
-  send(message: JsonRpcMessage): void {
-    if (this.closed) return;
+  send(message: JsonRpcMessage): boolean {
+    if (this.closed) return false;
     this.transport.send(message as JSONRPCMessage).catch((error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);
       this.onProtocolViolation('transport', `send failed: ${reason}`, 0);
       const id = 'id' in message && 'method' in message ? message.id : undefined;
       if (id !== undefined) this.onMessage({ jsonrpc: '2.0', id, error: { code: -32015, message: `upstream HTTP request failed: ${reason}` } }, 0);
     });
+    return true;
   }
 
   async close(): Promise<void> {

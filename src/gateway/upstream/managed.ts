@@ -24,6 +24,8 @@ export interface ManagedUpstreamOptions {
   logger: Logger;
   initialize: InitializeParams;
   maxMessageBytes: number;
+  /** Bytes that may wait for the server to read its stdin before requests are refused. */
+  maxQueuedInputBytes: number;
   events: UpstreamEvents;
 }
 
@@ -106,6 +108,7 @@ export class ManagedUpstream {
             this.options.launcher,
             logger,
             this.options.maxMessageBytes,
+            this.options.maxQueuedInputBytes,
           )
         : await HttpChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir));
       const connection = new UpstreamConnection(name, channel, logger);

@@ -14,11 +14,13 @@ export class StdioChannel implements UpstreamChannel {
   onProtocolViolation: UpstreamChannel['onProtocolViolation'] = () => {};
   onClose: UpstreamChannel['onClose'] = () => {};
   private closed = false;
+  private corked = false;
 
   private constructor(
     private readonly process: LaunchedProcess,
     private readonly logger: Logger,
     maxMessageBytes: number,
+    private readonly maxQueuedInputBytes: number,
   ) {
     const child = process.child;
     const framer = new LineFramer(
@@ -33,19 +35,41 @@ export class StdioChannel implements UpstreamChannel {
     child.once('error', (error) => this.finish(`process error: ${error.message}`));
   }
 
-  static async start(spec: LaunchSpec, launcher: ProcessLauncher, logger: Logger, maxMessageBytes: number): Promise<StdioChannel> {
+  /**
+   * `maxMessageBytes` caps one message from the upstream; `maxQueuedInputBytes` caps what may
+   * wait for the upstream to read its stdin.
+   */
+  static async start(spec: LaunchSpec, launcher: ProcessLauncher, logger: Logger, maxMessageBytes: number, maxQueuedInputBytes: number): Promise<StdioChannel> {
     const launched = await launcher.launch(spec);
-    return new StdioChannel(launched, logger, maxMessageBytes);
+    return new StdioChannel(launched, logger, maxMessageBytes, maxQueuedInputBytes);
   }
 
   get pid(): number | undefined {
     return this.process.child.pid;
   }
 
-  send(message: JsonRpcMessage): void {
-    if (this.closed) return;
-    this.process.child.stdin.write(`${JSON.stringify(message)}\n`);
+  /**
+   * Writes are corked and flushed once per event-loop turn, so messages that arrive together
+   * cost one write system call. An upstream that stops reading cannot make the gateway queue
+   * without bound: past the cap, send refuses and the caller fails the request at once.
+   */
+  send(message: JsonRpcMessage): boolean {
+    if (this.closed) return false;
+    const stdin = this.process.child.stdin;
+    if (stdin.writableLength > this.maxQueuedInputBytes) return false;
+    if (!this.corked) {
+      this.corked = true;
+      stdin.cork();
+      setImmediate(this.flush);
+    }
+    stdin.write(`${JSON.stringify(message)}\n`);
+    return true;
   }
+
+  private readonly flush = (): void => {
+    this.corked = false;
+    this.process.child.stdin.uncork();
+  };
 
   async close(): Promise<void> {
     if (this.closed) return;
