@@ -251,7 +251,9 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         const pid = await Promise.race([readChildPid(infoPipe), exited]);
         cgroup?.addProcess(pid);
         blockPipe.end(Buffer.from([1]));
-        infoPipe.destroy();
+        // Keep draining: bwrap may still be writing the rest of its info JSON, and closing our
+        // end now would kill it with SIGPIPE.
+        infoPipe.resume();
       } catch (error) {
         child.kill('SIGKILL');
         await cleanup();

@@ -30,7 +30,11 @@ async function probeBwrapEndToEnd(): Promise<DoctorCheck> {
     });
     let output = '';
     handle.child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await new Promise((resolve) => handle.child.once('close', resolve));
+    const ended = new Promise((resolve) => handle.child.stdout.once('end', resolve));
+    const exited = new Promise((resolve) => (handle.child.exitCode !== null ? resolve(undefined) : handle.child.once('exit', resolve)));
+    const timer = setTimeout(() => handle.kill('SIGKILL'), 10_000);
+    await Promise.all([ended, exited]);
+    clearTimeout(timer);
     const cgroups = handle.warnings.length === 0;
     await handle.dispose();
     const seccomp = /^Seccomp:\s*2$/m.test(output);
