@@ -9,6 +9,7 @@ interface LaunchRequest {
   serverName: string;
   scopes: string[];
   cgroupParent?: string;
+  cgroups?: 'require' | 'degrade';
   calls: Array<[string, Record<string, unknown>]>;
   hold: boolean;
 }
@@ -18,7 +19,7 @@ const print = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 };
 
-const backend = createSandbox({ limits: { memoryBytes: 256 * 1024 * 1024, pids: 64 }, ...(request.cgroupParent ? { cgroupParent: request.cgroupParent } : {}) });
+const backend = createSandbox({ limits: { memoryBytes: 256 * 1024 * 1024, pids: 64 }, ...(request.cgroupParent ? { cgroupParent: request.cgroupParent } : {}), ...(request.cgroups ? { cgroups: request.cgroups } : {}) });
 const handle = await backend.spawn({ serverName: request.serverName, command: process.execPath, args: [hostileServer()], env: {}, packageDirs: FIXTURE_PACKAGE_DIRS, scopes: request.scopes });
 for (const warning of handle.warnings) print({ warning });
 const client = await connectClient(handle.child);

@@ -116,6 +116,8 @@ describe('the launcher running as an unprivileged user (uid 65534)', { skip: !ru
     assert.equal(who?.['capEff'], '0000000000000000');
     assert.equal(who?.['seccomp'], '2');
     for (const tool of ['read_file', 'mount', 'unshare', 'keyctl', 'tcp_connect']) assert.equal(outcomes.get(tool)?.ok, false, `${tool}: ${outcomes.get(tool)?.detail}`);
+    // No network scope: the seccomp filter refuses AF_INET sockets outright.
+    assert.match(outcomes.get('tcp_connect')?.detail ?? '', /EAFNOSUPPORT/);
     assert.ok((outcomes.get('list_processes')?.['processes'] as string[]).length < 8);
     assert.match(outcomes.get('fork_bomb')?.detail ?? '', /EAGAIN/);
     return outcomes;
@@ -128,6 +130,11 @@ describe('the launcher running as an unprivileged user (uid 65534)', { skip: !ru
     assert.equal(seen.find((l) => l.started)?.hostUid, NOBODY);
     const outcomes = assertContained(seen);
     assert.ok((outcomes.get('fork_bomb')?.['started'] as number) < 64);
+  });
+
+  test('with sandbox.cgroups "require" and no cgroup access, the server is refused, not started', async () => {
+    const { lines } = launch({ serverName: 'rootless-strict', scopes: [], calls, hold: false, cgroups: 'require' }, NOBODY);
+    await assert.rejects(lines, /sandbox.cgroups is "require"/);
   });
 
   test('without cgroup access: still contained by namespaces, seccomp and rlimits, and the degradation is reported', async () => {
