@@ -104,6 +104,9 @@ describe('the launcher running as an unprivileged user (uid 65534)', { skip: !ru
     ['mount', {}],
     ['unshare', {}],
     ['keyctl', {}],
+    ['bpf', {}],
+    ['ptrace', {}],
+    ['list_dir', { path: '/root' }],
     ['tcp_connect', { host: '127.0.0.1', port: 22 }],
     ['list_processes', {}],
     ['fork_bomb', { max: 300 }],
@@ -115,7 +118,7 @@ describe('the launcher running as an unprivileged user (uid 65534)', { skip: !ru
     assert.equal(who?.['uid'], NOBODY);
     assert.equal(who?.['capEff'], '0000000000000000');
     assert.equal(who?.['seccomp'], '2');
-    for (const tool of ['read_file', 'mount', 'unshare', 'keyctl', 'tcp_connect']) assert.equal(outcomes.get(tool)?.ok, false, `${tool}: ${outcomes.get(tool)?.detail}`);
+    for (const tool of ['read_file', 'mount', 'unshare', 'keyctl', 'bpf', 'ptrace', 'list_dir', 'tcp_connect']) assert.equal(outcomes.get(tool)?.ok, false, `${tool}: ${outcomes.get(tool)?.detail}`);
     // No network scope: the seccomp filter refuses AF_INET sockets outright.
     assert.match(outcomes.get('tcp_connect')?.detail ?? '', /EAFNOSUPPORT/);
     assert.ok((outcomes.get('list_processes')?.['processes'] as string[]).length < 8);
