@@ -63,7 +63,7 @@ export class LogUnreadableError extends Error {
   override name = 'LogUnreadableError';
 }
 
-interface Cursor {
+export interface Cursor {
   expectSeq: number;
   head: string;
   frontier: MerkleFrontier;
@@ -156,7 +156,7 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
   return result;
 }
 
-function startingCursor(data: Buffer, segment: SegmentFile): Cursor | string {
+export function startingCursor(data: Buffer, segment: SegmentFile): Cursor | string {
   const end = data.indexOf(0x0a);
   if (end < 0) return `segment ${segment.name} has no complete first record`;
   let record: { seq?: unknown; prev?: unknown; event?: unknown; info?: { frontier?: unknown } };
@@ -221,7 +221,7 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
   return undefined;
 }
 
-function segmentStartFrontier(line: Buffer): unknown {
+export function segmentStartFrontier(line: Buffer): unknown {
   try {
     return (JSON.parse(line.toString('utf8')) as { info?: { frontier?: unknown } }).info?.frontier;
   } catch {
@@ -229,9 +229,9 @@ function segmentStartFrontier(line: Buffer): unknown {
   }
 }
 
-const RETENTION_MARKER = Buffer.from(`"event":"${AuditEvent.Retention}"`);
+export const RETENTION_MARKER = Buffer.from(`"event":"${AuditEvent.Retention}"`);
 
-function noteRetention(line: Buffer, retainedFrom: Set<number>): void {
+export function noteRetention(line: Buffer, retainedFrom: Set<number>): void {
   try {
     const record = JSON.parse(line.toString('utf8')) as { event?: unknown; info?: { retained_from_seq?: unknown } };
     if (record.event === AuditEvent.Retention && typeof record.info?.retained_from_seq === 'number') retainedFrom.add(record.info.retained_from_seq);
@@ -240,7 +240,7 @@ function noteRetention(line: Buffer, retainedFrom: Set<number>): void {
   }
 }
 
-function sameFrontier(carried: unknown, frontier: MerkleFrontier): boolean {
+export function sameFrontier(carried: unknown, frontier: MerkleFrontier): boolean {
   try {
     const parsed = MerkleFrontier.fromJSON(carried);
     return parsed.size === frontier.size && parsed.root().equals(frontier.root());
@@ -249,14 +249,14 @@ function sameFrontier(carried: unknown, frontier: MerkleFrontier): boolean {
   }
 }
 
-function compareCheckpoint(checkpoint: ParsedCheckpoint, cursor: Cursor): string | undefined {
+export function compareCheckpoint(checkpoint: ParsedCheckpoint, cursor: Cursor): string | undefined {
   if (checkpoint.head !== cursor.head) return `checkpoint of size ${checkpoint.size} names chain head ${checkpoint.head.slice(0, 16)}… but record ${checkpoint.size - 1} has hash ${cursor.head.slice(0, 16)}…: records up to the checkpoint were changed`;
   if (!checkpoint.root.equals(cursor.frontier.root())) return `checkpoint of size ${checkpoint.size} has a Merkle root that the records do not reproduce: records up to the checkpoint were changed`;
   return undefined;
 }
 
 /** A crash only ever damages the end of the last segment: an intact record after the damage means an edit. */
-function hasIntactRecordAfter(data: Buffer, offset: number): boolean {
+export function hasIntactRecordAfter(data: Buffer, offset: number): boolean {
   let start = data.indexOf(0x0a, offset);
   while (start >= 0 && start + 1 < data.length) {
     const end = data.indexOf(0x0a, start + 1);

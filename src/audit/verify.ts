@@ -5,6 +5,7 @@ import { parseCheckpoint, verifyCheckpointSignature, type ParsedCheckpoint } fro
 import { loadVerifier, type NoteVerifier } from './keys.js';
 import { MANIFEST_FILE, PUBLIC_KEY_FILE, listCheckpoints, readMetadata, type LogMetadata } from './layout.js';
 import { LogUnreadableError, scanLog, type ScanProblem, type ScanResult } from './scan.js';
+import { scanLogParallel } from './scan-parallel.js';
 
 /** Exit codes of `mcp-auditctl verify`. */
 export const VerifyExit = { Clean: 0, Tampered: 2, Unreadable: 3 } as const;
@@ -37,6 +38,34 @@ export class VerifyTamperedError extends Error {
  * Throws LogUnreadableError when there is nothing readable to verify.
  */
 export function verifyLog(dir: string, options: VerifyOptions = {}): VerifyReport {
+  const prepared = prepareVerify(dir, options);
+  if ('early' in prepared) return prepared.early;
+  return conclude(prepared, scanLog(dir, { checkpoints: prepared.checkpoints, fromLastCheckpoint: options.fromCheckpoint === true }));
+}
+
+/** verifyLog with record checking spread over worker threads; the report is the same. */
+export async function verifyLogParallel(dir: string, options: VerifyOptions & { workers: number; chunkBytes?: number }): Promise<VerifyReport> {
+  const prepared = prepareVerify(dir, options);
+  if ('early' in prepared) return prepared.early;
+  const scan = await scanLogParallel(dir, { checkpoints: prepared.checkpoints, fromLastCheckpoint: options.fromCheckpoint === true, workers: options.workers, chunkBytes: options.chunkBytes });
+  return conclude(prepared, scan);
+}
+
+interface Prepared {
+  checkpoints: ParsedCheckpoint[];
+  report: (problem: VerifyReport['problem'], scan: ScanResult, checkpoints: number) => VerifyReport;
+}
+
+function conclude(prepared: Prepared, scan: ScanResult): VerifyReport {
+  const { checkpoints, report } = prepared;
+  if (!scan.problem && scan.startedAfterRetention && !scan.retainedFrom.has(scan.firstSeq)) {
+    const first = scan.segments[0];
+    return report({ segment: first?.path ?? '(none)', line: 1, offset: 0, seq: scan.firstSeq, message: `the log starts at seq ${scan.firstSeq} but no audit.retention record accounts for the missing earlier segments: they were deleted outside retention` }, scan, checkpoints.length);
+  }
+  return report(scan.problem, scan, checkpoints.length);
+}
+
+function prepareVerify(dir: string, options: VerifyOptions): Prepared | { early: VerifyReport } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new LogUnreadableError(`${dir} is not a directory: pass the audit log directory (audit.dir in bastion.yaml) or an exported bundle`);
   const metadata = readMetadataOrThrow(dir);
   const bundle = existsSync(join(dir, MANIFEST_FILE)) ? checkManifest(dir) : undefined;
@@ -44,7 +73,7 @@ export function verifyLog(dir: string, options: VerifyOptions = {}): VerifyRepor
   const verifier = loadKey(dir, options.key, metadata.keyName);
   const report = (problem: VerifyReport['problem'], scan: ScanResult, checkpoints: number): VerifyReport => ({ status: problem ? 'tampered' : 'clean', metadata, keySource, scan, checkpoints, problem, bundle: typeof bundle === 'object' ? bundle : undefined });
   const emptyScan = scanLog(join(dir, '.none'), { checkpoints: [] });
-  if (typeof bundle === 'string') return report({ segment: MANIFEST_FILE, line: 0, offset: 0, seq: 0, message: bundle }, emptyScan, 0);
+  if (typeof bundle === 'string') return { early: report({ segment: MANIFEST_FILE, line: 0, offset: 0, seq: 0, message: bundle }, emptyScan, 0) };
   let checkpoints: ParsedCheckpoint[];
   try {
     checkpoints = listCheckpoints(dir).map((item) => item.checkpoint);
@@ -61,14 +90,9 @@ export function verifyLog(dir: string, options: VerifyOptions = {}): VerifyRepor
     }
   } catch (error) {
     if (error instanceof LogUnreadableError) throw error;
-    return report({ segment: 'checkpoints', line: 0, offset: 0, seq: 0, message: (error as Error).message }, emptyScan, 0);
+    return { early: report({ segment: 'checkpoints', line: 0, offset: 0, seq: 0, message: (error as Error).message }, emptyScan, 0) };
   }
-  const scan = scanLog(dir, { checkpoints, fromLastCheckpoint: options.fromCheckpoint === true });
-  if (!scan.problem && scan.startedAfterRetention && !scan.retainedFrom.has(scan.firstSeq)) {
-    const first = scan.segments[0];
-    return report({ segment: first?.path ?? '(none)', line: 1, offset: 0, seq: scan.firstSeq, message: `the log starts at seq ${scan.firstSeq} but no audit.retention record accounts for the missing earlier segments: they were deleted outside retention` }, scan, checkpoints.length);
-  }
-  return report(scan.problem, scan, checkpoints.length);
+  return { checkpoints, report };
 }
 
 function readMetadataOrThrow(dir: string): LogMetadata {

@@ -63,6 +63,9 @@ describe('mcp-auditctl on a real log', () => {
       const result = auditctl('--log', dir, 'verify', '--key', publicKey);
       assert.equal(result.status, 2);
       assert.match(result.stdout, /TAMPERED: .*seg-000000000000\.jsonl line 4 \(byte \d+\), seq 3: record hash does not match/);
+      const parallel = auditctl('--log', dir, 'verify', '--key', publicKey, '--workers', '2');
+      assert.equal(parallel.status, 2);
+      assert.equal(parallel.stdout, result.stdout, 'worker threads report the same first problem');
     } finally {
       writeFileSync(segment, original);
     }
@@ -148,16 +151,22 @@ describe('mcp-auditctl on a real log', () => {
     const options = auditOptions(scratch, { rotation: { maxBytes: 4096 } });
     const log = await AuditLog.open(options);
     await log.event('gateway.start');
-    const follower = spawn(process.execPath, [binary, '--log', options.dir, 'tail', '-f', '-n', '0', '--json', '--interval', '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const follower = spawn(process.execPath, [binary, '--log', options.dir, 'tail', '-f', '-n', '1', '--json', '--interval', '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       let output = '';
+      let ready: () => void = () => undefined;
+      const started = new Promise<void>((resolve) => {
+        ready = resolve;
+      });
       const seen = new Promise<void>((resolve) => {
         follower.stdout.on('data', (chunk: Buffer) => {
           output += chunk.toString();
+          // -n 1 prints the gateway.start record first: the follower is then positioned at the end.
+          if (output.includes('gateway.start')) ready();
           if (output.includes('"tool":"last"')) resolve();
         });
       });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await started;
       for (let index = 0; index < 30; index += 1) await log.append({ kind: 'request', method: 'tools/call', tool: index === 29 ? 'last' : 'op', info: { padding: 'p'.repeat(200) } });
       await seen;
       const followed = output.trim().split('\n').map((line) => JSON.parse(line) as { tool?: string; event?: string }).filter((record) => record.event === undefined);

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, resolveAuditConfig, type AuditLogOptions, type DeepPartial, type AuditConfig } from '../../src/audit/index.js';
+import assert from 'node:assert/strict';
+import { AuditLog, resolveAuditConfig, verifyLog, verifyLogParallel, type AuditLogOptions, type DeepPartial, type AuditConfig, type VerifyOptions, type VerifyReport } from '../../src/audit/index.js';
 
 export function tempDir(prefix = 'bastion-audit-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -27,4 +28,20 @@ export async function appendMany(log: AuditLog, count: number, writers = 16): Pr
     }),
   );
   return acked;
+}
+
+/**
+ * Verifies with the one-thread and the worker-thread verifier (small ranges, so range joins are
+ * exercised) and insists they agree on everything they report.
+ */
+export async function verifyBoth(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const single = verifyLog(dir, options);
+  const parallel = await verifyLogParallel(dir, { ...options, workers: 2, chunkBytes: 16 * 1024 });
+  assert.deepEqual(summary(parallel), summary(single), 'the parallel verifier reports exactly what the one-thread verifier reports');
+  return single;
+}
+
+function summary(report: VerifyReport): unknown {
+  const { scan } = report;
+  return { status: report.status, problem: report.problem, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, matched: scan.checkpointsMatched, skipped: scan.checkpointsSkipped, retention: scan.startedAfterRetention };
 }

@@ -8,7 +8,7 @@ import { buildLine } from '../../src/audit/canonical.js';
 import { parseCheckpoint } from '../../src/audit/checkpoint.js';
 import { readRecords } from '../../src/audit/reader.js';
 import type { AuditRecord } from '../../src/audit/schema.js';
-import { appendMany, auditOptions, tempDir } from './helpers.js';
+import { appendMany, auditOptions, tempDir, verifyBoth } from './helpers.js';
 
 function lineOfOffset(data: Buffer, offset: number): number {
   let line = 1;
@@ -36,8 +36,8 @@ describe('a log of thousands of records', () => {
   });
   after(() => temp.cleanup());
 
-  test('verifies clean across segments, with every checkpoint matched', () => {
-    const report = verifyLog(logDir);
+  test('verifies clean across segments, with every checkpoint matched', async () => {
+    const report = await verifyBoth(logDir);
     assert.equal(report.status, 'clean', report.problem?.message);
     assert.equal(report.scan.records, report.scan.nextSeq);
     assert.ok(report.scan.nextSeq >= 3001);
@@ -58,7 +58,7 @@ describe('a log of thousands of records', () => {
     }
   });
 
-  test('flipping any byte is detected and located at the line that holds it (150 sampled positions)', () => {
+  test('flipping any byte is detected and located at the line that holds it (150 sampled positions)', async () => {
     const segments = listSegments(logDir);
     let seed = 12345;
     const random = (limit: number): number => {
@@ -73,7 +73,7 @@ describe('a log of thousands of records', () => {
       damaged[position] = (damaged[position] as number) ^ (1 + random(255));
       writeFileSync(segment.path, damaged);
       try {
-        const report = verifyLog(logDir);
+        const report = trial % 6 === 0 ? await verifyBoth(logDir) : verifyLog(logDir);
         assert.equal(report.status, 'tampered', `flip at ${segment.path}:${position} went unnoticed`);
         assert.equal(report.problem?.segment, segment.path, `flip at byte ${position}`);
         assert.equal(report.problem?.line, lineOfOffset(original, position), `flip at byte ${position}: ${report.problem?.message}`);
@@ -84,20 +84,20 @@ describe('a log of thousands of records', () => {
     assert.equal(verifyLog(logDir).status, 'clean');
   });
 
-  const mutate = (change: (lines: string[]) => string[], check: (report: ReturnType<typeof verifyLog>, segmentPath: string) => void): void => {
+  const mutate = async (change: (lines: string[]) => string[], check: (report: ReturnType<typeof verifyLog>, segmentPath: string) => void): Promise<void> => {
     const segment = listSegments(logDir)[1] as { path: string };
     const original = readFileSync(segment.path);
     const lines = linesOf(segment.path);
     writeFileSync(segment.path, `${change(lines).join('\n')}\n`);
     try {
-      check(verifyLog(logDir), segment.path);
+      check(await verifyBoth(logDir), segment.path);
     } finally {
       writeFileSync(segment.path, original);
     }
   };
 
-  test('deleting a record is detected at the line where the gap is', () => {
-    mutate(
+  test('deleting a record is detected at the line where the gap is', async () => {
+    await mutate(
       (lines) => lines.filter((_, index) => index !== 40),
       (report, path) => {
         assert.equal(report.status, 'tampered');
@@ -108,8 +108,8 @@ describe('a log of thousands of records', () => {
     );
   });
 
-  test('inserting a forged record (even a validly self-hashed one) is detected', () => {
-    mutate(
+  test('inserting a forged record (even a validly self-hashed one) is detected', async () => {
+    await mutate(
       (lines) => {
         const before = JSON.parse(lines[9] as string) as AuditRecord;
         const forged = buildLine({ kind: 'request', method: 'tools/call', agent_id: 'intruder', decision: 'allow', ts: before.ts }, before.seq + 1, before.hash).line;
@@ -123,8 +123,8 @@ describe('a log of thousands of records', () => {
     );
   });
 
-  test('reordering two records is detected', () => {
-    mutate(
+  test('reordering two records is detected', async () => {
+    await mutate(
       (lines) => {
         const copy = [...lines];
         [copy[20], copy[21]] = [copy[21] as string, copy[20] as string];
@@ -138,7 +138,7 @@ describe('a log of thousands of records', () => {
     );
   });
 
-  test('rewriting a record and re-chaining everything after it is caught by the signed checkpoint', () => {
+  test('rewriting a record and re-chaining everything after it is caught by the signed checkpoint', async () => {
     const segments = listSegments(logDir);
     const originals = segments.map((segment) => readFileSync(segment.path));
     try {
@@ -157,7 +157,7 @@ describe('a log of thousands of records', () => {
         });
         writeFileSync(segment.path, `${rewritten.join('\n')}\n`);
       }
-      const report = verifyLog(logDir);
+      const report = await verifyBoth(logDir);
       assert.equal(report.status, 'tampered');
       assert.match(report.problem?.message ?? '', /checkpoint of size 700/);
     } finally {
@@ -165,7 +165,7 @@ describe('a log of thousands of records', () => {
     }
   });
 
-  test('truncating the log past a checkpoint is detected; truncating after it only loses unsigned records', () => {
+  test('truncating the log past a checkpoint is detected; truncating after it only loses unsigned records', async () => {
     const segments = listSegments(logDir);
     const last = segments[segments.length - 1] as { path: string; firstSeq: number };
     const original = readFileSync(last.path);
@@ -173,7 +173,7 @@ describe('a log of thousands of records', () => {
     try {
       const keep = lastCheckpointSize - last.firstSeq - 5;
       writeFileSync(last.path, `${lines.slice(0, keep).join('\n')}\n`);
-      const report = verifyLog(logDir);
+      const report = await verifyBoth(logDir);
       assert.equal(report.status, 'tampered');
       assert.match(report.problem?.message ?? '', /records were removed from the end/);
     } finally {
@@ -189,12 +189,12 @@ describe('a log of thousands of records', () => {
     }
   });
 
-  test('deleting a segment in the middle is detected', () => {
+  test('deleting a segment in the middle is detected', async () => {
     const segment = listSegments(logDir)[1] as { path: string };
     const original = readFileSync(segment.path);
     try {
       unlinkSync(segment.path);
-      const report = verifyLog(logDir);
+      const report = await verifyBoth(logDir);
       assert.equal(report.status, 'tampered');
       assert.match(report.problem?.message ?? '', /segment is missing/);
     } finally {
@@ -268,6 +268,9 @@ describe('opening a damaged log', () => {
       const last = listSegments(options.dir).pop() as { path: string };
       const torn = '{"agent_id":"a","decision":"allow","hash":"12ab';
       appendFileSync(last.path, torn);
+      const before = await verifyBoth(options.dir);
+      assert.equal(before.status, 'tampered');
+      assert.equal(before.problem !== undefined && 'tornTail' in before.problem && before.problem.tornTail, true, 'verify calls it a torn tail');
       log = await AuditLog.open(options);
       assert.equal(log.recovery.truncatedBytes, Buffer.byteLength(torn));
       await log.close();
@@ -402,12 +405,12 @@ describe('modes, rotation and retention', () => {
       const retention = records.filter((record) => record.event === 'audit.retention');
       assert.ok(retention.length > 0, 'a retention record lists what was deleted');
       assert.ok(listSegments(options.dir)[0]?.firstSeq !== 0, 'the oldest segment is gone');
-      const report = verifyLog(options.dir);
+      const report = await verifyBoth(options.dir);
       assert.equal(report.status, 'clean', report.problem?.message);
       assert.equal(report.scan.startedAfterRetention, true);
       // Deleting one more old segment by hand is not retention: no record accounts for it.
       unlinkSync((listSegments(options.dir)[0] as { path: string }).path);
-      const doctored = verifyLog(options.dir);
+      const doctored = await verifyBoth(options.dir);
       assert.equal(doctored.status, 'tampered');
       assert.match(doctored.problem?.message ?? '', /no audit\.retention record accounts/);
     } finally {
