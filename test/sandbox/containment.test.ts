@@ -153,6 +153,24 @@ describe('a hostile server in the bwrap sandbox', () => {
     assert.equal(listenerConnections, before);
   });
 
+  test("the host's abstract unix sockets (D-Bus, X11, container runtimes) are out of reach", async () => {
+    const name = `bastion-test-abstract-${process.pid}`;
+    let accepted = 0;
+    const abstract = createServer((socket) => {
+      accepted += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => abstract.listen(`\0${name}`, resolve));
+    try {
+      const outcome = await attempt(hostile.client, 'unix_connect', { path: `@${name}` });
+      assert.equal(outcome.ok, false);
+      assert.match(outcome.detail, /ECONNREFUSED|ENOENT/);
+      assert.equal(accepted, 0);
+    } finally {
+      abstract.close();
+    }
+  });
+
   test('the granted destination is reachable through the egress broker, and the connection is reported', async () => {
     const before = listenerConnections;
     const outcome = await attempt(hostile.client, 'broker_connect', { host: '127.0.0.1', port: listenerPort });
