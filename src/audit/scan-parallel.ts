@@ -199,15 +199,11 @@ function readHead(path: string): Buffer {
 }
 
 /** Rare path (a checkpoint mismatch inside a range): find the line's offset again. */
-function nthLine(chunk: PlannedChunk, index: number): { offset: number } {
+function lineOffset(chunk: PlannedChunk, index: number): number {
   const data = readRange(chunk.segment.path, chunk.start, chunk.end);
   let offset = 0;
   for (let skipped = 0; skipped < index; skipped += 1) offset = data.indexOf(0x0a, offset) + 1;
-  return { offset: chunk.start + offset };
-}
-
-function lineOffset(chunk: PlannedChunk, index: number): number {
-  return nthLine(chunk, index).offset;
+  return chunk.start + offset;
 }
 
 class WorkerPool {

@@ -117,9 +117,6 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
 
 export const ZERO_HASH = '0'.repeat(64);
 
-/** The keys a caller may set. */
-export const RECORD_KEYS: readonly string[] = Object.keys(fieldKinds);
-
 /**
  * Rejects unknown keys and wrongly typed values, so nothing outside the schema (and in
  * particular no nested object outside info/input/output) reaches a line.
