@@ -225,6 +225,8 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       const spawned = spawn(plan.file, plan.argv, {
         stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
         env: plan.env,
+        // The host working directory means nothing inside and may be unreadable to the server uid.
+        cwd: '/',
         shell: false,
         windowsHide: true,
       });

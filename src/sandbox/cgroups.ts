@@ -101,6 +101,22 @@ export interface LimitCounters {
   pidsRefused: number;
 }
 
+let sequence = 0;
+
+/** Where each controller's per-server groups go: Bastion's own cgroup, or the configured parent. */
+function parentDirs(layout: CgroupLayout, parentOverride: string | undefined): Map<CgroupController, string> {
+  const parents = new Map<CgroupController, string>();
+  if (layout.version === 1) {
+    for (const [controller, own] of Object.entries(layout.v1) as Array<[CgroupController, string]>) {
+      parents.set(controller, parentOverride === undefined ? own : join(layout.v1Roots[controller] ?? own, parentOverride));
+    }
+  } else if (layout.version === 2 && layout.v2) {
+    const parent = parentOverride === undefined ? layout.v2.dir : join(layout.v2.mountPoint, parentOverride);
+    for (const controller of ['memory', 'pids', 'cpu', 'cpuacct'] as const) parents.set(controller, parent);
+  }
+  return parents;
+}
+
 /** One server's cgroup (a directory per v1 controller, or one v2 directory). */
 export class ServerCgroup {
   private constructor(
@@ -110,31 +126,38 @@ export class ServerCgroup {
 
   /** Creates the cgroup and writes its limits; throws (with the path) if the host refuses. */
   static create(layout: CgroupLayout, name: string, limits: CgroupLimits, parentOverride?: string): ServerCgroup {
-    const leaf = `bastion-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}`;
-    const parents = layout.version === 1 ? Object.entries(layout.v1).map(([c, base]) => (parentOverride === undefined ? base : join(layout.v1Roots[c as CgroupController] ?? base, parentOverride))) : [parentOverride ?? layout.v2?.dir ?? ''];
-    for (const parent of parents) if (parent) sweepStale(parent);
-    if (layout.version === 1) {
-      const dirs: Partial<Record<CgroupController, string>> = {};
-      for (const [controller, base] of Object.entries(layout.v1) as Array<[CgroupController, string]>) {
-        const parent = parentOverride === undefined ? base : join(layout.v1Roots[controller] ?? base, parentOverride);
+    sequence += 1;
+    const leaf = `bastion-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${Date.now().toString(36)}${sequence.toString(36)}`;
+    const parents = parentDirs(layout, parentOverride);
+    if (parents.size === 0) throw new Error('sandbox: no usable cgroup hierarchy on this host (see `bastion doctor`)');
+    for (const parent of new Set(parents.values())) sweepStale(parent);
+    const dirs: Partial<Record<CgroupController, string>> = {};
+    const created: string[] = [];
+    try {
+      if (layout.version === 2) enableV2Controllers([...parents.values()][0] as string, layout.v2?.controllers ?? []);
+      for (const [controller, parent] of parents) {
         const dir = join(parent, leaf);
-        mkdirSync(dir, { recursive: true });
+        if (!created.includes(dir)) {
+          mkdirSync(dir, { recursive: true });
+          created.push(dir);
+        }
         dirs[controller] = dir;
       }
-      const group = new ServerCgroup(1, dirs);
-      group.applyV1(limits);
+      const group = new ServerCgroup(layout.version === 1 ? 1 : 2, dirs);
+      if (layout.version === 1) group.applyV1(limits);
+      else group.applyV2(limits);
       return group;
+    } catch (error) {
+      // Half a group (memory but no pids, say) is worse than none: remove what was made.
+      for (const dir of created.reverse()) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // Best effort; sweepStale retries later.
+        }
+      }
+      throw error;
     }
-    if (layout.version === 2 && layout.v2) {
-      const parent = parentOverride ?? layout.v2.dir;
-      enableV2Controllers(parent, layout.v2.controllers);
-      const dir = join(parent, leaf);
-      mkdirSync(dir);
-      const group = new ServerCgroup(2, { memory: dir, pids: dir, cpu: dir, cpuacct: dir });
-      group.applyV2(limits);
-      return group;
-    }
-    throw new Error('sandbox: no usable cgroup hierarchy on this host (see `bastion doctor`)');
   }
 
   /** A group someone else created (e.g. runc, from linux.cgroupsPath), for reading only. */

@@ -2,12 +2,12 @@
 // container flags, the broker's request parsing, config resolution and backend refusal.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxViewFromScopes, egressAllowed } from '../../src/sandbox/scopes.js';
 import { planBwrap, SANDBOX_EGRESS_SOCKET } from '../../src/sandbox/bwrap.js';
-import { detectCgroups } from '../../src/sandbox/cgroups.js';
+import { detectCgroups, ServerCgroup, listChildren } from '../../src/sandbox/cgroups.js';
 import { ociBundleConfig, containerRunFlags } from '../../src/sandbox/oci.js';
 import { parseConnect } from '../../src/sandbox/broker.js';
 import { createSandbox, resolveSandboxConfig, serverUid, DEFAULT_SANDBOX_LIMITS } from '../../src/sandbox/index.js';
@@ -184,6 +184,16 @@ describe('cgroup detection', () => {
     const mountinfo = '40 30 0:26 /docker/abc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory';
     const layout = detectCgroups('4:memory:/docker/abc\n', mountinfo, () => []);
     assert.equal(layout.v1.memory, '/sys/fs/cgroup/memory');
+  });
+
+  test('a group the host refuses half-way is removed, not left with some controllers and not others', () => {
+    const memory = join(tmp, 'cg-memory');
+    mkdirSync(memory);
+    const notADirectory = join(tmp, 'cg-pids-file');
+    writeFileSync(notADirectory, '');
+    const layout = { version: 1 as const, v1: { memory, pids: notADirectory }, v1Roots: {} };
+    assert.throws(() => ServerCgroup.create(layout, 'half', { memoryBytes: 1 << 26, pids: 10, cpus: 1 }), /ENOTDIR/);
+    assert.deepEqual(listChildren(memory), []);
   });
 
   test('no controllers anywhere: version none (the backend degrades or refuses per config)', () => {
