@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfigText } from './load.js';
@@ -10,14 +11,80 @@ function referenceServerEntry(packageName: string): string {
   return join(dirname(require.resolve(`${packageName}/package.json`)), 'dist', 'index.js');
 }
 
+/** Tools of the everything server that touch nothing outside the server (no scope needed beyond exec). */
+const EVERYTHING_TOOLS = [
+  'echo', 'get-annotated-message', 'get-env', 'get-resource-links', 'get-resource-reference', 'get-roots-list', 'get-structured-content',
+  'get-sum', 'get-tiny-image', 'simulate-research-query', 'toggle-simulated-logging', 'toggle-subscriber-updates',
+  'trigger-elicitation-request', 'trigger-elicitation-request-async', 'trigger-long-running-operation', 'trigger-sampling-request',
+  'trigger-sampling-request-async', 'trigger-url-elicitation',
+];
+
+/** What each filesystem tool touches, bound to its path arguments. */
+const FILESYSTEM_SCOPES: Record<string, string[]> = {
+  read_file: ['read:filesystem:${path}'],
+  read_text_file: ['read:filesystem:${path}'],
+  read_media_file: ['read:filesystem:${path}'],
+  read_multiple_files: ['read:filesystem:${paths}'],
+  write_file: ['write:filesystem:${path}'],
+  edit_file: ['read:filesystem:${path}', 'write:filesystem:${path}'],
+  create_directory: ['write:filesystem:${path}'],
+  list_directory: ['read:filesystem:${path}'],
+  list_directory_with_sizes: ['read:filesystem:${path}'],
+  directory_tree: ['read:filesystem:${path}'],
+  move_file: ['read:filesystem:${source}', 'write:filesystem:${source}', 'write:filesystem:${destination}'],
+  search_files: ['read:filesystem:${path}'],
+  get_file_info: ['read:filesystem:${path}'],
+  list_allowed_directories: [],
+};
+
+const MEMORY_TOOLS = ['create_entities', 'create_relations', 'add_observations', 'delete_entities', 'delete_observations', 'delete_relations', 'read_graph', 'search_nodes', 'open_nodes'];
+
+function toolsYaml(scopes: Record<string, string[]>): string {
+  return Object.entries(scopes)
+    .map(([tool, list]) => `      ${tool}: { scopes: ${JSON.stringify(list)} }`)
+    .join('\n');
+}
+
+/** The demo policy: the demo agent may use every reference tool, and the filesystem only inside the workspace. */
+export function demoPolicyText(workspace: string): string {
+  return `# Written by bastion serve for the embedded demo config; edit a copy, not this file.
+version: 1
+roles:
+  demo:
+    description: everything the reference servers offer, files only inside the demo workspace
+    grants:
+      - "exec:tools:[${[...EVERYTHING_TOOLS.map((tool) => `everything.${tool}`), 'everything.gzip-file-as-resource', ...Object.keys(FILESYSTEM_SCOPES).map((tool) => `filesystem.${tool}`), ...MEMORY_TOOLS.map((tool) => `memory.${tool}`)].join(', ')}]"
+      - "read:filesystem:${workspace}"
+      - "write:filesystem:${workspace}"
+      - "write:network:raw.githubusercontent.com:443"
+      - "exec:prompts:*"
+      - "read:resources:*"
+      - "exec:sampling:[everything]"
+      - "exec:elicitation:[everything]"
+      - "read:roots:[everything, filesystem]"
+agents:
+  demo-agent:
+    roles: [demo]
+`;
+}
+
+/** Writes the demo's policy file and workspace into the state directory. */
+export function materializeDemo(stateDir: string): void {
+  const workspace = join(stateDir, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  writeFileSync(join(stateDir, 'demo-policy.yaml'), demoPolicyText(workspace), { mode: 0o600 });
+}
+
 /**
  * The embedded default: Bastion in front of the three MCP reference servers from npm, on
- * 127.0.0.1 only. Built as YAML text and loaded through the same validator as a user's file,
- * so the default can never bypass a check a real config gets.
+ * 127.0.0.1 only, with a least-privilege demo policy. Built as YAML text and loaded through
+ * the same validator as a user's file, so the default can never bypass a check a real config gets.
  */
 export function embeddedDefaultConfig(stateDir = resolve('.bastion')): LoadedConfig {
   const node = process.execPath;
   const workspace = join(stateDir, 'workspace');
+  const everythingScopes = Object.fromEntries([...EVERYTHING_TOOLS.map((tool) => [tool, [] as string[]]), ['gzip-file-as-resource', ['write:network:${data}']]]);
+  const memoryScopes = Object.fromEntries(MEMORY_TOOLS.map((tool) => [tool, [] as string[]]));
   const text = `
 version: 1
 stateDir: ${JSON.stringify(stateDir)}
@@ -26,6 +93,8 @@ listeners:
     host: 127.0.0.1
     port: ${Number(process.env['BASTION_PORT'] ?? 8080)}
     path: /mcp
+policy:
+  files: [${JSON.stringify(join(stateDir, 'demo-policy.yaml'))}]
 servers:
   everything:
     transport: stdio
@@ -33,12 +102,16 @@ servers:
     args: [${JSON.stringify(referenceServerEntry('@modelcontextprotocol/server-everything'))}, stdio]
     trust: unsigned
     description: MCP reference server exercising every protocol feature
+    tools:
+${toolsYaml(everythingScopes)}
   filesystem:
     transport: stdio
     command: ${JSON.stringify(node)}
     args: [${JSON.stringify(referenceServerEntry('@modelcontextprotocol/server-filesystem'))}, ${JSON.stringify(workspace)}]
     trust: unsigned
     description: MCP reference filesystem server, limited to ${workspace}
+    tools:
+${toolsYaml(FILESYSTEM_SCOPES)}
   memory:
     transport: stdio
     command: ${JSON.stringify(node)}
@@ -47,6 +120,8 @@ servers:
       MEMORY_FILE_PATH: ${JSON.stringify(join(stateDir, 'memory.jsonl'))}
     trust: unsigned
     description: MCP reference knowledge-graph memory server
+    tools:
+${toolsYaml(memoryScopes)}
 `;
   return loadConfigText(text, '<embedded default>', process.cwd());
 }

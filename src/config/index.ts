@@ -1,5 +1,5 @@
 export { loadConfigFile, loadConfigText } from './load.js';
-export { embeddedDefaultConfig } from './defaults.js';
+export { embeddedDefaultConfig, materializeDemo, demoPolicyText } from './defaults.js';
 export { ConfigError, formatProblem } from './errors.js';
 export type { ConfigProblem } from './errors.js';
 export { resolveValue, resolveMap, SecretError } from './secrets.js';

@@ -1,3 +1,6 @@
+import { auditConfigSchema } from '../audit/config.js';
+import { policyConfigSchema } from '../policy/config.js';
+
 /**
  * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
  * and `default`s are applied by ajv, so every limit has a safe value unless widened explicitly.
@@ -153,6 +156,15 @@ export const configSchema = {
         restartBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000, default: 500 },
         maxBackoffMs: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 30_000 },
         startTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000 },
+      },
+    },
+    audit: auditConfigSchema,
+    policy: {
+      ...policyConfigSchema,
+      default: {},
+      properties: {
+        ...policyConfigSchema.properties,
+        enforce: { type: 'boolean', default: true, description: 'true (default: every call needs a grant) or false (least privilege off; warned at every start)' },
       },
     },
     servers: {

@@ -1,3 +1,6 @@
+import type { DeepPartial, AuditConfig } from '../audit/config.js';
+import type { PolicyConfig } from '../policy/config.js';
+
 /** A secret value: read from the environment or a file at start, never written inline. */
 export type SecretRef = { fromEnv: string } | { fromFile: string };
 
@@ -109,6 +112,10 @@ export interface BastionConfig {
     /** How long to wait for an upstream's initialize answer. */
     startTimeoutMs: number;
   };
+  /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
+  audit: DeepPartial<AuditConfig>;
+  /** Least privilege (docs/policy.md). */
+  policy: PolicyConfig & { enforce: boolean };
   servers: Record<string, ServerConfig>;
 }
 

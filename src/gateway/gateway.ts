@@ -7,7 +7,7 @@ import { publishEverything, type DefinitionInspector, type ListFilter } from './
 import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
 import type { ServerRequestPolicy } from './server-requests.js';
-import type { GatewayRuntime } from './session.js';
+import type { GatewayEventSink, GatewayRuntime } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
 
 export interface GatewayOptions {
@@ -16,16 +16,18 @@ export interface GatewayOptions {
   version: string;
   launcher?: ProcessLauncher;
   /** Extra guards from other modules, placed by the pipeline order in docs/pipeline.md. */
-  extraGuards?: { beforeRouting?: Guard[]; afterRouting?: Guard[] };
+  extraGuards?: { outermost?: Guard[]; beforeRouting?: Guard[]; afterRouting?: Guard[] };
   listFilter?: ListFilter;
   inspectDefinitions?: DefinitionInspector;
   serverRequestPolicy?: ServerRequestPolicy;
+  events?: GatewayEventSink;
 }
 
 /**
- * The gateway's guard order. Authentication comes first so nothing unauthenticated reaches any
- * other control; size before any parsing-heavy work; routing before the guards that need to
- * know the server and tool; argument validation last, right before dispatch.
+ * The gateway's guard order (docs/pipeline.md). The outermost guards (audit) see every
+ * outcome; authentication comes next so nothing unauthenticated reaches any other control;
+ * size before any parsing-heavy work; routing before the guards that need to know the server
+ * and tool; argument validation last, right before dispatch.
  */
 export function buildRuntime(options: GatewayOptions): GatewayRuntime {
   const { loaded } = options;
@@ -35,11 +37,12 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     logger: options.logger,
     launcher: options.launcher ?? directLauncher,
     version: options.version,
-    guardsBeforeRouting: [authenticationGuard, requestSizeGuard, ...(options.extraGuards?.beforeRouting ?? [])],
+    guardsBeforeRouting: [...(options.extraGuards?.outermost ?? []), authenticationGuard, requestSizeGuard, ...(options.extraGuards?.beforeRouting ?? [])],
     guardsAfterRouting: [...(options.extraGuards?.afterRouting ?? []), createValidationGuard()],
     listFilter: options.listFilter ?? ((_identity, _server, _kind, items) => items),
     inspectDefinitions: options.inspectDefinitions ?? publishEverything,
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
+    events: options.events ?? (() => undefined),
   };
 }
 

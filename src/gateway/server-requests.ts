@@ -47,10 +47,13 @@ export class ServerRequestBroker {
       return connection.reply(request.id, { error: { code: ErrorCode.MethodNotFound, message: `the client did not declare the '${capability}' capability` } });
     }
     const denial = this.session.runtime.serverRequestPolicy(this.session.owner, server, request.method);
+    const facts = { server, method: request.method, agent_id: this.session.owner?.agentId ?? null, session_id: this.session.sessionId };
     if (denial !== undefined) {
       this.session.runtime.logger.warn({ server, method: request.method, reason: denial }, 'server-to-client request denied');
+      this.session.runtime.events('server_request', { ...facts, decision: 'deny', reason: denial });
       return connection.reply(request.id, { error: { code: ErrorCode.Forbidden, message: `denied by Bastion policy: ${denial}` } });
     }
+    this.session.runtime.events('server_request', { ...facts, decision: 'allow', reason: null });
     const downstreamId = `bastion-${this.nextId++}`;
     const timer = setTimeout(() => this.expire(downstreamId), CLIENT_ANSWER_TIMEOUT_MS);
     timer.unref();

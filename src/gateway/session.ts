@@ -21,6 +21,9 @@ export interface SessionSink {
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean;
 }
 
+/** A notable event outside any one request (the audit log records these). */
+export type GatewayEventSink = (event: string, info: Record<string, string | number | boolean | null>) => void;
+
 /** What all sessions of one gateway share. */
 export interface GatewayRuntime {
   config: BastionConfig;
@@ -35,6 +38,7 @@ export interface GatewayRuntime {
   listFilter: ListFilter;
   inspectDefinitions: DefinitionInspector;
   serverRequestPolicy: ServerRequestPolicy;
+  events: GatewayEventSink;
 }
 
 export interface SessionOptions {
@@ -144,6 +148,7 @@ export class GatewaySession {
           events: {
             onServerRequest: (server, request) => this.broker.serverRequest(server, request),
             onNotification: (server, notification) => this.router.upstreamNotification(server, notification),
+            onDown: (server, reason, retryInMs) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId }),
             onReady: (server, restarted) => {
               this.catalog.invalidate(server);
               if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
@@ -207,6 +212,12 @@ export class GatewaySession {
       const index = calls.indexOf(id);
       if (index !== -1) calls.splice(index, 1);
     };
+  }
+
+  /** Waits (at most `waitMs`) for the requests in flight to be answered. */
+  async drain(waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   async close(): Promise<void> {

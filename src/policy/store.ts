@@ -19,6 +19,8 @@ export interface PolicyStoreOptions extends EvaluatorOptions {
   logger: Logger;
   /** Debounce for file-change reloads, in milliseconds (default 200). */
   debounceMs?: number;
+  /** Told about every reload attempt, accepted or rejected (the audit log records policy changes). */
+  onReload?: (why: string, result: ReloadResult) => void;
 }
 
 export type ReloadResult = { ok: true; evaluator: PolicyEvaluator; warnings: PolicyProblem[] } | { ok: false; problems: PolicyProblem[] };
@@ -123,6 +125,7 @@ export class PolicyStore {
   /** Recompiles from the files; swaps only if everything is valid. */
   reload(why = 'reload requested'): ReloadResult {
     const result = compilePolicy({ ...this.options, ...(this.declarations === undefined ? {} : { declarations: this.declarations }) });
+    this.options.onReload?.(why, result);
     if (!result.ok) {
       this.options.logger.error({ why, problems: result.problems.map(formatProblem) }, 'policy reload rejected; the previous policy stays in force');
       return result;

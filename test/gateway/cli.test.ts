@@ -34,7 +34,7 @@ describe('the bastion command line', () => {
   test('the HTTP listener refuses to start without any credential configured', () => {
     const dir = tempDir();
     const path = join(dir.path, 'bastion.yaml');
-    writeFileSync(path, `version: 1\nlisteners:\n  http: { port: 0 }\nservers:\n${stdioServer('odd', fixture('misbehaving-server'))}`);
+    writeFileSync(path, `version: 1\nlisteners:\n  http: { port: 0 }\npolicy: { enforce: false }\nservers:\n${stdioServer('odd', fixture('misbehaving-server'))}`);
     const result = spawnSync(process.execPath, [BASTION_BIN, 'serve', '--config', path], { encoding: 'utf8', timeout: 20_000 });
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /needs credentials/);

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -9,20 +9,25 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { BASTION_BIN, configYaml, firstText, fixture, referenceServer, stdioServer, tempDir } from '../helpers/gateway.js';
 
 const dir = tempDir();
-const configPath = join(dir.path, 'bastion.yaml');
-writeFileSync(configPath, configYaml(stdioServer('everything', referenceServer('everything'), ['stdio']) + stdioServer('odd', fixture('misbehaving-server')), '', 'listeners:\n  stdio: { agent: desktop-agent }'));
+
+/** Each gateway process gets its own directory: its audit log is locked to one writer. */
+function writeConfig(name: string): string {
+  const path = join(dir.path, name, 'bastion.yaml');
+  mkdirSync(join(dir.path, name));
+  writeFileSync(path, configYaml(stdioServer('everything', referenceServer('everything'), ['stdio']) + stdioServer('odd', fixture('misbehaving-server')), '', 'listeners:\n  stdio: { agent: desktop-agent }'));
+  return path;
+}
 
 describe('the bastion binary serving a client over stdio', () => {
   let client: Client;
 
   before(async () => {
     client = new Client({ name: 'stdio-test', version: '1.0.0' });
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [BASTION_BIN, 'serve', '--stdio', '--config', configPath], stderr: 'ignore' }));
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [BASTION_BIN, 'serve', '--stdio', '--config', writeConfig('sdk')], stderr: 'ignore' }));
   });
 
   after(async () => {
     await client?.close();
-    dir.cleanup();
   });
 
   test('lists and calls tools of the real everything server through the gateway', async () => {
@@ -60,7 +65,7 @@ class RawStdio {
   private waiters: Array<() => void> = [];
 
   constructor() {
-    this.child = spawn(process.execPath, [BASTION_BIN, 'serve', '--stdio', '--config', configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BASTION_BIN, 'serve', '--stdio', '--config', writeConfig('raw')], { stdio: ['pipe', 'pipe', 'pipe'] });
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       this.lines.push(line);
       for (const wake of this.waiters.splice(0)) wake();
@@ -85,6 +90,7 @@ describe('bad input over stdio gets a JSON-RPC error and the gateway keeps servi
   const raw = new RawStdio();
   after(() => {
     raw.child.kill();
+    dir.cleanup();
   });
 
   test('requests before initialize are refused', async () => {

@@ -7,7 +7,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { hashToken } from '../../src/auth/index.js';
 import { loadConfigText } from '../../src/config/index.js';
-import { Gateway } from '../../src/gateway/index.js';
+import { createBastion, type Bastion } from '../../src/app/index.js';
+import type { Gateway } from '../../src/gateway/index.js';
 import { silentLogger } from '../../src/observability/index.js';
 
 const require = createRequire(import.meta.url);
@@ -46,6 +47,7 @@ auth:
   apiTokens:
     - { agent: alice, sha256: ${hashToken(TEST_TOKEN)} }
     - { agent: bob, sha256: ${hashToken(OTHER_TOKEN)} }
+${extra.includes('policy:') ? '' : 'policy: { enforce: false }'}
 ${extra}
 servers:
 ${serversYaml}`;
@@ -62,24 +64,26 @@ ${extra}`;
 
 export interface RunningGateway {
   gateway: Gateway;
+  bastion: Bastion;
   url: string;
   dir: TempDir;
   stop(): Promise<void>;
 }
 
-/** Starts an in-process gateway with an HTTP listener on a random port. */
+/** Starts an in-process gateway (every control the config asks for) with an HTTP listener on a random port. */
 export async function startGateway(yaml: string): Promise<RunningGateway> {
   const dir = tempDir();
   writeFileSync(join(dir.path, 'bastion.yaml'), yaml);
   const loaded = loadConfigText(yaml, join(dir.path, 'bastion.yaml'), dir.path);
-  const gateway = new Gateway({ loaded, logger: silentLogger(), version: '0.0.0-test' });
-  const url = await gateway.startHttp();
+  const bastion = await createBastion({ loaded, logger: silentLogger(), version: '0.0.0-test' });
+  const url = await bastion.gateway.startHttp();
   return {
-    gateway,
+    gateway: bastion.gateway,
+    bastion,
     url,
     dir,
     stop: async () => {
-      await gateway.stop();
+      await bastion.close();
       dir.cleanup();
     },
   };

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { hashToken } from '../../auth/index.js';
-import { ConfigError, embeddedDefaultConfig, loadConfigFile, type LoadedConfig } from '../../config/index.js';
-import { Gateway } from '../../gateway/index.js';
+import { createBastion } from '../../app/index.js';
+import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type LoadedConfig } from '../../config/index.js';
+import { PolicyError } from '../../policy/index.js';
 import { createLogger } from '../../observability/index.js';
 import { CliError } from '../errors.js';
 import { packageVersion } from '../version.js';
@@ -41,14 +42,24 @@ async function serve(options: ServeOptions): Promise<void> {
   const { config } = loaded;
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  if (options.config === undefined) mkdirSync(join(stateDir, 'workspace'), { recursive: true });
+  if (options.config === undefined) materializeDemo(stateDir);
   for (const [name, server] of Object.entries(config.servers)) {
     if (server.trust === 'unsigned') logger.warn({ server: name }, 'server runs without a verified manifest (trust: unsigned)');
   }
-  const gateway = new Gateway({ loaded, logger, version: packageVersion() });
+  let bastion;
+  try {
+    bastion = await createBastion({ loaded, logger, version: packageVersion() });
+  } catch (error) {
+    if (error instanceof PolicyError) throw new CliError(`${error.message}\n(to run without least privilege, which is not recommended, set policy.enforce: false)`, 2);
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+  const { gateway } = bastion;
+  let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'shutting down: closing sessions and stopping upstream servers');
-    await gateway.stop();
+    await bastion.close();
     logger.flush();
     process.exit(0);
   };
@@ -75,7 +86,7 @@ async function serve(options: ServeOptions): Promise<void> {
   try {
     url = await gateway.startHttp();
   } catch (error) {
-    await gateway.stop();
+    await bastion.close();
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
   logger.info({ url, servers: Object.keys(config.servers) }, 'gateway listening');

@@ -95,7 +95,10 @@ export class HttpListener {
     if (url.pathname !== this.config.path) return this.json(res, 404, { error: 'not found' });
     if (!this.originAllowed(req)) return this.json(res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Origin not allowed; add it to listeners.http.allowedOrigins if it is legitimate' }));
     const auth = await this.authenticator.authenticate(req.headers.authorization);
-    if (!auth.ok) return this.unauthorized(res, auth.error, auth.description);
+    if (!auth.ok) {
+      this.runtime.events('auth.denied', { reason: auth.description, remote: req.socket.remoteAddress ?? null, transport: 'http' });
+      return this.unauthorized(res, auth.error, auth.description);
+    }
     switch (req.method) {
       case 'POST':
         return this.post(req, res, auth.identity);

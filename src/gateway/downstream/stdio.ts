@@ -40,8 +40,18 @@ export class StdioListener {
     return this.closed;
   }
 
-  close(): Promise<void> {
-    return this.session.close();
+  /**
+   * Lets requests in flight finish (a client may write and close stdin at once), closes the
+   * session, then makes sure every answer has left the process.
+   */
+  async close(): Promise<void> {
+    await this.session.drain(5000);
+    await this.session.close();
+    if (this.corked) this.flush();
+    await new Promise<void>((resolve) => {
+      if (!this.output.writable) resolve();
+      else this.output.write('', () => resolve());
+    });
   }
 
   private receive(line: string, bytes: number): void {

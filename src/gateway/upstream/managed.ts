@@ -13,6 +13,8 @@ export interface UpstreamEvents {
   onNotification(server: string, notification: JsonRpcNotification): void;
   /** A (re)started upstream is ready; its lists may differ from before. */
   onReady(server: string, restarted: boolean): void;
+  /** The upstream stopped or failed to start; it will be restarted after `retryInMs`. */
+  onDown(server: string, reason: string, retryInMs: number): void;
 }
 
 export interface ManagedUpstreamOptions {
@@ -146,6 +148,7 @@ export class ManagedUpstream {
   private scheduleRestart(): void {
     if (this.stopped || this.restartTimer !== undefined) return;
     const delay = this.backoffMs;
+    this.options.events.onDown(this.options.name, this.lastError ?? 'unknown', delay);
     this.backoffMs = Math.min(this.backoffMs * 2, this.options.gateway.upstream.maxBackoffMs);
     this.options.logger.info({ server: this.options.name, delayMs: delay }, 'restarting upstream after backoff');
     this.restartTimer = setTimeout(() => {

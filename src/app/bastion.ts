@@ -1,0 +1,92 @@
+import { resolve } from 'node:path';
+import { AuditEvent, AuditLog, createAuditGuard, resolveAuditConfig } from '../audit/index.js';
+import type { LoadedConfig } from '../config/index.js';
+import { Gateway, type GatewayOptions } from '../gateway/index.js';
+import type { Logger } from '../observability/index.js';
+import type { Guard } from '../pipeline/index.js';
+import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy, declarationsFromConfig } from '../policy/index.js';
+
+/** A gateway with every control the config asks for, and how to shut it all down. */
+export interface Bastion {
+  gateway: Gateway;
+  audit: AuditLog;
+  policy: PolicyStore | undefined;
+  /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
+  close(): Promise<void>;
+}
+
+export interface BastionOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  version: string;
+}
+
+/**
+ * The composition root: builds each control from its config section and hands them to the
+ * gateway in the order docs/pipeline.md gives. Anything that cannot be set up safely throws,
+ * and the gateway does not start (fail closed).
+ */
+export async function createBastion(options: BastionOptions): Promise<Bastion> {
+  const { loaded, logger } = options;
+  const { config } = loaded;
+  const stateDir = resolve(loaded.baseDir, config.stateDir);
+  const auditConfig = resolveAuditConfig(config.audit, stateDir);
+  const audit = await AuditLog.open(auditConfig);
+  try {
+    await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
+    const policy = openPolicy(options, audit);
+    const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
+    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
+    const gatewayOptions: GatewayOptions = {
+      loaded,
+      logger,
+      version: options.version,
+      extraGuards: { outermost, afterRouting },
+      events: (event, info) => {
+        audit.event(event, info).catch((error: unknown) => logger.error({ err: error, event }, 'could not record event in the audit log'));
+      },
+      ...(policy === undefined ? {} : { listFilter: createListFilter(policy), serverRequestPolicy: createServerRequestPolicy(policy) }),
+    };
+    const gateway = new Gateway(gatewayOptions);
+    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid });
+    return {
+      gateway,
+      audit,
+      policy,
+      close: async () => {
+        await gateway.stop();
+        policy?.close();
+        await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
+        await audit.close();
+      },
+    };
+  } catch (error) {
+    await audit.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+function openPolicy(options: BastionOptions, audit: AuditLog): PolicyStore | undefined {
+  const { loaded, logger } = options;
+  const { config } = loaded;
+  if (!config.policy.enforce) {
+    logger.warn('least privilege is OFF (policy.enforce: false): every authenticated agent may call every tool');
+    void audit.event(AuditEvent.Alert, { alert: 'policy_not_enforced' });
+    return undefined;
+  }
+  const manifests = [
+    ...config.policy.manifests.map((file) => resolve(loaded.baseDir, file)),
+    ...Object.values(config.servers).flatMap((server) => (server.manifest === undefined ? [] : [resolve(loaded.baseDir, server.manifest)])),
+  ];
+  const store = PolicyStore.open({
+    policyFiles: config.policy.files.map((file) => resolve(loaded.baseDir, file)),
+    manifestFiles: manifests,
+    declarations: declarationsFromConfig(config.servers),
+    followSymlinks: config.policy.followSymlinks,
+    logger,
+    onReload: (why, result) => void audit.event(AuditEvent.PolicyChange, { why, accepted: result.ok, problems: result.ok ? [] : result.problems.map((problem) => `${problem.file}:${problem.line ?? '?'}: ${problem.field}: ${problem.message}`) }),
+  });
+  store.handleSighup();
+  if (config.policy.watch) store.watch();
+  return store;
+}

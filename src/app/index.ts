@@ -1,0 +1,2 @@
+export { createBastion } from './bastion.js';
+export type { Bastion, BastionOptions } from './bastion.js';
