@@ -1,0 +1,81 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { configYaml, fixture, httpClient, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
+
+const AUDITCTL = fileURLToPath(new URL('../../src/cli/auditctl.js', import.meta.url));
+
+interface LoggedRecord {
+  kind: string;
+  method?: string;
+  tool?: string;
+  decision?: string;
+  reason?: string;
+  request_id?: string | number;
+  agent_id?: string;
+  token_fingerprint?: string;
+  event?: string;
+}
+
+function records(dir: string): LoggedRecord[] {
+  const segments = join(dir, 'segments');
+  return readdirSync(segments)
+    .filter((file) => file.endsWith('.jsonl'))
+    .sort()
+    .flatMap((file) => readFileSync(join(segments, file), 'utf8').split('\n').filter((line) => line !== ''))
+    .map((line) => JSON.parse(line) as LoggedRecord);
+}
+
+describe('every tool call through the gateway has exactly one audit record', () => {
+  let gw: RunningGateway;
+  let client: Client;
+  const secret = 'sk-live-51HqLyjWDarjtT1zdp7dcXYZ0123456789abcdefABCDEF';
+
+  before(async () => {
+    gw = await startGateway(configYaml(stdioServer('odd', fixture('misbehaving-server'), [], '    limits: { timeoutMs: 800 }\n')));
+    client = await httpClient(gw.url);
+  });
+
+  after(async () => {
+    await client?.close();
+    await gw?.stop();
+  });
+
+  test('allowed, denied, failed and timed-out calls are each recorded once, with their outcome', async () => {
+    const settle = (name: string, args: Record<string, unknown>): Promise<unknown> => client.callTool({ name, arguments: args }).catch((error: unknown) => error);
+    await settle('odd.echo', { text: `my key is ${secret}` }); // allowed
+    await settle('odd.echo', { wrong: 1 }); // denied by argument validation
+    await settle('odd.nope', {}); // error: unknown tool
+    await settle('odd.hang', {}); // timed out
+    await gw.bastion.audit.flush();
+    const calls = records(gw.bastion.audit.dir).filter((record) => record.kind === 'request' && record.method === 'tools/call');
+    assert.equal(calls.length, 4, JSON.stringify(calls));
+    assert.equal(new Set(calls.map((record) => record.request_id)).size, 4, 'one record per request id');
+    assert.deepEqual(
+      calls.map((record) => record.decision),
+      ['allow', 'deny', 'error', 'error'],
+    );
+    assert.match(calls[3]?.reason ?? '', /time/);
+    assert.ok(calls.every((record) => record.agent_id === 'alice'));
+    assert.ok(calls.every((record) => /^sha256:[0-9a-f]{16}$/.test(record.token_fingerprint ?? '')));
+  });
+
+  test('a secret in the arguments never reaches the log files', () => {
+    const raw = readdirSync(join(gw.bastion.audit.dir, 'segments')).map((file) => readFileSync(join(gw.bastion.audit.dir, 'segments', file), 'utf8')).join('');
+    assert.ok(!raw.includes(secret), 'the secret was written to the audit log');
+    assert.ok(!raw.includes('test-token-for-agent-alice'), 'the bearer token was written to the audit log');
+  });
+
+  test('the gateway start and config load are recorded, and mcp-auditctl verifies the log', async () => {
+    const events = records(gw.bastion.audit.dir).filter((record) => record.kind === 'event').map((record) => record.event);
+    assert.ok(events.includes('config.load'));
+    assert.ok(events.includes('gateway.start'));
+    await gw.bastion.audit.checkpoint();
+    const result = spawnSync(process.execPath, [AUDITCTL, '--log', gw.bastion.audit.dir, 'verify'], { encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stdout + result.stderr);
+  });
+});
