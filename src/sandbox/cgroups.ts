@@ -306,18 +306,27 @@ function enableV2Controllers(parent: string, available: string[]): void {
 }
 
 /**
- * Removes empty per-server cgroups left by a Bastion that died without cleaning up (their
- * processes died with it: bwrap runs with --die-with-parent). Only groups whose creator pid is
- * gone are touched, so two gateways on one host do not remove each other's.
+ * Cleans up per-server cgroups left by a Bastion that died without disposing of them. Their
+ * sandboxes normally died with it (bwrap --die-with-parent); anything still inside is killed
+ * here so nothing outlives its gateway for long. Only groups whose creator pid is gone are
+ * touched, so two gateways on one host leave each other's alone.
  */
 export function sweepStale(parent: string): void {
   for (const name of listChildren(parent)) {
     const creator = Number(/-(\d+)-[a-z0-9]+$/.exec(name)?.[1] ?? Number.NaN);
     if (!Number.isInteger(creator) || creator === process.pid || existsSync(`/proc/${creator}`)) continue;
+    const dir = join(parent, name);
     try {
-      rmdirSync(join(parent, name));
+      for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) {
+        if (line.trim()) process.kill(Number(line), 'SIGKILL');
+      }
     } catch {
-      // Not empty yet, or someone else's: leave it.
+      // Already empty or gone.
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      // Still being reaped: the next sweep removes it.
     }
   }
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { hostCgroupLayout } from '../../src/sandbox/cgroups.js';
+import { serverUid } from '../../src/sandbox/host.js';
 
 const LAUNCHER = fileURLToPath(new URL('./launch-hostile.js', import.meta.url));
 const NOBODY = 65534;
@@ -72,7 +73,25 @@ test('a double-forked sleeper does not outlive the gateway (SIGKILL of the launc
   child.kill('SIGKILL');
   await gone;
   assert.ok(await waitUntil(() => processesWith(marker).length === 0), `still running: ${processesWith(marker).join(', ')}`);
+  if (process.getuid?.() === 0) {
+    // Nothing of that sandbox is left running (zombies wait for the host's init to reap them).
+    const uid = serverUid('outliver');
+    assert.ok(await waitUntil(() => liveProcessesOf(uid).length === 0), `left running as uid ${uid}: ${liveProcessesOf(uid).join(', ')}`);
+  }
 });
+
+function liveProcessesOf(uid: number): number[] {
+  const found: number[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status) && !/^State:\s+Z/m.test(status)) found.push(Number(pid));
+    } catch {
+      // Exited while scanning.
+    }
+  }
+  return found;
+}
 
 const runningAsRoot = process.getuid?.() === 0;
 

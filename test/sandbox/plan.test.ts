@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxViewFromScopes, egressAllowed } from '../../src/sandbox/scopes.js';
 import { planBwrap, SANDBOX_EGRESS_SOCKET } from '../../src/sandbox/bwrap.js';
-import { detectCgroups, ServerCgroup, listChildren } from '../../src/sandbox/cgroups.js';
+import { detectCgroups, ServerCgroup, listChildren, sweepStale } from '../../src/sandbox/cgroups.js';
+import { spawnSync } from 'node:child_process';
 import { ociBundleConfig, containerRunFlags } from '../../src/sandbox/oci.js';
 import { parseConnect } from '../../src/sandbox/broker.js';
 import { createSandbox, resolveSandboxConfig, serverUid, DEFAULT_SANDBOX_LIMITS } from '../../src/sandbox/index.js';
@@ -194,6 +195,15 @@ describe('cgroup detection', () => {
     const layout = { version: 1 as const, v1: { memory, pids: notADirectory }, v1Roots: {} };
     assert.throws(() => ServerCgroup.create(layout, 'half', { memoryBytes: 1 << 26, pids: 10, cpus: 1 }), /ENOTDIR/);
     assert.deepEqual(listChildren(memory), []);
+  });
+
+  test("groups left by a dead Bastion are swept; a live gateway's groups are left alone", () => {
+    const parent = join(tmp, 'cg-sweep');
+    mkdirSync(parent);
+    const deadPid = spawnSync('/usr/bin/true').pid as number;
+    for (const name of [`bastion-old-${deadPid}-abc1`, `bastion-mine-${process.pid}-abc2`, `bastion-live-${process.ppid}-abc3`, 'unrelated-1-x']) mkdirSync(join(parent, name));
+    sweepStale(parent);
+    assert.deepEqual(listChildren(parent).sort(), [`bastion-live-${process.ppid}-abc3`, `bastion-mine-${process.pid}-abc2`].sort());
   });
 
   test('no controllers anywhere: version none (the backend degrades or refuses per config)', () => {
