@@ -7,3 +7,6 @@ export { loadSchema, validateAgainst } from './schemas.js';
 export * from './manifest.js';
 export * from './signers.js';
 export * from './verify.js';
+export * from './artifact.js';
+export * from './hashlock.js';
+export * from './live.js';
