@@ -105,7 +105,7 @@ export function parseLock(text: string, file = HASHLOCK_FILE): Hashlock {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${file}: not valid JSON (${(error as Error).message}); restore it from version control or run bastion lock`);
+    throw new Error(`${file}: not valid JSON (${(error as Error).message}); restore it from version control or run bastion lock`, { cause: error });
   }
   const lock = value as Partial<Hashlock>;
   if (typeof lock !== 'object' || lock === null || lock.version !== 1 || typeof lock.servers !== 'object' || lock.servers === null) {
