@@ -10,3 +10,5 @@ export * from './verify.js';
 export * from './artifact.js';
 export * from './hashlock.js';
 export * from './live.js';
+export * from './trust.js';
+export * from './lock.js';

@@ -5,6 +5,7 @@ import { registerToken } from './token.js';
 import { registerDoctor } from './doctor.js';
 import { registerPolicy } from './policy.js';
 import { registerScan } from './scan.js';
+import { registerIntegrity } from './integrity.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -16,5 +17,6 @@ export const commandGroups: RegisterCommands[] = [
   registerToken,
   registerPolicy,
   registerScan,
+  registerIntegrity,
   registerDoctor,
 ];

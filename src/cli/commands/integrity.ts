@@ -1,0 +1,208 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import type { Command } from 'commander';
+import { stringify as stringifyYaml } from 'yaml';
+import { loadConfigFile, resolveMap, type ServerConfig } from '../../config/index.js';
+import {
+  artifactDigest, buildLock, defaultVerificationMethod, diffLock, formatLockDiff, generateKeyPair, IntegrityFileError, keyFingerprint,
+  KEY_ALGORITHMS, loadManifest, loadPrivateKey, loadTrustContext, lockServer, LockRefusedError, manifestFromRegistry, privateKeyToPem,
+  publicKeyToMultibase, publicKeyToPem, resolveFrom, signDocument, trustConfigDefaults, verifyManifestFile, writeLock,
+  type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveServerSpec, type LockEntry, type RegistryServerJson, type TrustConfig,
+} from '../../integrity/index.js';
+import { CliError } from '../errors.js';
+import type { RegisterCommands } from './index.js';
+
+/** Exit codes of `bastion verify`, so scripts can tell a broken file from an untrusted one. */
+export const VERIFY_EXIT = { ok: 0, invalid: 2, signature: 3, untrusted: 4 } as const;
+
+const UNTRUSTED = new Set(['unknown-key', 'revoked', 'expired', 'not-yet-valid', 'out-of-namespace']);
+
+function writeDocument(file: string, value: unknown): void {
+  const yaml = ['.yaml', '.yml'].includes(extname(file).toLowerCase());
+  writeFileSync(file, yaml ? stringifyYaml(value, { lineWidth: 0 }) : `${JSON.stringify(value, null, 2)}\n`);
+}
+
+function keygen(flags: { alg: string; out: string; force?: boolean }): Promise<void> {
+  if (!KEY_ALGORITHMS.includes(flags.alg as KeyAlgorithm)) throw new CliError(`--alg must be one of ${KEY_ALGORITHMS.join(', ')}`, 2);
+  return generateKeyPair(flags.alg as KeyAlgorithm).then((pair) => {
+    const keyFile = `${flags.out}.key`;
+    if (existsSync(keyFile) && flags.force !== true) throw new CliError(`${keyFile} exists; refusing to overwrite a private key (use --force to replace it)`, 2);
+    writeFileSync(keyFile, privateKeyToPem(pair.privateKey), { mode: 0o600 });
+    chmodSync(keyFile, 0o600);
+    writeFileSync(`${flags.out}.pub.pem`, publicKeyToPem(pair.publicKey));
+    const shared: Record<string, string> = { algorithm: pair.algorithm, verificationMethod: defaultVerificationMethod(pair.publicKey), fingerprint: keyFingerprint(pair.publicKey) };
+    if (pair.algorithm === 'ed25519') shared['publicKeyMultibase'] = publicKeyToMultibase(pair.publicKey);
+    else shared['publicKeyPem'] = publicKeyToPem(pair.publicKey);
+    writeFileSync(`${flags.out}.pub.json`, `${JSON.stringify(shared, null, 2)}\n`);
+    const entry = pair.algorithm === 'ed25519' ? { publicKeyMultibase: shared['publicKeyMultibase'] } : { publicKeyPem: shared['publicKeyPem'] };
+    process.stdout.write(
+      `wrote ${keyFile} (private, mode 0600), ${flags.out}.pub.pem and ${flags.out}.pub.json\n` +
+        `verification method: ${shared['verificationMethod']}\n\nadd to the operator's trusted signers file:\n` +
+        stringifyYaml({ signers: [{ publisher: 'YOUR NAME', namespaces: ['io.github.YOU/*'], keys: [entry] }] }, { lineWidth: 0 }),
+    );
+  });
+}
+
+function sign(manifestFile: string, flags: { key: string; out?: string; verificationMethod?: string }): void {
+  let privateKey;
+  try {
+    privateKey = loadPrivateKey(readFileSync(flags.key, 'utf8'));
+  } catch (error) {
+    throw new CliError(`${flags.key}: not a usable private key (${(error as Error).message}); create one with bastion keygen`, 2);
+  }
+  const { manifest } = loadManifestOrExit(manifestFile);
+  const signed = signDocument(manifest as unknown as Record<string, unknown>, privateKey, flags.verificationMethod === undefined ? {} : { verificationMethod: flags.verificationMethod });
+  const out = flags.out ?? manifestFile;
+  writeDocument(out, signed);
+  process.stdout.write(`signed ${manifest.name} ${manifest.version} with ${signed.proof.cryptosuite} (${signed.proof.verificationMethod}) -> ${out}\n`);
+}
+
+function loadManifestOrExit(file: string): ReturnType<typeof loadManifest> {
+  try {
+    return loadManifest(file);
+  } catch (error) {
+    if (error instanceof IntegrityFileError) throw new CliError(`invalid manifest:\n${error.message}`, VERIFY_EXIT.invalid);
+    throw error;
+  }
+}
+
+function verify(manifestFile: string, flags: { keyring: string; at?: string }): void {
+  let signers;
+  try {
+    signers = loadTrustContext({ signersFile: flags.keyring }, process.cwd()).signers;
+  } catch (error) {
+    throw new CliError(`cannot read the trusted signers file:\n${(error as Error).message}`, VERIFY_EXIT.invalid);
+  }
+  if (signers === undefined) throw new CliError(`${flags.keyring} does not exist`, VERIFY_EXIT.invalid);
+  const now = flags.at === undefined ? new Date() : new Date(flags.at);
+  if (Number.isNaN(now.getTime())) throw new CliError('--at must be a date such as 2026-01-31T00:00:00Z', 2);
+  const result = verifyManifestFile(manifestFile, signers, { now });
+  if (result.ok) {
+    process.stdout.write(`OK ${result.manifest.name} ${result.manifest.version}: signed by ${result.signer.publisher} (${result.signer.fingerprint})\nmanifest digest: ${result.manifestDigest}\n`);
+    return;
+  }
+  const code = result.reason === 'invalid-manifest' ? VERIFY_EXIT.invalid : UNTRUSTED.has(result.reason) ? VERIFY_EXIT.untrusted : VERIFY_EXIT.signature;
+  throw new CliError(`REFUSED ${manifestFile}: ${result.reason}: ${result.message}`, code);
+}
+
+// ---- lock ---------------------------------------------------------------------------------------
+
+function liveSpec(name: string, server: ServerConfig, baseDir: string): LiveServerSpec {
+  if (server.transport === 'http') return { transport: 'http', url: server.url, headers: resolveMap(server.headers, `servers.${name}.headers`, baseDir) };
+  const spec: LiveServerSpec = { transport: 'stdio', command: server.command, args: server.args, env: resolveMap(server.env, `servers.${name}.env`, baseDir) };
+  if (server.cwd !== undefined) spec.cwd = resolveFrom(baseDir, server.cwd);
+  return spec;
+}
+
+interface LockFlags {
+  config: string;
+  check?: boolean;
+  update?: string;
+  signers?: string;
+  lock?: string;
+}
+
+async function lock(flags: LockFlags): Promise<void> {
+  const loaded = loadConfigFile(flags.config);
+  const section = (loaded.config as unknown as { integrity?: Partial<TrustConfig> }).integrity ?? {};
+  const trustConfig: TrustConfig = { ...trustConfigDefaults, ...section, ...(flags.signers === undefined ? {} : { signersFile: flags.signers }), ...(flags.lock === undefined ? {} : { hashlockFile: flags.lock }) };
+  const context = loadTrustContext(trustConfig, loaded.baseDir);
+  const servers = loaded.config.servers;
+  if (flags.update !== undefined && !Object.hasOwn(servers, flags.update)) throw new CliError(`--update ${flags.update}: no such server in ${loaded.source} (servers: ${Object.keys(servers).join(', ')})`, 2);
+  if (flags.update !== undefined && flags.check === true) throw new CliError('use either --check or --update SERVER', 2);
+  const names = flags.update === undefined ? Object.keys(servers).sort() : [flags.update];
+  const entries: Record<string, LockEntry> = {};
+  const problems: string[] = [];
+  for (const name of names) {
+    const server = servers[name]!;
+    try {
+      const locked = await lockServer(name, { live: liveSpec(name, server, loaded.baseDir), trust: server }, context);
+      entries[name] = locked.entry;
+      for (const warning of locked.warnings) process.stderr.write(`warning: ${warning}\n`);
+    } catch (error) {
+      if (!(error instanceof LockRefusedError)) problems.push(`server '${name}': cannot list its definitions (${(error as Error).message})`);
+      else problems.push(error.message);
+    }
+  }
+  const previous: Hashlock = context.lock ?? { version: 1, algorithm: trustConfig.digestAlgorithm as DigestAlgorithm, servers: {} };
+  const next: Hashlock = flags.update === undefined ? { ...buildLock({}, trustConfig.digestAlgorithm), servers: entries } : { ...previous, servers: { ...previous.servers, ...entries } };
+  const changes = diffLock(previous, next).filter((change) => flags.update === undefined || change.server === flags.update);
+  process.stdout.write(formatLockDiff(changes));
+  if (problems.length > 0) throw new CliError(`${problems.join('\n')}\nthe lock was not written`, 2);
+  const lockPath = resolveFrom(loaded.baseDir, trustConfig.hashlockFile);
+  if (flags.check === true) {
+    if (context.lock === undefined) throw new CliError(`${lockPath} does not exist; run bastion lock to create it`, 1);
+    if (changes.length > 0) throw new CliError(`the live servers differ from ${lockPath} (${changes.length} change${changes.length === 1 ? '' : 's'}); review and approve with bastion lock --update SERVER`, 1);
+    return;
+  }
+  writeLock(lockPath, next);
+  process.stdout.write(`wrote ${lockPath}\n`);
+}
+
+function fromRegistry(file: string, flags: { out?: string; publisher?: string }): void {
+  let server: RegistryServerJson;
+  try {
+    server = JSON.parse(readFileSync(file, 'utf8')) as RegistryServerJson;
+  } catch (error) {
+    throw new CliError(`${file}: cannot read a registry server.json (${(error as Error).message})`, 2);
+  }
+  const manifest = manifestFromRegistry(server, flags.publisher === undefined ? {} : { publisher: flags.publisher });
+  if (flags.out === undefined) process.stdout.write(stringifyYaml(manifest, { lineWidth: 0 }));
+  else writeDocument(flags.out, manifest);
+  process.stderr.write('note: a registry entry lists no tools; add each tool with its description, inputSchema and scopes before signing\n');
+}
+
+export const registerIntegrity: RegisterCommands = (program: Command) => {
+  program
+    .command('keygen')
+    .description('create a signing key pair for manifests (private key PEM written with mode 0600)')
+    .option('--alg <alg>', `key algorithm: ${KEY_ALGORITHMS.join(' | ')}`, 'ed25519')
+    .requiredOption('--out <prefix>', 'write PREFIX.key, PREFIX.pub.pem and PREFIX.pub.json')
+    .option('--force', 'replace an existing private key')
+    .action(keygen);
+  program
+    .command('sign')
+    .description('sign a server manifest (W3C Data Integrity proof over its RFC 8785 canonical JSON)')
+    .argument('<manifest>', 'manifest file (YAML or JSON)')
+    .requiredOption('--key <file>', 'private key PEM from bastion keygen')
+    .option('--out <file>', 'where to write the signed manifest (default: in place); .yaml/.yml writes YAML')
+    .option('--verification-method <id>', 'key id to name in the proof (default: did:key for Ed25519, urn:bastion:key:<fingerprint> for RSA)')
+    .action(sign);
+  program
+    .command('verify')
+    .description('verify a manifest against a trusted signers file (exit 0 ok, 2 invalid, 3 bad or missing signature, 4 untrusted signer)')
+    .argument('<manifest>', 'manifest file')
+    .requiredOption('--keyring <file>', 'trusted signers file (YAML or JSON)')
+    .option('--at <date>', 'verify as of this time instead of now')
+    .action(verify);
+  program
+    .command('lock')
+    .description('list every configured server\'s definitions and pin them in tool_hashlock.json (exit 1 on --check differences)')
+    .requiredOption('--config <file>', 'bastion.yaml')
+    .option('--check', 'compare with the existing lock and print the differences; write nothing')
+    .option('--update <server>', 'approve the current definitions of one server only')
+    .option('--signers <file>', 'trusted signers file (default: integrity.signersFile or trusted_signers.yaml next to the config)')
+    .option('--lock <file>', 'hash lock file (default: integrity.hashlockFile or tool_hashlock.json next to the config)')
+    .action(lock);
+  program
+    .command('digest')
+    .description('print the artifact digest of a file or package directory (for a manifest\'s artifact.digest)')
+    .argument('<path>', 'file or directory')
+    .option('--alg <alg>', 'sha256 | sha3-512', 'sha256')
+    .action(async (path: string, flags: { alg: string }) => {
+      if (flags.alg !== 'sha256' && flags.alg !== 'sha3-512') throw new CliError('--alg must be sha256 or sha3-512', 2);
+      const result = await artifactDigest(path, flags.alg);
+      process.stdout.write(`${result.digest}  ${result.kind}  ${path}\n`);
+    });
+  const manifest = program.command('manifest').description('server manifests');
+  manifest
+    .command('from-registry')
+    .description('convert an MCP registry server.json into an unsigned Bastion manifest')
+    .argument('<server.json>', 'registry entry')
+    .option('--out <file>', 'write here (default: stdout, YAML)')
+    .option('--publisher <name>', 'publisher name (default: the name\'s namespace)')
+    .action(fromRegistry);
+};
+
+
+

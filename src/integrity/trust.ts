@@ -1,0 +1,167 @@
+// What the gateway calls: the trust settings it merges into bastion.yaml, the boot-time admission
+// of each server (manifest signature, lock entry, artifact digest, before the process starts) and
+// the inspector that quarantines definitions on every list.
+import { existsSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { checkArtifact } from './artifact.js';
+import { DEFAULT_DIGEST_ALGORITHM, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
+import { checkLiveDefinitions, HASHLOCK_FILE, readLock, type Definition, type DefinitionKind, type Hashlock, type LockEntry, type Quarantined } from './hashlock.js';
+import type { Manifest } from './manifest.js';
+import { loadTrustedSigners, type TrustedSigners } from './signers.js';
+import { manifestDigest, verifyManifestFile, type VerifyRefusal } from './verify.js';
+
+/** Top-level `integrity:` section of bastion.yaml. */
+export interface TrustConfig {
+  /** The trusted-signers file (YAML or JSON); relative to the config file. */
+  signersFile: string;
+  /** The hash lock; relative to the config file. */
+  hashlockFile: string;
+  /** Digest algorithm for new locks and manifest digests. */
+  digestAlgorithm: DigestAlgorithm;
+}
+
+export const TRUSTED_SIGNERS_FILE = 'trusted_signers.yaml';
+
+export const trustConfigDefaults: TrustConfig = { signersFile: TRUSTED_SIGNERS_FILE, hashlockFile: HASHLOCK_FILE, digestAlgorithm: DEFAULT_DIGEST_ALGORITHM };
+
+/** JSON Schema for the `integrity:` section. */
+export const trustConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    signersFile: { type: 'string', minLength: 1, default: TRUSTED_SIGNERS_FILE, description: 'the trusted-signers file (see docs/integrity.md)' },
+    hashlockFile: { type: 'string', minLength: 1, default: HASHLOCK_FILE, description: 'the hash lock written by bastion lock' },
+    digestAlgorithm: { enum: ['sha256', 'sha3-512'], default: DEFAULT_DIGEST_ALGORITHM, description: 'digest algorithm for new locks' },
+  },
+} as const;
+
+/** Per-server keys (under `servers.NAME`). */
+export interface ServerTrustConfig {
+  manifest?: string;
+  trust?: 'signed' | 'unsigned';
+  /** The server's code on disk (package directory, tarball or entry file), pinned in the lock. */
+  artifact?: string;
+  transport?: string;
+  command?: string;
+  args?: string[];
+  cwd?: string;
+}
+
+export const serverTrustSchemaProperties = {
+  manifest: { type: 'string', minLength: 1, description: 'a path to the server manifest' },
+  trust: { enum: ['signed', 'unsigned'], default: 'signed', description: "'signed' (default): refuse to start without a manifest signed by a trusted signer; 'unsigned': start anyway, with a warning at every start" },
+  artifact: { type: 'string', minLength: 1, description: "the server's package directory, tarball or entry file; its digest is pinned in the hash lock and checked before every start" },
+} as const;
+
+export interface TrustContext {
+  baseDir: string;
+  /** undefined when the signers file does not exist; every `trust: signed` server is then refused. */
+  signers: TrustedSigners | undefined;
+  /** undefined when no lock exists yet; every definition is then quarantined. */
+  lock: Hashlock | undefined;
+  config: TrustConfig;
+}
+
+export const resolveFrom = (baseDir: string, path: string): string => (isAbsolute(path) ? path : resolve(baseDir, path));
+
+/** Loads the signers file and the lock. Files that exist but do not parse throw: fail closed. */
+export function loadTrustContext(config: Partial<TrustConfig>, baseDir: string): TrustContext {
+  const full: TrustConfig = { ...trustConfigDefaults, ...config };
+  const signersPath = resolveFrom(baseDir, full.signersFile);
+  const lockPath = resolveFrom(baseDir, full.hashlockFile);
+  return {
+    baseDir,
+    config: full,
+    signers: existsSync(signersPath) ? loadTrustedSigners(signersPath) : undefined,
+    lock: existsSync(lockPath) ? readLock(lockPath) : undefined,
+  };
+}
+
+/**
+ * The artifact pinned for a server: `artifact` when configured, otherwise the first of the stdio
+ * arguments and then the command that is an existing file given as a path (e.g. the `index.js`
+ * that `node` runs). undefined when nothing on disk identifies the code (HTTP servers, bare npx).
+ */
+export function artifactPathFor(config: ServerTrustConfig, baseDir: string): string | undefined {
+  if (config.artifact !== undefined) return resolveFrom(baseDir, config.artifact);
+  if (config.transport !== 'stdio' || config.command === undefined) return undefined;
+  const cwd = config.cwd === undefined ? baseDir : resolveFrom(baseDir, config.cwd);
+  // Arguments first: for `node dist/index.js` the script is the server, not the interpreter.
+  for (const candidate of [...(config.args ?? []), config.command]) {
+    if (!candidate.includes('/')) continue;
+    const path = resolveFrom(cwd, candidate);
+    if (statSync(path, { throwIfNoEntry: false })?.isFile() === true) return path;
+  }
+  return undefined;
+}
+
+export type AdmissionRefusal = VerifyRefusal | 'no-manifest' | 'no-signers' | 'manifest-changed' | 'artifact-missing' | 'artifact-changed';
+
+export type Admission =
+  | { ok: true; server: string; trust: 'signed' | 'unsigned'; manifest: Manifest | undefined; lockEntry: LockEntry | undefined; warnings: string[] }
+  | { ok: false; server: string; reason: AdmissionRefusal; message: string };
+
+/**
+ * Decides whether one server may start. Call it before spawning the process: it verifies the
+ * manifest signature and signer, compares the manifest with the lock, and re-hashes the artifact.
+ */
+export async function admitServer(server: string, config: ServerTrustConfig, context: TrustContext, now: Date = new Date()): Promise<Admission> {
+  const trust = config.trust ?? 'signed';
+  const warnings: string[] = [];
+  const refuse = (reason: AdmissionRefusal, message: string): Admission => ({ ok: false, server, reason, message: `server '${server}' refused: ${message}` });
+  let manifest: Manifest | undefined;
+  if (trust === 'signed') {
+    if (config.manifest === undefined) return refuse('no-manifest', 'it has no manifest; set servers.' + server + ".manifest to a signed manifest, or trust: unsigned to run it unverified");
+    if (context.signers === undefined) return refuse('no-signers', `the trusted signers file ${resolveFrom(context.baseDir, context.config.signersFile)} does not exist; create it (see docs/integrity.md)`);
+    const verified = verifyManifestFile(resolveFrom(context.baseDir, config.manifest), context.signers, { now, digestAlgorithm: context.config.digestAlgorithm });
+    if (!verified.ok) return refuse(verified.reason, `${verified.file}: ${verified.message}`);
+    manifest = verified.manifest;
+    const lockEntry = context.lock?.servers[server];
+    if (lockEntry?.manifest !== undefined) {
+      const current = manifestDigest(manifest, parseDigest(lockEntry.manifest).algorithm);
+      if (!digestsEqual(lockEntry.manifest, current)) {
+        return refuse('manifest-changed', `the signed manifest changed since it was locked (locked ${lockEntry.manifest}, now ${current}); review it and run bastion lock --update ${server}`);
+      }
+    }
+  } else {
+    warnings.push(`server '${server}' runs with trust: unsigned: its manifest is not verified and any code on its command line runs as configured`);
+  }
+  const lockEntry = context.lock?.servers[server];
+  if (lockEntry === undefined) warnings.push(`server '${server}' has no entry in the hash lock; all its tools stay quarantined until you run bastion lock`);
+  if (lockEntry?.artifact !== undefined) {
+    const artifact = { ...lockEntry.artifact, path: resolveFrom(context.baseDir, lockEntry.artifact.path) };
+    const check = await checkArtifact(artifact);
+    if (!check.ok) return refuse(check.reason, check.message.replace('SERVER', server));
+  }
+  if (manifest?.artifact?.path !== undefined) {
+    const check = await checkArtifact({ path: resolveFrom(context.baseDir, manifest.artifact.path), kind: manifest.artifact.kind ?? 'tree', digest: manifest.artifact.digest });
+    if (!check.ok) return refuse(check.reason, `the artifact does not match the signed manifest: ${check.message}`);
+  }
+  return { ok: true, server, trust, manifest, lockEntry, warnings };
+}
+
+export type InspectedKind = DefinitionKind | 'resources';
+
+export interface QuarantineEvent {
+  server: string;
+  kind: DefinitionKind;
+  quarantined: Quarantined[];
+}
+
+/**
+ * A function of the shape the gateway catalog calls on every list (at start and after every
+ * list_changed). Plain resources are not pinned (servers list them dynamically) and pass through.
+ * A server that was never admitted publishes nothing.
+ */
+export function createHashlockInspector(admitted: ReadonlyMap<string, Pick<Extract<Admission, { ok: true }>, 'manifest' | 'lockEntry'>>, onQuarantine?: (event: QuarantineEvent) => void) {
+  return (server: string, kind: InspectedKind, items: Definition[]): { published: Definition[]; quarantined: Map<string, string> } => {
+    if (kind === 'resources') return { published: items, quarantined: new Map() };
+    const state = admitted.get(server);
+    const result = state === undefined
+      ? { published: [], quarantined: items.map((item) => ({ name: String(item['name'] ?? ''), reason: 'added' as const, detail: 'the server was not admitted at start' })) }
+      : checkLiveDefinitions(state.lockEntry, state.manifest, items, kind);
+    const live = result.quarantined.filter((item) => item.reason !== 'removed');
+    if (result.quarantined.length > 0) onQuarantine?.({ server, kind, quarantined: result.quarantined });
+    return { published: result.published, quarantined: new Map(live.map((item) => [item.name, `${item.reason}: ${item.detail}`])) };
+  };
+}
