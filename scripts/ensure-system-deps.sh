@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Makes sure the Debian packages the test suite uses are present.
-# As root with apt-get it installs what is missing; otherwise it names the command to run.
+# Makes sure the Debian packages Bastion needs are present: `run` for the gateway (the sandbox),
+# `test` (default) for the whole test suite. As root with apt-get it installs what is missing;
+# otherwise it names the command to run.
 set -euo pipefail
-declare -A need=(
+purpose="${1:-test}"
+declare -A need
+if [ "$purpose" = run ]; then
+  need=([bwrap]=bubblewrap [prlimit]=util-linux [setpriv]=util-linux)
+else need=(
   [bwrap]=bubblewrap
   [redis-server]=redis-server
   [scmp_sys_resolver]=seccomp
@@ -12,6 +17,7 @@ declare -A need=(
   [setpriv]=util-linux
   [runc]=runc
 )
+fi
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")

@@ -5,12 +5,16 @@ import { Gateway, type GatewayOptions } from '../gateway/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Guard } from '../pipeline/index.js';
 import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy, declarationsFromConfig } from '../policy/index.js';
+import type { SandboxHandle } from '../sandbox/index.js';
+import { createSandboxLauncher } from './sandbox.js';
 
 /** A gateway with every control the config asks for, and how to shut it all down. */
 export interface Bastion {
   gateway: Gateway;
   audit: AuditLog;
   policy: PolicyStore | undefined;
+  /** The live sandboxes per server, for CPU and memory accounting. */
+  sandboxes: SandboxRegistry;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
   close(): Promise<void>;
 }
@@ -37,10 +41,12 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const policy = openPolicy(options, audit);
     const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
+    const sandboxes = new SandboxRegistry();
     const gatewayOptions: GatewayOptions = {
       loaded,
       logger,
       version: options.version,
+      launcher: createSandboxLauncher(config, audit, logger, (server, handle) => sandboxes.add(server, handle)),
       extraGuards: { outermost, afterRouting },
       events: (event, info) => {
         audit.event(event, info).catch((error: unknown) => logger.error({ err: error, event }, 'could not record event in the audit log'));
@@ -53,6 +59,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       gateway,
       audit,
       policy,
+      sandboxes,
       close: async () => {
         await gateway.stop();
         policy?.close();
@@ -89,4 +96,38 @@ function openPolicy(options: BastionOptions, audit: AuditLog): PolicyStore | und
   store.handleSighup();
   if (config.policy.watch) store.watch();
   return store;
+}
+
+/** Live sandboxed processes per server (a server runs once per client session). */
+export class SandboxRegistry {
+  private readonly byServer = new Map<string, Set<SandboxHandle>>();
+
+  add(server: string, handle: SandboxHandle): void {
+    let handles = this.byServer.get(server);
+    if (handles === undefined) {
+      handles = new Set();
+      this.byServer.set(server, handles);
+    }
+    handles.add(handle);
+    handle.child.once('exit', () => handles.delete(handle));
+  }
+
+  /** CPU time used by the server's live processes, in ms; undefined when no sandbox can tell. */
+  cpuTimeMs(server: string): number | undefined {
+    return this.sum(server, (handle) => handle.cpuTimeMs());
+  }
+
+  /** Memory in use by the server's live processes, in bytes; undefined when no sandbox can tell. */
+  memoryBytes(server: string): number | undefined {
+    return this.sum(server, (handle) => handle.memoryBytes());
+  }
+
+  private sum(server: string, read: (handle: SandboxHandle) => number | undefined): number | undefined {
+    let total: number | undefined;
+    for (const handle of this.byServer.get(server) ?? []) {
+      const value = read(handle);
+      if (value !== undefined) total = (total ?? 0) + value;
+    }
+    return total;
+  }
 }

@@ -1,2 +1,3 @@
-export { createBastion } from './bastion.js';
+export { createBastion, SandboxRegistry } from './bastion.js';
+export { packageDirsFor, sandboxScopes } from './sandbox.js';
 export type { Bastion, BastionOptions } from './bastion.js';

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfigText } from './load.js';
@@ -68,10 +68,22 @@ agents:
 `;
 }
 
-/** Writes the demo's policy file and workspace into the state directory. */
-export function materializeDemo(stateDir: string): void {
+/**
+ * Writes the demo's policy file, workspace and memory directory into the state directory. When
+ * Bastion runs as root, sandboxed servers run as their own uid: the directories they write are
+ * handed to that uid, and the state directory is made traversable (not listable) so the
+ * sandbox can bind them. The audit keys keep their own 0700 directory.
+ */
+export function materializeDemo(stateDir: string, ownerOf: (server: string) => number | undefined = () => undefined): void {
   const workspace = join(stateDir, 'workspace');
+  const memory = join(stateDir, 'memory');
   mkdirSync(workspace, { recursive: true });
+  mkdirSync(memory, { recursive: true });
+  chmodSync(stateDir, 0o711);
+  for (const [dir, server] of [[workspace, 'filesystem'], [memory, 'memory']] as const) {
+    const uid = ownerOf(server);
+    if (uid !== undefined) chownSync(dir, uid, uid);
+  }
   writeFileSync(join(stateDir, 'demo-policy.yaml'), demoPolicyText(workspace), { mode: 0o600 });
 }
 
@@ -102,6 +114,7 @@ servers:
     args: [${JSON.stringify(referenceServerEntry('@modelcontextprotocol/server-everything'))}, stdio]
     trust: unsigned
     description: MCP reference server exercising every protocol feature
+    scopes: ["write:network:raw.githubusercontent.com:443"]
     tools:
 ${toolsYaml(everythingScopes)}
   filesystem:
@@ -110,6 +123,7 @@ ${toolsYaml(everythingScopes)}
     args: [${JSON.stringify(referenceServerEntry('@modelcontextprotocol/server-filesystem'))}, ${JSON.stringify(workspace)}]
     trust: unsigned
     description: MCP reference filesystem server, limited to ${workspace}
+    scopes: [${JSON.stringify(`read:filesystem:${workspace}`)}, ${JSON.stringify(`write:filesystem:${workspace}`)}]
     tools:
 ${toolsYaml(FILESYSTEM_SCOPES)}
   memory:
@@ -117,7 +131,8 @@ ${toolsYaml(FILESYSTEM_SCOPES)}
     command: ${JSON.stringify(node)}
     args: [${JSON.stringify(referenceServerEntry('@modelcontextprotocol/server-memory'))}]
     env:
-      MEMORY_FILE_PATH: ${JSON.stringify(join(stateDir, 'memory.jsonl'))}
+      MEMORY_FILE_PATH: ${JSON.stringify(join(stateDir, 'memory', 'memory.jsonl'))}
+    scopes: [${JSON.stringify(`write:filesystem:${join(stateDir, 'memory')}`)}]
     trust: unsigned
     description: MCP reference knowledge-graph memory server
     tools:

@@ -1,5 +1,6 @@
 import { auditConfigSchema } from '../audit/config.js';
 import { policyConfigSchema } from '../policy/config.js';
+import { sandboxConfigSchema } from '../sandbox/config.js';
 
 /**
  * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
@@ -40,6 +41,14 @@ const serverCommon = {
   manifest: { type: 'string', minLength: 1, description: 'a path to the server manifest' },
   trust: { enum: ['signed', 'unsigned'], description: "'signed' (default) or 'unsigned'" },
   description: { type: 'string' },
+  scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scopes of the server process itself, e.g. [read:filesystem:/srv/data]: its sandbox view and egress' },
+  sandbox: {
+    ...sandboxConfigSchema,
+    properties: {
+      ...sandboxConfigSchema.properties,
+      packageDirs: { type: 'array', items: { type: 'string', pattern: '^/' }, description: 'absolute paths of the code the server needs, bound read-only (default: derived from command and args)' },
+    },
+  },
 };
 
 const stdioServer = {
@@ -159,6 +168,7 @@ export const configSchema = {
       },
     },
     audit: auditConfigSchema,
+    sandbox: { ...sandboxConfigSchema, default: {} },
     policy: {
       ...policyConfigSchema,
       default: {},

@@ -1,5 +1,6 @@
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
 import type { PolicyConfig } from '../policy/config.js';
+import type { SandboxOverride } from '../sandbox/config.js';
 
 /** A secret value: read from the environment or a file at start, never written inline. */
 export type SecretRef = { fromEnv: string } | { fromFile: string };
@@ -32,6 +33,10 @@ interface ServerCommon {
   trust?: 'signed' | 'unsigned';
   /** Free-form description shown in logs. */
   description?: string;
+  /** Scopes of the server process itself (its sandbox view and egress). */
+  scopes?: string[];
+  /** Overrides of the global sandbox section for this server. */
+  sandbox?: SandboxOverride & { packageDirs?: string[] };
 }
 
 export interface StdioServerConfig extends ServerCommon {
@@ -114,6 +119,8 @@ export interface BastionConfig {
   };
   /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
   audit: DeepPartial<AuditConfig>;
+  /** How stdio servers are confined (docs/sandbox.md). */
+  sandbox: SandboxOverride;
   /** Least privilege (docs/policy.md). */
   policy: PolicyConfig & { enforce: boolean };
   servers: Record<string, ServerConfig>;

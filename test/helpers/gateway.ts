@@ -48,6 +48,7 @@ auth:
     - { agent: alice, sha256: ${hashToken(TEST_TOKEN)} }
     - { agent: bob, sha256: ${hashToken(OTHER_TOKEN)} }
 ${extra.includes('policy:') ? '' : 'policy: { enforce: false }'}
+${extra.includes('sandbox:') ? '' : 'sandbox: { backend: none }'}
 ${extra}
 servers:
 ${serversYaml}`;

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { serverUid } from '../../src/sandbox/index.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -27,7 +28,10 @@ describe('least privilege through the gateway, with the real filesystem server',
   let bystander: Client;
 
   before(async () => {
+    chmodSync(root, 0o755);
     mkdirSync(join(root, 'allowed', 'out'), { recursive: true });
+    // The server runs sandboxed as its own uid: the directory it may write is handed to it.
+    if (process.getuid?.() === 0) chownSync(join(root, 'allowed', 'out'), serverUid('filesystem'), serverUid('filesystem'));
     mkdirSync(join(root, 'secret'));
     writeFileSync(join(root, 'allowed', 'notes.txt'), 'allowed content\n');
     writeFileSync(join(root, 'secret', 'key.txt'), 'TOP SECRET\n');
@@ -47,8 +51,9 @@ auth:
 policy:
   files: [${JSON.stringify(join(root, 'policy.yaml'))}]
   manifests: [${JSON.stringify(join(FIXTURES, 'filesystem.manifest.yaml'))}]
+sandbox: { backend: bwrap }
 servers:
-${stdioServer('filesystem', referenceServer('filesystem'), [root])}`;
+${stdioServer('filesystem', referenceServer('filesystem'), [root], `    scopes: [${JSON.stringify(`read:filesystem:${root}`)}, ${JSON.stringify(`write:filesystem:${join(root, 'allowed', 'out')}`)}]\n`)}`;
     gw = await startGateway(yaml);
     [reader, writer, bystander] = await Promise.all([httpClient(gw.url, 'reader-token'), httpClient(gw.url, 'writer-token'), httpClient(gw.url, 'bystander-token')]);
   });
@@ -143,6 +148,7 @@ auth:
     - { agent: refused, sha256: ${hashToken('refused-token')} }
 policy:
   files: [${JSON.stringify(join(tmp.path, 'policy.yaml'))}]
+sandbox: { backend: none }
 servers:
 ${stdioServer('everything', referenceServer('everything'), ['stdio'], '    tools:\n      trigger-sampling-request: { scopes: [] }\n')}`;
     gw = await startGateway(yaml);

@@ -6,6 +6,7 @@ import { hashToken } from '../../auth/index.js';
 import { createBastion } from '../../app/index.js';
 import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type LoadedConfig } from '../../config/index.js';
 import { PolicyError } from '../../policy/index.js';
+import { serverUid } from '../../sandbox/index.js';
 import { createLogger } from '../../observability/index.js';
 import { CliError } from '../errors.js';
 import { packageVersion } from '../version.js';
@@ -42,7 +43,7 @@ async function serve(options: ServeOptions): Promise<void> {
   const { config } = loaded;
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  if (options.config === undefined) materializeDemo(stateDir);
+  if (options.config === undefined) materializeDemo(stateDir, (server) => (process.getuid?.() === 0 ? serverUid(server) : undefined));
   for (const [name, server] of Object.entries(config.servers)) {
     if (server.trust === 'unsigned') logger.warn({ server: name }, 'server runs without a verified manifest (trust: unsigned)');
   }

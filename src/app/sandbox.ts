@@ -1,0 +1,95 @@
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, parse, sep } from 'node:path';
+import type { AuditLog } from '../audit/index.js';
+import type { BastionConfig, ServerConfig } from '../config/index.js';
+import type { LaunchSpec, ProcessLauncher } from '../gateway/index.js';
+import type { Logger } from '../observability/index.js';
+import { createSandbox, resolveSandboxConfig, type SandboxBackend, type SandboxHandle, type SandboxOverride } from '../sandbox/index.js';
+
+/** Called with each started server's sandbox handle (the limits module reads CPU time from it). */
+export type SandboxStartListener = (server: string, handle: SandboxHandle) => void;
+
+/**
+ * Starts every stdio server in the sandbox its config asks for, with a filesystem view and
+ * egress built from the server's scopes: the same declarations the policy checks per call,
+ * enforced a second time by the kernel.
+ */
+export function createSandboxLauncher(config: BastionConfig, audit: AuditLog, logger: Logger, onStart: SandboxStartListener): ProcessLauncher {
+  const backends = new Map<string, SandboxBackend>();
+  const backendFor = (server: string): SandboxBackend => {
+    let backend = backends.get(server);
+    if (backend === undefined) {
+      const serverConfig = config.servers[server];
+      backend = createSandbox(resolveSandboxConfig(config.sandbox as SandboxOverride, serverConfig?.sandbox as SandboxOverride | undefined));
+      backends.set(server, backend);
+    }
+    return backend;
+  };
+  return {
+    name: 'sandbox',
+    async launch(spec: LaunchSpec) {
+      const server = config.servers[spec.server] as ServerConfig;
+      const backend = backendFor(spec.server);
+      const handle = await backend.spawn({
+        serverName: spec.server,
+        command: spec.command,
+        args: spec.args,
+        env: spec.env,
+        ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
+        packageDirs: server.sandbox?.packageDirs ?? packageDirsFor([spec.command, ...spec.args]),
+        scopes: sandboxScopes(server),
+      });
+      for (const warning of handle.warnings) {
+        logger.warn({ server: spec.server, backend: backend.name }, warning);
+        void audit.event('sandbox.warning', { server: spec.server, backend: backend.name, warning });
+      }
+      handle.events.on('egress', (event) => void audit.event('sandbox.egress', { server: event.server, host: event.host, port: event.port, decision: event.allowed ? 'allow' : 'deny', reason: event.reason }));
+      handle.events.on('limit', (event) => {
+        logger.warn({ server: event.server, kind: event.kind }, `sandbox limit reached: ${event.detail}`);
+        void audit.event('sandbox.limit', { server: event.server, kind: event.kind, detail: event.detail });
+      });
+      onStart(spec.server, handle);
+      return { child: handle.child, dispose: () => handle.dispose() };
+    },
+  };
+}
+
+/**
+ * What the server process may touch: its own `scopes`, plus every tool scope that names a fixed
+ * target. Argument-bound scopes (`${path}`) are checked per call by the policy and cannot widen
+ * the sandbox.
+ */
+export function sandboxScopes(server: ServerConfig): string[] {
+  const fixed = Object.values(server.tools ?? {}).flatMap((tool) => (tool.scopes ?? []).filter((scope) => !scope.includes('${')));
+  return [...new Set([...(server.scopes ?? []), ...fixed])];
+}
+
+/**
+ * The read-only code a server needs: for a script inside node_modules, that whole
+ * node_modules tree (its dependencies); for a script of a project, its directory, the
+ * project's package.json (module type) and node_modules. Never the project root itself,
+ * where Bastion's own state and keys may live.
+ */
+export function packageDirsFor(argv: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const arg of argv) {
+    if (!isAbsolute(arg) || !existsSync(arg) || !statSync(arg).isFile()) continue;
+    const real = realpathSync(arg);
+    if (real.startsWith('/usr/') || real.startsWith('/bin/')) continue;
+    const marker = `${sep}node_modules${sep}`;
+    const index = real.indexOf(marker);
+    if (index !== -1) {
+      dirs.add(real.slice(0, index + marker.length - 1));
+      continue;
+    }
+    dirs.add(dirname(real));
+    for (let dir = dirname(real); dir !== parse(dir).root; dir = dirname(dir)) {
+      if (existsSync(join(dir, 'package.json'))) {
+        dirs.add(join(dir, 'package.json'));
+        if (existsSync(join(dir, 'node_modules'))) dirs.add(join(dir, 'node_modules'));
+        break;
+      }
+    }
+  }
+  return [...dirs];
+}
