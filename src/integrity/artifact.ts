@@ -2,7 +2,7 @@
 // digest of a package directory. Checked before a server process starts, so a package that
 // changed on disk does not run.
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { DEFAULT_DIGEST_ALGORITHM, digestJson, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
 
@@ -22,8 +22,12 @@ type TreeEntry =
 /** A package tree larger than this is refused rather than hashed for minutes. */
 export const MAX_TREE_ENTRIES = 200_000;
 
-async function fileDigest(file: string, algorithm: DigestAlgorithm): Promise<string> {
+/** Files below this size are read in one call; larger ones are streamed to bound memory. */
+const STREAM_ABOVE_BYTES = 4 * 1024 * 1024;
+
+async function fileDigest(file: string, algorithm: DigestAlgorithm, size?: number): Promise<string> {
   const hash = createHash(algorithm);
+  if (size !== undefined && size < STREAM_ABOVE_BYTES) return `${algorithm}:${hash.update(readFileSync(file)).digest('hex')}`;
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return `${algorithm}:${hash.digest('hex')}`;
 }
@@ -40,7 +44,7 @@ async function walk(root: string, dir: string, algorithm: DigestAlgorithm, entri
     else if (stat.isDirectory()) {
       entries.push({ path, type: 'dir' });
       await walk(root, full, algorithm, entries);
-    } else if (stat.isFile()) entries.push({ path, type: 'file', executable: (stat.mode & 0o111) !== 0, size: stat.size, digest: await fileDigest(full, algorithm) });
+    } else if (stat.isFile()) entries.push({ path, type: 'file', executable: (stat.mode & 0o111) !== 0, size: stat.size, digest: await fileDigest(full, algorithm, stat.size) });
     else throw new Error(`${full} is not a regular file, directory or symlink; a package must not contain devices, sockets or pipes`);
   }
 }

@@ -3,7 +3,7 @@
 // at start and on every list; anything changed, added or removed is quarantined, never approved
 // automatically.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { canonicalJson, DEFAULT_DIGEST_ALGORITHM, digestJson, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
+import { canonicalJson, DEFAULT_DIGEST_ALGORITHM, digestBytes, digestJson, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
 import type { ArtifactDigest } from './artifact.js';
 import type { Manifest } from './manifest.js';
 
@@ -255,9 +255,26 @@ function describeFields(fields: readonly FieldChange[]): string {
  * definitions identical to both are published; everything else is quarantined with a reason.
  * With no lock entry every definition is quarantined as 'added' (fail closed).
  */
+// Canonical forms of a manifest's definitions, computed once per manifest object and kind.
+const declaredCache = new WeakMap<Manifest, Map<DefinitionKind, Map<string, { subset: Definition; canonical: string }>>>();
+
+function declaredDefinitions(manifest: Manifest, kind: DefinitionKind): Map<string, { subset: Definition; canonical: string }> {
+  let byKind = declaredCache.get(manifest);
+  if (byKind === undefined) declaredCache.set(manifest, (byKind = new Map()));
+  let declared = byKind.get(kind);
+  if (declared === undefined) {
+    declared = new Map(manifestItems(manifest, kind).map((item) => {
+      const subset = definitionSubset(kind, item);
+      return [nameOf(item), { subset, canonical: canonicalJson(subset) }];
+    }));
+    byKind.set(kind, declared);
+  }
+  return declared;
+}
+
 export function checkLiveDefinitions(lockEntry: LockEntry | undefined, manifest: Manifest | undefined, live: readonly Definition[], kind: DefinitionKind = 'tools'): LiveCheck {
   const locked = lockEntry?.[kind] ?? {};
-  const declared = new Map(manifest === undefined ? [] : manifestItems(manifest, kind).map((item) => [nameOf(item), definitionSubset(kind, item)]));
+  const declared = manifest === undefined ? new Map<string, { subset: Definition; canonical: string }>() : declaredDefinitions(manifest, kind);
   const published: Definition[] = [];
   const quarantined: Quarantined[] = [];
   const seen = new Set<string>();
@@ -275,7 +292,8 @@ export function checkLiveDefinitions(lockEntry: LockEntry | undefined, manifest:
       continue;
     }
     const algorithm = parseDigest(lockedItem.digest).algorithm;
-    if (!digestsEqual(digestJson(subset, algorithm), lockedItem.digest)) {
+    const canonical = canonicalJson(subset);
+    if (!digestsEqual(digestBytes(canonical, algorithm), lockedItem.digest)) {
       quarantined.push({ name, reason: 'changed', detail: `changed since it was locked: ${describeFields(diffDefinitions(lockedItem.definition, subset))}` });
       continue;
     }
@@ -285,9 +303,8 @@ export function checkLiveDefinitions(lockEntry: LockEntry | undefined, manifest:
         quarantined.push({ name, reason: 'differs-from-manifest', detail: `not declared in the signed manifest of ${manifest.name}` });
         continue;
       }
-      const fields = diffDefinitions(expected, subset);
-      if (fields.length > 0) {
-        quarantined.push({ name, reason: 'differs-from-manifest', detail: `differs from the signed manifest: ${describeFields(fields)}` });
+      if (expected.canonical !== canonical) {
+        quarantined.push({ name, reason: 'differs-from-manifest', detail: `differs from the signed manifest: ${describeFields(diffDefinitions(expected.subset, subset))}` });
         continue;
       }
     }
