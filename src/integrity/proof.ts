@@ -12,6 +12,7 @@ export const EDDSA_JCS_2022 = 'eddsa-jcs-2022';
 export const RSA_PSS_JCS_2026 = 'bastion-rsa-pss-jcs-2026';
 export type Cryptosuite = typeof EDDSA_JCS_2022 | typeof RSA_PSS_JCS_2026;
 const RSA_PSS_SALT_LENGTH = 32;
+const MAX_PROOF_VALUE_LENGTH = 1200;
 
 export interface DataIntegrityProof {
   type: 'DataIntegrityProof';
@@ -82,6 +83,8 @@ export function readProof(document: JsonObject): ProofCheck {
   if (proof['proofPurpose'] !== 'assertionMethod') return { ok: false, reason: 'malformed-proof', message: 'proof.proofPurpose must be assertionMethod' };
   if (typeof proof['verificationMethod'] !== 'string' || proof['verificationMethod'].length === 0) return { ok: false, reason: 'malformed-proof', message: 'proof.verificationMethod must name the signing key' };
   if (typeof proof['proofValue'] !== 'string' || !proof['proofValue'].startsWith('z')) return { ok: false, reason: 'malformed-proof', message: 'proof.proofValue must be a base58btc multibase string (starting with z)' };
+  // Base58 decoding is quadratic; no supported signature (RSA-4096: 512 bytes) needs more.
+  if (proof['proofValue'].length > MAX_PROOF_VALUE_LENGTH) return { ok: false, reason: 'malformed-proof', message: `proof.proofValue is longer than any supported signature (${MAX_PROOF_VALUE_LENGTH} characters)` };
   if (proof['created'] !== undefined && (typeof proof['created'] !== 'string' || Number.isNaN(Date.parse(proof['created'])))) {
     return { ok: false, reason: 'malformed-proof', message: 'proof.created must be an XML Schema dateTime such as 2026-01-31T12:00:00Z' };
   }

@@ -59,6 +59,18 @@ describe('bastion keygen, sign, verify', () => {
     assert.match(broken.stderr, /broken\.yaml:2: tools: must be array/);
   });
 
+  test('an RSA-4096 key from keygen signs a manifest that verifies against its PEM in the signers file', () => {
+    assert.equal(bastion('keygen', '--alg', 'rsa-4096', '--out', 'rsa').status, 0);
+    const pem = readFileSync(join(dir, 'rsa.pub.pem'), 'utf8');
+    writeFileSync(join(dir, 'rsa-signers.json'), JSON.stringify({ signers: [{ publisher: 'Acme RSA', namespaces: ['io.github.acme/*'], keys: [{ publicKeyPem: pem }] }] }));
+    writeFileSync(join(dir, 'weather-rsa.yaml'), MANIFEST);
+    assert.equal(bastion('sign', 'weather-rsa.yaml', '--key', 'rsa.key').status, 0);
+    assert.match(readFileSync(join(dir, 'weather-rsa.yaml'), 'utf8'), /cryptosuite: bastion-rsa-pss-jcs-2026/);
+    const result = bastion('verify', 'weather-rsa.yaml', '--keyring', 'rsa-signers.json');
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /signed by Acme RSA/);
+  });
+
   test('manifest from-registry converts a registry server.json', () => {
     writeFileSync(join(dir, 'server.json'), JSON.stringify({ name: 'io.github.acme/weather', version: '2.0.0', description: 'Weather', packages: [{ registryType: 'npm', identifier: '@acme/weather', version: '2.0.0', transport: { type: 'stdio' } }] }));
     const result = bastion('manifest', 'from-registry', 'server.json');
