@@ -3,7 +3,10 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { Readable, Writable } from 'node:stream';
 import type { Definition, LiveDefinitions } from './hashlock.js';
 
 export type LiveServerSpec =
@@ -50,12 +53,54 @@ export async function listDefinitions(client: Client): Promise<LiveDefinitions> 
   return { tools, prompts, resourceTemplates };
 }
 
-/** Starts (stdio) or reaches (http) one server, lists its definitions and disconnects. */
-export async function fetchLiveDefinitions(spec: LiveServerSpec, timeoutMs = 30_000): Promise<LiveDefinitions> {
+/** A process someone else started (e.g. inside the Bastion sandbox), spoken to over its stdio. */
+export interface StdioProcess {
+  stdin: Writable;
+  stdout: Readable;
+  once(event: 'exit', listener: () => void): unknown;
+}
+
+/** MCP stdio framing over an already running process; closing ends its stdin, the owner kills it. */
+export class ProcessStdioTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+  private readonly buffer = new ReadBuffer();
+
+  constructor(private readonly child: StdioProcess) {}
+
+  start(): Promise<void> {
+    this.child.stdout.on('data', (chunk: Buffer) => {
+      this.buffer.append(chunk);
+      try {
+        for (let message = this.buffer.readMessage(); message !== null; message = this.buffer.readMessage()) this.onmessage?.(message);
+      } catch (error) {
+        this.onerror?.(error as Error);
+      }
+    });
+    this.child.once('exit', () => this.onclose?.());
+    return Promise.resolve();
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.child.stdin.write(serializeMessage(message), (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    this.child.stdin.end();
+    this.onclose?.();
+    return Promise.resolve();
+  }
+}
+
+/** Starts (stdio), reaches (http) or talks to a running process, lists its definitions and disconnects. */
+export async function fetchLiveDefinitions(spec: LiveServerSpec | { transport: 'process'; process: StdioProcess }, timeoutMs = 30_000): Promise<LiveDefinitions> {
   const client = new Client({ name: 'bastion-lock', version: '1' }, { capabilities: {} });
   const timer = setTimeout(() => void client.close(), timeoutMs);
   try {
-    await client.connect(transportFor(spec), { timeout: timeoutMs });
+    await client.connect(spec.transport === 'process' ? new ProcessStdioTransport(spec.process) : transportFor(spec), { timeout: timeoutMs });
     return await listDefinitions(client);
   } finally {
     clearTimeout(timer);

@@ -2,15 +2,33 @@
 // list its live definitions and build its lock entry. Approval stays with the caller.
 import { relative, isAbsolute } from 'node:path';
 import { artifactDigest } from './artifact.js';
-import { buildLockEntry, checkLiveDefinitions, type LockEntry } from './hashlock.js';
-import { fetchLiveDefinitions, type LiveServerSpec } from './live.js';
+import { buildLockEntry, checkLiveDefinitions, type LiveDefinitions, type LockEntry } from './hashlock.js';
+import { fetchLiveDefinitions, type LiveServerSpec, type StdioProcess } from './live.js';
 import { loadManifest, type Manifest } from './manifest.js';
 import { artifactPathFor, resolveFrom, type ServerTrustConfig, type TrustContext } from './trust.js';
 import { manifestDigest, verifyManifestFile } from './verify.js';
 
+/** A server started by the caller (e.g. in the Bastion sandbox) and disposed of after listing. */
+export interface LaunchedServer {
+  process: StdioProcess;
+  dispose(): Promise<void>;
+}
+
+export type LiveSource = LiveServerSpec | { transport: 'launch'; launch: () => Promise<LaunchedServer> };
+
+async function listLive(source: LiveSource): Promise<LiveDefinitions> {
+  if (source.transport !== 'launch') return fetchLiveDefinitions(source);
+  const launched = await source.launch();
+  try {
+    return await fetchLiveDefinitions({ transport: 'process', process: launched.process });
+  } finally {
+    await launched.dispose();
+  }
+}
+
 export interface LockTarget {
   /** How to reach the server to list its definitions. */
-  live: LiveServerSpec;
+  live: LiveSource;
   trust: ServerTrustConfig;
 }
 
@@ -47,7 +65,7 @@ export async function lockServer(server: string, target: LockTarget, context: Tr
     const fromBase = relative(context.baseDir, artifact.path);
     if (!fromBase.startsWith('..') && !isAbsolute(fromBase)) artifact.path = fromBase;
   }
-  const live = await fetchLiveDefinitions(target.live);
+  const live = await listLive(target.live);
   const entry = buildLockEntry({ live, algorithm, now, ...(manifest === undefined ? {} : { manifestDigest: manifestDigest(manifest, algorithm) }), ...(artifact === undefined ? {} : { artifact }) });
   const warnings: string[] = [];
   if (artifact === undefined) warnings.push(`server '${server}': no artifact on disk identifies its code (set servers.${server}.artifact); only its definitions are pinned`);

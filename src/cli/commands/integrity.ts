@@ -2,12 +2,14 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Command } from 'commander';
 import { stringify as stringifyYaml } from 'yaml';
-import { loadConfigFile, resolveMap, type ServerConfig } from '../../config/index.js';
+import { packageDirsFor, sandboxScopes } from '../../app/index.js';
+import { loadConfigFile, resolveMap, type LoadedConfig, type ServerConfig } from '../../config/index.js';
+import { createSandbox, resolveSandboxConfig } from '../../sandbox/index.js';
 import {
   artifactDigest, buildLock, defaultVerificationMethod, diffLock, formatLockDiff, generateKeyPair, IntegrityFileError, keyFingerprint,
   KEY_ALGORITHMS, loadManifest, loadPrivateKey, loadTrustContext, lockServer, LockRefusedError, manifestFromRegistry, privateKeyToPem,
   publicKeyToMultibase, publicKeyToPem, resolveFrom, signDocument, trustConfigDefaults, verifyManifestFile, writeLock,
-  type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveServerSpec, type LockEntry, type RegistryServerJson, type TrustConfig,
+  type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveSource, type LockEntry, type RegistryServerJson, type TrustConfig,
 } from '../../integrity/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
@@ -87,11 +89,32 @@ function verify(manifestFile: string, flags: { keyring: string; at?: string }): 
 
 // ---- lock ---------------------------------------------------------------------------------------
 
-function liveSpec(name: string, server: ServerConfig, baseDir: string): LiveServerSpec {
+/** Stdio servers start in the sandbox their config names (as under bastion serve) unless --no-sandbox. */
+function liveSource(name: string, loaded: LoadedConfig, sandboxed: boolean): LiveSource {
+  const server = loaded.config.servers[name] as ServerConfig;
+  const baseDir = loaded.baseDir;
   if (server.transport === 'http') return { transport: 'http', url: server.url, headers: resolveMap(server.headers, `servers.${name}.headers`, baseDir) };
-  const spec: LiveServerSpec = { transport: 'stdio', command: server.command, args: server.args, env: resolveMap(server.env, `servers.${name}.env`, baseDir) };
-  if (server.cwd !== undefined) spec.cwd = resolveFrom(baseDir, server.cwd);
-  return spec;
+  const env = resolveMap(server.env, `servers.${name}.env`, baseDir);
+  const cwd = server.cwd === undefined ? undefined : resolveFrom(baseDir, server.cwd);
+  if (!sandboxed) return { transport: 'stdio', command: server.command, args: server.args, env, ...(cwd === undefined ? {} : { cwd }) };
+  return {
+    transport: 'launch',
+    launch: async () => {
+      const backend = createSandbox(resolveSandboxConfig(loaded.config.sandbox, server.sandbox));
+      const handle = await backend.spawn({
+        serverName: name,
+        command: server.command,
+        args: server.args,
+        env,
+        ...(cwd === undefined ? {} : { cwd }),
+        packageDirs: server.sandbox?.packageDirs ?? packageDirsFor([server.command, ...server.args]),
+        scopes: sandboxScopes(server),
+      });
+      for (const warning of handle.warnings) process.stderr.write(`warning: server '${name}' sandbox (${backend.name}): ${warning}\n`);
+      handle.child.stderr.resume();
+      return { process: handle.child, dispose: () => handle.dispose() };
+    },
+  };
 }
 
 interface LockFlags {
@@ -100,6 +123,7 @@ interface LockFlags {
   update?: string;
   signers?: string;
   lock?: string;
+  sandbox: boolean;
 }
 
 async function lock(flags: LockFlags): Promise<void> {
@@ -116,7 +140,7 @@ async function lock(flags: LockFlags): Promise<void> {
   for (const name of names) {
     const server = servers[name]!;
     try {
-      const locked = await lockServer(name, { live: liveSpec(name, server, loaded.baseDir), trust: server }, context);
+      const locked = await lockServer(name, { live: liveSource(name, loaded, flags.sandbox), trust: server }, context);
       entries[name] = locked.entry;
       for (const warning of locked.warnings) process.stderr.write(`warning: ${warning}\n`);
     } catch (error) {
@@ -183,6 +207,7 @@ export const registerIntegrity: RegisterCommands = (program: Command) => {
     .option('--update <server>', 'approve the current definitions of one server only')
     .option('--signers <file>', 'trusted signers file (default: integrity.signersFile or trusted_signers.yaml next to the config)')
     .option('--lock <file>', 'hash lock file (default: integrity.hashlockFile or tool_hashlock.json next to the config)')
+    .option('--no-sandbox', 'start stdio servers directly instead of in their configured sandbox')
     .action(lock);
   program
     .command('digest')
