@@ -92,10 +92,16 @@ function revocationFor(signers: TrustedSigners, key: TrustedKey): Revocation | u
  * refused whatever the proof's `created` says: a stolen key can backdate its signatures.
  */
 export function checkSigner(signers: TrustedSigners, verificationMethod: string, manifestName: string, now: Date = new Date()): SignerDecision {
-  const key = signers.keys.find((candidate) => candidate.ids.includes(verificationMethod));
-  if (key === undefined) {
+  const candidates = signers.keys.filter((candidate) => candidate.ids.includes(verificationMethod));
+  if (candidates.length === 0) {
     return { ok: false, reason: 'unknown-key', message: `the signing key ${verificationMethod} is not in the trusted signers file ${signers.file}; add the publisher's key there if you trust it` };
   }
+  // The same key may be listed under several entries (publishers, namespaces, dates): any one may accept it.
+  const decisions = candidates.map((key) => checkKey(signers, key, manifestName, now));
+  return decisions.find((decision) => decision.ok) ?? decisions[0]!;
+}
+
+function checkKey(signers: TrustedSigners, key: TrustedKey, manifestName: string, now: Date): SignerDecision {
   const revoked = revocationFor(signers, key);
   if (revoked !== undefined && revoked.revokedAt.getTime() <= now.getTime()) {
     return { ok: false, reason: 'revoked', key, message: `the signing key of ${key.publisher} was revoked on ${revoked.revokedAt.toISOString()} (${revoked.reason}); ask the publisher for a manifest signed with a current key` };

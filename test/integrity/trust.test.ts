@@ -146,6 +146,14 @@ describe('manifest signatures and trusted signers', () => {
     assert.equal(reasonOf(verifyText(JSON.stringify(impostor))), 'out-of-namespace');
   });
 
+  test('a key listed under two entries is accepted by the entry whose namespace matches, and a revocation still wins', () => {
+    const mb = publicKeyToMultibase(acme.publicKey);
+    const signers = parseTrustedSigners(signersYaml([{ multibase: mb, namespaces: ['io.github.other/*'] }, { multibase: mb }]));
+    assert.equal(reasonOf(verifyText(JSON.stringify(signed), signers)), 'ok');
+    const revoked = parseTrustedSigners(signersYaml([{ multibase: mb, namespaces: ['io.github.other/*'] }, { multibase: mb }], [{ key: mb, revokedAt: '2026-01-01T00:00:00Z', reason: 'retired' }]));
+    assert.equal(reasonOf(verifyText(JSON.stringify(signed), revoked)), 'revoked');
+  });
+
   test('a proof from another cryptosuite is refused', () => {
     const other = structuredClone(signed) as unknown as { proof: Record<string, unknown> };
     other.proof['cryptosuite'] = 'ecdsa-jcs-2019';
