@@ -7,6 +7,7 @@ import type { Guard } from '../pipeline/index.js';
 import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy, declarationsFromConfig } from '../policy/index.js';
 import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
+import { createOutputInspectionGuard } from '../scan/index.js';
 
 /** A gateway with every control the config asks for, and how to shut it all down. */
 export interface Bastion {
@@ -41,6 +42,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const policy = openPolicy(options, audit);
     const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
+    if (config.scan.outputInspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: config.scan.outputInspection.blockAt }));
     const sandboxes = new SandboxRegistry();
     const gatewayOptions: GatewayOptions = {
       loaded,

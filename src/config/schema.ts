@@ -1,6 +1,7 @@
 import { auditConfigSchema } from '../audit/config.js';
 import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
+import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
 
 /**
  * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
@@ -41,6 +42,7 @@ const serverCommon = {
   manifest: { type: 'string', minLength: 1, description: 'a path to the server manifest' },
   trust: { enum: ['signed', 'unsigned'], description: "'signed' (default) or 'unsigned'" },
   description: { type: 'string' },
+  ...serverCertificationSchema,
   scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scopes of the server process itself, e.g. [read:filesystem:/srv/data]: its sandbox view and egress' },
   sandbox: {
     ...sandboxConfigSchema,
@@ -169,6 +171,23 @@ export const configSchema = {
     },
     audit: auditConfigSchema,
     sandbox: { ...sandboxConfigSchema, default: {} },
+    scan: {
+      ...scanConfigSchema,
+      default: {},
+      properties: {
+        ...scanConfigSchema.properties,
+        certification: { ...scanConfigSchema.properties.certification, default: {} },
+        outputInspection: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            enabled: { type: 'boolean', default: true, description: 'true (default): withhold tool, prompt and resource results that carry instructions to the model' },
+            blockAt: { enum: ['info', 'low', 'medium', 'high', 'critical'], default: 'high', description: 'the finding severity at which a result is withheld' },
+          },
+        },
+      },
+    },
     policy: {
       ...policyConfigSchema,
       default: {},

@@ -1,6 +1,7 @@
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
 import type { PolicyConfig } from '../policy/config.js';
 import type { SandboxOverride } from '../sandbox/config.js';
+import type { ScanConfig } from '../scan/config.js';
 
 /** A secret value: read from the environment or a file at start, never written inline. */
 export type SecretRef = { fromEnv: string } | { fromFile: string };
@@ -35,6 +36,9 @@ interface ServerCommon {
   description?: string;
   /** Scopes of the server process itself (its sandbox view and egress). */
   scopes?: string[];
+  /** Certification attestation (bastion certify) and the level required to start the server. */
+  certification?: string;
+  minCertificationLevel?: 0 | 1 | 2 | 3;
   /** Overrides of the global sandbox section for this server. */
   sandbox?: SandboxOverride & { packageDirs?: string[] };
 }
@@ -121,6 +125,8 @@ export interface BastionConfig {
   audit: DeepPartial<AuditConfig>;
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
+  /** Marketplace verification at boot and output inspection (docs/scan.md). */
+  scan: ScanConfig & { outputInspection: { enabled: boolean; blockAt: 'info' | 'low' | 'medium' | 'high' | 'critical' } };
   /** Least privilege (docs/policy.md). */
   policy: PolicyConfig & { enforce: boolean };
   servers: Record<string, ServerConfig>;

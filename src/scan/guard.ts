@@ -14,7 +14,15 @@ export interface OutputInspectionOptions {
   blockAt?: Severity;
   /** Methods whose results reach the model as context (default tools/call, prompts/get, resources/read). */
   methods?: string[];
+  /**
+   * Rule categories that apply to outputs (default: instructions aimed at the model). Outputs
+   * routinely name credential files (a directory listing, an error message), so the `secrets`
+   * category, meant for tool descriptions, would withhold ordinary results.
+   */
+  categories?: string[];
 }
+
+const OUTPUT_CATEGORIES = ['hidden-instruction', 'shadowing', 'exfiltration'];
 
 /** Every text a result carries to the model: tool content, structured content, resource contents, prompt messages. */
 export function resultTexts(result: unknown): string[] {
@@ -37,7 +45,9 @@ export function resultTexts(result: unknown): string[] {
  * Place it inside the audit guard and after dispatch, so the denial is audited.
  */
 export function createOutputInspectionGuard(options: OutputInspectionOptions = {}): Guard {
-  const rules = options.rules ?? loadRules();
+  const allRules = options.rules ?? loadRules();
+  const categories = new Set(options.categories ?? OUTPUT_CATEGORIES);
+  const rules = { ...allRules, metadata: allRules.metadata.filter((rule) => categories.has(rule.category)) };
   const blockAt = options.blockAt ?? 'high';
   const methods = new Set(options.methods ?? ['tools/call', 'prompts/get', 'resources/read']);
   return {

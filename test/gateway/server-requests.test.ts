@@ -47,7 +47,7 @@ describe('server-to-client requests reach the client whose session they belong t
     const client = await httpClient(gw.url);
     const { tools } = await client.listTools();
     const odd = tools.filter((tool) => tool.name.startsWith('odd.')).map((tool) => tool.name);
-    assert.deepEqual(odd.sort(), ['odd.cancelled', 'odd.crash', 'odd.echo', 'odd.flood', 'odd.garbage', 'odd.hang', 'odd.pid']);
+    assert.deepEqual(odd.sort(), ['odd.cancelled', 'odd.crash', 'odd.echo', 'odd.flood', 'odd.garbage', 'odd.hang', 'odd.inject', 'odd.pid']);
     await client.close();
   });
 });

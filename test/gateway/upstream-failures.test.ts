@@ -89,3 +89,16 @@ describe('an upstream that stops reading its input', () => {
     await gw.stop();
   });
 });
+
+describe('output inspection', () => {
+  test('a tool result that carries instructions to the model is withheld, and the denial is audited', async () => {
+    const gw = await startGateway(configYaml(stdioServer('odd', fixture('misbehaving-server'))));
+    const client = await httpClient(gw.url);
+    const error = await callError(client, 'odd.inject');
+    assert.match(error.message, /withheld/);
+    assert.equal(firstText(await client.callTool({ name: 'odd.echo', arguments: { text: 'my ~/.ssh/id_rsa.pub is public' } })), 'my ~/.ssh/id_rsa.pub is public');
+    await gw.bastion.audit.flush();
+    await client.close();
+    await gw.stop();
+  });
+});
