@@ -16,7 +16,8 @@ export interface LaunchedServer {
 
 export type LiveSource = LiveServerSpec | { transport: 'launch'; launch: () => Promise<LaunchedServer> };
 
-async function listLive(source: LiveSource): Promise<LiveDefinitions> {
+/** Lists the definitions of a server reached or started as `source` describes. */
+export async function listLive(source: LiveSource): Promise<LiveDefinitions> {
   if (source.transport !== 'launch') return fetchLiveDefinitions(source);
   const launched = await source.launch();
   try {

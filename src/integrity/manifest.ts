@@ -1,5 +1,6 @@
 // The Bastion server manifest: one MCP server, its publisher, how it runs and every definition it
 // offers with declared scopes. Field names follow the MCP registry server.json where they exist.
+import { definitionSubset } from './hashlock.js';
 import { validateAgainst } from './schemas.js';
 import { IntegrityFileError, parseSourceText, readSourceFile, type SourceFile } from './source.js';
 import type { DataIntegrityProof } from './proof.js';
@@ -170,4 +171,27 @@ export function manifestFromRegistry(server: RegistryServerJson, options: FromRe
 function registryNamespace(name: string): string | undefined {
   const slash = name.indexOf('/');
   return slash > 0 ? name.slice(0, slash) : undefined;
+}
+
+export interface LiveDefinitionsLike {
+  tools: Record<string, unknown>[];
+  prompts: Record<string, unknown>[];
+  resourceTemplates: Record<string, unknown>[];
+}
+
+/**
+ * A manifest drafted from what a running server lists (the pinned fields only), with each
+ * tool's scopes taken from `scopes` where known. A publisher reviews it, fills in missing
+ * scopes and signs it; tools left without scopes are denied by the policy.
+ */
+export function manifestFromLive(base: Omit<Manifest, 'tools'> & { tools?: ManifestTool[] }, live: LiveDefinitionsLike, scopes: Readonly<Record<string, readonly string[]>> = {}): Manifest {
+  const tools = live.tools.map((tool) => {
+    const subset = definitionSubset('tools', tool) as unknown as ManifestTool;
+    const declared = scopes[subset.name];
+    return declared === undefined ? subset : { ...subset, scopes: [...declared] };
+  });
+  const manifest: Manifest = { ...base, tools };
+  if (live.prompts.length > 0) manifest.prompts = live.prompts.map((prompt) => definitionSubset('prompts', prompt) as unknown as ManifestPrompt);
+  if (live.resourceTemplates.length > 0) manifest.resourceTemplates = live.resourceTemplates.map((template) => definitionSubset('resourceTemplates', template) as unknown as ManifestResourceTemplate);
+  return manifest;
 }

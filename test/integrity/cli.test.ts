@@ -105,6 +105,23 @@ describe('bastion lock', () => {
     assert.equal(bastion('lock', '--config', 'bastion.yaml', '--update', 'nosuch').status, 2);
   });
 
+  test('publisher-to-operator flow: draft a manifest from the live server, sign it, verify it, lock the signed server', () => {
+    const base = config(3).replace('trust: unsigned', 'trust: signed\n    manifest: rug.manifest.yaml\n    tools:\n      add: { scopes: [] }\n      echo: { scopes: [] }\n      get_weather: { scopes: ["write:network:api.weather.example:443"] }');
+    writeFileSync(join(dir, 'flow.yaml'), base);
+    const drafted = bastion('manifest', 'from-server', '--config', 'flow.yaml', '--server', 'rugpull', '--name', 'io.github.acme/rugpull', '--server-version', '1.0.0', '--publisher', 'Acme', '--out', 'rug.manifest.yaml');
+    assert.equal(drafted.status, 0, drafted.stderr);
+    const manifest = parse(readFileSync(join(dir, 'rug.manifest.yaml'), 'utf8')) as { tools: { name: string; description: string; scopes: string[] }[]; artifact: { kind: string } };
+    assert.deepEqual(manifest.tools.map((tool) => tool.name).sort(), ['add', 'echo', 'get_weather']);
+    assert.deepEqual(manifest.tools.find((tool) => tool.name === 'get_weather')?.scopes, ['write:network:api.weather.example:443']);
+    assert.equal(manifest.artifact.kind, 'file');
+    assert.equal(bastion('sign', 'rug.manifest.yaml', '--key', 'acme.key').status, 0);
+    assert.equal(bastion('verify', 'rug.manifest.yaml', '--keyring', 'signers.yaml').status, 0);
+    const locked = bastion('lock', '--config', 'flow.yaml', '--signers', 'signers.yaml', '--lock', 'flow-lock.json');
+    assert.equal(locked.status, 0, locked.stderr);
+    const lock = JSON.parse(readFileSync(join(dir, 'flow-lock.json'), 'utf8')) as { servers: { rugpull: { manifest?: string } } };
+    assert.match(lock.servers.rugpull.manifest ?? '', /^sha256:/);
+  });
+
   test('a server marked signed without a manifest is not locked', () => {
     writeFileSync(join(dir, 'signed.yaml'), config(3).replace('trust: unsigned', 'trust: signed'));
     const result = bastion('lock', '--config', 'signed.yaml', '--lock', 'other-lock.json');

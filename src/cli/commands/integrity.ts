@@ -6,10 +6,10 @@ import { packageDirsFor, sandboxScopes } from '../../app/index.js';
 import { loadConfigFile, resolveMap, type LoadedConfig, type ServerConfig } from '../../config/index.js';
 import { createSandbox, resolveSandboxConfig } from '../../sandbox/index.js';
 import {
-  artifactDigest, buildLock, defaultVerificationMethod, diffLock, formatLockDiff, generateKeyPair, IntegrityFileError, keyFingerprint,
-  KEY_ALGORITHMS, loadManifest, loadPrivateKey, loadTrustContext, lockServer, LockRefusedError, manifestFromRegistry, privateKeyToPem,
+  artifactDigest, artifactPathFor, buildLock, defaultVerificationMethod, diffLock, formatLockDiff, generateKeyPair, IntegrityFileError, keyFingerprint,
+  KEY_ALGORITHMS, loadManifest, loadPrivateKey, listLive as listLiveOf, loadTrustContext, lockServer, LockRefusedError, manifestFromLive, manifestFromRegistry, privateKeyToPem,
   publicKeyToMultibase, publicKeyToPem, resolveFrom, signDocument, trustConfigDefaults, verifyManifestFile, writeLock,
-  type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveSource, type LockEntry, type RegistryServerJson, type TrustConfig,
+  type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveSource, type LockEntry, type Manifest, type RegistryServerJson, type TrustConfig,
 } from '../../integrity/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
@@ -176,6 +176,42 @@ function fromRegistry(file: string, flags: { out?: string; publisher?: string })
   process.stderr.write('note: a registry entry lists no tools; add each tool with its description, inputSchema and scopes before signing\n');
 }
 
+interface FromServerFlags {
+  config: string;
+  server: string;
+  name?: string;
+  serverVersion?: string;
+  publisher?: string;
+  registry?: string;
+  out?: string;
+  sandbox: boolean;
+}
+
+async function fromServer(flags: FromServerFlags): Promise<void> {
+  const loaded = loadConfigFile(flags.config);
+  const server = loaded.config.servers[flags.server];
+  if (server === undefined) throw new CliError(`--server ${flags.server}: no such server in ${loaded.source}`, 2);
+  const registry = flags.registry === undefined ? undefined : (JSON.parse(readFileSync(flags.registry, 'utf8')) as RegistryServerJson);
+  const base = registry === undefined ? { name: flags.name ?? flags.server, version: flags.serverVersion ?? '0.0.0', tools: [] } : manifestFromRegistry(registry, flags.publisher === undefined ? {} : { publisher: flags.publisher });
+  if (flags.name !== undefined) base.name = flags.name;
+  if (flags.serverVersion !== undefined) base.version = flags.serverVersion;
+  const draft: Manifest = { ...base };
+  if (flags.publisher !== undefined) draft.publisher = { name: flags.publisher };
+  if (server.transport === 'stdio') draft.run = { command: server.command, args: server.args };
+  const artifactPath = artifactPathFor(server, loaded.baseDir);
+  if (artifactPath !== undefined) {
+    const artifact = await artifactDigest(artifactPath);
+    draft.artifact = { path: artifactPath, kind: artifact.kind, digest: artifact.digest };
+  }
+  const live = await listLiveOf(liveSource(flags.server, loaded, flags.sandbox));
+  const scopes = Object.fromEntries(Object.entries(server.tools ?? {}).flatMap(([tool, entry]) => (entry.scopes === undefined ? [] : [[tool, entry.scopes]])));
+  const manifest = manifestFromLive(draft, live, scopes);
+  const missing = manifest.tools.filter((tool) => tool.scopes === undefined).map((tool) => tool.name);
+  if (flags.out === undefined) process.stdout.write(stringifyYaml(manifest, { lineWidth: 0 }));
+  else writeDocument(flags.out, manifest);
+  if (missing.length > 0) process.stderr.write(`note: no scopes known for ${missing.join(', ')}; declare them (scopes: [] if a tool needs nothing) before signing, or every call is denied\n`);
+}
+
 export const registerIntegrity: RegisterCommands = (program: Command) => {
   program
     .command('keygen')
@@ -227,6 +263,18 @@ export const registerIntegrity: RegisterCommands = (program: Command) => {
     .option('--out <file>', 'write here (default: stdout, YAML)')
     .option('--publisher <name>', 'publisher name (default: the name\'s namespace)')
     .action(fromRegistry);
+  manifest
+    .command('from-server')
+    .description('draft a manifest from what a configured server lists now (tools, prompts, resource templates, scopes from the config)')
+    .requiredOption('--config <file>', 'bastion.yaml')
+    .requiredOption('--server <name>', 'server key in the config')
+    .option('--registry <server.json>', 'take name, version, packages and remotes from a registry entry')
+    .option('--name <name>', 'manifest name, e.g. io.github.acme/weather (default: the server key)')
+    .option('--server-version <version>', 'server version (default: 0.0.0)')
+    .option('--publisher <name>', 'publisher name')
+    .option('--out <file>', 'write here (default: stdout, YAML)')
+    .option('--no-sandbox', 'start a stdio server directly instead of in its configured sandbox')
+    .action(fromServer);
 };
 
 
