@@ -1,6 +1,6 @@
 // Runs every compiled test file under dist/test with Node's built-in test runner.
 // Node 20's --test does not expand globs, so the file list is built here.
-import { readdirSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -13,6 +13,18 @@ function collect(dir) {
   }
   return out;
 }
+
+// Sandboxed test servers run as unprivileged uids and read their code from dist, and tests hand
+// them files they write. Under a private umask (077) neither would be readable to them, which
+// Bastion rightly refuses; the tests run as a deployment would, with code readable by others.
+process.umask(0o022);
+function openUp(path) {
+  const stat = statSync(path);
+  const wanted = stat.isDirectory() ? 0o005 : 0o004;
+  if ((stat.mode & wanted) !== wanted) chmodSync(path, stat.mode | wanted | (stat.isDirectory() ? 0o050 : 0o040));
+  if (stat.isDirectory()) for (const name of readdirSync(path)) openUp(join(path, name));
+}
+if (statSync('dist', { throwIfNoEntry: false })) openUp('dist');
 
 const filter = process.argv.slice(2);
 let files = collect('dist/test');

@@ -13,6 +13,7 @@ import { seccompFilterBytes } from './seccomp.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
 import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, serverUid } from './host.js';
 import { startEgressBroker, type EgressBroker } from './broker.js';
+import { accessProblems, type AccessCheck } from './access.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 /** Inside the sandbox: where the broker socket and the relay appear. */
@@ -134,6 +135,17 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
   return { file: binaries.prlimit, argv, env, uid, view, limits, seccomp };
 }
 
+/** What bwrap binds from the host and the server's uid must therefore be able to read. */
+function bindSources(spec: SandboxSpec, config: SandboxConfig, view: SandboxView): AccessCheck[] {
+  const checks: AccessCheck[] = [];
+  const nodePrefix = nodeInstallPrefix();
+  if (!nodePrefix.startsWith('/usr')) checks.push({ path: realpathSync(process.execPath), want: 'read', role: 'the node binary' });
+  for (const path of config.readOnlyPaths) checks.push({ path, want: 'read', role: 'sandbox.readOnlyPaths' });
+  for (const path of spec.packageDirs) checks.push({ path, want: 'read', role: "the server's code" });
+  for (const grant of view.paths) checks.push({ path: grant.path, want: 'read', role: grant.writable ? 'the write grant' : 'the read grant' });
+  return checks;
+}
+
 function relayScriptPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), 'relay.js');
 }
@@ -165,6 +177,21 @@ function readChildPid(stream: Readable): Promise<number> {
   });
 }
 
+/** How the child ended, waiting up to `waitMs` for it to end on its own. */
+async function exitStatus(child: ChildProcessWithoutNullStreams, waitMs: number): Promise<string> {
+  const describe = (): string => (child.signalCode !== null ? `killed by ${child.signalCode}` : `exit code ${String(child.exitCode)}`);
+  if ((child.exitCode !== null || child.signalCode !== null) && child.stderr.destroyed) return describe();
+  let timer: NodeJS.Timeout | undefined;
+  const ended = await Promise.race([
+    new Promise<boolean>((resolve) => child.once('close', () => resolve(true))),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), waitMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  return ended ? describe() : 'still running';
+}
+
 function collectStderr(child: ChildProcessWithoutNullStreams): () => string {
   let text = '';
   const onData = (chunk: Buffer): void => {
@@ -194,6 +221,12 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       const warnings: string[] = [];
       const view = sandboxViewFromScopes(spec.scopes);
       const uid = root ? serverUid(spec.serverName, config.uidBase, config.uidCount) : undefined;
+      if (uid !== undefined && setpriv) {
+        const refused = accessProblems(bindSources(spec, config, view), uid, setpriv);
+        if (refused.length > 0) throw new Error(`sandbox: cannot start ${spec.serverName} as uid ${uid}: ${refused.join('; ')}`);
+        const writes = view.paths.filter((grant) => grant.writable).map((grant): AccessCheck => ({ path: grant.path, want: 'write', role: 'the write grant' }));
+        for (const problem of accessProblems(writes, uid, setpriv)) warnings.push(`${spec.serverName}: ${problem}; until then its writes there fail`);
+      }
 
       let broker: EgressBroker | undefined;
       if (view.egress.length > 0) {
@@ -257,9 +290,13 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         // end now would kill it with SIGPIPE.
         infoPipe.resume();
       } catch (error) {
+        // bwrap's own explanation usually arrives just after the failure shows up here (the
+        // sandbox died before it could be put in its cgroup, say): wait briefly for it.
+        const status = await exitStatus(child, 1000);
         child.kill('SIGKILL');
         await cleanup();
-        const detail = stderrSoFar() || (error as Error).message;
+        const said = stderrSoFar();
+        const detail = said ? `${said} (${status}; ${(error as Error).message})` : `${(error as Error).message} (${status})`;
         throw new Error(`sandbox: ${spec.serverName} did not start under bwrap: ${detail}`, { cause: error });
       }
       stderrSoFar();

@@ -17,9 +17,10 @@ function shuffled(value: unknown, seed: number): unknown {
 const manifestArbitrary = fc.record({
   name: fc.constantFrom('io.github.acme/a', 'io.github.acme/b'),
   version: fc.string({ minLength: 1, maxLength: 8 }),
-  tools: fc.array(
+  // A manifest names each tool once (parseManifest refuses duplicates), so names are unique here.
+  tools: fc.uniqueArray(
     fc.record({ name: fc.stringMatching(/^[a-z_]{1,12}$/), description: fc.string({ maxLength: 60 }), inputSchema: fc.constant({ type: 'object' }), scopes: fc.array(fc.string({ minLength: 1, maxLength: 20 }), { maxLength: 3 }) }),
-    { minLength: 1, maxLength: 4 },
+    { minLength: 1, maxLength: 4, selector: (tool) => tool.name },
   ),
 });
 
