@@ -7,6 +7,7 @@ import type { Guard } from '../pipeline/index.js';
 import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy, declarationsFromConfig } from '../policy/index.js';
 import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
+import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard } from '../scan/index.js';
 
 /** A gateway with every control the config asks for, and how to shut it all down. */
@@ -39,16 +40,21 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   const audit = await AuditLog.open(auditConfig);
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
+    const admissions = await admitServers(loaded, audit, logger);
+    // A refused server is not offered at all: no process, no connection, no tools.
+    const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
+    const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const policy = openPolicy(options, audit);
     const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
     if (config.scan.outputInspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: config.scan.outputInspection.blockAt }));
     const sandboxes = new SandboxRegistry();
     const gatewayOptions: GatewayOptions = {
-      loaded,
+      loaded: gatewayConfig,
       logger,
       version: options.version,
-      launcher: createSandboxLauncher(config, audit, logger, (server, handle) => sandboxes.add(server, handle)),
+      launcher: guardLaunches(createSandboxLauncher(config, audit, logger, (server, handle) => sandboxes.add(server, handle)), loaded, admissions, audit, logger),
+      inspectDefinitions: hashlockInspector(admissions, audit, logger),
       extraGuards: { outermost, afterRouting },
       events: (event, info) => {
         audit.event(event, info).catch((error: unknown) => logger.error({ err: error, event }, 'could not record event in the audit log'));
@@ -56,7 +62,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       ...(policy === undefined ? {} : { listFilter: createListFilter(policy), serverRequestPolicy: createServerRequestPolicy(policy) }),
     };
     const gateway = new Gateway(gatewayOptions);
-    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid });
+    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });
     return {
       gateway,
       audit,

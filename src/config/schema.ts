@@ -1,4 +1,5 @@
 import { auditConfigSchema } from '../audit/config.js';
+import { serverTrustSchemaProperties, trustConfigSchema } from '../integrity/trust.js';
 import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
@@ -39,8 +40,7 @@ const toolConfig = {
 const serverCommon = {
   limits,
   tools: { type: 'object', propertyNames: { pattern: '^[^\\s]{1,128}$' }, additionalProperties: toolConfig },
-  manifest: { type: 'string', minLength: 1, description: 'a path to the server manifest' },
-  trust: { enum: ['signed', 'unsigned'], description: "'signed' (default) or 'unsigned'" },
+  ...serverTrustSchemaProperties,
   description: { type: 'string' },
   ...serverCertificationSchema,
   scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scopes of the server process itself, e.g. [read:filesystem:/srv/data]: its sandbox view and egress' },
@@ -170,6 +170,7 @@ export const configSchema = {
       },
     },
     audit: auditConfigSchema,
+    integrity: { ...trustConfigSchema, default: {} },
     sandbox: { ...sandboxConfigSchema, default: {} },
     scan: {
       ...scanConfigSchema,

@@ -1,5 +1,6 @@
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
 import type { PolicyConfig } from '../policy/config.js';
+import type { TrustConfig } from '../integrity/trust.js';
 import type { SandboxOverride } from '../sandbox/config.js';
 import type { ScanConfig } from '../scan/config.js';
 
@@ -32,6 +33,8 @@ interface ServerCommon {
   manifest?: string;
   /** `unsigned` starts a server without a verified manifest; logged as a warning at every start. */
   trust?: 'signed' | 'unsigned';
+  /** The server's code on disk, pinned in the hash lock and checked before every start (docs/integrity.md). */
+  artifact?: string;
   /** Free-form description shown in logs. */
   description?: string;
   /** Scopes of the server process itself (its sandbox view and egress). */
@@ -123,6 +126,8 @@ export interface BastionConfig {
   };
   /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
   audit: DeepPartial<AuditConfig>;
+  /** Signed manifests, trusted signers and the hash lock (docs/integrity.md). */
+  integrity: TrustConfig;
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
   /** Marketplace verification at boot and output inspection (docs/scan.md). */

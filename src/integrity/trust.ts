@@ -4,8 +4,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { checkArtifact } from './artifact.js';
-import { DEFAULT_DIGEST_ALGORITHM, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
-import { checkLiveDefinitions, HASHLOCK_FILE, readLock, type Definition, type DefinitionKind, type Hashlock, type LockEntry, type Quarantined } from './hashlock.js';
+import { DEFAULT_DIGEST_ALGORITHM, digestJson, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
+import { checkLiveDefinitions, definitionSubset, HASHLOCK_FILE, readLock, type Definition, type DefinitionKind, type Hashlock, type LockedDefinition, type LockEntry, type Quarantined } from './hashlock.js';
 import type { Manifest } from './manifest.js';
 import { loadTrustedSigners, type TrustedSigners } from './signers.js';
 import { manifestDigest, verifyManifestFile, type VerifyRefusal } from './verify.js';
@@ -18,11 +18,13 @@ export interface TrustConfig {
   hashlockFile: string;
   /** Digest algorithm for new locks and manifest digests. */
   digestAlgorithm: DigestAlgorithm;
+  /** A server with no hash-lock entry: pin its definitions at first sight in this run, or quarantine them all. */
+  unlocked: 'pin-first-seen' | 'quarantine';
 }
 
 export const TRUSTED_SIGNERS_FILE = 'trusted_signers.yaml';
 
-export const trustConfigDefaults: TrustConfig = { signersFile: TRUSTED_SIGNERS_FILE, hashlockFile: HASHLOCK_FILE, digestAlgorithm: DEFAULT_DIGEST_ALGORITHM };
+export const trustConfigDefaults: TrustConfig = { signersFile: TRUSTED_SIGNERS_FILE, hashlockFile: HASHLOCK_FILE, digestAlgorithm: DEFAULT_DIGEST_ALGORITHM, unlocked: 'pin-first-seen' };
 
 /** JSON Schema for the `integrity:` section. */
 export const trustConfigSchema = {
@@ -32,6 +34,11 @@ export const trustConfigSchema = {
     signersFile: { type: 'string', minLength: 1, default: TRUSTED_SIGNERS_FILE, description: 'the trusted-signers file (see docs/integrity.md)' },
     hashlockFile: { type: 'string', minLength: 1, default: HASHLOCK_FILE, description: 'the hash lock written by bastion lock' },
     digestAlgorithm: { enum: ['sha256', 'sha3-512'], default: DEFAULT_DIGEST_ALGORITHM, description: 'digest algorithm for new locks' },
+    unlocked: {
+      enum: ['pin-first-seen', 'quarantine'],
+      default: 'pin-first-seen',
+      description: "a server with no entry in the hash lock: 'pin-first-seen' (its definitions are pinned the first time this gateway sees them; later changes are quarantined) or 'quarantine' (nothing it lists is published until bastion lock)",
+    },
   },
 } as const;
 
@@ -148,20 +155,64 @@ export interface QuarantineEvent {
   quarantined: Quarantined[];
 }
 
+export interface InspectorOptions {
+  /**
+   * What to do with a server that has no entry in the hash lock: pin what it lists the first time
+   * it is seen in this run (changes after that are quarantined), or quarantine everything it lists.
+   */
+  unlocked: 'pin-first-seen' | 'quarantine';
+  onQuarantine?: (event: QuarantineEvent) => void;
+  /** Called once per server and kind when an unlocked server's definitions are pinned at first sight. */
+  onPin?: (server: string, kind: DefinitionKind, names: string[]) => void;
+}
+
+type AdmittedState = Pick<Extract<Admission, { ok: true }>, 'manifest' | 'lockEntry'>;
+
 /**
  * A function of the shape the gateway catalog calls on every list (at start and after every
  * list_changed). Plain resources are not pinned (servers list them dynamically) and pass through.
- * A server that was never admitted publishes nothing.
+ * A server that was never admitted publishes nothing. Pins made at first sight are shared by
+ * every session of this gateway, so a definition that changes mid-run is caught in all of them.
  */
-export function createHashlockInspector(admitted: ReadonlyMap<string, Pick<Extract<Admission, { ok: true }>, 'manifest' | 'lockEntry'>>, onQuarantine?: (event: QuarantineEvent) => void) {
+export function createHashlockInspector(admitted: ReadonlyMap<string, AdmittedState>, options: InspectorOptions = { unlocked: 'quarantine' }) {
+  const pinned = new Map<string, LockEntry>();
+  const pinnedKinds = new Set<string>();
+  const lockFor = (server: string, state: AdmittedState, kind: DefinitionKind, items: Definition[]): LockEntry | undefined => {
+    if (state.lockEntry !== undefined || options.unlocked === 'quarantine') return state.lockEntry;
+    let entry = pinned.get(server);
+    if (entry === undefined) {
+      entry = { tools: {}, prompts: {}, resourceTemplates: {}, lockedAt: new Date().toISOString() };
+      pinned.set(server, entry);
+    }
+    if (!pinnedKinds.has(`${server}\u0000${kind}`)) {
+      pinnedKinds.add(`${server}\u0000${kind}`);
+      entry[kind] = pinFirstSeen(kind, items);
+      options.onPin?.(server, kind, Object.keys(entry[kind]));
+    }
+    return entry;
+  };
   return (server: string, kind: InspectedKind, items: Definition[]): { published: Definition[]; quarantined: Map<string, string> } => {
     if (kind === 'resources') return { published: items, quarantined: new Map() };
     const state = admitted.get(server);
     const result = state === undefined
       ? { published: [], quarantined: items.map((item) => ({ name: String(item['name'] ?? ''), reason: 'added' as const, detail: 'the server was not admitted at start' })) }
-      : checkLiveDefinitions(state.lockEntry, state.manifest, items, kind);
+      : checkLiveDefinitions(lockFor(server, state, kind, items), state.manifest, items, kind);
     const live = result.quarantined.filter((item) => item.reason !== 'removed');
-    if (result.quarantined.length > 0) onQuarantine?.({ server, kind, quarantined: result.quarantined });
+    if (result.quarantined.length > 0) options.onQuarantine?.({ server, kind, quarantined: result.quarantined });
     return { published: result.published, quarantined: new Map(live.map((item) => [item.name, `${item.reason}: ${item.detail}`])) };
   };
+}
+
+/** Pins each well-formed, uniquely named definition; duplicates and nameless ones stay unpinned (and so quarantined). */
+function pinFirstSeen(kind: DefinitionKind, items: readonly Definition[]): Record<string, LockedDefinition> {
+  const counts = new Map<string, number>();
+  for (const item of items) if (typeof item['name'] === 'string') counts.set(item['name'], (counts.get(item['name']) ?? 0) + 1);
+  const pins: Record<string, LockedDefinition> = {};
+  for (const item of items) {
+    const name = item['name'];
+    if (typeof name !== 'string' || name === '' || counts.get(name) !== 1) continue;
+    const definition = definitionSubset(kind, item);
+    pins[name] = { digest: digestJson(definition), definition };
+  }
+  return pins;
 }

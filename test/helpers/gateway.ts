@@ -71,11 +71,13 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Starts an in-process gateway (every control the config asks for) with an HTTP listener on a random port. */
-export async function startGateway(yaml: string): Promise<RunningGateway> {
+/** Starts an in-process gateway (every control the config asks for) with an HTTP listener on a random port; config paths resolve against `baseDir` (default: a fresh temp dir). */
+export async function startGateway(yaml: string, baseDir?: string): Promise<RunningGateway> {
   const dir = tempDir();
   writeFileSync(join(dir.path, 'bastion.yaml'), yaml);
-  const loaded = loadConfigText(yaml, join(dir.path, 'bastion.yaml'), dir.path);
+  // Relative paths in the config (and in files it names, such as the hash lock) resolve here.
+  const base = baseDir ?? dir.path;
+  const loaded = loadConfigText(yaml, join(base, 'bastion.yaml'), base);
   const bastion = await createBastion({ loaded, logger: silentLogger(), version: '0.0.0-test' });
   const url = await bastion.gateway.startHttp();
   return {

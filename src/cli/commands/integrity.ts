@@ -128,7 +128,7 @@ interface LockFlags {
 
 async function lock(flags: LockFlags): Promise<void> {
   const loaded = loadConfigFile(flags.config);
-  const section = (loaded.config as unknown as { integrity?: Partial<TrustConfig> }).integrity ?? {};
+  const section = loaded.config.integrity;
   const trustConfig: TrustConfig = { ...trustConfigDefaults, ...section, ...(flags.signers === undefined ? {} : { signersFile: flags.signers }), ...(flags.lock === undefined ? {} : { hashlockFile: flags.lock }) };
   const context = loadTrustContext(trustConfig, loaded.baseDir);
   const servers = loaded.config.servers;

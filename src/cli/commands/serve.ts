@@ -44,9 +44,6 @@ async function serve(options: ServeOptions): Promise<void> {
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   if (options.config === undefined) materializeDemo(stateDir, (server) => (process.getuid?.() === 0 ? serverUid(server) : undefined));
-  for (const [name, server] of Object.entries(config.servers)) {
-    if (server.trust === 'unsigned') logger.warn({ server: name }, 'server runs without a verified manifest (trust: unsigned)');
-  }
   let bastion;
   try {
     bastion = await createBastion({ loaded, logger, version: packageVersion() });
