@@ -92,7 +92,7 @@ async function serve(options: ServeOptions): Promise<void> {
     process.stderr.write(
       `\nBastion is listening on ${url} in front of: ${Object.keys(config.servers).join(', ')}\n` +
         `Agent 'demo-agent' token${process.env['BASTION_TOKEN'] === undefined ? ' (new each start; set BASTION_TOKEN to fix it)' : ''}:\n  ${demoToken}\n` +
-        `Try it:\n  npx @modelcontextprotocol/inspector --cli ${url} --transport http --header "Authorization: Bearer ${demoToken}" --method tools/list\n\n`,
+        `Try it:\n  npx @modelcontextprotocol/inspector-cli --cli ${url} --transport http --header "Authorization: Bearer ${demoToken}" --method tools/list\n\n`,
     );
   }
 }
