@@ -134,7 +134,13 @@ export async function admitServer(server: string, config: ServerTrustConfig, con
     warnings.push(`server '${server}' runs with trust: unsigned: its manifest is not verified and any code on its command line runs as configured`);
   }
   const lockEntry = context.lock?.servers[server];
-  if (lockEntry === undefined) warnings.push(`server '${server}' has no entry in the hash lock; all its tools stay quarantined until you run bastion lock`);
+  if (lockEntry === undefined) {
+    warnings.push(
+      context.config.unlocked === 'quarantine'
+        ? `server '${server}' has no entry in the hash lock; all its tools stay quarantined until you run bastion lock`
+        : `server '${server}' has no entry in the hash lock; its definitions are pinned as first seen in this run only (run bastion lock to pin them across restarts)`,
+    );
+  }
   if (lockEntry?.artifact !== undefined) {
     const artifact = { ...lockEntry.artifact, path: resolveFrom(context.baseDir, lockEntry.artifact.path) };
     const check = await checkArtifact(artifact);
