@@ -2,8 +2,8 @@
 // from a trusted signer, unchanged since locked, artifact unchanged on disk, not on the threat
 // feed, certified when a level is required), the re-check before every process start, and the
 // inspector that quarantines definitions that differ from the lock or the manifest.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
 import type { AuditLog } from '../audit/index.js';
 import { AuditEvent } from '../audit/index.js';
 import type { LoadedConfig, ServerConfig } from '../config/index.js';
@@ -72,8 +72,10 @@ function bootCheckProblem(name: string, server: ServerConfig, admission: Admitte
   const manifest = admission.manifest;
   const subject: FeedSubject = {};
   const packages = (manifest?.packages ?? []).map((pkg) => ({ ecosystem: pkg.registryType, name: pkg.identifier, version: pkg.version }));
-  if (packages.length > 0) subject.packages = packages;
   const artifactPath = artifactPathFor(trustView(server), loaded.baseDir);
+  const installed = artifactPath === undefined ? undefined : installedNpmPackage(artifactPath);
+  if (installed !== undefined) packages.push({ ecosystem: 'npm', ...installed });
+  if (packages.length > 0) subject.packages = packages;
   const result = checkServerAtBoot({
     server: name,
     ...(feed === undefined ? {} : { feed, subject }),
@@ -84,6 +86,18 @@ function bootCheckProblem(name: string, server: ServerConfig, admission: Admitte
     ...(certifiers === undefined ? {} : { trustedCertifiers: certifiers }),
   });
   return result.ok ? undefined : `server '${name}' refused: ${result.reasons.join('; ')}`;
+}
+
+/** The npm package a server's entry file belongs to, when it runs from a node_modules tree. */
+function installedNpmPackage(entry: string): { name: string; version: string } | undefined {
+  const marker = `${sep}node_modules${sep}`;
+  const real = realpathSync(entry);
+  const index = real.lastIndexOf(marker);
+  if (index === -1) return undefined;
+  const parts = real.slice(index + marker.length).split(sep);
+  const depth = parts[0]?.startsWith('@') === true ? 2 : 1;
+  const manifest = readJson(join(real.slice(0, index + marker.length), ...parts.slice(0, depth), 'package.json')) as { name?: unknown; version?: unknown };
+  return typeof manifest.name === 'string' && typeof manifest.version === 'string' ? { name: manifest.name, version: manifest.version } : undefined;
 }
 
 function readJson(path: string): unknown {

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { readRecords } from '../../src/audit/reader.js';
 import type { AuditRecord } from '../../src/audit/schema.js';
-import { BASTION_BIN, configYaml, firstText, fixture, httpClient, startGateway, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import { BASTION_BIN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
 
 const RUGPULL = fixture('rugpull-server');
 const work = tempDir('bastion-integrity-e2e-');
@@ -215,5 +215,37 @@ describe('servers that may not start', () => {
     await gw.bastion.audit.flush();
     const refused = events(gw, 'alert').filter((record) => record.info?.['alert'] === 'server_refused' && record.info?.['server'] === 'pinned');
     assert.equal(refused[0]?.info?.['reason'], 'artifact-changed');
+  });
+});
+
+describe("the scanner's boot check", () => {
+  let gw: RunningGateway;
+  let client: Client;
+
+  before(async () => {
+    const feed = join(work.path, 'feed.json');
+    writeFileSync(feed, JSON.stringify({ version: 1, osv: [], blocks: [{ kind: 'package', ecosystem: 'npm', name: '@modelcontextprotocol/server-memory', reason: 'test: reported as malicious' }] }));
+    const servers =
+      stdioServer('memory', referenceServer('memory')) +
+      stdioServer('everything', referenceServer('everything'), ['stdio'], '    minCertificationLevel: 1\n') +
+      rugpullServer('plain', RUGPULL, 1000, '    trust: unsigned\n');
+    const integrity = `integrity:\n  signersFile: ${JSON.stringify(join(work.path, 'signers.yaml'))}\n  hashlockFile: ${JSON.stringify(join(work.path, 'none.json'))}`;
+    gw = await startGateway(configYaml(servers, `${integrity}\nscan:\n  feedPath: ${JSON.stringify(feed)}`));
+    client = await httpClient(gw.url);
+  });
+
+  after(async () => {
+    await client?.close();
+    await gw?.stop();
+  });
+
+  test('a server whose npm package is on the threat feed, and one below its required certification level, do not start', async () => {
+    const names = await toolNames(client);
+    assert.ok(!names.some((name) => name.startsWith('memory.') || name.startsWith('everything.')), names.join(', '));
+    assert.ok(names.includes('plain.echo'));
+    await gw.bastion.audit.flush();
+    const refused = new Map(events(gw, 'alert').filter((record) => record.info?.['alert'] === 'server_refused').map((record) => [record.info?.['server'], String(record.info?.['detail'])]));
+    assert.match(refused.get('memory') ?? '', /threat feed match: package:@modelcontextprotocol\/server-memory@[\d.]+ .*reported as malicious/);
+    assert.match(refused.get('everything') ?? '', /certification level 1 required but no certification/);
   });
 });
