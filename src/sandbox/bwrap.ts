@@ -108,9 +108,11 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
     '--hostname', 'sandbox',
   ];
   bwrap.push(...systemView());
+  // The private /tmp first: a later bind of a host path under /tmp (a node installed there, a
+  // granted directory) must land on top of it, not be hidden by it.
+  bwrap.push('--proc', '/proc', '--dev', '/dev', '--size', String(limits.tmpBytes), '--tmpfs', '/tmp');
   const nodePrefix = nodeInstallPrefix();
   if (!nodePrefix.startsWith('/usr')) bwrap.push('--ro-bind', nodePrefix, nodePrefix);
-  bwrap.push('--proc', '/proc', '--dev', '/dev', '--size', String(limits.tmpBytes), '--tmpfs', '/tmp');
   for (const path of [...config.readOnlyPaths, ...spec.packageDirs]) {
     const real = realpathSync(path);
     bwrap.push('--ro-bind', real, real);

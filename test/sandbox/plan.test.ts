@@ -126,6 +126,11 @@ describe('bwrap argv', () => {
     const size = args.indexOf('--size');
     assert.deepEqual(args.slice(size, size + 4), ['--size', String(DEFAULT_SANDBOX_LIMITS.tmpBytes), '--tmpfs', '/tmp']);
     assert.ok(!args.includes('/etc') && !binds(args, '--ro-bind').includes('/'));
+    // bwrap applies mounts in order: a host path under /tmp bound before the tmpfs would vanish.
+    const tmpfs = args.indexOf('--tmpfs');
+    args.forEach((arg, index) => {
+      if ((arg === '--ro-bind' || arg === '--bind') && (args[index + 2] ?? '').startsWith('/tmp/')) assert.ok(index > tmpfs, `${args[index + 2]} is bound before the private /tmp`);
+    });
   });
 
   test('environment values (secrets) never appear in argv, which every local user can read', () => {
