@@ -1,4 +1,5 @@
 import { auditConfigSchema } from '../audit/config.js';
+import { quotasConfigSchema } from '../limits/config.js';
 import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
@@ -170,6 +171,7 @@ export const configSchema = {
       },
     },
     audit: auditConfigSchema,
+    quotas: quotasConfigSchema,
     sandbox: { ...sandboxConfigSchema, default: {} },
     scan: {
       ...scanConfigSchema,

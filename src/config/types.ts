@@ -1,4 +1,5 @@
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
+import type { QuotasConfig } from '../limits/config.js';
 import type { PolicyConfig } from '../policy/config.js';
 import type { SandboxOverride } from '../sandbox/config.js';
 import type { ScanConfig } from '../scan/config.js';
@@ -123,6 +124,8 @@ export interface BastionConfig {
   };
   /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
   audit: DeepPartial<AuditConfig>;
+  /** Rate limits, CPU budgets, concurrency, chain length and circuit breakers (docs/limits.md). */
+  quotas: QuotasConfig;
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
   /** Marketplace verification at boot and output inspection (docs/scan.md). */
