@@ -62,14 +62,13 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
         for (const taken of admitted) taken.breaker.abandon(taken.probe);
       };
 
-      let budgets: ReturnType<CpuBudgets['applicable']> = [];
+      const budgets = parts.cpuBudgets.size === 0 ? [] : parts.cpuBudgets.applicable(subject);
       try {
         const rate = parts.rates.size === 0 ? undefined : await parts.rates.take(subject);
         if (rate !== undefined) {
           abandon();
           return deny(ctx, ErrorCode.RateLimited, 'rate_limited', `rate limit '${rate.limit}' exceeded: ${rate.points} calls per ${rate.durationMs} ms per ${rate.scope}; retry in ${rate.retryAfterMs} ms`, { ...rate });
         }
-        budgets = parts.cpuBudgets.size === 0 ? [] : parts.cpuBudgets.applicable(subject);
         const cpu = budgets.length === 0 ? undefined : await parts.cpuBudgets.check(budgets);
         if (cpu !== undefined) {
           abandon();
