@@ -21,11 +21,11 @@ export class ChainLimits {
 
   /** Counts one tool call; refuses it when the task's or the session's count goes over. */
   async count(sessionId: string, taskId: string | undefined): Promise<ChainDenial | undefined> {
-    const session = await this.store.add(`chain:s:${keyPart(sessionId)}`, 1, this.config.ttlMs);
-    if (session.total > this.config.perSession) return { limit: 'perSession', max: this.config.perSession, count: session.total, retryAfterMs: session.resetMs };
-    if (taskId === undefined) return undefined;
-    const task = await this.store.add(`chain:t:${keyPart(taskId)}`, 1, this.config.ttlMs);
-    if (task.total > this.config.perTask) return { limit: 'perTask', max: this.config.perTask, count: task.total, retryAfterMs: task.resetMs };
+    const entries = [{ key: `chain:s:${keyPart(sessionId)}`, amount: 1, windowMs: this.config.ttlMs }];
+    if (taskId !== undefined) entries.push({ key: `chain:t:${keyPart(taskId)}`, amount: 1, windowMs: this.config.ttlMs });
+    const [session, task] = await this.store.add(entries);
+    if (session !== undefined && session.total > this.config.perSession) return { limit: 'perSession', max: this.config.perSession, count: session.total, retryAfterMs: session.resetMs };
+    if (task !== undefined && task.total > this.config.perTask) return { limit: 'perTask', max: this.config.perTask, count: task.total, retryAfterMs: task.resetMs };
     return undefined;
   }
 }

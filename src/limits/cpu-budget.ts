@@ -49,8 +49,10 @@ export class CpuBudgets {
 
   /** The first budget that is spent, if any. */
   async check(applicable: readonly Applicable[]): Promise<CpuDenial | undefined> {
-    for (const { rule, name, key } of applicable) {
-      const used = await this.store.peek(key);
+    const values = await this.store.peek(applicable.map((entry) => entry.key));
+    for (let index = 0; index < applicable.length; index += 1) {
+      const { rule, name } = applicable[index] as Applicable;
+      const used = values[index] ?? { total: 0, resetMs: 0 };
       if (used.total >= rule.cpuMs) {
         return { limit: name, scope: rule.scope, cpuMs: rule.cpuMs, usedMs: used.total, windowMs: rule.windowMs, retryAfterMs: Math.max(1, used.resetMs) };
       }
@@ -60,7 +62,7 @@ export class CpuBudgets {
 
   async charge(applicable: readonly Applicable[], cpuMs: number): Promise<void> {
     if (cpuMs <= 0) return;
-    for (const { rule, key } of applicable) await this.store.add(key, cpuMs, rule.windowMs);
+    await this.store.add(applicable.map(({ rule, key }) => ({ key, amount: cpuMs, windowMs: rule.windowMs })));
   }
 }
 

@@ -137,10 +137,17 @@ interface WatchedRun {
  * breakers with memory or runaway triggers sample the sandbox; when one opens, the call is
  * cancelled upstream and the client gets CircuitOpen at once.
  */
-function runWatched(ctx: CallContext, next: (ctx: CallContext) => Promise<Outcome>, breakers: readonly Breaker[], usage: ResourceUsage, server: string, meter: (() => number) | undefined): WatchedRun {
+function runWatched(ctx: CallContext, next: (ctx: CallContext) => Promise<Outcome>, all: readonly Breaker[], usage: ResourceUsage, server: string, meter: (() => number) | undefined): WatchedRun {
+  // Only memory and runaway trips abort calls in flight; other breakers need no watching, and
+  // skipping it keeps the common path free of extra signals and timers.
+  const breakers = all.filter((breaker) => breaker.rule.maxMemoryBytes !== undefined || breaker.rule.maxCallCpuMs !== undefined);
   if (breakers.length === 0) return { outcome: next(ctx), stop: () => undefined };
   const controller = new AbortController();
-  ctx.signal = AbortSignal.any([ctx.signal, controller.signal]);
+  const outer = ctx.signal;
+  const follow = (): void => controller.abort(outer.reason);
+  if (outer.aborted) follow();
+  else outer.addEventListener('abort', follow, { once: true });
+  ctx.signal = controller.signal;
   let abortWith: ((outcome: Outcome) => void) | undefined;
   const aborted = new Promise<Outcome>((resolve) => {
     abortWith = resolve;
@@ -175,6 +182,7 @@ function runWatched(ctx: CallContext, next: (ctx: CallContext) => Promise<Outcom
   return {
     outcome: Promise.race([inner, aborted]),
     stop: () => {
+      outer.removeEventListener('abort', follow);
       if (timer !== undefined) clearInterval(timer);
       for (const off of unwatch) off();
     },

@@ -1,7 +1,7 @@
 // Rate limits: one counter per rule and scope value, checked in the order the rules are written.
 import type { RateRule } from './config.js';
 import { keyPart, selects, type CallSubject } from './match.js';
-import type { LimitStore, TakeResult } from './store/types.js';
+import type { LimitStore, TakeEntry } from './store/types.js';
 
 export interface RateDenial {
   limit: string;
@@ -32,23 +32,23 @@ export class RateLimits {
   }
 
   /**
-   * Takes one point from every rule that applies, stopping at the first that refuses. Points
-   * taken from earlier rules are not given back: a refused call still spent the caller's effort,
-   * and giving back would need a second round trip to Redis per call.
+   * Takes one point from every rule that applies, in one store round trip, all or nothing: a call
+   * refused by one rule spends nothing under the others. The refusal names the first rule (in
+   * config order) that refused.
    */
   async take(subject: CallSubject): Promise<RateDenial | undefined> {
-    for (const { rule, name } of this.rules) {
-      if (!selects(rule.match, subject)) continue;
-      const key = `rate:${keyPart(name)}:${scopeKey(rule.scope, subject)}`;
-      const result: TakeResult =
-        rule.algorithm === 'slidingWindow'
-          ? await this.store.slidingWindow(key, { points: rule.points, durationMs: rule.durationMs })
-          : await this.store.tokenBucket(key, { capacity: rule.burst ?? rule.points, points: rule.points, durationMs: rule.durationMs });
-      if (!result.allowed) {
-        return { limit: name, scope: rule.scope, algorithm: rule.algorithm, points: rule.points, durationMs: rule.durationMs, retryAfterMs: result.retryAfterMs };
-      }
-    }
-    return undefined;
+    const matched = this.rules.filter(({ rule }) => selects(rule.match, subject));
+    if (matched.length === 0) return undefined;
+    const entries: TakeEntry[] = matched.map(({ rule, name }) => ({
+      key: `rate:${keyPart(name)}:${scopeKey(rule.scope, subject)}`,
+      spec: rule.algorithm === 'slidingWindow' ? { algorithm: 'slidingWindow', points: rule.points, durationMs: rule.durationMs } : { algorithm: 'tokenBucket', capacity: rule.burst ?? rule.points, points: rule.points, durationMs: rule.durationMs },
+    }));
+    const result = await this.store.take(entries);
+    if (result.allowed) return undefined;
+    const refused = matched[result.refusedBy];
+    if (refused === undefined) throw new Error(`the limit store named rule ${result.refusedBy} of ${matched.length}`);
+    const { rule, name } = refused;
+    return { limit: name, scope: rule.scope, algorithm: rule.algorithm, points: rule.points, durationMs: rule.durationMs, retryAfterMs: result.retryAfterMs };
   }
 }
 

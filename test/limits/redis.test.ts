@@ -35,21 +35,35 @@ describe('the Redis store runs the same algorithms atomically on a real redis-se
   });
 
   test('sliding window and token bucket allow exactly N of many concurrent takes', async () => {
-    const window = await Promise.all(Array.from({ length: 40 }, () => store.slidingWindow('w', { points: 7, durationMs: 3_600_000 })));
+    const window = await Promise.all(Array.from({ length: 40 }, () => store.take([{ key: 'w', spec: { algorithm: 'slidingWindow', points: 7, durationMs: 3_600_000 } }])));
     assert.equal(window.filter((result) => result.allowed).length, 7);
     const refused = window.find((result) => !result.allowed);
     assert.ok(refused !== undefined && refused.retryAfterMs > 3_500_000 && refused.retryAfterMs <= 3_600_000, `retry ${String(refused?.retryAfterMs)}`);
-    const bucket = await Promise.all(Array.from({ length: 40 }, () => store.tokenBucket('b', { capacity: 4, points: 1, durationMs: 3_600_000 })));
+    assert.equal(refused.refusedBy, 0);
+    const bucket = await Promise.all(Array.from({ length: 40 }, () => store.take([{ key: 'b', spec: { algorithm: 'tokenBucket', capacity: 4, points: 1, durationMs: 3_600_000 } }])));
     assert.equal(bucket.filter((result) => result.allowed).length, 4);
   });
 
+  test('several rules in one script: all or nothing, the refusing rule named', async () => {
+    const wide = { key: 'wide', spec: { algorithm: 'slidingWindow', points: 10, durationMs: 3_600_000 } } as const;
+    const narrow = { key: 'narrow', spec: { algorithm: 'tokenBucket', capacity: 2, points: 1, durationMs: 3_600_000 } } as const;
+    const results = [];
+    for (let index = 0; index < 5; index += 1) results.push(await store.take([wide, narrow]));
+    assert.deepEqual(results.map((result) => result.refusedBy), [-1, -1, 1, 1, 1]);
+    const rest = await Promise.all(Array.from({ length: 12 }, () => store.take([wide])));
+    assert.equal(rest.filter((result) => result.allowed).length, 8, 'the three refused calls spent nothing under the wide rule');
+  });
+
   test('counters add up and expire with their window', async () => {
-    assert.equal((await store.add('c', 5, 3_600_000)).total, 5);
-    const second = await store.add('c', 7, 3_600_000);
-    assert.equal(second.total, 12);
-    assert.ok(second.resetMs > 0 && second.resetMs <= 3_600_000);
-    assert.equal((await store.peek('c')).total, 12);
-    assert.deepEqual(await store.peek('absent'), { total: 0, resetMs: 0 });
+    const [first] = await store.add([{ key: 'c', amount: 5, windowMs: 3_600_000 }]);
+    assert.equal(first?.total, 5);
+    const [second, other] = await store.add([{ key: 'c', amount: 7, windowMs: 3_600_000 }, { key: 'd', amount: 1, windowMs: 3_600_000 }]);
+    assert.equal(second?.total, 12);
+    assert.equal(other?.total, 1);
+    assert.ok(second !== undefined && second.resetMs > 0 && second.resetMs <= 3_600_000);
+    const [peeked, absent] = await store.peek(['c', 'absent']);
+    assert.equal(peeked?.total, 12);
+    assert.deepEqual(absent, { total: 0, resetMs: 0 });
   });
 
   test('a stopped server makes every operation fail with StoreUnavailableError (no queueing)', async () => {
@@ -57,8 +71,8 @@ describe('the Redis store runs the same algorithms atomically on a real redis-se
     const doomed = new RedisStore({ url: outage.url, keyPrefix: 'x:', commandTimeoutMs: 500 });
     await doomed.ready(5000);
     await outage.kill();
-    await assert.rejects(doomed.slidingWindow('k', { points: 1, durationMs: 1000 }), StoreUnavailableError);
-    await assert.rejects(doomed.add('k', 1, 1000), StoreUnavailableError);
+    await assert.rejects(doomed.take([{ key: 'k', spec: { algorithm: 'slidingWindow', points: 1, durationMs: 1000 } }]), StoreUnavailableError);
+    await assert.rejects(doomed.add([{ key: 'k', amount: 1, windowMs: 1000 }]), StoreUnavailableError);
     await doomed.close();
   });
 });

@@ -8,7 +8,7 @@ import { CpuBudgets, cpuMeter } from '../../src/limits/cpu-budget.js';
 import { globMatches, keyPart } from '../../src/limits/match.js';
 import { RateLimits } from '../../src/limits/rate.js';
 import { MemoryStore } from '../../src/limits/store/memory.js';
-import type { BreakerRule, RateRule } from '../../src/limits/index.js';
+import type { BreakerRule, RateRule, TakeEntry, TakeResult } from '../../src/limits/index.js';
 
 /** A clock the test moves by hand, so no assertion depends on how fast the machine is. */
 function manualClock(start = 1_000_000): { now: () => number; advance(ms: number): void } {
@@ -17,49 +17,62 @@ function manualClock(start = 1_000_000): { now: () => number; advance(ms: number
 }
 
 describe('memory store algorithms (manual clock)', () => {
+  const bucket = (key: string, capacity: number, points: number, durationMs: number): TakeEntry => ({ key, spec: { algorithm: 'tokenBucket', capacity, points, durationMs } });
+  const window = (key: string, points: number, durationMs: number): TakeEntry => ({ key, spec: { algorithm: 'slidingWindow', points, durationMs } });
+
   test('token bucket: exactly `burst` at once, then one per refill interval, with the exact retry time', async () => {
     const clock = manualClock();
     const store = new MemoryStore(clock.now);
-    const spec = { capacity: 3, points: 1, durationMs: 1000 };
-    const first = await Promise.all([1, 2, 3, 4].map(() => store.tokenBucket('k', spec)));
+    const take = (): Promise<TakeResult> => store.take([bucket('k', 3, 1, 1000)]);
+    const first = await Promise.all([1, 2, 3, 4].map(() => take()));
     assert.deepEqual(first.map((result) => result.allowed), [true, true, true, false]);
-    assert.equal(first[3]?.retryAfterMs, 1000);
+    assert.deepEqual(first[3], { allowed: false, refusedBy: 0, retryAfterMs: 1000 });
     clock.advance(400);
-    assert.equal((await store.tokenBucket('k', spec)).retryAfterMs, 600, 'the retry hint counts down with the refill');
+    assert.equal((await take()).retryAfterMs, 600, 'the retry hint counts down with the refill');
     clock.advance(600);
-    assert.equal((await store.tokenBucket('k', spec)).allowed, true, 'one token refilled after a full interval');
-    assert.equal((await store.tokenBucket('k', spec)).allowed, false);
-    assert.equal((await store.tokenBucket('other', spec)).allowed, true, 'keys are independent');
+    assert.equal((await take()).allowed, true, 'one token refilled after a full interval');
+    assert.equal((await take()).allowed, false);
+    assert.equal((await store.take([bucket('other', 3, 1, 1000)])).allowed, true, 'keys are independent');
     await store.close();
   });
 
   test('sliding window: exactly N in any window of the duration, never 2N across a boundary', async () => {
     const clock = manualClock();
     const store = new MemoryStore(clock.now);
-    const spec = { points: 5, durationMs: 1000 };
+    const take = (): Promise<TakeResult> => store.take([window('w', 5, 1000)]);
     for (let index = 0; index < 5; index += 1) {
-      assert.equal((await store.slidingWindow('w', spec)).allowed, true);
+      assert.equal((await take()).allowed, true);
       clock.advance(100);
     }
     // t = 500: five calls at 0..400 are all inside the window.
-    const refused = await store.slidingWindow('w', spec);
-    assert.equal(refused.allowed, false);
-    assert.equal(refused.retryAfterMs, 500, 'frees when the oldest call (t=0) leaves the window');
+    assert.deepEqual(await take(), { allowed: false, refusedBy: 0, retryAfterMs: 500 }, 'frees when the oldest call (t=0) leaves the window');
     clock.advance(500); // t = 1000: the call at t=0 has left, exactly one slot free
-    assert.equal((await store.slidingWindow('w', spec)).allowed, true);
-    assert.equal((await store.slidingWindow('w', spec)).allowed, false, 'a fixed window would have reset here and allowed 5 more');
+    assert.equal((await take()).allowed, true);
+    assert.equal((await take()).allowed, false, 'a fixed window would have reset here and allowed 5 more');
+    await store.close();
+  });
+
+  test('several rules: all or nothing, and the refusal names the rule that refused', async () => {
+    const store = new MemoryStore(manualClock().now);
+    const both = [window('wide', 10, 60_000), bucket('narrow', 2, 1, 60_000)];
+    assert.equal((await store.take(both)).allowed, true);
+    assert.equal((await store.take(both)).allowed, true);
+    const refused = await store.take(both);
+    assert.equal(refused.refusedBy, 1);
+    for (let index = 0; index < 8; index += 1) assert.equal((await store.take([window('wide', 10, 60_000)])).allowed, true, `refused calls spent nothing under 'wide' (${index + 3} of 10)`);
+    assert.equal((await store.take([window('wide', 10, 60_000)])).allowed, false);
     await store.close();
   });
 
   test('counters reset when their window ends; peek does not count', async () => {
     const clock = manualClock();
     const store = new MemoryStore(clock.now);
-    assert.deepEqual(await store.add('c', 30, 1000), { total: 30, resetMs: 1000 });
+    assert.deepEqual(await store.add([{ key: 'c', amount: 30, windowMs: 1000 }]), [{ total: 30, resetMs: 1000 }]);
     clock.advance(250);
-    assert.deepEqual(await store.add('c', 12, 1000), { total: 42, resetMs: 750 });
-    assert.deepEqual(await store.peek('c'), { total: 42, resetMs: 750 });
+    assert.deepEqual(await store.add([{ key: 'c', amount: 12, windowMs: 1000 }, { key: 'd', amount: 1, windowMs: 5 }]), [{ total: 42, resetMs: 750 }, { total: 1, resetMs: 5 }]);
+    assert.deepEqual(await store.peek(['c', 'absent']), [{ total: 42, resetMs: 750 }, { total: 0, resetMs: 0 }]);
     clock.advance(750);
-    assert.deepEqual(await store.peek('c'), { total: 0, resetMs: 0 });
+    assert.deepEqual(await store.peek(['c']), [{ total: 0, resetMs: 0 }]);
     await store.close();
   });
 });
@@ -80,8 +93,9 @@ describe('rate rules, chain and CPU budgets over the store', () => {
     const writeDenied = await rates.take({ ...subject, tool: 'write_file' });
     assert.equal(writeDenied?.limit, 'writes');
     assert.equal(await rates.take({ ...subject, agent: 'bob', tool: 'write_file' }), undefined, 'agentTool counts per agent');
+    assert.equal(await rates.take(subject), undefined, 'the call the writes rule refused spent nothing under per-agent');
     const agentDenied = await rates.take(subject);
-    assert.equal(agentDenied?.limit, 'per-agent', 'alice made 3 calls (one refused by the writes rule still counted for the agent)');
+    assert.equal(agentDenied?.limit, 'per-agent', 'the fourth call alice made that passed every other rule');
     assert.equal(agentDenied?.retryAfterMs, 60_000);
     await store.close();
   });

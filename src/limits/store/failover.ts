@@ -1,7 +1,7 @@
 // What a call meets when the shared store cannot answer: refused (failClosed, the default), or
 // counted in this process until Redis is back (fallbackLocal; limits then hold per replica only).
 import { MemoryStore } from './memory.js';
-import { StoreUnavailableError, type CounterValue, type LimitStore, type SlidingWindowSpec, type TakeResult, type TokenBucketSpec } from './types.js';
+import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type TakeEntry, type TakeResult } from './types.js';
 
 export class FallbackStore implements LimitStore {
   readonly kind = 'redis' as const;
@@ -13,20 +13,16 @@ export class FallbackStore implements LimitStore {
     private readonly onFallback: (active: boolean, detail: string) => void,
   ) {}
 
-  tokenBucket(key: string, spec: TokenBucketSpec): Promise<TakeResult> {
-    return this.either((store) => store.tokenBucket(key, spec));
+  take(entries: readonly TakeEntry[]): Promise<TakeResult> {
+    return this.either((store) => store.take(entries));
   }
 
-  slidingWindow(key: string, spec: SlidingWindowSpec): Promise<TakeResult> {
-    return this.either((store) => store.slidingWindow(key, spec));
+  add(entries: readonly AddEntry[]): Promise<CounterValue[]> {
+    return this.either((store) => store.add(entries));
   }
 
-  add(key: string, amount: number, windowMs: number): Promise<CounterValue> {
-    return this.either((store) => store.add(key, amount, windowMs));
-  }
-
-  peek(key: string): Promise<CounterValue> {
-    return this.either((store) => store.peek(key));
+  peek(keys: readonly string[]): Promise<CounterValue[]> {
+    return this.either((store) => store.peek(keys));
   }
 
   async close(): Promise<void> {

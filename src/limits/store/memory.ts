@@ -1,5 +1,5 @@
 // The embedded store: the same algorithms as the Redis scripts, in this process's memory.
-import type { CounterValue, LimitStore, SlidingWindowSpec, TakeResult, TokenBucketSpec } from './types.js';
+import type { AddEntry, CounterValue, LimitStore, TakeEntry, TakeResult } from './types.js';
 
 interface Bucket {
   tokens: number;
@@ -33,58 +33,69 @@ export class MemoryStore implements LimitStore {
     this.sweeper.unref();
   }
 
-  tokenBucket(key: string, spec: TokenBucketSpec): Promise<TakeResult> {
+  take(entries: readonly TakeEntry[]): Promise<TakeResult> {
     const now = this.now();
-    const rate = spec.points / spec.durationMs;
-    const found = this.buckets.get(key);
-    let tokens = found === undefined || found.expiresAt <= now ? spec.capacity : Math.min(spec.capacity, found.tokens + (now - found.ts) * rate);
-    let result: TakeResult;
-    if (tokens >= 1) {
-      tokens -= 1;
-      result = { allowed: true, retryAfterMs: 0, remaining: Math.floor(tokens) };
-    } else {
-      result = { allowed: false, retryAfterMs: Math.ceil((1 - tokens) / rate), remaining: 0 };
+    const tokens: number[] = [];
+    // First decide for every entry, then charge all of them: all or nothing, as the Redis script.
+    for (let index = 0; index < entries.length; index += 1) {
+      const { key, spec } = entries[index] as TakeEntry;
+      if (spec.algorithm === 'tokenBucket') {
+        const rate = spec.points / spec.durationMs;
+        const found = this.buckets.get(key);
+        const available = found === undefined || found.expiresAt <= now ? spec.capacity : Math.min(spec.capacity, found.tokens + Math.max(0, now - found.ts) * rate);
+        if (available < 1) return Promise.resolve({ allowed: false, refusedBy: index, retryAfterMs: Math.ceil((1 - available) / rate) });
+        tokens[index] = available;
+      } else {
+        const window = this.windows.get(key);
+        if (window === undefined) continue;
+        const cutoff = now - spec.durationMs;
+        let drop = 0;
+        while (drop < window.times.length && (window.times[drop] as number) <= cutoff) drop += 1;
+        if (drop > 0) window.times.splice(0, drop);
+        if (window.times.length >= spec.points) return Promise.resolve({ allowed: false, refusedBy: index, retryAfterMs: Math.max(1, (window.times[0] as number) + spec.durationMs - now) });
+      }
     }
-    this.buckets.set(key, { tokens, ts: now, expiresAt: now + Math.ceil(spec.capacity / rate) + 1000 });
-    return Promise.resolve(result);
+    for (let index = 0; index < entries.length; index += 1) {
+      const { key, spec } = entries[index] as TakeEntry;
+      if (spec.algorithm === 'tokenBucket') {
+        const rate = spec.points / spec.durationMs;
+        this.buckets.set(key, { tokens: (tokens[index] as number) - 1, ts: now, expiresAt: now + Math.ceil(spec.capacity / rate) + 1000 });
+      } else {
+        let window = this.windows.get(key);
+        if (window === undefined) {
+          window = { times: [], expiresAt: 0 };
+          this.windows.set(key, window);
+        }
+        window.times.push(now);
+        window.expiresAt = now + spec.durationMs;
+      }
+    }
+    return Promise.resolve({ allowed: true, refusedBy: -1, retryAfterMs: 0 });
   }
 
-  slidingWindow(key: string, spec: SlidingWindowSpec): Promise<TakeResult> {
+  add(entries: readonly AddEntry[]): Promise<CounterValue[]> {
     const now = this.now();
-    let window = this.windows.get(key);
-    if (window === undefined) {
-      window = { times: [], expiresAt: 0 };
-      this.windows.set(key, window);
-    }
-    const cutoff = now - spec.durationMs;
-    let drop = 0;
-    while (drop < window.times.length && (window.times[drop] as number) <= cutoff) drop += 1;
-    if (drop > 0) window.times.splice(0, drop);
-    if (window.times.length < spec.points) {
-      window.times.push(now);
-      window.expiresAt = now + spec.durationMs;
-      return Promise.resolve({ allowed: true, retryAfterMs: 0, remaining: spec.points - window.times.length });
-    }
-    const oldest = window.times[0] as number;
-    return Promise.resolve({ allowed: false, retryAfterMs: Math.max(1, oldest + spec.durationMs - now), remaining: 0 });
+    return Promise.resolve(
+      entries.map(({ key, amount, windowMs }) => {
+        let counter = this.counters.get(key);
+        if (counter === undefined || counter.expiresAt <= now) {
+          counter = { total: 0, expiresAt: now + windowMs };
+          this.counters.set(key, counter);
+        }
+        counter.total += amount;
+        return { total: counter.total, resetMs: counter.expiresAt - now };
+      }),
+    );
   }
 
-  add(key: string, amount: number, windowMs: number): Promise<CounterValue> {
+  peek(keys: readonly string[]): Promise<CounterValue[]> {
     const now = this.now();
-    let counter = this.counters.get(key);
-    if (counter === undefined || counter.expiresAt <= now) {
-      counter = { total: 0, expiresAt: now + windowMs };
-      this.counters.set(key, counter);
-    }
-    counter.total += amount;
-    return Promise.resolve({ total: counter.total, resetMs: counter.expiresAt - now });
-  }
-
-  peek(key: string): Promise<CounterValue> {
-    const now = this.now();
-    const counter = this.counters.get(key);
-    if (counter === undefined || counter.expiresAt <= now) return Promise.resolve({ total: 0, resetMs: 0 });
-    return Promise.resolve({ total: counter.total, resetMs: counter.expiresAt - now });
+    return Promise.resolve(
+      keys.map((key) => {
+        const counter = this.counters.get(key);
+        return counter === undefined || counter.expiresAt <= now ? { total: 0, resetMs: 0 } : { total: counter.total, resetMs: counter.expiresAt - now };
+      }),
+    );
   }
 
   close(): Promise<void> {

@@ -3,45 +3,66 @@
 // with skewed clocks still agree on windows.
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { StoreUnavailableError, type CounterValue, type LimitStore, type SlidingWindowSpec, type TakeResult, type TokenBucketSpec } from './types.js';
+import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type TakeEntry, type TakeResult } from './types.js';
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-// Returns {allowed, retryAfterMs, remaining}. Tokens are fractional, stored as strings.
-const TOKEN_BUCKET = `${NOW}
-local cap = tonumber(ARGV[1]) local rate = tonumber(ARGV[2]) / tonumber(ARGV[3])
-local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(data[1]) local ts = tonumber(data[2])
-if tokens == nil or ts == nil then tokens = cap ts = now end
-tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
-local allowed = 0 local retry = 0
-if tokens >= 1 then tokens = tokens - 1 allowed = 1 else retry = math.ceil((1 - tokens) / rate) end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate) + 1000)
-return {allowed, retry, math.floor(tokens)}`;
-
-// An exact sliding log: one sorted-set member per admitted call, scored by its time.
-const SLIDING_WINDOW = `${NOW}
-local limit = tonumber(ARGV[1]) local dur = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - dur)
-local n = redis.call('ZCARD', KEYS[1])
-if n < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], dur)
-  return {1, 0, limit - n - 1}
+// Every rule of a call in one script: decide for all keys first, then charge all of them, so a
+// call refused by one rule costs nothing under the others. ARGV: 4 values per key
+// (algorithm, points, durationMs, capacity), then a unique id for sliding-window members.
+// Returns {allowed, refusedBy (1-based, 0 when allowed), retryAfterMs}.
+const TAKE = `${NOW}
+local n = #KEYS
+local tokens = {}
+for i = 1, n do
+  local base = (i - 1) * 4
+  local points = tonumber(ARGV[base + 2]) local dur = tonumber(ARGV[base + 3])
+  if ARGV[base + 1] == 'tb' then
+    local cap = tonumber(ARGV[base + 4]) local rate = points / dur
+    local data = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+    local available = tonumber(data[1]) local ts = tonumber(data[2])
+    if available == nil or ts == nil then available = cap ts = now end
+    available = math.min(cap, available + math.max(0, now - ts) * rate)
+    if available < 1 then return {0, i, math.ceil((1 - available) / rate)} end
+    tokens[i] = available
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - dur)
+    if redis.call('ZCARD', KEYS[i]) >= points then
+      local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+      return {0, i, math.max(1, tonumber(oldest[2]) + dur - now)}
+    end
+  end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, math.max(1, tonumber(oldest[2]) + dur - now), 0}`;
+for i = 1, n do
+  local base = (i - 1) * 4
+  local points = tonumber(ARGV[base + 2]) local dur = tonumber(ARGV[base + 3])
+  if ARGV[base + 1] == 'tb' then
+    local cap = tonumber(ARGV[base + 4])
+    redis.call('HSET', KEYS[i], 'tokens', string.format('%.17g', tokens[i] - 1), 'ts', now)
+    redis.call('PEXPIRE', KEYS[i], math.ceil(cap * dur / points) + 1000)
+  else
+    redis.call('ZADD', KEYS[i], now, ARGV[n * 4 + 1] .. ':' .. i)
+    redis.call('PEXPIRE', KEYS[i], dur)
+  end
+end
+return {1, 0, 0}`;
 
-const ADD = `local v = redis.call('INCRBY', KEYS[1], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) ttl = tonumber(ARGV[2]) end
-return {v, ttl}`;
+// ARGV: amount and windowMs per key. Returns {total1, resetMs1, total2, resetMs2, ...}.
+const ADD = `local out = {}
+for i = 1, #KEYS do
+  local v = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then redis.call('PEXPIRE', KEYS[i], ARGV[2 * i]) ttl = tonumber(ARGV[2 * i]) end
+  out[2 * i - 1] = v out[2 * i] = ttl
+end
+return out`;
 
-const PEEK = `local v = redis.call('GET', KEYS[1])
-if not v then return {0, 0} end
-local ttl = redis.call('PTTL', KEYS[1])
-return {tonumber(v), math.max(ttl, 0)}`;
+const PEEK = `local out = {}
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v then out[2 * i - 1] = tonumber(v) out[2 * i] = math.max(redis.call('PTTL', KEYS[i]), 0) else out[2 * i - 1] = 0 out[2 * i] = 0 end
+end
+return out`;
 
 interface Script {
   text: string;
@@ -52,7 +73,7 @@ function script(text: string): Script {
   return { text, sha: createHash('sha1').update(text).digest('hex') };
 }
 
-const SCRIPTS = { tokenBucket: script(TOKEN_BUCKET), slidingWindow: script(SLIDING_WINDOW), add: script(ADD), peek: script(PEEK) };
+const SCRIPTS = { take: script(TAKE), add: script(ADD), peek: script(PEEK) };
 
 export interface RedisStoreOptions {
   url: string;
@@ -112,20 +133,24 @@ export class RedisStore implements LimitStore {
     });
   }
 
-  async tokenBucket(key: string, spec: TokenBucketSpec): Promise<TakeResult> {
-    return toTake(await this.run(SCRIPTS.tokenBucket, key, [spec.capacity, spec.points, spec.durationMs]));
+  async take(entries: readonly TakeEntry[]): Promise<TakeResult> {
+    if (entries.length === 0) return { allowed: true, refusedBy: -1, retryAfterMs: 0 };
+    const args: Array<string | number> = [];
+    for (const { spec } of entries) args.push(spec.algorithm === 'tokenBucket' ? 'tb' : 'sw', spec.points, spec.durationMs, spec.algorithm === 'tokenBucket' ? spec.capacity : 0);
+    args.push(randomUUID());
+    const reply = await this.run(SCRIPTS.take, entries.map((entry) => entry.key), args);
+    return { allowed: reply[0] === 1, refusedBy: (reply[1] ?? 0) - 1, retryAfterMs: reply[2] ?? 0 };
   }
 
-  async slidingWindow(key: string, spec: SlidingWindowSpec): Promise<TakeResult> {
-    return toTake(await this.run(SCRIPTS.slidingWindow, key, [spec.points, spec.durationMs, randomUUID()]));
+  async add(entries: readonly AddEntry[]): Promise<CounterValue[]> {
+    if (entries.length === 0) return [];
+    const reply = await this.run(SCRIPTS.add, entries.map((entry) => entry.key), entries.flatMap((entry) => [Math.round(entry.amount), entry.windowMs]));
+    return pairs(reply);
   }
 
-  async add(key: string, amount: number, windowMs: number): Promise<CounterValue> {
-    return toCounter(await this.run(SCRIPTS.add, key, [Math.round(amount), windowMs]));
-  }
-
-  async peek(key: string): Promise<CounterValue> {
-    return toCounter(await this.run(SCRIPTS.peek, key, []));
+  async peek(keys: readonly string[]): Promise<CounterValue[]> {
+    if (keys.length === 0) return [];
+    return pairs(await this.run(SCRIPTS.peek, keys, []));
   }
 
   async close(): Promise<void> {
@@ -133,15 +158,15 @@ export class RedisStore implements LimitStore {
     return Promise.resolve();
   }
 
-  private async run(used: Script, key: string, args: Array<string | number>): Promise<number[]> {
-    const fullKey = this.prefix + key;
+  private async run(used: Script, keys: readonly string[], args: Array<string | number>): Promise<number[]> {
+    const fullKeys = keys.map((key) => this.prefix + key);
     try {
       let reply: unknown;
       try {
-        reply = await this.redis.evalsha(used.sha, 1, fullKey, ...args);
+        reply = await this.redis.evalsha(used.sha, fullKeys.length, ...fullKeys, ...args);
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        reply = await this.redis.eval(used.text, 1, fullKey, ...args);
+        reply = await this.redis.eval(used.text, fullKeys.length, ...fullKeys, ...args);
       }
       if (!Array.isArray(reply) || !reply.every((item) => typeof item === 'number')) throw new Error(`unexpected reply ${JSON.stringify(reply)}`);
       return reply as number[];
@@ -151,10 +176,8 @@ export class RedisStore implements LimitStore {
   }
 }
 
-function toTake(reply: number[]): TakeResult {
-  return { allowed: reply[0] === 1, retryAfterMs: reply[1] ?? 0, remaining: reply[2] ?? 0 };
-}
-
-function toCounter(reply: number[]): CounterValue {
-  return { total: reply[0] ?? 0, resetMs: reply[1] ?? 0 };
+function pairs(reply: number[]): CounterValue[] {
+  const values: CounterValue[] = [];
+  for (let index = 0; index + 1 < reply.length; index += 2) values.push({ total: reply[index] as number, resetMs: reply[index + 1] as number });
+  return values;
 }
