@@ -1,8 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ErrorCode } from '../../src/pipeline/index.js';
-import { OTHER_TOKEN, configYaml, fixture, httpClient, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
+import { OTHER_TOKEN, configYaml, fixture, httpClient, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
 import { auditRecords, call } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -214,5 +216,39 @@ describe('circuit breakers through the gateway, with an upstream that fails and 
     const fastFails = records.filter((record) => record.kind === 'request' && record.reason === 'circuit_open');
     assert.equal(fastFails.length, 3);
     assert.ok(fastFails.every((record) => record.decision === 'deny' && record.error_code === ErrorCode.CircuitOpen));
+  });
+});
+
+describe('the limits guard runs after policy: calls the policy denies spend no quota', () => {
+  let gw: RunningGateway;
+  const dir = tempDir('bastion-limits-policy-');
+
+  before(async () => {
+    writeFileSync(join(dir.path, 'policy.yaml'), 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[up.echo]"]\n');
+    gw = await startGateway(
+      configYaml(
+        limitsServer('up', '    tools:\n      echo: { scopes: [] }\n      fail: { scopes: [] }\n'),
+        `policy:
+  files: [${JSON.stringify(join(dir.path, 'policy.yaml'))}]
+quotas:
+  rates:
+    - { name: alice-calls, scope: agent, points: 2, durationMs: 3600000, algorithm: slidingWindow }
+`,
+      ),
+    );
+  });
+
+  after(async () => {
+    await gw?.stop();
+    dir.cleanup();
+  });
+
+  test('five policy denials, then exactly two allowed calls', async () => {
+    const client = await httpClient(gw.url);
+    for (let index = 0; index < 5; index += 1) assert.equal((await call(client, 'up.fail')).code, ErrorCode.Forbidden);
+    const allowed = [await call(client, 'up.echo'), await call(client, 'up.echo'), await call(client, 'up.echo')];
+    assert.deepEqual(allowed.map((result) => result.ok), [true, true, false]);
+    assert.equal(allowed[2]?.data?.['limit'], 'alice-calls');
+    await client.close();
   });
 });
