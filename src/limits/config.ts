@@ -4,7 +4,7 @@
 
 import type { ValueOrSecret } from '../config/types.js';
 
-export type RateScope = 'agent' | 'tool' | 'server' | 'agentTool';
+export type RateScope = 'agent' | 'token' | 'tool' | 'server' | 'agentTool';
 export type RateAlgorithm = 'tokenBucket' | 'slidingWindow';
 
 /** Which calls a rule applies to. Each field is a glob (`*` matches any run of characters); absent means any. */
@@ -145,7 +145,7 @@ export const quotasConfigSchema = {
         additionalProperties: false,
         properties: {
           name,
-          scope: { enum: ['agent', 'tool', 'server', 'agentTool'], description: "'agent', 'tool', 'server' or 'agentTool' (one counter per agent and tool)" },
+          scope: { enum: ['agent', 'token', 'tool', 'server', 'agentTool'], description: "'agent', 'token' (one counter per client credential), 'tool', 'server' or 'agentTool' (one counter per agent and tool)" },
           match: selector,
           points: { type: 'integer', minimum: 1, maximum: 10_000_000, description: 'calls allowed per durationMs, e.g. 100' },
           durationMs: positiveMs(31 * DAY, 3_600_000),

@@ -36,7 +36,7 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
       const server = ctx.target?.server;
       const tool = ctx.target?.name;
       if (server === undefined || tool === undefined) return next(ctx);
-      const subject: CallSubject = { agent: ctx.identity?.agentId ?? 'anonymous', server, tool };
+      const subject: CallSubject = { agent: ctx.identity?.agentId ?? 'anonymous', token: ctx.identity?.tokenFingerprint ?? 'none', server, tool };
 
       const breakers = parts.breakers.size === 0 ? [] : parts.breakers.applicable(subject);
       const admitted: Array<{ breaker: Breaker; probe: boolean }> = [];

@@ -4,6 +4,8 @@ import type { Selector } from './config.js';
 /** Who is calling what, as the limits see it. */
 export interface CallSubject {
   agent: string;
+  /** Fingerprint of the client's credential: two tokens of one agent are two callers. */
+  token?: string;
   server: string;
   tool: string;
 }

@@ -56,6 +56,8 @@ function scopeKey(scope: RateRule['scope'], subject: CallSubject): string {
   switch (scope) {
     case 'agent':
       return `a:${keyPart(subject.agent)}`;
+    case 'token':
+      return `k:${keyPart(subject.token ?? 'none')}`;
     case 'server':
       return `s:${keyPart(subject.server)}`;
     case 'tool':

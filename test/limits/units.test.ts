@@ -100,6 +100,15 @@ describe('rate rules, chain and CPU budgets over the store', () => {
     await store.close();
   });
 
+  test('token scope: two credentials of one agent are two counters', async () => {
+    const store = new MemoryStore();
+    const rates = new RateLimits([{ name: 'per-token', scope: 'token', points: 1, durationMs: 60_000, algorithm: 'slidingWindow' }], store);
+    assert.equal(await rates.take({ ...subject, token: 'sha256:aaaa' }), undefined);
+    assert.equal(await rates.take({ ...subject, token: 'sha256:bbbb' }), undefined, 'the same agent with another token');
+    assert.equal((await rates.take({ ...subject, token: 'sha256:aaaa' }))?.limit, 'per-token');
+    await store.close();
+  });
+
   test('chain: perTask and perSession cut off at exactly the configured count', async () => {
     const store = new MemoryStore();
     const chain = new ChainLimits({ perTask: 3, perSession: 5, ttlMs: 60_000 }, store);
@@ -323,7 +332,7 @@ ${quotas}`;
     const [problem] = problems(base('  rates:\n    - { scope: user, points: 10, durationMs: 1000 }\n'));
     assert.equal(problem?.line, 6);
     assert.equal(problem?.field, 'quotas.rates.0.scope');
-    assert.match(problem?.message ?? '', /"agent", "tool", "server", "agentTool"/);
+    assert.match(problem?.message ?? '', /"agent", "token", "tool", "server", "agentTool"/);
   });
 
   test('burst with a sliding window, a redis store without url, an inline Redis password and a breaker with no trigger', () => {
