@@ -156,11 +156,13 @@ describe('circuit breakers through the gateway, with an upstream that fails and 
   before(async () => {
     gw = await startGateway(
       configYaml(
-        `${limitsServer('up')}${limitsServer('stuck', '    limits: { timeoutMs: 200 }\n')}`,
+        `${limitsServer('up')}${limitsServer('stuck', '    limits: { timeoutMs: 200 }\n')}${limitsServer('mixed')}`,
         `quotas:
   breakers:
     - { name: flaky-tool, scope: tool, match: { server: up, tool: flaky }, consecutiveFailures: 3, openMs: ${OPEN_MS}, halfOpenProbes: 1 }
     - { name: stuck-server, scope: server, match: { server: stuck }, consecutiveTimeouts: 2, openMs: 600000 }
+    - { name: slow-calls, scope: tool, match: { server: up, tool: slow }, slowCallMs: 50, consecutiveFailures: 2, openMs: 600000 }
+    - { name: mixed-rate, scope: server, match: { server: mixed }, errorRate: { threshold: 0.5, minCalls: 4, windowMs: 600000 }, openMs: 600000 }
 `,
       ),
     );
@@ -200,6 +202,18 @@ describe('circuit breakers through the gateway, with an upstream that fails and 
     assert.equal(echo.data?.['limit'], 'stuck-server');
   });
 
+  test('slow calls count as failures; an error rate opens a server breaker once minCalls were made', async () => {
+    assert.equal((await call(client, 'up.slow', { ms: 200 })).ok, true, 'a slow call still answers');
+    assert.equal((await call(client, 'up.slow', { ms: 200 })).ok, true);
+    assert.equal((await call(client, 'up.slow', { ms: 1 })).code, ErrorCode.CircuitOpen, 'two slow calls in a row opened it');
+    const mixed = [await call(client, 'mixed.echo'), await call(client, 'mixed.fail'), await call(client, 'mixed.echo')];
+    assert.deepEqual(mixed.map((result) => result.code ?? 'ok'), ['ok', ErrorCode.InternalError, 'ok'], '1 of 3 failed, below minCalls anyway');
+    assert.equal((await call(client, 'mixed.fail')).code, ErrorCode.InternalError, '2 of 4: at the threshold');
+    const open = await call(client, 'mixed.echo');
+    assert.equal(open.code, ErrorCode.CircuitOpen);
+    assert.equal(open.data?.['limit'], 'mixed-rate');
+  });
+
   test('every transition is an audit event; fail-fast calls are audited as denials', async () => {
     await gw.bastion.audit.flush();
     const records = auditRecords(gw.bastion.audit.dir);
@@ -212,9 +226,11 @@ describe('circuit breakers through the gateway, with an upstream that fails and 
       'flaky-tool:open->halfOpen:open_elapsed',
       'flaky-tool:halfOpen->open:probe_failed',
       'stuck-server:closed->open:consecutive_timeouts',
+      'slow-calls:closed->open:consecutive_failures',
+      'mixed-rate:closed->open:error_rate',
     ]);
     const fastFails = records.filter((record) => record.kind === 'request' && record.reason === 'circuit_open');
-    assert.equal(fastFails.length, 3);
+    assert.equal(fastFails.length, 5);
     assert.ok(fastFails.every((record) => record.decision === 'deny' && record.error_code === ErrorCode.CircuitOpen));
   });
 });
