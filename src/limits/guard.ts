@@ -104,6 +104,10 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
       let outcome: Outcome;
       try {
         outcome = await run.outcome;
+      } catch (error) {
+        // A half-open breaker must get its probe back, or it would refuse every call from now on.
+        for (const taken of admitted) taken.breaker.record({ failed: true, timedOut: false, durationMs: ctx.elapsedMs() }, taken.probe);
+        throw error;
       } finally {
         slot.release();
         run.stop();

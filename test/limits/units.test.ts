@@ -8,7 +8,9 @@ import { CpuBudgets, cpuMeter } from '../../src/limits/cpu-budget.js';
 import { globMatches, keyPart } from '../../src/limits/match.js';
 import { RateLimits } from '../../src/limits/rate.js';
 import { MemoryStore } from '../../src/limits/store/memory.js';
-import type { BreakerRule, RateRule, TakeEntry, TakeResult } from '../../src/limits/index.js';
+import { createLimits, type BreakerRule, type RateRule, type TakeEntry, type TakeResult } from '../../src/limits/index.js';
+import { silentLogger } from '../../src/observability/index.js';
+import { CallContext, ErrorCode, failure, success } from '../../src/pipeline/index.js';
 
 /** A clock the test moves by hand, so no assertion depends on how fast the machine is. */
 function manualClock(start = 1_000_000): { now: () => number; advance(ms: number): void } {
@@ -362,5 +364,41 @@ ${quotas}`;
     assert.deepEqual(config.quotas.concurrency, { perAgent: 32, perServer: 64, perTool: 32, maxQueueMs: 5000, maxQueue: 256 });
     assert.equal(config.quotas.chain.perTask, 1000);
     assert.deepEqual(config.quotas.breakers, []);
+  });
+});
+
+describe('the limits guard itself', () => {
+  const never = new AbortController().signal;
+  function ctx(): CallContext {
+    const context = new CallContext({
+      requestId: 1,
+      method: 'tools/call',
+      params: { name: 'up.t', arguments: {} },
+      session: { sessionId: 's', transport: 'http', protocolVersion: '2025-06-18' },
+      identity: { agentId: 'alice', tokenFingerprint: 'fp', method: 'api-token' },
+      requestBytes: 10,
+      limits: { timeoutMs: 1000, maxOutputBytes: 4096, maxRequestBytes: 4096 },
+      signal: never,
+    });
+    context.target = { server: 'up', name: 't' };
+    return context;
+  }
+
+  test('a call that throws gives its half-open probe back (the breaker does not wedge)', async () => {
+    const { config } = loadConfigText('version: 1\nservers:\n  up: { transport: stdio, command: node }\nquotas:\n  breakers:\n    - { scope: server, consecutiveFailures: 1, openMs: 1, halfOpenProbes: 1 }\n', 'bastion.yaml', '/tmp');
+    const limits = createLimits({ config: config.quotas, baseDir: '/tmp', usage: { cpuTimeMs: () => undefined, memoryBytes: () => undefined }, logger: silentLogger(), onEvent: () => undefined });
+    const wait = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
+    const down = await limits.guard.handle(ctx(), () => Promise.resolve(failure(ErrorCode.UpstreamUnavailable, 'down')));
+    assert.equal(down.ok, false);
+    assert.equal(limits.breakers.state('breakers[0]', 'up'), 'open');
+    await wait();
+    await assert.rejects(limits.guard.handle(ctx(), () => Promise.reject(new Error('boom'))), /boom/);
+    assert.equal(limits.breakers.state('breakers[0]', 'up'), 'open', 'the failed probe opened it again');
+    await wait();
+    const healed = await limits.guard.handle(ctx(), () => Promise.resolve(success({})));
+    assert.equal(healed.ok, true, 'a new probe was admitted');
+    assert.equal(limits.breakers.state('breakers[0]', 'up'), 'closed');
+    assert.equal(limits.concurrency.inFlight('agent', 'alice'), 0, 'every slot was released');
+    await limits.close();
   });
 });
