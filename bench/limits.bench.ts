@@ -1,7 +1,9 @@
 // Per-call cost of the limits guard: the gateway's in-process guard chain (authn, request size,
-// argument validation, an upstream that answers at once) without the limits guard, and with it
-// over the in-memory store and over a real redis-server started here, measured in the same run
-// in interleaved rounds. The table shows per-call p50 and the ratio to the chain without limits.
+// argument validation) without the limits guard, and with it over the in-memory store and over
+// a real redis-server started here, measured in the same run in interleaved rounds. Two
+// terminals: one that answers in-process at once (the guard's cost against nothing), and a real
+// MCP echo server (the SDK, over stdio) as dispatch (the guard's cost against a real call).
+// The table shows the median per-call time and the ratio to the same chain without limits.
 //
 //   npm run build && node dist/bench/limits.bench.js
 //   BENCH_ROUNDS=9 node dist/bench/limits.bench.js      more rounds on a noisy machine
@@ -10,6 +12,8 @@
 // a refused call (or a store error) fails the run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { authenticationGuard, createValidationGuard, requestSizeGuard } from '../src/guards/index.js';
 import { createLimits, type Limits, type QuotasConfig } from '../src/limits/index.js';
@@ -69,9 +73,40 @@ function quotas(store: QuotasConfig['store']): QuotasConfig {
 
 const usage = { cpuTimeMs: (): number | undefined => undefined, memoryBytes: (): number | undefined => undefined };
 
-function chain(limits: Limits | undefined): Next {
+const inProcess: Next = (ctx) => Promise.resolve(success({ content: [{ type: 'text', text: `Echo: ${String((ctx.params?.['arguments'] as { message: string }).message)}` }] }));
+
+function chain(limits: Limits | undefined, terminal: Next): Next {
   const guards: Guard[] = [authenticationGuard, requestSizeGuard, ...(limits === undefined ? [] : [limits.guard]), createValidationGuard()];
-  return compose(guards, (ctx) => Promise.resolve(success({ content: [{ type: 'text', text: `Echo: ${String((ctx.params?.['arguments'] as { message: string }).message)}` }] })));
+  return compose(guards, terminal);
+}
+
+/** The gateway bench's echo server (MCP SDK) over stdio, driven with raw JSON-RPC lines. */
+async function stdioUpstream(): Promise<{ terminal: Next; stop(): void }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'gateway-echo-server.js');
+  const child = spawn(process.execPath, [script, 'stdio'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const pending = new Map<number, (message: { result?: unknown; error?: { code: number; message: string } }) => void>();
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    const message = JSON.parse(line) as { id?: number; result?: unknown; error?: { code: number; message: string } };
+    if (typeof message.id === 'number') pending.get(message.id)?.(message);
+    if (typeof message.id === 'number') pending.delete(message.id);
+  });
+  let nextId = 0;
+  const request = (method: string, params: Record<string, unknown>): Promise<{ result?: unknown; error?: { code: number; message: string } }> =>
+    new Promise((resolve) => {
+      nextId += 1;
+      pending.set(nextId, resolve);
+      child.stdin?.write(`${JSON.stringify({ jsonrpc: '2.0', id: nextId, method, params })}\n`);
+    });
+  const init = await request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'limits-bench', version: '1' } });
+  if (init.error !== undefined) throw new Error(`echo server: ${init.error.message}`);
+  child.stdin?.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+  return {
+    terminal: async (ctx) => {
+      const reply = await request('tools/call', { name: 'echo', arguments: ctx.params?.['arguments'] });
+      return reply.error === undefined ? success(reply.result) : { ok: false, error: reply.error };
+    },
+    stop: () => child.kill('SIGKILL'),
+  };
 }
 
 async function run(handler: Next, calls: number, concurrency: number): Promise<number> {
@@ -123,14 +158,17 @@ async function main(): Promise<void> {
   const logger = silentLogger();
   const open = (store: QuotasConfig['store']): Limits => createLimits({ config: quotas(store), baseDir: process.cwd(), usage, logger, onEvent: () => undefined });
   const memory = open({ kind: 'memory', onFailure: 'failClosed', keyPrefix: 'bench:', commandTimeoutMs: 500 });
+  const upstream = await stdioUpstream();
   const shared = open({ kind: 'redis', url: redis.url, onFailure: 'failClosed', keyPrefix: `bench:${process.pid}:`, commandTimeoutMs: 2000 });
   try {
     if (!(await shared.ready(5000))) throw new Error('redis did not become ready');
-    const variants: Array<[string, Next]> = [
-      ['chain without limits (baseline)', chain(undefined)],
-      ['+ limits guard, memory store', chain(memory)],
-      ['+ limits guard, Redis store', chain(shared)],
-    ];
+    const variants: Array<[string, Next]> = [];
+    for (const [where, terminal] of [
+      ['in-process', inProcess],
+      ['stdio upstream', upstream.terminal],
+    ] as Array<[string, Next]>) {
+      variants.push([`${where}: without limits`, chain(undefined, terminal)], [`${where}: + limits, memory`, chain(memory, terminal)], [`${where}: + limits, Redis`, chain(shared, terminal)]);
+    }
     // Warm up every path so the JIT has settled before timing.
     for (const [, handler] of variants) await run(handler, 2000, 16);
     const samples = new Map<string, number[]>();
@@ -148,16 +186,19 @@ async function main(): Promise<void> {
     process.stdout.write(`limits guard: 3 rate rules (tokenBucket, slidingWindow), chain, concurrency, one breaker; ${AGENTS} agents x ${TOOLS} tools; medians of ${ROUNDS} rounds\n`);
     process.stdout.write(`${'case'.padEnd(36)}${'c'.padStart(4)}${'µs/call'.padStart(10)}${'added µs'.padStart(10)}${'x baseline'.padStart(12)}\n`);
     for (const concurrency of CONCURRENCY) {
-      const baseline = median(samples.get(`${variants[0]?.[0] ?? ''}|${concurrency}`) ?? []);
-      for (const [label] of variants) {
-        const perCall = median(samples.get(`${label}|${concurrency}`) ?? []);
-        process.stdout.write(`${label.padEnd(36)}${String(concurrency).padStart(4)}${perCall.toFixed(2).padStart(10)}${(perCall - baseline).toFixed(2).padStart(10)}${(perCall / baseline).toFixed(1).padStart(12)}\n`);
+      for (let group = 0; group < variants.length; group += 3) {
+        const baseline = median(samples.get(`${variants[group]?.[0] ?? ''}|${concurrency}`) ?? []);
+        for (const [label] of variants.slice(group, group + 3)) {
+          const perCall = median(samples.get(`${label}|${concurrency}`) ?? []);
+          process.stdout.write(`${label.padEnd(36)}${String(concurrency).padStart(4)}${perCall.toFixed(2).padStart(10)}${(perCall - baseline).toFixed(2).padStart(10)}${(perCall / baseline).toFixed(2).padStart(12)}\n`);
+        }
       }
     }
-    process.stdout.write('(the baseline answers in-process at once; through a real upstream a call costs tens to hundreds of µs more, see the gateway bench)\n');
+    process.stdout.write('x baseline: against the same terminal without the limits guard. The gateway bench adds transports and a client on top of the stdio rows.\n');
   } finally {
     await memory.close();
     await shared.close();
+    upstream.stop();
     redis.child.kill('SIGKILL');
   }
 }
