@@ -9,6 +9,10 @@ import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard } from '../scan/index.js';
+import { createLimits, type Limits } from '../limits/index.js';
+
+/** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
+const STORE_READY_MS = 5000;
 
 /** A gateway with every control the config asks for, and how to shut it all down. */
 export interface Bastion {
@@ -17,6 +21,8 @@ export interface Bastion {
   policy: PolicyStore | undefined;
   /** The live sandboxes per server, for CPU and memory accounting. */
   sandboxes: SandboxRegistry;
+  /** Rate limits, budgets, concurrency, chain length and breakers; undefined when quotas.enabled is false. */
+  limits: Limits | undefined;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
   close(): Promise<void>;
 }
@@ -47,8 +53,12 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const policy = openPolicy(options, audit);
     const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
-    if (config.scan.outputInspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: config.scan.outputInspection.blockAt }));
     const sandboxes = new SandboxRegistry();
+    // After policy, so that calls the policy denies spend no quota; before output inspection, so
+    // that the breaker and the concurrency slot cover the whole upstream call.
+    const limits = await openLimits(options, audit, sandboxes);
+    if (limits !== undefined) afterRouting.push(limits.guard);
+    if (config.scan.outputInspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: config.scan.outputInspection.blockAt }));
     const gatewayOptions: GatewayOptions = {
       loaded: gatewayConfig,
       logger,
@@ -68,9 +78,11 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       audit,
       policy,
       sandboxes,
+      limits,
       close: async () => {
         await gateway.stop();
         policy?.close();
+        await limits?.close().catch(() => undefined);
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
       },
@@ -79,6 +91,27 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.close().catch(() => undefined);
     throw error;
   }
+}
+
+async function openLimits(options: BastionOptions, audit: AuditLog, sandboxes: SandboxRegistry): Promise<Limits | undefined> {
+  const { loaded, logger } = options;
+  const quotas = loaded.config.quotas;
+  if (!quotas.enabled) {
+    logger.warn('quotas are OFF (quotas.enabled: false): no rate limits, CPU budgets, concurrency or chain limits, circuit breakers');
+    void audit.event(AuditEvent.Alert, { alert: 'quotas_disabled' });
+    return undefined;
+  }
+  const limits = createLimits({
+    config: quotas,
+    baseDir: loaded.baseDir,
+    usage: sandboxes,
+    logger,
+    onEvent: (event, info) => {
+      audit.event(event, info).catch((error: unknown) => logger.error({ err: error, event }, 'could not record event in the audit log'));
+    },
+  });
+  if (!(await limits.ready(STORE_READY_MS))) logger.error({ onFailure: quotas.store.onFailure }, `the Redis limit store did not answer within ${STORE_READY_MS} ms; serving anyway, calls meet quotas.store.onFailure until it does`);
+  return limits;
 }
 
 function openPolicy(options: BastionOptions, audit: AuditLog): PolicyStore | undefined {

@@ -128,5 +128,36 @@ function semanticProblems(config: BastionConfig, doc: Document, lineCounter: Lin
     const position = locate(doc, lineCounter, ['auth', 'oauth']);
     problems.push({ file, line: position?.line, column: position?.column, field: 'auth.oauth', message: 'OAuth needs the HTTP listener', fix: 'add listeners: { http: { port: 8080 } }' });
   }
+  problems.push(...quotaProblems(config, doc, lineCounter, file));
+  return problems;
+}
+
+function quotaProblems(config: BastionConfig, doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const at = (segments: Array<string | number>, field: string, message: string, fix: string): void => {
+    const position = locate(doc, lineCounter, segments.map(String));
+    problems.push({ file, line: position?.line, column: position?.column, field, message, fix });
+  };
+  const { quotas } = config;
+  if (quotas.store.kind === 'redis' && quotas.store.url === undefined) {
+    at(['quotas', 'store'], 'quotas.store.url', 'a redis store needs a URL', 'add url: { fromEnv: BASTION_REDIS_URL } (or url: redis://127.0.0.1:6379)');
+  }
+  if (typeof quotas.store.url === 'string' && /^rediss?:\/\/[^/@]*:[^/@]+@/.test(quotas.store.url)) {
+    at(['quotas', 'store', 'url'], 'quotas.store.url', 'a Redis password is written inline in the config', 'url: { fromEnv: BASTION_REDIS_URL } or url: { fromFile: /run/secrets/redis-url }');
+  }
+  quotas.rates.forEach((rule, index) => {
+    if (rule.burst !== undefined && rule.algorithm === 'slidingWindow') {
+      at(['quotas', 'rates', index, 'burst'], `quotas.rates.${index}.burst`, 'burst applies to the tokenBucket algorithm only', 'remove burst, or set algorithm: tokenBucket (for a sliding window, add a second, shorter rule instead)');
+    }
+  });
+  quotas.breakers.forEach((rule, index) => {
+    const triggers = [rule.consecutiveFailures, rule.consecutiveTimeouts, rule.errorRate, rule.slowCallMs, rule.maxMemoryBytes, rule.maxCallCpuMs];
+    if (triggers.every((trigger) => trigger === undefined)) {
+      at(['quotas', 'breakers', index], `quotas.breakers.${index}`, 'the breaker has nothing that opens it', 'add consecutiveFailures: 5 (or consecutiveTimeouts, errorRate, slowCallMs, maxMemoryBytes, maxCallCpuMs)');
+    }
+    if (rule.slowCallMs !== undefined && rule.consecutiveFailures === undefined && rule.errorRate === undefined) {
+      at(['quotas', 'breakers', index, 'slowCallMs'], `quotas.breakers.${index}.slowCallMs`, 'slow calls count as failures, but no failure threshold is set', 'add consecutiveFailures: 5 or errorRate: { threshold: 0.5 }');
+    }
+  });
   return problems;
 }

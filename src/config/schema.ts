@@ -1,5 +1,6 @@
 import { auditConfigSchema } from '../audit/config.js';
 import { serverTrustSchemaProperties, trustConfigSchema } from '../integrity/trust.js';
+import { quotasConfigSchema } from '../limits/config.js';
 import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
@@ -171,6 +172,7 @@ export const configSchema = {
     },
     audit: auditConfigSchema,
     integrity: { ...trustConfigSchema, default: {} },
+    quotas: quotasConfigSchema,
     sandbox: { ...sandboxConfigSchema, default: {} },
     scan: {
       ...scanConfigSchema,

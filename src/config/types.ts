@@ -1,4 +1,5 @@
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
+import type { QuotasConfig } from '../limits/config.js';
 import type { PolicyConfig } from '../policy/config.js';
 import type { TrustConfig } from '../integrity/trust.js';
 import type { SandboxOverride } from '../sandbox/config.js';
@@ -128,6 +129,8 @@ export interface BastionConfig {
   audit: DeepPartial<AuditConfig>;
   /** Signed manifests, trusted signers and the hash lock (docs/integrity.md). */
   integrity: TrustConfig;
+  /** Rate limits, CPU budgets, concurrency, chain length and circuit breakers (docs/limits.md). */
+  quotas: QuotasConfig;
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
   /** Marketplace verification at boot and output inspection (docs/scan.md). */

@@ -64,7 +64,8 @@ export class CallContext {
   readonly identity: Identity | undefined;
   readonly requestBytes: number;
   readonly startedAt: number;
-  readonly signal: AbortSignal;
+  /** Aborts the call. A guard may replace it with one that also aborts on its own condition (a circuit breaker opening), never with one that aborts less. */
+  signal: AbortSignal;
   limits: CallLimits;
   target: CallTarget | undefined;
   /** The upstream's definition of the called tool (for tools/call), used by schema validation. */
