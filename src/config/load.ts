@@ -119,6 +119,18 @@ function semanticProblems(config: BastionConfig, doc: Document, lineCounter: Lin
       }
     }
   }
+  const unprefixed = Object.entries(config.servers).filter(([, server]) => !server.namespaced);
+  for (const [name] of unprefixed.slice(1)) {
+    const position = locate(doc, lineCounter, ['servers', name, 'namespaced']);
+    problems.push({
+      file,
+      line: position?.line,
+      column: position?.column,
+      field: `servers.${name}.namespaced`,
+      message: `only one server may keep its own names, and '${unprefixed[0]?.[0] ?? ''}' already does (two could offer the same tool name)`,
+      fix: 'remove namespaced: false from all servers but one',
+    });
+  }
   const oauth = config.auth.oauth;
   if (oauth !== undefined && oauth.jwksUrl === undefined && oauth.jwksFile === undefined) {
     const position = locate(doc, lineCounter, ['auth', 'oauth']);

@@ -43,6 +43,11 @@ const serverCommon = {
   tools: { type: 'object', propertyNames: { pattern: '^[^\\s]{1,128}$' }, additionalProperties: toolConfig },
   ...serverTrustSchemaProperties,
   description: { type: 'string' },
+  namespaced: {
+    type: 'boolean',
+    default: true,
+    description: "true (default: tools and prompts appear as <server>.<name>, resource URIs as <server>+<uri>) or false (this server's own names, for clients that call fixed names; one server at most)",
+  },
   ...serverCertificationSchema,
   scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scopes of the server process itself, e.g. [read:filesystem:/srv/data]: its sandbox view and egress' },
   sandbox: {

@@ -38,6 +38,8 @@ interface ServerCommon {
   artifact?: string;
   /** Free-form description shown in logs. */
   description?: string;
+  /** false: the server's tools, prompts and resource URIs keep their own names (at most one server). */
+  namespaced: boolean;
   /** Scopes of the server process itself (its sandbox view and egress). */
   scopes?: string[];
   /** Certification attestation (bastion certify) and the level required to start the server. */

@@ -1,6 +1,6 @@
 import type { Identity } from '../pipeline/index.js';
 import type { Logger } from '../observability/index.js';
-import { publicName, publicUri } from './namespace.js';
+import type { Namespace } from './namespace.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 
 export type ListKind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
@@ -49,6 +49,7 @@ export class Catalog {
     private readonly logger: Logger,
     private readonly requestTimeoutMs: number,
     private readonly maxBytes: number,
+    private readonly names: Namespace,
     private readonly inspect: DefinitionInspector = publishEverything,
   ) {}
 
@@ -90,7 +91,7 @@ export class Catalog {
         if (connection === undefined || !hasCapability(connection, kind)) return [];
         try {
           const visible = filter(identity, server, kind, await this.definitions(server, connection, kind));
-          return visible.map((item) => present(server, kind, item));
+          return visible.flatMap((item) => this.present(server, kind, item));
         } catch (error) {
           this.logger.warn({ server, kind, err: error instanceof Error ? error.message : String(error) }, 'list from upstream failed; omitted');
           return [];
@@ -98,6 +99,18 @@ export class Catalog {
       }),
     );
     return perServer.flat();
+  }
+
+  /** The item under its public name; nothing when that name would route to another server. */
+  private present(server: string, kind: ListKind, item: Definition): Definition[] {
+    const { names } = this;
+    const [field, separator] = kind === 'tools' || kind === 'prompts' ? (['name', '.'] as const) : kind === 'resources' ? (['uri', '+'] as const) : (['uriTemplate', '+'] as const);
+    const own = String(item[field]);
+    if (names.shadowed(server, own, separator)) {
+      this.logger.warn({ server, kind, name: own }, 'not listed: the name starts with another server\'s prefix, so calls to it would reach that server');
+      return [];
+    }
+    return [{ ...item, [field]: separator === '.' ? names.publicName(server, own) : names.publicUri(server, own) }];
   }
 
   private async fetchAll(connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {
@@ -118,18 +131,6 @@ export class Catalog {
 
 function hasCapability(connection: UpstreamConnection, kind: ListKind): boolean {
   return connection.identity?.capabilities[CAPABILITY[kind]] !== undefined;
-}
-
-function present(server: string, kind: ListKind, item: Definition): Definition {
-  switch (kind) {
-    case 'tools':
-    case 'prompts':
-      return { ...item, name: publicName(server, String(item.name)) };
-    case 'resources':
-      return { ...item, uri: publicUri(server, String(item['uri'])) };
-    case 'resourceTemplates':
-      return { ...item, uriTemplate: publicUri(server, String(item['uriTemplate'])) };
-  }
 }
 
 /** Opaque downstream cursors: the offset into the merged list, bound to the list kind. */

@@ -8,4 +8,4 @@ export type { ProcessLauncher, LaunchedProcess } from './upstream/launcher.js';
 export type { LaunchSpec } from './upstream/channel.js';
 export { directLauncher, baseEnvironment } from './upstream/launcher.js';
 export { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from './protocol.js';
-export { publicName, splitName, publicUri, splitUri } from './namespace.js';
+export { Namespace } from './namespace.js';

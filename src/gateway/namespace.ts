@@ -4,35 +4,72 @@
  * never produce the same public name.
  *   tools and prompts:   <server>.<name>          e.g. filesystem.read_file
  *   resources/templates: <server>+<original uri>   e.g. everything+test://static/resource/1
+ *
+ * One server may be configured `namespaced: false` (for clients that call fixed names): its
+ * names are shown as they are, and a name that does not start with another server's prefix
+ * belongs to it. Its own names that do start with another server's prefix would be routed
+ * there, so they are not shown at all (`shadowed`).
  */
-export function publicName(server: string, name: string): string {
-  return `${server}.${name}`;
+export interface SplitName {
+  server: string;
+  name: string;
 }
 
-export function splitName(value: unknown): { server: string; name: string } | undefined {
-  if (typeof value !== 'string') return undefined;
-  const dot = value.indexOf('.');
-  if (dot <= 0 || dot === value.length - 1) return undefined;
-  return { server: value.slice(0, dot), name: value.slice(dot + 1) };
+export class Namespace {
+  private readonly servers: ReadonlySet<string>;
+
+  constructor(
+    servers: Iterable<string>,
+    /** The server whose names are shown unprefixed, if any. */
+    readonly unprefixed?: string,
+  ) {
+    this.servers = new Set(servers);
+  }
+
+  publicName(server: string, name: string): string {
+    return server === this.unprefixed ? name : `${server}.${name}`;
+  }
+
+  publicUri(server: string, uri: string): string {
+    return server === this.unprefixed ? uri : `${server}+${uri}`;
+  }
+
+  splitName(value: unknown): SplitName | undefined {
+    return this.split(value, '.');
+  }
+
+  splitUri(value: unknown): SplitName | undefined {
+    return this.split(value, '+');
+  }
+
+  /** True when one of the unprefixed server's own names would be routed to another server. */
+  shadowed(server: string, value: string, separator: '.' | '+'): boolean {
+    return server === this.unprefixed && this.split(value, separator)?.server !== server;
+  }
+
+  /**
+   * Rewrites resource URIs inside a result (embedded resources, resource links, read contents)
+   * so that a client can read them back through the gateway.
+   */
+  prefixResourceUris(server: string, value: unknown): unknown {
+    if (server === this.unprefixed) return value;
+    return prefixUris(server, value);
+  }
+
+  private split(value: unknown, separator: '.' | '+'): SplitName | undefined {
+    if (typeof value !== 'string') return undefined;
+    const at = value.indexOf(separator);
+    if (at > 0 && at < value.length - 1) {
+      const server = value.slice(0, at);
+      if (this.servers.has(server) && server !== this.unprefixed) return { server, name: value.slice(at + 1) };
+    }
+    if (this.unprefixed !== undefined && value.length > 0) return { server: this.unprefixed, name: value };
+    return at > 0 && at < value.length - 1 ? { server: value.slice(0, at), name: value.slice(at + 1) } : undefined;
+  }
 }
 
-export function publicUri(server: string, uri: string): string {
-  return `${server}+${uri}`;
-}
-
-export function splitUri(value: unknown): { server: string; name: string } | undefined {
-  if (typeof value !== 'string') return undefined;
-  const plus = value.indexOf('+');
-  if (plus <= 0 || plus === value.length - 1) return undefined;
-  return { server: value.slice(0, plus), name: value.slice(plus + 1) };
-}
-
-/**
- * Rewrites resource URIs inside a result (embedded resources, resource links, read contents)
- * so that a client can read them back through the gateway.
- */
-export function prefixResourceUris(server: string, value: unknown): unknown {
-  if (Array.isArray(value)) return value.map((item) => prefixResourceUris(server, item));
+function prefixUris(server: string, value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((item) => prefixUris(server, item));
   if (value === null || typeof value !== 'object') return value;
   const record = value as Record<string, unknown>;
   let changed: Record<string, unknown> | undefined;
@@ -40,14 +77,14 @@ export function prefixResourceUris(server: string, value: unknown): unknown {
     const inner = record[key];
     if (inner !== undefined && typeof inner === 'object') {
       changed ??= { ...record };
-      changed[key] = prefixResourceUris(server, inner);
+      changed[key] = prefixUris(server, inner);
     }
   }
   const type = record['type'];
   const isResourceLike = type === 'resource_link' || 'blob' in record || 'text' in record || 'mimeType' in record;
   if (isResourceLike && typeof record['uri'] === 'string' && type !== 'text') {
     changed ??= { ...record };
-    changed['uri'] = publicUri(server, record['uri']);
+    changed['uri'] = `${server}+${record['uri']}`;
   }
   return changed ?? record;
 }

@@ -1,7 +1,6 @@
 import { ErrorCode, failure, success, type CallContext, type Outcome } from '../pipeline/index.js';
 import { decodeCursor, encodeCursor, type ListKind } from './catalog.js';
 import type { JsonRpcNotification } from './jsonrpc.js';
-import { prefixResourceUris, publicUri } from './namespace.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 
@@ -62,7 +61,7 @@ export class Router {
         return this.session.notifyClient(notification.method);
       case 'notifications/resources/updated':
         if (typeof params?.['uri'] !== 'string') return;
-        return this.session.notifyClient(notification.method, { ...params, uri: publicUri(server, params['uri']) });
+        return this.session.notifyClient(notification.method, { ...params, uri: this.session.names.publicUri(server, params['uri']) });
       case 'notifications/message': {
         const logger = typeof params?.['logger'] === 'string' ? `${server}.${params['logger']}` : server;
         return this.session.notifyClient(notification.method, { ...params, logger });
@@ -111,7 +110,7 @@ export class Router {
     ctx.audit.upstreamDurationMs = ctx.elapsedMs();
     if (reply.timedOut === true) ctx.audit.timedOut = true;
     if (!reply.ok) return { ok: false, error: reply.error ?? { code: ErrorCode.InternalError, message: 'upstream error' } };
-    return success(prefixResourceUris(target.server, reply.result));
+    return success(this.session.names.prefixResourceUris(target.server, reply.result));
   }
 
   private async broadcast(ctx: CallContext): Promise<Outcome> {

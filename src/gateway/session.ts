@@ -4,7 +4,7 @@ import type { Logger } from '../observability/index.js';
 import { CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
 import { Catalog, type DefinitionInspector, type ListFilter } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
-import { splitName, splitUri } from './namespace.js';
+import { Namespace } from './namespace.js';
 import { negotiateProtocolVersion } from './protocol.js';
 import { Router } from './router.js';
 import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests.js';
@@ -57,6 +57,8 @@ export class GatewaySession {
   readonly sessionId: string;
   readonly upstreams = new Map<string, ManagedUpstream>();
   readonly catalog: Catalog;
+  /** How the client names each server's tools, prompts and resources. */
+  readonly names: Namespace;
   protocolVersion: string | undefined;
   clientCapabilities: Record<string, unknown> = {};
   clientInfo: Record<string, unknown> = {};
@@ -78,7 +80,8 @@ export class GatewaySession {
   ) {
     this.sessionId = options.sessionId ?? randomUUID();
     const { config } = runtime;
-    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), runtime.inspectDefinitions);
+    this.names = new Namespace(Object.keys(config.servers), Object.entries(config.servers).find(([, server]) => server.namespaced === false)?.[0]);
+    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions);
     this.router = new Router(this);
     this.broker = new ServerRequestBroker(this, sink);
     const resolver: Guard = { name: 'route', handle: (ctx, next) => this.resolveTarget(ctx, next) };
@@ -289,16 +292,16 @@ export class GatewaySession {
     switch (ctx.method) {
       case 'tools/call':
       case 'prompts/get':
-        parsed = splitName(params['name']);
+        parsed = this.names.splitName(params['name']);
         break;
       case 'resources/read':
       case 'resources/subscribe':
       case 'resources/unsubscribe':
-        parsed = splitUri(params['uri']);
+        parsed = this.names.splitUri(params['uri']);
         break;
       case 'completion/complete': {
         const ref = (params['ref'] ?? {}) as Record<string, unknown>;
-        parsed = ref['type'] === 'ref/prompt' ? splitName(ref['name']) : splitUri(ref['uri']);
+        parsed = ref['type'] === 'ref/prompt' ? this.names.splitName(ref['name']) : this.names.splitUri(ref['uri']);
         break;
       }
       default:
