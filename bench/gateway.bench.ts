@@ -6,6 +6,8 @@
 //   node dist/bench/gateway.bench.js --profile                     CPU profiles, floor vs Bastion, c=1 stdio
 //   node dist/bench/gateway.bench.js --profile=stdio16|http|http16 the same at c=16 or over HTTP
 //   BENCH_ROUNDS=5 node dist/bench/gateway.bench.js                more rounds on a noisy machine
+//   BENCH_AUDIT=async node dist/bench/gateway.bench.js             Bastion's audit log in async mode
+//                                                                  (default durable: each answer waits for fdatasync)
 //
 // Every variant is started once and measured in interleaved rounds (rotating the order), and the
 // table reports per-variant medians over the rounds, so load from other processes on a shared
@@ -480,17 +482,19 @@ function gatewayListeningLine(line: string): string | undefined {
 
 interface BenchSetup {
   dir: string;
-  configPath: string;
+  /** One config per Bastion process: each has its own state dir, since an audit log has one writer. */
+  stdioConfigPath: string;
+  httpConfigPath: string;
   token: string;
 }
 
-/** A Bastion config with one stdio upstream, the echo server, and every default guard and limit. */
+/** A Bastion config with one stdio upstream, the echo server, every default guard and limit, and a policy granting its one tool. */
 function writeBastionConfig(): BenchSetup {
   const dir = mkdtempSync(join(tmpdir(), 'bastion-gateway-bench-'));
   const token = randomBytes(24).toString('base64url');
   const sha256 = createHash('sha256').update(token).digest('hex');
   const yaml = `version: 1
-stateDir: ${JSON.stringify(join(dir, 'state'))}
+stateDir: STATE_DIR
 listeners:
   stdio:
     agent: bench-agent
@@ -508,14 +512,24 @@ servers:
     command: ${JSON.stringify(node)}
     args: [${JSON.stringify(echoServerJs)}, stdio]
     trust: unsigned
+    tools:
+      echo: { scopes: [] }
+policy:
+  files: [${JSON.stringify(join(dir, 'policy.yaml'))}]
+audit: { mode: ${process.env['BENCH_AUDIT'] === 'async' ? 'async' : 'durable'} }
 `;
-  const configPath = join(dir, 'bastion.yaml');
-  writeFileSync(configPath, yaml, { mode: 0o600 });
-  return { dir, configPath, token };
+  // Least privilege stays on: the agent holds exactly the one tool the workload calls.
+  writeFileSync(join(dir, 'policy.yaml'), 'version: 1\nagents:\n  bench-agent:\n    grants: ["exec:tools:[echo.echo]"]\n', { mode: 0o600 });
+  const write = (name: string): string => {
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, yaml.replace('STATE_DIR', JSON.stringify(join(dir, `state-${name}`))), { mode: 0o600 });
+    return path;
+  };
+  return { dir, stdioConfigPath: write('stdio'), httpConfigPath: write('http'), token };
 }
 
 function bastionStdioArgs(setup: BenchSetup): string[] {
-  return [bastionJs, 'serve', '--stdio', '--config', setup.configPath];
+  return [bastionJs, 'serve', '--stdio', '--config', setup.stdioConfigPath];
 }
 
 async function openVariants(setup: BenchSetup): Promise<Variant[]> {
@@ -532,7 +546,7 @@ async function openVariants(setup: BenchSetup): Promise<Variant[]> {
   await add('direct', 'http', 'direct', () => HttpDriver.open(echoHttp.url, setup.token, 'echo', 'direct http', [echoHttp.child]));
   const forwarder = await startListening(node, [httpForwarderJs, echoHttp.url], 'stdout', listeningLine, 'http forwarder');
   await add('floor', 'http', 'http-forwarder', () => HttpDriver.open(forwarder.url, setup.token, 'echo', 'http-forwarder', [forwarder.child]));
-  const bastion = await startListening(node, [bastionJs, 'serve', '--config', setup.configPath], 'stderr', gatewayListeningLine, 'bastion http');
+  const bastion = await startListening(node, [bastionJs, 'serve', '--config', setup.httpConfigPath], 'stderr', gatewayListeningLine, 'bastion http');
   await add('bastion', 'http', 'bastion', () => HttpDriver.open(bastion.url, setup.token, 'echo.echo', 'bastion http', [bastion.child]));
   return variants;
 }
@@ -814,7 +828,7 @@ async function profileBastion(which: string): Promise<void> {
       return HttpDriver.open(profiled.url, setup.token, 'echo', 'direct http', [profiled.child]);
     }, concurrency, setup.dir);
     await profileOne('bastion serve (HTTP listener, echo over stdio)', transport, async (flags) => {
-      const bastion = await startListening(node, [...flags, bastionJs, 'serve', '--config', setup.configPath], 'stderr', gatewayListeningLine, 'bastion http');
+      const bastion = await startListening(node, [...flags, bastionJs, 'serve', '--config', setup.httpConfigPath], 'stderr', gatewayListeningLine, 'bastion http');
       return HttpDriver.open(bastion.url, setup.token, 'echo.echo', 'bastion http', [bastion.child]);
     }, concurrency, setup.dir);
   } finally {
