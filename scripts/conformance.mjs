@@ -227,11 +227,6 @@ servers:
     args: [${yamlString(fixture)}]
     trust: unsigned          # a test fixture: no signed manifest
     namespaced: false        # the suite calls fixed names (test_simple_text, test://static-text)
-    # Every session gets its own instance of the server, all under the server's one uid, and the
-    # sandbox's pids limit is also RLIMIT_NPROC, counted per uid (threads included). The suite opens
-    # ~35 sessions in a few seconds and never ends them, so at the default (128) the ~15th
-    # instance cannot start (bwrap: "Creating new namespace failed"). Room for all of them:
-    sandbox: { limits: { pids: 2048 } }
     tools:
 ${TOOLS.map((tool) => `      ${tool}: { scopes: [] }`).join('\n')}
 `;

@@ -38,6 +38,7 @@ export function createSandboxLauncher(config: BastionConfig, audit: AuditLog, lo
         ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
         packageDirs: server.sandbox?.packageDirs ?? packageDirsFor([spec.command, ...spec.args]),
         scopes: sandboxScopes(server),
+        instances: (config.listeners.http?.maxSessions ?? 0) + (config.listeners.stdio === undefined ? 0 : 1),
       });
       for (const warning of handle.warnings) {
         logger.warn({ server: spec.server, backend: backend.name }, warning);

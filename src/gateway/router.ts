@@ -63,7 +63,8 @@ export class Router {
         if (typeof params?.['uri'] !== 'string') return;
         return this.session.notifyClient(notification.method, { ...params, uri: this.session.names.publicUri(server, params['uri']) });
       case 'notifications/message': {
-        const logger = typeof params?.['logger'] === 'string' ? `${server}.${params['logger']}` : server;
+        const own = typeof params?.['logger'] === 'string' ? params['logger'] : undefined;
+        const logger = own === undefined ? server : this.session.names.publicName(server, own);
         return this.session.notifyClient(notification.method, { ...params, logger });
       }
       case 'notifications/cancelled':

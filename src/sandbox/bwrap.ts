@@ -7,7 +7,7 @@ import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import { resolveSandboxConfig, type SandboxConfig, type SandboxLimits } from './config.js';
+import { nprocLimit, resolveSandboxConfig, type SandboxConfig, type SandboxLimits } from './config.js';
 import { sandboxViewFromScopes, type SandboxView } from './scopes.js';
 import { seccompFilterBytes } from './seccomp.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
@@ -69,15 +69,15 @@ function systemView(): string[] {
   return args;
 }
 
-function rlimitArgs(limits: SandboxLimits): string[] {
+function rlimitArgs(limits: SandboxLimits, instances: number | undefined): string[] {
   const pair = (n: number): string => `${n}:${n}`;
   return [
     `--cpu=${pair(limits.cpuSeconds)}`,
     `--nofile=${pair(limits.openFiles)}`,
     `--fsize=${pair(limits.fileSizeBytes)}`,
-    // The cgroup pids limit is the precise one (it reports refusals); RLIMIT_NPROC is the backstop
-    // when cgroups are unavailable, a little higher so the cgroup answers first when present.
-    `--nproc=${pair(limits.pids + 16)}`,
+    // The cgroup pids limit is the precise one, per copy (it reports refusals); RLIMIT_NPROC counts
+    // all copies under the uid together, so it is the aggregate backstop when cgroups are unavailable.
+    `--nproc=${pair(nprocLimit(limits, instances))}`,
     '--core=0:0',
   ];
 }
@@ -127,7 +127,7 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
   if (network && input.relayScript) bwrap.push(realpathSync(process.execPath), SANDBOX_RELAY, SANDBOX_EGRESS_SOCKET, String(RELAY_PORT), '--');
   bwrap.push(spec.command, ...spec.args);
 
-  const argv = [...rlimitArgs(limits), '--'];
+  const argv = [...rlimitArgs(limits, spec.instances), '--'];
   if (uid !== undefined) {
     if (!binaries.setpriv) throw new Error('sandbox: Bastion runs as root but setpriv (util-linux) is missing, so the server cannot be moved to an unprivileged uid; install util-linux');
     argv.push(binaries.setpriv, ...dropPrivilegesArgs(uid, uid));

@@ -108,3 +108,8 @@ export const sandboxConfigSchema = {
     },
   },
 } as const;
+
+/** RLIMIT_NPROC is per uid: it must hold every copy of the server that may run at once under it. */
+export function nprocLimit(limits: SandboxLimits, instances = 1): number {
+  return limits.pids * Math.max(1, instances) + 16;
+}

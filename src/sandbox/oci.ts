@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { chownSync, existsSync, lstatSync, mkdirSync, readlinkSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { SandboxConfig, SandboxLimits } from './config.js';
+import { nprocLimit, type SandboxConfig, type SandboxLimits } from './config.js';
 import { sandboxViewFromScopes } from './scopes.js';
 import { ociSeccompProfile, seccompPolicy, type OciSeccompProfile } from './seccomp.js';
 import { findBinary, isRoot, nodeInstallPrefix, runFile, serverUid } from './host.js';
@@ -101,7 +101,7 @@ export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUi
         { type: 'RLIMIT_CPU', hard: limits.cpuSeconds, soft: limits.cpuSeconds },
         { type: 'RLIMIT_NOFILE', hard: limits.openFiles, soft: limits.openFiles },
         { type: 'RLIMIT_FSIZE', hard: limits.fileSizeBytes, soft: limits.fileSizeBytes },
-        { type: 'RLIMIT_NPROC', hard: limits.pids, soft: limits.pids },
+        { type: 'RLIMIT_NPROC', hard: nprocLimit(limits, spec.instances), soft: nprocLimit(limits, spec.instances) },
         { type: 'RLIMIT_CORE', hard: 0, soft: 0 },
       ],
     },

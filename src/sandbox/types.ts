@@ -14,6 +14,12 @@ export interface SandboxSpec {
   packageDirs: string[];
   scopes: string[];
   limits?: Partial<SandboxLimits>;
+  /**
+   * How many copies of this server may run at once (one per client session). They share one uid,
+   * and RLIMIT_NPROC counts every process of a uid together, so the rlimit backstop is scaled by
+   * it; the per-copy pids limit is the cgroup's. Default 1.
+   */
+  instances?: number;
 }
 
 export interface EgressEvent {

@@ -77,3 +77,29 @@ describe('servers behind the gateway run in the bubblewrap sandbox by default', 
     assert.equal(firstText(await client.callTool({ name: 'everything.echo', arguments: { message: 'still up' } })), 'Echo: still up');
   });
 });
+
+describe('every session gets its own copy of a server, however many share its uid', () => {
+  let gw: RunningGateway;
+  const clients: Client[] = [];
+
+  before(async () => {
+    // A small per-copy pids limit: RLIMIT_NPROC counts every copy under the server's one uid
+    // together, so a backstop of pids + a margin would refuse the fourth or fifth copy.
+    gw = await startGateway(configYaml(stdioServer('counted', fixture('limits-server'), [], '    sandbox: { limits: { pids: 24 } }\n'), 'sandbox: { backend: bwrap }'));
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((client) => client.close()));
+    await gw?.stop();
+  });
+
+  test('eight concurrent sessions each start the server and call it', async () => {
+    for (let index = 0; index < 8; index += 1) clients.push(await httpClient(gw.url));
+    const answers = await Promise.all(clients.map((client, index) => client.callTool({ name: 'counted.echo', arguments: { text: `s${index}` } })));
+    assert.deepEqual(
+      answers.map((answer) => answer.isError === true),
+      Array.from({ length: 8 }, () => false),
+      JSON.stringify(answers.filter((answer) => answer.isError === true).slice(0, 1)),
+    );
+  });
+});

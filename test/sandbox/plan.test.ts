@@ -109,6 +109,13 @@ describe('bwrap argv', () => {
     for (const uid of uids) assert.ok(uid >= 61000 && uid < 62000);
   });
 
+  test('RLIMIT_NPROC holds every copy of the server that may run at once under its one uid', () => {
+    const one = planBwrap({ spec: spec([], { limits: { pids: 50 } }), config, root: true, binaries });
+    assert.ok(one.argv.includes('--nproc=66:66'), 'one copy: pids plus a margin');
+    const many = planBwrap({ spec: spec([], { limits: { pids: 50 }, instances: 65 }), config, root: true, binaries });
+    assert.ok(many.argv.includes(`--nproc=${50 * 65 + 16}:${50 * 65 + 16}`), 'one per session: the kernel counts them together');
+  });
+
   test('rlimits are set hard and soft from the limits', () => {
     const plan = planBwrap({ spec: spec([], { limits: { cpuSeconds: 7, openFiles: 99 } }), config, root: false, binaries });
     assert.ok(plan.argv.includes('--cpu=7:7'));
