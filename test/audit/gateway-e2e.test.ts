@@ -5,30 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { auditRecords } from '../helpers/audit.js';
 import { configYaml, fixture, httpClient, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
 
 const AUDITCTL = fileURLToPath(new URL('../../src/cli/auditctl.js', import.meta.url));
-
-interface LoggedRecord {
-  kind: string;
-  method?: string;
-  tool?: string;
-  decision?: string;
-  reason?: string;
-  request_id?: string | number;
-  agent_id?: string;
-  token_fingerprint?: string;
-  event?: string;
-}
-
-function records(dir: string): LoggedRecord[] {
-  const segments = join(dir, 'segments');
-  return readdirSync(segments)
-    .filter((file) => file.endsWith('.jsonl'))
-    .sort()
-    .flatMap((file) => readFileSync(join(segments, file), 'utf8').split('\n').filter((line) => line !== ''))
-    .map((line) => JSON.parse(line) as LoggedRecord);
-}
 
 describe('every tool call through the gateway has exactly one audit record', () => {
   let gw: RunningGateway;
@@ -52,7 +32,7 @@ describe('every tool call through the gateway has exactly one audit record', () 
     await settle('odd.nope', {}); // error: unknown tool
     await settle('odd.hang', {}); // timed out
     await gw.bastion.audit.flush();
-    const calls = records(gw.bastion.audit.dir).filter((record) => record.kind === 'request' && record.method === 'tools/call');
+    const calls = auditRecords(gw.bastion.audit.dir).filter((record) => record.kind === 'request' && record.method === 'tools/call');
     assert.equal(calls.length, 4, JSON.stringify(calls));
     assert.equal(new Set(calls.map((record) => record.request_id)).size, 4, 'one record per request id');
     assert.deepEqual(
@@ -71,7 +51,7 @@ describe('every tool call through the gateway has exactly one audit record', () 
   });
 
   test('the gateway start and config load are recorded, and mcp-auditctl verifies the log', async () => {
-    const events = records(gw.bastion.audit.dir).filter((record) => record.kind === 'event').map((record) => record.event);
+    const events = auditRecords(gw.bastion.audit.dir).filter((record) => record.kind === 'event').map((record) => record.event);
     assert.ok(events.includes('config.load'));
     assert.ok(events.includes('gateway.start'));
     await gw.bastion.audit.checkpoint();

@@ -3,18 +3,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfigText, resolveValue, SecretError } from '../../src/config/index.js';
+import { loadConfigText, resolveValue, SecretError } from '../../src/config/index.js';
+import { configProblems } from '../helpers/config.js';
 import { BASTION_BIN, tempDir } from '../helpers/gateway.js';
 
-function problems(text: string): ConfigError['problems'] {
-  try {
-    loadConfigText(text, 'bastion.yaml', '/tmp');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  assert.fail('the config was accepted');
-}
+const problems = configProblems;
 
 describe('config errors name the file, line, field and the fix', () => {
   test('a misspelt field is located and a correction suggested', () => {

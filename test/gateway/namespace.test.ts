@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ConfigError, loadConfigText } from '../../src/config/index.js';
 import { Namespace } from '../../src/gateway/index.js';
-import { auditRecords } from '../limits/helpers.js';
+import { auditRecords } from '../helpers/audit.js';
 import { configYaml, firstText, httpClient, referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
 
 describe('Namespace: public names and routing', () => {

@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 
@@ -23,27 +21,7 @@ export async function call(client: Client, name: string, args: Record<string, un
   }
 }
 
-export interface LoggedRecord {
-  kind: string;
-  event?: string;
-  method?: string;
-  tool?: string;
-  server?: string;
-  decision?: string;
-  reason?: string;
-  denied_by?: string;
-  error_code?: number;
-  info?: Record<string, unknown>;
-}
-
-export function auditRecords(dir: string): LoggedRecord[] {
-  const segments = join(dir, 'segments');
-  return readdirSync(segments)
-    .filter((file) => file.endsWith('.jsonl'))
-    .sort()
-    .flatMap((file) => readFileSync(join(segments, file), 'utf8').split('\n').filter((line) => line !== ''))
-    .map((line) => JSON.parse(line) as LoggedRecord);
-}
+export { auditRecords, type LoggedRecord } from '../helpers/audit.js';
 
 /** Resolves once `predicate` holds, checking after each event-loop turn; the test's own timeout bounds it. */
 export async function until(predicate: () => boolean | Promise<boolean>, everyMs = 20): Promise<void> {

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfigText } from '../../src/config/index.js';
+import { loadConfigText } from '../../src/config/index.js';
+import { configProblems } from '../helpers/config.js';
 import { Breakers, type Transition } from '../../src/limits/breaker.js';
 import { Concurrency } from '../../src/limits/concurrency.js';
 import { ChainLimits } from '../../src/limits/chain.js';
@@ -312,15 +313,7 @@ servers:
   up: { transport: stdio, command: node }
 quotas:
 ${quotas}`;
-  function problems(text: string): ConfigError['problems'] {
-    try {
-      loadConfigText(text, 'bastion.yaml', '/tmp');
-    } catch (error) {
-      if (error instanceof ConfigError) return error.problems;
-      throw error;
-    }
-    assert.fail('the config was accepted');
-  }
+  const problems = configProblems;
 
   test('a misspelt field gets a suggestion at its line', () => {
     const [problem] = problems(base('  rates:\n    - scope: agent\n      points: 10\n      durationMs: 1000\n      algoritm: slidingWindow\n'));
