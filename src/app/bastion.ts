@@ -7,6 +7,7 @@ import type { Guard } from '../pipeline/index.js';
 import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy, declarationsFromConfig } from '../policy/index.js';
 import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
+import { eventRecorder, type RecordEvent } from './events.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
@@ -47,28 +48,27 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
     const admissions = await admitServers(loaded, audit, logger);
+    const record = eventRecorder(audit, logger);
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
-    const policy = openPolicy(options, audit);
+    const policy = openPolicy(options, record);
     const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.
-    const limits = await openLimits(options, audit, sandboxes);
+    const limits = await openLimits(options, record, sandboxes);
     if (limits !== undefined) afterRouting.push(limits.guard);
     if (config.scan.outputInspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: config.scan.outputInspection.blockAt }));
     const gatewayOptions: GatewayOptions = {
       loaded: gatewayConfig,
       logger,
       version: options.version,
-      launcher: guardLaunches(createSandboxLauncher(config, audit, logger, (server, handle) => sandboxes.add(server, handle)), loaded, admissions, audit, logger),
-      inspectDefinitions: hashlockInspector(admissions, audit, logger),
+      launcher: guardLaunches(createSandboxLauncher(config, record, logger, (server, handle) => sandboxes.add(server, handle)), loaded, admissions, audit, logger),
+      inspectDefinitions: hashlockInspector(admissions, record, logger),
       extraGuards: { outermost, afterRouting },
-      events: (event, info) => {
-        audit.event(event, info).catch((error: unknown) => logger.error({ err: error, event }, 'could not record event in the audit log'));
-      },
+      events: record,
       ...(policy === undefined ? {} : { listFilter: createListFilter(policy), serverRequestPolicy: createServerRequestPolicy(policy) }),
     };
     const gateway = new Gateway(gatewayOptions);
@@ -93,12 +93,12 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   }
 }
 
-async function openLimits(options: BastionOptions, audit: AuditLog, sandboxes: SandboxRegistry): Promise<Limits | undefined> {
+async function openLimits(options: BastionOptions, record: RecordEvent, sandboxes: SandboxRegistry): Promise<Limits | undefined> {
   const { loaded, logger } = options;
   const quotas = loaded.config.quotas;
   if (!quotas.enabled) {
     logger.warn('quotas are OFF (quotas.enabled: false): no rate limits, CPU budgets, concurrency or chain limits, circuit breakers');
-    void audit.event(AuditEvent.Alert, { alert: 'quotas_disabled' });
+    record(AuditEvent.Alert, { alert: 'quotas_disabled' });
     return undefined;
   }
   const limits = createLimits({
@@ -106,20 +106,18 @@ async function openLimits(options: BastionOptions, audit: AuditLog, sandboxes: S
     baseDir: loaded.baseDir,
     usage: sandboxes,
     logger,
-    onEvent: (event, info) => {
-      audit.event(event, info).catch((error: unknown) => logger.error({ err: error, event }, 'could not record event in the audit log'));
-    },
+    onEvent: record,
   });
   if (!(await limits.ready(STORE_READY_MS))) logger.error({ onFailure: quotas.store.onFailure }, `the Redis limit store did not answer within ${STORE_READY_MS} ms; serving anyway, calls meet quotas.store.onFailure until it does`);
   return limits;
 }
 
-function openPolicy(options: BastionOptions, audit: AuditLog): PolicyStore | undefined {
+function openPolicy(options: BastionOptions, record: RecordEvent): PolicyStore | undefined {
   const { loaded, logger } = options;
   const { config } = loaded;
   if (!config.policy.enforce) {
     logger.warn('least privilege is OFF (policy.enforce: false): every authenticated agent may call every tool');
-    void audit.event(AuditEvent.Alert, { alert: 'policy_not_enforced' });
+    record(AuditEvent.Alert, { alert: 'policy_not_enforced' });
     return undefined;
   }
   const manifests = [
@@ -132,7 +130,7 @@ function openPolicy(options: BastionOptions, audit: AuditLog): PolicyStore | und
     declarations: declarationsFromConfig(config.servers),
     followSymlinks: config.policy.followSymlinks,
     logger,
-    onReload: (why, result) => void audit.event(AuditEvent.PolicyChange, { why, accepted: result.ok, problems: result.ok ? [] : result.problems.map((problem) => `${problem.file}:${problem.line ?? '?'}: ${problem.field}: ${problem.message}`) }),
+    onReload: (why, result) => record(AuditEvent.PolicyChange, { why, accepted: result.ok, problems: result.ok ? [] : result.problems.map((problem) => `${problem.file}:${problem.line ?? '?'}: ${problem.field}: ${problem.message}`) }),
   });
   store.handleSighup();
   if (config.policy.watch) store.watch();

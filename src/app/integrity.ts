@@ -10,6 +10,7 @@ import type { LoadedConfig, ServerConfig } from '../config/index.js';
 import type { DefinitionInspector, LaunchSpec, ProcessLauncher } from '../gateway/index.js';
 import { admitServer, artifactPathFor, createHashlockInspector, loadTrustContext, type Admission, type TrustContext } from '../integrity/index.js';
 import type { Logger } from '../observability/index.js';
+import type { RecordEvent } from './events.js';
 import { artifactDigest, checkServerAtBoot, loadFeed, loadTrustedKeys, manifestDigest as scanManifestDigest, type FeedSubject, type ThreatFeed } from '../scan/index.js';
 
 type Admitted = Extract<Admission, { ok: true }>;
@@ -134,13 +135,13 @@ export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, a
 }
 
 /** The catalog's inspector: lock and manifest comparison, with every quarantine audited. */
-export function hashlockInspector(admissions: ServerAdmissions, audit: AuditLog, logger: Logger): DefinitionInspector {
+export function hashlockInspector(admissions: ServerAdmissions, record: RecordEvent, logger: Logger): DefinitionInspector {
   const inspect = createHashlockInspector(admissions.admitted, {
     unlocked: admissions.context.config.unlocked,
     onQuarantine: (event) => {
       const live = event.quarantined.filter((item) => item.reason !== 'removed');
       if (live.length > 0) logger.warn({ server: event.server, kind: event.kind, quarantined: live.map((item) => `${item.name} (${item.reason})`) }, 'definitions quarantined: they differ from the hash lock or the signed manifest');
-      void audit.event(AuditEvent.Quarantine, { server: event.server, kind: event.kind, items: event.quarantined.map((item) => ({ name: item.name, reason: item.reason, detail: item.detail })) });
+      record(AuditEvent.Quarantine, { server: event.server, kind: event.kind, items: event.quarantined.map((item) => ({ name: item.name, reason: item.reason, detail: item.detail })) });
     },
     onPin: (server, kind, names) => {
       if (names.length > 0) logger.info({ server, kind, count: names.length }, 'no hash-lock entry: definitions pinned as first seen for this run (run bastion lock to pin them across restarts)');

@@ -1,10 +1,10 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, parse, sep } from 'node:path';
-import type { AuditLog } from '../audit/index.js';
 import type { BastionConfig, ServerConfig } from '../config/index.js';
 import type { LaunchSpec, ProcessLauncher } from '../gateway/index.js';
 import type { Logger } from '../observability/index.js';
 import { createSandbox, resolveSandboxConfig, type SandboxBackend, type SandboxHandle, type SandboxOverride } from '../sandbox/index.js';
+import type { RecordEvent } from './events.js';
 
 /** Called with each started server's sandbox handle (the limits module reads CPU time from it). */
 export type SandboxStartListener = (server: string, handle: SandboxHandle) => void;
@@ -14,7 +14,7 @@ export type SandboxStartListener = (server: string, handle: SandboxHandle) => vo
  * egress built from the server's scopes: the same declarations the policy checks per call,
  * enforced a second time by the kernel.
  */
-export function createSandboxLauncher(config: BastionConfig, audit: AuditLog, logger: Logger, onStart: SandboxStartListener): ProcessLauncher {
+export function createSandboxLauncher(config: BastionConfig, record: RecordEvent, logger: Logger, onStart: SandboxStartListener): ProcessLauncher {
   const backends = new Map<string, SandboxBackend>();
   const backendFor = (server: string): SandboxBackend => {
     let backend = backends.get(server);
@@ -42,12 +42,12 @@ export function createSandboxLauncher(config: BastionConfig, audit: AuditLog, lo
       });
       for (const warning of handle.warnings) {
         logger.warn({ server: spec.server, backend: backend.name }, warning);
-        void audit.event('sandbox.warning', { server: spec.server, backend: backend.name, warning });
+        record('sandbox.warning', { server: spec.server, backend: backend.name, warning });
       }
-      handle.events.on('egress', (event) => void audit.event('sandbox.egress', { server: event.server, host: event.host, port: event.port, decision: event.allowed ? 'allow' : 'deny', reason: event.reason }));
+      handle.events.on('egress', (event) => record('sandbox.egress', { server: event.server, host: event.host, port: event.port, decision: event.allowed ? 'allow' : 'deny', reason: event.reason }));
       handle.events.on('limit', (event) => {
         logger.warn({ server: event.server, kind: event.kind }, `sandbox limit reached: ${event.detail}`);
-        void audit.event('sandbox.limit', { server: event.server, kind: event.kind, detail: event.detail });
+        record('sandbox.limit', { server: event.server, kind: event.kind, detail: event.detail });
       });
       onStart(spec.server, handle);
       return { child: handle.child, dispose: () => handle.dispose() };

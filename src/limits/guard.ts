@@ -24,7 +24,7 @@ export interface LimitsGuardParts {
   concurrencyRetryMs: number;
   /** Logged when the store fails and calls are refused (failClosed). */
   onStoreFailure: (error: StoreUnavailableError) => void;
-  /** A server has CPU budgets or resource breakers but the sandbox gives no figures for it (no cgroup, or no sandbox). */
+  /** A server has CPU budgets or resource breakers but the sandbox gives no figures for it (no cgroup, or no sandbox); called once per server. */
   onUnmeasured: (server: string) => void;
 }
 
@@ -32,6 +32,8 @@ export interface LimitsGuardParts {
 const UPSTREAM_FAILURE_CODES = new Set<number>([ErrorCode.UpstreamUnavailable, ErrorCode.RequestTimeout, ErrorCode.InternalError, ErrorCode.OutputTooLarge]);
 
 export function createLimitsGuard(parts: LimitsGuardParts): Guard {
+  // Servers whose figures were looked at once: the answer lasts as long as the sandbox configuration.
+  const figuresChecked = new Set<string>();
   return {
     name: LIMITS_GUARD_NAME,
     async handle(ctx, next) {
@@ -120,8 +122,11 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
         durationMs: ctx.elapsedMs(),
       };
       for (const taken of admitted) taken.breaker.record(result, taken.probe);
-      // Checked after the call, when the server's process exists: before its first start there are no figures either.
-      if ((meter !== undefined || breakers.some((breaker) => breaker.rule.maxMemoryBytes !== undefined)) && parts.usage.cpuTimeMs(server) === undefined) parts.onUnmeasured(server);
+      // Checked once, after a call that reached the server's process: before its first start there are no figures either.
+      if (outcome.ok && !figuresChecked.has(server) && (meter !== undefined || breakers.some((breaker) => breaker.rule.maxMemoryBytes !== undefined))) {
+        figuresChecked.add(server);
+        if (parts.usage.cpuTimeMs(server) === undefined) parts.onUnmeasured(server);
+      }
       if (meter !== undefined && budgets.length > 0) {
         try {
           await parts.cpuBudgets.charge(budgets, meter());

@@ -61,7 +61,6 @@ export function createLimits(options: LimitsOptions): Limits {
   });
   const concurrency = new Concurrency(config.concurrency);
   let lastStoreWarning = 0;
-  const unmeasured = new Set<string>();
   const guard = createLimitsGuard({
     breakers,
     rates: new RateLimits(config.rates, store),
@@ -78,9 +77,6 @@ export function createLimits(options: LimitsOptions): Limits {
       logger.error({ err: error }, 'limit store unavailable: calls are refused (failClosed)');
     },
     onUnmeasured: (server) => {
-      // Once per server: the condition lasts as long as the sandbox configuration does.
-      if (unmeasured.has(server)) return;
-      unmeasured.add(server);
       logger.warn({ server }, `CPU budgets and memory/runaway breakers cannot be enforced for server '${server}': its sandbox reports no CPU or memory figures (sandbox.backend: none, or no cgroups; see bastion doctor)`);
       onEvent(LimitsEvent.Unmeasured, { server });
     },
