@@ -1,6 +1,6 @@
 import { hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { AUDIT_SCHEMA, type AuditFields } from './schema.js';
+import { AUDIT_SCHEMA, RECORD_KEYS_IN_ORDER, type AuditFields } from './schema.js';
 
 /** Length of the `"hash":"<64 hex>",` member that a line carries and its hashed body does not. */
 export const HASH_MEMBER_LENGTH = 74;
@@ -21,6 +21,19 @@ export function canonicalJson(value: unknown): string {
   const fallback = canonicalize(value);
   if (fallback === undefined) throw new TypeError('value has no JSON form');
   return fallback;
+}
+
+/**
+ * Canonical JSON of plain JSON data, or undefined when the value holds anything else (a lone
+ * surrogate, a non-finite number, a class instance): the caller then makes it JSON-safe first.
+ * Values parsed from the wire are almost always plain, and this skips copying them.
+ */
+export function plainCanonicalJson(value: unknown): string | undefined {
+  try {
+    return fastCanonical(value, 0);
+  } catch {
+    return undefined;
+  }
 }
 
 const MAX_FAST_DEPTH = 64;
@@ -79,25 +92,29 @@ export interface BuiltLine {
   hash: string;
 }
 
+// Quoted keys, rendered once: buildLine runs for every call through the gateway.
+const QUOTED_KEYS: ReadonlyArray<readonly [key: string, quoted: string, beforeHash: boolean]> = RECORD_KEYS_IN_ORDER.map((key) => [key, `${JSON.stringify(key)}:`, key < 'hash']);
+
 /**
  * Builds the stored line for one record. The record hash is SHA-256 over the canonical JSON of
  * the record without its `hash` member (schema, seq and prev included); the line is that JSON with
- * the member spliced in at its sorted place.
+ * the member spliced in at its sorted place. The fields must have passed checkFields: members
+ * outside the schema are not written.
  */
 export function buildLine(fields: AuditFields & { ts: string }, seq: number, prev: string): BuiltLine {
-  const source: Record<string, unknown> = { ...(fields as unknown as Record<string, unknown>), schema: AUDIT_SCHEMA, seq, prev };
-  const keys = Object.keys(source).sort();
-  let body = '{';
-  let hashAt = -1;
-  for (const key of keys) {
-    const value = source[key];
+  const source = fields as unknown as Record<string, unknown>;
+  let beforeHash = '';
+  let afterHash = '';
+  for (const [key, quoted, isBeforeHash] of QUOTED_KEYS) {
+    const value = key === 'schema' ? AUDIT_SCHEMA : key === 'seq' ? seq : key === 'prev' ? prev : source[key];
     if (value === undefined) continue;
-    if (hashAt < 0 && key > 'hash') hashAt = body.length === 1 ? 1 : body.length + 1;
-    body += `${body.length === 1 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(value)}`;
+    const member = quoted + canonicalJson(value);
+    if (isBeforeHash) beforeHash = beforeHash.length === 0 ? member : `${beforeHash},${member}`;
+    else afterHash = afterHash.length === 0 ? member : `${afterHash},${member}`;
   }
-  body += '}';
-  const hash = sha256Hex(body);
-  const line = `${body.slice(0, hashAt)}${HASH_KEY}${hash}",${body.slice(hashAt)}`;
+  // prev, schema and seq always sort after hash, so afterHash is never empty.
+  const hash = sha256Hex(beforeHash.length === 0 ? `{${afterHash}}` : `{${beforeHash},${afterHash}}`);
+  const line = beforeHash.length === 0 ? `{${HASH_KEY}${hash}",${afterHash}}` : `{${beforeHash},${HASH_KEY}${hash}",${afterHash}}`;
   return { line, hash };
 }
 

@@ -1,6 +1,5 @@
-import { hash as oneShotHash } from 'node:crypto';
 import { ErrorCode, type CallContext, type Outcome } from '../pipeline/index.js';
-import { canonicalJson, digestOf } from './canonical.js';
+import { canonicalJson, digestOf, plainCanonicalJson, sha256Hex } from './canonical.js';
 import type { CaptureLevel } from './config.js';
 import { createRedactor, wellFormed, type Redactor } from './redact.js';
 import type { AuditFields, Decision, JsonValue } from './schema.js';
@@ -23,7 +22,7 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
   const decision: Decision = ctx.audit.decision ?? (outcome.ok ? 'allow' : errorCode !== undefined && denyCodes.has(errorCode) ? 'deny' : 'error');
   const reason = ctx.audit.reason ?? (outcome.ok ? undefined : outcome.error.message);
   const produced = outcome.ok ? outcome.result : outcome.error;
-  const producedText = canonicalJson(jsonSafe(produced));
+  const producedText = safeCanonicalJson(produced);
   const identity = ctx.identity;
   const target = ctx.target;
   // A call denied before routing has no target yet; the name the client asked for is still evidence.
@@ -52,8 +51,8 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
     request_bytes: ctx.requestBytes,
     output_bytes: ctx.audit.outputBytes ?? Buffer.byteLength(producedText),
-    args_digest: args === undefined ? undefined : digestOf(jsonSafe(args)),
-    output_digest: `sha256:${sha256OfText(producedText)}`,
+    args_digest: args === undefined ? undefined : `sha256:${sha256Hex(safeCanonicalJson(args))}`,
+    output_digest: `sha256:${sha256Hex(producedText)}`,
     prompt_digest: promptDigest(ctx.method, params, outcome),
     output_summary: clip(redactor.text(summarize(outcome)), 256),
     input: args === undefined ? undefined : captured(args, capture.arguments, capture.maxChars, redactor),
@@ -75,8 +74,9 @@ function toolsInvoked(ctx: CallContext, redactor: Redactor): string[] | undefine
   return typeof name === 'string' ? [redactor.text(name)] : undefined;
 }
 
-function sha256OfText(text: string): string {
-  return oneShotHash('sha256', text, 'hex');
+/** Canonical JSON of anything a call produced; what JSON cannot hold is replaced first (see jsonSafe). */
+function safeCanonicalJson(value: unknown): string {
+  return plainCanonicalJson(value) ?? canonicalJson(jsonSafe(value));
 }
 
 function withoutMeta(params: Record<string, unknown>): Record<string, unknown> | undefined {
@@ -116,7 +116,8 @@ function contentKinds(items: unknown[]): string {
 
 function captured(value: unknown, level: CaptureLevel, maxChars: number, redactor: Redactor): JsonValue | undefined {
   if (level === 'none') return undefined;
-  const redacted = redactor.json(jsonSafe(value));
+  // The redactor makes its copy JSON-safe as it goes (lone surrogates, non-finite numbers, bigint).
+  const redacted = redactor.json(value);
   if (level === 'full') return redacted;
   const text = canonicalJson(redacted);
   if (text.length <= maxChars) return redacted;

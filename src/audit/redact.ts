@@ -53,10 +53,13 @@ function redactValue(value: unknown, redactor: Redactor, depth: number): JsonVal
   if (typeof value === 'string') return redactor.text(value);
   if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
   if (Array.isArray(value)) return value.map((item) => redactValue(item, redactor, depth + 1));
   if (typeof value === 'object') {
     const out: { [key: string]: JsonValue } = {};
     for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+      // Members JSON would leave out are left out here too.
+      if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
       const safeKey = redactor.text(key);
       if (sensitiveKey.test(key) && item !== null && (typeof item === 'string' || typeof item === 'number')) {
         redactor.count += 1;
@@ -70,9 +73,13 @@ function redactValue(value: unknown, redactor: Redactor, depth: number): JsonVal
   return null;
 }
 
+interface MaybeWellFormed {
+  isWellFormed?: () => boolean;
+}
+
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Replaces lone surrogates (which have no canonical JSON form) with U+FFFD. */
 export function wellFormed(text: string): string {
-  return text.replace(loneSurrogate, '\uFFFD');
+  return (text as MaybeWellFormed).isWellFormed?.() === true ? text : text.replace(loneSurrogate, '\uFFFD');
 }

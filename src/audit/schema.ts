@@ -117,6 +117,9 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
 
 export const ZERO_HASH = '0'.repeat(64);
 
+/** Every top-level member a stored line can hold, in canonical (RFC 8785) order; `hash` is spliced in after hashing. */
+export const RECORD_KEYS_IN_ORDER: readonly string[] = [...Object.keys(fieldKinds), 'schema', 'seq', 'prev'].sort();
+
 /**
  * Rejects unknown keys and wrongly typed values, so nothing outside the schema (and in
  * particular no nested object outside info/input/output) reaches a line.

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { CallContext, ErrorCode, compose, failure, success, type Guard, type Outcome } from '../../src/pipeline/index.js';
 import { AuditLog, createAuditGuard, verifyLog, type AuditRecord } from '../../src/audit/index.js';
 import { readRecords } from '../../src/audit/reader.js';
+import { requestRecord } from '../../src/audit/record.js';
+import { digestOf } from '../../src/audit/canonical.js';
 import { auditOptions, tempDir } from './helpers.js';
 
 function context(requestId: number, args: Record<string, unknown>, taskId?: string): CallContext {
@@ -217,4 +219,19 @@ test('secrets in arguments, outputs and error messages never appear in the log f
   } finally {
     temp.cleanup();
   }
+});
+
+test('records of calls whose data JSON cannot hold as it is (lone surrogates, undefined members, bigint) are digested as their JSON-safe form', () => {
+  const args = { text: 'a\uD800b', count: 2, skipped: undefined, nested: [1, undefined, 'c\uDC00'] };
+  const ctx = context(7, args);
+  const record = requestRecord(ctx, success({ content: [{ type: 'text', text: 'ok' }], size: 10n as unknown as number }), { arguments: 'full', outputs: 'full', maxChars: 1024 });
+  const safeArgs = { text: 'a\uFFFDb', count: 2, nested: [1, null, 'c\uFFFD'] };
+  assert.equal(record.args_digest, digestOf(safeArgs));
+  assert.deepEqual(record.input, safeArgs);
+  assert.deepEqual(record.output, { content: [{ type: 'text', text: 'ok' }], size: '10' });
+  assert.equal(record.output_digest, digestOf({ content: [{ type: 'text', text: 'ok' }], size: '10' }));
+  // Plain data takes the direct path and must digest exactly as canonical JSON of itself.
+  const plain = requestRecord(context(8, { path: '/data/x', depth: 3 }), success({ content: [] }), { arguments: 'none', outputs: 'none', maxChars: 1024 });
+  assert.equal(plain.args_digest, digestOf({ path: '/data/x', depth: 3 }));
+  assert.equal(plain.output_digest, digestOf({ content: [] }));
 });
