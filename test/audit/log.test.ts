@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
+import { appendFileSync, constants as fsConstants, readFileSync, readdirSync, readlinkSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog, AuditTamperError, AuditUnavailableError, verifyLog } from '../../src/audit/index.js';
 import { listCheckpoints, listSegments } from '../../src/audit/layout.js';
@@ -431,3 +431,39 @@ describe('modes, rotation and retention', () => {
   });
 });
 
+
+test('segments are written with O_DSYNC, so each batch write is durable when it returns (Linux)', async (t) => {
+  if (process.platform !== 'linux') {
+    t.diagnostic('fd flags are read from /proc: Linux only');
+    return;
+  }
+  const temp = tempDir();
+  try {
+    const options = auditOptions(temp.dir, { rotation: { maxBytes: 4_000 } });
+    const log = await AuditLog.open(options);
+    // Rotation reopens the handle: both the first and a rotated segment are checked.
+    const flagsOfSegmentFds = (): number[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        let target = '';
+        try {
+          target = readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return [];
+        }
+        if (!target.startsWith(options.dir) || !target.endsWith('.jsonl')) return [];
+        const flags = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+        return flags === null ? [] : [Number.parseInt(flags[1] as string, 8)];
+      });
+    await appendMany(log, 5);
+    const first = flagsOfSegmentFds();
+    await appendMany(log, 60);
+    const rotated = flagsOfSegmentFds();
+    await log.close();
+    assert.ok(listSegments(options.dir).length > 1, 'the log rotated');
+    for (const flags of [...first, ...rotated]) assert.equal(flags & fsConstants.O_DSYNC, fsConstants.O_DSYNC, `segment fd flags ${flags.toString(8)} lack O_DSYNC`);
+    assert.equal(first.length, 1);
+    assert.equal(rotated.length, 1);
+  } finally {
+    temp.cleanup();
+  }
+});
