@@ -6,6 +6,17 @@ export interface TextVariant {
   text: string;
 }
 
+const PLAIN_ASCII = /^[\t\n\r\x20-\x7e]*$/;
+
+/**
+ * Printable ASCII with tabs and newlines: no invisible, bidi, tag, control or escape character can
+ * be in it, NFKC leaves it as it is and no confusable folds it. Most tool output is this, and the
+ * per-character passes are skipped for it.
+ */
+export function isPlainAscii(text: string): boolean {
+  return PLAIN_ASCII.test(text);
+}
+
 export function inRanges(cp: number, ranges: readonly [number, number][]): boolean {
   for (const [from, to] of ranges) if (cp >= from && cp <= to) return true;
   return false;
@@ -95,12 +106,15 @@ export function foldConfusables(text: string, unicode: UnicodeData): string {
 /** Every decoding an attacker might hide instructions behind, each matched separately. */
 export function textVariants(text: string, unicode: UnicodeData): TextVariant[] {
   const variants: TextVariant[] = [{ kind: 'raw', text }];
-  const cleaned = cleanText(text, unicode);
+  const plain = isPlainAscii(text);
+  const cleaned = plain ? text : cleanText(text, unicode);
   if (cleaned !== text) variants.push({ kind: 'cleaned', text: cleaned });
-  const folded = foldConfusables(cleaned, unicode);
-  if (folded !== cleaned) variants.push({ kind: 'confusables', text: folded });
-  const tags = decodeTagCharacters(text);
-  if (tags.length > 0) variants.push({ kind: 'tags', text: tags });
+  if (!plain) {
+    const folded = foldConfusables(cleaned, unicode);
+    if (folded !== cleaned) variants.push({ kind: 'confusables', text: folded });
+    const tags = decodeTagCharacters(text);
+    if (tags.length > 0) variants.push({ kind: 'tags', text: tags });
+  }
   const entities = decodeHtmlEntities(cleaned);
   if (entities !== cleaned) variants.push({ kind: 'html-entities', text: entities });
   for (const decoded of decodeBase64Runs(cleaned)) variants.push({ kind: 'base64', text: decoded });

@@ -1,6 +1,6 @@
 import { makeFinding } from '../finding.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
-import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, textVariants, type TextVariant } from '../text.js';
+import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, isPlainAscii, textVariants, type TextVariant } from '../text.js';
 import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
 
 /** One piece of text the model will read, and where it sits. */
@@ -146,6 +146,7 @@ function isLegitimateJoiner(chars: string[], i: number): boolean {
 interface CharClassHit { ruleId: string; title: string; severity: Finding['severity']; why: string; cps: number[] }
 
 function hiddenCharacterHits(text: string, unicode: UnicodeData): CharClassHit[] {
+  if (isPlainAscii(text)) return [];
   const chars = [...text];
   const zero: number[] = [];
   const bidi: number[] = [];
