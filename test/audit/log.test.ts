@@ -444,7 +444,7 @@ test('segments are written with O_DSYNC, so each batch write is durable when it 
     // Rotation reopens the handle: both the first and a rotated segment are checked.
     const flagsOfSegmentFds = (): number[] =>
       readdirSync('/proc/self/fd').flatMap((fd) => {
-        let target = '';
+        let target: string;
         try {
           target = readlinkSync(`/proc/self/fd/${fd}`);
         } catch {
