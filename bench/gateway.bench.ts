@@ -7,7 +7,7 @@
 //   node dist/bench/gateway.bench.js --profile=stdio16|http|http16 the same at c=16 or over HTTP
 //   BENCH_ROUNDS=5 node dist/bench/gateway.bench.js                more rounds on a noisy machine
 //   BENCH_AUDIT=async node dist/bench/gateway.bench.js             Bastion's audit log in async mode
-//                                                                  (default durable: each answer waits for fdatasync)
+//                                                                  (default durable: each answer waits for its synced audit write)
 //
 // Every variant is started once and measured in interleaved rounds (rotating the order), and the
 // table reports per-variant medians over the rounds, so load from other processes on a shared

@@ -49,10 +49,10 @@ export interface AuditLogOptions extends AuditConfig {
 
 /** Counters for metrics and benchmarks. */
 export interface WriterStats {
-  /** write + fdatasync rounds. */
+  /** Synced write rounds (write with O_DSYNC, or write + fdatasync). */
   batches: number;
   records: number;
-  /** Wall time spent waiting for write + fdatasync, in milliseconds. */
+  /** Wall time spent waiting for synced writes, in milliseconds. */
   syncMillis: number;
   largestBatch: number;
   dropped: number;
@@ -65,7 +65,7 @@ export interface RecoveryReport {
 
 /**
  * The single writer of one audit log directory. Appends are chained and Merkle-hashed in call
- * order, then written in batches: one write and one fdatasync per batch, whatever the number of
+ * order, then written in batches: one synced write per batch, whatever the number of
  * concurrent callers (group commit). In durable mode an append resolves only after its batch is
  * synced.
  */
