@@ -27,6 +27,17 @@ export function leafHashHex(line: Buffer): string {
   return oneShotHash('sha256', leafScratch.subarray(0, line.length + 1), 'hex');
 }
 
+/**
+ * leafHashHex for the line at data[start, end), without the copy: writes the leaf prefix over the
+ * byte before the line (the previous line's newline, or a spare byte), which the caller must own
+ * and no longer need.
+ */
+export function leafHashHexInPlace(data: Buffer, start: number, end: number): string {
+  if (start < 1) throw new RangeError('the leaf prefix needs a byte before the line');
+  data[start - 1] = 0x00;
+  return oneShotHash('sha256', data.subarray(start - 1, end), 'hex');
+}
+
 /** nodeHash over hex inputs, as hex. */
 export function nodeHashHex(left: string, right: string): string {
   nodeScratch[0] = 0x01;
