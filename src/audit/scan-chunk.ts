@@ -154,14 +154,7 @@ export function checkChunk(request: ChunkRequest): ChunkResult {
   return result;
 }
 
-/** What a worker thread gets: every range, and the counter the threads claim them with. */
-export interface WorkerJob {
-  requests: readonly ChunkRequest[];
-  /** One Int32 on a SharedArrayBuffer: the index of the next unclaimed range. */
-  claimed: Int32Array;
-}
-
-/** Claims the next unchecked range for this thread, if any is left. */
+/** Claims the next unchecked range for this thread, if any is left. `claimed` is one Int32 on a SharedArrayBuffer. */
 export function claimRange(claimed: Int32Array, count: number): number | undefined {
   const index = Atomics.add(claimed, 0, 1);
   return index < count ? index : undefined;

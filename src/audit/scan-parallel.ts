@@ -1,10 +1,10 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { MerkleFrontier } from './merkle.js';
 import type { ParsedCheckpoint } from './checkpoint.js';
 import { listSegments, type SegmentFile } from './layout.js';
 import { LogUnreadableError, compareCheckpoint, hasIntactRecordAfter, sameFrontier, scanLog, segmentStartFrontier, startingCursor, type Cursor, type ScanProblem, type ScanResult } from './scan.js';
-import { checkChunkSafely, claimRange, type ChunkRequest, type ChunkResult, type WorkerJob } from './scan-chunk.js';
+import { checkChunkSafely, claimRange, type ChunkRequest, type ChunkResult } from './scan-chunk.js';
 import { ZERO_HASH } from './schema.js';
 
 /**
@@ -37,18 +37,19 @@ export async function scanLogParallel(dir: string, options: ParallelScanOptions)
   if (options.fromLastCheckpoint && lastCheckpointSize > 0) {
     for (let index = 0; index < segments.length; index += 1) if ((segments[index] as SegmentFile).firstSeq <= lastCheckpointSize - 1) startIndex = index;
   }
-  const first = segments[startIndex] as SegmentFile;
-  const firstStart = startingCursor(readHead(first.path), first);
-  // Unusual starts (an unreadable first record) keep the one-thread path and its special cases.
-  if (typeof firstStart === 'string') return scanLog(dir, options);
-  const plan = planChunks(segments.slice(startIndex), options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-  const checkpointSizes = [...checkpointsBySize.keys()];
-  const scheduler = new ChunkScheduler(
-    plan.map((chunk) => ({ id: chunk.id, path: chunk.segment.path, start: chunk.start, end: chunk.end, checkpointSizes })),
-    // A worker costs tens of milliseconds to start: none for a log of one range.
-    Math.min(options.workers - 1, plan.length - 1),
-  );
+  const walked = segments.slice(startIndex);
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  // Workers take tens of milliseconds to start: start them before the planning below, and none
+  // for a log of one range.
+  const scheduler = new ChunkScheduler(Math.min(options.workers - 1, Math.ceil(walkedBytes(walked) / chunkBytes) - 1));
   try {
+    const first = segments[startIndex] as SegmentFile;
+    const firstStart = startingCursor(readHead(first.path), first);
+    // Unusual starts (an unreadable first record) keep the one-thread path and its special cases.
+    if (typeof firstStart === 'string') return scanLog(dir, options);
+    const plan = planChunks(walked, chunkBytes);
+    const checkpointSizes = [...checkpointsBySize.keys()];
+    scheduler.start(plan.map((chunk) => ({ id: chunk.id, path: chunk.segment.path, start: chunk.start, end: chunk.end, checkpointSizes })));
     const result: ScanResult = { segments, firstSeq: firstStart.expectSeq, nextSeq: 0, head: ZERO_HASH, frontier: new MerkleFrontier(), records: 0, checkpointsMatched: 0, checkpointsSkipped: options.checkpoints.filter((item) => item.size < firstStart.expectSeq).length, lastSegmentValidBytes: 0, startedAfterRetention: startIndex === 0 && firstStart.expectSeq > 0, retainedFrom: new Set() };
     const cursor: Cursor = firstStart;
     const atStart = checkpointsBySize.get(cursor.expectSeq);
@@ -163,39 +164,47 @@ export interface PlannedChunk {
   end: number;
 }
 
+function walkedBytes(segments: readonly SegmentFile[]): number {
+  let bytes = 0;
+  for (const segment of segments) bytes += statSync(segment.path, { throwIfNoEntry: false })?.size ?? 0;
+  return bytes;
+}
+
 /** Splits segments into ranges of whole lines of about chunkBytes each. */
 export function planChunks(segments: readonly SegmentFile[], chunkBytes: number): PlannedChunk[] {
   const chunks: PlannedChunk[] = [];
+  // Records are short: a small window finds the next newline in one read nearly always.
+  const window = Buffer.allocUnsafe(8 * 1024);
   for (const segment of segments) {
-    const size = statSync(segment.path).size;
-    let start = 0;
-    while (start < size) {
-      let end = Math.min(size, start + chunkBytes);
-      if (end < size) {
-        const newline = findNewline(segment.path, end, size);
-        end = newline < 0 ? size : newline + 1;
+    const fd = openSync(segment.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      let start = 0;
+      while (start < size) {
+        let end = Math.min(size, start + chunkBytes);
+        if (end < size) {
+          const newline = findNewline(fd, window, end, size);
+          end = newline < 0 ? size : newline + 1;
+        }
+        chunks.push({ id: chunks.length, segment, start, end });
+        start = end;
       }
-      chunks.push({ id: chunks.length, segment, start, end });
-      start = end;
+      if (size === 0) chunks.push({ id: chunks.length, segment, start: 0, end: 0 });
+    } finally {
+      closeSync(fd);
     }
-    if (size === 0) chunks.push({ id: chunks.length, segment, start: 0, end: 0 });
   }
   return chunks;
 }
 
-function findNewline(path: string, from: number, size: number): number {
-  const window = Buffer.alloc(64 * 1024);
-  const fd = openSync(path, 'r');
-  try {
-    for (let position = from; position < size; position += window.length) {
-      const read = readSync(fd, window, 0, Math.min(window.length, size - position), position);
-      const found = window.subarray(0, read).indexOf(0x0a);
-      if (found >= 0) return position + found;
-    }
-    return -1;
-  } finally {
-    closeSync(fd);
+function findNewline(fd: number, window: Buffer, from: number, size: number): number {
+  for (let position = from; position < size; position += window.length) {
+    const read = readSync(fd, window, 0, Math.min(window.length, size - position), position);
+    if (read === 0) return -1;
+    const found = window.subarray(0, read).indexOf(0x0a);
+    if (found >= 0) return position + found;
   }
+  return -1;
 }
 
 function readRange(path: string, start: number, end: number): Buffer {
@@ -238,15 +247,22 @@ function lineOffset(chunk: PlannedChunk, index: number): number {
  */
 class ChunkScheduler {
   private readonly workers: Worker[] = [];
-  private readonly results: Array<ChunkResult | undefined>;
+  private requests: readonly ChunkRequest[] = [];
+  private results: Array<ChunkResult | undefined> = [];
   private readonly waiters = new Map<number, () => void>();
   private readonly claimed = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   private failure: Error | undefined;
   private closing = false;
 
-  constructor(private readonly requests: readonly ChunkRequest[], workerCount: number) {
-    this.results = new Array<ChunkResult | undefined>(requests.length);
+  /** Starts the workers; they wait for start(). */
+  constructor(workerCount: number) {
     for (let index = 0; index < workerCount; index += 1) this.startWorker();
+  }
+
+  start(requests: readonly ChunkRequest[]): void {
+    this.requests = requests;
+    this.results = new Array<ChunkResult | undefined>(requests.length);
+    for (const worker of this.workers) worker.postMessage(requests);
   }
 
   /** The result of range `index`, checking unclaimed ranges here until it is in. */
@@ -273,8 +289,7 @@ class ChunkScheduler {
   }
 
   private startWorker(): void {
-    const job: WorkerJob = { requests: this.requests, claimed: this.claimed };
-    const worker = new Worker(new URL('./scan-worker.js', import.meta.url), { workerData: job });
+    const worker = new Worker(new URL('./scan-worker.js', import.meta.url), { workerData: this.claimed });
     worker.on('message', (result: ChunkResult) => this.settle(result));
     worker.on('error', (error) => this.fail(error));
     // A worker ends on its own (code 0) once no range is left to claim.
