@@ -18,7 +18,7 @@ import { ZERO_HASH } from './schema.js';
 export interface ParallelScanOptions {
   checkpoints: readonly ParsedCheckpoint[];
   fromLastCheckpoint?: boolean;
-  /** Threads that check records, this one included: 1 is scanLog. */
+  /** Threads that check records, this one included (1: no worker threads). */
   workers: number;
   /** Bytes per work unit; smaller in tests to exercise range joins. */
   chunkBytes?: number;
@@ -32,7 +32,7 @@ export async function scanLogParallel(dir: string, options: ParallelScanOptions)
   const checkpointsBySize = new Map<number, ParsedCheckpoint>();
   for (const checkpoint of options.checkpoints) checkpointsBySize.set(checkpoint.size, checkpoint);
   const lastCheckpointSize = Math.max(0, ...options.checkpoints.map((item) => item.size));
-  if (segments.length === 0 || options.workers < 2) return scanLog(dir, options);
+  if (segments.length === 0) return scanLog(dir, options);
   let startIndex = 0;
   if (options.fromLastCheckpoint && lastCheckpointSize > 0) {
     for (let index = 0; index < segments.length; index += 1) if ((segments[index] as SegmentFile).firstSeq <= lastCheckpointSize - 1) startIndex = index;
@@ -41,7 +41,7 @@ export async function scanLogParallel(dir: string, options: ParallelScanOptions)
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   // Workers take tens of milliseconds to start: start them before the planning below, and none
   // for a log of one range.
-  const scheduler = new ChunkScheduler(Math.min(options.workers - 1, Math.ceil(walkedBytes(walked) / chunkBytes) - 1));
+  const scheduler = new ChunkScheduler(Math.max(0, Math.min(options.workers - 1, Math.ceil(walkedBytes(walked) / chunkBytes) - 1)));
   try {
     const first = segments[startIndex] as SegmentFile;
     const firstStart = startingCursor(readHead(first.path), first);

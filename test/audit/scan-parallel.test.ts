@@ -16,6 +16,7 @@ import { appendMany, auditOptions, tempDir, verifyBoth } from './helpers.js';
 
 const SMALL = 2048;
 const RUNS = [
+  { workers: 1, chunkBytes: SMALL },
   { workers: 2, chunkBytes: SMALL },
   { workers: 3, chunkBytes: 5000 },
   { workers: 2, chunkBytes: 1024 * 1024 },
