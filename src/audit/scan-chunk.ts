@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { chainMembers, recordHashInPlace, recordHashOfLine } from './canonical.js';
 import { AlignedSubtreeBuilder, leafHashHexInPlace, type AlignedSubtree } from './merkle.js';
-import { RETENTION_MARKER, noteRetention } from './scan.js';
+import { MarkedLines, noteRetention } from './scan.js';
 
 /**
  * Checks one byte range of a segment (whole lines) the way walkSegment does, except for what needs
@@ -70,17 +70,6 @@ function readRange(path: string, start: number, end: number, spare: number): Buf
   }
 }
 
-/**
- * Where the retention marker occurs: one search over the range instead of one per line. The marker
- * holds no newline, so a match lies inside one line, and this finds exactly the lines
- * `line.includes(RETENTION_MARKER)` finds.
- */
-function markerPositions(data: Buffer): number[] {
-  const positions: number[] = [];
-  for (let at = data.indexOf(RETENTION_MARKER); at >= 0; at = data.indexOf(RETENTION_MARKER, at + 1)) positions.push(at);
-  return positions;
-}
-
 export function emptyChunkResult(request: ChunkRequest): ChunkResult {
   return { id: request.id, count: 0, firstSeq: -1, firstPrev: '', lastHash: '', subtrees: [], endOffset: request.start, retainedFrom: [], heads: [] };
 }
@@ -88,8 +77,7 @@ export function emptyChunkResult(request: ChunkRequest): ChunkResult {
 export function checkChunk(request: ChunkRequest): ChunkResult {
   // The spare byte lets the first line's leaf prefix be written in place like every other line's.
   const data = readRange(request.path, request.start, request.end, 1);
-  const markers = markerPositions(data);
-  let nextMarker = 0;
+  const marked = new MarkedLines(data);
   const retained = new Set<number>();
   const result = emptyChunkResult(request);
   const checkpointSizes = new Set(request.checkpointSizes);
@@ -113,11 +101,10 @@ export function checkChunk(request: ChunkRequest): ChunkResult {
       fail(`record is malformed: ${members}`, known);
       break;
     }
-    while (nextMarker < markers.length && (markers[nextMarker] as number) < offset) nextMarker += 1;
-    const marked = nextMarker < markers.length && (markers[nextMarker] as number) < end;
+    const retention = marked.has(offset, end);
     const leaf = leafHashHexInPlace(data, offset, end);
     // A marked line is parsed below, so it keeps its bytes; every other line is hashed in place.
-    const recordHash = marked ? recordHashOfLine(line, members.hashAt) : recordHashInPlace(data, offset, end, members.hashAt);
+    const recordHash = retention ? recordHashOfLine(line, members.hashAt) : recordHashInPlace(data, offset, end, members.hashAt);
     if (recordHash !== members.hash) {
       fail('record hash does not match its content: the record was altered', known);
       break;
@@ -137,7 +124,7 @@ export function checkChunk(request: ChunkRequest): ChunkResult {
       }
     }
     (tree as AlignedSubtreeBuilder).add(leaf);
-    if (marked) noteRetention(line, retained);
+    if (retention) noteRetention(line, retained);
     if (checkpointSizes.has(members.seq + 1)) {
       result.heads.push([members.seq, members.hash]);
       (tree as AlignedSubtreeBuilder).cut();

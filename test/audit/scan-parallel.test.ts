@@ -5,6 +5,8 @@ import { AuditLog } from '../../src/audit/index.js';
 import { buildLine } from '../../src/audit/canonical.js';
 import { listCheckpoints, listSegments, type SegmentFile } from '../../src/audit/layout.js';
 import { planChunks } from '../../src/audit/scan-parallel.js';
+import { MarkedLines, RETENTION_MARKER } from '../../src/audit/scan.js';
+import fc from 'fast-check';
 import type { AuditRecord } from '../../src/audit/schema.js';
 import { appendMany, auditOptions, tempDir, verifyBoth } from './helpers.js';
 
@@ -50,6 +52,25 @@ function rewriteFrom(dir: string, seq: number): void {
     writeFileSync(segment.path, `${rewritten.join('\n')}\n`);
   }
 }
+
+test('MarkedLines finds exactly the lines that include the retention marker, with one search per buffer', () => {
+  const marker = RETENTION_MARKER.toString();
+  const piece = fc.constantFrom(marker, marker.slice(0, 12), marker.slice(5), '{"a":1}', 'x', '"event":"', `${marker}${marker}`);
+  fc.assert(
+    fc.property(fc.array(fc.array(piece, { maxLength: 5 }), { maxLength: 12 }), (lines) => {
+      const texts = lines.map((parts) => parts.join(''));
+      const data = Buffer.from(texts.map((text) => `${text}\n`).join(''));
+      const marked = new MarkedLines(data);
+      let start = 0;
+      for (const text of texts) {
+        const end = start + Buffer.byteLength(text);
+        assert.equal(marked.has(start, end), data.subarray(start, end).includes(RETENTION_MARKER), `line ${JSON.stringify(text)}`);
+        start = end + 1;
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
 
 describe('parallel verification where ranges join', () => {
   const temp = tempDir();
