@@ -166,3 +166,13 @@ export function recordHashOfLine(line: Buffer, hashAt: number): string {
   line.copy(bodyScratch, hashAt, hashAt + HASH_MEMBER_LENGTH);
   return oneShotHash('sha256', bodyScratch.subarray(0, bodyLength), 'hex');
 }
+
+/**
+ * recordHashOfLine for the line at data[start, end), without the copy: shifts the bytes before the
+ * hash member over it, so the body ends up contiguous. The line is destroyed; for callers that own
+ * the buffer and are done with the line (the verification workers).
+ */
+export function recordHashInPlace(data: Buffer, start: number, end: number, hashAt: number): string {
+  data.copyWithin(start + HASH_MEMBER_LENGTH, start, start + hashAt);
+  return oneShotHash('sha256', data.subarray(start + HASH_MEMBER_LENGTH, end), 'hex');
+}

@@ -13,6 +13,6 @@ export type { AuditConfig, CaptureLevel, DeepPartial } from './config.js';
 export { AUDIT_SCHEMA, AuditEvent } from './schema.js';
 export type { AuditFields, AuditRecord, Decision, JsonValue } from './schema.js';
 export { createRedactor } from './redact.js';
-export { verifyLog, verifyLogParallel, VerifyExit } from './verify.js';
+export { defaultVerifyThreads, verifyLog, verifyLogParallel, VerifyExit } from './verify.js';
 export type { VerifyOptions, VerifyReport } from './verify.js';
 export { loadOrCreateSigningKey, loadVerifier, vkeyOf } from './keys.js';

@@ -27,6 +27,17 @@ export function leafHashHex(line: Buffer): string {
   return oneShotHash('sha256', leafScratch.subarray(0, line.length + 1), 'hex');
 }
 
+/**
+ * leafHashHex for the line at data[start, end), without the copy: writes the leaf prefix over the
+ * byte before the line (the previous line's newline, or a spare byte), which the caller must own
+ * and no longer need.
+ */
+export function leafHashHexInPlace(data: Buffer, start: number, end: number): string {
+  if (start < 1) throw new RangeError('the leaf prefix needs a byte before the line');
+  data[start - 1] = 0x00;
+  return oneShotHash('sha256', data.subarray(start - 1, end), 'hex');
+}
+
 /** nodeHash over hex inputs, as hex. */
 export function nodeHashHex(left: string, right: string): string {
   nodeScratch[0] = 0x01;
@@ -74,6 +85,25 @@ export class MerkleFrontier {
     this.size += 1;
   }
 
+  /**
+   * Appends the root of a perfect subtree of 2^height leaves. Only valid where that subtree is
+   * aligned in the whole tree (size a multiple of 2^height): then it merges exactly as its leaves
+   * would have, which lets workers hash whole subtrees and send one hash instead of 2^height.
+   */
+  appendSubtree(hash: string, height: number): void {
+    if (!Number.isInteger(height) || height < 0 || this.size % 2 ** height !== 0) throw new RangeError(`a subtree of height ${height} cannot follow ${this.size} leaves`);
+    let merged = hash;
+    let level = height;
+    while (this.heights.length > 0 && this.heights[this.heights.length - 1] === level) {
+      this.heights.pop();
+      merged = nodeHashHex(this.hashes.pop() as string, merged);
+      level += 1;
+    }
+    this.hashes.push(merged);
+    this.heights.push(level);
+    this.size += 2 ** height;
+  }
+
   root(): Buffer {
     if (this.hashes.length === 0) return EMPTY_ROOT;
     let hash = this.hashes[this.hashes.length - 1] as string;
@@ -95,6 +125,64 @@ export class MerkleFrontier {
     if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new Error('Merkle frontier size is not a non-negative integer');
     if (!Array.isArray(hashes) || !hashes.every((item) => typeof item === 'string' && /^[0-9a-f]{64}$/.test(item))) throw new Error('Merkle frontier hashes are not hex SHA-256 values');
     return new MerkleFrontier(size, hashes as string[]);
+  }
+}
+
+/** Root of the perfect subtree over leaves [start, start + 2^height), as hex. */
+export interface AlignedSubtree {
+  hash: string;
+  height: number;
+}
+
+/**
+ * Hashes a run of leaves that starts at any leaf index into the largest perfect subtrees that are
+ * aligned in the whole tree (a subtree of height h covers leaves [k·2^h, (k+1)·2^h)). Appending
+ * them in order to a MerkleFrontier of `start` leaves gives the same frontier as appending every
+ * leaf. `cut()` closes the open subtrees, so that some later frontier size (a checkpoint) falls
+ * on a subtree boundary.
+ */
+export class AlignedSubtreeBuilder {
+  private readonly closed: AlignedSubtree[] = [];
+  private readonly hashes: string[] = [];
+  private readonly heights: number[] = [];
+  private next: number;
+
+  constructor(start: number) {
+    this.next = start;
+  }
+
+  /** Appends a leaf hash given as hex. */
+  add(leaf: string): void {
+    let hash = leaf;
+    let height = 0;
+    let start = this.next;
+    // Merge with the left neighbour only when the pair forms an aligned subtree one level up.
+    while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height && (start - 2 ** height) % 2 ** (height + 1) === 0) {
+      this.heights.pop();
+      hash = nodeHashHex(this.hashes.pop() as string, hash);
+      start -= 2 ** height;
+      height += 1;
+    }
+    this.hashes.push(hash);
+    this.heights.push(height);
+    this.next += 1;
+  }
+
+  /** Leaf index the next leaf gets. */
+  get size(): number {
+    return this.next;
+  }
+
+  cut(): void {
+    for (let index = 0; index < this.hashes.length; index += 1) this.closed.push({ hash: this.hashes[index] as string, height: this.heights[index] as number });
+    this.hashes.length = 0;
+    this.heights.length = 0;
+  }
+
+  /** Every subtree so far, closed or open, in leaf order. */
+  subtrees(): AlignedSubtree[] {
+    this.cut();
+    return [...this.closed];
   }
 }
 

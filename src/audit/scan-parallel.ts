@@ -1,48 +1,55 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { MerkleFrontier } from './merkle.js';
 import type { ParsedCheckpoint } from './checkpoint.js';
 import { listSegments, type SegmentFile } from './layout.js';
 import { LogUnreadableError, compareCheckpoint, hasIntactRecordAfter, sameFrontier, scanLog, segmentStartFrontier, startingCursor, type Cursor, type ScanProblem, type ScanResult } from './scan.js';
-import type { ChunkRequest, ChunkResult } from './scan-worker.js';
+import { checkChunkSafely, claimRange, type ChunkRequest, type ChunkResult } from './scan-chunk.js';
 import { ZERO_HASH } from './schema.js';
 
 /**
- * scanLog spread over worker threads: workers check record hashes, in-range links and leaf
- * hashes for byte ranges of whole lines; this thread checks what joins the ranges (first seq and
- * prev of each range, segment starts), builds the Merkle frontier and compares checkpoints, in
- * order, so the first problem reported is the same one scanLog reports (a test holds them equal).
+ * scanLog spread over threads: this thread and worker threads check record hashes, in-range links
+ * and leaf hashes for byte ranges of whole lines, and hash each range's leaves into aligned Merkle
+ * subtrees; this thread checks what joins the ranges (first seq and prev of each range, segment
+ * starts), appends the subtrees to the frontier and compares checkpoints, in order, so the first
+ * problem reported is the same one scanLog reports (a test holds them equal).
  */
 
 export interface ParallelScanOptions {
   checkpoints: readonly ParsedCheckpoint[];
   fromLastCheckpoint?: boolean;
+  /** Threads that check records, this one included (1: no worker threads). */
   workers: number;
   /** Bytes per work unit; smaller in tests to exercise range joins. */
   chunkBytes?: number;
 }
 
-const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
+// Small enough that the threads finish close together, large enough that per-range costs vanish.
+const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 
 export async function scanLogParallel(dir: string, options: ParallelScanOptions): Promise<ScanResult> {
   const segments = listSegments(dir);
   const checkpointsBySize = new Map<number, ParsedCheckpoint>();
   for (const checkpoint of options.checkpoints) checkpointsBySize.set(checkpoint.size, checkpoint);
   const lastCheckpointSize = Math.max(0, ...options.checkpoints.map((item) => item.size));
-  if (segments.length === 0 || options.workers < 2) return scanLog(dir, options);
+  if (segments.length === 0) return scanLog(dir, options);
   let startIndex = 0;
   if (options.fromLastCheckpoint && lastCheckpointSize > 0) {
     for (let index = 0; index < segments.length; index += 1) if ((segments[index] as SegmentFile).firstSeq <= lastCheckpointSize - 1) startIndex = index;
   }
-  const first = segments[startIndex] as SegmentFile;
-  const firstStart = startingCursor(readHead(first.path), first);
-  // Unusual starts (an unreadable first record) keep the one-thread path and its special cases.
-  if (typeof firstStart === 'string') return scanLog(dir, options);
-  const plan = planChunks(segments.slice(startIndex), options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-  const pool = new WorkerPool(Math.min(options.workers, plan.length));
+  const walked = segments.slice(startIndex);
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  // Workers take tens of milliseconds to start: start them before the planning below, and none
+  // for a log of one range.
+  const scheduler = new ChunkScheduler(Math.max(0, Math.min(options.workers - 1, Math.ceil(walkedBytes(walked) / chunkBytes) - 1)));
   try {
+    const first = segments[startIndex] as SegmentFile;
+    const firstStart = startingCursor(readHead(first.path), first);
+    // Unusual starts (an unreadable first record) keep the one-thread path and its special cases.
+    if (typeof firstStart === 'string') return scanLog(dir, options);
+    const plan = planChunks(walked, chunkBytes);
     const checkpointSizes = [...checkpointsBySize.keys()];
-    const pending = plan.map((chunk) => pool.run({ id: chunk.id, path: chunk.segment.path, start: chunk.start, end: chunk.end, checkpointSizes }));
+    scheduler.start(plan.map((chunk) => ({ id: chunk.id, path: chunk.segment.path, start: chunk.start, end: chunk.end, checkpointSizes })));
     const result: ScanResult = { segments, firstSeq: firstStart.expectSeq, nextSeq: 0, head: ZERO_HASH, frontier: new MerkleFrontier(), records: 0, checkpointsMatched: 0, checkpointsSkipped: options.checkpoints.filter((item) => item.size < firstStart.expectSeq).length, lastSegmentValidBytes: 0, startedAfterRetention: startIndex === 0 && firstStart.expectSeq > 0, retainedFrom: new Set() };
     const cursor: Cursor = firstStart;
     const atStart = checkpointsBySize.get(cursor.expectSeq);
@@ -65,25 +72,13 @@ export async function scanLogParallel(dir: string, options: ParallelScanOptions)
         }
         previousSegment = segment;
       }
-      const chunkResult = await (pending[index] as Promise<ChunkResult>);
+      const chunkResult = await scheduler.result(index);
       if (chunkResult.error !== undefined) throw new LogUnreadableError(`cannot read segment ${segment.path}: ${chunkResult.error}`);
       const problemAt = (line: number, offset: number, seq: number, message: string): ScanProblem => ({ segment: segment.path, line, offset, seq, message, tornTail: false });
       const joinProblem = joinChecks(chunkResult, cursor, startsSegment, segment);
       if (joinProblem !== undefined) return finish(result, cursor, await classify(problemAt(lineBase + 1, chunk.start, cursor.expectSeq, joinProblem), isLast, lastCheckpointSize));
-      const leaves = Buffer.from(chunkResult.leaves);
-      const heads = new Map(chunkResult.heads);
-      for (let leafIndex = 0; leafIndex < chunkResult.count; leafIndex += 1) {
-        cursor.frontier.append(leaves.toString('hex', leafIndex * 32, leafIndex * 32 + 32));
-        cursor.expectSeq += 1;
-        result.records += 1;
-        const checkpoint = checkpointsBySize.get(cursor.expectSeq);
-        if (checkpoint === undefined) continue;
-        cursor.head = heads.get(cursor.expectSeq - 1) ?? '';
-        const mismatch = compareCheckpoint(checkpoint, cursor);
-        if (mismatch) return finish(result, cursor, problemAt(lineBase + leafIndex + 1, lineOffset(chunk, leafIndex), cursor.expectSeq - 1, mismatch));
-        result.checkpointsMatched += 1;
-      }
-      if (chunkResult.count > 0) cursor.head = chunkResult.lastHash;
+      const mismatch = appendChunk(chunkResult, cursor, checkpointsBySize, result);
+      if (mismatch !== undefined) return finish(result, cursor, problemAt(lineBase + mismatch.index + 1, lineOffset(chunk, mismatch.index), cursor.expectSeq - 1, mismatch.message));
       for (const seq of chunkResult.retainedFrom) result.retainedFrom.add(seq);
       if (isLast) result.lastSegmentValidBytes = chunkResult.endOffset;
       if (chunkResult.problem) {
@@ -99,8 +94,37 @@ export async function scanLogParallel(dir: string, options: ParallelScanOptions)
     }
     return result;
   } finally {
-    await pool.close();
+    await scheduler.close();
   }
+}
+
+/**
+ * Adds a joined range's verified records to the cursor: its subtrees into the frontier, comparing
+ * each checkpoint whose size the frontier reaches (the range's subtrees are cut at those sizes).
+ * Returns the first mismatch and the index, within the range, of the record that ends it.
+ */
+function appendChunk(chunk: ChunkResult, cursor: Cursor, checkpoints: Map<number, ParsedCheckpoint>, result: ScanResult): { index: number; message: string } | undefined {
+  const firstSeq = cursor.expectSeq;
+  const heads = new Map(chunk.heads);
+  for (const subtree of chunk.subtrees) {
+    cursor.frontier.appendSubtree(subtree.hash, subtree.height);
+    const checkpoint = checkpoints.get(cursor.frontier.size);
+    if (checkpoint === undefined) continue;
+    advance(cursor, result, cursor.frontier.size - cursor.expectSeq);
+    cursor.head = heads.get(cursor.expectSeq - 1) ?? '';
+    const mismatch = compareCheckpoint(checkpoint, cursor);
+    if (mismatch) return { index: cursor.expectSeq - 1 - firstSeq, message: mismatch };
+    result.checkpointsMatched += 1;
+  }
+  advance(cursor, result, firstSeq + chunk.count - cursor.expectSeq);
+  if (cursor.frontier.size !== cursor.expectSeq) throw new Error(`internal error: the range's subtrees cover ${cursor.frontier.size - firstSeq} leaves, its records ${chunk.count}`);
+  if (chunk.count > 0) cursor.head = chunk.lastHash;
+  return undefined;
+}
+
+function advance(cursor: Cursor, result: ScanResult, records: number): void {
+  cursor.expectSeq += records;
+  result.records += records;
 }
 
 /** The checks walkSegment makes on a line that depend on the line before it or on the segment. */
@@ -133,46 +157,54 @@ async function classify(problem: ScanProblem, isLast: boolean, lastCheckpointSiz
   return { ...problem, tornTail: !hasIntactRecordAfter(tail, 0) };
 }
 
-interface PlannedChunk {
+export interface PlannedChunk {
   id: number;
   segment: SegmentFile;
   start: number;
   end: number;
 }
 
+function walkedBytes(segments: readonly SegmentFile[]): number {
+  let bytes = 0;
+  for (const segment of segments) bytes += statSync(segment.path, { throwIfNoEntry: false })?.size ?? 0;
+  return bytes;
+}
+
 /** Splits segments into ranges of whole lines of about chunkBytes each. */
-function planChunks(segments: readonly SegmentFile[], chunkBytes: number): PlannedChunk[] {
+export function planChunks(segments: readonly SegmentFile[], chunkBytes: number): PlannedChunk[] {
   const chunks: PlannedChunk[] = [];
+  // Records are short: a small window finds the next newline in one read nearly always.
+  const window = Buffer.allocUnsafe(8 * 1024);
   for (const segment of segments) {
-    const size = statSync(segment.path).size;
-    let start = 0;
-    while (start < size) {
-      let end = Math.min(size, start + chunkBytes);
-      if (end < size) {
-        const newline = findNewline(segment.path, end, size);
-        end = newline < 0 ? size : newline + 1;
+    const fd = openSync(segment.path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      let start = 0;
+      while (start < size) {
+        let end = Math.min(size, start + chunkBytes);
+        if (end < size) {
+          const newline = findNewline(fd, window, end, size);
+          end = newline < 0 ? size : newline + 1;
+        }
+        chunks.push({ id: chunks.length, segment, start, end });
+        start = end;
       }
-      chunks.push({ id: chunks.length, segment, start, end });
-      start = end;
+      if (size === 0) chunks.push({ id: chunks.length, segment, start: 0, end: 0 });
+    } finally {
+      closeSync(fd);
     }
-    if (size === 0) chunks.push({ id: chunks.length, segment, start: 0, end: 0 });
   }
   return chunks;
 }
 
-function findNewline(path: string, from: number, size: number): number {
-  const window = Buffer.alloc(64 * 1024);
-  const fd = openSync(path, 'r');
-  try {
-    for (let position = from; position < size; position += window.length) {
-      const read = readSync(fd, window, 0, Math.min(window.length, size - position), position);
-      const found = window.subarray(0, read).indexOf(0x0a);
-      if (found >= 0) return position + found;
-    }
-    return -1;
-  } finally {
-    closeSync(fd);
+function findNewline(fd: number, window: Buffer, from: number, size: number): number {
+  for (let position = from; position < size; position += window.length) {
+    const read = readSync(fd, window, 0, Math.min(window.length, size - position), position);
+    if (read === 0) return -1;
+    const found = window.subarray(0, read).indexOf(0x0a);
+    if (found >= 0) return position + found;
   }
+  return -1;
 }
 
 function readRange(path: string, start: number, end: number): Buffer {
@@ -206,47 +238,76 @@ function lineOffset(chunk: PlannedChunk, index: number): number {
   return chunk.start + offset;
 }
 
-class WorkerPool {
+/**
+ * Runs the ranges on worker threads and on this thread, each thread claiming the next unclaimed
+ * range from a shared counter, so no thread waits for another to hand it work and all finish within
+ * about one range of each other. This thread claims ranges while the one it needs next is still
+ * being checked elsewhere; on a 2-core host, one worker plus this thread keeps both cores busy
+ * without a third thread competing for them.
+ */
+class ChunkScheduler {
   private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ request: ChunkRequest; resolve: (result: ChunkResult) => void; reject: (error: Error) => void }> = [];
-  private readonly waiting = new Map<number, { resolve: (result: ChunkResult) => void; reject: (error: Error) => void }>();
+  private requests: readonly ChunkRequest[] = [];
+  private results: Array<ChunkResult | undefined> = [];
+  private readonly waiters = new Map<number, () => void>();
+  private readonly claimed = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  private failure: Error | undefined;
+  private closing = false;
 
-  constructor(size: number) {
-    for (let index = 0; index < Math.max(1, size); index += 1) {
-      const worker = new Worker(new URL('./scan-worker.js', import.meta.url));
-      worker.on('message', (result: ChunkResult) => {
-        this.waiting.get(result.id)?.resolve(result);
-        this.waiting.delete(result.id);
-        this.idle.push(worker);
-        this.drain();
-      });
-      worker.on('error', (error) => {
-        for (const entry of this.waiting.values()) entry.reject(error);
-        this.waiting.clear();
-      });
-      this.workers.push(worker);
-      this.idle.push(worker);
-    }
+  /** Starts the workers; they wait for start(). */
+  constructor(workerCount: number) {
+    for (let index = 0; index < workerCount; index += 1) this.startWorker();
   }
 
-  run(request: ChunkRequest): Promise<ChunkResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ request, resolve, reject });
-      this.drain();
-    });
+  start(requests: readonly ChunkRequest[]): void {
+    this.requests = requests;
+    this.results = new Array<ChunkResult | undefined>(requests.length);
+    for (const worker of this.workers) worker.postMessage(requests);
   }
 
-  private drain(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const worker = this.idle.pop() as Worker;
-      const job = this.queue.shift() as (typeof this.queue)[number];
-      this.waiting.set(job.request.id, { resolve: job.resolve, reject: job.reject });
-      worker.postMessage(job.request);
+  /** The result of range `index`, checking unclaimed ranges here until it is in. */
+  async result(index: number): Promise<ChunkResult> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      const done = this.results[index];
+      if (done !== undefined) return done;
+      const claim = claimRange(this.claimed, this.requests.length);
+      if (claim === undefined) await new Promise<void>((resolve) => this.waiters.set(index, resolve));
+      else {
+        this.settle(checkChunkSafely(this.requests[claim] as ChunkRequest));
+        // Let the workers' results in, so a problem they found ends the scan early.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
   }
 
   async close(): Promise<void> {
+    this.closing = true;
+    // Stops the workers claiming more; terminate() below interrupts the range they are on.
+    Atomics.store(this.claimed, 0, this.requests.length);
     await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private startWorker(): void {
+    const worker = new Worker(new URL('./scan-worker.js', import.meta.url), { workerData: this.claimed });
+    worker.on('message', (result: ChunkResult) => this.settle(result));
+    worker.on('error', (error) => this.fail(error));
+    // A worker ends on its own (code 0) once no range is left to claim.
+    worker.on('exit', (code) => {
+      if (code !== 0 && !this.closing) this.fail(new Error(`a verification worker exited with code ${code}`));
+    });
+    this.workers.push(worker);
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const wake of this.waiters.values()) wake();
+    this.waiters.clear();
+  }
+
+  private settle(result: ChunkResult): void {
+    this.results[result.id] = result;
+    this.waiters.get(result.id)?.();
+    this.waiters.delete(result.id);
   }
 }

@@ -183,6 +183,7 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
   let offset = 0;
   let lineNumber = 0;
   const fail = (message: string): ScanProblem => ({ segment: segment.path, line: lineNumber, offset, seq: cursor.expectSeq, message, tornTail: false });
+  const retention = new MarkedLines(data);
   while (offset < data.length) {
     lineNumber += 1;
     const end = data.indexOf(0x0a, offset);
@@ -202,7 +203,7 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
     cursor.frontier.append(leaf);
     result.leaves?.push(Buffer.from(leaf, 'hex'));
     cursor.head = members.hash;
-    if (line.includes(RETENTION_MARKER)) noteRetention(line, result.retainedFrom);
+    if (retention.has(offset, end)) noteRetention(line, result.retainedFrom);
     options.onRecord?.(line, members.seq, segment);
     cursor.expectSeq += 1;
     result.records += 1;
@@ -230,6 +231,26 @@ export function segmentStartFrontier(line: Buffer): unknown {
 }
 
 export const RETENTION_MARKER = Buffer.from(`"event":"${AuditEvent.Retention}"`);
+
+/**
+ * Which lines of a buffer hold the retention marker, found with one search over the buffer instead
+ * of one per line. The marker holds no newline, so a match lies inside one line, and has() answers
+ * exactly what `line.includes(RETENTION_MARKER)` would. Lines must be asked about in order.
+ */
+export class MarkedLines {
+  private readonly positions: number[] = [];
+  private next = 0;
+
+  constructor(data: Buffer) {
+    for (let at = data.indexOf(RETENTION_MARKER); at >= 0; at = data.indexOf(RETENTION_MARKER, at + 1)) this.positions.push(at);
+  }
+
+  /** Whether the line at data[start, end) holds the marker. */
+  has(start: number, end: number): boolean {
+    while (this.next < this.positions.length && (this.positions[this.next] as number) < start) this.next += 1;
+    return this.next < this.positions.length && (this.positions[this.next] as number) < end;
+  }
+}
 
 export function noteRetention(line: Buffer, retainedFrom: Set<number>): void {
   try {

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { sha256Hex } from './canonical.js';
 import { parseCheckpoint, verifyCheckpointSignature, type ParsedCheckpoint } from './checkpoint.js';
@@ -43,7 +44,15 @@ export function verifyLog(dir: string, options: VerifyOptions = {}): VerifyRepor
   return conclude(prepared, scanLog(dir, { checkpoints: prepared.checkpoints, fromLastCheckpoint: options.fromCheckpoint === true }));
 }
 
-/** verifyLog with record checking spread over worker threads; the report is the same. */
+/**
+ * Threads `mcp-auditctl verify` checks records with by default: every core. Ranges of about a
+ * megabyte go to whichever thread is free, so extra threads cost only their start-up.
+ */
+export function defaultVerifyThreads(): number {
+  return availableParallelism();
+}
+
+/** verifyLog with record checking spread over threads (`workers` counts this one); the report is the same. */
 export async function verifyLogParallel(dir: string, options: VerifyOptions & { workers: number; chunkBytes?: number }): Promise<VerifyReport> {
   const prepared = prepareVerify(dir, options);
   if ('early' in prepared) return prepared.early;

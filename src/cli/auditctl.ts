@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { packageVersion } from './version.js';
 import { CliError } from './errors.js';
-import { verifyLogParallel, VerifyExit, type VerifyReport } from '../audit/verify.js';
+import { defaultVerifyThreads, verifyLogParallel, VerifyExit, type VerifyReport } from '../audit/verify.js';
 import { availableParallelism } from 'node:os';
 import { LogUnreadableError } from '../audit/scan.js';
 import { matches, readLines, readRecords, type RecordFilter } from '../audit/reader.js';
@@ -52,7 +52,7 @@ program
   .option('--checkpoint <file>', 'also check the log against this checkpoint (e.g. one kept in another location)')
   .option('--key <pubkey>', "the log's public key: PEM file or C2SP vkey (default: the key stored in the log, which proves less)")
   .option('--json', 'print the report as JSON')
-  .option('--workers <count>', 'worker threads for record checking (default 1: this thread only; more helps only with spare cores)', '1')
+  .option('--workers <count>', 'threads that check records, this one included (default: one per core; 1: this thread only)', String(defaultVerifyThreads()))
   .action(async (options: { fromCheckpoint?: boolean; checkpoint?: string; key?: string; json?: boolean; workers: string }, command: Command) => {
     const dir = logDir(command);
     const workers = Number(options.workers);

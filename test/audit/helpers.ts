@@ -34,14 +34,16 @@ export async function appendMany(log: AuditLog, count: number, writers = 16): Pr
  * Verifies with the one-thread and the worker-thread verifier (small ranges, so range joins are
  * exercised) and insists they agree on everything they report.
  */
-export async function verifyBoth(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyBoth(dir: string, options: VerifyOptions = {}, runs: ReadonlyArray<{ workers: number; chunkBytes: number }> = [{ workers: 2, chunkBytes: 16 * 1024 }]): Promise<VerifyReport> {
   const single = verifyLog(dir, options);
-  const parallel = await verifyLogParallel(dir, { ...options, workers: 2, chunkBytes: 16 * 1024 });
-  assert.deepEqual(summary(parallel), summary(single), 'the parallel verifier reports exactly what the one-thread verifier reports');
+  for (const run of runs) {
+    const parallel = await verifyLogParallel(dir, { ...options, ...run });
+    assert.deepEqual(summary(parallel), summary(single), `the parallel verifier (${run.workers} threads, ${run.chunkBytes}-byte ranges) reports exactly what the one-thread verifier reports`);
+  }
   return single;
 }
 
 function summary(report: VerifyReport): unknown {
   const { scan } = report;
-  return { status: report.status, problem: report.problem, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, matched: scan.checkpointsMatched, skipped: scan.checkpointsSkipped, retention: scan.startedAfterRetention };
+  return { status: report.status, problem: report.problem, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, frontier: scan.frontier.toJSON(), matched: scan.checkpointsMatched, skipped: scan.checkpointsSkipped, retention: scan.startedAfterRetention };
 }
