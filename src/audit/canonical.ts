@@ -10,6 +10,11 @@ interface MaybeWellFormed {
   isWellFormed?: () => boolean;
 }
 
+/** String.prototype.isWellFormed where the runtime has it (Node 20+); undefined elsewhere. */
+export function isWellFormed(text: string): boolean | undefined {
+  return (text as MaybeWellFormed).isWellFormed?.();
+}
+
 /**
  * RFC 8785 canonical JSON. Plain JSON data (what records hold) takes a direct path; anything else
  * (objects with toJSON, class instances) goes to the `canonicalize` package. The direct path is a
@@ -43,7 +48,7 @@ function fastCanonical(value: unknown, depth: number): string | undefined {
   if (typeof value === 'string') {
     const text = JSON.stringify(value);
     // JSON.stringify escapes a lone surrogate as \udXXX; only then is the exact check needed.
-    if (text.includes('\\ud') && (value as MaybeWellFormed).isWellFormed?.() === false) throw new TypeError('Lone surrogate is not allowed');
+    if (text.includes('\\ud') && isWellFormed(value) === false) throw new TypeError('Lone surrogate is not allowed');
     return text;
   }
   if (typeof value === 'number') {

@@ -71,18 +71,9 @@ export class MerkleFrontier {
     if (this.heights.length !== this.hashes.length) throw new Error(`Merkle frontier for ${size} leaves needs ${this.heights.length} hashes, got ${this.hashes.length}`);
   }
 
-  /** Appends a leaf hash given as hex. */
+  /** Appends a leaf hash given as hex: a subtree of height 0. */
   append(leaf: string): void {
-    let hash = leaf;
-    let height = 0;
-    while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height) {
-      this.heights.pop();
-      hash = nodeHashHex(this.hashes.pop() as string, hash);
-      height += 1;
-    }
-    this.hashes.push(hash);
-    this.heights.push(height);
-    this.size += 1;
+    this.appendSubtree(leaf, 0);
   }
 
   /**

@@ -1,4 +1,5 @@
 import patterns from './redaction-patterns.json' with { type: 'json' };
+import { isWellFormed } from './canonical.js';
 import type { JsonValue } from './schema.js';
 
 /**
@@ -73,13 +74,9 @@ function redactValue(value: unknown, redactor: Redactor, depth: number): JsonVal
   return null;
 }
 
-interface MaybeWellFormed {
-  isWellFormed?: () => boolean;
-}
-
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** Replaces lone surrogates (which have no canonical JSON form) with U+FFFD. */
 export function wellFormed(text: string): string {
-  return (text as MaybeWellFormed).isWellFormed?.() === true ? text : text.replace(loneSurrogate, '\uFFFD');
+  return isWellFormed(text) === true ? text : text.replace(loneSurrogate, '\uFFFD');
 }
