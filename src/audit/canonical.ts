@@ -5,6 +5,9 @@ import { AUDIT_SCHEMA, RECORD_KEYS_IN_ORDER, type AuditFields } from './schema.j
 /** Length of the `"hash":"<64 hex>",` member that a line carries and its hashed body does not. */
 export const HASH_MEMBER_LENGTH = 74;
 const HASH_KEY = '"hash":"';
+const PREV_KEY = Buffer.from('"prev":"');
+const SEQ_KEY = Buffer.from('"seq":');
+const HASH_KEY_BYTES = Buffer.from(HASH_KEY);
 
 interface MaybeWellFormed {
   isWellFormed?: () => boolean;
@@ -21,7 +24,7 @@ export function isWellFormed(text: string): boolean | undefined {
  * measured necessity on the append path, and a property test checks it against the package.
  */
 export function canonicalJson(value: unknown): string {
-  const text = fastCanonical(value, 0);
+  const text = stringifiedCanonical(value) ?? fastCanonical(value, 0);
   if (text !== undefined) return text;
   const fallback = canonicalize(value);
   if (fallback === undefined) throw new TypeError('value has no JSON form');
@@ -34,6 +37,8 @@ export function canonicalJson(value: unknown): string {
  * Values parsed from the wire are almost always plain, and this skips copying them.
  */
 export function plainCanonicalJson(value: unknown): string | undefined {
+  const text = stringifiedCanonical(value);
+  if (text !== undefined) return text;
   try {
     return fastCanonical(value, 0);
   } catch {
@@ -42,6 +47,19 @@ export function plainCanonicalJson(value: unknown): string | undefined {
 }
 
 const MAX_FAST_DEPTH = 64;
+
+/**
+ * Canonical JSON through one native JSON.stringify of a copy with every object's members in
+ * canonical order (RFC 8785 keeps JSON.stringify's number and string forms). undefined where that
+ * does not hold: then fastCanonical decides, member by member.
+ */
+function stringifiedCanonical(value: unknown): string | undefined {
+  const copy = sortedPlainCopy(value, 0);
+  if (copy === NOT_PLAIN) return undefined;
+  const text = JSON.stringify(copy) as string | undefined;
+  // JSON.stringify writes a lone surrogate as an escape where RFC 8785 refuses it.
+  return text === undefined || text.includes('\\ud') ? undefined : text;
+}
 
 /** undefined means "not plain JSON data here: let the package decide". */
 function fastCanonical(value: unknown, depth: number): string | undefined {
@@ -97,8 +115,14 @@ export interface BuiltLine {
   hash: string;
 }
 
-// Quoted keys, rendered once: buildLine runs for every call through the gateway.
+// Quoted keys, rendered once: the general path below is the reference for the fast one.
 const QUOTED_KEYS: ReadonlyArray<readonly [key: string, quoted: string, beforeHash: boolean]> = RECORD_KEYS_IN_ORDER.map((key) => [key, `${JSON.stringify(key)}:`, key < 'hash']);
+
+/** A stored line as bytes, newline included, and its record hash. */
+export interface EncodedLine {
+  bytes: Buffer;
+  hash: string;
+}
 
 /**
  * Builds the stored line for one record. The record hash is SHA-256 over the canonical JSON of
@@ -107,11 +131,97 @@ const QUOTED_KEYS: ReadonlyArray<readonly [key: string, quoted: string, beforeHa
  * outside the schema are not written.
  */
 export function buildLine(fields: AuditFields & { ts: string }, seq: number, prev: string): BuiltLine {
+  const encoded = encodeLine(fields, fields.ts, seq, prev);
+  return { line: encoded.bytes.toString('utf8', 0, encoded.bytes.length - 1), hash: encoded.hash };
+}
+
+/**
+ * buildLine as bytes, for the append path. Plain JSON data (nearly every record) is laid out as an
+ * object whose members are already in canonical order, so one native JSON.stringify writes the
+ * canonical text (RFC 8785 keeps JSON.stringify's number and string forms); anything else takes
+ * the member-by-member path.
+ */
+export function encodeLine(fields: AuditFields, ts: string, seq: number, prev: string): EncodedLine {
+  const ordered = orderedRecord(fields as unknown as Record<string, unknown>, ts, seq, prev);
+  const text = ordered === NOT_PLAIN ? undefined : JSON.stringify(ordered);
+  // JSON.stringify writes a lone surrogate as an escape where RFC 8785 refuses it: the general path refuses it too.
+  if (text === undefined || text.includes('\\ud')) return encodeLineByMembers(fields, ts, seq, prev);
+  const bytes = Buffer.from(`${text}\n`, 'utf8');
+  // Members before hash are scalars or strings (schema.ts), so the first match is the member itself.
+  const hashAt = bytes.indexOf(HASH_KEY_BYTES);
+  const hash = recordHashOfLine(bytes.subarray(0, bytes.length - 1), hashAt);
+  bytes.write(hash, hashAt + HASH_KEY_BYTES.length, 'latin1');
+  return { bytes, hash };
+}
+
+const NOT_PLAIN: unique symbol = Symbol('not plain JSON data');
+const LINE_KEYS_IN_ORDER: readonly string[] = [...RECORD_KEYS_IN_ORDER, 'hash'].sort();
+const HASH_PLACEHOLDER = '0'.repeat(64);
+
+/** The line's members in canonical order, the hash as a placeholder; NOT_PLAIN if a value is not plain JSON data. */
+function orderedRecord(source: Record<string, unknown>, ts: string, seq: number, prev: string): Record<string, unknown> | typeof NOT_PLAIN {
+  const ordered: Record<string, unknown> = {};
+  for (const key of LINE_KEYS_IN_ORDER) {
+    const value = key === 'ts' ? ts : key === 'schema' ? AUDIT_SCHEMA : key === 'seq' ? seq : key === 'prev' ? prev : key === 'hash' ? HASH_PLACEHOLDER : source[key];
+    if (value === undefined) continue;
+    const copy = sortedPlainCopy(value, 0);
+    if (copy === NOT_PLAIN) return NOT_PLAIN;
+    ordered[key] = copy;
+  }
+  return ordered;
+}
+
+/**
+ * value with every object's members in canonical order, for JSON.stringify; NOT_PLAIN for what
+ * canonical JSON writes differently from JSON.stringify (non-finite numbers, class instances,
+ * toJSON) or refuses (bigint), and for nesting past MAX_FAST_DEPTH.
+ */
+function sortedPlainCopy(value: unknown, depth: number): unknown {
+  if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : NOT_PLAIN;
+  if (typeof value !== 'object' || depth > MAX_FAST_DEPTH) return NOT_PLAIN;
+  if (Array.isArray(value)) {
+    const copy: unknown[] = new Array<unknown>(value.length);
+    for (let index = 0; index < value.length; index += 1) {
+      const item: unknown = value[index];
+      // JSON.stringify writes these as null inside arrays, as canonical JSON does.
+      const itemCopy = item === undefined || typeof item === 'function' || typeof item === 'symbol' ? null : sortedPlainCopy(item, depth + 1);
+      if (itemCopy === NOT_PLAIN) return NOT_PLAIN;
+      copy[index] = itemCopy;
+    }
+    return copy;
+  }
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return NOT_PLAIN;
+  const record = value as Record<string, unknown>;
+  if (typeof record['toJSON'] === 'function') return NOT_PLAIN;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(record).sort()) {
+    // Array-index keys ("0", "17") enumerate before all others whatever the insertion order, so
+    // JSON.stringify would not keep the sorted order; assigning "__proto__" would set the copy's
+    // prototype instead of a member. Such objects take the general path.
+    if (startsWithDigit(key) || key === '__proto__') return NOT_PLAIN;
+    const item = record[key];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+    const itemCopy = sortedPlainCopy(item, depth + 1);
+    if (itemCopy === NOT_PLAIN) return NOT_PLAIN;
+    copy[key] = itemCopy;
+  }
+  return copy;
+}
+
+function startsWithDigit(key: string): boolean {
+  const first = key.charCodeAt(0);
+  return first >= 0x30 && first <= 0x39;
+}
+
+/** The general path: each member through canonicalJson, which refuses what has no canonical form. */
+function encodeLineByMembers(fields: AuditFields, ts: string, seq: number, prev: string): EncodedLine {
   const source = fields as unknown as Record<string, unknown>;
   let beforeHash = '';
   let afterHash = '';
   for (const [key, quoted, isBeforeHash] of QUOTED_KEYS) {
-    const value = key === 'schema' ? AUDIT_SCHEMA : key === 'seq' ? seq : key === 'prev' ? prev : source[key];
+    const value = key === 'ts' ? ts : key === 'schema' ? AUDIT_SCHEMA : key === 'seq' ? seq : key === 'prev' ? prev : source[key];
     if (value === undefined) continue;
     const member = quoted + canonicalJson(value);
     if (isBeforeHash) beforeHash = beforeHash.length === 0 ? member : `${beforeHash},${member}`;
@@ -120,7 +230,7 @@ export function buildLine(fields: AuditFields & { ts: string }, seq: number, pre
   // prev, schema and seq always sort after hash, so afterHash is never empty.
   const hash = sha256Hex(beforeHash.length === 0 ? `{${afterHash}}` : `{${beforeHash},${afterHash}}`);
   const line = beforeHash.length === 0 ? `{${HASH_KEY}${hash}",${afterHash}}` : `{${beforeHash},${HASH_KEY}${hash}",${afterHash}}`;
-  return { line, hash };
+  return { bytes: Buffer.from(`${line}\n`, 'utf8'), hash };
 }
 
 export interface ChainMembers {
@@ -131,9 +241,6 @@ export interface ChainMembers {
   hashAt: number;
 }
 
-const PREV_KEY = Buffer.from('"prev":"');
-const SEQ_KEY = Buffer.from('"seq":');
-const HASH_KEY_BYTES = Buffer.from(HASH_KEY);
 
 /** Finds seq, prev and hash in a line without parsing it (see the layout rule in schema.ts). */
 export function chainMembers(line: Buffer): ChainMembers | string {

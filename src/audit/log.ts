@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readdirSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, readSync, fstatSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { buildLine, sha256Hex } from './canonical.js';
+import { encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
 import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner } from './keys.js';
@@ -72,7 +72,10 @@ export interface RecoveryReport {
 export class AuditLog {
   private pending: QueueEntry[] = [];
   private queuedRecords = 0;
+  /** The batch being written, if any. */
   private flushing: Promise<void> | undefined;
+  private writing = false;
+  private batchWindow: NodeJS.Immediate | undefined;
   private failure: Error | undefined;
   private closed = false;
   private dropped = 0;
@@ -210,7 +213,7 @@ export class AuditLog {
   /** Waits until everything queued so far is on disk. */
   async flush(): Promise<void> {
     while ((this.flushing !== undefined || this.pending.length > 0) && !this.failure) {
-      if (this.flushing === undefined) this.kick();
+      if (this.flushing === undefined) this.writeNext();
       await this.flushing;
     }
     if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}`);
@@ -234,8 +237,8 @@ export class AuditLog {
   }
 
   private enqueueRecord(fields: AuditFields): RecordEntry {
-    const built = buildLine({ ...fields, ts: fields.ts ?? this.timestamp() }, this.nextSeq, this.head);
-    const data = Buffer.from(`${built.line}\n`, 'utf8');
+    const built = encodeLine(fields, fields.ts ?? this.timestamp(), this.nextSeq, this.head);
+    const data = built.bytes;
     const entry: RecordEntry = { type: 'record', data, seq: this.nextSeq, hash: built.hash };
     this.unhashed.push(data.subarray(0, data.length - 1));
     this.head = built.hash;
@@ -291,27 +294,54 @@ export class AuditLog {
     this.segmentPath = path;
   }
 
+  /**
+   * Starts writing what is pending, unless a batch is being written: records that arrive meanwhile
+   * form the next batch. A batch normally waits for the end of this turn of the event loop, so
+   * every append issued in the turn joins it; once EARLY_WRITE_ENTRIES are pending it starts at
+   * once, so the disk syncs one part while this thread builds the rest instead of after it.
+   */
   private kick(): void {
-    if (this.flushing !== undefined || this.failure) return;
-    this.flushing = (async () => {
-      // Let every append issued in this turn of the event loop join the batch.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      try {
-        while (this.pending.length > 0 && !this.failure) {
-          const batch = this.pending;
-          this.pending = [];
-          await this.writeBatch(batch);
-          this.recordDropsIfAny();
-        }
-      } catch (error) {
-        this.fail(error instanceof Error ? error : new Error(String(error)));
-      } finally {
-        this.flushing = undefined;
-      }
-    })();
+    if (this.writing || this.failure) return;
+    if (this.pending.length >= EARLY_WRITE_ENTRIES) this.writeNext();
+    else this.batchWindow ??= setImmediate(() => this.writeNext());
   }
 
-  private async writeBatch(batch: QueueEntry[]): Promise<void> {
+  private writeNext(): void {
+    if (this.batchWindow !== undefined) clearImmediate(this.batchWindow);
+    this.batchWindow = undefined;
+    if (this.writing || this.failure || this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.writing = true;
+    const written = this.writeBatch(batch).then(
+      (lastChunk) => {
+        this.batchWritten(written);
+        // Acknowledged only now that the next batch may start: the callers' next appends can then begin it early.
+        for (const entry of lastChunk) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
+      },
+      (error: unknown) => {
+        this.batchWritten(written);
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    this.flushing = written;
+  }
+
+  private batchWritten(batch: Promise<void>): void {
+    this.writing = false;
+    if (this.flushing === batch) this.flushing = undefined;
+    if (this.failure) return;
+    this.recordDropsIfAny();
+    // Whatever arrived during the write goes now: waiting longer would only add latency.
+    if (this.pending.length > 0) this.writeNext();
+  }
+
+  /**
+   * Writes a batch, syncing before each checkpoint or rotation in it and at its end. Records synced
+   * before its end are acknowledged here; those of the last chunk are returned for the caller to
+   * acknowledge.
+   */
+  private async writeBatch(batch: QueueEntry[]): Promise<RecordEntry[]> {
     let chunk: Buffer[] = [];
     let waiting: RecordEntry[] = [];
     const syncChunk = async (): Promise<void> => {
@@ -331,8 +361,10 @@ export class AuditLog {
       this.counters.records += chunk.length;
       this.counters.largestBatch = Math.max(this.counters.largestBatch, chunk.length);
       this.queuedRecords -= chunk.length;
-      for (const entry of waiting) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
       chunk = [];
+    };
+    const acknowledge = (): void => {
+      for (const entry of waiting) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
       waiting = [];
     };
     try {
@@ -342,16 +374,19 @@ export class AuditLog {
           waiting.push(entry);
         } else if (entry.type === 'rotate') {
           await syncChunk();
+          acknowledge();
           await this.handle?.close();
           this.handle = await open(entry.path, SEGMENT_CREATE_FLAGS, 0o600);
           this.handlePath = entry.path;
           fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
         } else {
           await syncChunk();
+          acknowledge();
           this.writeCheckpoint(entry.body);
         }
       }
       await syncChunk();
+      return waiting;
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       for (const entry of waiting) entry.reject?.(failure);
@@ -429,6 +464,13 @@ export class AuditLog {
 // Segments are opened with O_DSYNC where the platform has it: each write returns only once its
 // data and the new file size are on disk, the guarantee of write + fdatasync, in one system call
 // and one thread-pool round trip instead of two (measured: about 380 vs 550 us per batch here).
+/**
+ * Pending entries at which a batch starts without waiting for the end of the turn. Many callers
+ * acknowledged together append together; splitting them lets one half's synced write overlap
+ * the building of the other half's records, and still amortizes each sync over dozens of records.
+ */
+const EARLY_WRITE_ENTRIES = 32;
+
 const DSYNC_FLAG: number | undefined = (fsConstants as { O_DSYNC?: number }).O_DSYNC;
 const WRITES_ARE_SYNCED = DSYNC_FLAG !== undefined;
 const SEGMENT_APPEND_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND | (DSYNC_FLAG ?? 0);

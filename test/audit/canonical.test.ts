@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import canonicalize from 'canonicalize';
-import { buildLine, canonicalJson, chainMembers, recordHashInPlace, recordHashOfLine } from '../../src/audit/canonical.js';
+import { buildLine, canonicalJson, encodeLine, chainMembers, recordHashInPlace, recordHashOfLine } from '../../src/audit/canonical.js';
 import { inclusionProof, leafHash, leafHashHexInPlace, MerkleFrontier, rootFromInclusionProof, subtreeRoot } from '../../src/audit/merkle.js';
 import type { AuditFields, JsonValue } from '../../src/audit/schema.js';
 
@@ -63,6 +63,26 @@ test('a line is the canonical record, and its hash is SHA-256 of the canonical r
     }),
     { numRuns: 500 },
   );
+});
+
+test('a line keeps members that the one-pass encoding cannot order (array-index keys, __proto__) and refuses lone surrogates', () => {
+  const prev = 'ab'.repeat(32);
+  const inputs: Array<[string, RegExp]> = [
+    ['{"b":1,"10":"ten","":0,"2":{"a":[{"9":true}]}}', /"input":\{"":0,"10":"ten","2":\{"a":\[\{"9":true\}\]\},"b":1\}/],
+    ['{"z":{"__proto__":{"x":1},"a":2},"__proto__":"own member"}', /"input":\{"__proto__":"own member","z":\{"__proto__":\{"x":1\},"a":2\}\}/],
+  ];
+  for (const [json, expected] of inputs) {
+    const fields = { kind: 'request', ts: '2026-01-01T00:00:00.000Z', input: JSON.parse(json) as JsonValue } as AuditFields & { ts: string };
+    const { line, hash } = buildLine(fields, 7, prev);
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(line, canonicalize(parsed));
+    assert.match(line, expected);
+    const { hash: stored, ...withoutHash } = parsed;
+    assert.equal(stored, hash);
+    assert.equal(hash, createHash('sha256').update(canonicalize(withoutHash) as string).digest('hex'));
+    assert.equal(encodeLine(fields, fields.ts, 7, prev).bytes.toString(), `${line}\n`);
+  }
+  assert.throws(() => buildLine({ kind: 'request', ts: '2026-01-01T00:00:00.000Z', input: { text: 'a\uD800b' } }, 7, prev), /Lone surrogate/);
 });
 
 test('Merkle roots and inclusion proofs follow RFC 6962 for every leaf of trees of 1 to 70 leaves', () => {

@@ -467,3 +467,28 @@ test('segments are written with O_DSYNC, so each batch write is durable when it 
     temp.cleanup();
   }
 });
+
+test('a burst of appends in one turn starts its synced write at the 32nd record, and the rest form the next batch', async () => {
+  const temp = tempDir();
+  try {
+    const options = auditOptions(temp.dir);
+    const log = await AuditLog.open(options);
+    const before = log.stats;
+    const acknowledged: number[] = [];
+    // 100 appends without yielding: the first 32 are written while the other 68 are still being built.
+    const appends = Array.from({ length: 100 }, (_, index) => log.append({ kind: 'request', method: 'tools/call', request_id: index }).then(({ seq }) => acknowledged.push(seq)));
+    await Promise.all(appends);
+    const after = log.stats;
+    assert.equal(after.batches - before.batches, 2);
+    assert.equal(after.records - before.records, 100);
+    assert.equal(after.largestBatch, 68);
+    assert.deepEqual(acknowledged, [...acknowledged].sort((a, b) => a - b), 'acknowledged in append order');
+    // A burst below the threshold still goes as one batch at the end of its turn.
+    await Promise.all(Array.from({ length: 20 }, (_, index) => log.append({ kind: 'request', method: 'tools/call', request_id: index })));
+    assert.equal(log.stats.batches - after.batches, 1);
+    await log.close();
+    assert.equal((await verifyBoth(options.dir)).status, 'clean');
+  } finally {
+    temp.cleanup();
+  }
+});
