@@ -244,28 +244,37 @@ export interface ChainMembers {
 
 /** Finds seq, prev and hash in a line without parsing it (see the layout rule in schema.ts). */
 export function chainMembers(line: Buffer): ChainMembers | string {
-  const hashAt = line.indexOf(HASH_KEY_BYTES);
-  if (hashAt < 0) return 'no hash member';
+  return chainMembersAt(line, 0, line.length);
+}
+
+/**
+ * chainMembers for the line at data[start, end), searching the shared buffer in place (no view
+ * per line: the verification workers call this for every record). hashAt is relative to start.
+ */
+export function chainMembersAt(data: Buffer, start: number, end: number): ChainMembers | string {
+  const hashAt = data.indexOf(HASH_KEY_BYTES, start);
+  if (hashAt < 0 || hashAt + HASH_MEMBER_LENGTH > end) return 'no hash member';
   // seq sorts after prev and everything after both is scalar: search backwards, seq first, then
   // prev from there, so each search covers only the bytes between them.
-  const seqAt = line.lastIndexOf(SEQ_KEY);
-  if (seqAt < 0) return 'no seq member';
-  const prevAt = line.lastIndexOf(PREV_KEY, seqAt);
-  if (prevAt < 0) return 'no prev member';
-  const hash = line.toString('latin1', hashAt + 8, hashAt + 72);
-  const prev = line.toString('latin1', prevAt + 8, prevAt + 72);
+  const seqAt = data.lastIndexOf(SEQ_KEY, end - SEQ_KEY.length);
+  if (seqAt < start) return 'no seq member';
+  const prevAt = data.lastIndexOf(PREV_KEY, seqAt);
+  if (prevAt < start) return 'no prev member';
+  if (prevAt + 73 > end) return 'malformed prev member';
+  const hash = data.toString('latin1', hashAt + 8, hashAt + 72);
+  const prev = data.toString('latin1', prevAt + 8, prevAt + 72);
   // Hex-ness needs no separate check: hash is compared with a recomputed hex digest, prev with the previous hash.
-  if (line[hashAt + 72] !== 0x22 || line[hashAt + 73] !== 0x2c) return 'malformed hash member';
-  if (line[prevAt + 72] !== 0x22) return 'malformed prev member';
+  if (data[hashAt + 72] !== 0x22 || data[hashAt + 73] !== 0x2c) return 'malformed hash member';
+  if (data[prevAt + 72] !== 0x22) return 'malformed prev member';
   let seq = 0;
   let cursor = seqAt + 6;
   const digitsStart = cursor;
-  while (cursor < line.length && (line[cursor] as number) >= 0x30 && (line[cursor] as number) <= 0x39) {
-    seq = seq * 10 + ((line[cursor] as number) - 0x30);
+  while (cursor < end && (data[cursor] as number) >= 0x30 && (data[cursor] as number) <= 0x39) {
+    seq = seq * 10 + ((data[cursor] as number) - 0x30);
     cursor += 1;
   }
-  if (cursor === digitsStart || (line[cursor] !== 0x2c && line[cursor] !== 0x7d)) return 'malformed seq member';
-  return { seq, prev, hash, hashAt };
+  if (cursor === digitsStart || cursor >= end || (data[cursor] !== 0x2c && data[cursor] !== 0x7d)) return 'malformed seq member';
+  return { seq, prev, hash, hashAt: hashAt - start };
 }
 
 let bodyScratch = Buffer.alloc(64 * 1024);

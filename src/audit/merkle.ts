@@ -28,14 +28,23 @@ export function leafHashHex(line: Buffer): string {
 }
 
 /**
- * leafHashHex for the line at data[start, end), without the copy: writes the leaf prefix over the
- * byte before the line (the previous line's newline, or a spare byte), which the caller must own
- * and no longer need.
+ * The leaf hash of the line at data[start, end) as a 32-character latin1 string (one character per
+ * byte, Node's 'binary' encoding: the cheapest digest form it returns), without copying the line: writes the leaf prefix
+ * over the byte before the line (the previous line's newline, or a spare byte), which the caller
+ * must own and no longer need.
  */
-export function leafHashHexInPlace(data: Buffer, start: number, end: number): string {
+export function leafDigestInPlace(data: Buffer, start: number, end: number): string {
   if (start < 1) throw new RangeError('the leaf prefix needs a byte before the line');
   data[start - 1] = 0x00;
-  return oneShotHash('sha256', data.subarray(start - 1, end), 'hex');
+  return oneShotHash('sha256', data.subarray(start - 1, end), 'binary');
+}
+
+/** nodeHash over latin1 digests, as a latin1 digest. */
+function nodeDigest(left: string, right: string): string {
+  nodeScratch[0] = 0x01;
+  nodeScratch.write(left, 1, 32, 'latin1');
+  nodeScratch.write(right, 33, 32, 'latin1');
+  return oneShotHash('sha256', nodeScratch, 'binary');
 }
 
 /** nodeHash over hex inputs, as hex. */
@@ -134,7 +143,8 @@ export interface AlignedSubtree {
  */
 export class AlignedSubtreeBuilder {
   private readonly closed: AlignedSubtree[] = [];
-  private readonly hashes: string[] = [];
+  /** Open subtree roots as latin1 digests (see leafDigestInPlace); hex only once closed. */
+  private readonly digests: string[] = [];
   private readonly heights: number[] = [];
   private next: number;
 
@@ -142,19 +152,19 @@ export class AlignedSubtreeBuilder {
     this.next = start;
   }
 
-  /** Appends a leaf hash given as hex. */
+  /** Appends a leaf hash given as a latin1 digest (leafDigestInPlace). */
   add(leaf: string): void {
-    let hash = leaf;
+    let digest = leaf;
     let height = 0;
     let start = this.next;
     // Merge with the left neighbour only when the pair forms an aligned subtree one level up.
     while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height && (start - 2 ** height) % 2 ** (height + 1) === 0) {
       this.heights.pop();
-      hash = nodeHashHex(this.hashes.pop() as string, hash);
+      digest = nodeDigest(this.digests.pop() as string, digest);
       start -= 2 ** height;
       height += 1;
     }
-    this.hashes.push(hash);
+    this.digests.push(digest);
     this.heights.push(height);
     this.next += 1;
   }
@@ -165,8 +175,8 @@ export class AlignedSubtreeBuilder {
   }
 
   cut(): void {
-    for (let index = 0; index < this.hashes.length; index += 1) this.closed.push({ hash: this.hashes[index] as string, height: this.heights[index] as number });
-    this.hashes.length = 0;
+    for (let index = 0; index < this.digests.length; index += 1) this.closed.push({ hash: Buffer.from(this.digests[index] as string, 'latin1').toString('hex'), height: this.heights[index] as number });
+    this.digests.length = 0;
     this.heights.length = 0;
   }
 

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { chainMembers, recordHashInPlace, recordHashOfLine } from './canonical.js';
-import { AlignedSubtreeBuilder, leafHashHexInPlace, type AlignedSubtree } from './merkle.js';
+import { chainMembersAt, recordHashInPlace, recordHashOfLine } from './canonical.js';
+import { AlignedSubtreeBuilder, leafDigestInPlace, type AlignedSubtree } from './merkle.js';
 import { MarkedLines, noteRetention } from './scan.js';
 
 /**
@@ -95,16 +95,16 @@ export function checkChunk(request: ChunkRequest): ChunkResult {
       fail('incomplete record at the end of the segment (no newline)', known);
       break;
     }
-    const line = data.subarray(offset, end);
-    const members = chainMembers(line);
+    const members = chainMembersAt(data, offset, end);
     if (typeof members === 'string') {
       fail(`record is malformed: ${members}`, known);
       break;
     }
     const retention = marked.has(offset, end);
-    const leaf = leafHashHexInPlace(data, offset, end);
+    const line = retention ? data.subarray(offset, end) : undefined;
+    const leaf = leafDigestInPlace(data, offset, end);
     // A marked line is parsed below, so it keeps its bytes; every other line is hashed in place.
-    const recordHash = retention ? recordHashOfLine(line, members.hashAt) : recordHashInPlace(data, offset, end, members.hashAt);
+    const recordHash = line !== undefined ? recordHashOfLine(line, members.hashAt) : recordHashInPlace(data, offset, end, members.hashAt);
     if (recordHash !== members.hash) {
       fail('record hash does not match its content: the record was altered', known);
       break;
@@ -124,7 +124,7 @@ export function checkChunk(request: ChunkRequest): ChunkResult {
       }
     }
     (tree as AlignedSubtreeBuilder).add(leaf);
-    if (retention) noteRetention(line, retained);
+    if (line !== undefined) noteRetention(line, retained);
     if (checkpointSizes.has(members.seq + 1)) {
       result.heads.push([members.seq, members.hash]);
       (tree as AlignedSubtreeBuilder).cut();
