@@ -10,8 +10,7 @@
 //
 // Every rule is sized so that nothing is refused: the bench measures the cost of counting, and
 // a refused call (or a store error) fails the run.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -19,6 +18,7 @@ import { authenticationGuard, createValidationGuard, requestSizeGuard } from '..
 import { createLimits, type Limits, type QuotasConfig } from '../src/limits/index.js';
 import { silentLogger } from '../src/observability/index.js';
 import { CallContext, compose, success, type Guard, type Next } from '../src/pipeline/index.js';
+import { startRedis } from '../test/limits/redis-helpers.js';
 
 const ROUNDS = positiveInt(process.env['BENCH_ROUNDS'], 5);
 const CALLS = { 1: positiveInt(process.env['BENCH_LIMITS_C1'], 4000), 16: positiveInt(process.env['BENCH_LIMITS_C16'], 8000) } as const;
@@ -125,29 +125,6 @@ async function run(handler: Next, calls: number, concurrency: number): Promise<n
   return ((performance.now() - started) * 1000) / calls;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn('/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      if (line.includes('Ready to accept connections')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${String(code)}`)));
-  });
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
-
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
@@ -199,7 +176,7 @@ async function main(): Promise<void> {
     await memory.close();
     await shared.close();
     upstream.stop();
-    redis.child.kill('SIGKILL');
+    await redis.kill();
   }
 }
 

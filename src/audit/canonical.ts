@@ -115,7 +115,7 @@ export interface BuiltLine {
   hash: string;
 }
 
-// Quoted keys, rendered once: the general path below is the reference for the fast one.
+// Quoted keys, rendered once, for the member-by-member path (encodeLineByMembers).
 const QUOTED_KEYS: ReadonlyArray<readonly [key: string, quoted: string, beforeHash: boolean]> = RECORD_KEYS_IN_ORDER.map((key) => [key, `${JSON.stringify(key)}:`, key < 'hash']);
 
 /** A stored line as bytes, newline included, and its record hash. */

@@ -28,10 +28,10 @@ export function leafHashHex(line: Buffer): string {
 }
 
 /**
- * The leaf hash of the line at data[start, end) as a 32-character latin1 string (one character per
- * byte, Node's 'binary' encoding: the cheapest digest form it returns), without copying the line: writes the leaf prefix
- * over the byte before the line (the previous line's newline, or a spare byte), which the caller
- * must own and no longer need.
+ * The leaf hash of the line at data[start, end) as a 32-character latin1 string (one character
+ * per byte, Node's 'binary' encoding: the cheapest digest form it returns), without copying the
+ * line: writes the leaf prefix over the byte before the line (the previous line's newline, or a
+ * spare byte), which the caller must own and no longer need.
  */
 export function leafDigestInPlace(data: Buffer, start: number, end: number): string {
   if (start < 1) throw new RangeError('the leaf prefix needs a byte before the line');
