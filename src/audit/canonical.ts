@@ -142,7 +142,7 @@ export function buildLine(fields: AuditFields & { ts: string }, seq: number, pre
  * the member-by-member path.
  */
 export function encodeLine(fields: AuditFields, ts: string, seq: number, prev: string): EncodedLine {
-  const ordered = orderedRecord(fields as unknown as Record<string, unknown>, ts, seq, prev);
+  const ordered = orderedRecord(fields, ts, seq, prev);
   const text = ordered === NOT_PLAIN ? undefined : JSON.stringify(ordered);
   // JSON.stringify writes a lone surrogate as an escape where RFC 8785 refuses it: the general path refuses it too.
   if (text === undefined || text.includes('\\ud')) return encodeLineByMembers(fields, ts, seq, prev);
@@ -158,17 +158,72 @@ const NOT_PLAIN: unique symbol = Symbol('not plain JSON data');
 const LINE_KEYS_IN_ORDER: readonly string[] = [...RECORD_KEYS_IN_ORDER, 'hash'].sort();
 const HASH_PLACEHOLDER = '0'.repeat(64);
 
-/** The line's members in canonical order, the hash as a placeholder; NOT_PLAIN if a value is not plain JSON data. */
-function orderedRecord(source: Record<string, unknown>, ts: string, seq: number, prev: string): Record<string, unknown> | typeof NOT_PLAIN {
-  const ordered: Record<string, unknown> = {};
-  for (const key of LINE_KEYS_IN_ORDER) {
-    const value = key === 'ts' ? ts : key === 'schema' ? AUDIT_SCHEMA : key === 'seq' ? seq : key === 'prev' ? prev : key === 'hash' ? HASH_PLACEHOLDER : source[key];
-    if (value === undefined) continue;
-    const copy = sortedPlainCopy(value, 0);
-    if (copy === NOT_PLAIN) return NOT_PLAIN;
-    ordered[key] = copy;
-  }
-  return ordered;
+// Set by lineValue while orderedRecord builds its literal (synchronous, so one flag serves all calls).
+let allPlain = true;
+
+/**
+ * The line's members in canonical order, the hash as a placeholder; NOT_PLAIN if a value is not
+ * plain JSON data. One literal with every schema member, absent ones undefined (JSON.stringify
+ * skips them), so every record shares one fast object shape: built member by member, an object
+ * of this many members falls back to a slow dictionary layout. The literal's order is checked
+ * against the schema when this module loads.
+ */
+function orderedRecord(source: AuditFields, ts: string, seq: number, prev: string): Record<string, unknown> | typeof NOT_PLAIN {
+  allPlain = true;
+  const ordered: Record<string, unknown> = {
+    agent_id: lineValue(source.agent_id),
+    args_digest: lineValue(source.args_digest),
+    auth_method: lineValue(source.auth_method),
+    decision: lineValue(source.decision),
+    denied_by: lineValue(source.denied_by),
+    error_code: lineValue(source.error_code),
+    event: lineValue(source.event),
+    exec_duration_ms: lineValue(source.exec_duration_ms),
+    hash: HASH_PLACEHOLDER,
+    info: lineValue(source.info),
+    input: lineValue(source.input),
+    kind: lineValue(source.kind),
+    method: lineValue(source.method),
+    output: lineValue(source.output),
+    output_bytes: lineValue(source.output_bytes),
+    output_digest: lineValue(source.output_digest),
+    output_summary: lineValue(source.output_summary),
+    prev,
+    prompt_digest: lineValue(source.prompt_digest),
+    protocol_version: lineValue(source.protocol_version),
+    reason: lineValue(source.reason),
+    redactions: lineValue(source.redactions),
+    request_bytes: lineValue(source.request_bytes),
+    request_id: lineValue(source.request_id),
+    schema: AUDIT_SCHEMA,
+    seq,
+    server: lineValue(source.server),
+    session_id: lineValue(source.session_id),
+    subject: lineValue(source.subject),
+    task_id: lineValue(source.task_id),
+    timed_out: lineValue(source.timed_out),
+    token_fingerprint: lineValue(source.token_fingerprint),
+    tool: lineValue(source.tool),
+    tools_invoked: lineValue(source.tools_invoked),
+    transport: lineValue(source.transport),
+    ts,
+    upstream_duration_ms: lineValue(source.upstream_duration_ms),
+  };
+  return allPlain ? ordered : NOT_PLAIN;
+}
+
+/** A member's value for orderedRecord: strings and booleans as they are, anything else through sortedPlainCopy. */
+function lineValue(value: unknown): unknown {
+  if (value === undefined || typeof value === 'string' || typeof value === 'boolean') return value;
+  const copy = sortedPlainCopy(value, 0);
+  if (copy === NOT_PLAIN) allPlain = false;
+  return copy;
+}
+
+// A member missing from the literal above would be dropped from every line without an error.
+const literalKeys = Object.keys(orderedRecord({ kind: 'request' }, '', 0, '') as Record<string, unknown>);
+if (literalKeys.join() !== LINE_KEYS_IN_ORDER.join()) {
+  throw new Error(`internal error: orderedRecord's members (${literalKeys.join()}) are not the schema's, in canonical order (${LINE_KEYS_IN_ORDER.join()})`);
 }
 
 /**

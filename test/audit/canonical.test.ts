@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import canonicalize from 'canonicalize';
 import { buildLine, canonicalJson, encodeLine, chainMembers, recordHashInPlace, recordHashOfLine } from '../../src/audit/canonical.js';
 import { inclusionProof, leafHash, leafDigestInPlace, MerkleFrontier, rootFromInclusionProof, subtreeRoot } from '../../src/audit/merkle.js';
-import type { AuditFields, JsonValue } from '../../src/audit/schema.js';
+import { AUDIT_SCHEMA, RECORD_KEYS_IN_ORDER, type AuditFields, type JsonValue } from '../../src/audit/schema.js';
 
 const jsonValue = fc.jsonValue({ maxDepth: 4 }) as fc.Arbitrary<JsonValue>;
 
@@ -83,6 +83,22 @@ test('a line keeps members that the one-pass encoding cannot order (array-index 
     assert.equal(encodeLine(fields, fields.ts, 7, prev).bytes.toString(), `${line}\n`);
   }
   assert.throws(() => buildLine({ kind: 'request', ts: '2026-01-01T00:00:00.000Z', input: { text: 'a\uD800b' } }, 7, prev), /Lone surrogate/);
+});
+
+test('a line carries every member of the record schema, in canonical order', () => {
+  // Built from the schema's own key list, so a field added to the schema is covered here at once.
+  const prev = 'cd'.repeat(32);
+  const fields: Record<string, unknown> = {};
+  for (const [index, key] of RECORD_KEYS_IN_ORDER.entries()) {
+    if (key === 'schema' || key === 'seq' || key === 'prev') continue;
+    fields[key] = index % 3 === 0 ? { z: index, a: [key, { y: true, b: null }] } : index % 3 === 1 ? `${key}-value` : index + 0.5;
+  }
+  fields['ts'] = '2026-01-01T00:00:00.000Z';
+  const { line, hash } = buildLine(fields as unknown as AuditFields & { ts: string }, 11, prev);
+  const expected = { ...fields, schema: AUDIT_SCHEMA, seq: 11, prev };
+  assert.equal(line, canonicalize({ ...expected, hash }));
+  assert.equal(hash, createHash('sha256').update(canonicalize(expected) as string).digest('hex'));
+  assert.deepEqual(Object.keys(JSON.parse(line) as object), [...RECORD_KEYS_IN_ORDER, 'hash'].sort());
 });
 
 test('Merkle roots and inclusion proofs follow RFC 6962 for every leaf of trees of 1 to 70 leaves', () => {
