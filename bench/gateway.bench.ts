@@ -17,7 +17,7 @@ import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'n
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -566,20 +566,54 @@ interface Row {
   runs: RunStats[];
   /** CPU milliseconds the front process used over all measured runs, or NaN where /proc is unavailable. */
   cpuMs: number;
+  /** The part of cpuMs on the front process's main thread; the rest is its thread pool (file writes), GC and compiler threads. */
+  mainThreadCpuMs: number;
+  /** CPU milliseconds every process on the machine used (client, front, upstream), and wall milliseconds. */
+  machine: MachineTime;
   calls: number;
+}
+
+interface MachineTime {
+  busyMs: number;
+  totalMs: number;
 }
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: 100 on every mainstream Linux build
 
 /** utime + stime of a process in milliseconds, from /proc (Linux); NaN elsewhere. */
 function cpuMillis(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
+  return pid === undefined ? Number.NaN : statCpuMillis(`/proc/${pid}/stat`);
+}
+
+/** utime + stime of a process's main thread (its event loop, for Node) in milliseconds; NaN elsewhere. */
+function mainThreadCpuMillis(pid: number | undefined): number {
+  return pid === undefined ? Number.NaN : statCpuMillis(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuMillis(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
   } catch {
     return Number.NaN;
+  }
+}
+
+/**
+ * Busy and total CPU time of the whole machine in milliseconds (all cores), from /proc/stat; NaN
+ * elsewhere. The client, the front process and the upstream share the machine's cores, so their
+ * sum, not the front's own time, is what bounds throughput once every core is busy.
+ */
+function machineMillis(): MachineTime {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
+    const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0);
+    const toMs = (ticks: number): number => (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+    return { busyMs: toMs(busy), totalMs: toMs(busy + (idle ?? 0) + (iowait ?? 0)) };
+  } catch {
+    return { busyMs: Number.NaN, totalMs: Number.NaN };
   }
 }
 
@@ -592,15 +626,21 @@ async function warmUp(variants: Variant[]): Promise<void> {
 
 async function measure(variants: Variant[]): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const variant of variants) for (const concurrency of CONCURRENCY) rows.push({ variant, concurrency, runs: [], cpuMs: 0, calls: 0 });
+  for (const variant of variants) for (const concurrency of CONCURRENCY) rows.push({ variant, concurrency, runs: [], cpuMs: 0, mainThreadCpuMs: 0, machine: { busyMs: 0, totalMs: 0 }, calls: 0 });
   for (let round = 0; round < ROUNDS; round += 1) {
     // Rotate the order each round so slow drift in machine load does not favour one variant.
     const order = rows.map((_, index) => rows[(index + round * 2) % rows.length] as Row);
     for (const row of order) {
       const calls = CALLS[row.variant.transport][row.concurrency] as number;
       const cpuBefore = cpuMillis(row.variant.driver.frontPid);
+      const mainBefore = mainThreadCpuMillis(row.variant.driver.frontPid);
+      const machineBefore = machineMillis();
       row.runs.push(await row.variant.driver.run(calls, row.concurrency));
+      const machineAfter = machineMillis();
       row.cpuMs += cpuMillis(row.variant.driver.frontPid) - cpuBefore;
+      row.mainThreadCpuMs += mainThreadCpuMillis(row.variant.driver.frontPid) - mainBefore;
+      row.machine.busyMs += machineAfter.busyMs - machineBefore.busyMs;
+      row.machine.totalMs += machineAfter.totalMs - machineBefore.totalMs;
       row.calls += calls;
     }
   }
@@ -619,7 +659,7 @@ function printTable(rows: Row[]): Map<string, RunStats> {
   const stats = new Map<string, RunStats>();
   const key = (role: Role, transport: Transport, concurrency: number): string => `${role}/${transport}/${concurrency}`;
   for (const row of rows) stats.set(key(row.variant.role, row.variant.transport, row.concurrency), summarize(row));
-  const header = ['variant', 'transport', 'c', 'p50_us', 'p99_us', 'calls/s', 'p50_ratio_vs_direct', 'p50_ratio_vs_floor', 'tput_ratio_vs_direct', 'front_cpu_us/call'];
+  const header = ['variant', 'transport', 'c', 'p50_us', 'p99_us', 'calls/s', 'p50_ratio_vs_direct', 'p50_ratio_vs_floor', 'tput_ratio_vs_direct', 'front_cpu_us/call', 'front_main_thread', 'machine_cpu_us/call', 'machine_busy'];
   const lines: string[][] = [header];
   const ordered = [...rows].sort((a, b) => (a.variant.transport === b.variant.transport ? a.concurrency - b.concurrency : a.variant.transport === 'stdio' ? -1 : 1));
   for (const row of ordered) {
@@ -637,6 +677,9 @@ function printTable(rows: Row[]): Map<string, RunStats> {
       (own.p50Us / floor.p50Us).toFixed(2),
       (own.callsPerSecond / direct.callsPerSecond).toFixed(2),
       Number.isNaN(row.cpuMs) ? '-' : ((row.cpuMs * 1000) / row.calls).toFixed(0),
+      Number.isNaN(row.mainThreadCpuMs) ? '-' : ((row.mainThreadCpuMs * 1000) / row.calls).toFixed(0),
+      Number.isNaN(row.machine.busyMs) ? '-' : machineMicrosPerCall(row).toFixed(0),
+      Number.isNaN(row.machine.busyMs) ? '-' : `${((row.machine.busyMs / row.machine.totalMs) * 100).toFixed(0)}%`,
     ]);
   }
   const widths = header.map((_, column) => Math.max(...lines.map((line) => (line[column] as string).length)));
@@ -644,7 +687,11 @@ function printTable(rows: Row[]): Map<string, RunStats> {
   return stats;
 }
 
-function printTargets(stats: Map<string, RunStats>): void {
+function machineMicrosPerCall(row: Row): number {
+  return (row.machine.busyMs * 1000) / row.calls;
+}
+
+function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
   const get = (name: string): RunStats => stats.get(name) as RunStats;
   const p50Ratio = get('bastion/stdio/1').p50Us / get('direct/stdio/1').p50Us;
   const tputRatio = get('bastion/stdio/16').callsPerSecond / get('direct/stdio/16').callsPerSecond;
@@ -665,6 +712,28 @@ function printTargets(stats: Map<string, RunStats>): void {
     // Each durable answer waits for its record's synced write, a floor set by the disk, not the proxy.
     process.stdout.write(`  (with the audit log in async mode: stdio c=1 p50 ${(asyncC1.p50Us / get('direct/stdio/1').p50Us).toFixed(2)}x direct, c=16 throughput ${((asyncC16.callsPerSecond / get('direct/stdio/16').callsPerSecond) * 100).toFixed(0)}% of direct)\n`);
   }
+  printCpuBudget(rows);
+}
+
+/**
+ * The stdio c=16 target as a CPU budget. The client, the proxy and the upstream share the
+ * machine's cores: at 65% of direct's rate they can use at most cores / rate of CPU per call
+ * together, and the proxy's own event loop, one thread, caps it at 1 / (its CPU per call).
+ */
+function printCpuBudget(rows: Row[]): void {
+  const row = (role: Role): Row | undefined => rows.find((entry) => entry.variant.role === role && entry.variant.transport === 'stdio' && entry.concurrency === 16);
+  const direct = row('direct');
+  const bastion = row('bastion');
+  if (direct === undefined || bastion === undefined || Number.isNaN(bastion.machine.busyMs) || Number.isNaN(bastion.cpuMs)) return;
+  const targetRate = 0.65 * summarize(direct).callsPerSecond;
+  const budget = (availableParallelism() * 1e6) / targetRate;
+  const bastionOwn = (bastion.cpuMs * 1000) / bastion.calls;
+  const others = machineMicrosPerCall(bastion) - bastionOwn;
+  process.stdout.write(
+    `  stdio c=16 as a CPU budget: 65% of direct is ${targetRate.toFixed(0)} calls/s; ${availableParallelism()} cores allow at most ${budget.toFixed(0)} us of CPU per call for client, proxy and upstream together. ` +
+      `Through Bastion the client and upstream used ${others.toFixed(0)}, leaving Bastion at most ${Math.max(0, budget - others).toFixed(0)} us (it used ${bastionOwn.toFixed(0)}); ` +
+      `its one event-loop thread alone caps it at ${(1e6 / bastionOwn).toFixed(0)} calls/s\n`,
+  );
 }
 
 async function benchmark(): Promise<void> {
@@ -677,8 +746,9 @@ async function benchmark(): Promise<void> {
     const rows = await measure(variants);
     process.stdout.write(`echo tool calls, ${ROUNDS} interleaved rounds, medians; stdio ${CALLS.stdio[1]}/${CALLS.stdio[16]} calls and http ${CALLS.http[1]}/${CALLS.http[16]} calls per round at c=1/16\n`);
     process.stdout.write('stdio: floor = byte-forwarding child process; http: direct = the SDK server\'s own Streamable HTTP endpoint, floor = a byte-forwarding HTTP reverse proxy in front of it, bastion = Bastion\'s HTTP listener fronting the same server over stdio; "bastion, async audit" = the stdio Bastion with its audit log in async mode (answers do not wait for the disk)\n');
-    process.stdout.write('front_cpu_us/call: CPU time (user+sys, /proc) of the process the client talks to: the server itself, the forwarder, or Bastion\n\n');
-    printTargets(printTable(rows));
+    process.stdout.write('front_cpu_us/call: CPU time (user+sys, /proc) of the process the client talks to: the server itself, the forwarder, or Bastion; front_main_thread: the part on its main thread (the event loop), the rest being its thread pool (file writes), GC and compiler threads\n');
+    process.stdout.write('machine_cpu_us/call: CPU time of the whole machine (client, front process and upstream; /proc/stat) per call; machine_busy: the share of all cores busy during the runs\n\n');
+    printTargets(printTable(rows), rows);
     process.stdout.write(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   } finally {
     await Promise.all(variants.map((variant) => variant.driver.close().catch(() => undefined)));
