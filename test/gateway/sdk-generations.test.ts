@@ -1,7 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpTransportV2 } from '@modelcontextprotocol/client';
-import { configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, TEST_TOKEN, type RunningGateway } from '../helpers/gateway.js';
+import { StdioClientTransport as StdioTransportV2 } from '@modelcontextprotocol/client/stdio';
+import { BASTION_BIN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, tempDir, TEST_TOKEN, type RunningGateway } from '../helpers/gateway.js';
 
 describe('interoperability across SDK generations and protocol revisions', () => {
   let gw: RunningGateway;
@@ -36,6 +39,34 @@ describe('interoperability across SDK generations and protocol revisions', () =>
     });
     const answer = (await response.json()) as { error: { code: number } };
     assert.equal(answer.error.code, -32601);
+  });
+
+  // 'auto' makes the v2 client probe with server/discover (2026-07-28) first, and fall back to
+  // initialize on the answer Bastion gives; the default mode ('legacy') never probes.
+  test('a v2 SDK client negotiating automatically falls back to 2025-11-25 over HTTP and its calls work', async () => {
+    const client = new ClientV2({ name: 'v2-auto', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await client.connect(new HttpTransportV2(new URL(gw.url), { requestInit: { headers: { Authorization: `Bearer ${TEST_TOKEN}` } } }));
+    assert.equal(client.getProtocolEra(), 'legacy');
+    assert.equal(client.getNegotiatedProtocolVersion(), '2025-11-25');
+    assert.equal(firstText(await client.callTool({ name: 'modern.multiply', arguments: { a: 4, b: 6 } })), '24');
+    await client.close();
+  });
+
+  test('a v2 SDK client negotiating automatically falls back to 2025-11-25 over stdio and its calls work', async () => {
+    const dir = tempDir();
+    const config = join(dir.path, 'stdio', 'bastion.yaml');
+    mkdirSync(join(dir.path, 'stdio'));
+    writeFileSync(config, configYaml(stdioServer('modern', fixture('v2-server')), '', 'listeners:\n  stdio: { agent: desktop-agent }'));
+    const client = new ClientV2({ name: 'v2-auto-stdio', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    try {
+      await client.connect(new StdioTransportV2({ command: process.execPath, args: [BASTION_BIN, 'serve', '--stdio', '--config', config], stderr: 'ignore' }));
+      assert.equal(client.getProtocolEra(), 'legacy');
+      assert.equal(client.getNegotiatedProtocolVersion(), '2025-11-25');
+      assert.equal(firstText(await client.callTool({ name: 'modern.multiply', arguments: { a: 5, b: 5 } })), '25');
+    } finally {
+      await client.close();
+      dir.cleanup();
+    }
   });
 
   for (const version of ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']) {
