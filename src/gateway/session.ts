@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
-import { CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
+import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
 import { Catalog, type DefinitionInspector, type ListFilter } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
 import { Namespace } from './namespace.js';
@@ -64,7 +64,7 @@ export class GatewaySession {
   clientInfo: Record<string, unknown> = {};
   /** The identity that initialized the session; later requests must come from the same one. */
   owner: Identity | undefined;
-  private readonly inFlight = new Map<JsonRpcId, AbortController>();
+  private readonly inFlight = new Map<JsonRpcId, CallCancellation>();
   private readonly handler: Next;
   private readonly router: Router;
   readonly broker: ServerRequestBroker;
@@ -242,8 +242,8 @@ export class GatewaySession {
       return;
     }
     if (method === 'initialize' && !this.initialized) this.owner = identity;
-    const controller = new AbortController();
-    this.inFlight.set(id, controller);
+    const cancellation = new CallCancellation();
+    this.inFlight.set(id, cancellation);
     const ctx = new CallContext({
       requestId: id,
       method,
@@ -252,7 +252,7 @@ export class GatewaySession {
       identity,
       requestBytes: bytes,
       limits: this.limitsFor(undefined, undefined),
-      signal: controller.signal,
+      signal: cancellation,
     });
     let outcome: Outcome;
     try {
@@ -263,7 +263,7 @@ export class GatewaySession {
     } finally {
       this.inFlight.delete(id);
     }
-    if (controller.signal.aborted) return; // cancelled by the client: the spec says no response
+    if (cancellation.aborted) return; // cancelled by the client: the spec says no response
     const response: JsonRpcResponse = outcome.ok ? { jsonrpc: '2.0', id, result: outcome.result } : errorResponse(id, outcome.error);
     this.sink.send(response, id);
   }

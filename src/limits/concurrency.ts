@@ -1,5 +1,6 @@
 // In-flight limits per agent, server and tool, with a bounded wait for a free slot. Counted in
 // this process: a replica's in-flight calls are its own (docs/limits.md says why).
+import type { CancelSignal } from '../pipeline/index.js';
 import type { ConcurrencyConfig } from './config.js';
 import type { CallSubject } from './match.js';
 
@@ -39,7 +40,7 @@ export class Concurrency {
   constructor(private readonly config: ConcurrencyConfig) {}
 
   /** Takes a slot in the agent's, the server's and the tool's group, in that order (one order, so no deadlock). */
-  async acquire(subject: CallSubject, signal: AbortSignal): Promise<Acquired> {
+  async acquire(subject: CallSubject, signal: CancelSignal): Promise<Acquired> {
     const started = Date.now();
     const deadline = started + this.config.maxQueueMs;
     const wanted: Array<[ConcurrencyLimit, string, number]> = [
@@ -99,7 +100,7 @@ export class Concurrency {
     }
   }
 
-  private take(slots: Slots, deadline: number, signal: AbortSignal): Promise<ConcurrencyDenial['why'] | undefined> {
+  private take(slots: Slots, deadline: number, signal: CancelSignal): Promise<ConcurrencyDenial['why'] | undefined> {
     if (slots.active < slots.max && slots.queue.length === 0) {
       slots.active += 1;
       return Promise.resolve(undefined);

@@ -2,7 +2,7 @@
 // every call that has a target (tools, prompts, resources). Cheapest and most final checks come
 // first, so a call refused early spends nothing later: an open breaker costs no quota, and a
 // call over its rate never waits for a concurrency slot.
-import { ErrorCode, failure, type CallContext, type Guard, type Outcome } from '../pipeline/index.js';
+import { CallCancellation, ErrorCode, failure, type CallContext, type Guard, type Outcome } from '../pipeline/index.js';
 import type { Breaker, Breakers } from './breaker.js';
 import type { ChainLimits } from './chain.js';
 import type { Concurrency } from './concurrency.js';
@@ -155,22 +155,22 @@ function runWatched(ctx: CallContext, next: (ctx: CallContext) => Promise<Outcom
   // skipping it keeps the common path free of extra signals and timers.
   const breakers = all.filter((breaker) => breaker.rule.maxMemoryBytes !== undefined || breaker.rule.maxCallCpuMs !== undefined);
   if (breakers.length === 0) return { outcome: next(ctx), stop: () => undefined };
-  const controller = new AbortController();
+  const cancellation = new CallCancellation();
   const outer = ctx.signal;
-  const follow = (): void => controller.abort(outer.reason);
+  const follow = (): void => cancellation.abort(outer.reason);
   if (outer.aborted) follow();
   else outer.addEventListener('abort', follow, { once: true });
-  ctx.signal = controller.signal;
+  ctx.signal = cancellation;
   let abortWith: ((outcome: Outcome) => void) | undefined;
   const aborted = new Promise<Outcome>((resolve) => {
     abortWith = resolve;
   });
   const abort = (reason: string): void => {
-    if (controller.signal.aborted) return;
+    if (cancellation.aborted) return;
     ctx.audit.decision = 'deny';
     ctx.audit.reason = 'circuit_open';
     ctx.audit.deniedBy = LIMITS_GUARD_NAME;
-    controller.abort(new Error(reason));
+    cancellation.abort(new Error(reason));
     abortWith?.(failure(ErrorCode.CircuitOpen, `${reason}; the call was aborted`, { reason: 'circuit_open', aborted: true }));
   };
   const unwatch = breakers.map((breaker) => breaker.watch(abort));

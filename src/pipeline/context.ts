@@ -1,3 +1,4 @@
+import type { CancelSignal } from './cancellation.js';
 import { performance } from 'node:perf_hooks';
 
 /** Who is calling. Set by the transport; the authentication guard refuses a context without it. */
@@ -52,7 +53,7 @@ export interface CallContextInit {
   identity: Identity | undefined;
   requestBytes: number;
   limits: CallLimits;
-  signal: AbortSignal;
+  signal: CancelSignal;
 }
 
 /** Everything known about one client request while it runs through the guard chain. */
@@ -65,7 +66,7 @@ export class CallContext {
   readonly requestBytes: number;
   readonly startedAt: number;
   /** Aborts the call. A guard may replace it with one that also aborts on its own condition (a circuit breaker opening), never with one that aborts less. */
-  signal: AbortSignal;
+  signal: CancelSignal;
   limits: CallLimits;
   target: CallTarget | undefined;
   /** The upstream's definition of the called tool (for tools/call), used by schema validation. */

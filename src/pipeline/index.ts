@@ -1,6 +1,8 @@
 export { CallContext } from './context.js';
 export type { Identity, SessionInfo, CallLimits, CallTarget, AuditFacts, CallContextInit } from './context.js';
 export { compose } from './chain.js';
+export { CallCancellation } from './cancellation.js';
+export type { CancelSignal } from './cancellation.js';
 export type { Guard, Next } from './chain.js';
 export { ErrorCode, success, failure } from './outcome.js';
 export type { Outcome, JsonRpcErrorBody } from './outcome.js';

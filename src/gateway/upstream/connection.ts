@@ -1,5 +1,5 @@
 import type { Logger } from '../../observability/index.js';
-import { ErrorCode, type JsonRpcErrorBody } from '../../pipeline/index.js';
+import { ErrorCode, type CancelSignal, type JsonRpcErrorBody } from '../../pipeline/index.js';
 import { classify, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest } from '../jsonrpc.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
 import type { UpstreamChannel, ViolationKind } from './channel.js';
@@ -16,7 +16,7 @@ export interface UpstreamReply {
 export interface UpstreamRequestOptions {
   timeoutMs: number;
   maxOutputBytes: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   /** Receives this request's progress notifications, with the client's own progress token restored. */
   onProgress?: (params: Record<string, unknown>) => void;
 }
@@ -43,7 +43,7 @@ interface Pending {
   onProgress: ((params: Record<string, unknown>) => void) | undefined;
   clientProgressToken: unknown;
   abort: (() => void) | undefined;
-  signal: AbortSignal | undefined;
+  signal: CancelSignal | undefined;
 }
 
 /**
