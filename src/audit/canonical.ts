@@ -296,7 +296,6 @@ export interface ChainMembers {
   hashAt: number;
 }
 
-
 /** Finds seq, prev and hash in a line without parsing it (see the layout rule in schema.ts). */
 export function chainMembers(line: Buffer): ChainMembers | string {
   return chainMembersAt(line, 0, line.length);

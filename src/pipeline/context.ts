@@ -1,5 +1,5 @@
-import type { CancelSignal } from './cancellation.js';
 import { performance } from 'node:perf_hooks';
+import type { CancelSignal } from './cancellation.js';
 
 /** Who is calling. Set by the transport; the authentication guard refuses a context without it. */
 export interface Identity {
