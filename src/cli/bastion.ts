@@ -10,12 +10,18 @@ program
   .description('Bastion: a security gateway for the Model Context Protocol.\nEvery tool call is authenticated, checked, limited, sandboxed and audited.')
   .version(packageVersion(), '-V, --version', 'print the Bastion version')
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // The command list shows each command's first description line; the rest is in its own help.
+  .configureHelp({ subcommandDescription: (command) => command.summary() || (command.description().split('\n')[0] ?? '') });
 
 for (const register of commandGroups) register(program);
 
+// Commander's help command takes one name; `bastion help token new` means `bastion token new --help`.
+const args = process.argv.slice(2);
+const argv = args[0] === 'help' && args.length > 2 ? [...process.argv.slice(0, 2), ...args.slice(1), '--help'] : process.argv;
+
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode;

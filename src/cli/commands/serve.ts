@@ -25,6 +25,13 @@ export const registerServe: RegisterCommands = (program: Command) => {
     .option('-c, --config <file>', 'bastion.yaml or .json to use (default: the embedded demo config)')
     .option('--stdio', 'serve one client over stdin/stdout (for clients that launch Bastion as a command)')
     .option('-p, --port <port>', 'override listeners.http.port')
+    .addHelpText(
+      'after',
+      '\nEnvironment:\n' +
+        '  BASTION_PORT       port of the HTTP listener when no --port is given (demo config)\n' +
+        "  BASTION_TOKEN      the demo agent's bearer token (default: a new one each start)\n" +
+        '  BASTION_LOG_LEVEL  operational log level: fatal, error, warn, info (default), debug, trace\n',
+    )
     .action(async (options: ServeOptions) => serve(options));
 };
 

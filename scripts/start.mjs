@@ -1,0 +1,45 @@
+// `npm start`: runs the gateway in this process, so the signals npm forwards (SIGTERM, SIGINT)
+// reach the gateway itself and it stops its upstream servers before exiting. It builds first
+// only when dist/ is missing or older than a source file, and says so.
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const entry = join(root, 'dist', 'src', 'cli', 'bastion.js');
+
+/** Newest modification time under `dir` of files that feed the build. */
+function newestSource(dir) {
+  let newest = 0;
+  for (const entryName of readdirSync(dir, { withFileTypes: true })) {
+    const full = join(dir, entryName.name);
+    if (entryName.isDirectory()) newest = Math.max(newest, newestSource(full));
+    else if (/\.(ts|json)$/.test(entryName.name)) newest = Math.max(newest, statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+function buildIsCurrent() {
+  const built = statSync(entry, { throwIfNoEntry: false });
+  if (built === undefined) return false;
+  const inputs = Math.max(newestSource(join(root, 'src')), statSync(join(root, 'tsconfig.json')).mtimeMs, statSync(join(root, 'package.json')).mtimeMs);
+  return built.mtimeMs >= inputs;
+}
+
+if (!buildIsCurrent()) {
+  process.stderr.write('bastion: building dist/ (it is missing or older than src/) ...\n');
+  const started = Date.now();
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+  if (result.status !== 0) {
+    process.stderr.write(`bastion: the build failed (exit ${result.status ?? result.signal}); fix the errors above and run npm start again\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`bastion: built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+// The CLI reads process.argv: `npm start -- --port 9000` arrives here as extra arguments.
+process.argv = [process.argv[0], entry, 'serve', ...process.argv.slice(2)];
+await import(pathToFileURL(entry).href);
