@@ -22,7 +22,7 @@ export function loadConfigFile(path: string): LoadedConfig {
     text = readFileSync(absolute, 'utf8');
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError([{ file: path, line: undefined, column: undefined, field: '', message: `cannot read the file (${reason})`, fix: 'check the path given to --config' }]);
+    throw new ConfigError([{ file: path, line: undefined, column: undefined, field: '', message: `cannot read the file (${reason})`, fix: `check that ${absolute} exists and is readable` }]);
   }
   return loadConfigText(text, path, dirname(absolute));
 }
@@ -34,20 +34,52 @@ export function loadConfigText(text: string, source: string, baseDir: string): L
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((error) => {
-        const position = lineCounter.linePos(error.pos[0]);
-        return { file: source, line: position.line, column: position.col, field: '', message: `syntax error: ${error.message.split('\n')[0]}`, fix: 'fix the YAML/JSON syntax at this position' };
-      }),
+      sortProblems(
+        doc.errors.map((error) => {
+          const position = lineCounter.linePos(syntaxErrorOffset(text, error.pos[0], error.message));
+          return { file: source, line: position.line, column: position.col, field: '', message: `syntax error: ${error.message.split('\n')[0]}`, fix: 'fix the YAML/JSON syntax at this position' };
+        }),
+      ),
     );
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   if (!validate(raw)) {
-    throw new ConfigError(describeSchemaErrors(validate.errors ?? [], doc, lineCounter, source));
+    throw new ConfigError(sortProblems(describeSchemaErrors(validate.errors ?? [], doc, lineCounter, source)));
   }
   const config = raw;
   const problems = semanticProblems(config, doc, lineCounter, source);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(sortProblems(problems));
   return { config, source, baseDir };
+}
+
+/** Problems in the order of the file, so the first one printed is the first one to fix. */
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+}
+
+/**
+ * Where a syntax error really is. The parser notices an unclosed `[` or `{` only on a later
+ * line; the mistake is the bracket that was never closed, so point at it.
+ */
+export function syntaxErrorOffset(text: string, offset: number, message: string): number {
+  if (!/flow (sequence|mapping|collection)|end with a [\]}]/i.test(message)) return offset;
+  const closers: string[] = [];
+  let quote: string | undefined;
+  for (let index = Math.min(offset, text.length) - 1; index >= 0; index -= 1) {
+    const char = text[index] ?? '';
+    if (quote !== undefined) {
+      if (char === quote) quote = undefined;
+      continue;
+    }
+    if (char === '"' || char === "'") quote = char;
+    else if (char === ']' || char === '}') closers.push(char);
+    else if (char === '[' || char === '{') {
+      const expected = char === '[' ? ']' : '}';
+      if (closers[closers.length - 1] === expected) closers.pop();
+      else return index;
+    }
+  }
+  return offset;
 }
 
 function describeSchemaErrors(errors: readonly ErrorObject[], doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
@@ -85,7 +117,9 @@ function describeSchemaError(error: ErrorObject, doc: Document, lineCounter: Lin
     case 'required': {
       const missing = String((error.params as { missingProperty: string }).missingProperty);
       const hint = parent.properties?.[missing]?.description;
-      return { file, ...at(path), field: [...path, missing].join('.'), message: `missing required field '${missing}'`, fix: hint !== undefined ? `add ${missing}: ${hint}` : `add the field '${missing}'` };
+      // A description may already be the line to add (`version: 1`).
+      const fix = hint === undefined ? `add the field '${missing}'` : hint.startsWith(`${missing}:`) ? `add ${hint}` : `add ${missing}: ${hint}`;
+      return { file, ...at(path), field: [...path, missing].join('.'), message: `missing required field '${missing}'`, fix };
     }
     case 'propertyNames': {
       const name = String((error.params as { propertyName: string }).propertyName);
@@ -94,7 +128,9 @@ function describeSchemaError(error: ErrorObject, doc: Document, lineCounter: Lin
     case 'enum':
     case 'const': {
       const allowed = error.keyword === 'enum' ? (error.params as { allowedValues: unknown[] }).allowedValues : [(error.params as { allowedValue: unknown }).allowedValue];
-      return { file, ...at(path), field: path.join('.'), message: `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`, fix: parent.description };
+      const suggestion = typeof error.data === 'string' ? closest(error.data, allowed.filter((value): value is string => typeof value === 'string')) : undefined;
+      const fix = suggestion === undefined ? parent.description : `did you mean '${suggestion}'?${parent.description === undefined ? '' : ` (${parent.description})`}`;
+      return { file, ...at(path), field: path.join('.'), message: `must be one of ${allowed.map((value) => JSON.stringify(value)).join(', ')}`, fix };
     }
     default:
       return { file, ...at(path), field: path.join('.'), message: error.message ?? error.keyword, fix: parent.description };

@@ -212,9 +212,11 @@ export const configSchema = {
         type: 'object',
         required: ['transport'],
         properties: { transport: { enum: ['stdio', 'http'], description: "'stdio' (a local command) or 'http' (a Streamable HTTP URL)" } },
-        if: { properties: { transport: { const: 'stdio' } } },
+        // Each transport's own schema applies only when transport names it, so a typo in
+        // transport is one problem, not a cascade from the other transport's rules.
+        if: { required: ['transport'], properties: { transport: { const: 'stdio' } } },
         then: stdioServer,
-        else: httpServer,
+        else: { if: { required: ['transport'], properties: { transport: { const: 'http' } } }, then: httpServer },
       },
       description: 'a map of server names (lowercase letters, digits and -, starting with a letter) to server definitions',
     },
