@@ -105,6 +105,8 @@ listeners:
     host: 127.0.0.1
     port: ${Number(process.env['BASTION_PORT'] ?? 8080)}
     path: /mcp
+  stdio:
+    agent: demo-agent
 policy:
   files: [${JSON.stringify(join(stateDir, 'demo-policy.yaml'))}]
 servers:
