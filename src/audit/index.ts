@@ -2,7 +2,7 @@
  * Tamper-evident audit log: record schema, chained group-commit writer, signed checkpoints,
  * crash recovery, verification and the audit guard. See docs/audit.md.
  */
-export { AuditLog, AuditTamperError, AuditUnavailableError } from './log.js';
+export { AuditLog, AuditTamperError, AuditUnavailableError, writerLockHolder } from './log.js';
 export type { AppendResult, AuditLogOptions, RecoveryReport, WriterStats } from './log.js';
 export { createAuditGuard } from './guard.js';
 export type { AuditSink } from './guard.js';

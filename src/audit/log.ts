@@ -606,6 +606,18 @@ function acquireWriterLock(dir: string): () => void {
   throw new Error(`could not take the writer lock ${path}`);
 }
 
+/** The live process holding the audit log's writer lock, if any (for a clear start-up refusal). */
+export function writerLockHolder(dir: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, LOCK_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const holder = Number(text.trim());
+  return Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder) ? holder : undefined;
+}
+
 function releaseWriterLock(dir: string): void {
   try {
     unlinkSync(join(dir, LOCK_FILE));

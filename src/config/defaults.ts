@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { loadConfigText } from './load.js';
@@ -84,7 +84,10 @@ export function materializeDemo(stateDir: string, ownerOf: (server: string) => n
     const uid = ownerOf(server);
     if (uid !== undefined) chownSync(dir, uid, uid);
   }
-  writeFileSync(join(stateDir, 'demo-policy.yaml'), demoPolicyText(workspace), { mode: 0o600 });
+  // Written only when it differs, so a start never rewrites (and reloads) a policy in use.
+  const policyFile = join(stateDir, 'demo-policy.yaml');
+  const policy = demoPolicyText(workspace);
+  if (!existsSync(policyFile) || readFileSync(policyFile, 'utf8') !== policy) writeFileSync(policyFile, policy, { mode: 0o600 });
 }
 
 /**

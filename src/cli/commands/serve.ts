@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { resolveAuditConfig, writerLockHolder } from '../../audit/index.js';
 import { hashToken } from '../../auth/index.js';
 import { createBastion } from '../../app/index.js';
 import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type LoadedConfig } from '../../config/index.js';
@@ -11,6 +12,7 @@ import { createLogger } from '../../observability/index.js';
 import { CliError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import type { RegisterCommands } from './index.js';
+import { explainFailureToStdioClient } from './startup-failure.js';
 
 interface ServeOptions {
   config?: string;
@@ -45,10 +47,28 @@ function load(options: ServeOptions): LoadedConfig {
 }
 
 async function serve(options: ServeOptions): Promise<void> {
+  try {
+    await startServing(options);
+  } catch (error) {
+    // A client that launched Bastion over stdio would only see "connection closed": tell it why.
+    if (options.stdio === true) {
+      const reason = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`bastion: ${reason}\n`);
+      await explainFailureToStdioClient(reason);
+    }
+    throw error;
+  }
+}
+
+async function startServing(options: ServeOptions): Promise<void> {
   const loaded = load(options);
   const logger = createLogger();
   const { config } = loaded;
   const stateDir = resolve(loaded.baseDir, config.stateDir);
+  // Refuse before touching the state directory, so a second start changes nothing of the first's.
+  const auditDir = resolveAuditConfig(config.audit, stateDir).dir;
+  const holder = writerLockHolder(auditDir);
+  if (holder !== undefined) throw new CliError(`the state directory ${stateDir} is in use by another Bastion (process ${holder}, audit log ${auditDir}); stop it, or give this one its own stateDir`, 2);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   if (options.config === undefined) materializeDemo(stateDir, (server) => (process.getuid?.() === 0 ? serverUid(server) : undefined));
   let bastion;
