@@ -4,7 +4,8 @@ import type { LoadedConfig } from '../config/index.js';
 import { Gateway, type GatewayOptions } from '../gateway/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Guard } from '../pipeline/index.js';
-import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy, declarationsFromConfig } from '../policy/index.js';
+import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy } from '../policy/index.js';
+import { policyInputs } from './policy-inputs.js';
 import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
 import { eventRecorder, type RecordEvent } from './events.js';
@@ -120,15 +121,8 @@ function openPolicy(options: BastionOptions, record: RecordEvent): PolicyStore |
     record(AuditEvent.Alert, { alert: 'policy_not_enforced' });
     return undefined;
   }
-  const manifests = [
-    ...config.policy.manifests.map((file) => resolve(loaded.baseDir, file)),
-    ...Object.values(config.servers).flatMap((server) => (server.manifest === undefined ? [] : [resolve(loaded.baseDir, server.manifest)])),
-  ];
   const store = PolicyStore.open({
-    policyFiles: config.policy.files.map((file) => resolve(loaded.baseDir, file)),
-    manifestFiles: manifests,
-    declarations: declarationsFromConfig(config.servers),
-    followSymlinks: config.policy.followSymlinks,
+    ...policyInputs(loaded),
     logger,
     onReload: (why, result) => record(AuditEvent.PolicyChange, { why, accepted: result.ok, problems: result.ok ? [] : result.problems.map((problem) => `${problem.file}:${problem.line ?? '?'}: ${problem.field}: ${problem.message}`) }),
   });

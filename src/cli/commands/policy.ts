@@ -4,6 +4,10 @@ import { formatProblem, type PolicyProblem } from '../../policy/errors.js';
 import { PolicyEvaluator, type Decision } from '../../policy/evaluator.js';
 import { policyFromDocuments, type PolicySet } from '../../policy/policy-file.js';
 import { isRecord, readSource, type SourceDocument } from '../../policy/source.js';
+import { resolve } from 'node:path';
+import { policyInputs } from '../../app/index.js';
+import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type LoadedConfig } from '../../config/index.js';
+import { compilePolicy } from '../../policy/store.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
 
@@ -76,6 +80,48 @@ function undeclaredGrants(policy: PolicySet, declarations: Record<string, Server
   return warnings;
 }
 
+interface ExplainOptions {
+  agent: string;
+  tool: string;
+  args: string;
+  config?: string;
+  policy?: string[];
+  manifest: string[];
+  followSymlinks: boolean;
+}
+
+function refuse(problems: PolicyProblem[]): never {
+  throw new CliError(`cannot explain: the policy does not load (the gateway would refuse it):\n${problems.map((p) => `error: ${formatProblem(p)}`).join('\n')}`, 2);
+}
+
+function evaluatorForFiles(policyFiles: string[], manifestFiles: string[], followSymlinks: boolean): PolicyEvaluator {
+  const policies = sortFiles(policyFiles, 'policy');
+  const manifests = sortFiles(manifestFiles, 'manifest');
+  const loaded = policyFromDocuments(policies.policies);
+  const problems = [...policies.problems, ...manifests.problems, ...(loaded.ok ? [] : loaded.problems)];
+  if (problems.length > 0 || !loaded.ok) refuse(problems);
+  return new PolicyEvaluator(loaded.policy, manifests.declarations, { followSymlinks });
+}
+
+/** The evaluator `bastion serve` builds for this config (the built-in demo when none is given). */
+function evaluatorForConfig(file: string | undefined): PolicyEvaluator {
+  let loaded: LoadedConfig;
+  try {
+    if (file !== undefined) loaded = loadConfigFile(file);
+    else {
+      loaded = embeddedDefaultConfig();
+      materializeDemo(resolve(loaded.baseDir, loaded.config.stateDir));
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, 2);
+    throw error;
+  }
+  if (!loaded.config.policy.enforce) throw new CliError(`${loaded.source} has policy.enforce: false: the gateway allows every authenticated call without a policy decision`, 3);
+  const compiled = compilePolicy(policyInputs(loaded));
+  if (!compiled.ok) refuse(compiled.problems);
+  return compiled.evaluator;
+}
+
 export const registerPolicy: RegisterCommands = (program: Command) => {
   const policy = program.command('policy').description('check least-privilege policies and explain decisions');
   policy
@@ -101,10 +147,12 @@ export const registerPolicy: RegisterCommands = (program: Command) => {
     .requiredOption('--agent <id>', 'the agent id')
     .requiredOption('--tool <server.tool>', 'the namespaced tool, e.g. filesystem.read_text_file')
     .option('--args <json>', 'the tool arguments as a JSON object', '{}')
-    .requiredOption('--policy <files...>', 'policy files')
-    .option('--manifest <files...>', 'server manifests', [])
+    .option('-c, --config <file>', "decide as the gateway running this bastion.yaml would: its policy files, manifests and inline declarations")
+    .option('--policy <files...>', 'policy files (instead of --config)')
+    .option('--manifest <files...>', 'server manifests (with --policy)', [])
     .option('--no-follow-symlinks', 'check paths as strings only (symlinks on this machine are not resolved)')
-    .action((options: { agent: string; tool: string; args: string; policy: string[]; manifest: string[]; followSymlinks: boolean }) => {
+    .addHelpText('after', '\nWith neither --config nor --policy, the decision is the one `bastion serve` makes on its built-in demo config.')
+    .action((options: ExplainOptions) => {
       const dot = options.tool.indexOf('.');
       if (dot <= 0 || dot === options.tool.length - 1) throw new CliError(`--tool must be SERVER.TOOL, got '${options.tool}'`, 2);
       let args: unknown;
@@ -114,12 +162,7 @@ export const registerPolicy: RegisterCommands = (program: Command) => {
         throw new CliError(`--args is not valid JSON: ${(error as Error).message}`, 2);
       }
       if (!isRecord(args)) throw new CliError('--args must be a JSON object, e.g. \'{"path": "/tmp/x/a.txt"}\'', 2);
-      const policies = sortFiles(options.policy, 'policy');
-      const manifests = sortFiles(options.manifest, 'manifest');
-      const loaded = policyFromDocuments(policies.policies);
-      const problems = [...policies.problems, ...manifests.problems, ...(loaded.ok ? [] : loaded.problems)];
-      if (problems.length > 0 || !loaded.ok) throw new CliError(`cannot explain: the policy does not load (the gateway would refuse it):\n${problems.map((p) => `error: ${formatProblem(p)}`).join('\n')}`, 2);
-      const evaluator = new PolicyEvaluator(loaded.policy, manifests.declarations, { followSymlinks: options.followSymlinks });
+      const evaluator = options.policy === undefined ? evaluatorForConfig(options.config) : evaluatorForFiles(options.policy, options.manifest, options.followSymlinks);
       const decision = evaluator.decideTool(options.agent, options.tool.slice(0, dot), options.tool.slice(dot + 1), args);
       process.stdout.write(printDecision(decision));
       if (!decision.allow) process.exitCode = 3;
