@@ -16,6 +16,7 @@ else need=(
   [prlimit]=util-linux
   [setpriv]=util-linux
   [runc]=runc
+  [prometheus]=prometheus
 )
 fi
 missing=()

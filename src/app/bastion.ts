@@ -12,6 +12,7 @@ import { eventRecorder, type RecordEvent } from './events.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
+import { AdminListener, GatewayMetrics, type AdminListenerConfig, type ReadinessCheck } from '../admin/index.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
 const STORE_READY_MS = 5000;
@@ -25,6 +26,10 @@ export interface Bastion {
   sandboxes: SandboxRegistry;
   /** Rate limits, budgets, concurrency, chain length and breakers; undefined when quotas.enabled is false. */
   limits: Limits | undefined;
+  /** Prometheus metrics; undefined without listeners.admin. */
+  metrics: GatewayMetrics | undefined;
+  /** Starts the admin listener (metrics, health) when the config has one; resolves with its URL. */
+  startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
   close(): Promise<void>;
 }
@@ -49,12 +54,14 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
     const admissions = await admitServers(loaded, audit, logger);
-    const record = eventRecorder(audit, logger);
+    const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway);
+    const record = observedBy(metrics, eventRecorder(audit, logger));
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const policy = openPolicy(options, record);
-    const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
+    // Metrics outside audit, so that a call the audit log refuses is counted too.
+    const outermost: Guard[] = [...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
@@ -74,13 +81,21 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     };
     const gateway = new Gateway(gatewayOptions);
     await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });
+    let admin: AdminListener | undefined;
     return {
       gateway,
       audit,
       policy,
       sandboxes,
       limits,
+      metrics,
+      startAdmin: async () => {
+        if (config.listeners.admin === undefined || metrics === undefined) return undefined;
+        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: readinessChecks(audit, limits, gateway), logger });
+        return admin.listen();
+      },
       close: async () => {
+        await admin?.close();
         await gateway.stop();
         policy?.close();
         await limits?.close().catch(() => undefined);
@@ -92,6 +107,37 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.close().catch(() => undefined);
     throw error;
   }
+}
+
+function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway): GatewayMetrics {
+  return new GatewayMetrics({
+    agentLabel: config.metrics.agentLabel,
+    sources: {
+      sessions: () => [
+        { transport: 'http', count: gateway().http?.sessionCount ?? 0 },
+        { transport: 'stdio', count: gateway().stdio === undefined ? 0 : 1 },
+      ],
+      audit: () => audit.stats,
+    },
+  });
+}
+
+/** Events still go to the audit log; metrics count them on the way. */
+function observedBy(metrics: GatewayMetrics | undefined, record: RecordEvent): RecordEvent {
+  if (metrics === undefined) return record;
+  return (type, info) => {
+    metrics.observeEvent(type, info);
+    record(type, info);
+  };
+}
+
+/** Ready when a client can be served: a listener is up, the audit log takes records, the limit store answers. */
+function readinessChecks(audit: AuditLog, limits: Limits | undefined, gateway: Gateway): ReadinessCheck[] {
+  return [
+    { name: 'listener', check: () => Promise.resolve(gateway.http !== undefined || gateway.stdio !== undefined ? { ok: true, detail: 'serving' } : { ok: false, detail: 'no MCP listener started yet' }) },
+    { name: 'audit', check: () => Promise.resolve(audit.failedWith === undefined ? { ok: true, detail: 'writable' } : { ok: false, detail: `the audit log failed: ${audit.failedWith.message}` }) },
+    { name: 'limit-store', check: async () => (limits === undefined || (await limits.ready(500)) ? { ok: true, detail: 'reachable' } : { ok: false, detail: 'the Redis limit store does not answer' }) },
+  ];
 }
 
 async function openLimits(options: BastionOptions, record: RecordEvent, sandboxes: SandboxRegistry): Promise<Limits | undefined> {

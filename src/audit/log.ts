@@ -180,6 +180,11 @@ export class AuditLog {
     return { ...this.counters };
   }
 
+  /** Why the log stopped accepting records, once it has (readiness probes report it). */
+  get failedWith(): Error | undefined {
+    return this.failure;
+  }
+
   /** Appends one record. Resolves (durable mode) once it is on disk. */
   async append(fields: AuditFields): Promise<AppendResult> {
     if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}. Calls must be denied until the gateway restarts with a writable log`);

@@ -1,3 +1,4 @@
+import { adminListenerSchema } from '../admin/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { serverTrustSchemaProperties, trustConfigSchema } from '../integrity/trust.js';
 import { quotasConfigSchema } from '../limits/config.js';
@@ -104,6 +105,7 @@ export const configSchema = {
           required: ['agent'],
           properties: { agent: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$', description: 'the agent id for the stdio client' } },
         },
+        admin: adminListenerSchema,
         http: {
           type: 'object',
           additionalProperties: false,

@@ -1,3 +1,4 @@
+import type { AdminListenerConfig } from '../admin/config.js';
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
 import type { QuotasConfig } from '../limits/config.js';
 import type { PolicyConfig } from '../policy/config.js';
@@ -114,6 +115,8 @@ export interface BastionConfig {
   listeners: {
     stdio?: StdioListenerConfig;
     http?: HttpListenerConfig;
+    /** Metrics, health and the admin API, for operators (src/admin). */
+    admin?: AdminListenerConfig;
   };
   auth: {
     apiTokens: ApiTokenConfig[];

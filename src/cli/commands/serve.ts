@@ -4,11 +4,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { resolveAuditConfig, writerLockHolder } from '../../audit/index.js';
 import { hashToken } from '../../auth/index.js';
-import { createBastion } from '../../app/index.js';
+import { createBastion, type Bastion } from '../../app/index.js';
 import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type LoadedConfig } from '../../config/index.js';
 import { PolicyError } from '../../policy/index.js';
 import { serverUid } from '../../sandbox/index.js';
-import { createLogger } from '../../observability/index.js';
+import { createLogger, type Logger } from '../../observability/index.js';
 import { CliError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import type { RegisterCommands } from './index.js';
@@ -95,6 +95,7 @@ async function startServing(options: ServeOptions): Promise<void> {
     const agent = config.listeners.stdio?.agent ?? 'local';
     const listener = gateway.startStdio({ agentId: agent, tokenFingerprint: 'stdio', method: 'stdio' });
     logger.info({ agent, servers: Object.keys(config.servers) }, 'serving one client over stdio');
+    await startAdmin(bastion, logger);
     await listener.whenClientGone();
     await shutdown('stdin closed');
     return;
@@ -115,6 +116,7 @@ async function startServing(options: ServeOptions): Promise<void> {
     throw new CliError(error instanceof Error ? error.message : String(error));
   }
   logger.info({ url, servers: Object.keys(config.servers) }, 'gateway listening');
+  await startAdmin(bastion, logger);
   if (demoToken !== undefined) {
     process.stderr.write(
       `\nBastion is listening on ${url} in front of: ${Object.keys(config.servers).join(', ')}\n` +
@@ -122,4 +124,16 @@ async function startServing(options: ServeOptions): Promise<void> {
         `Try it:\n  npx @modelcontextprotocol/inspector-cli --cli ${url} --transport http --header "Authorization: Bearer ${demoToken}" --method tools/list\n\n`,
     );
   }
+}
+
+/** The admin listener (metrics, health) when configured; a failure to bind stops the start. */
+async function startAdmin(bastion: Bastion, logger: Logger): Promise<void> {
+  let url: string | undefined;
+  try {
+    url = await bastion.startAdmin();
+  } catch (error) {
+    await bastion.close();
+    throw new CliError(`the admin listener could not start: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (url !== undefined) logger.info({ url }, 'admin listener (metrics, health) listening');
 }
