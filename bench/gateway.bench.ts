@@ -43,7 +43,8 @@ const CONCURRENCY = [1, 16];
 
 type Transport = 'stdio' | 'http';
 /** bastion-async: the same Bastion with its audit log in async mode, to show what durability costs. */
-type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async';
+/** bastion-metrics: the same Bastion with the admin listener and its metrics guard on. */
+type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async' | 'bastion-metrics';
 
 interface RunStats {
   p50Us: number;
@@ -488,6 +489,7 @@ interface BenchSetup {
   stdioAsyncAuditConfigPath: string;
   httpConfigPath: string;
   token: string;
+  stdioMetricsConfigPath: string;
 }
 
 /** A Bastion config with one stdio upstream, the echo server, every default guard and limit, and a policy granting its one tool. */
@@ -528,7 +530,9 @@ audit: { mode: AUDIT_MODE }
     writeFileSync(path, yaml.replace('STATE_DIR', JSON.stringify(join(dir, `state-${name}`))).replace('AUDIT_MODE', auditMode), { mode: 0o600 });
     return path;
   };
-  return { dir, stdioConfigPath: write('stdio'), stdioAsyncAuditConfigPath: write('stdio-async', 'async'), httpConfigPath: write('http'), token };
+  const metricsConfigPath = join(dir, 'stdio-metrics.yaml');
+  writeFileSync(metricsConfigPath, readFileSync(write('stdio-metrics-base'), 'utf8').replace('listeners:\n', 'listeners:\n  admin: { port: 0, metrics: { public: true } }\n'), { mode: 0o600 });
+  return { dir, stdioConfigPath: write('stdio'), stdioAsyncAuditConfigPath: write('stdio-async', 'async'), stdioMetricsConfigPath: metricsConfigPath, httpConfigPath: write('http'), token };
 }
 
 function bastionStdioArgs(setup: BenchSetup): string[] {
@@ -544,6 +548,7 @@ async function openVariants(setup: BenchSetup): Promise<Variant[]> {
   await add('direct', 'stdio', 'direct', () => StdioDriver.open(node, echoStdio, 'echo', 'direct stdio'));
   await add('floor', 'stdio', 'byte-forwarder', () => StdioDriver.open(node, [forwarderJs, node, ...echoStdio], 'echo', 'byte-forwarder stdio'));
   await add('bastion', 'stdio', 'bastion', () => StdioDriver.open(node, bastionStdioArgs(setup), 'echo.echo', 'bastion stdio'));
+  await add('bastion-metrics', 'stdio', 'bastion, metrics on', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioMetricsConfigPath], 'echo.echo', 'bastion stdio, metrics on'));
   if (process.env['BENCH_AUDIT'] !== 'async') {
     await add('bastion-async', 'stdio', 'bastion, async audit', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioAsyncAuditConfigPath], 'echo.echo', 'bastion stdio, async audit'));
   }
@@ -711,6 +716,11 @@ function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
   if (asyncC1 !== undefined && asyncC16 !== undefined) {
     // Each durable answer waits for its record's synced write, a floor set by the disk, not the proxy.
     process.stdout.write(`  (with the audit log in async mode: stdio c=1 p50 ${(asyncC1.p50Us / get('direct/stdio/1').p50Us).toFixed(2)}x direct, c=16 throughput ${((asyncC16.callsPerSecond / get('direct/stdio/16').callsPerSecond) * 100).toFixed(0)}% of direct)\n`);
+  }
+  const metricsC1 = stats.get('bastion-metrics/stdio/1');
+  const metricsC16 = stats.get('bastion-metrics/stdio/16');
+  if (metricsC1 !== undefined && metricsC16 !== undefined) {
+    process.stdout.write(`  (with metrics on, against the same Bastion without: stdio c=1 p50 ${(metricsC1.p50Us / get('bastion/stdio/1').p50Us).toFixed(2)}x, c=16 throughput ${(metricsC16.callsPerSecond / get('bastion/stdio/16').callsPerSecond).toFixed(2)}x)\n`);
   }
   printCpuBudget(rows);
 }
