@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chainMembers } from './canonical.js';
@@ -23,8 +23,9 @@ import { AuditEvent } from './schema.js';
  */
 
 export interface LogKeys {
-  seal: Buffer;
-  digest: Buffer;
+  // Key objects: createHmac then uses the key as it is instead of importing a buffer per call.
+  seal: KeyObject;
+  digest: KeyObject;
 }
 
 const SECRET_BYTES = 32;
@@ -49,17 +50,17 @@ export function loadOrCreateLogSecret(path: string): Buffer {
 }
 
 export function deriveLogKeys(secret: Buffer, logId: string): LogKeys {
-  const derive = (purpose: string): Buffer => Buffer.from(hkdfSync('sha256', secret, Buffer.from(logId, 'utf8'), Buffer.from(`bastion.audit ${purpose}`, 'utf8'), 32));
+  const derive = (purpose: string): KeyObject => createSecretKey(Buffer.from(hkdfSync('sha256', secret, Buffer.from(logId, 'utf8'), Buffer.from(`bastion.audit ${purpose}`, 'utf8'), 32)));
   return { seal: derive('batch seal'), digest: derive('argument digest') };
 }
 
 /** The MAC a seal at `seq` carries; `checkpoint` is the index of the checkpoint it closes, if any. */
-export function sealMac(key: Buffer, logId: string, seq: number, prev: string, checkpoint: number | undefined): string {
+export function sealMac(key: KeyObject, logId: string, seq: number, prev: string, checkpoint: number | undefined): string {
   return createHmac('sha256', key).update(`bastion.audit.seal/1\n${logId}\n${seq}\n${prev}\n${checkpoint ?? '-'}\n`).digest('hex');
 }
 
 /** `hmac-sha256:<hex>` of a canonical JSON text: confirmable only by a holder of the log's key. */
-export function keyedDigest(key: Buffer, text: string): string {
+export function keyedDigest(key: KeyObject, text: string): string {
   return `hmac-sha256:${createHmac('sha256', key).update(text, 'utf8').digest('hex')}`;
 }
 
@@ -107,7 +108,7 @@ export class SealTracker {
   private lines = new Map<string, number>();
 
   constructor(
-    private readonly key: Buffer,
+    private readonly key: KeyObject,
     private readonly logId: string,
     private readonly fromSeq: number,
   ) {}
