@@ -9,7 +9,7 @@ import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner } from './keys.js
 import { CHECKPOINTS_DIR, METADATA_FILE, PUBLIC_KEY_FILE, QUARANTINE_DIR, SEGMENTS_DIR, checkpointName, listCheckpoints, listSegments, segmentName, type LogMetadata } from './layout.js';
 import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog, type ScanProblem } from './scan.js';
-import { AUDIT_SCHEMA, AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
+import { AUDIT_SCHEMA, AuditEvent, LEGACY_AUDIT_SCHEMA, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
 import { SealTracker, deriveLogKeys, keyedDigest, loadOrCreateLogSecret, sealMac, type LogKeys } from './seal.js';
 import { archiveLegacyLog, checkCheckpointIndices, cutUnsealedTail, moveAside, type TailCut } from './tail.js';
 
@@ -137,7 +137,8 @@ export class AuditLog {
     let metadata = loadOrCreateMetadata(dir, options, signer);
     writeFileSync(join(dir, PUBLIC_KEY_FILE), publicKeyPem(signer), { mode: 0o644 });
     let archived: JsonValue | undefined;
-    if (metadata.schema !== AUDIT_SCHEMA) {
+    if (metadata.schema !== AUDIT_SCHEMA && metadata.schema !== LEGACY_AUDIT_SCHEMA) throw new Error(`${join(dir, METADATA_FILE)} says the log is in format '${metadata.schema}', which this Bastion does not know (it writes ${AUDIT_SCHEMA}): use the Bastion version that wrote it`);
+    if (metadata.schema === LEGACY_AUDIT_SCHEMA) {
       // An older log has no seals: its tail cannot be told from forged records, so it is kept as it is, aside.
       archived = archiveLegacyLog(dir, now());
       metadata = { ...metadata, schema: AUDIT_SCHEMA };
