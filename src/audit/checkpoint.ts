@@ -14,6 +14,11 @@ export interface CheckpointBody {
   /** Hash of record size-1 (the chain head), or 64 zeros for an empty log. */
   head: string;
   timestamp: string;
+  /**
+   * 1 for a log's first checkpoint, then one more for each: a gap shows a deleted checkpoint.
+   * Absent in checkpoints of bastion.audit/1 logs.
+   */
+  index?: number;
 }
 
 export interface ParsedCheckpoint extends CheckpointBody {
@@ -26,7 +31,8 @@ const SIGNATURE_PREFIX = '\u2014 ';
 
 export function checkpointText(body: CheckpointBody): string {
   if (body.origin.length === 0 || /\s/.test(body.origin)) throw new Error(`checkpoint origin '${body.origin}' must be non-empty without spaces`);
-  return `${body.origin}\n${body.size}\n${body.root.toString('base64')}\nchain-head ${body.head}\ntimestamp ${body.timestamp}\n`;
+  const index = body.index === undefined ? '' : `index ${body.index}\n`;
+  return `${body.origin}\n${body.size}\n${body.root.toString('base64')}\nchain-head ${body.head}\ntimestamp ${body.timestamp}\n${index}`;
 }
 
 export function signCheckpoint(body: CheckpointBody, signer: NoteSigner): string {
@@ -51,9 +57,14 @@ export function parseCheckpoint(note: string, where = 'checkpoint'): ParsedCheck
   if (root.length !== 32 || root.toString('base64') !== rootLine) throw new CheckpointFormatError(`${where}: line 3 (root hash) is not base64 of 32 bytes`);
   let head: string | undefined;
   let timestamp = '';
+  let index: number | undefined;
   for (const extension of lines.slice(3)) {
     if (extension.startsWith('chain-head ')) head = extension.slice(11);
     else if (extension.startsWith('timestamp ')) timestamp = extension.slice(10);
+    else if (extension.startsWith('index ')) {
+      if (!/^[1-9][0-9]{0,14}$/.test(extension.slice(6))) throw new CheckpointFormatError(`${where}: malformed 'index' extension line`);
+      index = Number(extension.slice(6));
+    }
   }
   if (head === undefined || !/^[0-9a-f]{64}$/.test(head)) throw new CheckpointFormatError(`${where}: missing or malformed 'chain-head' extension line`);
   const signatures: ParsedCheckpoint['signatures'] = [];
@@ -64,7 +75,7 @@ export function parseCheckpoint(note: string, where = 'checkpoint'): ParsedCheck
     if (name === undefined || name.length === 0 || decoded.length !== 68) throw new CheckpointFormatError(`${where}: malformed signature line for '${name ?? ''}'`);
     signatures.push({ name, keyId: decoded.subarray(0, 4), signature: decoded.subarray(4) });
   }
-  return { origin, size: Number(sizeLine), root, head, timestamp, text: note, signedText, signatures };
+  return { origin, size: Number(sizeLine), root, head, timestamp, index, text: note, signedText, signatures };
 }
 
 /** Throws unless the note carries a valid signature by `verifier`. */

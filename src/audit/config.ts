@@ -1,4 +1,4 @@
-import { isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 
 /** The `audit:` section of bastion.yaml. Paths are relative to the gateway's state dir. */
 export interface AuditConfig {
@@ -24,6 +24,11 @@ export interface AuditConfig {
     /** Ed25519 PKCS8 PEM; created with mode 0600 when absent. */
     keyFile: string;
     keyName: string;
+    /**
+     * 32-byte secret (hex) the log's batch-seal and argument-digest keys derive from; created
+     * with mode 0600 when absent. Defaults to audit-mac.key beside keyFile.
+     */
+    macKeyFile?: string;
     /** A second directory that receives a copy of every checkpoint. */
     mirrorDir?: string;
     /** Also print every checkpoint to stdout (for a log shipper). */
@@ -88,6 +93,7 @@ export const auditConfigSchema = {
         everySeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: defaultAuditConfig.checkpoint.everySeconds, description: 'seconds between checkpoints, e.g. 60' },
         keyFile: { type: 'string', minLength: 1, default: defaultAuditConfig.checkpoint.keyFile, description: 'an Ed25519 PKCS8 PEM file, relative to stateDir; created (mode 0600) when absent' },
         keyName: { type: 'string', pattern: '^[^\\s+]+$', default: defaultAuditConfig.checkpoint.keyName, description: 'the signer name on checkpoint signature lines, without spaces or +' },
+        macKeyFile: { type: 'string', minLength: 1, description: 'the secret for batch seals and argument digests, relative to stateDir; default audit-mac.key beside keyFile; created (mode 0600) when absent' },
         mirrorDir: { type: 'string', minLength: 1, description: 'a second directory (ideally another disk or host mount) that receives every checkpoint' },
         mirrorStdout: { type: 'boolean', default: false, description: 'also print each checkpoint to stdout' },
       },
@@ -129,6 +135,7 @@ export function resolveAuditConfig(partial: DeepPartial<AuditConfig> | undefined
   const within = (path: string): string => (isAbsolute(path) ? path : join(stateDir, path));
   merged.dir = within(merged.dir);
   merged.checkpoint.keyFile = within(merged.checkpoint.keyFile);
+  merged.checkpoint.macKeyFile = merged.checkpoint.macKeyFile === undefined ? join(dirname(merged.checkpoint.keyFile), 'audit-mac.key') : within(merged.checkpoint.macKeyFile);
   if (merged.checkpoint.mirrorDir !== undefined) merged.checkpoint.mirrorDir = within(merged.checkpoint.mirrorDir);
   return merged;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, readdirSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync, readSync, fstatSync } from 'node:fs';
+import { constants as fsConstants, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
@@ -9,7 +9,9 @@ import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner } from './keys.js
 import { CHECKPOINTS_DIR, METADATA_FILE, PUBLIC_KEY_FILE, QUARANTINE_DIR, SEGMENTS_DIR, checkpointName, listCheckpoints, listSegments, segmentName, type LogMetadata } from './layout.js';
 import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog, type ScanProblem } from './scan.js';
-import { AUDIT_SCHEMA, AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
+import { AUDIT_SCHEMA, AuditEvent, LEGACY_AUDIT_SCHEMA, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
+import { SealTracker, deriveLogKeys, keyedDigest, loadOrCreateLogSecret, sealMac, type LogKeys } from './seal.js';
+import { archiveLegacyLog, checkCheckpointIndices, cutUnsealedTail, moveAside, type TailCut } from './tail.js';
 
 export interface AppendResult {
   seq: number;
@@ -61,6 +63,12 @@ export interface WriterStats {
 export interface RecoveryReport {
   truncatedBytes: number;
   tamperRestart: boolean;
+  /** Complete records after the last seal that were cut off the chain (kept in quarantine/). */
+  unsealedRecords?: number;
+  /** Sizes of checkpoints the sealed records announced but that were missing, signed again. */
+  resignedCheckpoints?: number[];
+  /** A bastion.audit/1 log was moved to archive/ and a new chain started. */
+  formatUpgrade?: boolean;
 }
 
 /**
@@ -84,6 +92,10 @@ export class AuditLog {
   private droppedSince: string | undefined;
   private sinceCheckpoint = 0;
   private lastCheckpointSize = 0;
+  /** Index of the newest checkpoint (1 for a log's first). */
+  private checkpointIndex = 0;
+  /** Records queued since the last seal. */
+  private unsealed = 0;
   private segmentBytes = 0;
   private segmentStartedMs = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -97,6 +109,7 @@ export class AuditLog {
     readonly options: AuditLogOptions,
     readonly metadata: LogMetadata,
     private readonly signer: NoteSigner,
+    private readonly keys: LogKeys,
     private nextSeq: number,
     private head: string,
     private readonly frontier: MerkleFrontier,
@@ -118,47 +131,82 @@ export class AuditLog {
 
   private static async openLocked(options: AuditLogOptions): Promise<AuditLog> {
     const dir = options.dir;
+    const now = options.now ?? (() => new Date());
     const { signer } = loadOrCreateSigningKey(options.checkpoint.keyFile, options.checkpoint.keyName);
-    const metadata = loadOrCreateMetadata(dir, options, signer);
+    const secret = loadOrCreateLogSecret(options.checkpoint.macKeyFile ?? join(dirname(options.checkpoint.keyFile), 'audit-mac.key'));
+    let metadata = loadOrCreateMetadata(dir, options, signer);
     writeFileSync(join(dir, PUBLIC_KEY_FILE), publicKeyPem(signer), { mode: 0o644 });
+    let archived: JsonValue | undefined;
+    if (metadata.schema !== AUDIT_SCHEMA && metadata.schema !== LEGACY_AUDIT_SCHEMA) throw new Error(`${join(dir, METADATA_FILE)} says the log is in format '${metadata.schema}', which this Bastion does not know (it writes ${AUDIT_SCHEMA}): use the Bastion version that wrote it`);
+    if (metadata.schema === LEGACY_AUDIT_SCHEMA) {
+      // An older log has no seals: its tail cannot be told from forged records, so it is kept as it is, aside.
+      archived = archiveLegacyLog(dir, now());
+      metadata = { ...metadata, schema: AUDIT_SCHEMA };
+      writeDurably(dir, METADATA_FILE, `${JSON.stringify(metadata, null, 2)}\n`);
+    }
+    const keys = deriveLogKeys(secret, metadata.logId);
     const loaded = loadSignedCheckpoints(dir, signer, metadata, options.checkpoint.keyFile);
     const checkpoints = loaded.checkpoints;
+    const lastSize = checkpoints.reduce((max, item) => Math.max(max, item.size), 0);
+    const lastIndex = checkpoints.reduce((max, item) => Math.max(max, item.index ?? 0), 0);
     const recovery: RecoveryReport = { truncatedBytes: 0, tamperRestart: false };
-    const scan = scanLog(dir, { checkpoints, fromLastCheckpoint: true });
-    const problem = loaded.problem ?? scan.problem;
-    let removed: { segment: string; offset: number; bytes: number; sha256: string } | undefined;
-    let tamper: ScanProblem | undefined;
-    if (problem?.tornTail) {
-      removed = truncateTornTail(problem);
-      recovery.truncatedBytes = removed.bytes;
-    } else if (problem) {
-      if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(problem);
-      tamper = problem;
+    const walk = (): { tracker: SealTracker; scan: ReturnType<typeof scanLog> } => {
+      const tracker = new SealTracker(keys.seal, metadata.logId, lastSize);
+      return { tracker, scan: scanLog(dir, { checkpoints, fromLastCheckpoint: true, onRecord: tracker.observe }) };
+    };
+    let { tracker, scan } = walk();
+    let problem = loaded.problem ?? tracker.problem ?? (scan.problem?.tornTail === true ? undefined : scan.problem);
+    let cut: TailCut | undefined;
+    if (problem === undefined && (tracker.firstUnsealed !== undefined || scan.problem !== undefined)) {
+      const outcome = cutUnsealedTail(dir, tracker.firstUnsealed, scan.problem, scan.nextSeq, now());
+      if ('problem' in outcome) problem = outcome.problem;
+      else {
+        cut = outcome;
+        recovery.truncatedBytes = cut.bytes;
+        recovery.unsealedRecords = cut.records;
+        ({ tracker, scan } = walk());
+        problem = tracker.problem ?? scan.problem;
+      }
     }
-    const now = options.now ?? (() => new Date());
+    problem ??= checkCheckpointIndices(dir, checkpoints, tracker.announced, lastIndex);
     let log: AuditLog;
-    if (tamper !== undefined) {
-      const quarantine = quarantineAll(dir, now());
+    if (problem !== undefined) {
+      if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(problem);
+      const quarantine = moveAside(dir, QUARANTINE_DIR, now());
       recovery.tamperRestart = true;
-      log = new AuditLog(options, metadata, signer, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
+      log = new AuditLog(options, metadata, signer, keys, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
       await log.startSegment('tamper_restart');
-      await log.append({ kind: 'event', event: AuditEvent.TamperRestart, info: { problem: { ...tamper }, quarantine, previous_checkpoint: lastCheckpointInfo(checkpoints) } });
+      await log.append({ kind: 'event', event: AuditEvent.TamperRestart, info: { problem: { ...problem }, quarantine, previous_checkpoint: lastCheckpointInfo(checkpoints) } });
     } else {
       const segments = listSegments(dir);
       const last = segments[segments.length - 1];
-      const lastSize = checkpoints.reduce((max, item) => Math.max(max, item.size), 0);
-      log = new AuditLog(options, metadata, signer, scan.nextSeq, scan.head, scan.frontier, last?.path ?? '', recovery);
+      log = new AuditLog(options, metadata, signer, keys, scan.nextSeq, scan.head, scan.frontier, last?.path ?? '', recovery);
       log.lastCheckpointSize = lastSize;
-      log.sinceCheckpoint = scan.nextSeq - lastSize;
+      log.checkpointIndex = lastIndex;
       if (last === undefined || scan.lastSegmentValidBytes === 0) {
         if (last !== undefined) unlinkSync(last.path);
-        await log.startSegment(last === undefined ? 'new_log' : 'recovery');
+        await log.startSegment(last === undefined ? (archived === undefined ? 'new_log' : 'format_upgrade') : 'recovery');
       } else {
         log.segmentBytes = scan.lastSegmentValidBytes;
         log.segmentStartedMs = Date.parse(scan.lastSegmentStartedAt ?? '') || now().getTime();
         await log.openSegment(last.path);
       }
-      if (removed !== undefined) await log.append({ kind: 'event', event: AuditEvent.Recovery, info: { reason: 'torn tail after a crash', segment: basename(removed.segment), offset: removed.offset, bytes_removed: removed.bytes, removed_sha256: removed.sha256 } });
+      // A crash between a sealed batch and its checkpoint file leaves an announced checkpoint missing (as does deleting it).
+      const resigned = log.resignAnnounced(checkpoints, tracker.announced);
+      if (resigned.length > 0) recovery.resignedCheckpoints = resigned;
+      log.sinceCheckpoint = log.nextSeq - log.lastCheckpointSize;
+      if (archived !== undefined) {
+        recovery.formatUpgrade = true;
+        await log.append({ kind: 'event', event: AuditEvent.FormatUpgrade, info: { reason: 'the log was written in format bastion.audit/1, which has no batch seals: its records after the last checkpoint could not be authenticated. It was moved aside unchanged (verify it with mcp-auditctl verify --log <archive dir>)', archive: archived } });
+      }
+      if (cut !== undefined) {
+        const info = { reason: cut.records > 0 ? 'complete records after the last batch seal: a batch cut by a crash before its seal reached the disk, or records appended without the MAC key. They were not signed' : 'torn tail after a crash', segment: basename(cut.segment), offset: cut.offset, bytes_removed: cut.bytes, removed_sha256: cut.sha256, unsealed_records: cut.records, evidence: cut.evidence ?? null };
+        await log.append({ kind: 'event', event: cut.records > 0 ? AuditEvent.UnsealedTail : AuditEvent.Recovery, info });
+        if (cut.records > 0) process.emitWarning(`audit log ${dir}: ${cut.records} record(s) after the last batch seal were cut off the chain and kept in ${cut.evidence ?? 'quarantine'}; they may be forged`, { code: 'BASTION_AUDIT_UNSEALED_TAIL' });
+      }
+      if (resigned.length > 0) await log.append({ kind: 'event', event: AuditEvent.Recovery, info: { reason: 'checkpoints announced by sealed records were missing (a crash before the checkpoint file was written, or deleted): signed again after their records\' seals verified', sizes: resigned } });
+      // The tail's seals verified: sign it now rather than at the next interval.
+      if (log.sinceCheckpoint > 0) await log.checkpoint();
     }
     log.startTimer();
     return log;
@@ -250,7 +298,30 @@ export class AuditLog {
     return this.stamp;
   }
 
+  /**
+   * `hmac-sha256:` digest of a canonical JSON text under this log's digest key, for args_digest:
+   * a guessed argument value can be confirmed only by someone holding the key.
+   */
+  digestArguments(canonicalJson: string): string {
+    return keyedDigest(this.keys.digest, canonicalJson);
+  }
+
   private enqueueRecord(fields: AuditFields): RecordEntry {
+    const entry = this.pushRecord(fields);
+    if (this.sinceCheckpoint >= this.options.checkpoint.everyRecords) this.queueCheckpoint();
+    this.kick();
+    return entry;
+  }
+
+  /** Ends the records queued so far with a seal (seal.ts); `checkpoint` is the index of the checkpoint it closes. */
+  private pushSeal(checkpoint?: number): void {
+    const mac = sealMac(this.keys.seal, this.metadata.logId, this.nextSeq, this.head, checkpoint);
+    this.pushRecord({ kind: 'event', event: AuditEvent.Seal, info: checkpoint === undefined ? { mac } : { mac, checkpoint } });
+    this.unsealed = 0;
+  }
+
+  /** Chains, encodes and queues one record; the caller decides about checkpoints and starting a write. */
+  private pushRecord(fields: AuditFields): RecordEntry {
     const built = encodeLine(fields, fields.ts ?? this.timestamp(), this.nextSeq, this.head);
     const data = built.bytes;
     const entry: RecordEntry = { type: 'record', data, seq: this.nextSeq, hash: built.hash };
@@ -261,8 +332,7 @@ export class AuditLog {
     this.pending.push(entry);
     this.queuedRecords += 1;
     this.sinceCheckpoint += 1;
-    if (this.sinceCheckpoint >= this.options.checkpoint.everyRecords) this.queueCheckpoint();
-    this.kick();
+    this.unsealed += 1;
     return entry;
   }
 
@@ -274,8 +344,11 @@ export class AuditLog {
 
   private queueCheckpoint(): void {
     if (this.sinceCheckpoint === 0) return;
+    // The checkpoint's last record is a seal naming it: a verifier can then tell when it is missing.
+    this.checkpointIndex += 1;
+    this.pushSeal(this.checkpointIndex);
     this.catchUpFrontier();
-    this.pending.push({ type: 'checkpoint', body: { origin: this.metadata.origin, size: this.nextSeq, root: this.frontier.root(), head: this.head, timestamp: this.timestamp() } });
+    this.pending.push({ type: 'checkpoint', body: { origin: this.metadata.origin, size: this.nextSeq, root: this.frontier.root(), head: this.head, timestamp: this.timestamp(), index: this.checkpointIndex } });
     this.sinceCheckpoint = 0;
     this.kick();
   }
@@ -287,6 +360,8 @@ export class AuditLog {
   }
 
   private queueSegmentStart(reason: string): void {
+    // Records before a rotation are acknowledged before the batch ends: they need their seal first.
+    if (this.unsealed > 0) this.pushSeal();
     const path = join(this.options.dir, SEGMENTS_DIR, segmentName(this.nextSeq));
     this.pending.push({ type: 'rotate', path });
     this.segmentPath = path;
@@ -324,6 +399,8 @@ export class AuditLog {
     if (this.batchWindow !== undefined) clearImmediate(this.batchWindow);
     this.batchWindow = undefined;
     if (this.flushing !== undefined || this.failure || this.pending.length === 0) return;
+    // Every batch ends with a seal, written in the same synced write as the records it covers.
+    if (this.unsealed > 0) this.pushSeal();
     const batch = this.pending;
     this.pending = [];
     // writeBatch yields at its first await, before anything it does can append and kick: this is set first.
@@ -406,6 +483,23 @@ export class AuditLog {
       for (const entry of batch) if (entry.type === 'record' && !waiting.includes(entry)) entry.reject?.(failure);
       throw failure;
     }
+  }
+
+  /**
+   * Signs again the checkpoints that sealed records announce but that are missing (checked
+   * consecutive by checkCheckpointIndices); returns their sizes.
+   */
+  resignAnnounced(checkpoints: readonly ParsedCheckpoint[], announced: ReadonlyArray<{ index: number; size: number }>): number[] {
+    const resigned: number[] = [];
+    for (const missing of announced) {
+      if (missing.index <= this.checkpointIndex) continue;
+      const upTo = scanLog(this.options.dir, { checkpoints: checkpoints.filter((item) => item.size <= missing.size), fromLastCheckpoint: true, stopAt: missing.size });
+      if (upTo.nextSeq !== missing.size || upTo.problem !== undefined) throw new AuditTamperError(upTo.problem ?? { segment: this.segmentPath, line: 0, offset: 0, seq: missing.size, message: `checkpoint ${missing.index} is announced at size ${missing.size} but the log does not reach it`, tornTail: false });
+      this.writeCheckpoint({ origin: this.metadata.origin, size: missing.size, root: upTo.frontier.root(), head: upTo.head, timestamp: this.timestamp(), index: missing.index });
+      this.checkpointIndex = missing.index;
+      resigned.push(missing.size);
+    }
+    return resigned;
   }
 
   private writeCheckpoint(body: CheckpointBody): void {
@@ -556,38 +650,6 @@ function loadSignedCheckpoints(dir: string, signer: NoteSigner, metadata: LogMet
 function lastCheckpointInfo(checkpoints: readonly ParsedCheckpoint[]): JsonValue {
   const last = checkpoints[checkpoints.length - 1];
   return last === undefined ? null : { size: last.size, root: last.root.toString('base64'), head: last.head };
-}
-
-function truncateTornTail(problem: ScanProblem): { segment: string; offset: number; bytes: number; sha256: string } {
-  const fd = openSync(problem.segment, 'r+');
-  try {
-    const size = fstatSync(fd).size;
-    const removed = Buffer.alloc(size - problem.offset);
-    readSync(fd, removed, 0, removed.length, problem.offset);
-    ftruncateSync(fd, problem.offset);
-    fsyncSync(fd);
-    return { segment: problem.segment, offset: problem.offset, bytes: removed.length, sha256: sha256Hex(removed) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Moves every segment and checkpoint aside, unchanged, as evidence; returns what moved where. */
-function quarantineAll(dir: string, now: Date): JsonValue {
-  const target = join(dir, QUARANTINE_DIR, now.toISOString().replace(/[:.]/g, '-'));
-  mkdirSync(target, { recursive: true, mode: 0o700 });
-  const moved: JsonValue[] = [];
-  for (const sub of [SEGMENTS_DIR, CHECKPOINTS_DIR]) {
-    const from = join(dir, sub);
-    const to = join(target, sub);
-    const files = readdirSync(from).filter((name) => statSync(join(from, name)).isFile());
-    mkdirSync(to, { recursive: true, mode: 0o700 });
-    for (const name of files) {
-      moved.push({ file: `${sub}/${name}`, sha256: sha256Hex(readFileSync(join(from, name))) });
-      renameSync(join(from, name), join(to, name));
-    }
-  }
-  return { dir: target, files: moved };
 }
 
 const LOCK_FILE = 'writer.lock';

@@ -12,8 +12,12 @@ export interface CaptureOptions {
 
 const denyCodes = new Set<number>([ErrorCode.Unauthenticated, ErrorCode.Forbidden, ErrorCode.RateLimited, ErrorCode.RequestTooLarge, ErrorCode.CircuitOpen, ErrorCode.Quarantined]);
 
-/** Builds the one record for a finished request. Everything in clear passes the redactor first. */
-export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions): AuditFields {
+/**
+ * Builds the one record for a finished request. Everything in clear passes the redactor first.
+ * `digestArguments` keys args_digest (the arguments are digested before redaction, so an
+ * unkeyed digest would let anyone holding the log confirm a guessed password).
+ */
+export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions, digestArguments?: (canonicalJson: string) => string): AuditFields {
   const redactor = createRedactor();
   const params = ctx.params ?? {};
   const args = ctx.method === 'tools/call' ? params['arguments'] : withoutMeta(params);
@@ -51,7 +55,7 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
     request_bytes: ctx.requestBytes,
     output_bytes: ctx.audit.outputBytes ?? Buffer.byteLength(producedText),
-    args_digest: args === undefined ? undefined : `sha256:${sha256Hex(safeCanonicalJson(args))}`,
+    args_digest: args === undefined ? undefined : digestArguments === undefined ? `sha256:${sha256Hex(safeCanonicalJson(args))}` : digestArguments(safeCanonicalJson(args)),
     output_digest: `sha256:${sha256Hex(producedText)}`,
     prompt_digest: promptDigest(ctx.method, params, outcome),
     output_summary: clip(redactor.text(summarize(outcome)), 256),

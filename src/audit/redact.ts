@@ -13,7 +13,8 @@ interface CompiledPattern {
   keep: number;
 }
 
-const compiled: CompiledPattern[] = patterns.patterns.map((item) => ({ name: item.name, regex: new RegExp(item.regex, item.flags), keep: item.keep }));
+// Every pattern is global: all its matches are replaced, and the decoded pass walks them with matchAll.
+const compiled: CompiledPattern[] = patterns.patterns.map((item) => ({ name: item.name, regex: new RegExp(item.regex, item.flags.includes('g') ? item.flags : `${item.flags}g`), keep: item.keep }));
 const sensitiveKey = new RegExp(patterns.sensitiveKeys, 'i');
 
 export interface Redactor {
@@ -38,13 +39,69 @@ export function createRedactor(): Redactor {
           return pattern.keep >= 2 ? `${groups[0]}[REDACTED:${pattern.name}]${groups.slice(1).join('')}` : `${groups.join('')}[REDACTED:${pattern.name}]`;
         });
       }
-      return result;
+      return PERCENT_ESCAPE.test(result) ? redactPercentDecoded(result, redactor) : result;
     },
     json(value) {
       return redactValue(value, redactor, 0);
     },
   };
   return redactor;
+}
+
+const PERCENT_ESCAPE = /%[0-7][0-9A-Fa-f]/;
+
+/**
+ * A secret can arrive percent-encoded (`Authorization=bearer%20eyJ...` in a query string) where
+ * the patterns, written for plain text, do not see it. Matches found in the decoded text are
+ * replaced at the same place in the original: the rest of the text stays as it was sent.
+ */
+function redactPercentDecoded(text: string, redactor: Redactor): string {
+  const { decoded, starts } = percentDecode(text);
+  const spans: Array<{ from: number; to: number; name: string }> = [];
+  for (const pattern of compiled) {
+    pattern.regex.lastIndex = 0;
+    for (const match of decoded.matchAll(pattern.regex)) {
+      const groups = match.slice(1, 1 + pattern.keep).map((group) => group ?? '');
+      const lead = pattern.keep >= 1 ? (groups[0] as string).length : 0;
+      const trail = pattern.keep >= 2 ? groups.slice(1).join('').length : 0;
+      const from = match.index + lead;
+      const to = match.index + match[0].length - trail;
+      if (to > from) spans.push({ from: starts[from] as number, to: starts[to] as number, name: pattern.name });
+    }
+  }
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a.from - b.from);
+  let out = '';
+  let at = 0;
+  for (const span of spans) {
+    // Overlapping matches of two patterns become one replacement.
+    if (span.from < at) {
+      at = Math.max(at, span.to);
+      continue;
+    }
+    out += `${text.slice(at, span.from)}[REDACTED:${span.name}]`;
+    redactor.count += 1;
+    at = span.to;
+  }
+  return out + text.slice(at);
+}
+
+/** Decodes ASCII percent-escapes; starts[i] is where decoded character i begins in the text (starts[length] = text length). */
+function percentDecode(text: string): { decoded: string; starts: number[] } {
+  let decoded = '';
+  const starts: number[] = [];
+  for (let index = 0; index < text.length; ) {
+    starts.push(index);
+    if (text.charCodeAt(index) === 0x25 && PERCENT_ESCAPE.test(text.slice(index, index + 3))) {
+      decoded += String.fromCharCode(Number.parseInt(text.slice(index + 1, index + 3), 16));
+      index += 3;
+    } else {
+      decoded += text[index] as string;
+      index += 1;
+    }
+  }
+  starts.push(text.length);
+  return { decoded, starts };
 }
 
 const MAX_DEPTH = 64;

@@ -29,8 +29,10 @@ export interface ScanOptions {
   checkpoints: readonly ParsedCheckpoint[];
   /** Start at the segment holding the last checkpoint's last record instead of the first segment. */
   fromLastCheckpoint?: boolean;
-  /** Called with each verified record line (no newline) and its seq. */
-  onRecord?: (line: Buffer, seq: number, segment: SegmentFile) => void;
+  /** Called with each verified record line (no newline), its seq, segment and byte offset in the segment. */
+  onRecord?: (line: Buffer, seq: number, segment: SegmentFile, offset: number) => void;
+  /** Stop once this many records (seq 0..stopAt-1) are walked: the frontier and head are then at stopAt. */
+  stopAt?: number;
   /** Collect every leaf hash (for inclusion proofs). */
   collectLeaves?: boolean;
 }
@@ -143,6 +145,7 @@ export function scanLog(dir: string, options: ScanOptions): ScanResult {
       result.problem = problem;
       break;
     }
+    if (cursor.expectSeq === options.stopAt) break;
   }
   if (cursor !== undefined) {
     result.nextSeq = cursor.expectSeq;
@@ -204,7 +207,7 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
     result.leaves?.push(Buffer.from(leaf, 'hex'));
     cursor.head = members.hash;
     if (retention.has(offset, end)) noteRetention(line, result.retainedFrom);
-    options.onRecord?.(line, members.seq, segment);
+    options.onRecord?.(line, members.seq, segment, offset);
     cursor.expectSeq += 1;
     result.records += 1;
     offset = end + 1;
@@ -218,6 +221,7 @@ function walkSegment(data: Buffer, segment: SegmentFile, cursor: Cursor, checkpo
       }
       result.checkpointsMatched += 1;
     }
+    if (cursor.expectSeq === options.stopAt) return undefined;
   }
   return undefined;
 }

@@ -8,7 +8,9 @@
  * the last `"prev":"` and `"seq":` are always the top-level members.
  */
 
-export const AUDIT_SCHEMA = 'bastion.audit/1';
+export const AUDIT_SCHEMA = 'bastion.audit/2';
+/** Logs written before batch seals, checkpoint indices and keyed argument digests (docs/audit.md). */
+export const LEGACY_AUDIT_SCHEMA = 'bastion.audit/1';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -21,6 +23,12 @@ export const AuditEvent = {
   Dropped: 'audit.dropped',
   TamperRestart: 'audit.tamper_restart',
   Retention: 'audit.retention',
+  /** Ends every group-commit batch: an HMAC over the chain head (seal.ts). */
+  Seal: 'audit.seal',
+  /** Records no seal covered were cut off the chain at open and kept as evidence. */
+  UnsealedTail: 'audit.unsealed_tail',
+  /** A log of an older format was archived and a new chain started. */
+  FormatUpgrade: 'audit.format_upgrade',
   GatewayStart: 'gateway.start',
   GatewayStop: 'gateway.stop',
   ConfigLoad: 'config.load',
@@ -70,7 +78,7 @@ export interface AuditFields {
 
 /** A record as stored: the fields plus schema tag and chain members. */
 export interface AuditRecord extends AuditFields {
-  schema: typeof AUDIT_SCHEMA;
+  schema: typeof AUDIT_SCHEMA | typeof LEGACY_AUDIT_SCHEMA;
   ts: string;
   seq: number;
   prev: string;

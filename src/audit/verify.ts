@@ -7,9 +7,11 @@ import { loadVerifier, type NoteVerifier } from './keys.js';
 import { MANIFEST_FILE, PUBLIC_KEY_FILE, listCheckpoints, readMetadata, type LogMetadata } from './layout.js';
 import { LogUnreadableError, scanLog, type ScanProblem, type ScanResult } from './scan.js';
 import { scanLogParallel } from './scan-parallel.js';
+import { LEGACY_AUDIT_SCHEMA } from './schema.js';
+import { checkIndices, checkTail } from './verify-tail.js';
 
 /** Exit codes of `mcp-auditctl verify`. */
-export const VerifyExit = { Clean: 0, Tampered: 2, Unreadable: 3 } as const;
+export const VerifyExit = { Clean: 0, Tampered: 2, Unreadable: 3, UnsignedTail: 4 } as const;
 
 export interface VerifyOptions {
   /** Public key: PEM file, vkey file or vkey string. Defaults to the key stored in the log directory. */
@@ -27,6 +29,14 @@ export interface VerifyReport {
   checkpoints: number;
   problem?: ScanProblem | { segment: string; line: number; offset: number; seq: number; message: string };
   bundle?: { files: number };
+  /**
+   * Records after the newest signed checkpoint: their chain verified, but nothing signed vouches
+   * for them yet (anyone who can write the log could have appended them). `mcp-auditctl verify`
+   * exits non-zero for them unless --allow-unsigned-tail.
+   */
+  unsignedTail?: { fromSeq: number; records: number };
+  /** True for a bastion.audit/1 log: no seals or checkpoint indices, so fewer checks apply. */
+  legacyFormat?: boolean;
 }
 
 export class VerifyTamperedError extends Error {
@@ -62,6 +72,7 @@ export async function verifyLogParallel(dir: string, options: VerifyOptions & { 
 
 interface Prepared {
   checkpoints: ParsedCheckpoint[];
+  legacy: boolean;
   report: (problem: VerifyReport['problem'], scan: ScanResult, checkpoints: number) => VerifyReport;
 }
 
@@ -71,7 +82,14 @@ function conclude(prepared: Prepared, scan: ScanResult): VerifyReport {
     const first = scan.segments[0];
     return report({ segment: first?.path ?? '(none)', line: 1, offset: 0, seq: scan.firstSeq, message: `the log starts at seq ${scan.firstSeq} but no audit.retention record accounts for the missing earlier segments: they were deleted outside retention` }, scan, checkpoints.length);
   }
-  return report(scan.problem, scan, checkpoints.length);
+  if (scan.problem) return report(scan.problem, scan, checkpoints.length);
+  const tail = checkTail(scan.segments, scan.nextSeq, checkpoints, !prepared.legacy);
+  const last = scan.segments[scan.segments.length - 1];
+  const problem = tail.problem === undefined ? undefined : { segment: last?.path ?? '(none)', line: 0, offset: 0, seq: tail.problem.seq, message: tail.problem.message };
+  const result = report(problem, scan, checkpoints.length);
+  if (tail.unsignedTail !== undefined) result.unsignedTail = tail.unsignedTail;
+  if (prepared.legacy) result.legacyFormat = true;
+  return result;
 }
 
 function prepareVerify(dir: string, options: VerifyOptions): Prepared | { early: VerifyReport } {
@@ -84,9 +102,11 @@ function prepareVerify(dir: string, options: VerifyOptions): Prepared | { early:
   const emptyScan = scanLog(join(dir, '.none'), { checkpoints: [] });
   if (typeof bundle === 'string') return { early: report({ segment: MANIFEST_FILE, line: 0, offset: 0, seq: 0, message: bundle }, emptyScan, 0) };
   let checkpoints: ParsedCheckpoint[];
+  const legacy = metadata.schema === LEGACY_AUDIT_SCHEMA;
   try {
     checkpoints = listCheckpoints(dir).map((item) => item.checkpoint);
-    if (options.checkpointFile !== undefined) checkpoints.push(readExternalCheckpoint(options.checkpointFile));
+    const external = options.checkpointFile === undefined ? undefined : readExternalCheckpoint(options.checkpointFile);
+    if (external !== undefined) checkpoints.push(external);
     for (const checkpoint of checkpoints) {
       if (checkpoint.origin !== metadata.origin) throw new VerifyTamperedError(`checkpoint of size ${checkpoint.size} is for log '${checkpoint.origin}', this log is '${metadata.origin}'`);
       verifyCheckpointSignature(checkpoint, verifier, `checkpoint of size ${checkpoint.size}`);
@@ -97,11 +117,13 @@ function prepareVerify(dir: string, options: VerifyOptions): Prepared | { early:
       if (same !== undefined && (!same.root.equals(checkpoint.root) || same.head !== checkpoint.head)) throw new VerifyTamperedError(`two validly signed checkpoints of size ${checkpoint.size} disagree: the log was forked or rewritten`);
       bySize.set(checkpoint.size, checkpoint);
     }
+    const indexProblem = legacy ? undefined : checkIndices(external === undefined ? checkpoints : checkpoints.slice(0, -1), external);
+    if (indexProblem !== undefined) throw new VerifyTamperedError(indexProblem);
   } catch (error) {
     if (error instanceof LogUnreadableError) throw error;
     return { early: report({ segment: 'checkpoints', line: 0, offset: 0, seq: 0, message: (error as Error).message }, emptyScan, 0) };
   }
-  return { checkpoints, report };
+  return { checkpoints, legacy, report };
 }
 
 function readMetadataOrThrow(dir: string): LogMetadata {

@@ -13,7 +13,7 @@ import { exportBundle } from '../audit/bundle.js';
 import { compact, toEcs, toOcsf } from '../audit/siem.js';
 import { proveInclusion, verifyInclusionProof, type InclusionProofDocument } from '../audit/proof.js';
 import { loadVerifier, type NoteVerifier } from '../audit/keys.js';
-import type { AuditRecord } from '../audit/schema.js';
+import { AuditEvent, type AuditRecord } from '../audit/schema.js';
 
 /** mcp-auditctl: verify, read, export and prove records of a Bastion audit log. */
 
@@ -28,7 +28,7 @@ const DEFAULT_LOG = process.env['BASTION_AUDIT_DIR'] ?? join('.bastion', 'audit'
 const program = new Command();
 program
   .name('mcp-auditctl')
-  .description('Inspect and verify a Bastion tamper-evident audit log.\nExit codes of verify: 0 clean, 2 tampered, 3 unreadable.')
+  .description('Inspect and verify a Bastion tamper-evident audit log.\nExit codes of verify: 0 clean, 2 tampered, 3 unreadable, 4 records after the newest signed checkpoint (unsigned tail).')
   .version(packageVersion(), '-V, --version')
   .option('-l, --log <dir>', 'the audit log directory or an exported bundle (env BASTION_AUDIT_DIR)', DEFAULT_LOG)
   .showHelpAfterError()
@@ -52,8 +52,9 @@ program
   .option('--checkpoint <file>', 'also check the log against this checkpoint (e.g. one kept in another location)')
   .option('--key <pubkey>', "the log's public key: PEM file or C2SP vkey (default: the key stored in the log, which proves less)")
   .option('--json', 'print the report as JSON')
+  .option('--allow-unsigned-tail', 'exit 0 even when records follow the newest signed checkpoint (a live log between checkpoints)')
   .option('--workers <count>', 'threads that check records, this one included (default: one per core; 1: this thread only)', String(defaultVerifyThreads()))
-  .action(async (options: { fromCheckpoint?: boolean; checkpoint?: string; key?: string; json?: boolean; workers: string }, command: Command) => {
+  .action(async (options: { fromCheckpoint?: boolean; checkpoint?: string; key?: string; json?: boolean; allowUnsignedTail?: boolean; workers: string }, command: Command) => {
     const dir = logDir(command);
     const workers = Number(options.workers);
     if (!Number.isInteger(workers) || workers < 1 || workers > availableParallelism() * 2) throw new CliError(`--workers must be an integer from 1 to ${availableParallelism() * 2}, not '${options.workers}'`, 1);
@@ -65,13 +66,14 @@ program
       throw error;
     }
     printVerifyReport(report, options.json === true);
-    process.exitCode = report.status === 'clean' ? VerifyExit.Clean : VerifyExit.Tampered;
+    if (report.status !== 'clean') process.exitCode = VerifyExit.Tampered;
+    else process.exitCode = report.unsignedTail !== undefined && options.allowUnsignedTail !== true ? VerifyExit.UnsignedTail : VerifyExit.Clean;
   });
 
 function printVerifyReport(report: VerifyReport, json: boolean): void {
   const { scan, problem } = report;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ status: report.status, origin: report.metadata.origin, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, segments: scan.segments.length, checkpoints: report.checkpoints, checkpointsMatched: scan.checkpointsMatched, checkpointsSkipped: scan.checkpointsSkipped, key: report.keySource, bundleFiles: report.bundle?.files, problem })}\n`);
+    process.stdout.write(`${JSON.stringify({ status: report.status, origin: report.metadata.origin, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, segments: scan.segments.length, checkpoints: report.checkpoints, checkpointsMatched: scan.checkpointsMatched, checkpointsSkipped: scan.checkpointsSkipped, key: report.keySource, bundleFiles: report.bundle?.files, unsignedTail: report.unsignedTail, legacyFormat: report.legacyFormat, problem })}\n`);
     return;
   }
   if (problem) {
@@ -81,6 +83,9 @@ function printVerifyReport(report: VerifyReport, json: boolean): void {
   }
   process.stdout.write(`clean: ${scan.records} records (seq ${scan.firstSeq}..${scan.nextSeq - 1}) in ${scan.segments.length} segment(s); ${scan.checkpointsMatched} of ${report.checkpoints} checkpoint(s) matched, signatures valid\n`);
   if (report.bundle) process.stdout.write(`bundle: ${report.bundle.files} files match the manifest\n`);
+  const tail = report.unsignedTail;
+  if (tail !== undefined) process.stdout.write(`UNSIGNED TAIL: ${tail.records} record(s), seq ${tail.fromSeq}..${tail.fromSeq + tail.records - 1}, follow the newest signed checkpoint: their chain is intact but nothing signed vouches for them yet (the gateway signs them at the next checkpoint, after checking their batch seals)\n`);
+  if (report.legacyFormat) process.stdout.write('note: a bastion.audit/1 log: it has no batch seals or checkpoint indices, so a deleted newest checkpoint is not detectable here\n');
   if (scan.startedAfterRetention) process.stdout.write(`note: records before seq ${scan.firstSeq} were removed by retention; ${scan.checkpointsSkipped} older checkpoint(s) could not be compared\n`);
   if (report.keySource === 'log directory') process.stderr.write('warning: verified with the public key stored in the log directory; pass --key with a copy kept elsewhere for an independent check\n');
 }
@@ -138,9 +143,12 @@ program
   .option('-f, --follow', 'keep printing new records')
   .option('--json', 'print JSON Lines instead of one readable line per record')
   .option('--interval <ms>', 'poll interval when following', '250')
-  .action(async (options: { lines: string; follow?: boolean; json?: boolean; interval: string }, command: Command) => {
+  .option('--seals', 'also show the audit.seal record that ends each written batch')
+  .action(async (options: { lines: string; follow?: boolean; json?: boolean; interval: string; seals?: boolean }, command: Command) => {
     const dir = logDir(command);
+    const shown = (raw: string): boolean => options.seals === true || !isSealLine(raw);
     const print = (raw: string): void => {
+      if (!shown(raw)) return;
       if (options.json) process.stdout.write(`${raw}\n`);
       else {
         try {
@@ -160,6 +168,7 @@ program
     for (const segment of segments) {
       const state = { offset: 0 };
       for (const raw of readLines(segment.path, 0, state)) {
+        if (!shown(raw)) continue;
         last.push(raw);
         if (last.length > count) last.shift();
       }
@@ -192,8 +201,9 @@ addFilters(
     .command('query')
     .description('filter records by time, agent, tool, server, decision or task')
     .option('--format <format>', 'table, jsonl or csv', 'table')
-    .option('--limit <count>', 'stop after this many records'),
-).action((options: FilterOptions & { format: string; limit?: string }, command: Command) => {
+    .option('--limit <count>', 'stop after this many records')
+    .option('--seals', 'also show the audit.seal record that ends each written batch'),
+).action((options: FilterOptions & { format: string; limit?: string; seals?: boolean }, command: Command) => {
   const dir = logDir(command);
   if (!['table', 'jsonl', 'csv'].includes(options.format)) throw new CliError(`--format must be table, jsonl or csv, not '${options.format}'`, 1);
   const filter = filterFrom(options);
@@ -205,6 +215,7 @@ addFilters(
   for (const { record, raw } of readRecords(dir)) {
     if (shown >= limit) break;
     if (!matches(record, filter)) continue;
+    if (record.event === AuditEvent.Seal && record.kind === 'event' && options.seals !== true && filter.event !== AuditEvent.Seal) continue;
     shown += 1;
     const cells = columns.map((column) => (record[column] === undefined ? '' : String(record[column])));
     if (options.format === 'jsonl') process.stdout.write(`${raw}\n`);
@@ -213,6 +224,17 @@ addFilters(
   }
   if (options.format === 'table') printTable([...columns], rows);
 });
+
+/** Seal records are bookkeeping (one per written batch): tail and query leave them out unless asked. */
+function isSealLine(raw: string): boolean {
+  if (!raw.includes(`"event":"${AuditEvent.Seal}"`)) return false;
+  try {
+    const record = JSON.parse(raw) as { kind?: unknown; event?: unknown };
+    return record.kind === 'event' && record.event === AuditEvent.Seal;
+  } catch {
+    return false;
+  }
+}
 
 function csvCell(value: string): string {
   // A leading =, +, - or @ would run as a formula in a spreadsheet.

@@ -1,12 +1,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync, mkdirSync, appendFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync } from 'node:crypto';
 import { AuditLog } from '../../src/audit/index.js';
-import { listSegments } from '../../src/audit/layout.js';
+import { listCheckpoints, listSegments } from '../../src/audit/layout.js';
+import { readRecords } from '../../src/audit/reader.js';
 import { auditOptions, tempDir } from './helpers.js';
 
 const binary = fileURLToPath(new URL('../../src/cli/auditctl.js', import.meta.url));
@@ -20,6 +21,9 @@ describe('mcp-auditctl on a real log', () => {
   const temp = tempDir();
   let dir = '';
   let publicKey = '';
+  /** Records in the log, batch seals included (each sequential append is a batch of its own). */
+  let total = 0;
+  let lastRequestSeq = 0;
 
   before(async () => {
     const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 50 }, capture: { arguments: 'full' } });
@@ -42,13 +46,17 @@ describe('mcp-auditctl on a real log', () => {
     }
     await log.close();
     publicKey = join(dir, 'audit-key.pub');
+    for (const { record } of readRecords(dir)) {
+      total += 1;
+      if (record.kind === 'request') lastRequestSeq = record.seq;
+    }
   });
   after(() => temp.cleanup());
 
   test('verify exits 0 on a clean log and reports the counts', () => {
     const result = auditctl('--log', dir, 'verify', '--key', publicKey);
     assert.equal(result.status, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /^clean: 202 records/);
+    assert.match(result.stdout, new RegExp(`^clean: ${total} records`));
     const json = JSON.parse(auditctl('--log', dir, 'verify', '--json', '--key', publicKey).stdout) as { status: string; checkpointsMatched: number };
     assert.equal(json.status, 'clean');
     assert.ok(json.checkpointsMatched >= 4);
@@ -60,9 +68,11 @@ describe('mcp-auditctl on a real log', () => {
     const original = readFileSync(segment, 'utf8');
     try {
       writeFileSync(segment, original.replace('"agent_id":"bob"', '"agent_id":"eve"'));
+      const index = original.split('\n').findIndex((line) => line.includes('"agent_id":"bob"'));
+      const seq = (JSON.parse(original.split('\n')[index] as string) as { seq: number }).seq;
       const result = auditctl('--log', dir, 'verify', '--key', publicKey);
       assert.equal(result.status, 2);
-      assert.match(result.stdout, /TAMPERED: .*seg-000000000000\.jsonl line 4 \(byte \d+\), seq 3: record hash does not match/);
+      assert.match(result.stdout, new RegExp(`TAMPERED: .*seg-000000000000\\.jsonl line ${index + 1} \\(byte \\d+\\), seq ${seq}: record hash does not match`));
       const parallel = auditctl('--log', dir, 'verify', '--key', publicKey, '--workers', '2');
       assert.equal(parallel.status, 2);
       assert.equal(parallel.stdout, result.stdout, 'worker threads report the same first problem');
@@ -89,22 +99,24 @@ describe('mcp-auditctl on a real log', () => {
     const external = join(temp.dir, 'external-checkpoint.txt');
     const segment = (listSegments(dir)[0] as { path: string }).path;
     const original = readFileSync(segment, 'utf8');
-    const checkpoints = join(dir, 'checkpoints');
-    const newest = readFileSync(join(checkpoints, 'cp-000000000202.txt'), 'utf8');
-    writeFileSync(external, newest);
+    const files = listCheckpoints(dir);
+    const newest = files[files.length - 1] as (typeof files)[number];
+    writeFileSync(external, readFileSync(newest.path));
+    // Roll the log back to exactly the size of an older checkpoint and delete the newer checkpoints.
+    const keep = files[Math.floor(files.length / 2)] as (typeof files)[number];
+    const removed = files.filter((item) => item.checkpoint.size > keep.checkpoint.size);
+    const saved = removed.map((item) => ({ path: item.path, data: readFileSync(item.path) }));
     try {
-      // Roll the log back to 150 records and delete the local checkpoints that would show it.
       const lines = original.split('\n');
-      writeFileSync(segment, `${lines.slice(0, 150).join('\n')}\n`);
-      for (const name of ['cp-000000000202.txt', 'cp-000000000200.txt']) if (existsSync(join(checkpoints, name))) writeFileSync(join(temp.dir, name), readFileSync(join(checkpoints, name)));
-      for (const name of ['cp-000000000202.txt', 'cp-000000000200.txt']) rmSync(join(checkpoints, name), { force: true });
-      assert.equal(auditctl('--log', dir, 'verify', '--key', publicKey).status, 0, 'without the external checkpoint the rollback is invisible');
+      writeFileSync(segment, `${lines.slice(0, keep.checkpoint.size).join('\n')}\n`);
+      for (const item of removed) rmSync(item.path);
+      assert.equal(auditctl('--log', dir, 'verify', '--key', publicKey).status, 0, 'without the external checkpoint a rollback to a checkpoint boundary is invisible');
       const result = auditctl('--log', dir, 'verify', '--key', publicKey, '--checkpoint', external);
       assert.equal(result.status, 2);
-      assert.match(result.stdout, /records were removed from the end/);
+      assert.match(result.stdout, /newer checkpoints were deleted/);
     } finally {
       writeFileSync(segment, original);
-      for (const name of ['cp-000000000202.txt', 'cp-000000000200.txt']) if (existsSync(join(temp.dir, name))) writeFileSync(join(checkpoints, name), readFileSync(join(temp.dir, name)));
+      for (const item of saved) writeFileSync(item.path, item.data);
     }
     assert.equal(auditctl('--log', dir, 'verify').status, 0);
   });
@@ -143,9 +155,11 @@ describe('mcp-auditctl on a real log', () => {
     const result = auditctl('--log', dir, 'tail', '-n', '3');
     const lines = result.stdout.trim().split('\n');
     assert.equal(lines.length, 3);
-    assert.match(lines[2] as string, /#201 .*tools\/call files\.(read|write)/);
+    assert.match(lines[2] as string, new RegExp(`#${lastRequestSeq} .*tools/call files\\.(read|write)`));
+    assert.ok(lines.every((line) => !line.includes('audit.seal')), 'tail leaves the batch seals out');
     const json = auditctl('--log', dir, 'tail', '-n', '1', '--json');
-    assert.equal((JSON.parse(json.stdout) as { seq: number }).seq, 201);
+    assert.equal((JSON.parse(json.stdout) as { seq: number }).seq, lastRequestSeq);
+    assert.equal((JSON.parse(auditctl('--log', dir, 'tail', '-n', '1', '--json', '--seals').stdout) as { event: string }).event, 'audit.seal');
     const scratch = join(temp.dir, 'follow-state');
     mkdirSync(scratch);
     const options = auditOptions(scratch, { rotation: { maxBytes: 4096 } });
@@ -183,15 +197,16 @@ describe('mcp-auditctl on a real log', () => {
     const result = auditctl('--log', dir, 'export', '--out', bundle, '--key', publicKey);
     assert.equal(result.status, 0, result.stderr);
     const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as { files: Array<{ path: string; sha256: string }>; records: number };
-    assert.equal(manifest.records, 202);
+    assert.equal(manifest.records, total);
     assert.ok(manifest.files.some((file) => file.path === 'audit-key.pub'));
     const verified = auditctl('--log', bundle, 'verify', '--key', publicKey);
     assert.equal(verified.status, 0, verified.stdout);
     assert.match(verified.stdout, /files match the manifest/);
-    appendFileSync(join(bundle, 'checkpoints', 'cp-000000000050.txt'), ' ');
+    const someCheckpoint = (listCheckpoints(bundle)[1] as { name: string }).name;
+    appendFileSync(join(bundle, 'checkpoints', someCheckpoint), ' ');
     const corrupt = auditctl('--log', bundle, 'verify', '--key', publicKey);
     assert.equal(corrupt.status, 2);
-    assert.match(corrupt.stdout, /cp-000000000050\.txt does not match its manifest digest/);
+    assert.match(corrupt.stdout, new RegExp(`${someCheckpoint.replace('.', '\\.')} does not match its manifest digest`));
     const again = auditctl('--log', dir, 'export', '--out', bundle);
     assert.notEqual(again.status, 0);
     assert.match(again.stderr, /not empty/);
@@ -237,10 +252,10 @@ describe('mcp-auditctl on a real log', () => {
     mkdirSync(scratch);
     const options = auditOptions(scratch, { checkpoint: { everyRecords: 1000 } });
     const log = await AuditLog.open(options);
-    await log.event('gateway.start');
-    const result = auditctl('--log', options.dir, 'prove', '1');
+    const { seq } = await log.event('gateway.start');
+    const result = auditctl('--log', options.dir, 'prove', String(seq));
     assert.notEqual(result.status, 0);
-    assert.match(result.stderr, /no checkpoint covers record 1 yet/);
+    assert.match(result.stderr, new RegExp(`no checkpoint covers record ${seq} yet`));
     await log.close();
   });
 });

@@ -121,7 +121,7 @@ describe('parallel verification where ranges join', () => {
       for (const index of [first - 1, first]) {
         await damaged(() => {
           const lines = linesOf(segment.path);
-          lines[index] = (lines[index] as string).replace('"decision":"', '"decision":"X');
+          lines[index] = (lines[index] as string).replace('"kind":"', '"kind":"X');
           writeFileSync(segment.path, `${lines.join('\n')}\n`);
         }, /record hash does not match/);
       }
