@@ -54,7 +54,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const policy = openPolicy(options, record);
     const outermost: Guard[] = [createAuditGuard(audit, auditConfig.capture)];
-    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
+    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.

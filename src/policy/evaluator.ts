@@ -25,6 +25,7 @@ export type DecisionReason =
   | 'resource_not_granted'
   | 'resource_invalid'
   | 'server_request_not_granted'
+  | 'logging_not_granted'
   | PathRejection;
 
 /** One step of a decision: a requirement and the grant that met it (or the reason it was not met). */
@@ -151,6 +152,43 @@ export class PolicyEvaluator {
     const granted = findCovering(agent.buckets.get('read:resources'), target);
     if (granted === undefined) return deny('resource_not_granted', `agent '${agent.id}' is not granted ${requirement} (server ${server})`, rules, { effect: 'deny', requirement });
     rules.push(allowedBy(requirement, granted));
+    return { allow: true, reason: 'allowed', message: 'allowed', rules };
+  }
+
+  /**
+   * completion/complete reveals values of a prompt's arguments or a resource template's
+   * variables: the agent needs the same grant as for the prompt itself (exec:prompts) or for
+   * seeing the template (a read:resources grant that can match one of its expansions).
+   */
+  decideCompletion(agentId: string | undefined, server: string, ref: { type: 'prompt' | 'resource'; name: string }): Decision {
+    const rules: RuleTrace[] = [];
+    const agent = this.agentFor(agentId, rules);
+    if (!('buckets' in agent)) return agent;
+    if (ref.type === 'prompt') {
+      const requirement = `exec:prompts:${server}.${ref.name}`;
+      const granted = findName(agent.buckets.get('exec:prompts'), server, ref.name);
+      if (granted === undefined) return deny('prompt_not_granted', `agent '${agent.id}' is not granted ${requirement}, so it may not complete its arguments`, rules, { effect: 'deny', requirement });
+      rules.push(allowedBy(requirement, granted));
+      return { allow: true, reason: 'allowed', message: 'allowed', rules };
+    }
+    const requirement = `read:resources:${ref.name}`;
+    if (!this.resourceTemplateVisible(agent.id, ref.name)) return deny('resource_not_granted', `agent '${agent.id}' holds no read:resources grant that matches ${ref.name} (server ${server}), so it may not complete it`, rules, { effect: 'deny', requirement });
+    rules.push({ effect: 'allow', requirement });
+    return { allow: true, reason: 'allowed', message: 'allowed', rules };
+  }
+
+  /** logging/setLevel goes to every server of the session: the agent needs exec:logging for each. */
+  decideLogging(agentId: string | undefined, servers: readonly string[] | undefined): Decision {
+    const rules: RuleTrace[] = [];
+    const agent = this.agentFor(agentId, rules);
+    if (!('buckets' in agent)) return agent;
+    const bucket = agent.buckets.get('exec:logging');
+    for (const server of servers ?? ['*']) {
+      const requirement = `exec:logging:${server}`;
+      const granted = bucket?.any ?? (server === '*' ? undefined : bucket?.bareNames.get(server));
+      if (granted === undefined) return deny('logging_not_granted', `agent '${agent.id}' is not granted ${requirement}; logging/setLevel changes the log level of every server in the session`, rules, { effect: 'deny', requirement });
+      rules.push(allowedBy(requirement, granted));
+    }
     return { allow: true, reason: 'allowed', message: 'allowed', rules };
   }
 

@@ -6,19 +6,28 @@ import type { PolicyStore } from './store.js';
 
 export const POLICY_GUARD_NAME = 'policy';
 
-/** tools/call, prompts/get and resources/read are checked; every other method passes through. */
-export function createPolicyGuard(store: PolicyStore): Guard {
+export interface PolicyGuardOptions {
+  /** The gateway's server names: logging/setLevel reaches all of them, so it needs a grant for each. */
+  servers?: readonly string[];
+}
+
+/**
+ * Every method that reads or changes upstream state is checked: tools/call, prompts/get,
+ * resources/read, resources/subscribe and unsubscribe, completion/complete, logging/setLevel.
+ * Lists are filtered elsewhere (createListFilter); initialize and ping touch no upstream state.
+ */
+export function createPolicyGuard(store: PolicyStore, options: PolicyGuardOptions = {}): Guard {
   return {
     name: POLICY_GUARD_NAME,
     async handle(ctx, next) {
-      const decision = decide(store, ctx);
+      const decision = decide(store, ctx, options);
       if (decision === undefined || decision.allow) return next(ctx);
       return denied(ctx, decision);
     },
   };
 }
 
-function decide(store: PolicyStore, ctx: CallContext): Decision | undefined {
+function decide(store: PolicyStore, ctx: CallContext, options: PolicyGuardOptions): Decision | undefined {
   const policy = store.current;
   const agentId = ctx.identity?.agentId;
   switch (ctx.method) {
@@ -30,10 +39,22 @@ function decide(store: PolicyStore, ctx: CallContext): Decision | undefined {
       const target = targetOf(ctx);
       return typeof target === 'string' ? unknownTarget(target) : policy.decidePrompt(agentId, target.server, target.name, argumentsOf(ctx));
     }
-    case 'resources/read': {
+    case 'resources/read':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe': {
+      // A subscription delivers notifications about the resource: it needs the read grant.
       const target = targetOf(ctx);
       return typeof target === 'string' ? unknownTarget(target) : policy.decideResource(agentId, target.server, target.name);
     }
+    case 'completion/complete': {
+      const target = targetOf(ctx);
+      if (typeof target === 'string') return unknownTarget(target);
+      const ref = ctx.params?.['ref'];
+      const type = ref !== null && typeof ref === 'object' && (ref as Record<string, unknown>)['type'] === 'ref/prompt' ? 'prompt' : 'resource';
+      return policy.decideCompletion(agentId, target.server, { type, name: target.name });
+    }
+    case 'logging/setLevel':
+      return policy.decideLogging(agentId, options.servers);
     default:
       return undefined;
   }

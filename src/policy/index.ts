@@ -13,6 +13,6 @@ export type { PolicyStoreOptions, ReloadResult } from './store.js';
 export { PolicyError, formatProblem } from './errors.js';
 export type { PolicyProblem } from './errors.js';
 export { createPolicyGuard, createListFilter, createServerRequestPolicy, POLICY_GUARD_NAME } from './guard.js';
-export type { ListItem, ListKind } from './guard.js';
+export type { ListItem, ListKind, PolicyGuardOptions } from './guard.js';
 export { policyConfigDefaults, policyConfigSchema } from './config.js';
 export type { PolicyConfig } from './config.js';
