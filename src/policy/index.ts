@@ -16,3 +16,4 @@ export { createPolicyGuard, createListFilter, createServerRequestPolicy, POLICY_
 export type { ListItem, ListKind, PolicyGuardOptions } from './guard.js';
 export { policyConfigDefaults, policyConfigSchema } from './config.js';
 export type { PolicyConfig } from './config.js';
+export { oversizedName } from './names.js';
