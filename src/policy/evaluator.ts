@@ -206,6 +206,20 @@ export class PolicyEvaluator {
     return { allow: true, reason: 'allowed', message: 'allowed', rules };
   }
 
+  /** The agent's granted directories (read or write, canonical; '/' for `*`), for narrowing roots. */
+  filesystemGrants(agentId: string | undefined): string[] {
+    const agent = agentId === undefined ? undefined : this.agents.get(agentId);
+    if (agent === undefined) return [];
+    const paths = new Set<string>();
+    for (const key of ['read:filesystem', 'write:filesystem']) {
+      const bucket = agent.buckets.get(key);
+      if (bucket === undefined) continue;
+      if (bucket.any !== undefined) paths.add('/');
+      for (const path of bucket.paths.keys()) paths.add(path);
+    }
+    return [...paths];
+  }
+
   /**
    * Whether a tool should appear in this agent's tools/list: granted, declared validly, and its
    * argument-free scopes covered. Argument-bound scopes are checked per call.

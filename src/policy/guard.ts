@@ -2,6 +2,7 @@
 // Each reads the store's current evaluator once, so a reload never splits one decision.
 import { ErrorCode, failure, type CallContext, type Guard, type Identity, type Outcome } from '../pipeline/index.js';
 import type { Decision, ServerRequestKind } from './evaluator.js';
+import { filterRoots } from './roots.js';
 import type { PolicyStore } from './store.js';
 
 export const POLICY_GUARD_NAME = 'policy';
@@ -119,12 +120,21 @@ const REQUEST_KIND: Record<string, ServerRequestKind> = {
   'roots/list': 'roots',
 };
 
-/** Shaped like the gateway's ServerRequestPolicy: returns why not, or undefined when allowed. */
-export function createServerRequestPolicy(store: PolicyStore): (identity: Identity | undefined, server: string, method: string) => string | undefined {
-  return (identity, server, method) => {
+/** Shaped like the gateway's ServerRequestPolicy: why a server may not ask, and what of the client's answer it may see. */
+export interface ServerRequestDecider {
+  (identity: Identity | undefined, server: string, method: string): string | undefined;
+  /** The client's answer as the server may see it: roots/list answers are narrowed to the agent's filesystem grants. */
+  answerFilter(identity: Identity | undefined, server: string, method: string, result: unknown): unknown;
+}
+
+export function createServerRequestPolicy(store: PolicyStore): ServerRequestDecider {
+  const decide = (identity: Identity | undefined, server: string, method: string): string | undefined => {
     const kind = REQUEST_KIND[method];
     if (kind === undefined) return `'${method}' is not a server-to-client request the policy knows`;
     const decision = store.mayServerRequest(identity?.agentId, server, kind);
     return decision.allow ? undefined : decision.message;
   };
+  const answerFilter = (identity: Identity | undefined, _server: string, method: string, result: unknown): unknown =>
+    method === 'roots/list' ? filterRoots(result, store.current.filesystemGrants(identity?.agentId)) : result;
+  return Object.assign(decide, { answerFilter });
 }
