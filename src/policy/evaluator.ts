@@ -26,6 +26,7 @@ export type DecisionReason =
   | 'resource_invalid'
   | 'server_request_not_granted'
   | 'logging_not_granted'
+  | 'path_changed'
   | PathRejection;
 
 /** One step of a decision: a requirement and the grant that met it (or the reason it was not met). */
@@ -48,6 +49,14 @@ export interface Decision {
   readonly reason: DecisionReason;
   readonly message: string;
   readonly rules: readonly RuleTrace[];
+  /** For an allowed call: the canonical paths it reads or writes (as asked, and as resolved). */
+  readonly touched?: readonly FilesystemTouch[];
+}
+
+/** A path an allowed call touches; `write` when a write:filesystem scope covers it. */
+export interface FilesystemTouch {
+  readonly path: string;
+  readonly write: boolean;
 }
 
 export type ServerRequestKind = 'sampling' | 'elicitation' | 'roots';
@@ -264,14 +273,18 @@ export class PolicyEvaluator {
       return deny('tool_not_declared', `${what} declares no scopes, so it cannot be called (anything undeclared is denied); add its scopes to the server manifest or to servers.<name>.tools.<tool>.scopes`, rules);
     }
     if (!declaration.ok) return deny('declaration_invalid', `${what} has an invalid declaration (${declaration.error})`, rules, { effect: 'deny', requirement: 'valid declaration', source: declaration.source });
+    const touched: FilesystemTouch[] = [];
     for (const declared of declaration.scopes) {
-      const denial = declared.bound ? this.checkBound(agent, declared, args, rules, declaration.source) : this.checkStatic(agent, declared.scope.action, declared.scope.resource, declared.scope.target, declared.scope.text, undefined, rules, declaration.source);
+      const denial = declared.bound ? this.checkBound(agent, declared, args, rules, declaration.source, touched) : this.checkStatic(agent, declared.scope.action, declared.scope.resource, declared.scope.target, declared.scope.text, undefined, rules, declaration.source);
       if (denial !== undefined) return denial;
+      if (!declared.bound && declared.scope.resource === 'filesystem' && declared.scope.target.kind === 'path') {
+        touched.push({ path: declared.scope.target.path, write: declared.scope.action === 'write' });
+      }
     }
-    return { allow: true, reason: 'allowed', message: 'allowed', rules };
+    return { allow: true, reason: 'allowed', message: 'allowed', rules, ...(touched.length > 0 ? { touched } : {}) };
   }
 
-  private checkBound(agent: CompiledAgent, declared: Extract<DeclaredScope, { bound: true }>, args: Readonly<Record<string, unknown>>, rules: RuleTrace[], source: string | undefined): Decision | undefined {
+  private checkBound(agent: CompiledAgent, declared: Extract<DeclaredScope, { bound: true }>, args: Readonly<Record<string, unknown>>, rules: RuleTrace[], source: string | undefined, touched: FilesystemTouch[]): Decision | undefined {
     const expansion = expand(declared, args);
     if (!expansion.ok) return deny(expansion.reason, expansion.message, rules, { effect: 'deny', requirement: declared.text, declared: declared.text, source });
     for (const { text, target } of expansion.targets) {
@@ -286,6 +299,12 @@ export class PolicyEvaluator {
       }
       const denial = this.checkStatic(agent, declared.action, declared.resource, resolved, `${declared.action}:${declared.resource}:${resolved.kind === 'path' ? resolved.path : text}`, declared.text, rules, source);
       if (denial !== undefined) return denial;
+      if (declared.resource === 'filesystem' && target.kind === 'path' && resolved.kind === 'path') {
+        // Both spellings: a change at either (the name asked for, or where it leads) changes the answer.
+        const write = declared.action === 'write';
+        touched.push({ path: target.path, write });
+        if (resolved.path !== target.path) touched.push({ path: resolved.path, write });
+      }
     }
     return undefined;
   }

@@ -1,7 +1,8 @@
 // The policy guard and the hooks the gateway calls for lists and server-to-client requests.
 // Each reads the store's current evaluator once, so a reload never splits one decision.
 import { ErrorCode, failure, type CallContext, type Guard, type Identity, type Outcome } from '../pipeline/index.js';
-import type { Decision, ServerRequestKind } from './evaluator.js';
+import type { Decision, FilesystemTouch, ServerRequestKind } from './evaluator.js';
+import { PathLocks } from './path-locks.js';
 import { filterRoots } from './roots.js';
 import type { PolicyStore } from './store.js';
 
@@ -10,7 +11,12 @@ export const POLICY_GUARD_NAME = 'policy';
 export interface PolicyGuardOptions {
   /** The gateway's server names: logging/setLevel reaches all of them, so it needs a grant for each. */
   servers?: readonly string[];
+  /** Told when a call waits for paths another call holds (tests use it to order calls). */
+  onPathWait?: () => void;
 }
+
+/** How often a call re-checks when its paths resolved differently once it held them. */
+const MAX_RECHECKS = 3;
 
 /**
  * Every method that reads or changes upstream state is checked: tools/call, prompts/get,
@@ -18,14 +24,48 @@ export interface PolicyGuardOptions {
  * Lists are filtered elsewhere (createListFilter); initialize and ping touch no upstream state.
  */
 export function createPolicyGuard(store: PolicyStore, options: PolicyGuardOptions = {}): Guard {
+  const locks = new PathLocks();
   return {
     name: POLICY_GUARD_NAME,
     async handle(ctx, next) {
-      const decision = decide(store, ctx, options);
-      if (decision === undefined || decision.allow) return next(ctx);
-      return denied(ctx, decision);
+      let decision = decide(store, ctx, options);
+      if (decision === undefined) return next(ctx);
+      if (!decision.allow) return denied(ctx, decision);
+      // A call that touches files holds its paths from the final check until its answer is back,
+      // so no other call through this gateway can rename something onto them in between.
+      for (let attempt = 0; decision.touched !== undefined; attempt += 1) {
+        const held = decision.touched;
+        let release: () => void;
+        try {
+          release = await locks.acquire(held, ctx.signal, options.onPathWait);
+        } catch {
+          return failure(ErrorCode.InvalidRequest, 'the request was cancelled while it waited for its paths', { reason: 'cancelled' });
+        }
+        try {
+          const atUse = decide(store, ctx, options) as Decision;
+          if (!atUse.allow) return denied(ctx, atUse);
+          if (covered(atUse.touched, held)) {
+            const outcome = await next(ctx);
+            // Changes made outside the gateway are not stopped by the lock: if a path now
+            // resolves somewhere the agent may not go, the answer is withheld.
+            const after = decide(store, ctx, options) as Decision;
+            if (!after.allow && outcome.ok) return denied(ctx, { ...after, message: `a path changed while the call ran: ${after.message}` });
+            return outcome;
+          }
+          if (attempt + 1 >= MAX_RECHECKS) return denied(ctx, { allow: false, reason: 'path_changed', message: 'the paths of this call kept changing while it waited; retry', rules: [] });
+          decision = atUse;
+        } finally {
+          release();
+        }
+      }
+      return next(ctx);
     },
   };
+}
+
+/** Every path of `now` is among the paths already held. */
+function covered(now: readonly FilesystemTouch[] | undefined, held: readonly FilesystemTouch[]): boolean {
+  return (now ?? []).every((touch) => held.some((lock) => lock.path === touch.path && (lock.write || !touch.write)));
 }
 
 function decide(store: PolicyStore, ctx: CallContext, options: PolicyGuardOptions): Decision | undefined {

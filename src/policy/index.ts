@@ -7,7 +7,8 @@ export type { ToolDeclarations, ServerDeclarations, DeclaredItem, InlineServerCo
 export { loadPolicyFiles, riskOf } from './policy-file.js';
 export type { PolicySet, Grant, RoleDefinition, AgentDefinition } from './policy-file.js';
 export { PolicyEvaluator } from './evaluator.js';
-export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions } from './evaluator.js';
+export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions, FilesystemTouch } from './evaluator.js';
+export { PathLocks } from './path-locks.js';
 export { PolicyStore, compilePolicy } from './store.js';
 export type { PolicyStoreOptions, ReloadResult } from './store.js';
 export { PolicyError, formatProblem } from './errors.js';
