@@ -62,7 +62,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const policy = openPolicy(options, record);
     // Metrics outside audit, so that a call the audit log refuses is counted too.
     const outermost: Guard[] = [...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(audit, auditConfig.capture)];
-    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy)];
+    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.

@@ -44,7 +44,8 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     protocol_version: ctx.session.protocolVersion,
     task_id: ctx.taskId === undefined ? undefined : redactor.text(ctx.taskId),
     server: target?.server,
-    tool: requestedName === undefined ? undefined : redactor.text(requestedName),
+    // Clipped before redaction: a client-chosen name is evidence, but not 1 MB of it per record.
+    tool: requestedName === undefined ? undefined : redactor.text(clip(requestedName, 512)),
     tools_invoked: ctx.method === 'tools/call' ? toolsInvoked(ctx, redactor) : undefined,
     decision,
     reason: reason === undefined ? undefined : clip(redactor.text(reason), 512),
@@ -75,7 +76,7 @@ function requestedTarget(method: string, params: Record<string, unknown>): strin
 function toolsInvoked(ctx: CallContext, redactor: Redactor): string[] | undefined {
   if (ctx.target?.name !== undefined) return [`${ctx.target.server}.${ctx.target.name}`];
   const name = ctx.params?.['name'];
-  return typeof name === 'string' ? [redactor.text(name)] : undefined;
+  return typeof name === 'string' ? [redactor.text(clip(name, 512))] : undefined;
 }
 
 /** Canonical JSON of anything a call produced; what JSON cannot hold is replaced first (see jsonSafe). */

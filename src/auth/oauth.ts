@@ -16,7 +16,8 @@ export class TokenRejected extends Error {
 /**
  * Validates OAuth 2.1 access tokens (JWTs) for this gateway as a resource server: signature
  * against the issuer's JWKS, algorithm allow-list, issuer, audience (Bastion's own URL, so a
- * token minted for another service is refused), expiry with bounded clock skew.
+ * token minted for another service is refused), expiry with bounded clock skew, the token
+ * type (RFC 9068 access tokens, not ID tokens) and a maximum lifetime.
  */
 export class OAuthVerifier {
   private readonly keys: JWTVerifyGetKey;
@@ -40,20 +41,64 @@ export class OAuthVerifier {
 
   async verify(token: string): Promise<Identity> {
     try {
-      const { payload } = await jwtVerify(token, this.keys, {
+      const { payload, protectedHeader } = await jwtVerify(token, this.keys, {
         issuer: this.config.issuer,
         audience: this.audience,
         algorithms: this.config.algorithms,
         clockTolerance: this.config.clockSkewSeconds,
         requiredClaims: ['exp', 'sub'],
       });
-      const agent = payload[this.config.agentClaim];
-      if (typeof agent !== 'string' || agent === '') throw new TokenRejected(`the token has no '${this.config.agentClaim}' claim naming the agent`);
-      return { agentId: agent, tokenFingerprint: tokenFingerprint(token), method: 'oauth', subject: String(payload.sub) };
+      checkTokenType(protectedHeader.typ, this.config.tokenTypes ?? DEFAULT_TOKEN_TYPES);
+      checkLifetime(payload.exp as number, payload.iat, this.config.maxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS, this.config.clockSkewSeconds);
+      const value = payload[this.config.agentClaim];
+      if (typeof value !== 'string' || value === '') throw new TokenRejected(`the token has no '${this.config.agentClaim}' claim naming the agent`);
+      return { agentId: oauthAgentId(this.config, value), tokenFingerprint: tokenFingerprint(token), method: 'oauth', subject: String(payload.sub) };
     } catch (error) {
       throw new TokenRejected(describe(error));
     }
   }
+}
+
+/** RFC 9068 access tokens; an ID token (typ JWT) is not an access token and is refused by default. */
+const DEFAULT_TOKEN_TYPES = ['at+jwt'];
+const DEFAULT_MAX_LIFETIME_SECONDS = 24 * 60 * 60;
+
+/** `typ` values compare case-insensitively and without the `application/` prefix (RFC 7515 4.1.9). */
+function normalizeType(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
+function checkTokenType(typ: unknown, accepted: readonly string[]): void {
+  const allowed = accepted.map(normalizeType);
+  if (typ === undefined) {
+    if (allowed.includes('untyped')) return;
+    throw new TokenRejected(`the token has no 'typ' header; access tokens are typed ${accepted.join(' or ')} (RFC 9068)`);
+  }
+  if (typeof typ !== 'string' || !allowed.includes(normalizeType(typ))) {
+    throw new TokenRejected(`the token's type '${String(typ)}' is not an accepted access token type (${accepted.join(', ')}); an ID token is not an access token`);
+  }
+}
+
+/** A stolen token is useful until it expires: tokens may not live longer than the configured maximum. */
+function checkLifetime(exp: number, iat: unknown, maxSeconds: number, skewSeconds: number): void {
+  const now = Math.floor(Date.now() / 1000);
+  if (exp - now > maxSeconds + skewSeconds) throw new TokenRejected(`the token expires more than ${maxSeconds} seconds from now (auth.oauth.maxLifetimeSeconds)`);
+  if (typeof iat === 'number') {
+    if (iat > now + skewSeconds) throw new TokenRejected('the token was issued in the future');
+    if (exp - iat > maxSeconds) throw new TokenRejected(`the token's lifetime (exp - iat) is over ${maxSeconds} seconds (auth.oauth.maxLifetimeSeconds)`);
+  }
+}
+
+/**
+ * The agent an OAuth identity is. A subject listed in `auth.oauth.subjects` is the agent it is
+ * mapped to; any other is its own agent, named by issuer and subject, which cannot collide with
+ * an API-token agent id (those contain no '/' or '#').
+ */
+export function oauthAgentId(config: Pick<OAuthConfig, 'issuer' | 'subjects'>, subject: string): string {
+  const subjects = config.subjects ?? {};
+  const mapped = Object.hasOwn(subjects, subject) ? subjects[subject] : undefined;
+  return mapped ?? `oauth:${config.issuer}#${subject}`;
 }
 
 function describe(error: unknown): string {

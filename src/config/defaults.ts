@@ -62,6 +62,7 @@ roles:
       - "exec:sampling:[everything]"
       - "exec:elicitation:[everything]"
       - "read:roots:[everything, filesystem]"
+      - "exec:logging:[everything, filesystem, memory]"
 agents:
   demo-agent:
     roles: [demo]

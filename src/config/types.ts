@@ -83,8 +83,14 @@ export interface OAuthConfig {
   audience?: string;
   algorithms: string[];
   clockSkewSeconds: number;
-  /** Claim that names the agent. */
+  /** Claim that identifies the caller (default sub); its value is looked up in `subjects`. */
   agentClaim: string;
+  /** Which agent each OAuth subject (value of agentClaim) is; an unmapped one is the agent `oauth:<issuer>#<subject>`. */
+  subjects?: Record<string, string>;
+  /** Accepted JWT `typ` headers (default [at+jwt], RFC 9068); `untyped` accepts tokens without one. */
+  tokenTypes?: string[];
+  /** Longest accepted token lifetime, exp - iat, and furthest exp from now, in seconds (default 86400). */
+  maxLifetimeSeconds?: number;
   /** Scopes advertised in the protected-resource metadata. */
   scopesSupported: string[];
 }

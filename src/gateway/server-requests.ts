@@ -2,8 +2,14 @@ import { ErrorCode, type Identity } from '../pipeline/index.js';
 import type { JsonRpcId, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import type { GatewaySession, SessionSink } from './session.js';
 
-/** Returns why `server` may not send `method` to this caller's client, or undefined if it may. */
-export type ServerRequestPolicy = (identity: Identity | undefined, server: string, method: string) => string | undefined;
+/**
+ * Returns why `server` may not send `method` to this caller's client, or undefined if it may.
+ * `answerFilter`, when present, reshapes the client's answer before the server sees it (the
+ * policy narrows a roots/list answer to the agent's grants).
+ */
+export type ServerRequestPolicy = ((identity: Identity | undefined, server: string, method: string) => string | undefined) & {
+  answerFilter?: (identity: Identity | undefined, server: string, method: string, result: unknown) => unknown;
+};
 
 /** The client capability each server-to-client request needs. */
 const NEEDS_CAPABILITY: Record<string, string> = {
@@ -17,6 +23,7 @@ const CLIENT_ANSWER_TIMEOUT_MS = 10 * 60_000;
 
 interface PendingServerRequest {
   server: string;
+  method: string;
   upstreamId: JsonRpcId;
   timer: NodeJS.Timeout;
 }
@@ -57,7 +64,7 @@ export class ServerRequestBroker {
     const downstreamId = `bastion-${this.nextId++}`;
     const timer = setTimeout(() => this.expire(downstreamId), CLIENT_ANSWER_TIMEOUT_MS);
     timer.unref();
-    this.pending.set(downstreamId, { server, upstreamId: request.id, timer });
+    this.pending.set(downstreamId, { server, method: request.method, upstreamId: request.id, timer });
     const delivered = this.sink.send({ jsonrpc: '2.0', id: downstreamId, method: request.method, ...(request.params === undefined ? {} : { params: request.params }) }, this.session.relatedRequestFor(server));
     if (!delivered) {
       this.settle(downstreamId);
@@ -72,7 +79,9 @@ export class ServerRequestBroker {
     if (entry === undefined) return;
     const connection = this.session.upstreams.get(entry.server)?.current;
     if (connection === undefined) return;
-    connection.reply(entry.upstreamId, 'error' in response ? { error: response.error } : { result: response.result });
+    if ('error' in response) return connection.reply(entry.upstreamId, { error: response.error });
+    const filter = this.session.runtime.serverRequestPolicy.answerFilter;
+    connection.reply(entry.upstreamId, { result: filter === undefined ? response.result : filter(this.session.owner, entry.server, entry.method, response.result) });
   }
 
   /** The upstream withdrew a request it had made: tell the client under the id it knows. */

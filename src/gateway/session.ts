@@ -11,6 +11,7 @@ import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests
 import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
 import { largestRequestCap } from './limits.js';
+import { oversizedName } from '../policy/index.js';
 
 /** How a session talks back to its client. */
 export interface SessionSink {
@@ -117,18 +118,27 @@ export class GatewaySession {
     this.sink.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params }, related);
   }
 
-  /** Limits for a call: global defaults, then the server's, then the tool's (computed once per pair). */
+  /**
+   * Limits for a call: global defaults, then the server's, then the tool's (computed once per pair).
+   * Only servers and tools named in the config have entries of their own; any other name (one a
+   * client made up) shares the server's entry, so the cache is bounded by the config, not the client.
+   */
   limitsFor(server: string | undefined, tool: string | undefined): LimitsConfig {
-    const key = `${server ?? ''}\u0000${tool ?? ''}`;
+    const { config } = this.runtime;
+    const serverConfig = server === undefined || !Object.hasOwn(config.servers, server) ? undefined : config.servers[server];
+    const toolConfig = tool === undefined || serverConfig?.tools === undefined || !Object.hasOwn(serverConfig.tools, tool) ? undefined : serverConfig.tools[tool];
+    const key = `${serverConfig === undefined ? '' : (server as string)}\u0000${toolConfig === undefined ? '' : (tool as string)}`;
     let limits = this.limitsCache.get(key);
     if (limits === undefined) {
-      const { config } = this.runtime;
-      const serverConfig = server === undefined ? undefined : config.servers[server];
-      const toolConfig = tool === undefined ? undefined : serverConfig?.tools?.[tool];
       limits = Object.freeze({ ...config.limits, ...serverConfig?.limits, ...toolConfig?.limits });
       this.limitsCache.set(key, limits);
     }
     return limits;
+  }
+
+  /** How many limit entries this session holds (bounded by the configured servers and tools). */
+  get cachedLimitEntries(): number {
+    return this.limitsCache.size;
   }
 
   /** Starts every configured upstream for this client; failures are logged and retried. */
@@ -307,6 +317,8 @@ export class GatewaySession {
       default:
         return next(ctx);
     }
+    const oversized = oversizedName(ctx.method, params, this.runtime.config.policy);
+    if (oversized !== undefined) return failure(ErrorCode.InvalidParams, oversized, { reason: 'name_too_long' });
     if (parsed === undefined || !this.upstreams.has(parsed.server)) {
       return failure(ErrorCode.InvalidParams, `unknown ${ctx.method.startsWith('tools') ? 'tool' : ctx.method.startsWith('prompts') ? 'prompt' : 'resource'}: names look like <server>.<name> and resource URIs like <server>+<uri>`, { reason: 'unknown_target' });
     }
@@ -320,9 +332,9 @@ export class GatewaySession {
         ctx.audit.decision = 'deny';
         ctx.audit.reason = 'quarantined';
         ctx.audit.deniedBy = 'hashlock';
-        return failure(ErrorCode.Quarantined, `tool '${String(params['name'])}' is quarantined: ${found.quarantined}`, { reason: 'quarantined' });
+        return failure(ErrorCode.Quarantined, `tool '${parsed.server}.${parsed.name}' is quarantined: ${found.quarantined}`, { reason: 'quarantined' });
       }
-      if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${String(params['name'])}'`, { reason: 'unknown_tool' });
+      if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
       ctx.tool = found.tool;
     }
     return next(ctx);

@@ -9,9 +9,13 @@ export interface PolicyConfig {
   watch: boolean;
   /** Resolve symlinks in path arguments before checking them. Leave on. */
   followSymlinks: boolean;
+  /** Longest tool or prompt name (`server.tool`, UTF-8 bytes) a client may send; longer ones are refused before any lookup. */
+  maxNameBytes: number;
+  /** Longest resource URI (UTF-8 bytes) a client may send. */
+  maxUriBytes: number;
 }
 
-export const policyConfigDefaults: PolicyConfig = { files: [], manifests: [], watch: true, followSymlinks: true };
+export const policyConfigDefaults: PolicyConfig = { files: [], manifests: [], watch: true, followSymlinks: true, maxNameBytes: 256, maxUriBytes: 4096 };
 
 export const policyConfigSchema = {
   type: 'object',
@@ -21,5 +25,7 @@ export const policyConfigSchema = {
     manifests: { type: 'array', items: { type: 'string', minLength: 1 }, default: [], description: 'a list of server manifest files whose tool scopes the policy checks' },
     watch: { type: 'boolean', default: true, description: 'true to reload when a policy file changes' },
     followSymlinks: { type: 'boolean', default: true, description: 'true (resolve symlinks in path arguments; do not turn off)' },
+    maxNameBytes: { type: 'integer', minimum: 16, maximum: 65536, default: 256, description: 'bytes, e.g. 256: the longest tool or prompt name a client may send' },
+    maxUriBytes: { type: 'integer', minimum: 64, maximum: 1048576, default: 4096, description: 'bytes, e.g. 4096: the longest resource URI a client may send' },
   },
 } as const;

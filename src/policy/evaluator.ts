@@ -25,6 +25,8 @@ export type DecisionReason =
   | 'resource_not_granted'
   | 'resource_invalid'
   | 'server_request_not_granted'
+  | 'logging_not_granted'
+  | 'path_changed'
   | PathRejection;
 
 /** One step of a decision: a requirement and the grant that met it (or the reason it was not met). */
@@ -47,6 +49,14 @@ export interface Decision {
   readonly reason: DecisionReason;
   readonly message: string;
   readonly rules: readonly RuleTrace[];
+  /** For an allowed call: the canonical paths it reads or writes (as asked, and as resolved). */
+  readonly touched?: readonly FilesystemTouch[];
+}
+
+/** A path an allowed call touches; `write` when a write:filesystem scope covers it. */
+export interface FilesystemTouch {
+  readonly path: string;
+  readonly write: boolean;
 }
 
 export type ServerRequestKind = 'sampling' | 'elicitation' | 'roots';
@@ -154,6 +164,43 @@ export class PolicyEvaluator {
     return { allow: true, reason: 'allowed', message: 'allowed', rules };
   }
 
+  /**
+   * completion/complete reveals values of a prompt's arguments or a resource template's
+   * variables: the agent needs the same grant as for the prompt itself (exec:prompts) or for
+   * seeing the template (a read:resources grant that can match one of its expansions).
+   */
+  decideCompletion(agentId: string | undefined, server: string, ref: { type: 'prompt' | 'resource'; name: string }): Decision {
+    const rules: RuleTrace[] = [];
+    const agent = this.agentFor(agentId, rules);
+    if (!('buckets' in agent)) return agent;
+    if (ref.type === 'prompt') {
+      const requirement = `exec:prompts:${server}.${ref.name}`;
+      const granted = findName(agent.buckets.get('exec:prompts'), server, ref.name);
+      if (granted === undefined) return deny('prompt_not_granted', `agent '${agent.id}' is not granted ${requirement}, so it may not complete its arguments`, rules, { effect: 'deny', requirement });
+      rules.push(allowedBy(requirement, granted));
+      return { allow: true, reason: 'allowed', message: 'allowed', rules };
+    }
+    const requirement = `read:resources:${ref.name}`;
+    if (!this.resourceTemplateVisible(agent.id, ref.name)) return deny('resource_not_granted', `agent '${agent.id}' holds no read:resources grant that matches ${ref.name} (server ${server}), so it may not complete it`, rules, { effect: 'deny', requirement });
+    rules.push({ effect: 'allow', requirement });
+    return { allow: true, reason: 'allowed', message: 'allowed', rules };
+  }
+
+  /** logging/setLevel goes to every server of the session: the agent needs exec:logging for each. */
+  decideLogging(agentId: string | undefined, servers: readonly string[] | undefined): Decision {
+    const rules: RuleTrace[] = [];
+    const agent = this.agentFor(agentId, rules);
+    if (!('buckets' in agent)) return agent;
+    const bucket = agent.buckets.get('exec:logging');
+    for (const server of servers ?? ['*']) {
+      const requirement = `exec:logging:${server}`;
+      const granted = bucket?.any ?? (server === '*' ? undefined : bucket?.bareNames.get(server));
+      if (granted === undefined) return deny('logging_not_granted', `agent '${agent.id}' is not granted ${requirement}; logging/setLevel changes the log level of every server in the session`, rules, { effect: 'deny', requirement });
+      rules.push(allowedBy(requirement, granted));
+    }
+    return { allow: true, reason: 'allowed', message: 'allowed', rules };
+  }
+
   /** May `server` send a sampling / elicitation / roots request to this agent's client? */
   decideServerRequest(agentId: string | undefined, server: string, kind: ServerRequestKind): Decision {
     const rules: RuleTrace[] = [];
@@ -166,6 +213,20 @@ export class PolicyEvaluator {
     if (granted === undefined) return deny('server_request_not_granted', `server '${server}' may not send ${kind} requests to agent '${agent.id}' (needs ${requirement})`, rules, { effect: 'deny', requirement });
     rules.push(allowedBy(requirement, granted));
     return { allow: true, reason: 'allowed', message: 'allowed', rules };
+  }
+
+  /** The agent's granted directories (read or write, canonical; '/' for `*`), for narrowing roots. */
+  filesystemGrants(agentId: string | undefined): string[] {
+    const agent = agentId === undefined ? undefined : this.agents.get(agentId);
+    if (agent === undefined) return [];
+    const paths = new Set<string>();
+    for (const key of ['read:filesystem', 'write:filesystem']) {
+      const bucket = agent.buckets.get(key);
+      if (bucket === undefined) continue;
+      if (bucket.any !== undefined) paths.add('/');
+      for (const path of bucket.paths.keys()) paths.add(path);
+    }
+    return [...paths];
   }
 
   /**
@@ -212,14 +273,18 @@ export class PolicyEvaluator {
       return deny('tool_not_declared', `${what} declares no scopes, so it cannot be called (anything undeclared is denied); add its scopes to the server manifest or to servers.<name>.tools.<tool>.scopes`, rules);
     }
     if (!declaration.ok) return deny('declaration_invalid', `${what} has an invalid declaration (${declaration.error})`, rules, { effect: 'deny', requirement: 'valid declaration', source: declaration.source });
+    const touched: FilesystemTouch[] = [];
     for (const declared of declaration.scopes) {
-      const denial = declared.bound ? this.checkBound(agent, declared, args, rules, declaration.source) : this.checkStatic(agent, declared.scope.action, declared.scope.resource, declared.scope.target, declared.scope.text, undefined, rules, declaration.source);
+      const denial = declared.bound ? this.checkBound(agent, declared, args, rules, declaration.source, touched) : this.checkStatic(agent, declared.scope.action, declared.scope.resource, declared.scope.target, declared.scope.text, undefined, rules, declaration.source);
       if (denial !== undefined) return denial;
+      if (!declared.bound && declared.scope.resource === 'filesystem' && declared.scope.target.kind === 'path') {
+        touched.push({ path: declared.scope.target.path, write: declared.scope.action === 'write' });
+      }
     }
-    return { allow: true, reason: 'allowed', message: 'allowed', rules };
+    return { allow: true, reason: 'allowed', message: 'allowed', rules, ...(touched.length > 0 ? { touched } : {}) };
   }
 
-  private checkBound(agent: CompiledAgent, declared: Extract<DeclaredScope, { bound: true }>, args: Readonly<Record<string, unknown>>, rules: RuleTrace[], source: string | undefined): Decision | undefined {
+  private checkBound(agent: CompiledAgent, declared: Extract<DeclaredScope, { bound: true }>, args: Readonly<Record<string, unknown>>, rules: RuleTrace[], source: string | undefined, touched: FilesystemTouch[]): Decision | undefined {
     const expansion = expand(declared, args);
     if (!expansion.ok) return deny(expansion.reason, expansion.message, rules, { effect: 'deny', requirement: declared.text, declared: declared.text, source });
     for (const { text, target } of expansion.targets) {
@@ -234,6 +299,12 @@ export class PolicyEvaluator {
       }
       const denial = this.checkStatic(agent, declared.action, declared.resource, resolved, `${declared.action}:${declared.resource}:${resolved.kind === 'path' ? resolved.path : text}`, declared.text, rules, source);
       if (denial !== undefined) return denial;
+      if (declared.resource === 'filesystem' && target.kind === 'path' && resolved.kind === 'path') {
+        // Both spellings: a change at either (the name asked for, or where it leads) changes the answer.
+        const write = declared.action === 'write';
+        touched.push({ path: target.path, write });
+        if (resolved.path !== target.path) touched.push({ path: resolved.path, write });
+      }
     }
     return undefined;
   }

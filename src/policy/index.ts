@@ -7,12 +7,15 @@ export type { ToolDeclarations, ServerDeclarations, DeclaredItem, InlineServerCo
 export { loadPolicyFiles, riskOf } from './policy-file.js';
 export type { PolicySet, Grant, RoleDefinition, AgentDefinition } from './policy-file.js';
 export { PolicyEvaluator } from './evaluator.js';
-export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions } from './evaluator.js';
+export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions, FilesystemTouch } from './evaluator.js';
+export { PathLocks } from './path-locks.js';
 export { PolicyStore, compilePolicy } from './store.js';
 export type { PolicyStoreOptions, ReloadResult } from './store.js';
 export { PolicyError, formatProblem } from './errors.js';
 export type { PolicyProblem } from './errors.js';
 export { createPolicyGuard, createListFilter, createServerRequestPolicy, POLICY_GUARD_NAME } from './guard.js';
-export type { ListItem, ListKind } from './guard.js';
+export type { ListItem, ListKind, PolicyGuardOptions, ServerRequestDecider } from './guard.js';
+export { filterRoots } from './roots.js';
 export { policyConfigDefaults, policyConfigSchema } from './config.js';
 export type { PolicyConfig } from './config.js';
+export { oversizedName } from './names.js';

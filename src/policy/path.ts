@@ -1,9 +1,11 @@
-// Path canonicalization for filesystem scopes. The gateway must judge the same file the
+// Path canonicalization for filesystem scopes (the physical walk is in resolve.ts). The gateway must judge the same file the
 // server will open, so every trick that makes two readings of a path differ is either
 // resolved (`.`, `..`, `//`, symlinks) or refused (NUL and control characters, non-NFC
 // Unicode, percent-encoding, backslashes, relative paths). Refusing is the safe answer
 // whenever the gateway cannot be sure what the server would see.
-import { realpathSync } from 'node:fs';
+import { resolvePhysical, type ResolveRejection } from './resolve.js';
+
+export { resolvePhysical } from './resolve.js';
 
 export type PathRejection =
   | 'path_empty'
@@ -13,8 +15,8 @@ export type PathRejection =
   | 'path_backslash'
   | 'path_percent_encoded'
   | 'path_relative'
-  | 'path_unresolvable'
-  | 'path_ambiguous';
+  | 'path_ambiguous'
+  | ResolveRejection;
 
 export type PathResult = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: PathRejection; readonly message: string };
 
@@ -80,28 +82,6 @@ function joinSegments(segments: readonly string[]): string {
     else stack.push(segment);
   }
   return `/${stack.join('/')}`;
-}
-
-/**
- * The path as the kernel resolves it: symlinks followed, `..` taken physically. Components
- * that do not exist yet (a file about to be written) are appended to the real path of the
- * deepest existing ancestor. Errors other than "does not exist" make the path unresolvable.
- */
-export function resolvePhysical(absolute: string): PathResult {
-  const segments = absolute.split('/');
-  for (let keep = segments.length; keep >= 1; keep -= 1) {
-    const prefix = keep === 1 ? '/' : segments.slice(0, keep).join('/');
-    let real: string;
-    try {
-      real = realpathSync.native(prefix);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') continue;
-      return reject('path_unresolvable', `the path cannot be resolved (${code ?? 'error'} at ${prefix})`);
-    }
-    return { ok: true, path: joinSegments([...real.split('/'), ...segments.slice(keep)]) };
-  }
-  return reject('path_unresolvable', 'the path cannot be resolved');
 }
 
 /**

@@ -5,7 +5,7 @@
 import { canonicalizeLexical, hasControlCharacter, pathCovers } from './path.js';
 
 export type Action = 'read' | 'write' | 'exec';
-export type ResourceKind = 'filesystem' | 'network' | 'tools' | 'prompts' | 'resources' | 'sampling' | 'elicitation' | 'roots';
+export type ResourceKind = 'filesystem' | 'network' | 'tools' | 'prompts' | 'resources' | 'sampling' | 'elicitation' | 'roots' | 'logging';
 
 /** Which actions make sense on which resource; anything else is a parse error. */
 export const ACTIONS_BY_RESOURCE: Readonly<Record<ResourceKind, readonly Action[]>> = {
@@ -17,6 +17,8 @@ export const ACTIONS_BY_RESOURCE: Readonly<Record<ResourceKind, readonly Action[
   sampling: ['exec'],
   elicitation: ['exec'],
   roots: ['read'],
+  /** exec:logging:SERVERS: may set these servers' log level (logging/setLevel) for its session. */
+  logging: ['exec'],
 };
 
 export const RESOURCE_KINDS = Object.keys(ACTIONS_BY_RESOURCE) as ResourceKind[];
@@ -82,6 +84,7 @@ export function parseTarget(resource: ResourceKind, raw: string, mode: ParseMode
     case 'sampling':
     case 'elicitation':
     case 'roots':
+    case 'logging':
       return parseNameTarget(raw, mode);
   }
 }

@@ -78,6 +78,50 @@ describe('policy in front of the real filesystem server', () => {
     );
   });
 
+  test('an NFC name that the server matches to an NFD symlink out of the grant is denied (read)', async () => {
+    // The entry is stored decomposed (cafe + U+0301); the agent asks for the composed spelling.
+    symlinkSync(join(tmp.dir, 'secret'), join(granted, 'cafe\u0301'));
+    const args = { path: join(granted, 'caf\u00e9', 'key.txt') };
+    const decision = policy.decideTool('reader', 'filesystem', 'read_text_file', args);
+    assert.equal(decision.allow, false);
+    assert.equal(decision.reason, 'scope_not_granted');
+    assert.match(await serverText('read_text_file', args), /SECRET-KEY/);
+  });
+
+  test('an NFC name that the server matches to an NFD symlink out of the grant is denied (write)', async () => {
+    symlinkSync(join(tmp.dir, 'secret'), join(granted, 'out', 're\u0301sume\u0301'));
+    const args = { path: join(granted, 'out', 'r\u00e9sum\u00e9', 'planted.txt'), content: 'planted' };
+    const decision = policy.decideTool('writer', 'filesystem', 'write_file', args);
+    assert.equal(decision.allow, false);
+    assert.equal(decision.reason, 'scope_not_granted');
+    await serverText('write_file', args);
+    assert.equal(readFileSync(join(tmp.dir, 'secret', 'planted.txt'), 'utf8'), 'planted');
+  });
+
+  test('an ASCII name that the server matches to a Kelvin-sign symlink out of the grant is denied', async () => {
+    // U+212A KELVIN SIGN normalizes (NFC) to the ASCII letter K.
+    symlinkSync(join(tmp.dir, 'secret'), join(granted, '\u212Aeys'));
+    const args = { path: join(granted, 'Keys', 'key.txt') };
+    assert.equal(policy.decideTool('reader', 'filesystem', 'read_text_file', args).reason, 'scope_not_granted');
+    assert.match(await serverText('read_text_file', args), /SECRET-KEY/);
+  });
+
+  test('a name that exists in two normalization forms is refused as ambiguous', () => {
+    writeFileSync(join(granted, 'na\u00efve.txt'), 'composed');
+    symlinkSync(join(tmp.dir, 'secret', 'key.txt'), join(granted, 'nai\u0308ve.txt'));
+    const decision = policy.decideTool('reader', 'filesystem', 'read_text_file', { path: join(granted, 'na\u00efve.txt') });
+    assert.equal(decision.reason, 'path_unicode_ambiguous');
+  });
+
+  test('a write through a dangling symlink that points out of the grant is refused', async () => {
+    symlinkSync(join(tmp.dir, 'secret', 'created-by-link.txt'), join(granted, 'out', 'dangling.txt'));
+    const args = { path: join(granted, 'out', 'dangling.txt'), content: 'x' };
+    assert.equal(policy.decideTool('writer', 'filesystem', 'write_file', args).reason, 'path_dangling_symlink');
+    // A dangling link inside the grant is refused as well: nothing the agent asked for exists.
+    symlinkSync(join(granted, 'out', 'not-there'), join(granted, 'out', 'dangling-inside'));
+    assert.equal(policy.decideTool('writer', 'filesystem', 'write_file', { path: join(granted, 'out', 'dangling-inside'), content: 'x' }).reason, 'path_dangling_symlink');
+  });
+
   test('a list of paths is denied when any one is outside', async () => {
     const args = { paths: [join(granted, 'notes.txt'), join(tmp.dir, 'secret', 'key.txt')] };
     assert.equal(policy.decideTool('reader', 'filesystem', 'read_multiple_files', args).reason, 'scope_not_granted');
