@@ -1,0 +1,3 @@
+export * from './config.js';
+export * from './definitions.js';
+export * from './runtime.js';
