@@ -6,6 +6,7 @@ import { registerDoctor } from './doctor.js';
 import { registerPolicy } from './policy.js';
 import { registerScan } from './scan.js';
 import { registerIntegrity } from './integrity.js';
+import { registerQuarantine } from './quarantine.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -18,5 +19,6 @@ export const commandGroups: RegisterCommands[] = [
   registerPolicy,
   registerScan,
   registerIntegrity,
+  registerQuarantine,
   registerDoctor,
 ];
