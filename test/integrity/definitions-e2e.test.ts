@@ -22,7 +22,6 @@ const everything = async (client: Client): Promise<string> =>
     client.getInstructions() ?? null,
   ]);
 
-// eslint-disable-next-line no-misleading-character-class
 const HIDDEN = /[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]|[\u{e0000}-\u{e007f}]/u;
 
 const callError = (client: Client, name: string, args: Record<string, unknown> = {}): Promise<{ code?: number; message: string } | undefined> =>
