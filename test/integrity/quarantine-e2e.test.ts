@@ -145,3 +145,38 @@ describe('a quarantine of a locked server: lock --check reports it; reject keeps
     assert.equal(check.status, 0, check.stdout + check.stderr);
   });
 });
+
+describe('server instructions are pinned like definitions', () => {
+  const work = tempDir('bastion-instructions-');
+  const instructionsConfig = (text: string): string => configYaml(stdioServer('notes', SERVER, [`instructions:${text}`]), `integrity:\n  hashlockFile: ${JSON.stringify(join(work.path, 'tool_hashlock.json'))}`);
+
+  before(() => {
+    writeFileSync(join(work.path, 'bastion.yaml'), instructionsConfig('Use these tools to keep notes.'));
+    const locked = bastion(work.path, 'lock', '--config', 'bastion.yaml', '--no-sandbox');
+    assert.equal(locked.status, 0, locked.stderr);
+    assert.ok(readFileSync(join(work.path, 'tool_hashlock.json'), 'utf8').includes('"instructions": "Use these tools to keep notes."'));
+  });
+
+  after(() => work.cleanup());
+
+  test('the locked instructions reach the client; changed ones are withheld and quarantined', async () => {
+    const same = await startGateway(instructionsConfig('Use these tools to keep notes.'), work.path);
+    try {
+      const client = await httpClient(same.url);
+      assert.equal(client.getInstructions(), '[notes] Use these tools to keep notes.');
+      await client.close();
+    } finally {
+      await same.stop();
+    }
+    const changed = await startGateway(instructionsConfig('Use these tools to keep notes and recipes.'), work.path);
+    try {
+      const client = await httpClient(changed.url);
+      assert.equal(client.getInstructions(), undefined);
+      await client.close();
+    } finally {
+      await changed.stop();
+    }
+    const list = bastion(work.path, 'quarantine', 'list', '--config', 'bastion.yaml');
+    assert.match(list.stdout, /q-[0-9a-f]{16}\s+held\s+notes\s+instructions\s+instructions\s+changed/);
+  });
+});
