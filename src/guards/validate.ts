@@ -75,16 +75,17 @@ function describe(errors: readonly ErrorObject[]): string {
 }
 
 /**
- * An argument the tool did not declare is refused unless its schema says it takes others
+ * A schema that declares its arguments (`properties`) takes no others unless it says so
  * (`additionalProperties`, `patternProperties` or `unevaluatedProperties` present): JSON Schema
- * lets them through by default, and a server that later reads an undeclared argument would
- * receive what no reviewer approved.
+ * lets undeclared ones through by default, and a server that later reads one would receive what
+ * no reviewer approved. A schema that declares no properties at all (`{ type: object }`) was
+ * approved as free-form and stays so.
  */
 function closedToUndeclared(schema: unknown): unknown {
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return schema;
   const node = schema as Record<string, unknown>;
   const open = ['additionalProperties', 'patternProperties', 'unevaluatedProperties'].some((key) => node[key] !== undefined);
-  if (open || (node['type'] !== 'object' && node['properties'] === undefined)) return schema;
+  if (open || typeof node['properties'] !== 'object' || node['properties'] === null) return schema;
   return { ...node, additionalProperties: false };
 }
 

@@ -46,6 +46,8 @@ const ACTION_VERDICT: Record<FindingAction, VerdictAction> = { warn: 'publish', 
 
 const MAX_CACHED_VERDICTS = 20_000;
 
+const SCHEMA_DIALECT = /^https?:\/\/json-schema\.org\/[A-Za-z0-9/_.#-]*$/;
+
 /** The scanner's view of one definition: a server with just that item. */
 function metadataFor(kind: InspectedKind, item: Definition): ServerMetadata {
   const named = { ...item, name: typeof item['name'] === 'string' ? item['name'] : String(item['name'] ?? '') };
@@ -115,7 +117,8 @@ export class DefinitionScanner {
     const strings: { text: string; field: string }[] = [];
     everyString(item, '', strings);
     for (const { text, field } of strings) {
-      if (covered.has(field)) continue;
+      // The JSON Schema dialect URI is an identifier every SDK writes, not text for the model.
+      if (covered.has(field) || (field.endsWith('$schema') && SCHEMA_DIALECT.test(text))) continue;
       const location = { subject: 'definition', field };
       raw.push(...analyzeHiddenCharacters({ text, location, isIdentifier: false }, this.rules), ...scanText(text, location, this.rules));
     }
