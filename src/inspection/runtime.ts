@@ -5,6 +5,8 @@ import type { QuarantineStore } from '../integrity/quarantine.js';
 import type { DefinitionInspectionConfig } from './config.js';
 import { worstFinding, type Definition, type DefinitionFinding, type DefinitionScanner, type DefinitionVerdict, type InspectedKind } from './definitions.js';
 
+const MAX_REPORTED = 10_000;
+
 export interface FindingEvent {
   server: string;
   kind: InspectedKind | 'instructions';
@@ -49,6 +51,8 @@ export function createRuntimeInspection(options: RuntimeInspectionOptions) {
     // A stable list is inspected once per session and re-list; each verdict is audited once per process.
     const key = `${event.server}\u0000${event.kind}\u0000${event.name}\u0000${event.digest}\u0000${event.action}\u0000${event.quarantineId ?? ''}`;
     if (event.findings.length === 0 || reported.has(key)) return;
+    // A server that changes its text on every list must not grow this set without bound.
+    if (reported.size >= MAX_REPORTED) reported.clear();
     reported.add(key);
     options.onFindings?.(event);
   };
