@@ -6,8 +6,12 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { hashlockInspector } from '../src/app/integrity.js';
+import { createRuntimeInspection, DefinitionScanner, definitionInspectionDefaults } from '../src/inspection/index.js';
+import { silentLogger } from '../src/observability/index.js';
+import { loadRules } from '../src/scan/index.js';
 import {
-  buildLockEntry, checkLiveDefinitions, digestJson, generateKeyPair, signDocument, treeDigest, verifyDocument, type Definition, type Manifest,
+  buildLockEntry, checkLiveDefinitions, createHashlockInspector, trustConfigDefaults, digestJson, generateKeyPair, signDocument, treeDigest, verifyDocument, type Definition, type Manifest,
 } from '../src/integrity/index.js';
 
 const require = createRequire(import.meta.url);
@@ -64,6 +68,24 @@ function readAll(dir: string): number {
 const read = await measure(1, () => readAll(packageDir), 5);
 const tree = await measure(1, () => treeDigest(packageDir), 5);
 rows.push([`tree digest of @modelcontextprotocol/sdk (vs reading its files)`, read, tree]);
+
+// Runtime definition inspection on the same 100 tools, against the uninspected path measured here
+// too: the hash-lock check alone, which is all the gateway did with a list before. "First time"
+// scans every definition (a fresh scanner, so no verdict is cached); "cached" is the gateway's own
+// composition (app/integrity.ts) seeing a list it has seen before: one hash of the list.
+const admitted = new Map([['bench', { manifest: undefined, lockEntry: entry }]]);
+const lockOnly = createHashlockInspector(admitted, { unlocked: 'quarantine' });
+const rules = loadRules();
+const uninspected = await measure(200, () => lockOnly('bench', 'tools', tools));
+const firstTime = await measure(3, () => {
+  const inspection = createRuntimeInspection({ scanner: new DefinitionScanner(rules), settingsFor: () => definitionInspectionDefaults });
+  return inspection.inspect('bench', 'tools', lockOnly('bench', 'tools', tools).published);
+}, 5);
+const gatewayInspector = hashlockInspector({ admitted: admitted as never, refused: new Map(), context: { baseDir: '.', signers: undefined, lock: undefined, config: { ...trustConfigDefaults, unlocked: 'quarantine' } } }, () => undefined, silentLogger());
+gatewayInspector('bench', 'tools', tools);
+const cached = await measure(200, () => gatewayInspector('bench', 'tools', tools));
+rows.push(['definition inspection, 100 tools, first time (vs hash-lock check alone)', uninspected, firstTime]);
+rows.push(['definition inspection, 100 tools, cached (vs hash-lock check alone)', uninspected, cached]);
 
 const width = Math.max(...rows.map(([name]) => name.length));
 process.stdout.write(`${'operation'.padEnd(width)}  baseline µs   integrity µs   ratio\n`);

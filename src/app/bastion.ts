@@ -74,7 +74,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       logger,
       version: options.version,
       launcher: guardLaunches(createSandboxLauncher(config, record, logger, (server, handle) => sandboxes.add(server, handle)), loaded, admissions, audit, logger),
-      inspectDefinitions: hashlockInspector(admissions, record, logger),
+      inspectDefinitions: hashlockInspector(admissions, record, logger, loaded),
       extraGuards: { outermost, afterRouting },
       events: record,
       ...(policy === undefined ? {} : { listFilter: createListFilter(policy), serverRequestPolicy: createServerRequestPolicy(policy) }),

@@ -2,16 +2,18 @@
 // from a trusted signer, unchanged since locked, artifact unchanged on disk, not on the threat
 // feed, certified when a level is required), the re-check before every process start, and the
 // inspector that quarantines definitions that differ from the lock or the manifest.
+import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import type { AuditLog } from '../audit/index.js';
 import { AuditEvent } from '../audit/index.js';
 import type { LoadedConfig, ServerConfig } from '../config/index.js';
-import type { DefinitionInspector, LaunchSpec, ProcessLauncher } from '../gateway/index.js';
-import { admitServer, artifactPathFor, createHashlockInspector, loadTrustContext, type Admission, type TrustContext } from '../integrity/index.js';
+import type { Definition, DefinitionInspector, InspectedDefinitions, LaunchSpec, ListKind, ProcessLauncher } from '../gateway/index.js';
+import { admitServer, artifactPathFor, createHashlockInspector, FileQuarantineStore, loadTrustContext, MemoryQuarantineStore, resolveFrom, type Admission, type QuarantineStore, type TrustContext } from '../integrity/index.js';
+import { createRuntimeInspection, DefinitionScanner, inspectionFor, type DefinitionInspectionConfig } from '../inspection/index.js';
 import type { Logger } from '../observability/index.js';
 import type { RecordEvent } from './events.js';
-import { artifactDigest, checkServerAtBoot, loadFeed, loadTrustedKeys, manifestDigest as scanManifestDigest, type FeedSubject, type ThreatFeed } from '../scan/index.js';
+import { artifactDigest, checkServerAtBoot, loadFeed, loadRules, loadTrustedKeys, manifestDigest as scanManifestDigest, type FeedSubject, type ThreatFeed } from '../scan/index.js';
 
 type Admitted = Extract<Admission, { ok: true }>;
 
@@ -134,18 +136,79 @@ export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, a
   };
 }
 
-/** The catalog's inspector: lock and manifest comparison, with every quarantine audited. */
-export function hashlockInspector(admissions: ServerAdmissions, record: RecordEvent, logger: Logger): DefinitionInspector {
-  const inspect = createHashlockInspector(admissions.admitted, {
+/**
+ * The catalog's inspector: the hash lock and manifest comparison first (on the definitions as the
+ * upstream sent them), then the scanner's verdict on what the lock let through. Quarantines are
+ * kept in the state directory; every quarantine and finding is audited with its digests. A list
+ * that has not changed since the last inspection (the same bytes, the same quarantine state)
+ * costs one hash comparison.
+ */
+export function hashlockInspector(admissions: ServerAdmissions, record: RecordEvent, logger: Logger, loaded?: LoadedConfig): DefinitionInspector {
+  const config = loaded?.config;
+  const store: QuarantineStore = loaded === undefined || config === undefined
+    ? new MemoryQuarantineStore()
+    : FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, config.stateDir), config.integrity.quarantineDir ?? 'quarantine'));
+  const lock = createHashlockInspector(admissions.admitted, {
     unlocked: admissions.context.config.unlocked,
+    store,
     onQuarantine: (event) => {
       const live = event.quarantined.filter((item) => item.reason !== 'removed');
-      if (live.length > 0) logger.warn({ server: event.server, kind: event.kind, quarantined: live.map((item) => `${item.name} (${item.reason})`) }, 'definitions quarantined: they differ from the hash lock or the signed manifest');
-      record(AuditEvent.Quarantine, { server: event.server, kind: event.kind, items: event.quarantined.map((item) => ({ name: item.name, reason: item.reason, detail: item.detail })) });
+      if (live.length > 0) logger.warn({ server: event.server, kind: event.kind, quarantined: live.map((item) => `${item.name} (${item.reason}${item.id === undefined ? '' : `, ${item.id}`})`) }, 'definitions quarantined: they differ from the hash lock or the signed manifest');
+      record(AuditEvent.Quarantine, {
+        server: event.server,
+        kind: event.kind,
+        items: event.quarantined.map((item) => ({
+          name: item.name, reason: item.reason, detail: item.detail, id: item.id ?? null, status: item.status ?? null, old_digest: item.oldDigest ?? null, new_digest: item.newDigest ?? null,
+        })),
+      });
     },
     onPin: (server, kind, names) => {
       if (names.length > 0) logger.info({ server, kind, count: names.length }, 'no hash-lock entry: definitions pinned as first seen for this run (run bastion lock to pin them across restarts)');
     },
   });
-  return (server, kind, items) => inspect(server, kind, items);
+  const global = config?.integrity.definitions;
+  if (global?.enabled === false) {
+    logger.warn('definition inspection is OFF (integrity.definitions.enabled: false): tool descriptions and instructions reach clients unscanned');
+    record(AuditEvent.Alert, { alert: 'definition_inspection_disabled' });
+  }
+  const settings = new Map<string, DefinitionInspectionConfig>();
+  const inspection = createRuntimeInspection({
+    scanner: new DefinitionScanner(loadRules(config?.scan.dataDir === undefined || loaded === undefined ? undefined : resolve(loaded.baseDir, config.scan.dataDir))),
+    settingsFor: (server) => {
+      let effective = settings.get(server);
+      if (effective === undefined) settings.set(server, (effective = inspectionFor(global, config?.servers[server]?.definitions)));
+      return effective;
+    },
+    store,
+    onFindings: (event) => {
+      const blocked = event.action === 'block' || event.action === 'quarantine';
+      (blocked ? logger.warn : logger.info).call(logger, { server: event.server, kind: event.kind, name: event.name, action: event.action, rules: event.findings.map((finding) => finding.ruleId) }, `definition inspection: ${event.action}`);
+      record('definition.finding', {
+        server: event.server,
+        kind: event.kind,
+        tool: event.name,
+        digest: event.digest,
+        action: event.action,
+        quarantine_id: event.quarantineId ?? null,
+        findings: event.findings.map((finding) => ({ rule_id: finding.ruleId, severity: finding.severity, field: finding.field, action: finding.action, evidence: finding.evidence })),
+      });
+    },
+  });
+  const lists = new Map<string, { key: string; result: InspectedDefinitions }>();
+  const inspect = (server: string, kind: ListKind, items: Definition[]): InspectedDefinitions => {
+    const key = `${createHash('sha256').update(JSON.stringify(items)).digest('base64')}\u0000${store.version()}`;
+    const cached = lists.get(`${server}\u0000${kind}`);
+    if (cached?.key === key) return cached.result;
+    const locked = lock(server, kind, items);
+    const inspected = inspection.inspect(server, kind, locked.published);
+    const result = { published: inspected.published, quarantined: new Map([...locked.quarantined, ...inspected.refused]) };
+    lists.set(`${server}\u0000${kind}`, { key, result });
+    return result;
+  };
+  const instructions = (server: string, text: string): string | undefined => {
+    const pinned = lock.checkInstructions(server, text);
+    if (!pinned.ok) return undefined;
+    return inspection.instructions(server, text);
+  };
+  return Object.assign(inspect, { instructions });
 }

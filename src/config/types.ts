@@ -5,6 +5,7 @@ import type { PolicyConfig } from '../policy/config.js';
 import type { TrustConfig } from '../integrity/trust.js';
 import type { SandboxOverride } from '../sandbox/config.js';
 import type { ScanConfig } from '../scan/config.js';
+import type { ServerDefinitionInspection } from '../inspection/config.js';
 
 /** A secret value: read from the environment or a file at start, never written inline. */
 export type SecretRef = { fromEnv: string } | { fromFile: string };
@@ -37,6 +38,8 @@ interface ServerCommon {
   trust?: 'signed' | 'unsigned';
   /** The server's code on disk, pinned in the hash lock and checked before every start (docs/integrity.md). */
   artifact?: string;
+  /** Runtime definition inspection for this server, over integrity.definitions (docs/scan.md). */
+  definitions?: ServerDefinitionInspection;
   /** Free-form description shown in logs. */
   description?: string;
   /** false: the server's tools, prompts and resource URIs keep their own names (at most one server). */

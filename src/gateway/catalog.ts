@@ -34,16 +34,28 @@ export interface InspectedDefinitions {
  * Looks at a server's definitions each time they are fetched (at start, and after every
  * list_changed). The hash lock plugs in here to quarantine tools that changed since approval.
  */
-export type DefinitionInspector = (server: string, kind: ListKind, items: Definition[]) => InspectedDefinitions;
+export type DefinitionInspector = ((server: string, kind: ListKind, items: Definition[]) => InspectedDefinitions) & {
+  /** Inspects a server's `initialize` instructions: the text to pass on (possibly cleaned), or undefined to withhold it. */
+  instructions?: (server: string, text: string) => string | undefined;
+};
 
 export const publishEverything: DefinitionInspector = (_server, _kind, items) => ({ published: items, quarantined: new Map() });
+
+interface CachedList {
+  entry: Promise<InspectedDefinitions>;
+  fetchedAt: number;
+}
 
 /** Most pages fetched from one upstream for one list, so a server cannot loop the gateway forever. */
 const MAX_UPSTREAM_PAGES = 100;
 
-/** Every list of every upstream of one session, fetched on demand and cached until list_changed. */
+/**
+ * Every list of every upstream of one session, fetched on demand and cached until list_changed,
+ * a reconnect, or until it is older than `relistMs` (then fetched again before it is used, so a
+ * server that changes a definition without announcing it is caught on the next call).
+ */
 export class Catalog {
-  private readonly cache = new Map<string, Promise<InspectedDefinitions>>();
+  private readonly cache = new Map<string, CachedList>();
 
   constructor(
     private readonly logger: Logger,
@@ -51,7 +63,27 @@ export class Catalog {
     private readonly maxBytes: number,
     private readonly names: Namespace,
     private readonly inspect: DefinitionInspector = publishEverything,
+    /** Age after which a cached list is fetched again; 0: every time it is used. */
+    private readonly relistMs: number = Number.POSITIVE_INFINITY,
+    private readonly now: () => number = Date.now,
   ) {}
+
+  /** The lists this session has fetched, as [server, kind] pairs (what a periodic re-list refreshes). */
+  cachedLists(): Array<[string, ListKind]> {
+    return [...this.cache.keys()].map((key) => key.split('\u0000') as [string, ListKind]);
+  }
+
+  /**
+   * Fetches a list again now. Resolves true when what is published or refused changed, so the
+   * caller can tell the client (notifications/KIND/list_changed).
+   */
+  async refresh(server: string, connection: UpstreamConnection, kind: ListKind): Promise<boolean> {
+    const key = `${server}\u0000${kind}`;
+    const before = await this.cache.get(key)?.entry.catch(() => undefined);
+    this.cache.delete(key);
+    const after = await this.inspected(server, connection, kind);
+    return before === undefined || fingerprint(before) !== fingerprint(after);
+  }
 
   invalidate(server: string, kind?: ListKind): void {
     for (const key of [...this.cache.keys()]) {
@@ -62,12 +94,15 @@ export class Catalog {
   /** The server's own definitions (un-namespaced, all pages), as inspected. */
   inspected(server: string, connection: UpstreamConnection, kind: ListKind): Promise<InspectedDefinitions> {
     const key = `${server}\u0000${kind}`;
-    let entry = this.cache.get(key);
-    if (entry === undefined) {
-      entry = this.fetchAll(connection, kind).then((items) => this.inspect(server, kind, items));
-      this.cache.set(key, entry);
-      entry.catch(() => this.cache.delete(key));
-    }
+    const cached = this.cache.get(key);
+    const now = this.now();
+    if (cached !== undefined && (this.relistMs === Number.POSITIVE_INFINITY || now - cached.fetchedAt < this.relistMs || (this.relistMs === 0 && cached.fetchedAt === now))) return cached.entry;
+    const entry = this.fetchAll(connection, kind).then((items) => this.inspect(server, kind, items));
+    const fresh: CachedList = { entry, fetchedAt: now };
+    this.cache.set(key, fresh);
+    entry.catch(() => {
+      if (this.cache.get(key) === fresh) this.cache.delete(key);
+    });
     return entry;
   }
 
@@ -127,6 +162,11 @@ export class Catalog {
     }
     throw new Error(`${LIST_METHOD[kind]} returned more than ${MAX_UPSTREAM_PAGES} pages`);
   }
+}
+
+/** What a list shows and refuses, to tell whether a re-list changed anything. */
+function fingerprint(inspected: InspectedDefinitions): string {
+  return JSON.stringify([inspected.published, [...inspected.quarantined.entries()].sort()]);
 }
 
 function hasCapability(connection: UpstreamConnection, kind: ListKind): boolean {

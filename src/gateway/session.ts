@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
-import { Catalog, type DefinitionInspector, type ListFilter } from './catalog.js';
+import { Catalog, type DefinitionInspector, type ListFilter, type ListKind } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
 import { Namespace } from './namespace.js';
 import { negotiateProtocolVersion } from './protocol.js';
@@ -72,6 +72,7 @@ export class GatewaySession {
   /** Client requests in flight per server, newest last: server requests made meanwhile belong to them. */
   private readonly activeCalls = new Map<string, JsonRpcId[]>();
   private closed = false;
+  private relistTimer: NodeJS.Timeout | undefined;
   private readonly limitsCache = new Map<string, LimitsConfig>();
 
   constructor(
@@ -82,7 +83,13 @@ export class GatewaySession {
     this.sessionId = options.sessionId ?? randomUUID();
     const { config } = runtime;
     this.names = new Namespace(Object.keys(config.servers), Object.entries(config.servers).find(([, server]) => server.namespaced === false)?.[0]);
-    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions);
+    const relistMs = (config.integrity?.relistIntervalSeconds ?? 60) * 1000;
+    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions, relistMs);
+    // Servers can change a definition without announcing it: list again on a timer, whatever they say.
+    if (relistMs > 0) {
+      this.relistTimer = setInterval(() => void this.relist(), relistMs);
+      this.relistTimer.unref();
+    }
     this.router = new Router(this);
     this.broker = new ServerRequestBroker(this, sink);
     const resolver: Guard = { name: 'route', handle: (ctx, next) => this.resolveTarget(ctx, next) };
@@ -185,8 +192,12 @@ export class GatewaySession {
       clientInfo: { name: 'bastion', version: this.runtime.version, title: `Bastion gateway for ${String(this.clientInfo['name'] ?? 'a client')}` },
     });
     this.protocolVersion = protocolVersion;
+    const inspectInstructions = this.runtime.inspectDefinitions.instructions;
     const instructions = [...this.upstreams.values()]
       .map((upstream) => [upstream.name, upstream.current?.identity?.instructions] as const)
+      .filter((entry): entry is readonly [string, string] => typeof entry[1] === 'string' && entry[1].length > 0)
+      // Pinned and scanned like definitions: changed or poisoned instructions are withheld, not merged.
+      .map(([name, text]) => [name, inspectInstructions === undefined ? text : inspectInstructions(name, text)] as const)
       .filter((entry): entry is readonly [string, string] => typeof entry[1] === 'string' && entry[1].length > 0)
       .map(([name, text]) => `[${name}] ${text}`)
       .join('\n\n');
@@ -233,9 +244,29 @@ export class GatewaySession {
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
+  /** Lists every cached list again; tells the client about each kind that changed. */
+  async relist(): Promise<void> {
+    if (this.closed || !this.initialized) return;
+    const changed = new Set<ListKind>();
+    await Promise.all(this.catalog.cachedLists().map(async ([server, kind]) => {
+      const connection = this.upstreams.get(server)?.current;
+      if (connection === undefined) return;
+      try {
+        if (await this.catalog.refresh(server, connection, kind)) changed.add(kind);
+      } catch (error) {
+        this.runtime.logger.warn({ server, kind, err: error instanceof Error ? error.message : String(error) }, 're-list failed; it is fetched again when next used');
+      }
+    }));
+    if (this.closed) return;
+    if (changed.has('tools')) this.notifyClient('notifications/tools/list_changed');
+    if (changed.has('prompts')) this.notifyClient('notifications/prompts/list_changed');
+    if (changed.has('resources') || changed.has('resourceTemplates')) this.notifyClient('notifications/resources/list_changed');
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.relistTimer !== undefined) clearInterval(this.relistTimer);
     for (const controller of this.inFlight.values()) controller.abort();
     this.broker.closeAll();
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
@@ -332,7 +363,8 @@ export class GatewaySession {
         ctx.audit.decision = 'deny';
         ctx.audit.reason = 'quarantined';
         ctx.audit.deniedBy = 'hashlock';
-        return failure(ErrorCode.Quarantined, `tool '${parsed.server}.${parsed.name}' is quarantined: ${found.quarantined}`, { reason: 'quarantined' });
+        // The reason is the gateway's own words and a quarantine id: never the upstream's text.
+        return failure(ErrorCode.Quarantined, `tool '${parsed.server}.${parsed.name}' is not available: ${found.quarantined}`, { reason: 'quarantined' });
       }
       if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
       ctx.tool = found.tool;

@@ -11,7 +11,9 @@ const MAX_CACHED_VALIDATORS = 2048;
 /**
  * Validates tool arguments against the tool's own inputSchema before the call leaves the
  * gateway, so an upstream only ever sees input of the shape it declared. A schema that cannot
- * be compiled fails closed: the tool cannot be called until its author fixes it.
+ * be compiled fails closed: the tool cannot be called until its author fixes it. The definition
+ * checked is the one the catalog published, which the hash lock holds identical to the pinned
+ * one, so arguments are checked against the approved schema, not whatever the server lists now.
  */
 export function createValidationGuard(): Guard {
   const ajv = new Ajv2020({ allErrors: false, strict: false, validateSchema: false, allowUnionTypes: true });
@@ -23,7 +25,7 @@ export function createValidationGuard(): Guard {
     let entry = cache.get(key);
     if (entry === undefined) {
       try {
-        entry = ajv.compile(schemaForDraft(schema) as Record<string, unknown>);
+        entry = ajv.compile(closedToUndeclared(schemaForDraft(schema)) as Record<string, unknown>);
       } catch (error) {
         entry = error instanceof Error ? error : new Error(String(error));
       }
@@ -70,6 +72,21 @@ function describe(errors: readonly ErrorObject[]): string {
   const first = errors[0];
   if (first === undefined) return 'they do not match the schema';
   return `${first.instancePath === '' ? 'arguments' : first.instancePath} ${first.message ?? 'is invalid'}`;
+}
+
+/**
+ * A schema that declares its arguments (`properties`) takes no others unless it says so
+ * (`additionalProperties`, `patternProperties` or `unevaluatedProperties` present): JSON Schema
+ * lets undeclared ones through by default, and a server that later reads one would receive what
+ * no reviewer approved. A schema that declares no properties at all (`{ type: object }`) was
+ * approved as free-form and stays so.
+ */
+function closedToUndeclared(schema: unknown): unknown {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return schema;
+  const node = schema as Record<string, unknown>;
+  const open = ['additionalProperties', 'patternProperties', 'unevaluatedProperties'].some((key) => node[key] !== undefined);
+  if (open || typeof node['properties'] !== 'object' || node['properties'] === null) return schema;
+  return { ...node, additionalProperties: false };
 }
 
 /** Tools written for draft-07 say so in $schema; 2020-12 reads them the same apart from the $schema keyword. */

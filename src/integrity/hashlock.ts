@@ -17,6 +17,8 @@ export interface LiveDefinitions {
   tools: Definition[];
   prompts: Definition[];
   resourceTemplates: Definition[];
+  /** The server's `initialize` instructions, when it sends any. */
+  instructions?: string;
 }
 
 export interface LockedDefinition {
@@ -32,7 +34,19 @@ export interface LockEntry {
   tools: Record<string, LockedDefinition>;
   prompts: Record<string, LockedDefinition>;
   resourceTemplates: Record<string, LockedDefinition>;
+  /** The server's `initialize` instructions (`definition: { instructions }`), pinned like a definition. */
+  instructions?: LockedDefinition;
+  /** Scanner findings an operator accepted when locking (`bastion lock --accept-findings`). */
+  acceptedFindings?: AcceptedFinding[];
   lockedAt: string;
+}
+
+export interface AcceptedFinding {
+  kind: DefinitionKind | 'instructions';
+  name: string;
+  ruleId: string;
+  severity: string;
+  field: string;
 }
 
 export interface Hashlock {
@@ -75,6 +89,7 @@ function lockDefinitions(kind: DefinitionKind, items: readonly Definition[], alg
 
 export interface LockInput {
   live: LiveDefinitions;
+  acceptedFindings?: AcceptedFinding[];
   manifestDigest?: string;
   artifact?: ArtifactDigest;
   algorithm?: DigestAlgorithm;
@@ -89,9 +104,17 @@ export function buildLockEntry(input: LockInput): LockEntry {
     resourceTemplates: lockDefinitions('resourceTemplates', input.live.resourceTemplates, algorithm),
     lockedAt: (input.now ?? new Date()).toISOString(),
   };
+  if (input.live.instructions !== undefined && input.live.instructions !== '') entry.instructions = lockInstructions(input.live.instructions, algorithm);
+  if (input.acceptedFindings !== undefined && input.acceptedFindings.length > 0) entry.acceptedFindings = input.acceptedFindings;
   if (input.manifestDigest !== undefined) entry.manifest = input.manifestDigest;
   if (input.artifact !== undefined) entry.artifact = input.artifact;
   return entry;
+}
+
+/** Instructions are pinned as the definition `{ instructions: TEXT }`. */
+export function lockInstructions(text: string, algorithm: DigestAlgorithm = DEFAULT_DIGEST_ALGORITHM): LockedDefinition {
+  const definition = { instructions: text };
+  return { digest: digestJson(definition, algorithm), definition };
 }
 
 export function buildLock(servers: Record<string, LockInput>, algorithm: DigestAlgorithm = DEFAULT_DIGEST_ALGORITHM): Hashlock {
@@ -113,6 +136,10 @@ export function parseLock(text: string, file = HASHLOCK_FILE): Hashlock {
   }
   parseDigest(`${String(lock.algorithm)}:${'0'.repeat(lock.algorithm === 'sha3-512' ? 128 : 64)}`);
   for (const [server, entry] of Object.entries(lock.servers)) {
+    const pinnedInstructions = entry.instructions;
+    if (pinnedInstructions !== undefined && (typeof pinnedInstructions.digest !== 'string' || !digestsEqual(digestJson(pinnedInstructions.definition, parseDigest(pinnedInstructions.digest).algorithm), pinnedInstructions.digest))) {
+      throw new Error(`${file}: servers.${server}.instructions: the stored text does not match its digest (the lock was edited by hand)`);
+    }
     for (const kind of DEFINITION_KINDS) {
       if (typeof entry[kind] !== 'object' || entry[kind] === null) throw new Error(`${file}: servers.${server}.${kind} is missing; run bastion lock --update ${server}`);
       for (const [name, locked] of Object.entries(entry[kind])) {
@@ -146,7 +173,7 @@ export interface FieldChange {
 
 export interface LockChange {
   server: string;
-  what: 'server' | 'manifest' | 'artifact' | DefinitionKind;
+  what: 'server' | 'manifest' | 'artifact' | 'instructions' | DefinitionKind;
   name?: string;
   change: 'added' | 'removed' | 'changed';
   fields: FieldChange[];
@@ -182,6 +209,10 @@ function diffEntry(server: string, before: LockEntry, after: LockEntry): LockCha
   if ((before.artifact?.digest ?? '') !== (after.artifact?.digest ?? '')) {
     changes.push({ server, what: 'artifact', change: 'changed', fields: [{ field: 'digest', old: before.artifact?.digest ?? '(none)', new: after.artifact?.digest ?? '(none)' }] });
   }
+  if ((before.instructions?.digest ?? '') !== (after.instructions?.digest ?? '')) {
+    const change = before.instructions === undefined ? 'added' : after.instructions === undefined ? 'removed' : 'changed';
+    changes.push({ server, what: 'instructions', change, fields: diffDefinitions(before.instructions?.definition ?? {}, after.instructions?.definition ?? {}) });
+  }
   for (const kind of DEFINITION_KINDS) {
     const names = [...new Set([...Object.keys(before[kind]), ...Object.keys(after[kind])])].sort();
     for (const name of names) {
@@ -209,7 +240,7 @@ export function diffLock(before: Hashlock, after: Hashlock): LockChange[] {
   return changes;
 }
 
-const SINGULAR: Record<LockChange['what'], string> = { server: 'server', manifest: 'manifest', artifact: 'artifact', tools: 'tool', prompts: 'prompt', resourceTemplates: 'resource template' };
+const SINGULAR: Record<LockChange['what'], string> = { server: 'server', manifest: 'manifest', artifact: 'artifact', instructions: 'instructions', tools: 'tool', prompts: 'prompt', resourceTemplates: 'resource template' };
 
 export function formatLockDiff(changes: readonly LockChange[]): string {
   if (changes.length === 0) return 'no changes: the live servers match the lock\n';
@@ -233,7 +264,14 @@ export type QuarantineReason = 'changed' | 'added' | 'removed' | 'differs-from-m
 export interface Quarantined {
   name: string;
   reason: QuarantineReason;
+  /** For the operator (audit log, CLI); it quotes upstream text, so it never goes to a client. */
   detail: string;
+  /** The approved definition (lock or signed manifest) and its digest, when there is one. */
+  oldDigest?: string;
+  oldDefinition?: Definition;
+  /** What the server lists now (the pinned subset) and its digest. */
+  newDigest?: string;
+  newDefinition?: Definition;
 }
 
 export interface LiveCheck {
@@ -281,37 +319,39 @@ export function checkLiveDefinitions(lockEntry: LockEntry | undefined, manifest:
   for (const item of live) {
     const name = nameOf(item);
     const subset = definitionSubset(kind, item);
+    const current = (algorithm: DigestAlgorithm = DEFAULT_DIGEST_ALGORITHM): Pick<Quarantined, 'newDigest' | 'newDefinition'> => ({ newDigest: digestJson(subset, algorithm), newDefinition: subset });
     if (seen.has(name)) {
-      quarantined.push({ name, reason: 'added', detail: `listed twice by the server; neither copy is trusted` });
+      quarantined.push({ name, reason: 'added', detail: `listed twice by the server; neither copy is trusted`, ...current() });
       continue;
     }
     seen.add(name);
     const lockedItem = locked[name];
     if (lockedItem === undefined) {
-      quarantined.push({ name, reason: 'added', detail: lockEntry === undefined ? 'the server has no entry in the hash lock; run bastion lock' : `not in the hash lock; approve it with bastion lock --update SERVER` });
+      quarantined.push({ name, reason: 'added', detail: lockEntry === undefined ? 'the server has no entry in the hash lock; run bastion lock' : `not in the hash lock; approve it with bastion lock --update SERVER`, ...current() });
       continue;
     }
     const algorithm = parseDigest(lockedItem.digest).algorithm;
     const canonical = canonicalJson(subset);
-    if (!digestsEqual(digestBytes(canonical, algorithm), lockedItem.digest)) {
-      quarantined.push({ name, reason: 'changed', detail: `changed since it was locked: ${describeFields(diffDefinitions(lockedItem.definition, subset))}` });
+    const newDigest = digestBytes(canonical, algorithm);
+    if (!digestsEqual(newDigest, lockedItem.digest)) {
+      quarantined.push({ name, reason: 'changed', detail: `changed since it was locked: ${describeFields(diffDefinitions(lockedItem.definition, subset))}`, oldDigest: lockedItem.digest, oldDefinition: lockedItem.definition, newDigest, newDefinition: subset });
       continue;
     }
     if (manifest !== undefined) {
       const expected = declared.get(name);
       if (expected === undefined) {
-        quarantined.push({ name, reason: 'differs-from-manifest', detail: `not declared in the signed manifest of ${manifest.name}` });
+        quarantined.push({ name, reason: 'differs-from-manifest', detail: `not declared in the signed manifest of ${manifest.name}`, newDigest, newDefinition: subset });
         continue;
       }
       if (expected.canonical !== canonical) {
-        quarantined.push({ name, reason: 'differs-from-manifest', detail: `differs from the signed manifest: ${describeFields(diffDefinitions(expected.subset, subset))}` });
+        quarantined.push({ name, reason: 'differs-from-manifest', detail: `differs from the signed manifest: ${describeFields(diffDefinitions(expected.subset, subset))}`, oldDigest: digestBytes(expected.canonical, algorithm), oldDefinition: expected.subset, newDigest, newDefinition: subset });
         continue;
       }
     }
     published.push(item);
   }
   for (const name of Object.keys(locked)) {
-    if (!seen.has(name)) quarantined.push({ name, reason: 'removed', detail: 'locked but no longer listed by the server' });
+    if (!seen.has(name)) quarantined.push({ name, reason: 'removed', detail: 'locked but no longer listed by the server', oldDigest: locked[name]!.digest, oldDefinition: locked[name]!.definition });
   }
   return { published, quarantined };
 }

@@ -12,3 +12,4 @@ export * from './hashlock.js';
 export * from './live.js';
 export * from './trust.js';
 export * from './lock.js';
+export * from './quarantine.js';

@@ -50,7 +50,8 @@ export async function listDefinitions(client: Client): Promise<LiveDefinitions> 
     const page = await client.listResourceTemplates(cursor === undefined ? {} : { cursor });
     return { items: page.resourceTemplates as Definition[], nextCursor: page.nextCursor };
   });
-  return { tools, prompts, resourceTemplates };
+  const instructions = client.getInstructions();
+  return { tools, prompts, resourceTemplates, ...(typeof instructions === 'string' && instructions !== '' ? { instructions } : {}) };
 }
 
 /** A process someone else started (e.g. inside the Bastion sandbox), spoken to over its stdio. */

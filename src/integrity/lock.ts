@@ -2,7 +2,7 @@
 // list its live definitions and build its lock entry. Approval stays with the caller.
 import { relative, isAbsolute } from 'node:path';
 import { artifactDigest } from './artifact.js';
-import { buildLockEntry, checkLiveDefinitions, type LiveDefinitions, type LockEntry } from './hashlock.js';
+import { buildLockEntry, checkLiveDefinitions, type AcceptedFinding, type LiveDefinitions, type LockEntry } from './hashlock.js';
 import { fetchLiveDefinitions, type LiveServerSpec, type StdioProcess } from './live.js';
 import { loadManifest, type Manifest } from './manifest.js';
 import { artifactPathFor, resolveFrom, type ServerTrustConfig, type TrustContext } from './trust.js';
@@ -31,6 +31,12 @@ export interface LockTarget {
   /** How to reach the server to list its definitions. */
   live: LiveSource;
   trust: ServerTrustConfig;
+  /**
+   * Reviews what the server lists before it is pinned (the scanner, in the CLI): throws
+   * LockRefusedError to refuse, or returns the findings the operator accepted, which the lock
+   * entry records.
+   */
+  vet?: (server: string, live: LiveDefinitions) => AcceptedFinding[];
 }
 
 export interface LockedServer {
@@ -67,7 +73,8 @@ export async function lockServer(server: string, target: LockTarget, context: Tr
     if (!fromBase.startsWith('..') && !isAbsolute(fromBase)) artifact.path = fromBase;
   }
   const live = await listLive(target.live);
-  const entry = buildLockEntry({ live, algorithm, now, ...(manifest === undefined ? {} : { manifestDigest: manifestDigest(manifest, algorithm) }), ...(artifact === undefined ? {} : { artifact }) });
+  const acceptedFindings = target.vet?.(server, live) ?? [];
+  const entry = buildLockEntry({ live, algorithm, now, acceptedFindings, ...(manifest === undefined ? {} : { manifestDigest: manifestDigest(manifest, algorithm) }), ...(artifact === undefined ? {} : { artifact }) });
   const warnings: string[] = [];
   if (artifact === undefined) warnings.push(`server '${server}': no artifact on disk identifies its code (set servers.${server}.artifact); only its definitions are pinned`);
   if (manifest !== undefined) {

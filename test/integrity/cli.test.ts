@@ -100,7 +100,11 @@ describe('bastion lock', () => {
     assert.match(check.stdout, /~ rugpull: tool 'get_weather' changed\n {4}description:/);
     assert.equal(readFileSync(join(dir, 'tool_hashlock.json'), 'utf8').includes('IMPORTANT'), false, '--check writes nothing');
 
-    assert.equal(bastion('lock', '--config', 'bastion.yaml', '--update', 'rugpull').status, 0);
+    // The new description is a prompt injection: pinning it needs the operator's explicit acceptance
+    // (the refusal without it is in lock-findings.test.ts).
+    assert.equal(bastion('lock', '--config', 'bastion.yaml', '--update', 'rugpull', '--accept-findings').status, 0);
+    const accepted = JSON.parse(readFileSync(join(dir, 'tool_hashlock.json'), 'utf8')) as { servers: Record<string, { acceptedFindings?: Array<{ name: string; ruleId: string }> }> };
+    assert.ok(accepted.servers['rugpull']?.acceptedFindings?.some((finding) => finding.name === 'get_weather' && finding.ruleId.startsWith('BST-M')), 'the lock entry records the accepted findings');
     assert.equal(bastion('lock', '--config', 'bastion.yaml', '--check').status, 0);
     assert.equal(bastion('lock', '--config', 'bastion.yaml', '--update', 'nosuch').status, 2);
   });

@@ -103,7 +103,8 @@ describe('a rug pull through the gateway', () => {
     );
     assert.ok(denied, 'a call to the quarantined tool was answered');
     assert.equal(denied.code, -32017);
-    assert.match(denied.message, /quarantined: changed: changed since it was locked: description/);
+    assert.match(denied.message, /not available: its definition changed since it was approved \(quarantine q-[0-9a-f]{16}\)/);
+    assert.doesNotMatch(denied.message, /IMPORTANT|ssh|id_rsa/, 'the refusal quotes the injected text');
     assert.equal(firstText(await client.callTool({ name: 'rugpull.add', arguments: { a: 2, b: 2 } })), '4');
     assert.equal(firstText(await client.callTool({ name: 'steady.echo', arguments: { message: 'still here' } })), 'still here');
   });
@@ -149,7 +150,7 @@ describe('a server that differs from its signed manifest at first start', () => 
   test('the differing tool is quarantined from the first list; the others are published', async () => {
     assert.deepEqual(await toolNames(client), ['poisoned.add', 'poisoned.echo']);
     const error = await client.callTool({ name: 'poisoned.get_weather', arguments: { city: 'x' } }).then(() => undefined, (e: unknown) => e as Error);
-    assert.match(error?.message ?? '', /differs from the signed manifest: description/);
+    assert.match(error?.message ?? '', /it differs from the signed manifest \(quarantine q-[0-9a-f]{16}\)/);
     assert.equal(firstText(await client.callTool({ name: 'poisoned.echo', arguments: { message: 'ok' } })), 'ok');
   });
 });

@@ -7,6 +7,7 @@ import { registerPolicy } from './policy.js';
 import { registerScan } from './scan.js';
 import { registerIntegrity } from './integrity.js';
 import { registerClient } from './client.js';
+import { registerQuarantine } from './quarantine.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -19,6 +20,7 @@ export const commandGroups: RegisterCommands[] = [
   registerPolicy,
   registerScan,
   registerIntegrity,
+  registerQuarantine,
   registerDoctor,
   registerClient,
 ];

@@ -11,8 +11,21 @@ import {
   publicKeyToMultibase, publicKeyToPem, resolveFrom, signDocument, trustConfigDefaults, verifyManifestFile, writeLock,
   type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveSource, type LockEntry, type Manifest, type RegistryServerJson, type TrustConfig,
 } from '../../integrity/index.js';
+import { describeFindings, findingsBeforePinning, type DefinitionsToPin } from '../../inspection/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
+import { quarantineStoreFor } from './quarantine.js';
+
+/** Refuses (exit 2) to pin or sign definitions with high findings, unless the operator accepts them. */
+function vetFindings(what: string, definitions: DefinitionsToPin, accept: boolean | undefined): ReturnType<typeof findingsBeforePinning> {
+  const findings = findingsBeforePinning(definitions);
+  if (findings.length === 0) return findings;
+  if (accept !== true) {
+    throw new CliError(`${what}: refusing to pin or sign definitions with high or critical scanner findings:\n${describeFindings(findings)}\nreview them (bastion scan), fix the server, or pass --accept-findings to record that you accept them`, 2);
+  }
+  process.stderr.write(`warning: ${what}: accepted ${findings.length} high or critical finding(s) (--accept-findings):\n${describeFindings(findings)}\n`);
+  return findings;
+}
 
 /** Exit codes of `bastion verify`, so scripts can tell a broken file from an untrusted one. */
 export const VERIFY_EXIT = { ok: 0, invalid: 2, signature: 3, untrusted: 4 } as const;
@@ -45,7 +58,7 @@ function keygen(flags: { alg: string; out: string; force?: boolean }): Promise<v
   });
 }
 
-function sign(manifestFile: string, flags: { key: string; out?: string; verificationMethod?: string }): void {
+function sign(manifestFile: string, flags: { key: string; out?: string; verificationMethod?: string; acceptFindings?: boolean }): void {
   let privateKey;
   try {
     privateKey = loadPrivateKey(readFileSync(flags.key, 'utf8'));
@@ -53,6 +66,8 @@ function sign(manifestFile: string, flags: { key: string; out?: string; verifica
     throw new CliError(`${flags.key}: not a usable private key (${(error as Error).message}); create one with bastion keygen`, 2);
   }
   const { manifest } = loadManifestOrExit(manifestFile);
+  const asDefinitions = (items: readonly object[] | undefined): Record<string, unknown>[] => (items ?? []) as unknown as Record<string, unknown>[];
+  vetFindings(manifestFile, { tools: asDefinitions(manifest.tools), prompts: asDefinitions(manifest.prompts), resourceTemplates: asDefinitions(manifest.resourceTemplates) }, flags.acceptFindings);
   const signed = signDocument(manifest as unknown as Record<string, unknown>, privateKey, flags.verificationMethod === undefined ? {} : { verificationMethod: flags.verificationMethod });
   const out = flags.out ?? manifestFile;
   writeDocument(out, signed);
@@ -124,6 +139,7 @@ interface LockFlags {
   signers?: string;
   lock?: string;
   sandbox: boolean;
+  acceptFindings?: boolean;
 }
 
 async function lock(flags: LockFlags): Promise<void> {
@@ -140,11 +156,14 @@ async function lock(flags: LockFlags): Promise<void> {
   for (const name of names) {
     const server = servers[name]!;
     try {
-      const locked = await lockServer(name, { live: liveSource(name, loaded, flags.sandbox), trust: server }, context);
+      const vet = (serverName: string, live: Parameters<typeof findingsBeforePinning>[0]) => vetFindings(`server '${serverName}'`, live, flags.acceptFindings);
+      // --check only compares; what would be pinned is vetted.
+      const locked = await lockServer(name, { live: liveSource(name, loaded, flags.sandbox), trust: server, ...(flags.check === true ? {} : { vet }) }, context);
       entries[name] = locked.entry;
       for (const warning of locked.warnings) process.stderr.write(`warning: ${warning}\n`);
     } catch (error) {
-      if (!(error instanceof LockRefusedError)) problems.push(`server '${name}': cannot list its definitions (${(error as Error).message})`);
+      if (error instanceof CliError) problems.push(error.message);
+      else if (!(error instanceof LockRefusedError)) problems.push(`server '${name}': cannot list its definitions (${(error as Error).message})`);
       else problems.push(error.message);
     }
   }
@@ -156,7 +175,12 @@ async function lock(flags: LockFlags): Promise<void> {
   const lockPath = resolveFrom(loaded.baseDir, trustConfig.hashlockFile);
   if (flags.check === true) {
     if (context.lock === undefined) throw new CliError(`${lockPath} does not exist; run bastion lock to create it`, 1);
-    if (changes.length > 0) throw new CliError(`the live servers differ from ${lockPath} (${changes.length} change${changes.length === 1 ? '' : 's'}); review and approve with bastion lock --update SERVER`, 1);
+    // What the gateway holds back counts as a difference even when this fresh process lists the approved text.
+    const held = quarantineStoreFor(loaded).list().filter((record) => record.status === 'held' && names.includes(record.server));
+    for (const record of held) process.stdout.write(`! ${record.server}: ${record.kind} '${record.name}' quarantined (${record.cause}, ${record.id}): ${record.oldDigest ?? '(none)'} -> ${record.newDigest}\n`);
+    if (held.length > 0 || changes.length > 0) {
+      throw new CliError(`the live servers differ from ${lockPath} (${changes.length} change${changes.length === 1 ? '' : 's'}, ${held.length} quarantined); review with bastion quarantine list and approve with bastion quarantine approve ID or bastion lock --update SERVER`, 1);
+    }
     return;
   }
   writeLock(lockPath, next);
@@ -185,6 +209,7 @@ interface FromServerFlags {
   registry?: string;
   out?: string;
   sandbox: boolean;
+  acceptFindings?: boolean;
 }
 
 async function fromServer(flags: FromServerFlags): Promise<void> {
@@ -204,6 +229,7 @@ async function fromServer(flags: FromServerFlags): Promise<void> {
     draft.artifact = { path: artifactPath, kind: artifact.kind, digest: artifact.digest };
   }
   const live = await listLiveOf(liveSource(flags.server, loaded, flags.sandbox));
+  vetFindings(`server '${flags.server}'`, live, flags.acceptFindings);
   const scopes = Object.fromEntries(Object.entries(server.tools ?? {}).flatMap(([tool, entry]) => (entry.scopes === undefined ? [] : [[tool, entry.scopes]])));
   const manifest = manifestFromLive(draft, live, scopes);
   const missing = manifest.tools.filter((tool) => tool.scopes === undefined).map((tool) => tool.name);
@@ -227,6 +253,7 @@ export const registerIntegrity: RegisterCommands = (program: Command) => {
     .requiredOption('--key <file>', 'private key PEM from bastion keygen')
     .option('--out <file>', 'where to write the signed manifest (default: in place); .yaml/.yml writes YAML')
     .option('--verification-method <id>', 'key id to name in the proof (default: did:key for Ed25519, urn:bastion:key:<fingerprint> for RSA)')
+    .option('--accept-findings', 'sign even though the scanner finds high or critical problems in the definitions')
     .action(sign);
   program
     .command('verify')
@@ -244,6 +271,7 @@ export const registerIntegrity: RegisterCommands = (program: Command) => {
     .option('--signers <file>', 'trusted signers file (default: integrity.signersFile or trusted_signers.yaml next to the config)')
     .option('--lock <file>', 'hash lock file (default: integrity.hashlockFile or tool_hashlock.json next to the config)')
     .option('--no-sandbox', 'start stdio servers directly instead of in their configured sandbox')
+    .option('--accept-findings', 'pin definitions with high or critical scanner findings anyway (recorded in the lock entry)')
     .action(lock);
   program
     .command('digest')
@@ -274,6 +302,7 @@ export const registerIntegrity: RegisterCommands = (program: Command) => {
     .option('--publisher <name>', 'publisher name')
     .option('--out <file>', 'write here (default: stdout, YAML)')
     .option('--no-sandbox', 'start a stdio server directly instead of in its configured sandbox')
+    .option('--accept-findings', 'draft the manifest even though the scanner finds high or critical problems')
     .action(fromServer);
 };
 
