@@ -27,8 +27,9 @@ leftovers() {
   for file in /proc/[0-9]*/cmdline; do
     pid="${file#/proc/}"
     pid="${pid%/cmdline}"
-    [ "$pid" = "$$" ] && continue
-    cmd="$(tr '\0' ' ' <"$file" 2>/dev/null)" || continue
+    # This script and its own subshells (this function runs in one) are not the gateway's.
+    [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
+    cmd="$( { tr '\0' ' ' <"$file"; } 2>/dev/null)" || continue
     cwd="$(readlink "/proc/$pid/cwd" 2>/dev/null)" || cwd=""
     case "$cmd" in
       *"$tmp"*) printf '%s %s\n' "$pid" "$cmd" ;;
@@ -56,11 +57,12 @@ trap cleanup EXIT
 
 say "cloning $repo into $tmp/bastion"
 git clone --quiet "$repo" "$tmp/bastion"
-cd "$tmp/bastion"
+# This shell stays where it is (its working directory would count as a leftover); each command
+# runs in the clone from a subshell that execs it.
 
 step=$SECONDS
 say "npm ci"
-npm ci --no-audit --no-fund >"$tmp/npm-ci.log" 2>&1 || { tail -n 40 "$tmp/npm-ci.log" >&2; say "npm ci failed"; exit 1; }
+(cd "$tmp/bastion" && exec npm ci --no-audit --no-fund) >"$tmp/npm-ci.log" 2>&1 || { tail -n 40 "$tmp/npm-ci.log" >&2; say "npm ci failed"; exit 1; }
 say "npm ci took $((SECONDS - step)) s"
 
 port="$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')"
@@ -69,7 +71,7 @@ url="http://127.0.0.1:$port/mcp"
 
 step=$SECONDS
 say "npm start on port $port"
-BASTION_PORT="$port" BASTION_TOKEN="$token" npm start >"$tmp/start.out" 2>"$tmp/start.err" &
+(cd "$tmp/bastion" && BASTION_PORT="$port" BASTION_TOKEN="$token" exec npm start) >"$tmp/start.out" 2>"$tmp/start.err" &
 npm_pid=$!
 deadline=$((SECONDS + ${NEWCOMER_START_TIMEOUT:-300}))
 until grep -qF "Bastion is listening on $url" "$tmp/start.err" 2>/dev/null; do
@@ -85,7 +87,7 @@ done
 say "gateway up after $((SECONDS - step)) s"
 
 step=$SECONDS
-listing="$(npx --no-install @modelcontextprotocol/inspector-cli --cli "$url" --transport http \
+listing="$(cd "$tmp/bastion" && npx --no-install @modelcontextprotocol/inspector-cli --cli "$url" --transport http \
   --header "Authorization: Bearer $token" --method tools/list 2>&1)" || { printf '%s\n' "$listing" >&2; say "the Inspector CLI failed"; exit 1; }
 if ! grep -q '"everything.echo"' <<<"$listing"; then
   printf '%s\n' "$listing" | head -n 40 >&2
