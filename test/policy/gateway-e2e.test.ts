@@ -36,6 +36,8 @@ describe('least privilege through the gateway, with the real filesystem server',
     writeFileSync(join(root, 'allowed', 'notes.txt'), 'allowed content\n');
     writeFileSync(join(root, 'secret', 'key.txt'), 'TOP SECRET\n');
     symlinkSync(join(root, 'secret'), join(root, 'allowed', 'escape'));
+    // Stored decomposed (cafe + U+0301); the server matches the composed spelling to it.
+    symlinkSync(join(root, 'secret'), join(root, 'allowed', 'cafe\u0301'));
     const policy = readFileSync(join(FIXTURES, 'filesystem.policy.yaml'), 'utf8').replaceAll('/tmp/bastion-policy-e2e', root);
     writeFileSync(join(root, 'policy.yaml'), policy);
     const yaml = `version: 1
@@ -73,6 +75,7 @@ ${stdioServer('filesystem', referenceServer('filesystem'), [root], `    scopes: 
     ['a sibling directory by absolute path', (r) => join(r, 'secret', 'key.txt')],
     ['a path that climbs out with ..', (r) => `${r}/allowed/../secret/key.txt`],
     ['a symlink inside the grant that points out of it', (r) => join(r, 'allowed', 'escape', 'key.txt')],
+    ['the NFC spelling of an NFD-named symlink that points out of the grant', (r) => join(r, 'allowed', 'caf\u00e9', 'key.txt')],
     ['a percent-encoded traversal', (r) => `${r}/allowed/%2e%2e/secret/key.txt`],
     ['a case variant of the granted directory', (r) => join(r, 'ALLOWED', 'notes.txt')],
     ['a prefix look-alike of the granted directory', (r) => `${r}/allowed-not/notes.txt`],
