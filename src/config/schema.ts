@@ -192,6 +192,9 @@ export const configSchema = {
           properties: {
             enabled: { type: 'boolean', default: true, description: 'true (default): withhold tool, prompt and resource results that carry instructions to the model' },
             blockAt: { enum: ['info', 'low', 'medium', 'high', 'critical'], default: 'high', description: 'the finding severity at which a result is withheld' },
+            maxInspectedBytes: { type: 'integer', minimum: 4096, maximum: 1_073_741_824, default: 16 * 1024 * 1024, description: 'bytes of text inspected per answer; a larger answer is withheld (fail closed), e.g. 16777216' },
+            reviewMaxEntries: { type: 'integer', minimum: 1, maximum: 100_000, default: 500, description: 'withheld outputs kept for bastion review (oldest dropped first)' },
+            reviewMaxBytes: { type: 'integer', minimum: 65536, maximum: 10_737_418_240, default: 64 * 1024 * 1024, description: 'bytes of withheld outputs kept for bastion review (oldest dropped first)' },
           },
         },
       },

@@ -6,6 +6,7 @@ import { registerDoctor } from './doctor.js';
 import { registerPolicy } from './policy.js';
 import { registerScan } from './scan.js';
 import { registerIntegrity } from './integrity.js';
+import { registerReview } from './review.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -19,4 +20,5 @@ export const commandGroups: RegisterCommands[] = [
   registerScan,
   registerIntegrity,
   registerDoctor,
+  registerReview,
 ];
