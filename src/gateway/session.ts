@@ -151,7 +151,8 @@ export class GatewaySession {
           events: {
             onServerRequest: (server, request) => this.broker.serverRequest(server, request),
             onNotification: (server, notification) => this.router.upstreamNotification(server, notification),
-            onDown: (server, reason, retryInMs) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId }),
+            onDown: (server, reason, retryInMs, aggregated) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId, aggregated: aggregated ?? 1 }),
+            onAudit: (event, info) => this.runtime.events(event, { ...info, session_id: this.sessionId }),
             onReady: (server, restarted) => {
               this.catalog.invalidate(server);
               if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
