@@ -45,6 +45,8 @@ interface ServerCommon {
   /** Certification attestation (bastion certify) and the level required to start the server. */
   certification?: string;
   minCertificationLevel?: 0 | 1 | 2 | 3;
+  /** This server's notification rate to one session (defaults: upstream.notifications). */
+  notifications?: Partial<NotificationLimits>;
   /** Overrides of the global sandbox section for this server. */
   sandbox?: SandboxOverride & { packageDirs?: string[] };
 }
@@ -64,6 +66,11 @@ export interface HttpServerConfig extends ServerCommon {
 }
 
 export type ServerConfig = StdioServerConfig | HttpServerConfig;
+
+export interface NotificationLimits {
+  perSecond: number;
+  burst: number;
+}
 
 export interface ApiTokenConfig {
   agent: string;
@@ -126,6 +133,10 @@ export interface BastionConfig {
     maxBackoffMs: number;
     /** How long to wait for an upstream's initialize answer. */
     startTimeoutMs: number;
+    /** Server-to-client sampling: the most context a request may ask for (more is lowered to this). */
+    sampling: { maxIncludeContext: 'none' | 'thisServer' | 'allServers' };
+    /** Notification control (docs/security.md): token buckets per server and session, coalescing window. */
+    notifications: NotificationLimits & { sessionPerSecond: number; sessionBurst: number; coalesceMs: number };
   };
   /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
   audit: DeepPartial<AuditConfig>;
