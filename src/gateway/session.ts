@@ -229,6 +229,7 @@ export class GatewaySession {
     this.closed = true;
     for (const controller of this.inFlight.values()) controller.abort();
     this.broker.closeAll();
+    this.router.notifications.close();
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
   }
 
