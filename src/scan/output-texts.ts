@@ -39,6 +39,9 @@ const SIGNATURES: Record<string, number[][]> = {
   'application/gzip': [[0x1f, 0x8b]],
 };
 
+/** A key that is a short ASCII identifier (content, mimeType, x-note): nothing to inspect in it. */
+const PLAIN_KEY = /^[A-Za-z0-9_$@.:-]{1,40}$/;
+
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** True when `value` is strict base64 whose decoded bytes begin with a signature of `mimeType`. */
@@ -83,8 +86,9 @@ export function collectTexts(value: unknown, budgetBytes: number): CollectedText
         continue;
       }
       stack.push(member);
-      // Keys reach the client too (structured content is arbitrary JSON).
-      stack.push(key);
+      // Keys reach the client too (structured content is arbitrary JSON); a short plain
+      // identifier cannot carry an instruction or a hidden character, so only other keys are read.
+      if (!PLAIN_KEY.test(key)) stack.push(key);
     }
   }
   return out;
