@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AuditEvent, AuditLog, createAuditGuard, resolveAuditConfig } from '../audit/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { Gateway, type GatewayOptions } from '../gateway/index.js';
@@ -10,7 +10,7 @@ import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
 import { eventRecorder, type RecordEvent } from './events.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
-import { createOutputInspectionGuard } from '../scan/index.js';
+import { createOutputInspectionGuard, DEFAULT_REVIEW_LIMITS, ReviewStore } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
 import { AdminListener, GatewayMetrics, type AdminListenerConfig, type ReadinessCheck } from '../admin/index.js';
 
@@ -68,7 +68,10 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     // that the breaker and the concurrency slot cover the whole upstream call.
     const limits = await openLimits(options, record, sandboxes);
     if (limits !== undefined) afterRouting.push(limits.guard);
-    if (config.scan.outputInspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: config.scan.outputInspection.blockAt }));
+    const inspection = config.scan.outputInspection;
+    const review = new ReviewStore({ dir: join(stateDir, 'review'), maxEntries: inspection.reviewMaxEntries, maxTotalBytes: inspection.reviewMaxBytes, maxEntryBytes: DEFAULT_REVIEW_LIMITS.maxEntryBytes });
+    const onReviewError = (error: unknown): void => logger.error({ err: error }, 'could not store a withheld output for review (it stays withheld)');
+    if (inspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: inspection.blockAt, maxInspectedBytes: inspection.maxInspectedBytes, review, onReviewError }));
     const gatewayOptions: GatewayOptions = {
       loaded: gatewayConfig,
       logger,

@@ -36,6 +36,16 @@ export const AuditEvent = {
   PolicyChange: 'policy.change',
   Quarantine: 'quarantine',
   Alert: 'alert',
+  // Upstream side (written by the gateway; docs/audit.md lists their info members).
+  UpstreamStart: 'upstream.start',
+  UpstreamRestart: 'upstream.restart',
+  UpstreamDown: 'upstream.down',
+  UpstreamExit: 'upstream.exit',
+  UpstreamKilled: 'upstream.killed',
+  UpstreamProtocolViolation: 'upstream.protocol_violation',
+  UpstreamStrayResponse: 'upstream.stray_response',
+  UpstreamNotificationsDropped: 'upstream.notifications_dropped',
+  ServerRequest: 'server_request',
 } as const;
 
 /** What a caller hands to `append`: everything except the chain members and the schema tag. */

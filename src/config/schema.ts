@@ -50,6 +50,14 @@ const serverCommon = {
     description: "true (default: tools and prompts appear as <server>.<name>, resource URIs as <server>+<uri>) or false (this server's own names, for clients that call fixed names; one server at most)",
   },
   ...serverCertificationSchema,
+  notifications: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      perSecond: { type: 'integer', minimum: 1, maximum: 1_000_000, description: "this server's notifications per second to one session (overrides upstream.notifications.perSecond)" },
+      burst: { type: 'integer', minimum: 1, maximum: 1_000_000, description: "this server's notification burst (overrides upstream.notifications.burst)" },
+    },
+  },
   scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scopes of the server process itself, e.g. [read:filesystem:/srv/data]: its sandbox view and egress' },
   sandbox: {
     ...sandboxConfigSchema,
@@ -183,6 +191,26 @@ export const configSchema = {
         restartBackoffMs: { type: 'integer', minimum: 10, maximum: 600_000, default: 500 },
         maxBackoffMs: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 30_000 },
         startTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000 },
+        sampling: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxIncludeContext: { enum: ['none', 'thisServer', 'allServers'], default: 'thisServer', description: "the most context a server's sampling request may ask the client to include: none, thisServer (default) or allServers; a request for more is lowered to this" },
+          },
+        },
+        notifications: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            perSecond: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 200, description: 'notifications per second one server may send one session (token bucket refill), e.g. 200' },
+            burst: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1000, description: 'notifications a server may send at once before the rate applies, e.g. 1000' },
+            sessionPerSecond: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 500, description: 'notifications per second from all servers together to one session' },
+            sessionBurst: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 2000, description: 'notifications at once from all servers together to one session' },
+            coalesceMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 100, description: 'window in which repeated list_changed collapse to one and a newer progress replaces an undelivered older one' },
+          },
+        },
       },
     },
     audit: auditConfigSchema,
@@ -202,6 +230,9 @@ export const configSchema = {
           properties: {
             enabled: { type: 'boolean', default: true, description: 'true (default): withhold tool, prompt and resource results that carry instructions to the model' },
             blockAt: { enum: ['info', 'low', 'medium', 'high', 'critical'], default: 'high', description: 'the finding severity at which a result is withheld' },
+            maxInspectedBytes: { type: 'integer', minimum: 4096, maximum: 1_073_741_824, default: 16 * 1024 * 1024, description: 'bytes of text inspected per answer; a larger answer is withheld (fail closed), e.g. 16777216' },
+            reviewMaxEntries: { type: 'integer', minimum: 1, maximum: 100_000, default: 500, description: 'withheld outputs kept for bastion review (oldest dropped first)' },
+            reviewMaxBytes: { type: 'integer', minimum: 65536, maximum: 10_737_418_240, default: 64 * 1024 * 1024, description: 'bytes of withheld outputs kept for bastion review (oldest dropped first)' },
           },
         },
       },

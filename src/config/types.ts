@@ -49,6 +49,8 @@ interface ServerCommon {
   /** Certification attestation (bastion certify) and the level required to start the server. */
   certification?: string;
   minCertificationLevel?: 0 | 1 | 2 | 3;
+  /** This server's notification rate to one session (defaults: upstream.notifications). */
+  notifications?: Partial<NotificationLimits>;
   /** Overrides of the global sandbox section for this server. */
   sandbox?: SandboxOverride & { packageDirs?: string[] };
 }
@@ -68,6 +70,11 @@ export interface HttpServerConfig extends ServerCommon {
 }
 
 export type ServerConfig = StdioServerConfig | HttpServerConfig;
+
+export interface NotificationLimits {
+  perSecond: number;
+  burst: number;
+}
 
 export interface ApiTokenConfig {
   agent: string;
@@ -138,6 +145,10 @@ export interface BastionConfig {
     maxBackoffMs: number;
     /** How long to wait for an upstream's initialize answer. */
     startTimeoutMs: number;
+    /** Server-to-client sampling: the most context a request may ask for (more is lowered to this). */
+    sampling: { maxIncludeContext: 'none' | 'thisServer' | 'allServers' };
+    /** Notification control (docs/security.md): token buckets per server and session, coalescing window. */
+    notifications: NotificationLimits & { sessionPerSecond: number; sessionBurst: number; coalesceMs: number };
   };
   /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
   audit: DeepPartial<AuditConfig>;
@@ -148,7 +159,7 @@ export interface BastionConfig {
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
   /** Marketplace verification at boot and output inspection (docs/scan.md). */
-  scan: ScanConfig & { outputInspection: { enabled: boolean; blockAt: 'info' | 'low' | 'medium' | 'high' | 'critical' } };
+  scan: ScanConfig & { outputInspection: { enabled: boolean; blockAt: 'info' | 'low' | 'medium' | 'high' | 'critical'; maxInspectedBytes: number; reviewMaxEntries: number; reviewMaxBytes: number } };
   /** Least privilege (docs/policy.md). */
   policy: PolicyConfig & { enforce: boolean };
   servers: Record<string, ServerConfig>;

@@ -3,6 +3,7 @@ import { decodeCursor, encodeCursor, type ListKind } from './catalog.js';
 import type { JsonRpcNotification } from './jsonrpc.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
+import { NotificationControl } from './notification-control.js';
 
 const LIST_KINDS: Record<string, ListKind> = {
   'tools/list': 'tools',
@@ -16,7 +17,22 @@ const PAGE_SIZE = 200;
 
 /** The end of the guard chain: sends the request to its upstream(s) and shapes the answer. */
 export class Router {
-  constructor(private readonly session: GatewaySession) {}
+  /** Rates and coalescing of what upstreams send this session (docs/security.md). */
+  readonly notifications: NotificationControl;
+
+  constructor(private readonly session: GatewaySession) {
+    const { config } = session.runtime;
+    const defaults = config.upstream.notifications;
+    this.notifications = new NotificationControl({
+      serverLimits: (server) => ({ perSecond: config.servers[server]?.notifications?.perSecond ?? defaults.perSecond, burst: config.servers[server]?.notifications?.burst ?? defaults.burst }),
+      session: { perSecond: defaults.sessionPerSecond, burst: defaults.sessionBurst },
+      coalesceMs: defaults.coalesceMs,
+      onDropped: (server, dropped, coalesced, windowMs) => {
+        session.runtime.logger.warn({ server, dropped, coalesced, windowMs }, 'upstream notifications over the rate were dropped');
+        session.runtime.events('upstream.notifications_dropped', { server, dropped, coalesced, window_ms: windowMs, session_id: session.sessionId });
+      },
+    });
+  }
 
   async route(ctx: CallContext): Promise<Outcome> {
     const method = ctx.method;
@@ -48,24 +64,28 @@ export class Router {
   /** Relays an upstream notification to the client, renamed into the gateway's namespace. */
   upstreamNotification(server: string, notification: JsonRpcNotification): void {
     const params = notification.params;
-    switch (notification.method) {
+    const method = notification.method;
+    switch (method) {
       case 'notifications/tools/list_changed':
-        this.session.catalog.invalidate(server, 'tools');
-        return this.session.notifyClient(notification.method);
       case 'notifications/prompts/list_changed':
-        this.session.catalog.invalidate(server, 'prompts');
-        return this.session.notifyClient(notification.method);
       case 'notifications/resources/list_changed':
-        this.session.catalog.invalidate(server, 'resources');
-        this.session.catalog.invalidate(server, 'resourceTemplates');
-        return this.session.notifyClient(notification.method);
-      case 'notifications/resources/updated':
+        // The catalog forgets the list at once (the next list call asks again); the client hears once per window.
+        if (method === 'notifications/tools/list_changed') this.session.catalog.invalidate(server, 'tools');
+        else if (method === 'notifications/prompts/list_changed') this.session.catalog.invalidate(server, 'prompts');
+        else {
+          this.session.catalog.invalidate(server, 'resources');
+          this.session.catalog.invalidate(server, 'resourceTemplates');
+        }
+        return this.notifications.offer(server, 'list', method, () => this.session.notifyClient(method));
+      case 'notifications/resources/updated': {
         if (typeof params?.['uri'] !== 'string') return;
-        return this.session.notifyClient(notification.method, { ...params, uri: this.session.names.publicUri(server, params['uri']) });
+        const uri = this.session.names.publicUri(server, params['uri']);
+        return this.notifications.offer(server, 'other', method, () => this.session.notifyClient(method, { ...params, uri }));
+      }
       case 'notifications/message': {
         const own = typeof params?.['logger'] === 'string' ? params['logger'] : undefined;
         const logger = own === undefined ? server : this.session.names.publicName(server, own);
-        return this.session.notifyClient(notification.method, { ...params, logger });
+        return this.notifications.offer(server, 'other', method, () => this.session.notifyClient(method, { ...params, logger }));
       }
       case 'notifications/cancelled':
         return this.session.broker.upstreamCancelled(server, params?.['requestId'], params?.['reason']);
@@ -104,7 +124,7 @@ export class Router {
         timeoutMs: ctx.limits.timeoutMs,
         maxOutputBytes: ctx.limits.maxOutputBytes,
         signal: ctx.signal,
-        onProgress: (progress) => this.session.notifyClient('notifications/progress', progress, ctx.requestId),
+        onProgress: (progress) => this.notifications.offer(target.server, 'progress', `progress\u0000${String(ctx.requestId)}`, () => this.session.notifyClient('notifications/progress', progress, ctx.requestId)),
       })
       .finally(untrack);
     ctx.audit.outputBytes = reply.bytes;

@@ -1,6 +1,7 @@
 import { ErrorCode, type Identity } from '../pipeline/index.js';
 import type { JsonRpcId, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
 import type { GatewaySession, SessionSink } from './session.js';
+import { inspectServerRequest } from './server-request-inspection.js';
 
 /**
  * Returns why `server` may not send `method` to this caller's client, or undefined if it may.
@@ -46,26 +47,45 @@ export class ServerRequestBroker {
     const connection = this.session.upstreams.get(server)?.current;
     if (connection === undefined) return;
     if (request.method === 'ping') return connection.reply(request.id, { result: {} });
+    const facts = { server, method: request.method.slice(0, 128), agent_id: this.session.owner?.agentId ?? null, session_id: this.session.sessionId };
+    const refuse = (code: number, reason: string, message: string, extra: Record<string, string | number | boolean | null> = {}): void => {
+      this.session.runtime.logger.warn({ server, method: facts.method, reason }, 'server-to-client request refused');
+      this.session.runtime.events('server_request', { ...facts, decision: 'deny', reason, ...extra });
+      connection.reply(request.id, { error: { code, message } });
+    };
     const capability = NEEDS_CAPABILITY[request.method];
     if (capability === undefined) {
-      return connection.reply(request.id, { error: { code: ErrorCode.MethodNotFound, message: `the gateway does not relay '${request.method}' to clients` } });
+      return refuse(ErrorCode.MethodNotFound, 'method_not_relayed', `the gateway does not relay '${facts.method}' to clients`);
     }
     if (this.session.clientCapabilities[capability] === undefined) {
-      return connection.reply(request.id, { error: { code: ErrorCode.MethodNotFound, message: `the client did not declare the '${capability}' capability` } });
+      return refuse(ErrorCode.MethodNotFound, `client_capability_missing: ${capability}`, `the client did not declare the '${capability}' capability`);
     }
     const denial = this.session.runtime.serverRequestPolicy(this.session.owner, server, request.method);
-    const facts = { server, method: request.method, agent_id: this.session.owner?.agentId ?? null, session_id: this.session.sessionId };
     if (denial !== undefined) {
-      this.session.runtime.logger.warn({ server, method: request.method, reason: denial }, 'server-to-client request denied');
-      this.session.runtime.events('server_request', { ...facts, decision: 'deny', reason: denial });
-      return connection.reply(request.id, { error: { code: ErrorCode.Forbidden, message: `denied by Bastion policy: ${denial}` } });
+      return refuse(ErrorCode.Forbidden, denial, `denied by Bastion policy: ${denial}`);
     }
-    this.session.runtime.events('server_request', { ...facts, decision: 'allow', reason: null });
+    const verdict = inspectServerRequest(this.session.runtime.config, this.session.runtime.baseDir, server, request.method, request.params);
+    const digest: Record<string, string> = verdict.promptDigest === undefined ? {} : { prompt_digest: verdict.promptDigest };
+    if (verdict.refusal !== undefined) {
+      const review = verdict.reviewId === undefined ? '' : ` (review ${verdict.reviewId})`;
+      return refuse(ErrorCode.Forbidden, `inspection: ${verdict.refusal}${review}`, `refused by Bastion: ${verdict.refusal}`, { ...digest, rule_ids: verdict.ruleIds.join(','), review_id: verdict.reviewId ?? null });
+    }
+    if (verdict.downgradedFrom !== undefined) {
+      this.session.runtime.logger.info({ server, asked: verdict.downgradedFrom, allowed: verdict.params?.['includeContext'] }, 'sampling includeContext lowered');
+    }
+    this.session.runtime.events('server_request', {
+      ...facts,
+      decision: 'allow',
+      reason: null,
+      ...digest,
+      ...(verdict.downgradedFrom === undefined ? {} : ({ include_context_requested: verdict.downgradedFrom.slice(0, 32), include_context: String(verdict.params?.['includeContext']) } as Record<string, string>)),
+    });
+    const params = verdict.params;
     const downstreamId = `bastion-${this.nextId++}`;
     const timer = setTimeout(() => this.expire(downstreamId), CLIENT_ANSWER_TIMEOUT_MS);
     timer.unref();
     this.pending.set(downstreamId, { server, method: request.method, upstreamId: request.id, timer });
-    const delivered = this.sink.send({ jsonrpc: '2.0', id: downstreamId, method: request.method, ...(request.params === undefined ? {} : { params: request.params }) }, this.session.relatedRequestFor(server));
+    const delivered = this.sink.send({ jsonrpc: '2.0', id: downstreamId, method: request.method, ...(params === undefined ? {} : { params }) }, this.session.relatedRequestFor(server));
     if (!delivered) {
       this.settle(downstreamId);
       connection.reply(request.id, { error: { code: ErrorCode.UpstreamUnavailable, message: 'the client has no open stream to receive this request' } });

@@ -168,7 +168,8 @@ export class GatewaySession {
           events: {
             onServerRequest: (server, request) => this.broker.serverRequest(server, request),
             onNotification: (server, notification) => this.router.upstreamNotification(server, notification),
-            onDown: (server, reason, retryInMs) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId }),
+            onDown: (server, reason, retryInMs, aggregated) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId, aggregated: aggregated ?? 1 }),
+            onAudit: (event, info) => this.runtime.events(event, { ...info, session_id: this.sessionId }),
             onReady: (server, restarted) => {
               this.catalog.invalidate(server);
               if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
@@ -269,6 +270,7 @@ export class GatewaySession {
     if (this.relistTimer !== undefined) clearInterval(this.relistTimer);
     for (const controller of this.inFlight.values()) controller.abort();
     this.broker.closeAll();
+    this.router.notifications.close();
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
   }
 

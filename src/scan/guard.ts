@@ -7,12 +7,14 @@ import { verifyCertification, type CertificationLevel } from './certify.js';
 import { loadRules, type RuleSet } from './rules.js';
 import type { TrustedKey } from './signing.js';
 import { severityRank, type Finding, type Severity } from './types.js';
+import { collectTexts } from './output-texts.js';
+import { newReviewId, type ReviewStore } from './review.js';
 
 export interface OutputInspectionOptions {
   rules?: RuleSet;
   /** Withhold an output with a finding at or above this severity (default high). */
   blockAt?: Severity;
-  /** Methods whose results reach the model as context (default tools/call, prompts/get, resources/read). */
+  /** Methods whose results reach the model as context (default tools/call, prompts/get, resources/read, completion/complete). */
   methods?: string[];
   /**
    * Rule categories that apply to outputs (default: instructions aimed at the model). Outputs
@@ -20,56 +22,116 @@ export interface OutputInspectionOptions {
    * category, meant for tool descriptions, would withhold ordinary results.
    */
   categories?: string[];
+  /** Most bytes of text inspected per answer; an answer with more is withheld, never passed unchecked (default 16 MiB). */
+  maxInspectedBytes?: number;
+  /** Where withheld outputs are kept for an operator (bastion review); without one they are only audited. */
+  review?: ReviewStore;
+  /** Called when a withheld output could not be stored (the output stays withheld). */
+  onReviewError?: (error: unknown) => void;
 }
 
 const OUTPUT_CATEGORIES = ['hidden-instruction', 'shadowing', 'exfiltration'];
+export const DEFAULT_MAX_INSPECTED_BYTES = 16 * 1024 * 1024;
 
-/** Every text a result carries to the model: tool content, structured content, resource contents, prompt messages. */
+/** Every text a result carries to the model, at any depth and count (no budget: for tests and tools). */
 export function resultTexts(result: unknown): string[] {
-  const out: string[] = [];
-  const visit = (value: unknown, depth: number): void => {
-    if (depth > 8 || out.length > 500) return;
-    if (typeof value === 'string') { out.push(value); return; }
-    if (Array.isArray(value)) { for (const v of value) visit(v, depth + 1); return; }
-    if (typeof value === 'object' && value !== null) {
-      for (const [key, v] of Object.entries(value)) if (key !== 'blob' && key !== 'data' && key !== '_meta') visit(v, depth + 1);
+  return collectTexts(result, Number.POSITIVE_INFINITY).texts;
+}
+
+/** What inspecting one message found. */
+export interface InspectionVerdict {
+  findings: Finding[];
+  blocking: Finding[];
+  /** The message had more text than the budget: it was not fully inspected and must be withheld. */
+  overBudget: boolean;
+}
+
+/** Scans every string of a message with the output rules; shared by output inspection and server-to-client requests. */
+export class TextInspector {
+  private readonly rules: RuleSet;
+  private readonly blockAt: Severity;
+  readonly maxInspectedBytes: number;
+
+  constructor(options: Pick<OutputInspectionOptions, 'rules' | 'blockAt' | 'categories' | 'maxInspectedBytes'> = {}) {
+    const allRules = options.rules ?? loadRules();
+    const categories = new Set(options.categories ?? OUTPUT_CATEGORIES);
+    this.rules = { ...allRules, metadata: allRules.metadata.filter((rule) => categories.has(rule.category)) };
+    this.blockAt = options.blockAt ?? 'high';
+    this.maxInspectedBytes = options.maxInspectedBytes ?? DEFAULT_MAX_INSPECTED_BYTES;
+  }
+
+  inspect(value: unknown, subject: string, field: string): InspectionVerdict {
+    const collected = collectTexts(value, this.maxInspectedBytes);
+    const findings: Finding[] = [];
+    const location = { subject, field };
+    for (const text of collected.texts) {
+      findings.push(...scanText(text, location, this.rules, 'behaviour'), ...analyzeHiddenCharacters({ text, location, isIdentifier: false }, this.rules));
     }
-  };
-  visit(result, 0);
-  return out;
+    const blocking = findings.filter((f) => severityRank(f.severity) >= severityRank(this.blockAt));
+    return { findings, blocking, overBudget: collected.exhausted };
+  }
 }
 
 /**
- * Output inspection: scans what an upstream returns with the same rules as tool metadata (indirect
- * prompt injection, hidden characters) and withholds outputs that carry instructions to the model.
- * Place it inside the audit guard and after dispatch, so the denial is audited.
+ * Output inspection: scans what an upstream returns (result, or error message and data, with
+ * `_meta` and structured content) with the same rules as tool metadata (indirect prompt
+ * injection, hidden characters) and withholds outputs that carry instructions to the model, or
+ * that are too large to inspect. Place it inside the audit guard and after dispatch, so the
+ * denial is audited; the withheld output goes to the review store under the id the error names.
  */
 export function createOutputInspectionGuard(options: OutputInspectionOptions = {}): Guard {
-  const allRules = options.rules ?? loadRules();
-  const categories = new Set(options.categories ?? OUTPUT_CATEGORIES);
-  const rules = { ...allRules, metadata: allRules.metadata.filter((rule) => categories.has(rule.category)) };
-  const blockAt = options.blockAt ?? 'high';
-  const methods = new Set(options.methods ?? ['tools/call', 'prompts/get', 'resources/read']);
+  const inspector = new TextInspector(options);
+  const methods = new Set(options.methods ?? ['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
   return {
     name: 'output-inspection',
     async handle(ctx: CallContext, next: Next): Promise<Outcome> {
       const outcome = await next(ctx);
-      if (!outcome.ok || !methods.has(ctx.method)) return outcome;
+      if (!methods.has(ctx.method)) return outcome;
+      // Bastion's own refusals carry no upstream text; an upstream's error body does.
+      const produced = outcome.ok ? outcome.result : outcome.error;
       const subject = `${ctx.target?.server ?? 'upstream'}:${ctx.target?.name ?? ctx.method}`;
-      const findings: Finding[] = [];
-      for (const text of resultTexts(outcome.result)) {
-        const location = { subject, field: 'result' };
-        findings.push(...scanText(text, location, rules, 'behaviour'), ...analyzeHiddenCharacters({ text, location, isIdentifier: false }, rules));
-      }
-      const blocking = findings.filter((f) => severityRank(f.severity) >= severityRank(blockAt));
-      if (blocking.length === 0) return outcome;
-      const ruleIds = [...new Set(blocking.map((f) => f.ruleId))];
+      const verdict = inspector.inspect(produced, subject, outcome.ok ? 'result' : 'error');
+      if (verdict.blocking.length === 0 && !verdict.overBudget) return outcome;
+      const ruleIds = verdict.overBudget ? ['inspection-budget'] : [...new Set(verdict.blocking.map((f) => f.ruleId))];
+      const why = verdict.overBudget
+        ? `it holds more than the ${inspector.maxInspectedBytes} bytes of text output inspection reads`
+        : `it carries instructions aimed at the model (${verdict.blocking[0]?.title ?? ruleIds[0]})`;
+      const reviewId = storeForReview(options, ctx, subject, produced, why, ruleIds, verdict.blocking);
       ctx.audit.decision = 'deny';
       ctx.audit.deniedBy = 'output-inspection';
-      ctx.audit.reason = `output carries instructions to the model (${ruleIds.join(', ')})`;
-      return failure(ErrorCode.Forbidden, `Bastion withheld the output of ${subject}: it carries instructions aimed at the model (${blocking[0]?.title}). An operator can review it in the audit log.`, { reason: 'output-injection', ruleIds });
+      ctx.audit.reason = `output withheld: ${verdict.overBudget ? 'over the inspection budget' : `carries instructions to the model (${ruleIds.join(', ')})`}${reviewId === undefined ? '' : `; review ${reviewId}`}`;
+      const where = reviewId === undefined ? 'An operator can find the denial in the audit log.' : `An operator can review it with: bastion review show ${reviewId}`;
+      return failure(ErrorCode.Forbidden, `Bastion withheld the ${outcome.ok ? 'output' : 'error'} of ${subject}: ${why}. ${where}`, {
+        reason: verdict.overBudget ? 'output-uninspectable' : 'output-injection',
+        ruleIds,
+        ...(reviewId === undefined ? {} : { reviewId }),
+      });
     },
   };
+}
+
+function storeForReview(options: OutputInspectionOptions, ctx: CallContext, subject: string, produced: unknown, why: string, ruleIds: string[], blocking: Finding[]): string | undefined {
+  const store = options.review;
+  if (store === undefined) return undefined;
+  const id = newReviewId();
+  try {
+    store.put(id, {
+      server: ctx.target?.server ?? null,
+      subject,
+      method: ctx.method,
+      session_id: ctx.session.sessionId,
+      request_id: ctx.requestId,
+      agent_id: ctx.identity?.agentId ?? null,
+      reason: why,
+      rule_ids: ruleIds,
+      findings: blocking.slice(0, 50).map((f) => ({ ruleId: f.ruleId, severity: f.severity, title: f.title, evidence: f.evidence })),
+      withheld: produced,
+    });
+    return id;
+  } catch (error) {
+    options.onReviewError?.(error);
+    return undefined;
+  }
 }
 
 export interface BootCheckInput {

@@ -220,4 +220,6 @@ export async function scan(options: ScanOptions): Promise<ScanReport> {
     pkg?.cleanup();
   }
 }
-export { createOutputInspectionGuard, checkServerAtBoot, resultTexts, type OutputInspectionOptions, type BootCheckInput, type BootCheckResult } from './guard.js';
+export { createOutputInspectionGuard, checkServerAtBoot, resultTexts, TextInspector, DEFAULT_MAX_INSPECTED_BYTES, type InspectionVerdict, type OutputInspectionOptions, type BootCheckInput, type BootCheckResult } from './guard.js';
+export { ReviewStore, DEFAULT_REVIEW_LIMITS, isReviewId, newReviewId, type ReviewEntry, type ReviewStoreOptions } from './review.js';
+export { collectTexts, isBinaryOfType } from './output-texts.js';

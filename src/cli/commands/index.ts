@@ -8,6 +8,7 @@ import { registerScan } from './scan.js';
 import { registerIntegrity } from './integrity.js';
 import { registerClient } from './client.js';
 import { registerQuarantine } from './quarantine.js';
+import { registerReview } from './review.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -23,4 +24,5 @@ export const commandGroups: RegisterCommands[] = [
   registerQuarantine,
   registerDoctor,
   registerClient,
+  registerReview,
 ];

@@ -7,8 +7,8 @@ export interface UpstreamChannel {
   close(): Promise<void>;
   /** A parsed message from the upstream, with its size on the wire. */
   onMessage: (message: unknown, bytes: number) => void;
-  /** Bytes the upstream sent that were not a JSON-RPC message, or a message over the size cap. */
-  onProtocolViolation: (kind: ViolationKind, description: string, bytes: number) => void;
+  /** Bytes the upstream sent that were not a JSON-RPC message, or a message over the size cap; `raw` is the start of an unparseable line. */
+  onProtocolViolation: (kind: ViolationKind, description: string, bytes: number, raw?: string) => void;
   /** The channel is gone (process exited, connection closed); `reason` says why. */
   onClose: (reason: string) => void;
 }

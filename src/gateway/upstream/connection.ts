@@ -3,6 +3,10 @@ import { ErrorCode, type CancelSignal, type JsonRpcErrorBody } from '../../pipel
 import { classify, type JsonRpcId, type JsonRpcNotification, type JsonRpcRequest } from '../jsonrpc.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
 import type { UpstreamChannel, ViolationKind } from './channel.js';
+import { ThrottledReporter, type UpstreamAuditSink } from './reporter.js';
+
+/** Ids of settled calls remembered, so a late answer is told apart from a stray one. */
+const RECENTLY_SETTLED = 1024;
 
 export interface UpstreamReply {
   ok: boolean;
@@ -60,14 +64,19 @@ export class UpstreamConnection {
   private readonly pending = new Map<JsonRpcId, Pending>();
   private readonly progress = new Map<string, Pending>();
   private closedReason: string | undefined;
+  /** Ids of calls already answered, timed out or cancelled (oldest first), bounded. */
+  private readonly settledIds = new Set<JsonRpcId>();
+  private readonly reporter: ThrottledReporter;
 
   constructor(
     readonly server: string,
     private readonly channel: UpstreamChannel,
     private readonly logger: Logger,
+    audit: UpstreamAuditSink = () => {},
   ) {
+    this.reporter = new ThrottledReporter(audit);
     channel.onMessage = (message, bytes) => this.receive(message, bytes);
-    channel.onProtocolViolation = (kind, description, bytes) => this.violation(kind, description, bytes);
+    channel.onProtocolViolation = (kind, description, bytes, raw) => this.violation(kind, description, bytes, raw);
     channel.onClose = (reason) => this.closed(reason);
   }
 
@@ -153,9 +162,12 @@ export class UpstreamConnection {
     const classified = classify(message);
     switch (classified.kind) {
       case 'response': {
-        const entry = this.pending.get(classified.message.id as JsonRpcId);
-        if (entry === undefined) return; // late answer to a call that timed out or was cancelled
-        const id = classified.message.id as JsonRpcId;
+        const id = classified.message.id;
+        const entry = id === null ? undefined : this.pending.get(id);
+        if (entry === undefined || id === null) {
+          this.unmatchedResponse(id, bytes);
+          return;
+        }
         if (bytes > entry.maxOutputBytes) {
           this.settle(id, { ok: false, bytes, error: { code: ErrorCode.OutputTooLarge, message: `the answer from server '${this.server}' is ${bytes} bytes, over the ${entry.maxOutputBytes}-byte output cap`, data: { reason: 'output_too_large', bytes, limit: entry.maxOutputBytes } } });
         } else if ('error' in classified.message) {
@@ -173,7 +185,9 @@ export class UpstreamConnection {
         else this.onNotification(classified.message);
         return;
       case 'invalid':
-        this.violation('garbage', `invalid JSON-RPC: ${classified.error.message}`, bytes);
+        if (Array.isArray(message)) this.batch(message, bytes);
+        // The id of a malformed *response* is one of ours; a malformed request's id is the server's own.
+        else this.violation('garbage', `invalid JSON-RPC: ${classified.error.message}`, bytes, undefined, isRequestShaped(message) ? null : classified.id);
         return;
     }
   }
@@ -200,6 +214,8 @@ export class UpstreamConnection {
     const entry = this.pending.get(id);
     if (entry === undefined) return;
     this.pending.delete(id);
+    this.settledIds.add(id);
+    if (this.settledIds.size > RECENTLY_SETTLED) this.settledIds.delete(this.settledIds.values().next().value as JsonRpcId);
     clearTimeout(entry.timer);
     if (entry.progressToken !== undefined) this.progress.delete(entry.progressToken);
     if (entry.abort !== undefined) entry.signal?.removeEventListener('abort', entry.abort);
@@ -207,16 +223,47 @@ export class UpstreamConnection {
   }
 
   /**
-   * Output the upstream should not have produced. An oversized message cannot be attributed to
-   * one call (its id is inside the part that was discarded), so every call in flight fails
-   * rather than waiting for a timeout.
+   * Output the upstream should not have produced. It is logged and audited with the server's
+   * name; any call it makes impossible to answer fails at once instead of waiting for its
+   * timeout. An oversized message cannot be attributed to one call (its id is inside the part
+   * that was discarded), so every call in flight fails; a malformed message whose id can be
+   * read fails that call.
    */
-  private violation(kind: ViolationKind, description: string, bytes: number): void {
+  private violation(kind: ViolationKind, description: string, bytes: number, raw?: string, knownId?: JsonRpcId | null): void {
     this.logger.warn({ server: this.server, bytes, kind }, `upstream protocol violation: ${description}`);
-    if (kind !== 'oversize') return;
-    for (const id of [...this.pending.keys()]) {
-      this.settle(id, { ok: false, bytes, error: { code: ErrorCode.OutputTooLarge, message: `server '${this.server}' sent ${description}; the call was cut off`, data: { reason: 'output_too_large', bytes } } });
+    this.reporter.report('upstream.protocol_violation', kind, { server: this.server, description: description.slice(0, 200), bytes });
+    if (kind === 'oversize') {
+      for (const id of [...this.pending.keys()]) {
+        this.settle(id, { ok: false, bytes, error: { code: ErrorCode.OutputTooLarge, message: `server '${this.server}' sent ${description}; the call was cut off`, data: { reason: 'output_too_large', bytes } } });
+      }
+      return;
     }
+    const id = knownId ?? (raw === undefined || /"method"\s*:/.test(raw) ? null : idInText(raw, this.pending));
+    if (id !== null && this.pending.has(id)) this.failProtocol(id, bytes, `it answered with a malformed message (${description.slice(0, 160)})`);
+  }
+
+  /** MCP has no batches (since 2025-06-18, and Bastion never sends one): an answer inside one fails its call. */
+  private batch(items: unknown[], bytes: number): void {
+    this.violation('garbage', `a JSON-RPC batch of ${items.length} message(s); MCP does not allow batches`, bytes);
+    for (const item of items) {
+      if (item === null || typeof item !== 'object') continue;
+      const id = (item as Record<string, unknown>)['id'];
+      if ((typeof id === 'string' || typeof id === 'number') && this.pending.has(id)) this.failProtocol(id, bytes, 'it sent its answer inside a JSON-RPC batch, which MCP does not allow');
+    }
+  }
+
+  private failProtocol(id: JsonRpcId, bytes: number, why: string): void {
+    this.settle(id, { ok: false, bytes, error: { code: ErrorCode.InternalError, message: `server '${this.server}' broke the MCP protocol: ${why}; the call failed`, data: { reason: 'upstream_protocol_violation' } } });
+  }
+
+  /** A response to no call in flight: late (the call timed out or was cancelled) or stray (an id never sent). */
+  private unmatchedResponse(id: JsonRpcId | null, bytes: number): void {
+    if (id !== null && this.settledIds.has(id)) {
+      this.logger.debug({ server: this.server, id }, 'late answer to a call that already ended; dropped');
+      return;
+    }
+    this.logger.warn({ server: this.server, id, bytes }, 'upstream sent a response to a request the gateway never made; dropped');
+    this.reporter.report('upstream.stray_response', id === null ? 'null-id' : 'unknown-id', { server: this.server, id: id === null ? null : String(id).slice(0, 64), bytes });
   }
 
   private closed(reason: string): void {
@@ -227,4 +274,18 @@ export class UpstreamConnection {
     }
     this.onClose(reason);
   }
+}
+
+/** The id of a pending call named in a line that is not valid JSON, if one can be read from it. */
+function idInText(raw: string, pending: Map<JsonRpcId, unknown>): JsonRpcId | null {
+  for (const match of raw.matchAll(/"id"\s*:\s*(-?\d{1,15}|"[^"\\]{0,200}")/g)) {
+    const token = match[1] ?? '';
+    const id: JsonRpcId = token.startsWith('"') ? token.slice(1, -1) : Number(token);
+    if (pending.has(id)) return id;
+  }
+  return null;
+}
+
+function isRequestShaped(message: unknown): boolean {
+  return message !== null && typeof message === 'object' && 'method' in message;
 }

@@ -6,6 +6,8 @@ import { HttpChannel } from './http.js';
 import type { ProcessLauncher } from './launcher.js';
 import { StdioChannel } from './stdio.js';
 import { UpstreamConnection, type InitializeParams } from './connection.js';
+import type { UpstreamAuditSink } from './reporter.js';
+import { serverStartState, type ServerStartState } from './start-state.js';
 import { resolve } from 'node:path';
 
 export interface UpstreamEvents {
@@ -13,8 +15,13 @@ export interface UpstreamEvents {
   onNotification(server: string, notification: JsonRpcNotification): void;
   /** A (re)started upstream is ready; its lists may differ from before. */
   onReady(server: string, restarted: boolean): void;
-  /** The upstream stopped or failed to start; it will be restarted after `retryInMs`. */
-  onDown(server: string, reason: string, retryInMs: number): void;
+  /**
+   * The upstream stopped or failed to start; it will be restarted after `retryInMs`. Aggregated
+   * per server: `aggregated` is how many downs (this one included) the call stands for.
+   */
+  onDown(server: string, reason: string, retryInMs: number, aggregated?: number): void;
+  /** Lifecycle and protocol events to audit (start, restart, exit, kill, violations, stray responses). */
+  onAudit?: UpstreamAuditSink;
 }
 
 export interface ManagedUpstreamOptions {
@@ -42,7 +49,7 @@ const STABLE_AFTER_MS = 60_000;
 export class ManagedUpstream {
   private connection: UpstreamConnection | undefined;
   private starting: Promise<UpstreamConnection | undefined> | undefined;
-  private backoffMs: number;
+  private readonly startState: ServerStartState;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private startedAt = 0;
@@ -50,7 +57,7 @@ export class ManagedUpstream {
   lastError: string | undefined;
 
   constructor(private readonly options: ManagedUpstreamOptions) {
-    this.backoffMs = options.gateway.upstream.restartBackoffMs;
+    this.startState = serverStartState(options.gateway, options.name);
   }
 
   get name(): string {
@@ -94,9 +101,20 @@ export class ManagedUpstream {
     await this.connection?.close();
   }
 
+  private audit(event: string, info: Record<string, string | number | boolean | null>): void {
+    this.options.events.onAudit?.(event, { server: this.options.name, ...info });
+  }
+
   private async open(): Promise<UpstreamConnection | undefined> {
     const { name, config, logger } = this.options;
     const restarted = this.restarts > 0;
+    if (!this.startState.tryBegin()) {
+      // Another session's attempt failed recently (or is probing the open breaker): wait for it.
+      this.lastError = `not started: ${this.startState.failures} consecutive failed start(s) of this server; next attempt in ${this.startState.waitMs()} ms`;
+      this.scheduleRestart(Math.max(this.startState.waitMs(), this.options.gateway.upstream.restartBackoffMs), false);
+      return undefined;
+    }
+    let connection: UpstreamConnection | undefined;
     try {
       const channel = config.transport === 'stdio'
         ? await StdioChannel.start(
@@ -113,44 +131,58 @@ export class ManagedUpstream {
             this.options.maxQueuedInputBytes,
           )
         : await HttpChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir));
-      const connection = new UpstreamConnection(name, channel, logger);
-      connection.onServerRequest = (request) => this.options.events.onServerRequest(name, request);
-      connection.onNotification = (notification) => this.options.events.onNotification(name, notification);
-      connection.onClose = (reason) => this.crashed(connection, reason);
+      const opened = new UpstreamConnection(name, channel, logger, (event, info) => this.audit(event, info));
+      connection = opened;
+      if (channel instanceof StdioChannel) {
+        const pid = channel.pid ?? null;
+        channel.onForcedKill = (graceMs) => this.audit('upstream.killed', { pid, signal: 'SIGKILL', grace_ms: graceMs });
+      }
+      opened.onServerRequest = (request) => this.options.events.onServerRequest(name, request);
+      opened.onNotification = (notification) => this.options.events.onNotification(name, notification);
+      opened.onClose = (reason) => this.crashed(opened, channel, reason);
       if (this.stopped) {
-        await connection.close();
+        this.startState.abandoned();
+        await opened.close();
         return undefined;
       }
-      const identity = await connection.initialize(this.options.initialize, this.options.gateway.upstream.startTimeoutMs);
+      const identity = await opened.initialize(this.options.initialize, this.options.gateway.upstream.startTimeoutMs);
       if (channel instanceof HttpChannel) channel.setProtocolVersion(identity.protocolVersion);
-      this.connection = connection;
+      this.connection = opened;
       this.startedAt = Date.now();
       this.lastError = undefined;
+      this.startState.succeeded();
       logger.info({ server: name, protocolVersion: identity.protocolVersion, serverInfo: identity.serverInfo, restarted }, 'upstream ready');
+      this.audit(restarted ? 'upstream.restart' : 'upstream.start', { pid: channel instanceof StdioChannel ? (channel.pid ?? null) : null, protocol_version: identity.protocolVersion, restarts: this.restarts });
       this.options.events.onReady(name, restarted);
-      return connection;
+      return opened;
     } catch (error) {
       this.lastError = error instanceof Error ? error.message : String(error);
       logger.error({ server: name, err: this.lastError }, 'upstream failed to start');
-      this.scheduleRestart();
+      // A process that started but failed its handshake is stopped and reaped, never left running.
+      await connection?.close().catch(() => undefined);
+      this.scheduleRestart(this.startState.failed(), true);
       return undefined;
     }
   }
 
-  private crashed(connection: UpstreamConnection, reason: string): void {
+  private crashed(connection: UpstreamConnection, channel: unknown, reason: string): void {
     if (this.stopped || connection !== this.connection) return;
     this.lastError = reason;
     this.options.logger.warn({ server: this.options.name, reason }, 'upstream stopped');
-    if (Date.now() - this.startedAt > STABLE_AFTER_MS) this.backoffMs = this.options.gateway.upstream.restartBackoffMs;
-    this.scheduleRestart();
+    const exit = channel instanceof StdioChannel ? channel.exitInfo : undefined;
+    this.audit('upstream.exit', { reason, code: exit?.code ?? null, signal: exit?.signal ?? null, uptime_ms: Date.now() - this.startedAt });
+    // A server that dies soon after starting is failing to start: that counts toward its backoff and breaker.
+    const delay = Date.now() - this.startedAt > STABLE_AFTER_MS ? this.options.gateway.upstream.restartBackoffMs : this.startState.failed();
+    this.scheduleRestart(delay, true);
   }
 
-  private scheduleRestart(): void {
+  private scheduleRestart(delay: number, down: boolean): void {
     if (this.stopped || this.restartTimer !== undefined) return;
-    const delay = this.backoffMs;
-    this.options.events.onDown(this.options.name, this.lastError ?? 'unknown', delay);
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.gateway.upstream.maxBackoffMs);
-    this.options.logger.info({ server: this.options.name, delayMs: delay }, 'restarting upstream after backoff');
+    if (down) {
+      const note = this.startState.noteDown();
+      if (note.report) this.options.events.onDown(this.options.name, this.lastError ?? 'unknown', delay, note.aggregated);
+      this.options.logger.info({ server: this.options.name, delayMs: delay }, 'restarting upstream after backoff');
+    }
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       this.restarts += 1;

@@ -4,8 +4,8 @@ import { LineFramer } from '../framing.js';
 import type { JsonRpcMessage } from '../jsonrpc.js';
 import type { LaunchSpec, UpstreamChannel } from './channel.js';
 import type { LaunchedProcess, ProcessLauncher } from './launcher.js';
+import { StderrLog } from './stderr.js';
 
-const STDERR_LINE_LIMIT = 4096;
 const KILL_GRACE_MS = 2000;
 
 /** Talks newline-delimited JSON-RPC to a child process's stdin/stdout. */
@@ -13,6 +13,10 @@ export class StdioChannel implements UpstreamChannel {
   onMessage: UpstreamChannel['onMessage'] = () => {};
   onProtocolViolation: UpstreamChannel['onProtocolViolation'] = () => {};
   onClose: UpstreamChannel['onClose'] = () => {};
+  /** The gateway had to SIGKILL the process: it did not exit within the grace period after SIGTERM. */
+  onForcedKill: (graceMs: number) => void = () => {};
+  /** How the process ended, once it has. */
+  exitInfo: { code: number | null; signal: string | null } | undefined;
   private closed = false;
   private corked = false;
 
@@ -21,17 +25,23 @@ export class StdioChannel implements UpstreamChannel {
     private readonly logger: Logger,
     maxMessageBytes: number,
     private readonly maxQueuedInputBytes: number,
+    server: string,
   ) {
     const child = process.child;
+    const stderr = new StderrLog(server, logger);
     const framer = new LineFramer(
       maxMessageBytes,
       (line, bytes) => this.receive(line, bytes),
       (bytes) => this.onProtocolViolation('oversize', `a message of at least ${bytes} bytes exceeds the ${maxMessageBytes}-byte cap`, bytes),
     );
     child.stdout.on('data', (chunk: Buffer) => framer.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => this.logStderr(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.stderr.once('end', () => stderr.flush());
     child.stdin.on('error', () => {});
-    child.once('exit', (code, signal) => this.finish(signal !== null ? `exited on signal ${signal}` : `exited with code ${code}`));
+    child.once('exit', (code, signal) => {
+      this.exitInfo = { code, signal };
+      this.finish(signal !== null ? `exited on signal ${signal}` : `exited with code ${code}`);
+    });
     child.once('error', (error) => this.finish(`process error: ${error.message}`));
   }
 
@@ -41,7 +51,7 @@ export class StdioChannel implements UpstreamChannel {
    */
   static async start(spec: LaunchSpec, launcher: ProcessLauncher, logger: Logger, maxMessageBytes: number, maxQueuedInputBytes: number): Promise<StdioChannel> {
     const launched = await launcher.launch(spec);
-    return new StdioChannel(launched, logger, maxMessageBytes, maxQueuedInputBytes);
+    return new StdioChannel(launched, logger, maxMessageBytes, maxQueuedInputBytes, spec.server);
   }
 
   get pid(): number | undefined {
@@ -80,7 +90,10 @@ export class StdioChannel implements UpstreamChannel {
     });
     child.stdin.end();
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      this.onForcedKill(KILL_GRACE_MS);
+    }, KILL_GRACE_MS);
     await exited;
     clearTimeout(timer);
     this.finish('closed by the gateway');
@@ -91,15 +104,10 @@ export class StdioChannel implements UpstreamChannel {
     try {
       parsed = JSON.parse(line);
     } catch {
-      this.onProtocolViolation('garbage', `non-JSON output on stdout: ${JSON.stringify(line.slice(0, 120))}`, bytes);
+      this.onProtocolViolation('garbage', `non-JSON output on stdout: ${JSON.stringify(line.slice(0, 120))}`, bytes, line.slice(0, 4096));
       return;
     }
     this.onMessage(parsed, bytes);
-  }
-
-  private logStderr(chunk: Buffer): void {
-    const text = chunk.toString('utf8', 0, Math.min(chunk.length, STDERR_LINE_LIMIT)).trimEnd();
-    if (text.length > 0) this.logger.debug({ stderr: text }, 'upstream stderr');
   }
 
   private finish(reason: string): void {
