@@ -11,10 +11,10 @@
 // fails, a plain stdio spawn (StdioClientTransport, 20 s) is tried; the record's `notes` says which
 // ran. Results go to benign-packages/<first letter>.jsonl (one line per package, sorted by package),
 // failures to benign-packages/failed.txt. Packages one at a time. Already-collected packages are
-// skipped unless --force.
+// skipped unless --force, and packages listed in failed.txt unless --retry-failed.
 //
 // Usage (after `npm run build --silent`):
-//   node scripts/collect-benign-corpus.mjs [--list FILE] [--prefix DIR] [--only NAME] [--force] [--plain]
+//   node scripts/collect-benign-corpus.mjs [--list FILE] [--prefix DIR] [--only NAME] [--force] [--retry-failed] [--plain]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +29,7 @@ const listFile = value('--list', join(outDir, 'packages.txt'));
 const prefixRoot = value('--prefix', '/work/pkgs');
 const only = value('--only', undefined);
 const force = flag('--force');
+const retryFailed = flag('--retry-failed');
 const plainOnly = flag('--plain');
 const LIST_TIMEOUT_MS = 30_000;
 const PLAIN_TIMEOUT_MS = 20_000;
@@ -335,6 +336,7 @@ let ok = 0;
 let bad = 0;
 for (const pkg of packages) {
   if (!force && collected.has(pkg.name)) { console.log(`skip ${pkg.spec} (collected)`); continue; }
+  if (!force && !retryFailed && failed.has(pkg.spec)) { console.log(`skip ${pkg.spec} (failed before; --retry-failed to try again)`); continue; }
   const started = Date.now();
   try {
     const rec = await collect(pkg);
