@@ -1,4 +1,5 @@
 import { makeFinding } from '../finding.js';
+import { analyzeIntent } from './intent.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
 import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, isPlainAscii, textVariants, type TextVariant } from '../text.js';
 import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
@@ -296,6 +297,7 @@ export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding
     const subject = `tool:${tool.name}`;
     findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject || f.location.subject === 'server'), rules));
   }
+  findings.push(...analyzeIntent(server, rules));
   return dedupe(findings);
 }
 
