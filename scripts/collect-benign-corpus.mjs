@@ -4,7 +4,8 @@
 //
 // For each `name@version` in test/scan/corpus/data/benign-packages/packages.txt (optionally
 // followed by server arguments and NAME=VALUE environment entries), the package is installed into
-// a scratch prefix outside the repository (default /work/pkgs/<name>, `npm install --ignore-scripts`),
+// a scratch prefix outside the repository (default /work/pkgs/, `npm install --ignore-scripts`, optionally --batch N
+// packages per npm run so shared dependencies are unpacked once; default one package per run),
 // its bin is started with `node <bin>` inside Bastion's own sandbox (dist/src/sandbox, bwrap backend,
 // no scopes: no network, no writable host paths) and listed with the MCP SDK Client: initialize,
 // tools/list, prompts/list, resources/list, resources/templates/list. When the sandboxed start
@@ -14,7 +15,7 @@
 // skipped unless --force, and packages listed in failed.txt unless --retry-failed.
 //
 // Usage (after `npm run build --silent`):
-//   node scripts/collect-benign-corpus.mjs [--list FILE] [--prefix DIR] [--only NAME] [--force] [--retry-failed] [--plain]
+//   node scripts/collect-benign-corpus.mjs [--list FILE] [--prefix DIR] [--only NAME] [--force] [--retry-failed] [--plain] [--batch N]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -34,11 +35,16 @@ const plainOnly = flag('--plain');
 const LIST_TIMEOUT_MS = 30_000;
 const PLAIN_TIMEOUT_MS = 20_000;
 const INSTALL_TIMEOUT_MS = 240_000;
+const BATCH = Number(value('--batch', '1'));
 
 const sdk = (p) => pathToFileURL(join(repo, 'node_modules/@modelcontextprotocol/sdk/dist/esm', p)).href;
 const { Client } = await import(sdk('client/index.js'));
 const { StdioClientTransport } = await import(sdk('client/stdio.js'));
 const { ReadBuffer, serializeMessage } = await import(sdk('shared/stdio.js'));
+// Listings are requested raw (any JSON object is accepted) so they are kept exactly as served, even
+// when a server's schema would fail the SDK's typed result validation.
+const { z } = await import(pathToFileURL(join(repo, 'node_modules/zod/index.js')).href);
+const RAW = z.looseObject({});
 
 let createSandbox;
 try {
@@ -175,10 +181,11 @@ async function listWith(client, transport, timeoutMs) {
   const info = client.getServerVersion();
   const instructions = client.getInstructions?.();
   const safe = async (fn) => { try { return await fn(); } catch (error) { if (String(error.message).includes('-32601') || /not found|not supported/i.test(error.message)) return []; throw error; } };
-  const tools = caps.tools ? await safe(() => paginate(async (c) => { const r = await client.listTools(c ? { cursor: c } : {}, opts); return { items: r.tools, nextCursor: r.nextCursor }; })) : [];
-  const prompts = caps.prompts ? await safe(() => paginate(async (c) => { const r = await client.listPrompts(c ? { cursor: c } : {}, opts); return { items: r.prompts, nextCursor: r.nextCursor }; })) : [];
-  const resources = caps.resources ? await safe(() => paginate(async (c) => { const r = await client.listResources(c ? { cursor: c } : {}, opts); return { items: r.resources, nextCursor: r.nextCursor }; })) : [];
-  const resourceTemplates = caps.resources ? await safe(() => paginate(async (c) => { const r = await client.listResourceTemplates(c ? { cursor: c } : {}, opts); return { items: r.resourceTemplates, nextCursor: r.nextCursor }; })) : [];
+  const list = (method, key) => paginate(async (c) => { const r = await client.request({ method, params: c ? { cursor: c } : {} }, RAW, opts); return { items: Array.isArray(r[key]) ? r[key] : [], nextCursor: r.nextCursor }; });
+  const tools = caps.tools ? await safe(() => list('tools/list', 'tools')) : [];
+  const prompts = caps.prompts ? await safe(() => list('prompts/list', 'prompts')) : [];
+  const resources = caps.resources ? await safe(() => list('resources/list', 'resources')) : [];
+  const resourceTemplates = caps.resources ? await safe(() => list('resources/templates/list', 'resourceTemplates')) : [];
   return {
     name: info?.name ?? 'server', version: info?.version ?? '0.0.0',
     ...(instructions ? { instructions } : {}),
@@ -287,12 +294,30 @@ function writeFailed(failed) {
   writeFileSync(join(outDir, 'failed.txt'), `# package<TAB>reason (written by scripts/collect-benign-corpus.mjs)\n${lines.join('\n')}\n`);
 }
 
+const ownPrefix = (pkg) => join(prefixRoot, pkg.name.replace(/^@/, '').replace(/\//g, '__'));
+const installedIn = new Map();
+const isInstalled = (prefix, pkg) => existsSync(join(prefix, 'node_modules', pkg.name, 'package.json'));
+
+/**
+ * Installs the next few packages with one `npm install` into a shared prefix: shared dependencies
+ * (the MCP SDK, zod, express, ...) are resolved and unpacked once instead of once per package, which
+ * matters on a loaded machine. Still one npm process at a time. A failed batch falls back to
+ * installing each package alone in collect().
+ */
+async function installBatch(batch) {
+  const prefix = join(prefixRoot, `batch-${batch[0].name.replace(/^@/, '').replace(/\//g, '__')}`);
+  mkdirSync(prefix, { recursive: true });
+  const inst = await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--ignore-scripts', '--no-save', '--prefer-offline', '--loglevel=error', ...batch.map((p) => p.spec)], { cwd: prefix, timeout: INSTALL_TIMEOUT_MS * 2 });
+  if (inst.code !== 0) { console.log(`batch install of ${batch.length} failed (${lastLine(inst.err).slice(0, 160)}); installing them one by one`); return; }
+  for (const p of batch) if (isInstalled(prefix, p)) installedIn.set(p.name, prefix);
+}
+
 async function collect(pkg) {
-  const prefix = join(prefixRoot, pkg.name.replace(/^@/, '').replace(/\//g, '__'));
+  let prefix = installedIn.get(pkg.name) ?? ownPrefix(pkg);
   mkdirSync(prefix, { recursive: true });
   const pkgDir = join(prefix, 'node_modules', pkg.name);
   if (!existsSync(join(pkgDir, 'package.json'))) {
-    const inst = await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--ignore-scripts', '--no-save', '--loglevel=error', pkg.spec], { cwd: prefix, timeout: INSTALL_TIMEOUT_MS });
+    const inst = await run('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--ignore-scripts', '--no-save', '--prefer-offline', '--loglevel=error', pkg.spec], { cwd: prefix, timeout: INSTALL_TIMEOUT_MS });
     if (inst.code !== 0) throw new Error(`install failed: ${lastLine(inst.err)}`);
   }
   const { bin, version } = findBin(pkgDir, pkg.name);
@@ -334,9 +359,14 @@ const collected = loadCollected();
 const failed = loadFailed();
 let ok = 0;
 let bad = 0;
-for (const pkg of packages) {
+const wanted = (pkg) => (force || !collected.has(pkg.name)) && (force || retryFailed || !failed.has(pkg.spec));
+for (const [index, pkg] of packages.entries()) {
   if (!force && collected.has(pkg.name)) { console.log(`skip ${pkg.spec} (collected)`); continue; }
   if (!force && !retryFailed && failed.has(pkg.spec)) { console.log(`skip ${pkg.spec} (failed before; --retry-failed to try again)`); continue; }
+  if (BATCH > 1 && !installedIn.has(pkg.name) && !isInstalled(ownPrefix(pkg), pkg)) {
+    const batch = packages.slice(index).filter((p) => wanted(p) && !installedIn.has(p.name) && !isInstalled(ownPrefix(p), p)).slice(0, BATCH);
+    await installBatch(batch);
+  }
   const started = Date.now();
   try {
     const rec = await collect(pkg);
