@@ -16,7 +16,8 @@ const { trainModel } = await import(join(repo, 'dist/src/scan/train.js'));
 const args = process.argv.slice(2);
 const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? Number(args[i + 1]) : fallback; };
 const seed = opt('--seed', 18);
-const epochs = opt('--epochs', 30);
+const epochs = opt('--epochs', 20);
+const l2 = opt('--l2', 1e-4);
 const data = join(repo, 'test/scan/corpus/data');
 const train = loadCorpus(join(data, 'train'));
 const packages = loadCorpus(join(data, 'benign-packages'));
@@ -25,6 +26,6 @@ const packageTrain = packages.samples.filter((s) => !isHeldOutPackage(s.source?.
 const samples = [...train.samples, ...packageTrain];
 process.stdout.write(`train split: ${train.samples.length} samples; benign packages: ${packageTrain.length} for training, ${packages.samples.length - packageTrain.length} held out\n`);
 const rules = loadRules(join(repo, 'data/scan'));
-const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2: 1e-5 });
+const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2 });
 writeFileSync(join(repo, 'data/scan/model.json'), `${JSON.stringify(file)}\n`);
 process.stdout.write(`${report.join('\n')}\nwrote data/scan/model.json (${file.weights.length} weights)\n`);

@@ -15,6 +15,8 @@ export interface DemandRule {
   why: string;
   /** Out of scope whatever it touches (hiding, editing a shell profile, escalating). */
   inherent: boolean;
+  /** Judged in every sentence, not only in directives (editing a shell profile is an attack however it is phrased). */
+  markerFree: boolean;
   /** Otherwise one of these objects must be in the same sentence. */
   needs: string[];
   patterns: RegExp[];
@@ -28,6 +30,8 @@ export interface DirectiveData {
   fixedValue: RegExp;
   preferClaim: RegExp;
   ownDeprecation: RegExp;
+  /** "Do not include API keys in the query": a protective directive, not a demand. */
+  negation: RegExp;
 }
 
 /** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
@@ -100,13 +104,13 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     const needs = Array.isArray(d.needs) ? d.needs.map((n, j) => text(n, file, `${where}.needs[${j}]`)) : [];
     return {
       kind: text(d.kind, file, `${where}.kind`), attackClass: d.attackClass, ruleId: text(d.ruleId, file, `${where}.ruleId`), severity: d.severity,
-      title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, needs,
+      title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, markerFree: d.markerFree === true, needs,
       patterns: compileList(d.patterns, file, `${where}.patterns`), exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
     };
   });
   const data: DirectiveData = {
     markers: compileList(doc.markers, file, 'markers'), outOfScope, demands,
-    fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'),
+    fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'),
   };
   dataCache.set(dataDir, data);
   return data;
@@ -142,8 +146,13 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   const own = new Set(doc.ownNames.map(norm));
   const siblings = new Set(doc.siblingTools.map(norm));
   const foreign = identifiersIn(sentence).filter((id) => !own.has(norm(id)));
-  if (foreign.some((id) => !siblings.has(norm(id)))) found.push('other-tool-name');
+  // A sibling may be named without its server prefix ("list-properties" for "hubspot-list-properties").
+  const isSibling = (id: string): boolean => siblings.has(norm(id)) || (norm(id).length >= 6 && [...siblings].some((s) => s.endsWith(norm(id))));
+  const strangers = foreign.filter((id) => !isSibling(id));
+  if (strangers.length > 0) found.push('other-tool-name');
   if (foreign.length > 0) found.push('tool-name');
+  // A tool of no known server named right after a call verb: "always call `sync_audit` first".
+  if (strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
   if (data.fixedValue.test(sentence)) found.push('fixed-value');
   if (data.preferClaim.test(sentence)) found.push('prefer-claim');
   return found;
@@ -151,9 +160,12 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
 
 function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData): boolean {
   if (demand.exemptWhenPurpose.test(doc.purpose)) return false;
-  if (demand.kind === 'redirect' && data.ownDeprecation.test(sentence) && !objects.includes('other-tool-name')) return false;
+  if (demand.kind === 'redirect' && data.ownDeprecation.test(sentence)) return false;
+  // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
+  if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
   if (demand.kind === 'change-argument') return objects.includes('user-arguments') || objects.includes('fixed-value');
-  if (demand.kind === 'prefer') return objects.includes('prefer-claim') && (objects.includes('other-tools') || /\b(always|over|instead|rather|only|never)\b|(immer|toujours|siempre|sempre|всегда|总是|始终|常に)/iu.test(sentence));
+  if (demand.kind === 'send') return (objects.includes('url') || objects.includes('ip')) && (objects.includes('beacon-purpose') || objects.includes('answer-timing') || objects.includes('every-answer'));
+  if (demand.kind === 'prefer') return objects.includes('prefer-claim') && (objects.includes('other-tools') || objects.includes('other-tool-name') || /\b(always|only|never|exclusively)\b|(immer|toujours|siempre|sempre|всегда|总是|始终|常に)/iu.test(sentence));
   if (demand.inherent) return true;
   return demand.needs.some((n) => objects.includes(n));
 }
@@ -170,23 +182,28 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
     for (const variant of textVariants(field.text, rules.unicode)) {
       if (!SCANNED_VARIANTS.has(variant.kind)) continue;
       if (variant.kind !== 'raw') features.add(`enc:${variant.kind}`);
-      for (const sentence of splitClauses(variant.text)) {
-        if (seen.has(sentence)) continue;
+      splitClauses(variant.text).forEach((sentence, index) => {
+        if (seen.has(sentence)) return;
         seen.add(sentence);
-        const marker = data.markers.map((re) => re.exec(sentence)).find((m) => m !== null);
-        if (!marker) continue;
-        features.add('directive');
+        // The first sentence of a description says what the tool does, often as an imperative ("Read a file",
+        // "Lee un secreto"): there only a form that addresses the model (you must, always, never) is a directive.
+        const purposeSentence = index === 0 && field.location.field === 'description';
+        const markers = purposeSentence ? data.markers.slice(0, 2) : data.markers;
+        const marker = markers.map((re) => re.exec(sentence)).find((m) => m !== null) ?? undefined;
+        if (!marker && !data.demands.some((d) => d.markerFree && d.patterns.some((re) => re.test(sentence)))) return;
+        if (marker) features.add('directive');
         const objects = objectsIn(sentence, doc, data);
         for (const o of objects) features.add(`o:${o}`);
         for (const demand of data.demands) {
+          if (!marker && !demand.markerFree) continue;
           if (!demand.patterns.some((re) => re.test(sentence))) continue;
           features.add(`d:${demand.kind}`);
           for (const o of objects) features.add(`d:${demand.kind}+${o}`);
           if (!demandApplies(demand, sentence, objects, doc, data)) { features.add(`x:${demand.kind}`); continue; }
           features.add(`hit:${demand.kind}`);
-          hits.push({ demand, sentence, location: field.location, marker: marker[0], objects, variant: variant.kind });
+          hits.push({ demand, sentence, location: field.location, marker: marker?.[0] ?? '', objects, variant: variant.kind });
         }
-      }
+      });
     }
   }
   return { hits, features: [...features] };
@@ -203,6 +220,7 @@ export function directiveFindings(hits: DirectiveHit[], attackClassOverride?: At
   }
   return [...byKey.values()].map((hit) => {
     const objects = hit.objects.filter((o) => o !== 'tool-name');
+    const form = hit.marker ? `is a directive to the model ("${hit.marker.trim()}")` : 'is a statement (this demand is an attack however it is phrased)';
     const scope = hit.demand.inherent ? 'this demand is outside any tool\'s purpose' : `it reaches outside the tool's purpose (${objects.join(', ') || 'see clause'})`;
     const encoded = hit.variant !== 'raw' && hit.variant !== 'cleaned';
     return makeFinding({
@@ -210,7 +228,7 @@ export function directiveFindings(hits: DirectiveHit[], attackClassOverride?: At
       confidence: Math.min(1, (hit.demand.inherent ? 0.8 : 0.7) + (objects.length > 1 ? 0.05 : 0) + (encoded ? 0.1 : 0)),
       location: hit.location, attackClass: attackClassOverride ?? hit.demand.attackClass,
       evidence: `"${hit.sentence.slice(0, 200)}"${VARIANT_NOTE[hit.variant] ?? ''}`,
-      why: `${hit.demand.why} The clause is a directive to the model ("${hit.marker.trim()}"), demands "${hit.demand.kind}", and ${scope}.`,
+      why: `${hit.demand.why} The clause ${form}, demands "${hit.demand.kind}", and ${scope}.`,
       remediation: 'Remove the directive; a description should say what the tool does, not what the model must do elsewhere.',
     });
   });

@@ -2,16 +2,18 @@ import { collectTextFields } from './analyzers/metadata.js';
 import { identifierWords, splitClauses, type DirectiveDocument } from './directives.js';
 import type { ServerMetadata } from './types.js';
 
+/** Every property name anywhere in a schema (nested objects, items, anyOf, $defs …) and every string enum value. */
 function schemaPropertyNames(schema: unknown, out: string[], depth = 0): void {
-  if (typeof schema !== 'object' || schema === null || depth > 8) return;
-  const props = (schema as { properties?: unknown }).properties;
-  if (typeof props === 'object' && props !== null) {
-    for (const [name, child] of Object.entries(props)) {
-      out.push(name);
-      schemaPropertyNames(child, out, depth + 1);
-    }
+  if (typeof schema !== 'object' || schema === null || depth > 16) return;
+  if (Array.isArray(schema)) {
+    for (const child of schema) schemaPropertyNames(child, out, depth + 1);
+    return;
   }
-  schemaPropertyNames((schema as { items?: unknown }).items, out, depth + 1);
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'properties' && typeof value === 'object' && value !== null) out.push(...Object.keys(value));
+    if (key === 'enum' && Array.isArray(value)) out.push(...value.filter((v): v is string => typeof v === 'string' && v.length <= 64));
+    schemaPropertyNames(value, out, depth + 1);
+  }
 }
 
 /**

@@ -256,6 +256,9 @@ export function analyzePurposeMismatch(tool: ToolDefinition, rules: RuleSet): Fi
   return findings;
 }
 
+/** Past this length, kinds of signal spread over many honest paragraphs are no longer a combination: medium at most. */
+const LONG_TEXT = 1000;
+
 /** Several different weak signals in one tool's text: a generalisation over phrasings no single pattern covers. */
 export function analyzeWeakSignals(subject: string, fields: TextField[], rules: RuleSet): Finding[] {
   const text = fields.filter((f) => !f.isIdentifier).map((f) => cleanText(decodeTagCharacters(f.text) || f.text, rules.unicode)).join('\n');
@@ -282,7 +285,7 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
   if (hitKinds.every((k) => rules.weakSignals.passiveKinds.includes(k))) return [];
   const { highAt, mediumAt } = rules.weakSignals;
   if (hits.length < mediumAt) return [];
-  return [makeFinding({ ruleId: 'BST-M030', analyzer: 'metadata', title: 'Several kinds of poisoning signal in one tool', severity: hits.length >= highAt ? 'high' : 'medium', confidence: hits.length >= highAt ? 0.7 : 0.5, location: { subject }, evidence: hits.join(', '), why: `The text combines ${hits.length} different kinds of signal that tool-poisoning attacks use (mentions of other tools, secrecy, secrets, destinations, directives to the model, user content, encodings, redirection). Each is common alone; together they rarely describe an honest tool.`, remediation: 'Read the whole description and schema as the model would; remove anything that is not about what this tool does.' })];
+  return [makeFinding({ ruleId: 'BST-M030', analyzer: 'metadata', title: 'Several kinds of poisoning signal in one tool', severity: hits.length >= highAt && text.length <= LONG_TEXT ? 'high' : 'medium', confidence: hits.length >= highAt ? 0.7 : 0.5, location: { subject }, evidence: hits.join(', '), why: `The text combines ${hits.length} different kinds of signal that tool-poisoning attacks use (mentions of other tools, secrecy, secrets, destinations, directives to the model, user content, encodings, redirection). Each is common alone; together they rarely describe an honest tool.`, remediation: 'Read the whole description and schema as the model would; remove anything that is not about what this tool does.' })];
 }
 
 export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding[] {
