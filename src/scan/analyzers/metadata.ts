@@ -298,8 +298,10 @@ export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding
   for (const tool of server.tools) {
     findings.push(...analyzePurposeMismatch(tool, rules));
     const subject = `tool:${tool.name}`;
-    findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject || f.location.subject === 'server'), rules));
+    findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject), rules));
   }
+  // The server's instructions are judged once on their own: merged into every tool they counted once per tool.
+  findings.push(...analyzeWeakSignals('server', fields.filter((f) => f.location.subject === 'server'), rules));
   findings.push(...analyzeIntent(server, rules));
   return dedupe(findings);
 }
