@@ -23,6 +23,8 @@ export interface PatternRule {
   codeOnly: boolean;
   /** Literal substrings (from a host list), matched case-insensitively. */
   substrings: string[];
+  /** Languages the rule is about (code rules): ["js"] rules are skipped for Python files. Absent = all. */
+  languages?: string[];
 }
 
 export interface PurposeData {
@@ -72,6 +74,8 @@ export interface RuleSet {
   weakSignals: WeakSignals;
   metadata: PatternRule[];
   code: PatternRule[];
+  /** Python idioms (data/scan/python-rules.json), for .py files. */
+  python: PatternRule[];
   purpose: PurposeData;
   unicode: UnicodeData;
   thresholds: Thresholds;
@@ -159,6 +163,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       why: asString(rule.why, file, `${where}.why`),
       remediation: asString(rule.remediation, file, `${where}.remediation`),
       ...(capability !== undefined ? { capability } : {}),
+      ...(Array.isArray(rule.languages) ? { languages: rule.languages.map((l, i) => asString(l, file, `${where}.languages[${i}]`)) } : {}),
     };
   });
 }
@@ -256,6 +261,7 @@ export function loadRules(dataDir: string = defaultDataDir()): RuleSet {
     weakSignals: loadWeakSignals(join(dir, 'weak-signals.json')),
     metadata: loadPatternRules(join(dir, 'metadata-rules.json'), 'iu', dir),
     code: loadPatternRules(join(dir, 'code-rules.json'), 'u', dir),
+    python: loadPatternRules(join(dir, 'python-rules.json'), 'u', dir),
     purpose: loadPurpose(join(dir, 'purpose.json')),
     unicode: loadUnicode(join(dir, 'unicode.json')),
     thresholds: loadThresholds(join(dir, 'thresholds.json')),
