@@ -26,6 +26,6 @@ const packageTrain = packages.samples.filter((s) => !isHeldOutPackage(s.source?.
 const samples = [...train.samples, ...packageTrain];
 process.stdout.write(`train split: ${train.samples.length} samples; benign packages: ${packageTrain.length} for training, ${packages.samples.length - packageTrain.length} held out\n`);
 const rules = loadRules(join(repo, 'data/scan'));
-const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2 });
+const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2, maxPackageFp: 0.02, maxHardNegativeFp: 0.03 });
 writeFileSync(join(repo, 'data/scan/model.json'), `${JSON.stringify(file)}\n`);
 process.stdout.write(`${report.join('\n')}\nwrote data/scan/model.json (${file.weights.length} weights)\n`);

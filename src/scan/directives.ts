@@ -32,6 +32,7 @@ export interface DirectiveData {
   ownDeprecation: RegExp;
   /** "Do not include API keys in the query": a protective directive, not a demand. */
   negation: RegExp;
+  redirectTo: RegExp;
 }
 
 /** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
@@ -110,7 +111,7 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
   });
   const data: DirectiveData = {
     markers: compileList(doc.markers, file, 'markers'), outOfScope, demands,
-    fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'),
+    fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
   };
   dataCache.set(dataDir, data);
   return data;
@@ -160,7 +161,7 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
 
 function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData): boolean {
   if (demand.exemptWhenPurpose.test(doc.purpose)) return false;
-  if (demand.kind === 'redirect' && data.ownDeprecation.test(sentence)) return false;
+  if (demand.kind === 'redirect' && (data.ownDeprecation.test(sentence) || !data.redirectTo.test(sentence))) return false;
   // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
   if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
   if (demand.kind === 'change-argument') return objects.includes('user-arguments') || objects.includes('fixed-value');
