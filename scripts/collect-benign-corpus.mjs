@@ -254,6 +254,8 @@ function guessLanguage(server) {
   return n > en && n > 10 ? best : 'en';
 }
 
+// Scoped names keep their scope apart with a double dash, so @playwright/mcp and playwright-mcp differ.
+const idOf = (name) => `benign-pkg-${name.replace(/^@/, '').split('/').map((part) => part.replace(/[^a-z0-9]+/gi, '-').toLowerCase()).join('--')}`;
 const letterOf = (name) => (name.replace(/^@/, '')[0] ?? '_').toLowerCase().replace(/[^a-z0-9]/, '_');
 
 function loadCollected() {
@@ -262,6 +264,7 @@ function loadCollected() {
   for (const f of readdirSync(outDir).filter((f) => /^[a-z0-9_]\.jsonl$/.test(f))) {
     for (const line of readFileSync(join(outDir, f), 'utf8').split('\n').filter(Boolean)) {
       const rec = JSON.parse(line);
+      rec.id = idOf(rec.source.package);
       collected.set(rec.source.package, rec);
     }
   }
@@ -346,7 +349,7 @@ async function collect(pkg) {
   }
   if (server.tools.length + server.prompts.length + server.resources.length + server.resourceTemplates.length === 0) throw new Error(`${mode}: server listed nothing`);
   return {
-    id: `benign-pkg-${pkg.name.replace(/^@/, '').replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`,
+    id: idOf(pkg.name),
     label: 'benign', class: 'benign', language: guessLanguage(server),
     notes: `listed live (${mode}${sandboxError ? ` after the sandbox failed: ${sandboxError.slice(0, 160)}` : ''}) by scripts/collect-benign-corpus.mjs`,
     server,
