@@ -64,11 +64,6 @@ function sgd(examples: Example[], dims: number, o: TrainOptions): { weights: Flo
   return { weights, bias };
 }
 
-function quantile(values: number[], q: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
 
 interface SampleExamples { id: string; fold: number; label: 0 | 1; isPackage: boolean; docs: FeatureVector[] }
 

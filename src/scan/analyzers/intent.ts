@@ -1,9 +1,9 @@
-import { analyzeDirectives, directiveFindings, documentText, splitClauses, type DirectiveDocument } from '../directives.js';
+import { analyzeDirectives, directiveFindings, documentText, loadDirectiveData, splitClauses, type DirectiveDocument } from '../directives.js';
 import { buildDocuments } from '../documents.js';
 import { makeFinding } from '../finding.js';
 import { featurize, loadModel, score, topContributions, type FeatureVector } from '../model.js';
 import type { RuleSet } from '../rules.js';
-import { isAttackClass, type AttackClass, type Finding, type ServerMetadata } from '../types.js';
+import type { AttackClass, Finding, ServerMetadata } from '../types.js';
 
 /** What the learned scorer sees of one document. */
 export function documentFeatures(doc: DirectiveDocument, rules: RuleSet, withNames = false): { vector: FeatureVector; analysis: ReturnType<typeof analyzeDirectives> } {
@@ -12,19 +12,13 @@ export function documentFeatures(doc: DirectiveDocument, rules: RuleSet, withNam
   return { analysis, vector: featurize(documentText(doc, rules), analysis.features, model?.dims, withNames) };
 }
 
-const KIND_CLASS: Record<string, AttackClass> = {};
-
+/** The class of the first demand the document's directives make (even one judged in scope), else hidden-instructions. */
 function guessClass(features: string[], rules: RuleSet): AttackClass {
-  if (Object.keys(KIND_CLASS).length === 0) {
-    for (const f of ['run:command-execution', 'config-edit:config-edit', 'send:network-beacon', 'read-secret:exfiltration', 'change-argument:parameter-tampering', 'redirect:tool-redirection', 'call-first:dependency-injection', 'prefer:preference-manipulation', 'privilege:privilege-escalation', 'hide:secrecy', 'override:hidden-instructions']) {
-      const [kind, cls] = f.split(':') as [string, string];
-      if (isAttackClass(cls)) KIND_CLASS[kind] = cls;
-    }
-  }
-  void rules;
+  const demands = loadDirectiveData(rules.dataDir).demands;
   for (const f of features) {
     const kind = /^d:([\w-]+)$/.exec(f)?.[1];
-    if (kind && KIND_CLASS[kind]) return KIND_CLASS[kind] as AttackClass;
+    const demand = demands.find((d) => d.kind === kind);
+    if (demand) return demand.attackClass;
   }
   return 'hidden-instructions';
 }
