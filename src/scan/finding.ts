@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AnalyzerName, Finding, FindingLocation, Severity } from './types.js';
+import type { AnalyzerName, AttackClass, Finding, FindingLocation, Severity } from './types.js';
 
 const MAX_EVIDENCE = 240;
 
@@ -36,6 +36,14 @@ export interface FindingInput {
   remediation: string;
   /** Extra text that keeps two findings of one rule at one location apart (e.g. the matched host). */
   discriminator?: string;
+  /** Defaults by analyzer: metadata findings to hidden-instructions, code/yara/behaviour/permissions to malicious-code, feed/reputation to known-bad. */
+  attackClass?: AttackClass;
+}
+
+function defaultAttackClass(analyzer: AnalyzerName): AttackClass {
+  if (analyzer === 'metadata') return 'hidden-instructions';
+  if (analyzer === 'feed' || analyzer === 'reputation') return 'known-bad';
+  return 'malicious-code';
 }
 
 export function makeFinding(input: FindingInput): Finding {
@@ -53,6 +61,7 @@ export function makeFinding(input: FindingInput): Finding {
     why: input.why,
     remediation: input.remediation,
     suppressionKey: `${id}@sha256:${sha256Hex(evidence)}`,
+    attackClass: input.attackClass ?? defaultAttackClass(input.analyzer),
   };
 }
 

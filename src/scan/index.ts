@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { analyzeCode, type CodeFacts } from './analyzers/code.js';
+import { analyzeDescriptionCodeMismatch } from './analyzers/mismatch.js';
 import { analyzeMetadata, dedupe } from './analyzers/metadata.js';
 import { analyzeObservedPermissions, analyzeStaticPermissions, parseScopes } from './analyzers/permissions.js';
 import { packageDirsFor, runBehaviour, type BehaviourOptions } from './analyzers/behaviour.js';
@@ -22,6 +23,14 @@ export { makeFinding } from './finding.js';
 export { loadRules, defaultDataDir, RuleFileError, type RuleSet } from './rules.js';
 export { analyzeMetadata, scanText, collectTextFields } from './analyzers/metadata.js';
 export { analyzeCode, judgeLiteral, type CodeFacts } from './analyzers/code.js';
+export { analyzeDescriptionCodeMismatch } from './analyzers/mismatch.js';
+export { lexPython } from './pylex.js';
+export { analyzeCollisions, nameSkeleton, descriptionSimilarity } from './collisions.js';
+export { analyzeDirectives, splitClauses, loadDirectiveData, type DirectiveDocument, type DirectiveHit } from './directives.js';
+export { analyzeIntent, analyzeDocument } from './analyzers/intent.js';
+export { loadModel, featurize, type ScanModel } from './model.js';
+export { analyzeSample, evaluateSample, runEvaluation, loadCorpus, isHeldOutPackage, type CorpusSample, type SampleResult } from './evaluate.js';
+export { ATTACK_CLASSES, isAttackClass, type AttackClass } from './types.js';
 export { runYara, parseYaraOutput, yaraFindings, YaraUnavailableError } from './analyzers/yara.js';
 export { parseScopes, analyzeStaticPermissions, analyzeObservedPermissions, type DeclaredPermissions } from './analyzers/permissions.js';
 export { runBehaviour, generateValue, parseStrace, packageDirsFor, type BehaviourOptions, type BehaviourResult, type BehaviourSandbox } from './analyzers/behaviour.js';
@@ -176,6 +185,7 @@ export async function scan(options: ScanOptions): Promise<ScanReport> {
       analyzers.push({ name: 'code', ran: false, note: 'no package given' }, { name: 'yara', ran: false, note: 'no package given' });
     }
 
+    if (metadata && facts) findings.push(...analyzeDescriptionCodeMismatch(metadata, facts, rules));
     const declared = parseScopes(metadata?.scopes ?? []);
     if (doc?.kind === 'manifest' && facts) findings.push(...analyzeStaticPermissions(facts, declared));
     if (doc?.kind === 'manifest' && behaviour) findings.push(...analyzeObservedPermissions(behaviour.actions, declared));

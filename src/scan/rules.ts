@@ -2,13 +2,15 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { regexAtoms } from './atoms.js';
-import { isSeverity, type Severity } from './types.js';
+import { isAttackClass, isSeverity, type AttackClass, type Severity } from './types.js';
 
 /** Detection content loaded from data/scan. Rules change more often than engines, so they live in files. */
 export interface PatternRule {
   id: string;
   title: string;
   category: string;
+  /** The attack class a match is evidence of (metadata rules). */
+  attackClass?: AttackClass;
   severity: Severity;
   confidence: number;
   patterns: RegExp[];
@@ -21,6 +23,8 @@ export interface PatternRule {
   codeOnly: boolean;
   /** Literal substrings (from a host list), matched case-insensitively. */
   substrings: string[];
+  /** Languages the rule is about (code rules): ["js"] rules are skipped for Python files. Absent = all. */
+  languages?: string[];
 }
 
 export interface PurposeData {
@@ -60,6 +64,8 @@ export interface Thresholds {
 export interface WeakSignals {
   highAt: number;
   mediumAt: number;
+  /** Kinds that alone (in any number) describe what an honest tool handles; a combination needs one other kind. */
+  passiveKinds: string[];
   signals: { kind: string; patterns: RegExp[] }[];
 }
 
@@ -68,6 +74,8 @@ export interface RuleSet {
   weakSignals: WeakSignals;
   metadata: PatternRule[];
   code: PatternRule[];
+  /** Python idioms (data/scan/python-rules.json), for .py files. */
+  python: PatternRule[];
   purpose: PurposeData;
   unicode: UnicodeData;
   thresholds: Thresholds;
@@ -140,8 +148,10 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
     if (capability !== undefined && capability !== 'filesystem' && capability !== 'network' && capability !== 'process') {
       throw new RuleFileError(file, `${where}.capability`, 'expected filesystem, network or process');
     }
+    if (rule.attackClass !== undefined && !isAttackClass(rule.attackClass)) throw new RuleFileError(file, `${where}.attackClass`, 'expected one of the attack classes in docs/scan.md');
     return {
       id,
+      ...(rule.attackClass !== undefined ? { attackClass: rule.attackClass } : {}),
       title: asString(rule.title, file, `${where}.title`),
       category: asString(rule.category, file, `${where}.category`),
       severity: rule.severity,
@@ -153,6 +163,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       why: asString(rule.why, file, `${where}.why`),
       remediation: asString(rule.remediation, file, `${where}.remediation`),
       ...(capability !== undefined ? { capability } : {}),
+      ...(Array.isArray(rule.languages) ? { languages: rule.languages.map((l, i) => asString(l, file, `${where}.languages[${i}]`)) } : {}),
     };
   });
 }
@@ -215,7 +226,10 @@ function loadWeakSignals(file: string): WeakSignals {
     if (!Array.isArray(list)) throw new RuleFileError(file, `signals.${kind}`, 'expected an array of regexes');
     return { kind, patterns: list.map((p, i) => compile(asString(p, file, `signals.${kind}[${i}]`), 'iu', file, `signals.${kind}[${i}]`)) };
   });
-  return { highAt: doc.highAt, mediumAt: doc.mediumAt, signals };
+  const passive = doc.passiveKinds ?? [];
+  if (!Array.isArray(passive)) throw new RuleFileError(file, 'passiveKinds', 'expected an array of signal kinds');
+  const passiveKinds = passive.map((k, i) => asString(k, file, `passiveKinds[${i}]`));
+  return { highAt: doc.highAt, mediumAt: doc.mediumAt, passiveKinds, signals };
 }
 
 function loadThresholds(file: string): Thresholds {
@@ -247,6 +261,7 @@ export function loadRules(dataDir: string = defaultDataDir()): RuleSet {
     weakSignals: loadWeakSignals(join(dir, 'weak-signals.json')),
     metadata: loadPatternRules(join(dir, 'metadata-rules.json'), 'iu', dir),
     code: loadPatternRules(join(dir, 'code-rules.json'), 'u', dir),
+    python: loadPatternRules(join(dir, 'python-rules.json'), 'u', dir),
     purpose: loadPurpose(join(dir, 'purpose.json')),
     unicode: loadUnicode(join(dir, 'unicode.json')),
     thresholds: loadThresholds(join(dir, 'thresholds.json')),

@@ -41,6 +41,20 @@ export interface Finding {
   remediation: string;
   /** `<id>@sha256:<hex of evidence>`: what a suppression names. A changed evidence un-suppresses it. */
   suppressionKey: string;
+  /** The attack class this finding is evidence of (docs/scan.md, "Attack classes"). */
+  attackClass?: AttackClass;
+}
+
+/** The unit of coverage: what an attack makes the model do (docs/scan.md). Code and supply-chain findings have their own two. */
+export const ATTACK_CLASSES = [
+  'hidden-instructions', 'command-execution', 'config-edit', 'exfiltration', 'network-beacon', 'parameter-tampering',
+  'tool-redirection', 'dependency-injection', 'cross-server-shadowing', 'preference-manipulation', 'name-overlap',
+  'privilege-escalation', 'secrecy', 'output-instructions', 'rug-pull', 'malicious-code', 'known-bad',
+] as const;
+export type AttackClass = (typeof ATTACK_CLASSES)[number];
+
+export function isAttackClass(value: unknown): value is AttackClass {
+  return typeof value === 'string' && (ATTACK_CLASSES as readonly string[]).includes(value);
 }
 
 /** A tool as MCP lists it (plus Bastion's declared scopes). */

@@ -18,11 +18,16 @@ test('regex atoms are literals every match must contain, per top-level alternati
 test('the atom prefilter never hides a match of any code rule on the corpus (no lost detections)', () => {
   const rules = loadRules();
   const texts: string[] = [];
-  for (const sub of readdirSync(join(corpusDir(), 'code'))) {
-    for (const name of readdirSync(join(corpusDir(), 'code', sub))) texts.push(readFileSync(join(corpusDir(), 'code', sub, name), 'utf8'));
-  }
+  // Sample folders may nest (code/python/malicious): read every file below code/.
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(dir, entry.name));
+      else texts.push(readFileSync(join(dir, entry.name), 'utf8'));
+    }
+  };
+  walk(join(corpusDir(), 'code'));
   let checked = 0;
-  for (const rule of rules.code) {
+  for (const rule of [...rules.code, ...rules.python]) {
     rule.patterns.forEach((pattern, i) => {
       const atoms = rule.atoms[i];
       for (const text of texts) {

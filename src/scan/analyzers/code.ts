@@ -1,5 +1,6 @@
 import { makeFinding } from '../finding.js';
 import { lexJavaScript, type StringLiteral } from '../jslex.js';
+import { lexPython } from '../pylex.js';
 import type { PatternRule, RuleSet, Thresholds } from '../rules.js';
 import { shannonEntropy } from '../text.js';
 import type { Finding, SourceFile } from '../types.js';
@@ -60,12 +61,12 @@ function livePatterns(rule: PatternRule, code: string, lower: string): RegExp[] 
   });
 }
 
-function runPatternRules(file: SourceFile, withStrings: string, codeOnly: string, rules: RuleSet, facts: CodeFacts): Finding[] {
+function runPatternRules(file: SourceFile, withStrings: string, codeOnly: string, rules: RuleSet, facts: CodeFacts, ruleList: PatternRule[] = rules.code): Finding[] {
   const findings: Finding[] = [];
   const lower = withStrings.toLowerCase();
   const lowerCodeOnly = codeOnly === withStrings ? lower : codeOnly.toLowerCase();
   const split = new Map<string, string[]>();
-  for (const rule of rules.code) {
+  for (const rule of ruleList) {
     const code = rule.codeOnly ? codeOnly : withStrings;
     const patterns = livePatterns(rule, code, rule.codeOnly ? lowerCodeOnly : lower);
     const substrings = rule.codeOnly ? [] : rule.substrings.filter((sub) => lower.includes(sub));
@@ -103,7 +104,7 @@ function benignBinary(bytes: Buffer): string | undefined {
 
 const CODE_WORDS = /\b(require|import|eval|Function|child_process|exec|spawn|process\.env|http|https|fetch|XMLHttpRequest|powershell|\/bin\/(ba)?sh|curl|wget)\b/;
 const BENIGN_CONTEXT = /(integrity|hash|sha\d*|md5|checksum|digest|fingerprint|etag|nonce|salt|iv|public_?key|publicKey|cert(ificate)?|sourceMappingURL|signature|kid|x5t|uuid|id)["']?\s*[:=]\s*$/i;
-const EXEC_CONTEXT = /(eval|Function|atob|Buffer\.from|fromCharCode|decode\w*|runIn\w*Context|Script)\s*\(\s*$/;
+const EXEC_CONTEXT = /(eval|exec|Function|atob|Buffer\.from|fromCharCode|decode\w*|b64decode|decompress|unhexlify|fromhex|loads|runIn\w*Context|Script)\s*\(\s*[a-z]{0,2}$/;
 
 /** Runs of consecutive code points ("ABCDEF…", "0123…") are alphabet tables, not payloads. */
 function sortedRunRatio(text: string): number {
@@ -238,6 +239,11 @@ export function analyzeFile(file: SourceFile, rules: RuleSet, facts: CodeFacts):
   if (isJavaScript(file.path)) {
     const lexed = lexJavaScript(file.content);
     return [...runPatternRules(file, lexed.code, lexed.codeOnly, rules, facts), ...analyzeLiterals(file, lexed.literals, rules, facts), ...analyzeMinified(file, rules)];
+  }
+  if (file.path.endsWith('.py')) {
+    const lexed = lexPython(file.content);
+    const pythonRules = [...rules.code.filter((r) => !r.languages || r.languages.includes('python')), ...rules.python];
+    return [...runPatternRules(file, lexed.code, lexed.codeOnly, rules, facts, pythonRules), ...analyzeLiterals(file, lexed.literals, rules, facts)];
   }
   return runPatternRules(file, file.content, file.content, rules, facts);
 }

@@ -1,4 +1,5 @@
 import { makeFinding } from '../finding.js';
+import { analyzeIntent } from './intent.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
 import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, isPlainAscii, textVariants, type TextVariant } from '../text.js';
 import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
@@ -125,6 +126,7 @@ export function scanText(text: string, location: FindingLocation, rules: RuleSet
       evidence: `${snippet(hit.variant.text, hit.match.index, hit.match[0].length)}${VARIANT_NOTE[hit.variant.kind]}`,
       why: encoded ? `${rule.why} The text was hidden by encoding, which legitimate metadata has no reason to do.` : rule.why,
       remediation: rule.remediation,
+      ...(rule.attackClass ? { attackClass: rule.attackClass } : {}),
     }));
   }
   return findings;
@@ -203,7 +205,7 @@ export function analyzeHiddenCharacters(field: TextField, rules: RuleSet): Findi
   if (field.isIdentifier) {
     const folded = confusableHit(field.text, rules.unicode);
     if (folded !== undefined) {
-      findings.push(makeFinding({ ruleId: 'BST-U006', analyzer: 'metadata', title: 'Look-alike characters in a name', severity: 'high', confidence: 0.85, location: field.location, evidence: `"${field.text}" looks like "${folded}"`, why: 'A name that imitates another with look-alike letters (homoglyphs) can shadow a trusted tool in the model\'s and the reviewer\'s eyes.', remediation: 'Use ASCII names ([A-Za-z0-9_.-]) as the MCP specification recommends.' }));
+      findings.push(makeFinding({ ruleId: 'BST-U006', analyzer: 'metadata', title: 'Look-alike characters in a name', attackClass: 'name-overlap', severity: 'high', confidence: 0.85, location: field.location, evidence: `"${field.text}" looks like "${folded}"`, why: 'A name that imitates another with look-alike letters (homoglyphs) can shadow a trusted tool in the model\'s and the reviewer\'s eyes.', remediation: 'Use ASCII names ([A-Za-z0-9_.-]) as the MCP specification recommends.' }));
     } else if (!/^[A-Za-z0-9_.\-/ ]*$/.test(field.text)) {
       findings.push(makeFinding({ ruleId: 'BST-U007', analyzer: 'metadata', title: 'Non-ASCII characters in a name', severity: 'low', confidence: 0.5, location: field.location, evidence: `"${field.text}"`, why: 'The MCP specification recommends tool names of [A-Za-z0-9_.-]; other characters make look-alike names possible.', remediation: 'Use an ASCII name; put localized text in the title.' }));
     }
@@ -242,29 +244,48 @@ export function analyzePurposeMismatch(tool: ToolDefinition, rules: RuleSet): Fi
     for (const kind of kinds) {
       if (kind === 'context') {
         if (rules.purpose.contextUnlessPurpose.test(purposeText)) continue;
-        findings.push(makeFinding({ ruleId: 'BST-M021', analyzer: 'metadata', title: 'Argument invites the model to pass conversation context', severity: 'high', confidence: 0.65, location, evidence: `argument "${arg.name}" on a tool described as: ${(tool.description ?? tool.name).slice(0, 100)}`, why: 'Arguments like "sidenote" or "conversation_history" on a tool that has nothing to do with notes or conversations are a known channel for exfiltrating context through tool calls.', remediation: 'Remove the argument, or describe the tool so its purpose explains it.', discriminator: kind }));
+        findings.push(makeFinding({ ruleId: 'BST-M021', analyzer: 'metadata', title: 'Argument invites the model to pass conversation context', attackClass: 'exfiltration', severity: 'high', confidence: 0.65, location, evidence: `argument "${arg.name}" on a tool described as: ${(tool.description ?? tool.name).slice(0, 100)}`, why: 'Arguments like "sidenote" or "conversation_history" on a tool that has nothing to do with notes or conversations are a known channel for exfiltrating context through tool calls.', remediation: 'Remove the argument, or describe the tool so its purpose explains it.', discriminator: kind }));
         continue;
       }
       if (rules.purpose.explainedBy[kind]?.test(purposeText)) continue;
       const mismatched = purposes.filter((p) => !p.allows.includes(kind));
       if (purposes.length === 0 || mismatched.length < purposes.length) continue;
-      findings.push(makeFinding({ ruleId: 'BST-M020', analyzer: 'metadata', title: 'Metadata does not match the tool\'s apparent purpose', severity: kind === 'network' ? 'medium' : 'high', confidence: 0.7, location, evidence: `a ${purposes.map((p) => p.name).join('/')} tool asks for ${kind} argument "${arg.name}"`, why: `A tool that presents itself as ${purposes.map((p) => p.name).join('/')} has no use for a ${kind} argument; mismatches like this are how poisoned tools collect data.`, remediation: 'Remove the argument or change the description to say truthfully what the tool does.', discriminator: kind }));
+      findings.push(makeFinding({ ruleId: 'BST-M020', analyzer: 'metadata', title: 'Metadata does not match the tool\'s apparent purpose', attackClass: 'exfiltration', severity: kind === 'network' ? 'medium' : 'high', confidence: 0.7, location, evidence: `a ${purposes.map((p) => p.name).join('/')} tool asks for ${kind} argument "${arg.name}"`, why: `A tool that presents itself as ${purposes.map((p) => p.name).join('/')} has no use for a ${kind} argument; mismatches like this are how poisoned tools collect data.`, remediation: 'Remove the argument or change the description to say truthfully what the tool does.', discriminator: kind }));
     }
   }
   return findings;
 }
 
+/** Past this length, kinds of signal spread over many honest paragraphs are no longer a combination: medium at most. */
+const LONG_TEXT = 1000;
+
 /** Several different weak signals in one tool's text: a generalisation over phrasings no single pattern covers. */
 export function analyzeWeakSignals(subject: string, fields: TextField[], rules: RuleSet): Finding[] {
   const text = fields.filter((f) => !f.isIdentifier).map((f) => cleanText(decodeTagCharacters(f.text) || f.text, rules.unicode)).join('\n');
   const hits: string[] = [];
+  const hitKinds: string[] = [];
+  // One span of text is evidence of one kind only: "secret" is not both secrecy and a secret.
+  const claimed: [number, number][] = [];
+  const overlaps = (from: number, to: number): boolean => claimed.some(([a, b]) => from < b && a < to);
   for (const signal of rules.weakSignals.signals) {
-    const match = signal.patterns.map((p) => p.exec(text)).find((m) => m !== null);
-    if (match) hits.push(`${signal.kind} ("${match[0].trim().slice(0, 40)}")`);
+    let found: RegExpExecArray | undefined;
+    for (const pattern of signal.patterns) {
+      const global = new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`);
+      for (const m of text.matchAll(global)) {
+        if (!overlaps(m.index, m.index + m[0].length)) { found = m as RegExpExecArray; break; }
+      }
+      if (found) break;
+    }
+    if (!found) continue;
+    claimed.push([found.index, found.index + found[0].length]);
+    hits.push(`${signal.kind} ("${found[0].trim().slice(0, 40)}")`);
+    hitKinds.push(signal.kind);
   }
+  // Secrets, URLs, user content and encodings are what many honest tools handle; they only combine with an active kind.
+  if (hitKinds.every((k) => rules.weakSignals.passiveKinds.includes(k))) return [];
   const { highAt, mediumAt } = rules.weakSignals;
   if (hits.length < mediumAt) return [];
-  return [makeFinding({ ruleId: 'BST-M030', analyzer: 'metadata', title: 'Several kinds of poisoning signal in one tool', severity: hits.length >= highAt ? 'high' : 'medium', confidence: hits.length >= highAt ? 0.7 : 0.5, location: { subject }, evidence: hits.join(', '), why: `The text combines ${hits.length} different kinds of signal that tool-poisoning attacks use (mentions of other tools, secrecy, secrets, destinations, directives to the model, user content, encodings, redirection). Each is common alone; together they rarely describe an honest tool.`, remediation: 'Read the whole description and schema as the model would; remove anything that is not about what this tool does.' })];
+  return [makeFinding({ ruleId: 'BST-M030', analyzer: 'metadata', title: 'Several kinds of poisoning signal in one tool', severity: hits.length >= highAt && text.length <= LONG_TEXT ? 'high' : 'medium', confidence: hits.length >= highAt ? 0.7 : 0.5, location: { subject }, evidence: hits.join(', '), why: `The text combines ${hits.length} different kinds of signal that tool-poisoning attacks use (mentions of other tools, secrecy, secrets, destinations, directives to the model, user content, encodings, redirection). Each is common alone; together they rarely describe an honest tool.`, remediation: 'Read the whole description and schema as the model would; remove anything that is not about what this tool does.' })];
 }
 
 export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding[] {
@@ -277,8 +298,11 @@ export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding
   for (const tool of server.tools) {
     findings.push(...analyzePurposeMismatch(tool, rules));
     const subject = `tool:${tool.name}`;
-    findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject || f.location.subject === 'server'), rules));
+    findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject), rules));
   }
+  // The server's instructions are judged once on their own: merged into every tool they counted once per tool.
+  findings.push(...analyzeWeakSignals('server', fields.filter((f) => f.location.subject === 'server'), rules));
+  findings.push(...analyzeIntent(server, rules));
   return dedupe(findings);
 }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// Trains the scanner's learned scorer (src/scan/model.ts) and writes data/scan/model.json.
+// Reads ONLY test/scan/corpus/data/train/*.jsonl and the train part of
+// test/scan/corpus/data/benign-packages/*.jsonl (packages whose name hash is not held out);
+// never the blind split. Deterministic: fixed seed, fixed order, so the same data gives the same weights.
+// Usage (after `npm run build --silent`): node scripts/train-scan-model.mjs [--seed N] [--epochs N]
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { loadRules } = await import(join(repo, 'dist/src/scan/rules.js'));
+const { loadCorpus, isHeldOutPackage } = await import(join(repo, 'dist/src/scan/evaluate.js'));
+const { trainModel } = await import(join(repo, 'dist/src/scan/train.js'));
+
+const args = process.argv.slice(2);
+const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? Number(args[i + 1]) : fallback; };
+const seed = opt('--seed', 18);
+const epochs = opt('--epochs', 20);
+const l2 = opt('--l2', 1e-4);
+const data = join(repo, 'test/scan/corpus/data');
+const train = loadCorpus(join(data, 'train'));
+const packages = loadCorpus(join(data, 'benign-packages'));
+for (const e of [...train.errors, ...packages.errors]) process.stderr.write(`skipped: ${e}\n`);
+const packageTrain = packages.samples.filter((s) => !isHeldOutPackage(s.source?.package ?? s.id));
+const samples = [...train.samples, ...packageTrain];
+process.stdout.write(`train split: ${train.samples.length} samples; benign packages: ${packageTrain.length} for training, ${packages.samples.length - packageTrain.length} held out\n`);
+const rules = loadRules(join(repo, 'data/scan'));
+const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2, maxPackageFp: 0.02, maxHardNegativeFp: 0.03 });
+writeFileSync(join(repo, 'data/scan/model.json'), `${JSON.stringify(file)}\n`);
+process.stdout.write(`${report.join('\n')}\nwrote data/scan/model.json (${file.weights.length} weights)\n`);

@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeFinding } from './finding.js';
+import { RuleFileError, type RuleSet } from './rules.js';
+import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
+import { isAttackClass, isSeverity, type AttackClass, type Finding, type FindingLocation, type Severity } from './types.js';
+
+/** What a directive clause may demand of the model, loaded from data/scan/directives.json. */
+export interface DemandRule {
+  kind: string;
+  attackClass: AttackClass;
+  ruleId: string;
+  severity: Severity;
+  title: string;
+  why: string;
+  /** Out of scope whatever it touches (hiding, editing a shell profile, escalating). */
+  inherent: boolean;
+  /** Judged in every sentence, not only in directives (editing a shell profile is an attack however it is phrased). */
+  markerFree: boolean;
+  /** Otherwise one of these objects must be in the same sentence. */
+  needs: string[];
+  patterns: RegExp[];
+  exemptWhenPurpose: RegExp;
+}
+
+export interface DirectiveData {
+  markers: RegExp[];
+  outOfScope: Record<string, RegExp>;
+  demands: DemandRule[];
+  fixedValue: RegExp;
+  preferClaim: RegExp;
+  ownDeprecation: RegExp;
+  /** "Do not include API keys in the query": a protective directive, not a demand. */
+  negation: RegExp;
+  redirectTo: RegExp;
+}
+
+/** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
+export interface DirectiveDocument {
+  subject: string;
+  fields: { text: string; location: FindingLocation }[];
+  /** The tool's own name and parameter names: a directive about these is the tool's business. */
+  ownNames: string[];
+  /** Tools of the same server: calling one of them is in scope unless every call is demanded. */
+  siblingTools: string[];
+  /** Name, title and first sentence: what the tool says it is for. */
+  purpose: string;
+}
+
+export interface DirectiveHit {
+  demand: DemandRule;
+  sentence: string;
+  location: FindingLocation;
+  marker: string;
+  objects: string[];
+  variant: TextVariant['kind'];
+}
+
+export interface DirectiveAnalysis {
+  hits: DirectiveHit[];
+  /** Features for the learned scorer: which demands and objects occur in directive sentences. */
+  features: string[];
+}
+
+const dataCache = new Map<string, DirectiveData>();
+
+function compileList(list: unknown, file: string, where: string): RegExp[] {
+  if (!Array.isArray(list)) throw new RuleFileError(file, where, 'expected an array of regexes');
+  return list.map((source, i) => compileOne(source, file, `${where}[${i}]`));
+}
+
+function compileOne(source: unknown, file: string, where: string): RegExp {
+  if (typeof source !== 'string' || source.length === 0) throw new RuleFileError(file, where, 'expected a regex string');
+  try {
+    return new RegExp(source, 'iu');
+  } catch (error) {
+    throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
+  }
+}
+
+function text(value: unknown, file: string, where: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new RuleFileError(file, where, 'expected a non-empty string');
+  return value;
+}
+
+/** Loads and validates data/scan/directives.json once per data directory. */
+export function loadDirectiveData(dataDir: string): DirectiveData {
+  const cached = dataCache.get(dataDir);
+  if (cached) return cached;
+  const file = join(dataDir, 'directives.json');
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new RuleFileError(file, 'whole file', `not readable JSON (${(error as Error).message})`);
+  }
+  const outOfScope: Record<string, RegExp> = {};
+  for (const [name, source] of Object.entries((doc.outOfScope ?? {}) as Record<string, unknown>)) outOfScope[name] = compileOne(source, file, `outOfScope.${name}`);
+  if (!Array.isArray(doc.demands)) throw new RuleFileError(file, 'demands', 'expected an array');
+  const demands = doc.demands.map((raw: unknown, i: number): DemandRule => {
+    const where = `demands[${i}]`;
+    const d = (raw ?? {}) as Record<string, unknown>;
+    if (!isAttackClass(d.attackClass)) throw new RuleFileError(file, `${where}.attackClass`, 'expected an attack class');
+    if (!isSeverity(d.severity)) throw new RuleFileError(file, `${where}.severity`, 'expected a severity');
+    const needs = Array.isArray(d.needs) ? d.needs.map((n, j) => text(n, file, `${where}.needs[${j}]`)) : [];
+    return {
+      kind: text(d.kind, file, `${where}.kind`), attackClass: d.attackClass, ruleId: text(d.ruleId, file, `${where}.ruleId`), severity: d.severity,
+      title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, markerFree: d.markerFree === true, needs,
+      patterns: compileList(d.patterns, file, `${where}.patterns`), exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
+    };
+  });
+  const data: DirectiveData = {
+    markers: compileList(doc.markers, file, 'markers'), outOfScope, demands,
+    fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
+  };
+  dataCache.set(dataDir, data);
+  return data;
+}
+
+/** Sentences and clauses: split at sentence ends (Latin and CJK), line breaks, list bullets and semicolons. */
+export function splitClauses(input: string): string[] {
+  return input
+    .split(/(?<=[.!?])\s+(?=[^a-z0-9])|(?<=[。！？；])|\n+|;\s+|\s+[-*•]\s+(?=\p{Lu})/u)
+    .map((s) => s.replace(/^[\s>*#\-•]+/, '').trim())
+    .filter((s) => s.length > 1);
+}
+
+export function identifierWords(name: string): string {
+  return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_.-]+/g, ' ');
+}
+
+/** Identifier-like tokens (snake_case, camelCase, kebab-case, dotted, `backticked`): how descriptions name other tools. */
+function identifiersIn(sentence: string): string[] {
+  const out = new Set<string>();
+  for (const m of sentence.matchAll(/`([\w.-]{2,64})`|\b([a-z][a-z0-9]*(?:[_.-][a-z0-9]+)+|[a-z]+[A-Z][A-Za-z0-9]+)\b/g)) {
+    const id = m[1] ?? m[2];
+    if (id && !/^(e\.g|i\.e|etc|https?|www)\b/i.test(id) && !/\.(com|org|net|io|json|md|txt|js|ts|py)$/i.test(id)) out.add(id);
+  }
+  return [...out];
+}
+
+const norm = (s: string): string => s.toLowerCase().replace(/[-_.\s]+/g, '');
+
+function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData): string[] {
+  const found: string[] = [];
+  for (const [name, re] of Object.entries(data.outOfScope)) if (re.test(sentence)) found.push(name);
+  const own = new Set(doc.ownNames.map(norm));
+  const siblings = new Set(doc.siblingTools.map(norm));
+  const foreign = identifiersIn(sentence).filter((id) => !own.has(norm(id)));
+  // A sibling may be named without its server prefix ("list-properties" for "hubspot-list-properties").
+  const isSibling = (id: string): boolean => siblings.has(norm(id)) || (norm(id).length >= 6 && [...siblings].some((s) => s.endsWith(norm(id))));
+  const strangers = foreign.filter((id) => !isSibling(id));
+  if (strangers.length > 0) found.push('other-tool-name');
+  if (foreign.length > 0) found.push('tool-name');
+  // A tool of no known server named right after a call verb: "always call `sync_audit` first".
+  if (strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
+  if (data.fixedValue.test(sentence)) found.push('fixed-value');
+  if (data.preferClaim.test(sentence)) found.push('prefer-claim');
+  return found;
+}
+
+function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData): boolean {
+  if (demand.exemptWhenPurpose.test(doc.purpose)) return false;
+  if (demand.kind === 'redirect' && (data.ownDeprecation.test(sentence) || !data.redirectTo.test(sentence))) return false;
+  // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
+  if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
+  if (demand.kind === 'change-argument') return objects.includes('user-arguments') || objects.includes('fixed-value');
+  if (demand.kind === 'send') return (objects.includes('url') || objects.includes('ip')) && (objects.includes('beacon-purpose') || objects.includes('answer-timing') || objects.includes('every-answer'));
+  if (demand.kind === 'prefer') return objects.includes('prefer-claim') && (objects.includes('other-tools') || objects.includes('other-tool-name') || /\b(always|only|never|exclusively)\b|(immer|toujours|siempre|sempre|всегда|总是|始终|常に)/iu.test(sentence));
+  if (demand.inherent) return true;
+  return demand.needs.some((n) => objects.includes(n));
+}
+
+const SCANNED_VARIANTS = new Set<TextVariant['kind']>(['raw', 'cleaned', 'confusables', 'tags', 'html-entities', 'base64', 'percent']);
+
+/** Finds the directives addressed to the model in one document and judges whether each concerns the tool's own purpose. */
+export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): DirectiveAnalysis {
+  const data = loadDirectiveData(rules.dataDir);
+  const hits: DirectiveHit[] = [];
+  const features = new Set<string>();
+  for (const field of doc.fields) {
+    const seen = new Set<string>();
+    for (const variant of textVariants(field.text, rules.unicode)) {
+      if (!SCANNED_VARIANTS.has(variant.kind)) continue;
+      if (variant.kind !== 'raw') features.add(`enc:${variant.kind}`);
+      splitClauses(variant.text).forEach((sentence, index) => {
+        if (seen.has(sentence)) return;
+        seen.add(sentence);
+        // The first sentence of a description says what the tool does, often as an imperative ("Read a file",
+        // "Lee un secreto"): there only a form that addresses the model (you must, always, never) is a directive.
+        const purposeSentence = index === 0 && field.location.field === 'description';
+        const markers = purposeSentence ? data.markers.slice(0, 2) : data.markers;
+        const marker = markers.map((re) => re.exec(sentence)).find((m) => m !== null) ?? undefined;
+        if (!marker && !data.demands.some((d) => d.markerFree && d.patterns.some((re) => re.test(sentence)))) return;
+        if (marker) features.add('directive');
+        const objects = objectsIn(sentence, doc, data);
+        for (const o of objects) features.add(`o:${o}`);
+        for (const demand of data.demands) {
+          if (!marker && !demand.markerFree) continue;
+          if (!demand.patterns.some((re) => re.test(sentence))) continue;
+          features.add(`d:${demand.kind}`);
+          for (const o of objects) features.add(`d:${demand.kind}+${o}`);
+          if (!demandApplies(demand, sentence, objects, doc, data)) { features.add(`x:${demand.kind}`); continue; }
+          features.add(`hit:${demand.kind}`);
+          hits.push({ demand, sentence, location: field.location, marker: marker?.[0] ?? '', objects, variant: variant.kind });
+        }
+      });
+    }
+  }
+  return { hits, features: [...features] };
+}
+
+const VARIANT_NOTE: Partial<Record<TextVariant['kind'], string>> = { cleaned: ' (after removing invisible characters)', confusables: ' (after folding look-alike characters)', tags: ' (decoded from invisible Unicode tag characters)', 'html-entities': ' (after decoding HTML entities)', base64: ' (decoded from base64)', percent: ' (after percent-decoding)' };
+
+/** One finding per demand kind and location, naming the clause, the directive form and the out-of-scope objects. */
+export function directiveFindings(hits: DirectiveHit[], attackClassOverride?: AttackClass): Finding[] {
+  const byKey = new Map<string, DirectiveHit>();
+  for (const hit of hits) {
+    const key = `${hit.demand.ruleId}|${hit.location.subject ?? ''}|${hit.location.field ?? ''}`;
+    if (!byKey.has(key)) byKey.set(key, hit);
+  }
+  return [...byKey.values()].map((hit) => {
+    const objects = hit.objects.filter((o) => o !== 'tool-name');
+    const form = hit.marker ? `is a directive to the model ("${hit.marker.trim()}")` : 'is a statement (this demand is an attack however it is phrased)';
+    const scope = hit.demand.inherent ? 'this demand is outside any tool\'s purpose' : `it reaches outside the tool's purpose (${objects.join(', ') || 'see clause'})`;
+    const encoded = hit.variant !== 'raw' && hit.variant !== 'cleaned';
+    return makeFinding({
+      ruleId: hit.demand.ruleId, analyzer: 'metadata', title: hit.demand.title, severity: hit.demand.severity,
+      confidence: Math.min(1, (hit.demand.inherent ? 0.8 : 0.7) + (objects.length > 1 ? 0.05 : 0) + (encoded ? 0.1 : 0)),
+      location: hit.location, attackClass: attackClassOverride ?? hit.demand.attackClass,
+      evidence: `"${hit.sentence.slice(0, 200)}"${VARIANT_NOTE[hit.variant] ?? ''}`,
+      why: `${hit.demand.why} The clause ${form}, demands "${hit.demand.kind}", and ${scope}.`,
+      remediation: 'Remove the directive; a description should say what the tool does, not what the model must do elsewhere.',
+    });
+  });
+}
+
+/** Plain text of a document for the learned scorer: every field, tag characters decoded, invisible characters removed. */
+export function documentText(doc: DirectiveDocument, rules: RuleSet): string {
+  return doc.fields.map((f) => {
+    const hidden = decodeTagCharacters(f.text);
+    return hidden ? `${cleanText(f.text, rules.unicode)}\n${hidden}` : cleanText(f.text, rules.unicode);
+  }).join('\n');
+}
