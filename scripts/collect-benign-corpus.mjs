@@ -214,7 +214,7 @@ async function listSandboxed(pkg, prefix, bin, env) {
   try {
     return await withTimeout(listWith(client, new ChildTransport(handle.child), LIST_TIMEOUT_MS), LIST_TIMEOUT_MS, 'sandboxed listing');
   } catch (error) {
-    throw new Error(`${error.message}${stderr ? ` | stderr: ${lastLine(stderr)}` : ''}`);
+    throw new Error(`${error.message}${stderr ? ` | stderr: ${lastLine(stderr)}` : ''}`, { cause: error });
   } finally {
     await client.close().catch(() => {});
     await handle.dispose().catch(() => {});
@@ -229,7 +229,7 @@ async function listPlain(pkg, bin, env) {
   try {
     return await withTimeout(listWith(client, transport, PLAIN_TIMEOUT_MS), PLAIN_TIMEOUT_MS, 'plain listing');
   } catch (error) {
-    throw new Error(`${error.message}${stderr ? ` | stderr: ${lastLine(stderr)}` : ''}`);
+    throw new Error(`${error.message}${stderr ? ` | stderr: ${lastLine(stderr)}` : ''}`, { cause: error });
   } finally {
     await client.close().catch(() => {});
   }
@@ -344,7 +344,7 @@ async function collect(pkg) {
       server = await listPlain(pkg, realBin, env);
       mode = 'plain';
     } catch (error) {
-      throw new Error(`${sandboxError ? `sandboxed: ${sandboxError}; ` : ''}plain: ${error.message}`);
+      throw new Error(`${sandboxError ? `sandboxed: ${sandboxError}; ` : ''}plain: ${error.message}`, { cause: error });
     }
   }
   if (server.tools.length + server.prompts.length + server.resources.length + server.resourceTemplates.length === 0) throw new Error(`${mode}: server listed nothing`);

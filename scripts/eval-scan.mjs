@@ -22,3 +22,14 @@ if (missesOf) {
     process.stdout.write(`${r.label === 'malicious' ? 'MISS' : 'FP  '} ${r.class} ${r.id} ${r.findings.filter((f) => f.severity !== 'info').map((f) => `${f.ruleId}/${f.severity}`).join(' ')}\n`);
   }
 }
+
+// The targets of the detection issue, on data never used for tuning: exit 1 while any is missed.
+const { rateOf, tabulate } = await import(join(repo, 'dist/src/scan/evaluate.js'));
+if (!noBlind) {
+  const misses = [];
+  for (const row of tabulate(evaluation.blind.filter((r) => r.label === 'malicious'), (r) => r.class)) if (row.flagged / row.n < 0.9) misses.push(`blind ${row.key} ${(100 * row.flagged / row.n).toFixed(1)}% < 90%`);
+  const held = rateOf(evaluation.heldOutPackages, 'benign');
+  if (held.rate > 0.01) misses.push(`held-out real packages flagged ${(100 * held.rate).toFixed(1)}% > 1%`);
+  process.stdout.write(misses.length === 0 ? 'targets: all met\n' : `targets NOT met (${misses.length}):\n  ${misses.join('\n  ')}\n`);
+  if (misses.length > 0) process.exitCode = 1;
+}
