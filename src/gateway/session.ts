@@ -92,6 +92,11 @@ export class GatewaySession {
     return this.protocolVersion !== undefined;
   }
 
+  /** Client requests not answered yet (a session with none is idle). */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
   /** Entry point for every message from the client (already parsed from JSON). */
   handle(message: unknown, bytes: number, identity: Identity | undefined): void {
     if (this.closed) return;
@@ -226,7 +231,13 @@ export class GatewaySession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const controller of this.inFlight.values()) controller.abort();
+    // Every request still in flight gets an error answer before its connection goes (a client
+    // would otherwise see only a dropped connection); aborting then suppresses the late result.
+    for (const [id, controller] of this.inFlight) {
+      if (controller.aborted) continue;
+      this.sink.send(errorResponse(id, { code: ErrorCode.UpstreamUnavailable, message: 'the gateway closed this session (shutdown, expiry or DELETE) before the request completed; it may or may not have run' }), id);
+      controller.abort();
+    }
     this.broker.closeAll();
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
   }
@@ -272,7 +283,12 @@ export class GatewaySession {
     switch (message.method) {
       case 'notifications/cancelled': {
         const requestId = message.params?.['requestId'];
-        if (typeof requestId === 'string' || typeof requestId === 'number') this.inFlight.get(requestId)?.abort();
+        if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+        const cancellation = this.inFlight.get(requestId);
+        if (cancellation === undefined || cancellation.aborted) return; // nothing to cancel: not worth a record each
+        const reason = message.params?.['reason'];
+        this.runtime.events('request.cancelled', { session_id: this.sessionId, request_id: requestId, reason: typeof reason === 'string' ? reason.slice(0, 200) : null, transport: this.options.transport });
+        cancellation.abort();
         return;
       }
       case 'notifications/roots/list_changed':

@@ -60,6 +60,11 @@ export class HttpSessionSink implements SessionSink {
     this.answers.set(id, new PendingHttpAnswer(res, () => this.answers.delete(id)));
   }
 
+  /** Whether a POST is still waiting for the answer to request `id`. */
+  isExpecting(id: JsonRpcId): boolean {
+    return this.answers.has(id);
+  }
+
   get hasStandaloneStream(): boolean {
     return this.standalone !== undefined && !this.standalone.destroyed;
   }
