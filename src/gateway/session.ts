@@ -19,6 +19,8 @@ export interface SessionSink {
    * progress, or a server request made while serving it). Returns false if undeliverable.
    */
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean;
+  /** The request `id` ends without a response (cancelled): a transport holding a stream for it closes it. */
+  release?(id: JsonRpcId): void;
 }
 
 /** A notable event outside any one request (the audit log records these). */
@@ -274,7 +276,10 @@ export class GatewaySession {
     } finally {
       this.inFlight.delete(id);
     }
-    if (cancellation.aborted) return; // cancelled by the client: the spec says no response
+    if (cancellation.aborted) {
+      this.sink.release?.(id); // cancelled by the client: the spec says no response
+      return;
+    }
     const response: JsonRpcResponse = outcome.ok ? { jsonrpc: '2.0', id, result: outcome.result } : errorResponse(id, outcome.error);
     this.sink.send(response, id);
   }

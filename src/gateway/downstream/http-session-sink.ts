@@ -39,6 +39,14 @@ export class PendingHttpAnswer {
     return true;
   }
 
+  /** Ends the answer without a response (the request was cancelled: the spec says none is sent). */
+  abandon(): void {
+    if (this.done || this.res.destroyed) return this.finish();
+    if (!this.streaming) this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform' });
+    this.res.end();
+    this.finish();
+  }
+
   private finish(): void {
     if (this.done) return;
     this.done = true;
@@ -96,6 +104,10 @@ export class HttpSessionSink implements SessionSink {
     }
     (this.standalone as ServerResponse).write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
     return true;
+  }
+
+  release(id: JsonRpcId): void {
+    this.answers.get(id)?.abandon();
   }
 
   closeAll(): void {

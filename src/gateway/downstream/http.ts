@@ -90,6 +90,11 @@ export class HttpListener {
     return this.sessions.size;
   }
 
+  /** Requests in flight over every session (operators and tests watch it). */
+  get inFlightRequests(): number {
+    return this.sessions.values().reduce((sum, entry) => sum + entry.session.inFlightCount, 0);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.authFailures.close();
