@@ -251,6 +251,7 @@ describe('HTTP listener: duplicate request ids and cancellations', () => {
     await until(() => gw.gateway.http?.inFlightRequests === 1);
     const cancel = await post(gw.url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 9, reason: 'user pressed stop' } }), { 'mcp-session-id': session });
     assert.equal(cancel.status, 202);
+    assert.equal(await settlesWithin(hanging, 10_000), true, 'the cancelled POST hangs');
     const answer = await hanging;
     assert.equal(answer.body, undefined, 'no response for a cancelled request');
     await shutDown(gw);
