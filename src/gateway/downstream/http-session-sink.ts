@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcId, JsonRpcMessage } from '../jsonrpc.js';
 import type { SessionSink } from '../session.js';
+import { serializeMessage } from '../lossless-id.js';
 
 /**
  * The answer to one POSTed request. It starts undecided: if the response is the first thing
@@ -20,7 +21,7 @@ export class PendingHttpAnswer {
 
   deliver(message: JsonRpcMessage, isFinal: boolean): boolean {
     if (this.done || this.res.destroyed) return false;
-    const body = JSON.stringify(message);
+    const body = serializeMessage(message);
     if (!this.streaming && isFinal) {
       this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       this.res.end(body);
@@ -86,7 +87,7 @@ export class HttpSessionSink implements SessionSink {
     res.once('close', () => {
       if (this.standalone === res) this.closeStandalone();
     });
-    for (const message of this.held.splice(0)) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    for (const message of this.held.splice(0)) res.write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
   }
 
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean {
@@ -102,7 +103,7 @@ export class HttpSessionSink implements SessionSink {
       this.held.push(message);
       return true;
     }
-    (this.standalone as ServerResponse).write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    (this.standalone as ServerResponse).write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
     return true;
   }
 

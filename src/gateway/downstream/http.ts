@@ -12,6 +12,7 @@ import { largestRequestCap } from '../limits.js';
 import { AuthFailureAggregator } from './auth-failures.js';
 import { ConnectionLimiter } from './connection-limits.js';
 import { defaultPerAgentCap, SessionTable, type HttpSession, type SessionEndReason } from './session-table.js';
+import { parseMessage, serializeMessage } from '../lossless-id.js';
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
@@ -145,7 +146,7 @@ export class HttpListener {
     if (body === undefined) return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = parseMessage(body.toString('utf8'));
     } catch (error) {
       return this.json(res, 400, parseError(error instanceof Error ? error.message : 'invalid JSON'));
     }
@@ -323,7 +324,7 @@ export class HttpListener {
   }
 
   private json(res: ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
+    const text = serializeMessage(body as object);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
