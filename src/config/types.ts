@@ -122,6 +122,18 @@ export interface HttpListenerConfig {
   allowedOrigins: string[];
   maxSessions: number;
   sessionIdleSeconds: number;
+  /** Sessions one agent may hold; undefined means a quarter of maxSessions (at least 1). */
+  maxSessionsPerAgent?: number;
+  /** A session that made no call after initialize ends after this much idle time. */
+  unusedSessionIdleSeconds?: number;
+  /** Time to receive a request's headers, and the whole request (slow-drip defence). */
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** Open connections in total and per client address; more are closed on accept. */
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
+  /** Refused authentications are audited once per source address and window, with a count. */
+  authFailureWindowSeconds?: number;
 }
 
 export interface BastionConfig {

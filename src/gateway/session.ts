@@ -20,6 +20,8 @@ export interface SessionSink {
    * progress, or a server request made while serving it). Returns false if undeliverable.
    */
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean;
+  /** The request `id` ends without a response (cancelled): a transport holding a stream for it closes it. */
+  release?(id: JsonRpcId): void;
 }
 
 /** A notable event outside any one request (the audit log records these). */
@@ -98,6 +100,11 @@ export class GatewaySession {
 
   get initialized(): boolean {
     return this.protocolVersion !== undefined;
+  }
+
+  /** Client requests not answered yet (a session with none is idle). */
+  get inFlightCount(): number {
+    return this.inFlight.size;
   }
 
   /** Entry point for every message from the client (already parsed from JSON). */
@@ -268,7 +275,13 @@ export class GatewaySession {
     if (this.closed) return;
     this.closed = true;
     if (this.relistTimer !== undefined) clearInterval(this.relistTimer);
-    for (const controller of this.inFlight.values()) controller.abort();
+    // Every request still in flight gets an error answer before its connection goes (a client
+    // would otherwise see only a dropped connection); aborting then suppresses the late result.
+    for (const [id, controller] of this.inFlight) {
+      if (controller.aborted) continue;
+      this.sink.send(errorResponse(id, { code: ErrorCode.UpstreamUnavailable, message: 'the gateway closed this session (shutdown, expiry or DELETE) before the request completed; it may or may not have run' }), id);
+      controller.abort();
+    }
     this.broker.closeAll();
     this.router.notifications.close();
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
@@ -306,7 +319,10 @@ export class GatewaySession {
     } finally {
       this.inFlight.delete(id);
     }
-    if (cancellation.aborted) return; // cancelled by the client: the spec says no response
+    if (cancellation.aborted) {
+      this.sink.release?.(id); // cancelled by the client: the spec says no response
+      return;
+    }
     const response: JsonRpcResponse = outcome.ok ? { jsonrpc: '2.0', id, result: outcome.result } : errorResponse(id, outcome.error);
     this.sink.send(response, id);
   }
@@ -315,7 +331,12 @@ export class GatewaySession {
     switch (message.method) {
       case 'notifications/cancelled': {
         const requestId = message.params?.['requestId'];
-        if (typeof requestId === 'string' || typeof requestId === 'number') this.inFlight.get(requestId)?.abort();
+        if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+        const cancellation = this.inFlight.get(requestId);
+        if (cancellation === undefined || cancellation.aborted) return; // nothing to cancel: not worth a record each
+        const reason = message.params?.['reason'];
+        this.runtime.events('request.cancelled', { session_id: this.sessionId, request_id: requestId, reason: typeof reason === 'string' ? reason.slice(0, 200) : null, transport: this.options.transport });
+        cancellation.abort();
         return;
       }
       case 'notifications/roots/list_changed':

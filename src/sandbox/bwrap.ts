@@ -257,15 +257,36 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         warnings.push(`cgroups unavailable for ${spec.serverName}: ${(error as Error).message}; memory, pids and CPU-quota limits are not enforced (rlimits still are)`);
       }
 
-      const spawned = spawn(plan.file, plan.argv, {
-        stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-        env: plan.env,
-        // The host working directory means nothing inside and may be unreadable to the server uid.
-        cwd: '/',
-        shell: false,
-        windowsHide: true,
-      });
-      const extra = spawned.stdio as unknown as Array<Readable | Writable>;
+      const cleanup = async (): Promise<void> => {
+        await broker?.close();
+        await cgroup?.remove();
+      };
+      let spawned: ReturnType<typeof spawn>;
+      try {
+        spawned = spawn(plan.file, plan.argv, {
+          stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+          env: plan.env,
+          // The host working directory means nothing inside and may be unreadable to the server uid.
+          cwd: '/',
+          shell: false,
+          windowsHide: true,
+        });
+      } catch (error) {
+        await cleanup();
+        throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message}`, { cause: error });
+      }
+      // Out of descriptors (EMFILE/ENFILE) or processes (EAGAIN), Node reports the failure as an
+      // 'error' event on the next tick and leaves the stdio streams unset: listen at once (an
+      // unheard 'error' ends the process) and turn it into a failed start.
+      const spawnFailed = new Promise<never>((_, reject) => spawned.once('error', (error) => reject(new Error(`sandbox: cannot start ${plan.file}: ${error.message}`))));
+      spawnFailed.catch(() => undefined);
+      const pipes = spawned.stdio as unknown as Array<Readable | Writable | null> | null | undefined;
+      if (!Array.isArray(pipes) || pipes.length < 6 || pipes.some((pipe) => pipe === null || pipe === undefined)) {
+        const reason = await spawnFailed.then(() => 'no stdio', (error: Error) => error.message);
+        await cleanup();
+        throw new Error(`sandbox: ${spec.serverName} did not start under bwrap: ${reason}`);
+      }
+      const extra = pipes as Array<Readable | Writable>;
       const seccompPipe = extra[SECCOMP_FD] as Writable;
       const infoPipe = extra[INFO_FD] as Readable;
       const blockPipe = extra[BLOCK_FD] as Writable;
@@ -274,15 +295,10 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       const child = spawned as unknown as ChildProcessWithoutNullStreams;
       const stderrSoFar = collectStderr(child);
 
-      const cleanup = async (): Promise<void> => {
-        await broker?.close();
-        await cgroup?.remove();
-      };
+      // A process error after the start (a failed kill, say) must not end the gateway either.
+      child.on('error', () => {});
       try {
-        await new Promise<void>((resolve, reject) => {
-          child.once('error', (error) => reject(new Error(`sandbox: cannot start ${plan.file}: ${error.message}`)));
-          child.once('spawn', () => resolve());
-        });
+        await Promise.race([new Promise<void>((resolve) => child.once('spawn', () => resolve())), spawnFailed]);
         seccompPipe.end(plan.seccomp);
         const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`exit ${String(code)}`))));
         const pid = await Promise.race([readChildPid(infoPipe), exited]);

@@ -13,6 +13,7 @@ import { CliError } from '../errors.js';
 import { packageVersion } from '../version.js';
 import type { RegisterCommands } from './index.js';
 import { explainFailureToStdioClient } from './startup-failure.js';
+import { installProcessGuard } from './process-guard.js';
 
 interface ServeOptions {
   config?: string;
@@ -80,14 +81,15 @@ async function startServing(options: ServeOptions): Promise<void> {
   }
   const { gateway } = bastion;
   let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
+  const shutdown = async (signal: string, exitCode = 0): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: closing sessions and stopping upstream servers');
-    await bastion.close();
+    logger.info({ signal }, 'shutting down: answering requests in flight, closing sessions and stopping upstream servers');
+    await bastion.close().catch((error: unknown) => logger.error({ err: error }, 'error while shutting down'));
     logger.flush();
-    process.exit(0);
+    process.exit(exitCode);
   };
+  installProcessGuard(logger, (reason) => void shutdown(reason, 70));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcId, JsonRpcMessage } from '../jsonrpc.js';
 import type { SessionSink } from '../session.js';
+import { serializeMessage } from '../lossless-id.js';
 
 /**
  * The answer to one POSTed request. It starts undecided: if the response is the first thing
@@ -20,7 +21,7 @@ export class PendingHttpAnswer {
 
   deliver(message: JsonRpcMessage, isFinal: boolean): boolean {
     if (this.done || this.res.destroyed) return false;
-    const body = JSON.stringify(message);
+    const body = serializeMessage(message);
     if (!this.streaming && isFinal) {
       this.res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       this.res.end(body);
@@ -37,6 +38,14 @@ export class PendingHttpAnswer {
       this.finish();
     }
     return true;
+  }
+
+  /** Ends the answer without a response (the request was cancelled: the spec says none is sent). */
+  abandon(): void {
+    if (this.done || this.res.destroyed) return this.finish();
+    if (!this.streaming) this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform' });
+    this.res.end();
+    this.finish();
   }
 
   private finish(): void {
@@ -60,6 +69,11 @@ export class HttpSessionSink implements SessionSink {
     this.answers.set(id, new PendingHttpAnswer(res, () => this.answers.delete(id)));
   }
 
+  /** Whether a POST is still waiting for the answer to request `id`. */
+  isExpecting(id: JsonRpcId): boolean {
+    return this.answers.has(id);
+  }
+
   get hasStandaloneStream(): boolean {
     return this.standalone !== undefined && !this.standalone.destroyed;
   }
@@ -73,7 +87,7 @@ export class HttpSessionSink implements SessionSink {
     res.once('close', () => {
       if (this.standalone === res) this.closeStandalone();
     });
-    for (const message of this.held.splice(0)) res.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    for (const message of this.held.splice(0)) res.write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
   }
 
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean {
@@ -89,8 +103,12 @@ export class HttpSessionSink implements SessionSink {
       this.held.push(message);
       return true;
     }
-    (this.standalone as ServerResponse).write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    (this.standalone as ServerResponse).write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
     return true;
+  }
+
+  release(id: JsonRpcId): void {
+    this.answers.get(id)?.abandon();
   }
 
   closeAll(): void {

@@ -9,13 +9,10 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
 import { HttpSessionSink } from './http-session-sink.js';
 import { largestRequestCap } from '../limits.js';
-
-interface HttpSession {
-  session: GatewaySession;
-  sink: HttpSessionSink;
-  owner: string;
-  lastSeen: number;
-}
+import { AuthFailureAggregator } from './auth-failures.js';
+import { ConnectionLimiter } from './connection-limits.js';
+import { defaultPerAgentCap, SessionTable, type HttpSession, type SessionEndReason } from './session-table.js';
+import { parseMessage, serializeMessage } from '../lossless-id.js';
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
@@ -26,9 +23,12 @@ const METADATA_PATH = '/.well-known/oauth-protected-resource';
  */
 export class HttpListener {
   private readonly server: Server;
-  private readonly sessions = new Map<string, HttpSession>();
+  private readonly sessions: SessionTable;
   private readonly maxBodyBytes: number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly authFailures: AuthFailureAggregator;
+  private readonly connections: ConnectionLimiter;
+  private lastRefusalLog = 0;
   private allowedHosts = new Set<string>();
   private publicUrl = '';
 
@@ -38,17 +38,30 @@ export class HttpListener {
     private readonly authenticator: Authenticator,
   ) {
     this.maxBodyBytes = largestRequestCap(runtime.config);
-    this.server = createServer((req, res) => {
-      this.dispatch(req, res).catch((error: unknown) => {
-        runtime.logger.error({ err: error }, 'HTTP request failed');
-        if (!res.headersSent) this.json(res, 500, errorResponse(null, { code: ErrorCode.InternalError, message: 'internal gateway error' }));
-        else res.destroy();
-      });
-    });
-    this.server.keepAliveTimeout = 65_000;
-    this.server.headersTimeout = 30_000;
-    this.server.requestTimeout = 0; // SSE streams are long-lived; per-call timeouts live in the gateway
-    this.sweeper = setInterval(() => this.sweepIdle(), 30_000);
+    this.sessions = new SessionTable({ total: config.maxSessions, perAgent: Math.min(config.maxSessions, config.maxSessionsPerAgent ?? defaultPerAgentCap(config.maxSessions)) });
+    // requestTimeout bounds receiving a request (headers and body) only: it stops once the body
+    // is complete, so long-lived SSE answers are not cut. Both are checked every second.
+    const requestTimeout = config.bodyTimeoutMs ?? 30_000;
+    this.server = createServer(
+      { headersTimeout: Math.min(config.headersTimeoutMs ?? 10_000, requestTimeout), requestTimeout, keepAliveTimeout: 65_000, connectionsCheckingInterval: 1000 },
+      (req, res) => {
+        this.dispatch(req, res).catch((error: unknown) => {
+          runtime.logger.error({ err: error }, 'HTTP request failed');
+          if (!res.headersSent) this.json(res, 500, errorResponse(null, { code: ErrorCode.InternalError, message: 'internal gateway error' }));
+          else res.destroy();
+        });
+      },
+    );
+    // Without a listener, an accept() failure (EMFILE when descriptors run out) would be thrown
+    // as an uncaught exception and end the process; libuv keeps accepting once they are back.
+    this.server.on('error', (error: NodeJS.ErrnoException) => this.logThrottled({ err: error.message, code: error.code }, 'HTTP listener error (the listener keeps serving)'));
+    this.connections = new ConnectionLimiter(
+      { total: config.maxConnections ?? 512, perAddress: config.maxConnectionsPerAddress ?? 64 },
+      (reason, address) => this.logThrottled({ reason, remote: address }, 'HTTP connection refused: over the connection cap'),
+    );
+    this.connections.attach(this.server);
+    this.authFailures = new AuthFailureAggregator((config.authFailureWindowSeconds ?? 60) * 1000, runtime.events);
+    this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.min(30_000, ((config.unusedSessionIdleSeconds ?? 60) * 1000) / 2));
     this.sweeper.unref();
   }
 
@@ -78,9 +91,17 @@ export class HttpListener {
     return this.sessions.size;
   }
 
+  /** Requests in flight over every session (operators and tests watch it). */
+  get inFlightRequests(): number {
+    return this.sessions.values().reduce((sum, entry) => sum + entry.session.inFlightCount, 0);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    await Promise.all([...this.sessions.keys()].map((id) => this.endSession(id)));
+    this.authFailures.close();
+    await Promise.all(this.sessions.keys().map((id) => this.endSession(id, 'shutdown')));
+    // One turn for the error answers just written to reach their sockets before they close.
+    await new Promise((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -89,15 +110,15 @@ export class HttpListener {
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://bastion.invalid');
-    if (!this.hostAllowed(req)) return this.json(res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Host header not allowed (DNS rebinding protection); add it to listeners.http.allowedHosts if it is legitimate' }));
+    if (!this.hostAllowed(req)) return this.refuse(req, res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Host header not allowed (DNS rebinding protection); add it to listeners.http.allowedHosts if it is legitimate' }));
     if (url.pathname === METADATA_PATH || url.pathname === `${METADATA_PATH}${this.config.path}`) return this.metadata(res);
     if (url.pathname === '/healthz') return this.json(res, 200, { status: 'ok' });
-    if (url.pathname !== this.config.path) return this.json(res, 404, { error: 'not found' });
-    if (!this.originAllowed(req)) return this.json(res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Origin not allowed; add it to listeners.http.allowedOrigins if it is legitimate' }));
+    if (url.pathname !== this.config.path) return this.refuse(req, res, 404, { error: 'not found' });
+    if (!this.originAllowed(req)) return this.refuse(req, res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Origin not allowed; add it to listeners.http.allowedOrigins if it is legitimate' }));
     const auth = await this.authenticator.authenticate(req.headers.authorization);
     if (!auth.ok) {
-      this.runtime.events('auth.denied', { reason: auth.description, remote: req.socket.remoteAddress ?? null, transport: 'http' });
-      return this.unauthorized(res, auth.error, auth.description);
+      this.authFailures.refused(req.socket.remoteAddress, auth.description);
+      return this.unauthorized(req, res, auth.error, auth.description);
     }
     switch (req.method) {
       case 'POST':
@@ -108,24 +129,24 @@ export class HttpListener {
         return this.delete(req, res, auth.identity);
       default:
         res.setHeader('allow', 'GET, POST, DELETE');
-        return this.json(res, 405, errorResponse(null, { code: ErrorCode.InvalidRequest, message: `method ${req.method ?? ''} not allowed` }));
+        return this.refuse(req, res, 405, errorResponse(null, { code: ErrorCode.InvalidRequest, message: `method ${req.method ?? ''} not allowed` }));
     }
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, identity: Identity): Promise<void> {
     const contentType = req.headers['content-type'] ?? '';
     if (!contentType.toLowerCase().startsWith('application/json')) {
-      return this.json(res, 415, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'Content-Type must be application/json' }));
+      return this.refuse(req, res, 415, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'Content-Type must be application/json' }));
     }
     const accept = (req.headers.accept ?? '').toLowerCase();
     if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
-      return this.json(res, 406, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'Accept must list both application/json and text/event-stream' }));
+      return this.refuse(req, res, 406, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'Accept must list both application/json and text/event-stream' }));
     }
     const body = await this.readBody(req, res);
     if (body === undefined) return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(body.toString('utf8'));
+      parsed = parseMessage(body.toString('utf8'));
     } catch (error) {
       return this.json(res, 400, parseError(error instanceof Error ? error.message : 'invalid JSON'));
     }
@@ -136,7 +157,7 @@ export class HttpListener {
     const sessionHeader = req.headers['mcp-session-id'];
     if (classified.kind === 'request' && classified.message.method === 'initialize') {
       if (sessionHeader !== undefined) return this.json(res, 400, errorResponse(classified.message.id, { code: ErrorCode.InvalidRequest, message: 'initialize must not carry Mcp-Session-Id: a session is initialized once' }));
-      return this.initialize(res, classified.message.id, parsed, body.length, identity);
+      return this.initialize(req, res, classified.message.id, parsed, body.length, identity);
     }
     if (classified.kind === 'request' && classified.message.method === 'server/discover' && sessionHeader === undefined) {
       // A 2026-07-28 client probing: Method Not Found tells it to fall back to initialize.
@@ -144,7 +165,14 @@ export class HttpListener {
     }
     const entry = this.sessionFor(req, res, identity);
     if (entry === undefined) return;
-    if (classified.kind === 'request') entry.sink.expect(classified.message.id, res);
+    if (classified.kind === 'request') {
+      const { id } = classified.message;
+      // A second POST with the id of one still open would take over its answer and leave the
+      // first hanging: refuse it, and let the first be answered.
+      if (entry.sink.isExpecting(id)) return this.json(res, 200, errorResponse(id, { code: ErrorCode.InvalidRequest, message: `request id ${JSON.stringify(id)} is already in use by a request in flight in this session` }));
+      entry.calls += 1;
+      entry.sink.expect(id, res);
+    }
     entry.session.handle(parsed, body.length, identity);
     if (classified.kind !== 'request') {
       res.writeHead(202);
@@ -152,19 +180,23 @@ export class HttpListener {
     }
   }
 
-  private initialize(res: ServerResponse, id: JsonRpcId, message: unknown, bytes: number, identity: Identity): void {
-    if (this.sessions.size >= this.config.maxSessions) {
-      return this.json(res, 503, errorResponse(id, { code: ErrorCode.UpstreamUnavailable, message: `the gateway is at its limit of ${this.config.maxSessions} sessions; retry later` }));
+  private initialize(req: IncomingMessage, res: ServerResponse, id: JsonRpcId, message: unknown, bytes: number, identity: Identity): void {
+    const admission = this.sessions.admit(identity.agentId);
+    if (!admission.ok) {
+      this.runtime.events('session.refused', { agent: identity.agentId, reason: admission.reason, remote: req.socket.remoteAddress ?? null, transport: 'http' });
+      return this.json(res, 503, errorResponse(id, { code: ErrorCode.UpstreamUnavailable, message: admission.message }));
     }
+    if (admission.evict !== undefined) void this.endSession(admission.evict.id, 'evicted');
     // 256 bits from the CSPRNG: a session id cannot be guessed, and it is bound to its owner anyway.
     const sessionId = randomBytes(32).toString('base64url');
     const sink = new HttpSessionSink();
     const session = new GatewaySession(this.runtime, sink, { transport: 'http', sessionId });
-    const entry: HttpSession = { session, sink, owner: identity.agentId, lastSeen: Date.now() };
-    this.sessions.set(sessionId, entry);
+    const entry: HttpSession = { session, sink, owner: identity.agentId, lastSeen: Date.now(), calls: 0 };
+    this.sessions.add(sessionId, entry);
+    this.runtime.events('session.created', { session_id: sessionId, agent: identity.agentId, remote: req.socket.remoteAddress ?? null, transport: 'http' });
     res.setHeader('mcp-session-id', sessionId);
     res.once('close', () => {
-      if (!session.initialized) void this.endSession(sessionId);
+      if (!session.initialized) void this.endSession(sessionId, 'initialize_failed');
     });
     sink.expect(id, res);
     session.handle(message, bytes, identity);
@@ -183,7 +215,7 @@ export class HttpListener {
   private async delete(req: IncomingMessage, res: ServerResponse, identity: Identity): Promise<void> {
     const entry = this.sessionFor(req, res, identity);
     if (entry === undefined) return;
-    await this.endSession(entry.session.sessionId);
+    await this.endSession(entry.session.sessionId, 'delete');
     res.writeHead(204);
     res.end();
   }
@@ -201,7 +233,7 @@ export class HttpListener {
       this.json(res, 404, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'session not found: it expired or was closed; initialize a new one' }));
       return undefined;
     }
-    entry.lastSeen = Date.now();
+    this.sessions.touch(header, entry, Date.now());
     return entry;
   }
 
@@ -233,9 +265,26 @@ export class HttpListener {
   }
 
   private tooLarge(req: IncomingMessage, res: ServerResponse, bytes: number): void {
-    res.setHeader('connection', 'close');
-    this.json(res, 413, errorResponse(null, { code: ErrorCode.RequestTooLarge, message: `request body of ${bytes}+ bytes is over the ${this.maxBodyBytes}-byte cap` }));
-    req.resume();
+    this.refuse(req, res, 413, errorResponse(null, { code: ErrorCode.RequestTooLarge, message: `request body of ${bytes}+ bytes is over the ${this.maxBodyBytes}-byte cap` }));
+  }
+
+  /**
+   * Answers a request refused before its body was read, then closes the connection: the
+   * gateway does not read (or wait for) a body it will never use, so a client that drips one
+   * slowly holds nothing once it has its answer.
+   */
+  private refuse(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
+    if (!req.complete) res.setHeader('connection', 'close');
+    this.json(res, status, body);
+    if (!req.complete) res.once('finish', () => req.socket.destroy());
+  }
+
+  /** Logs at most once a second: refusals come in floods, and each would otherwise be a line. */
+  private logThrottled(fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - this.lastRefusalLog < 1000) return;
+    this.lastRefusalLog = now;
+    this.runtime.logger.warn(fields, message);
   }
 
   private hostAllowed(req: IncomingMessage): boolean {
@@ -265,31 +314,39 @@ export class HttpListener {
     });
   }
 
-  private unauthorized(res: ServerResponse, error: string, description: string): void {
+  private unauthorized(req: IncomingMessage, res: ServerResponse, error: string, description: string): void {
     const quoted = description.replace(/["\\]/g, "'");
     const challenge = error === 'invalid_request' && description.startsWith('no bearer')
       ? `Bearer resource_metadata="${this.metadataUrl()}"`
       : `Bearer resource_metadata="${this.metadataUrl()}", error="${error}", error_description="${quoted}"`;
     res.setHeader('www-authenticate', challenge);
-    this.json(res, 401, errorResponse(null, { code: ErrorCode.Unauthenticated, message: `authentication required: ${description}` }));
+    this.refuse(req, res, 401, errorResponse(null, { code: ErrorCode.Unauthenticated, message: `authentication required: ${description}` }));
   }
 
   private json(res: ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body);
+    const text = serializeMessage(body as object);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   }
 
-  private async endSession(sessionId: string): Promise<void> {
-    const entry = this.sessions.get(sessionId);
+  private async endSession(sessionId: string, reason: SessionEndReason): Promise<void> {
+    const entry = this.sessions.remove(sessionId);
     if (entry === undefined) return;
-    this.sessions.delete(sessionId);
-    entry.sink.closeAll();
+    this.runtime.events('session.closed', { session_id: sessionId, agent: entry.owner, reason, calls: entry.calls, transport: 'http' });
+    // The session answers its requests in flight with an error first, then the streams close.
     await entry.session.close();
+    entry.sink.closeAll();
   }
 
-  private sweepIdle(): void {
-    const cutoff = Date.now() - this.config.sessionIdleSeconds * 1000;
-    for (const [id, entry] of this.sessions) if (entry.lastSeen < cutoff) void this.endSession(id);
+  /** Ends idle sessions: any after sessionIdleSeconds, one that made no call after initialize much sooner. Public for tests (a clock). */
+  sweepIdle(now: number): void {
+    const idleCutoff = now - this.config.sessionIdleSeconds * 1000;
+    const unusedCutoff = now - (this.config.unusedSessionIdleSeconds ?? 60) * 1000;
+    for (const entry of this.sessions.values()) {
+      if (!entry.session.initialized || entry.session.inFlightCount > 0) continue;
+      const id = entry.session.sessionId;
+      if (entry.lastSeen < idleCutoff) void this.endSession(id, 'expired');
+      else if (entry.calls === 0 && entry.lastSeen < unusedCutoff) void this.endSession(id, 'unused');
+    }
   }
 }

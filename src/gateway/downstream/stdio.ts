@@ -4,6 +4,7 @@ import { LineFramer } from '../framing.js';
 import { errorResponse, parseError, type JsonRpcMessage } from '../jsonrpc.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
 import { largestRequestCap } from '../limits.js';
+import { parseMessage, serializeMessage } from '../lossless-id.js';
 
 /**
  * Serves one client over stdin/stdout (the client launched Bastion). stdout carries only
@@ -57,7 +58,7 @@ export class StdioListener {
   private receive(line: string, bytes: number): void {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = parseMessage(line);
     } catch (error) {
       this.write(parseError(error instanceof Error ? error.message : 'invalid JSON'));
       return;
@@ -73,7 +74,7 @@ export class StdioListener {
       this.output.cork();
       setImmediate(this.flush);
     }
-    this.output.write(`${JSON.stringify(message)}\n`);
+    this.output.write(`${serializeMessage(message)}\n`);
     return true;
   }
 

@@ -43,6 +43,9 @@ export const directLauncher: ProcessLauncher = {
         resolve();
       });
     });
+    // After the start, an 'error' (a kill that failed, say) must not end the gateway: the
+    // connection sees the process end through its own exit and stream events.
+    child.on('error', () => {});
     return { child, dispose: async () => {} };
   },
 };
