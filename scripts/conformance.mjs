@@ -197,6 +197,7 @@ agents:
       - "read:resources:test://*"
       - "exec:sampling:conformance"
       - "exec:elicitation:conformance"
+      - "exec:logging:conformance"
 `;
   // Guards stay at their defaults (audit on, bubblewrap sandbox, output inspection, policy
   // enforced); only what the suite needs is opened: the forwarder's Host/Origin, and the agent's grants.
