@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { constants as fsConstants, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
 import { encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
@@ -142,7 +143,7 @@ export class AuditLog {
       // An older log has no seals: its tail cannot be told from forged records, so it is kept as it is, aside.
       archived = archiveLegacyLog(dir, now());
       metadata = { ...metadata, schema: AUDIT_SCHEMA };
-      writeDurably(dir, METADATA_FILE, `${JSON.stringify(metadata, null, 2)}\n`);
+      writeFileDurably(join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`, 0o644);
     }
     const keys = deriveLogKeys(secret, metadata.logId);
     const loaded = loadSignedCheckpoints(dir, signer, metadata, options.checkpoint.keyFile);
@@ -505,11 +506,11 @@ export class AuditLog {
   private writeCheckpoint(body: CheckpointBody): void {
     const note = signCheckpoint(body, this.signer);
     const name = checkpointName(body.size);
-    writeDurably(join(this.options.dir, CHECKPOINTS_DIR), name, note);
+    writeFileDurably(join(this.options.dir, CHECKPOINTS_DIR, name), note, 0o644);
     const mirror = this.options.checkpoint.mirrorDir;
     if (mirror !== undefined) {
       mkdirSync(mirror, { recursive: true, mode: 0o700 });
-      writeDurably(mirror, name, note);
+      writeFileDurably(join(mirror, name), note, 0o644);
     }
     if (this.options.checkpoint.mirrorStdout) process.stdout.write(note);
     this.lastCheckpointSize = body.size;
@@ -591,28 +592,6 @@ async function writeFully(handle: FileHandle, buffer: Buffer): Promise<void> {
   }
 }
 
-function fsyncDirectory(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Writes a file so that it is either absent or complete: temp file, fsync, rename, fsync dir. */
-function writeDurably(dir: string, name: string, content: string): void {
-  const temp = join(dir, `.${name}.tmp`);
-  const fd = openSync(temp, 'w', 0o644);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, join(dir, name));
-  fsyncDirectory(dir);
-}
 
 function loadOrCreateMetadata(dir: string, options: AuditLogOptions, signer: NoteSigner): LogMetadata {
   const path = join(dir, METADATA_FILE);
@@ -623,7 +602,7 @@ function loadOrCreateMetadata(dir: string, options: AuditLogOptions, signer: Not
   }
   const logId = randomBytes(8).toString('hex');
   const metadata: LogMetadata = { schema: AUDIT_SCHEMA, logId, origin: options.origin ?? `bastion.local/audit/${logId}`, keyName: signer.name, created: new Date().toISOString() };
-  writeDurably(dir, METADATA_FILE, `${JSON.stringify(metadata, null, 2)}\n`);
+  writeFileDurably(join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`, 0o644);
   return metadata;
 }
 

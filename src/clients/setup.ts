@@ -1,5 +1,5 @@
-import { copyFileSync, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFileDurably } from '../storage/index.js';
 import { CLIENT_FORMATS, CLIENT_IDS, type BastionEndpoint, type ClientFormat, type ClientId, type LocationEnv } from './formats.js';
 
 /** A client config that cannot be merged without losing what is in it. */
@@ -87,20 +87,9 @@ export function setupClient(request: SetupRequest): SetupResult {
   return { path, entry, text, backup, replaced };
 }
 
-/** Temp file, fsync, rename: a crash leaves the old file or the new one, never half of one. */
+/** Client configs may hold the user's other credentials: keep the old mode, or 0600 for a new file. */
 function writeAtomically(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  // Client configs may hold the user's other credentials: keep the old mode, or 0600 for a new file.
-  const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o600;
-  const temp = `${path}.bastion-${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
+  writeFileDurably(path, text, existsSync(path) ? statSync(path).mode & 0o777 : 0o600);
 }
 
 export interface ClientListing {

@@ -2,7 +2,8 @@
 // and every tool, prompt and resource-template definition). Live definitions are compared with it
 // at start and on every list; anything changed, added or removed is quarantined, never approved
 // automatically.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably } from '../storage/index.js';
 import { canonicalJson, DEFAULT_DIGEST_ALGORITHM, digestBytes, digestJson, digestsEqual, parseDigest, type DigestAlgorithm } from './digest.js';
 import type { ArtifactDigest } from './artifact.js';
 import type { Manifest } from './manifest.js';
@@ -156,11 +157,9 @@ export function parseLock(text: string, file = HASHLOCK_FILE): Hashlock {
 
 export const readLock = (file: string): Hashlock => parseLock(readFileSync(file, 'utf8'), file);
 
-/** Written to a temporary file and renamed, so a crash never leaves a half-written lock. */
+/** Written durably (temporary file, fsync, rename), so a crash never leaves a half-written lock. */
 export function writeLock(file: string, lock: Hashlock): void {
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(lock, null, 2)}\n`, { mode: 0o644 });
-  renameSync(temporary, file);
+  writeFileDurably(file, `${JSON.stringify(lock, null, 2)}\n`, 0o644);
 }
 
 // ---- diff -------------------------------------------------------------------------------------

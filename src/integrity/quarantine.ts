@@ -3,9 +3,10 @@
 // reconnects and restarts until an operator approves or rejects it. Records carry the old and new
 // definition hashes and a field-by-field diff. The store sits behind a small interface so that
 // replicas can later share it (Redis) and an admin console can decide from the web.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileDurably } from '../storage/index.js';
 import type { Definition, FieldChange } from './hashlock.js';
 
 /** What a quarantine is about: a listed definition, or a server's `instructions` text. */
@@ -209,25 +210,7 @@ export class FileQuarantineStore extends MemoryQuarantineStore {
   }
 
   private write(): void {
-    const dir = dirname(this.file);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    const body = `${JSON.stringify({ version: 1, records: super.list() } satisfies QuarantineFileShape, null, 2)}\n`;
-    const fd = openSync(temporary, 'w', 0o600);
-    try {
-      writeSync(fd, body);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, this.file);
-    // The rename is durable only once the directory entry is on disk.
-    const dirFd = openSync(dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    writeFileDurably(this.file, `${JSON.stringify({ version: 1, records: super.list() } satisfies QuarantineFileShape, null, 2)}\n`, 0o600);
     this.seen = this.identity();
   }
 }

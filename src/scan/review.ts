@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurably } from '../storage/index.js';
 import { createRedactor } from '../audit/redact.js';
 import type { JsonValue } from '../audit/schema.js';
 
@@ -74,17 +75,7 @@ export class ReviewStore {
       truncated,
     };
     text = `${JSON.stringify(entry)}\n`;
-    mkdirSync(this.options.dir, { recursive: true, mode: 0o700 });
-    const final = join(this.options.dir, `${id}.json`);
-    const temporary = `${final}.tmp-${process.pid}`;
-    const fd = openSync(temporary, 'w', 0o600);
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, final);
+    writeFileDurably(join(this.options.dir, `${id}.json`), text, 0o600);
     this.prune();
     return entry;
   }
