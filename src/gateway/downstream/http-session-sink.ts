@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { JsonRpcId, JsonRpcMessage } from '../jsonrpc.js';
 import type { SessionSink } from '../session.js';
 import { serializeMessage } from '../lossless-id.js';
+import { ClientOutbox } from './client-outbox.js';
 
 /**
  * The answer to one POSTed request. It starts undecided: if the response is the first thing
@@ -15,6 +16,7 @@ export class PendingHttpAnswer {
   constructor(
     private readonly res: ServerResponse,
     private readonly onDone: () => void,
+    private readonly outbox: ClientOutbox | undefined,
   ) {
     res.once('close', () => this.finish());
   }
@@ -32,6 +34,7 @@ export class PendingHttpAnswer {
       this.streaming = true;
       this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' });
     }
+    if (this.outbox !== undefined && !this.outbox.admit(message, this.res.writableLength)) return false;
     this.res.write(`event: message\ndata: ${body}\n\n`);
     if (isFinal) {
       this.res.end();
@@ -45,6 +48,12 @@ export class PendingHttpAnswer {
     if (this.done || this.res.destroyed) return this.finish();
     if (!this.streaming) this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform' });
     this.res.end();
+    this.finish();
+  }
+
+  /** Drops the connection with whatever it still queues (the client stopped reading). */
+  destroy(): void {
+    this.res.destroy();
     this.finish();
   }
 
@@ -64,9 +73,13 @@ export class HttpSessionSink implements SessionSink {
   private standalone: ServerResponse | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private held: JsonRpcMessage[] = [];
+  private disconnected = false;
+
+  /** `outbox` bounds what a client that stops reading can make the gateway hold (undefined: no bound, tests only). */
+  constructor(private readonly outbox?: ClientOutbox) {}
 
   expect(id: JsonRpcId, res: ServerResponse): void {
-    this.answers.set(id, new PendingHttpAnswer(res, () => this.answers.delete(id)));
+    this.answers.set(id, new PendingHttpAnswer(res, () => this.answers.delete(id), this.outbox));
   }
 
   /** Whether a POST is still waiting for the answer to request `id`. */
@@ -91,6 +104,7 @@ export class HttpSessionSink implements SessionSink {
   }
 
   send(message: JsonRpcMessage, related?: JsonRpcId): boolean {
+    if (this.disconnected) return false;
     const isResponse = 'id' in message && !('method' in message);
     const key = isResponse ? (message.id ?? undefined) : related;
     const answer = key === undefined ? undefined : this.answers.get(key);
@@ -103,8 +117,18 @@ export class HttpSessionSink implements SessionSink {
       this.held.push(message);
       return true;
     }
-    (this.standalone as ServerResponse).write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
+    const stream = this.standalone as ServerResponse;
+    if (this.outbox !== undefined && !this.outbox.admit(message, stream.writableLength)) return false;
+    stream.write(`event: message\ndata: ${serializeMessage(message)}\n\n`);
     return true;
+  }
+
+  /** Cuts every stream of a client that fell behind: what it has not read is dropped with them. */
+  disconnect(): void {
+    this.disconnected = true;
+    this.held = [];
+    this.closeStandalone(true);
+    for (const answer of this.answers.values()) answer.destroy();
   }
 
   release(id: JsonRpcId): void {
@@ -112,13 +136,15 @@ export class HttpSessionSink implements SessionSink {
   }
 
   closeAll(): void {
+    this.outbox?.flushReport();
     this.closeStandalone();
   }
 
-  private closeStandalone(): void {
+  private closeStandalone(destroy = false): void {
     if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
     this.keepAlive = undefined;
-    if (this.standalone !== undefined && !this.standalone.writableEnded) this.standalone.end();
+    if (destroy) this.standalone?.destroy();
+    else if (this.standalone !== undefined && !this.standalone.writableEnded) this.standalone.end();
     this.standalone = undefined;
   }
 }

@@ -8,6 +8,7 @@ import { classify, errorResponse, parseError, type JsonRpcId } from '../jsonrpc.
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
 import { HttpSessionSink } from './http-session-sink.js';
+import { ClientOutbox, DEFAULT_OUTBOX_LIMITS } from './client-outbox.js';
 import { largestRequestCap } from '../limits.js';
 import { AuthFailureAggregator } from './auth-failures.js';
 import { ConnectionLimiter } from './connection-limits.js';
@@ -189,7 +190,17 @@ export class HttpListener {
     if (admission.evict !== undefined) void this.endSession(admission.evict.id, 'evicted');
     // 256 bits from the CSPRNG: a session id cannot be guessed, and it is bound to its owner anyway.
     const sessionId = randomBytes(32).toString('base64url');
-    const sink = new HttpSessionSink();
+    const sink: HttpSessionSink = new HttpSessionSink(
+      new ClientOutbox(DEFAULT_OUTBOX_LIMITS, {
+        onDropped: (count) => this.runtime.events('client.notifications_dropped', { session_id: sessionId, agent: identity.agentId, count, transport: 'http' }),
+        onOverflow: (queuedBytes) => {
+          this.runtime.logger.warn({ session: sessionId, agent: identity.agentId, queuedBytes }, 'client stopped reading: its session is closed');
+          this.runtime.events('client.disconnected', { session_id: sessionId, agent: identity.agentId, reason: 'slow_client', queued_bytes: queuedBytes, transport: 'http' });
+          sink.disconnect();
+          void this.endSession(sessionId, 'slow_client');
+        },
+      }),
+    );
     const session = new GatewaySession(this.runtime, sink, { transport: 'http', sessionId });
     const entry: HttpSession = { session, sink, owner: identity.agentId, lastSeen: Date.now(), calls: 0 };
     this.sessions.add(sessionId, entry);

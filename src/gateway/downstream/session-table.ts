@@ -18,7 +18,7 @@ export interface SessionCaps {
 }
 
 /** Why a session ends: the audit record's `reason`. */
-export type SessionEndReason = 'delete' | 'expired' | 'unused' | 'evicted' | 'shutdown' | 'initialize_failed';
+export type SessionEndReason = 'delete' | 'expired' | 'unused' | 'evicted' | 'shutdown' | 'initialize_failed' | 'slow_client';
 
 /** What admitting a new session takes: nothing, ending one idle session first, or a refusal. */
 export type Admission =

@@ -5,6 +5,7 @@ import { errorResponse, parseError, type JsonRpcMessage } from '../jsonrpc.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
 import { largestRequestCap } from '../limits.js';
 import { parseMessage, serializeMessage } from '../lossless-id.js';
+import { ClientOutbox, DEFAULT_OUTBOX_LIMITS } from './client-outbox.js';
 
 /**
  * Serves one client over stdin/stdout (the client launched Bastion). stdout carries only
@@ -15,6 +16,7 @@ export class StdioListener {
   private readonly framer: LineFramer;
   private readonly closed: Promise<void>;
   private corked = false;
+  private readonly outbox: ClientOutbox;
 
   constructor(
     runtime: GatewayRuntime,
@@ -23,6 +25,15 @@ export class StdioListener {
     private readonly output: Writable = process.stdout,
   ) {
     this.session = new GatewaySession(runtime, { send: (message) => this.write(message) }, { transport: 'stdio' });
+    this.outbox = new ClientOutbox(DEFAULT_OUTBOX_LIMITS, {
+      onDropped: (count) => runtime.events('client.notifications_dropped', { session_id: this.session.sessionId, agent: identity.agentId, count, transport: 'stdio' }),
+      onOverflow: (queuedBytes) => {
+        // The one client stopped reading stdout: end as if it had closed stdin.
+        runtime.logger.warn({ agent: identity.agentId, queuedBytes }, 'the stdio client stopped reading: shutting down');
+        runtime.events('client.disconnected', { session_id: this.session.sessionId, agent: identity.agentId, reason: 'slow_client', queued_bytes: queuedBytes, transport: 'stdio' });
+        input.destroy();
+      },
+    });
     const maxBytes = largestRequestCap(runtime.config);
     this.framer = new LineFramer(
       maxBytes,
@@ -46,6 +57,7 @@ export class StdioListener {
    * session, then makes sure every answer has left the process.
    */
   async close(): Promise<void> {
+    this.outbox.flushReport();
     await this.session.drain(5000);
     await this.session.close();
     if (this.corked) this.flush();
@@ -68,7 +80,7 @@ export class StdioListener {
 
   /** Corked and flushed once per event-loop turn, like the upstream side: one write for a burst. */
   private write(message: JsonRpcMessage): boolean {
-    if (!this.output.writable) return false;
+    if (!this.output.writable || !this.outbox.admit(message, this.output.writableLength)) return false;
     if (!this.corked) {
       this.corked = true;
       this.output.cork();
