@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { hashToken } from '../../src/auth/index.js';
 import { httpClient, referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import { policyGatewayYaml } from './helpers.js';
 
 const PROMPT = 'everything.completable-prompt';
 const TEMPLATE = 'everything+demo://resource/dynamic/text/{resourceId}';
@@ -44,19 +44,7 @@ agents:
       - "exec:logging:[everything]"
 `,
     );
-    const yaml = `version: 1
-stateDir: state
-listeners:
-  http: { host: 127.0.0.1, port: 0 }
-auth:
-  apiTokens:
-    - { agent: outsider, sha256: ${hashToken('outsider-token')} }
-    - { agent: insider, sha256: ${hashToken('insider-token')} }
-policy:
-  files: [${JSON.stringify(join(tmp.path, 'policy.yaml'))}]
-sandbox: { backend: none }
-servers:
-${stdioServer('everything', referenceServer('everything'), ['stdio'], '    tools:\n      echo: { scopes: [] }\n')}`;
+    const yaml = policyGatewayYaml({ agents: ['outsider', 'insider'], policyFile: join(tmp.path, 'policy.yaml'), servers: stdioServer('everything', referenceServer('everything'), ['stdio'], '    tools:\n      echo: { scopes: [] }\n') });
     gw = await startGateway(yaml);
     [outsider, insider] = await Promise.all([httpClient(gw.url, 'outsider-token'), httpClient(gw.url, 'insider-token')]);
   });

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { hashToken } from '../../src/auth/index.js';
 import { filterRoots } from '../../src/policy/index.js';
 import { firstText, referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import { policyGatewayYaml } from './helpers.js';
 
 const FIXTURES = join(process.cwd(), 'test', 'policy', 'fixtures');
 
@@ -35,19 +35,7 @@ agents:
       - "read:roots:[filesystem]"
 `,
     );
-    const yaml = `version: 1
-stateDir: state
-listeners:
-  http: { host: 127.0.0.1, port: 0 }
-auth:
-  apiTokens:
-    - { agent: reader, sha256: ${hashToken('reader-token')} }
-policy:
-  files: [${JSON.stringify(join(root, 'policy.yaml'))}]
-  manifests: [${JSON.stringify(join(FIXTURES, 'filesystem.manifest.yaml'))}]
-sandbox: { backend: none }
-servers:
-${stdioServer('filesystem', referenceServer('filesystem'), [join(root, 'allowed')])}`;
+    const yaml = policyGatewayYaml({ agents: ['reader'], policyFile: join(root, 'policy.yaml'), manifests: [join(FIXTURES, 'filesystem.manifest.yaml')], servers: stdioServer('filesystem', referenceServer('filesystem'), [join(root, 'allowed')]) });
     gw = await startGateway(yaml);
   });
 

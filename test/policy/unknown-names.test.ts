@@ -2,11 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hashToken } from '../../src/auth/index.js';
 import { GatewaySession } from '../../src/gateway/session.js';
 import type { JsonRpcMessage } from '../../src/gateway/jsonrpc.js';
 import type { Identity } from '../../src/pipeline/index.js';
 import { referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
+import { policyGatewayYaml } from './helpers.js';
 
 interface Answer {
   id?: unknown;
@@ -39,19 +39,7 @@ describe('unknown and oversized tool names', () => {
 
   before(async () => {
     writeFileSync(join(tmp.path, 'policy.yaml'), 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[everything.echo]"]\n');
-    const yaml = `version: 1
-stateDir: state
-listeners:
-  http: { host: 127.0.0.1, port: 0 }
-auth:
-  apiTokens:
-    - { agent: alice, sha256: ${hashToken('alice-token')} }
-limits: { maxRequestBytes: 4194304 }
-policy:
-  files: [${JSON.stringify(join(tmp.path, 'policy.yaml'))}]
-sandbox: { backend: none }
-servers:
-${stdioServer('everything', referenceServer('everything'), ['stdio'], '    tools:\n      echo: { scopes: [] }\n')}`;
+    const yaml = policyGatewayYaml({ agents: ['alice'], policyFile: join(tmp.path, 'policy.yaml'), extra: 'limits: { maxRequestBytes: 4194304 }', servers: stdioServer('everything', referenceServer('everything'), ['stdio'], '    tools:\n      echo: { scopes: [] }\n') });
     gw = await startGateway(yaml);
     session = new GatewaySession(gw.gateway.runtime, {
       send(message: JsonRpcMessage) {
