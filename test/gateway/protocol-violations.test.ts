@@ -3,17 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { BASTION_BIN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
+import { BASTION_BIN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, type RunningGateway, callError } from '../helpers/gateway.js';
 import { auditRecords } from '../helpers/audit.js';
-
-async function callError(client: Client, name: string, args: Record<string, unknown> = {}): Promise<Error> {
-  const result = await client.callTool({ name, arguments: args }).then(
-    () => undefined,
-    (error: Error) => error,
-  );
-  assert.ok(result instanceof Error, `${name} was expected to fail`);
-  return result;
-}
 
 describe('a hostile upstream that breaks the protocol', () => {
   let gw: RunningGateway;

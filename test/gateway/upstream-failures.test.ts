@@ -1,16 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
-
-async function callError(client: Client, name: string, args: Record<string, unknown> = {}): Promise<Error> {
-  const result = await client.callTool({ name, arguments: args }).then(
-    () => undefined,
-    (error: Error) => error,
-  );
-  assert.ok(result instanceof Error, `${name} was expected to fail`);
-  return result;
-}
+import { configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, type RunningGateway, callError } from '../helpers/gateway.js';
 
 describe('an upstream that hangs, floods, writes garbage or crashes affects only its own calls', () => {
   let gw: RunningGateway;

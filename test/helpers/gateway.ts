@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,4 +105,14 @@ export function firstText(result: unknown): string {
   const content = (result as { content?: Array<{ type: string; text?: string }> }).content ?? [];
   const item = content.find((entry) => entry.type === 'text');
   return item?.text ?? '';
+}
+
+/** The error a tool call fails with; fails the test when the call succeeds. */
+export async function callError(client: Client, name: string, args: Record<string, unknown> = {}): Promise<Error> {
+  const result = await client.callTool({ name, arguments: args }).then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  assert.ok(result instanceof Error, `${name} was expected to fail`);
+  return result;
 }
