@@ -80,6 +80,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       inspectDefinitions: hashlockInspector(admissions, record, logger, loaded),
       extraGuards: { outermost, afterRouting },
       events: record,
+      auditDigest: (canonicalJson) => audit.digestText(canonicalJson),
       ...(policy === undefined ? {} : { listFilter: createListFilter(policy), serverRequestPolicy: createServerRequestPolicy(policy) }),
     };
     const gateway = new Gateway(gatewayOptions);

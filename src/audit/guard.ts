@@ -6,8 +6,8 @@ import { requestRecord, type CaptureOptions } from './record.js';
 /** What the guard needs from a log: AuditLog satisfies it. */
 export interface AuditSink {
   append(fields: AuditFields): Promise<AppendResult>;
-  /** Keyed digest for args_digest (AuditLog: HMAC under the log's digest key); without it, plain SHA-256. */
-  digestArguments?(canonicalJson: string): string;
+  /** Keyed digest for args_digest, output_digest and prompt_digest (AuditLog: HMAC under the log's digest key); without it, plain SHA-256. */
+  digestText?(canonicalJson: string): string;
 }
 
 /**
@@ -16,7 +16,7 @@ export interface AuditSink {
  * disk; if the record cannot be written the client gets an error instead (fail closed).
  */
 export function createAuditGuard(log: AuditSink, capture: CaptureOptions): Guard {
-  const digestArguments = log.digestArguments?.bind(log);
+  const digestText = log.digestText?.bind(log);
   return {
     name: 'audit',
     async handle(ctx: CallContext, next: Next): Promise<Outcome> {
@@ -33,7 +33,7 @@ export function createAuditGuard(log: AuditSink, capture: CaptureOptions): Guard
         outcome = failure(ErrorCode.InternalError, 'internal error');
       }
       try {
-        await log.append(requestRecord(ctx, outcome, capture, digestArguments));
+        await log.append(requestRecord(ctx, outcome, capture, digestText));
       } catch (error) {
         return failure(ErrorCode.InternalError, 'the audit log could not record this call, so its result is withheld', { reason: 'audit_unavailable', detail: error instanceof Error ? error.message : String(error) });
       }

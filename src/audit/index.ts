@@ -6,7 +6,7 @@ export { AuditLog, AuditTamperError, AuditUnavailableError, writerLockHolder } f
 export type { AppendResult, AuditLogOptions, RecoveryReport, WriterStats } from './log.js';
 export { createAuditGuard } from './guard.js';
 export type { AuditSink } from './guard.js';
-export { requestRecord } from './record.js';
+export { plainDigest, requestRecord } from './record.js';
 export type { CaptureOptions } from './record.js';
 export { auditConfigSchema, defaultAuditConfig, resolveAuditConfig } from './config.js';
 export type { AuditConfig, CaptureLevel, DeepPartial } from './config.js';

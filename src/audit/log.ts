@@ -300,10 +300,11 @@ export class AuditLog {
   }
 
   /**
-   * `hmac-sha256:` digest of a canonical JSON text under this log's digest key, for args_digest:
-   * a guessed argument value can be confirmed only by someone holding the key.
+   * `hmac-sha256:` digest of a canonical JSON text under this log's digest key, for args_digest,
+   * output_digest and prompt_digest: a guessed argument, output or prompt can be confirmed only by
+   * someone holding the key.
    */
-  digestArguments(canonicalJson: string): string {
+  digestText(canonicalJson: string): string {
     return keyedDigest(this.keys.digest, canonicalJson);
   }
 

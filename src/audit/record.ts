@@ -1,5 +1,5 @@
 import { ErrorCode, type CallContext, type Outcome } from '../pipeline/index.js';
-import { canonicalJson, digestOf, plainCanonicalJson, sha256Hex } from './canonical.js';
+import { canonicalJson, plainCanonicalJson, sha256Hex } from './canonical.js';
 import type { CaptureLevel } from './config.js';
 import { createRedactor, wellFormed, type Redactor } from './redact.js';
 import type { AuditFields, Decision, JsonValue } from './schema.js';
@@ -14,10 +14,11 @@ const denyCodes = new Set<number>([ErrorCode.Unauthenticated, ErrorCode.Forbidde
 
 /**
  * Builds the one record for a finished request. Everything in clear passes the redactor first.
- * `digestArguments` keys args_digest (the arguments are digested before redaction, so an
- * unkeyed digest would let anyone holding the log confirm a guessed password).
+ * `digestText` keys args_digest, output_digest and prompt_digest: they digest what was sent and
+ * returned before redaction, so an unkeyed digest would let anyone holding the log confirm a
+ * guessed password or a guessed file content. Without it (a sink with no key), plain SHA-256.
  */
-export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions, digestArguments?: (canonicalJson: string) => string): AuditFields {
+export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions, digestText: (canonicalJson: string) => string = plainDigest): AuditFields {
   const redactor = createRedactor();
   const params = ctx.params ?? {};
   const args = ctx.method === 'tools/call' ? params['arguments'] : withoutMeta(params);
@@ -56,9 +57,9 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
     request_bytes: ctx.requestBytes,
     output_bytes: ctx.audit.outputBytes ?? Buffer.byteLength(producedText),
-    args_digest: args === undefined ? undefined : digestArguments === undefined ? `sha256:${sha256Hex(safeCanonicalJson(args))}` : digestArguments(safeCanonicalJson(args)),
-    output_digest: `sha256:${sha256Hex(producedText)}`,
-    prompt_digest: promptDigest(ctx.method, params, outcome),
+    args_digest: args === undefined ? undefined : digestText(safeCanonicalJson(args)),
+    output_digest: digestText(producedText),
+    prompt_digest: promptDigest(ctx.method, params, outcome, digestText),
     output_summary: clip(redactor.text(summarize(outcome)), 256),
     input: args === undefined ? undefined : captured(args, capture.arguments, capture.maxChars, redactor),
     output: captured(produced, capture.outputs, capture.maxChars, redactor),
@@ -91,10 +92,15 @@ function withoutMeta(params: Record<string, unknown>): Record<string, unknown> |
 }
 
 /** Sampling requests and prompts put text into a model's context: their messages get their own digest. */
-function promptDigest(method: string, params: Record<string, unknown>, outcome: Outcome): string | undefined {
-  if (method === 'sampling/createMessage') return digestOf(jsonSafe({ messages: params['messages'] ?? null, systemPrompt: params['systemPrompt'] ?? null }));
-  if (method === 'prompts/get' && outcome.ok && outcome.result !== null && typeof outcome.result === 'object') return digestOf(jsonSafe((outcome.result as Record<string, unknown>)['messages'] ?? null));
+function promptDigest(method: string, params: Record<string, unknown>, outcome: Outcome, digestText: (canonicalJson: string) => string): string | undefined {
+  if (method === 'sampling/createMessage') return digestText(safeCanonicalJson({ messages: params['messages'] ?? null, systemPrompt: params['systemPrompt'] ?? null }));
+  if (method === 'prompts/get' && outcome.ok && outcome.result !== null && typeof outcome.result === 'object') return digestText(safeCanonicalJson((outcome.result as Record<string, unknown>)['messages'] ?? null));
   return undefined;
+}
+
+/** The digest a sink without a key writes: `sha256:` of the canonical JSON text. */
+export function plainDigest(canonicalJson: string): string {
+  return `sha256:${sha256Hex(canonicalJson)}`;
 }
 
 function summarize(outcome: Outcome): string {

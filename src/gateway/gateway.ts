@@ -1,3 +1,4 @@
+import { plainDigest } from '../audit/index.js';
 import { Authenticator } from '../auth/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { authenticationGuard, createValidationGuard, requestSizeGuard } from '../guards/index.js';
@@ -21,6 +22,8 @@ export interface GatewayOptions {
   inspectDefinitions?: DefinitionInspector;
   serverRequestPolicy?: ServerRequestPolicy;
   events?: GatewayEventSink;
+  /** The audit log's keyed digest (AuditLog.digestText); without it, plain SHA-256. */
+  auditDigest?: (canonicalJson: string) => string;
 }
 
 /**
@@ -43,6 +46,7 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     inspectDefinitions: options.inspectDefinitions ?? publishEverything,
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
     events: options.events ?? (() => undefined),
+    auditDigest: options.auditDigest ?? plainDigest,
   };
 }
 

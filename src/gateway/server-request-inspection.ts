@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { digestOf } from '../audit/canonical.js';
+import { canonicalJson } from '../audit/canonical.js';
 import type { BastionConfig } from '../config/index.js';
 import { DEFAULT_REVIEW_LIMITS, newReviewId, ReviewStore, TextInspector } from '../scan/index.js';
 
@@ -54,21 +54,29 @@ function promptParts(method: string, params: Record<string, unknown>): unknown {
   return null;
 }
 
-function safeDigest(value: unknown): string {
+function safeCanonicalJson(value: unknown): string {
   try {
-    return digestOf(value);
+    return canonicalJson(value);
   } catch {
-    return digestOf(JSON.parse(JSON.stringify(value)) as unknown);
+    return canonicalJson(JSON.parse(JSON.stringify(value)) as unknown);
   }
 }
 
-export function inspectServerRequest(config: BastionConfig, baseDir: string, server: string, method: string, params: Record<string, unknown> | undefined): ServerRequestVerdict {
+/** What inspecting a server request needs from the gateway: its config, and the audit log's keyed digest. */
+export interface ServerRequestContext {
+  config: BastionConfig;
+  baseDir: string;
+  auditDigest: (canonicalJson: string) => string;
+}
+
+export function inspectServerRequest(context: ServerRequestContext, server: string, method: string, params: Record<string, unknown> | undefined): ServerRequestVerdict {
+  const { config, baseDir } = context;
   const verdict: ServerRequestVerdict = { refusal: undefined, ruleIds: [], params, downgradedFrom: undefined, promptDigest: undefined, reviewId: undefined };
   if (method !== 'sampling/createMessage' && method !== 'elicitation/create') return verdict;
   const body = params ?? {};
   const parts = promptParts(method, body);
   if (method === 'sampling/createMessage') {
-    verdict.promptDigest = safeDigest(parts);
+    verdict.promptDigest = context.auditDigest(safeCanonicalJson(parts));
     const maximum = config.upstream.sampling.maxIncludeContext;
     const asked = body['includeContext'];
     if (asked !== undefined && (typeof asked !== 'string' || CONTEXT_ORDER.indexOf(asked as IncludeContext) === -1 || CONTEXT_ORDER.indexOf(asked as IncludeContext) > CONTEXT_ORDER.indexOf(maximum))) {

@@ -64,7 +64,7 @@ export class ServerRequestBroker {
     if (denial !== undefined) {
       return refuse(ErrorCode.Forbidden, denial, `denied by Bastion policy: ${denial}`);
     }
-    const verdict = inspectServerRequest(this.session.runtime.config, this.session.runtime.baseDir, server, request.method, request.params);
+    const verdict = inspectServerRequest(this.session.runtime, server, request.method, request.params);
     const digest: Record<string, string> = verdict.promptDigest === undefined ? {} : { prompt_digest: verdict.promptDigest };
     if (verdict.refusal !== undefined) {
       const review = verdict.reviewId === undefined ? '' : ` (review ${verdict.reviewId})`;

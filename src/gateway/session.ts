@@ -42,6 +42,8 @@ export interface GatewayRuntime {
   inspectDefinitions: DefinitionInspector;
   serverRequestPolicy: ServerRequestPolicy;
   events: GatewayEventSink;
+  /** The audit log's keyed digest of a canonical JSON text (prompt_digest of server requests). */
+  auditDigest: (canonicalJson: string) => string;
 }
 
 export interface SessionOptions {

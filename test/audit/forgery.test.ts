@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CallContext, compose, success } from '../../src/pipeline/index.js';
 import { AuditLog, AuditTamperError, createAuditGuard, verifyLog, type AuditLogOptions, type AuditRecord } from '../../src/audit/index.js';
-import { buildLine, digestOf } from '../../src/audit/canonical.js';
+import { buildLine, canonicalJson, digestOf } from '../../src/audit/canonical.js';
 import { listCheckpoints, listSegments } from '../../src/audit/layout.js';
 import { readRecords } from '../../src/audit/reader.js';
 import { auditOptions, tempDir } from './helpers.js';
@@ -159,7 +159,7 @@ describe('audit forgery by someone who can write the log but holds no key', () =
     }
   });
 
-  test('args_digest is an HMAC under the log key: a guessed password cannot be confirmed from the log alone', async () => {
+  test('args_digest and output_digest are HMACs under the log key: a guessed password or file content cannot be confirmed from the log alone', async () => {
     const temp = tempDir();
     try {
       const options = auditOptions(temp.dir);
@@ -175,15 +175,19 @@ describe('audit forgery by someone who can write the log but holds no key', () =
         signal: new AbortController().signal,
       });
       ctx.target = { server: 'db', name: 'login' };
-      await compose([createAuditGuard(log, { arguments: 'full', outputs: 'none', maxChars: 1024 })], async () => success({ content: [] }))(ctx);
+      const secretOutput = { content: [{ type: 'text', text: 'DB_PASSWORD=hunter2' }] };
+      await compose([createAuditGuard(log, { arguments: 'full', outputs: 'none', maxChars: 1024 })], async () => success(secretOutput))(ctx);
       await log.close();
       const record = [...readRecords(options.dir)].map((item) => item.record).find((item) => item.kind === 'request') as AuditRecord;
       assert.ok(!JSON.stringify(record).includes('hunter2'), 'the password is redacted');
       const guess = digestOf({ password: 'hunter2', user: 'root' });
       assert.notEqual(record.args_digest, guess, 'the unkeyed digest of the guess does not match');
       assert.match(record.args_digest ?? '', /^hmac-sha256:[0-9a-f]{64}$/);
+      assert.notEqual(record.output_digest, digestOf(secretOutput), 'a guessed output does not match either');
+      assert.match(record.output_digest ?? '', /^hmac-sha256:[0-9a-f]{64}$/);
       const reopened = await AuditLog.open(options);
-      assert.equal(reopened.digestArguments('{"password":"hunter2","user":"root"}'), record.args_digest, 'the key holder can still match a copy of the arguments');
+      assert.equal(reopened.digestText('{"password":"hunter2","user":"root"}'), record.args_digest, 'the key holder can still match a copy of the arguments');
+      assert.equal(reopened.digestText(canonicalJson(secretOutput)), record.output_digest, 'and a copy of the output');
       await reopened.close();
     } finally {
       temp.cleanup();

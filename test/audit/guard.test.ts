@@ -71,7 +71,7 @@ describe('the audit guard', () => {
         assert.equal(record.token_fingerprint, 'fp:1a2b3c4d');
         assert.deepEqual(record.tools_invoked, ['files.read']);
         assert.match(record.args_digest ?? '', /^hmac-sha256:[0-9a-f]{64}$/, 'keyed under the log (see forgery.test.ts)');
-        assert.match(record.output_digest ?? '', /^sha256:[0-9a-f]{64}$/);
+        assert.match(record.output_digest ?? '', /^hmac-sha256:[0-9a-f]{64}$/, 'keyed too: outputs are digested before redaction');
         assert.equal(typeof record.exec_duration_ms, 'number');
         if (result.kind === 'allow') assert.equal(record.decision, 'allow');
         if (result.kind === 'deny') {

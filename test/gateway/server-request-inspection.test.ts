@@ -44,7 +44,7 @@ describe('sampling and elicitation requests from a server pass output inspection
     assert.equal(sampled.length, 0, 'the client was asked to sample an injected prompt');
     const denied = (await serverRequests()).find((info) => info['method'] === 'sampling/createMessage' && info['decision'] === 'deny');
     assert.ok(denied, 'the refusal is audited');
-    assert.match(String(denied['prompt_digest']), /^sha256:[0-9a-f]{64}$/);
+    assert.match(String(denied['prompt_digest']), /^hmac-sha256:[0-9a-f]{64}$/, 'keyed under the audit log: a guessed prompt cannot be confirmed from the log alone');
     assert.match(String(denied['reason']), /inspection:.*review r/);
   });
 
@@ -55,7 +55,9 @@ describe('sampling and elicitation requests from a server pass output inspection
     assert.equal(sampled.length, 1);
     assert.equal(sampled[0]?.['includeContext'], 'thisServer');
     const messages = [{ role: 'user', content: { type: 'text', text: prompt } }];
-    const expected = `sha256:${createHash('sha256').update(canonicalJson({ messages, systemPrompt: 'You are helpful.' })).digest('hex')}`;
+    const text = canonicalJson({ messages, systemPrompt: 'You are helpful.' });
+    const expected = gw.bastion.audit.digestText(text);
+    assert.notEqual(expected, `sha256:${createHash('sha256').update(text).digest('hex')}`);
     const allowed = (await serverRequests()).find((info) => info['method'] === 'sampling/createMessage' && info['decision'] === 'allow');
     assert.equal(allowed?.['prompt_digest'], expected);
     assert.equal(allowed?.['include_context_requested'], 'allServers');
