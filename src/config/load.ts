@@ -137,6 +137,25 @@ function describeSchemaError(error: ErrorObject, doc: Document, lineCounter: Lin
   }
 }
 
+/** The legacy SSE paths must differ from each other and from the Streamable HTTP path, or one would shadow another. */
+function legacySseProblems(config: BastionConfig, doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
+  const http = config.listeners.http;
+  const legacy = http?.legacySse;
+  if (http === undefined || legacy?.enabled !== true) return [];
+  const taken = new Map<string, string>([[http.path, 'path']]);
+  const problems: ConfigProblem[] = [];
+  for (const key of ['ssePath', 'messagesPath'] as const) {
+    const value = legacy[key] ?? (key === 'ssePath' ? '/sse' : '/messages');
+    const clash = taken.get(value);
+    if (clash !== undefined) {
+      const position = locate(doc, lineCounter, ['listeners', 'http', 'legacySse', key]);
+      problems.push({ file, line: position?.line, column: position?.column, field: `listeners.http.legacySse.${key}`, message: `'${value}' is already listeners.http.${clash === 'path' ? 'path' : `legacySse.${clash}`}`, fix: `choose another path for ${key}` });
+    }
+    taken.set(value, key);
+  }
+  return problems;
+}
+
 function semanticProblems(config: BastionConfig, doc: Document, lineCounter: LineCounter, file: string): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const [name, server] of Object.entries(config.servers)) {
@@ -167,6 +186,7 @@ function semanticProblems(config: BastionConfig, doc: Document, lineCounter: Lin
       fix: 'remove namespaced: false from all servers but one',
     });
   }
+  problems.push(...legacySseProblems(config, doc, lineCounter, file));
   const oauth = config.auth.oauth;
   if (oauth !== undefined && oauth.jwksUrl === undefined && oauth.jwksFile === undefined) {
     const position = locate(doc, lineCounter, ['auth', 'oauth']);

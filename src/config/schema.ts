@@ -133,6 +133,17 @@ export const configSchema = {
             maxConnections: { type: 'integer', minimum: 1, maximum: 100000, default: 512, description: 'open connections in total; more are closed at once' },
             maxConnectionsPerAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 64, description: 'open connections from one client address; more are closed at once' },
             authFailureWindowSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60, description: 'refused authentications are audited as one record per source address and window' },
+            legacySse: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['enabled'],
+              description: 'the deprecated HTTP+SSE transport (MCP 2024-11-05) for clients without Streamable HTTP',
+              properties: {
+                enabled: { type: 'boolean', description: 'serve GET ssePath and POST messagesPath beside Streamable HTTP' },
+                ssePath: { type: 'string', pattern: '^/', default: '/sse', description: 'GET opens the event stream' },
+                messagesPath: { type: 'string', pattern: '^/', default: '/messages', description: 'POST carries client messages (?sessionId=...)' },
+              },
+            },
           },
         },
       },

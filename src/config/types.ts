@@ -134,6 +134,8 @@ export interface HttpListenerConfig {
   maxConnectionsPerAddress?: number;
   /** Refused authentications are audited once per source address and window, with a count. */
   authFailureWindowSeconds?: number;
+  /** The deprecated HTTP+SSE transport (2024-11-05) beside Streamable HTTP; off unless enabled. */
+  legacySse?: { enabled: boolean; ssePath?: string; messagesPath?: string };
 }
 
 export interface BastionConfig {

@@ -47,7 +47,7 @@ export interface GatewayRuntime {
 }
 
 export interface SessionOptions {
-  transport: 'stdio' | 'http';
+  transport: 'stdio' | 'http' | 'sse';
   sessionId?: string;
 }
 

@@ -16,7 +16,7 @@ export interface Identity {
 /** Facts about the downstream session the request arrived on. */
 export interface SessionInfo {
   sessionId: string;
-  transport: 'stdio' | 'http';
+  transport: 'stdio' | 'http' | 'sse';
   protocolVersion: string | undefined;
 }
 

@@ -15,6 +15,7 @@ export interface LoggedRecord {
   request_id?: string | number;
   agent_id?: string;
   token_fingerprint?: string;
+  transport?: string;
   info?: Record<string, unknown>;
 }
 

@@ -12,7 +12,8 @@ import { ClientOutbox, DEFAULT_OUTBOX_LIMITS } from './client-outbox.js';
 import { largestRequestCap } from '../limits.js';
 import { AuthFailureAggregator } from './auth-failures.js';
 import { ConnectionLimiter } from './connection-limits.js';
-import { defaultPerAgentCap, SessionTable, type HttpSession, type SessionEndReason } from './session-table.js';
+import { defaultPerAgentCap, SessionTable, type SessionEndReason, type StreamableHttpSession } from './session-table.js';
+import { LegacySseEndpoint } from './legacy-sse.js';
 import { parseMessage, serializeMessage } from '../lossless-id.js';
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
@@ -32,6 +33,7 @@ export class HttpListener {
   private lastRefusalLog = 0;
   private allowedHosts = new Set<string>();
   private publicUrl = '';
+  private readonly legacySse: LegacySseEndpoint | undefined;
 
   constructor(
     private readonly runtime: GatewayRuntime,
@@ -64,6 +66,13 @@ export class HttpListener {
     this.authFailures = new AuthFailureAggregator((config.authFailureWindowSeconds ?? 60) * 1000, runtime.events);
     this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.min(30_000, ((config.unusedSessionIdleSeconds ?? 60) * 1000) / 2));
     this.sweeper.unref();
+    const legacy = config.legacySse;
+    this.legacySse = legacy?.enabled === true
+      ? new LegacySseEndpoint(
+          { runtime, sessions: this.sessions, readBody: (req, res) => this.readBody(req, res), json: (res, status, body) => this.json(res, status, body), endSession: (id, reason) => this.endSession(id, reason) },
+          { ssePath: legacy.ssePath ?? '/sse', messagesPath: legacy.messagesPath ?? '/messages' },
+        )
+      : undefined;
   }
 
   /** Binds the socket. Resolves with the URL clients should use. */
@@ -114,13 +123,15 @@ export class HttpListener {
     if (!this.hostAllowed(req)) return this.refuse(req, res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Host header not allowed (DNS rebinding protection); add it to listeners.http.allowedHosts if it is legitimate' }));
     if (url.pathname === METADATA_PATH || url.pathname === `${METADATA_PATH}${this.config.path}`) return this.metadata(res);
     if (url.pathname === '/healthz') return this.json(res, 200, { status: 'ok' });
-    if (url.pathname !== this.config.path) return this.refuse(req, res, 404, { error: 'not found' });
+    const legacy = this.legacySse?.handles(url.pathname) === true ? this.legacySse : undefined;
+    if (url.pathname !== this.config.path && legacy === undefined) return this.refuse(req, res, 404, { error: 'not found' });
     if (!this.originAllowed(req)) return this.refuse(req, res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Origin not allowed; add it to listeners.http.allowedOrigins if it is legitimate' }));
     const auth = await this.authenticator.authenticate(req.headers.authorization);
     if (!auth.ok) {
       this.authFailures.refused(req.socket.remoteAddress, auth.description);
       return this.unauthorized(req, res, auth.error, auth.description);
     }
+    if (legacy !== undefined) return legacy.handle(req, res, url, auth.identity);
     switch (req.method) {
       case 'POST':
         return this.post(req, res, auth.identity);
@@ -202,7 +213,7 @@ export class HttpListener {
       }),
     );
     const session = new GatewaySession(this.runtime, sink, { transport: 'http', sessionId });
-    const entry: HttpSession = { session, sink, owner: identity.agentId, lastSeen: Date.now(), calls: 0 };
+    const entry: StreamableHttpSession = { session, sink, owner: identity.agentId, lastSeen: Date.now(), calls: 0 };
     this.sessions.add(sessionId, entry);
     this.runtime.events('session.created', { session_id: sessionId, agent: identity.agentId, remote: req.socket.remoteAddress ?? null, transport: 'http' });
     res.setHeader('mcp-session-id', sessionId);
@@ -232,15 +243,15 @@ export class HttpListener {
   }
 
   /** The caller's session, or an answer saying why there is none. A session belongs to the agent that created it. */
-  private sessionFor(req: IncomingMessage, res: ServerResponse, identity: Identity): HttpSession | undefined {
+  private sessionFor(req: IncomingMessage, res: ServerResponse, identity: Identity): StreamableHttpSession | undefined {
     const header = req.headers['mcp-session-id'];
     if (typeof header !== 'string' || header === '') {
       this.json(res, 400, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'missing Mcp-Session-Id header: send initialize first' }));
       return undefined;
     }
     const entry = this.sessions.get(header);
-    if (entry === undefined || entry.owner !== identity.agentId) {
-      // An unknown id and another agent's id get the same answer, so ids cannot be probed.
+    if (entry === undefined || entry.legacySse === true || entry.owner !== identity.agentId) {
+      // An unknown id, another agent's id and a legacy SSE session's id get the same answer, so ids cannot be probed.
       this.json(res, 404, errorResponse(null, { code: ErrorCode.InvalidRequest, message: 'session not found: it expired or was closed; initialize a new one' }));
       return undefined;
     }

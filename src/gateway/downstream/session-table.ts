@@ -1,14 +1,29 @@
 import type { GatewaySession } from '../session.js';
 import type { HttpSessionSink } from './http-session-sink.js';
+import type { LegacySseSink } from './legacy-sse.js';
 
-export interface HttpSession {
+interface SessionEntry {
   session: GatewaySession;
-  sink: HttpSessionSink;
   owner: string;
   lastSeen: number;
   /** Requests the client made after initialize; a session that never makes one expires early. */
   calls: number;
 }
+
+/** A Streamable HTTP session (Mcp-Session-Id). */
+export interface StreamableHttpSession extends SessionEntry {
+  sink: HttpSessionSink;
+  legacySse?: undefined;
+}
+
+/** A session of the 2024-11-05 HTTP+SSE transport (`?sessionId=`): it lives as long as its stream. */
+export interface LegacySseSession extends SessionEntry {
+  sink: LegacySseSink;
+  legacySse: true;
+}
+
+/** Both transports share one table, so the caps and eviction count every session once. */
+export type HttpSession = StreamableHttpSession | LegacySseSession;
 
 export interface SessionCaps {
   /** Sessions in total. */
@@ -18,7 +33,7 @@ export interface SessionCaps {
 }
 
 /** Why a session ends: the audit record's `reason`. */
-export type SessionEndReason = 'delete' | 'expired' | 'unused' | 'evicted' | 'shutdown' | 'initialize_failed' | 'slow_client';
+export type SessionEndReason = 'delete' | 'expired' | 'unused' | 'evicted' | 'shutdown' | 'initialize_failed' | 'slow_client' | 'stream_closed';
 
 /** What admitting a new session takes: nothing, ending one idle session first, or a refusal. */
 export type Admission =
