@@ -1,6 +1,8 @@
 // Tool-call latency and throughput: the same echo workload direct to an MCP server, through a
-// bare byte-forwarding process (the floor for any proxy that adds a process hop), and through
-// Bastion with its guards on, at concurrency 1 and 16, over stdio and Streamable HTTP.
+// bare byte-forwarding process (the floor for any proxy that adds a process hop), through the
+// best-known Node MCP proxies (bench/peers.ts), and through Bastion with its guards on, at
+// concurrency 1 and 16, over stdio and Streamable HTTP; once per upstream: the project's own echo
+// fixture and the reference `server-everything` (BENCH_UPSTREAMS=echo,everything, the default).
 //
 //   npm run build && node dist/bench/gateway.bench.js            the table (30-45 s)
 //   node dist/bench/gateway.bench.js --profile                     CPU profiles, floor vs Bastion, c=1 stdio
@@ -15,16 +17,19 @@
 // an error or a stall fails the run.
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { peerSpecs, waitForPort, freePort, type PeerSpec } from './peers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
 const node = process.execPath;
 const echoServerJs = join(here, 'fixtures', 'gateway-echo-server.js');
+const everythingJs = join(dirname(createRequire(import.meta.url).resolve('@modelcontextprotocol/server-everything/package.json')), 'dist', 'index.js');
 const forwarderJs = join(here, 'fixtures', 'gateway-forwarder.js');
 const httpForwarderJs = join(here, 'fixtures', 'gateway-http-forwarder.js');
 // BENCH_BASTION points at another build of the CLI, for A/B runs of a change to the gateway.
@@ -32,7 +37,8 @@ const bastionJs = process.env['BENCH_BASTION'] ?? join(repoRoot, 'dist', 'src', 
 
 const PROTOCOL_VERSION = '2025-06-18';
 const ROUNDS = positiveInt(process.env['BENCH_ROUNDS'], 5);
-const STALL_MS = 20_000;
+/** A call unanswered this long fails the run (BENCH_STALL_MS: raise it on a machine loaded by other work). */
+const STALL_MS = positiveInt(process.env['BENCH_STALL_MS'], 20_000);
 
 /** Calls per measured run, by transport and concurrency: enough for a stable p99 at each level. */
 const CALLS: Record<Transport, Record<number, number>> = {
@@ -44,7 +50,31 @@ const CONCURRENCY = [1, 16];
 type Transport = 'stdio' | 'http';
 /** bastion-async: the same Bastion with its audit log in async mode, to show what durability costs. */
 /** bastion-metrics: the same Bastion with the admin listener and its metrics guard on. */
-type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async' | 'bastion-metrics';
+/** peer-<name>: another MCP front from npm (bench/peers.ts). */
+type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async' | 'bastion-metrics' | `peer-${string}`;
+
+/** The MCP server every variant calls: its stdio command, and how to start its own HTTP endpoint. */
+interface Upstream {
+  name: 'echo' | 'everything';
+  stdioArgs: string[];
+  startHttp(): Promise<{ child: ChildProcess; url: string }>;
+}
+
+const UPSTREAMS: Record<Upstream['name'], Upstream> = {
+  echo: { name: 'echo', stdioArgs: [echoServerJs, 'stdio'], startHttp: () => startListening(node, [echoServerJs, 'http'], 'stdout', listeningLine, 'echo server (http)') },
+  everything: {
+    name: 'everything',
+    stdioArgs: [everythingJs, 'stdio'],
+    async startHttp() {
+      const port = await freePort();
+      const child = launch(node, [everythingJs, 'streamableHttp'], { PORT: String(port) });
+      child.stdout.resume();
+      child.stderr.resume();
+      await waitForPort(port, 30_000, 'server-everything (http)');
+      return { child, url: `http://127.0.0.1:${port}/mcp` };
+    },
+  },
+};
 
 interface RunStats {
   p50Us: number;
@@ -70,8 +100,8 @@ interface Variant {
 /** Every process this bench starts, so a failed run still stops them all. */
 const spawned = new Set<ChildProcess>();
 
-function launch(command: string, args: string[]): ChildProcessWithoutNullStreams {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], shell: false, cwd: repoRoot });
+function launch(command: string, args: string[], env: Record<string, string> = {}): ChildProcessWithoutNullStreams {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], shell: false, cwd: repoRoot, env: { ...process.env, ...env } });
   spawned.add(child);
   child.once('exit', () => spawned.delete(child));
   return child;
@@ -227,8 +257,8 @@ class StdioDriver implements Driver {
     child.once('exit', (code, signal) => this.die(new Error(`${where}: process exited (code ${code}, signal ${signal}) during the run; stderr: ${this.stderr()}`)));
   }
 
-  static async open(command: string, args: string[], toolName: string, where: string): Promise<StdioDriver> {
-    const child = launch(command, args);
+  static async open(command: string, args: string[], toolName: string, where: string, env: Record<string, string> = {}): Promise<StdioDriver> {
+    const child = launch(command, args, env);
     const driver = new StdioDriver(child, toolName, where);
     const init = await driver.call({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'gateway-bench', version: '1.0.0' } } }, 30_000);
     if (init['result'] === undefined) throw new Error(`${where}: initialize failed: ${JSON.stringify(init)}`);
@@ -493,7 +523,7 @@ interface BenchSetup {
 }
 
 /** A Bastion config with one stdio upstream, the echo server, every default guard and limit, and a policy granting its one tool. */
-function writeBastionConfig(): BenchSetup {
+function writeBastionConfig(upstream: Upstream = UPSTREAMS.echo): BenchSetup {
   const dir = mkdtempSync(join(tmpdir(), 'bastion-gateway-bench-'));
   const token = randomBytes(24).toString('base64url');
   const sha256 = createHash('sha256').update(token).digest('hex');
@@ -506,6 +536,9 @@ listeners:
     host: 127.0.0.1
     port: 0
     path: /mcp
+    # The bench opens its session first and calls it only after the other variants warmed up.
+    sessionIdleSeconds: 86400
+    unusedSessionIdleSeconds: 86400
 auth:
   apiTokens:
     - agent: bench-agent
@@ -514,7 +547,7 @@ servers:
   echo:
     transport: stdio
     command: ${JSON.stringify(node)}
-    args: [${JSON.stringify(echoServerJs)}, stdio]
+    args: ${JSON.stringify(upstream.stdioArgs)}
     trust: unsigned
     tools:
       echo: { scopes: [] }
@@ -539,8 +572,8 @@ function bastionStdioArgs(setup: BenchSetup): string[] {
   return [bastionJs, 'serve', '--stdio', '--config', setup.stdioConfigPath];
 }
 
-async function openVariants(setup: BenchSetup): Promise<Variant[]> {
-  const echoStdio = [echoServerJs, 'stdio'];
+async function openVariants(setup: BenchSetup, upstream: Upstream): Promise<Variant[]> {
+  const echoStdio = upstream.stdioArgs;
   const variants: Variant[] = [];
   const add = async (role: Role, transport: Transport, label: string, open: () => Promise<Driver>): Promise<void> => {
     variants.push({ role, transport, label, driver: await open() });
@@ -553,13 +586,28 @@ async function openVariants(setup: BenchSetup): Promise<Variant[]> {
     await add('bastion-async', 'stdio', 'bastion, async audit', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioAsyncAuditConfigPath], 'echo.echo', 'bastion stdio, async audit'));
   }
 
-  const echoHttp = await startListening(node, [echoServerJs, 'http'], 'stdout', listeningLine, 'echo server (http)');
+  const echoHttp = await upstream.startHttp();
+  const peers = await peerSpecs({ stdio: { command: node, args: echoStdio }, httpUrl: echoHttp.url });
+  for (const peer of peers.filter((spec) => spec.transport === 'stdio')) {
+    await add(`peer-${peer.name}`, 'stdio', peer.label, () => StdioDriver.open(node, peer.args, 'echo', `${peer.label} stdio`, peer.env));
+  }
   await add('direct', 'http', 'direct', () => HttpDriver.open(echoHttp.url, setup.token, 'echo', 'direct http', [echoHttp.child]));
+  for (const peer of peers.filter((spec) => spec.transport === 'http')) await add(`peer-${peer.name}`, 'http', peer.label, () => openHttpPeer(peer, setup.token));
   const forwarder = await startListening(node, [httpForwarderJs, echoHttp.url], 'stdout', listeningLine, 'http forwarder');
   await add('floor', 'http', 'http-forwarder', () => HttpDriver.open(forwarder.url, setup.token, 'echo', 'http-forwarder', [forwarder.child]));
   const bastion = await startListening(node, [bastionJs, 'serve', '--config', setup.httpConfigPath], 'stderr', gatewayListeningLine, 'bastion http');
   await add('bastion', 'http', 'bastion', () => HttpDriver.open(bastion.url, setup.token, 'echo.echo', 'bastion http', [bastion.child]));
   return variants;
+}
+
+/** Starts an HTTP peer, waits for its port, and connects a driver (which owns the process). */
+async function openHttpPeer(peer: PeerSpec, token: string): Promise<Driver> {
+  const child = launch(node, peer.args, peer.env);
+  // Drain both streams: a peer that logs every request to stdout would otherwise block on a full pipe.
+  child.stdout.resume();
+  child.stderr.resume();
+  await waitForPort(peer.port as number, 60_000, peer.label);
+  return HttpDriver.open(peer.url as string, token, 'echo', `${peer.label} http`, [child]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -698,19 +746,33 @@ function machineMicrosPerCall(row: Row): number {
 
 function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
   const get = (name: string): RunStats => stats.get(name) as RunStats;
-  const p50Ratio = get('bastion/stdio/1').p50Us / get('direct/stdio/1').p50Us;
-  const tputRatio = get('bastion/stdio/16').callsPerSecond / get('direct/stdio/16').callsPerSecond;
-  const httpP50 = [1, 16].map((c) => get(`bastion/http/${c}`).p50Us / get(`direct/http/${c}`).p50Us);
-  const httpTput = [1, 16].map((c) => get(`bastion/http/${c}`).callsPerSecond / get(`direct/http/${c}`).callsPerSecond);
   const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
-  process.stdout.write(`\ntargets (medians of the rounds above; Bastion with its default durable audit log${process.env['BENCH_AUDIT'] === 'async' ? ' switched to async by BENCH_AUDIT' : ''}):\n`);
-  process.stdout.write(`  stdio c=1  p50 <= 2x direct            ${p50Ratio.toFixed(2)}x   ${verdict(p50Ratio <= 2)}\n`);
-  process.stdout.write(`  stdio c=16 throughput >= 65% of direct ${(tputRatio * 100).toFixed(0)}%     ${verdict(tputRatio >= 0.65)}\n`);
-  for (const [index, c] of [1, 16].entries()) {
-    const p50 = httpP50[index] as number;
-    const tput = httpTput[index] as number;
-    process.stdout.write(`  http  c=${String(c).padEnd(2)} no slower than the upstream's own endpoint: p50 ${p50.toFixed(2)}x, throughput ${tput.toFixed(2)}x   ${verdict(p50 <= 1 && tput >= 1)}\n`);
+  const peersOf = (transport: Transport, concurrency: number): Array<{ label: string; stats: RunStats }> =>
+    rows.filter((row) => row.variant.role.startsWith('peer-') && row.variant.transport === transport && row.concurrency === concurrency).map((row) => ({ label: row.variant.label, stats: summarize(row) }));
+  process.stdout.write(`\ntargets (issue 24; medians of the rounds above; Bastion with every guard on and its ${process.env['BENCH_AUDIT'] === 'async' ? 'audit log switched to async by BENCH_AUDIT' : 'default durable audit log'}):\n`);
+  const bestStdioPeer = peersOf('stdio', 16).sort((a, b) => b.stats.callsPerSecond - a.stats.callsPerSecond)[0];
+  const bastion16 = get('bastion/stdio/16');
+  if (bestStdioPeer !== undefined) {
+    process.stdout.write(`  stdio c=16 throughput >= the best Node pass-through peer (${bestStdioPeer.label}, ${bestStdioPeer.stats.callsPerSecond.toFixed(0)}/s): ${bastion16.callsPerSecond.toFixed(0)}/s, ${(bastion16.callsPerSecond / bestStdioPeer.stats.callsPerSecond).toFixed(2)}x   ${verdict(bastion16.callsPerSecond >= bestStdioPeer.stats.callsPerSecond)}\n`);
   }
+  const sync = syncedWriteMicros();
+  const floor1 = get('floor/stdio/1').p50Us;
+  const bastion1 = get('bastion/stdio/1').p50Us;
+  process.stdout.write(`  stdio c=1  p50 <= byte-pipe floor (${floor1.toFixed(0)} us) + one synced audit write (${sync.toFixed(0)} us, measured here): ${bastion1.toFixed(0)} us   ${verdict(bastion1 <= floor1 + sync)}\n`);
+  for (const c of CONCURRENCY) {
+    const own = get(`bastion/http/${c}`);
+    const peers = peersOf('http', c);
+    const ahead = c === 1 ? peers.every((peer) => own.p50Us < peer.stats.p50Us) : peers.every((peer) => own.callsPerSecond > peer.stats.callsPerSecond);
+    const detail = peers.map((peer) => (c === 1 ? `${peer.label} ${(own.p50Us / peer.stats.p50Us).toFixed(2)}x p50` : `${peer.label} ${(own.callsPerSecond / peer.stats.callsPerSecond).toFixed(2)}x calls/s`)).join(', ');
+    process.stdout.write(`  http  c=${String(c).padEnd(2)} ahead of every peer (${c === 1 ? 'p50' : 'throughput'}): ${detail}   ${verdict(ahead)}\n`);
+  }
+  const bastionRow = rows.find((row) => row.variant.role === 'bastion' && row.variant.transport === 'stdio' && row.concurrency === 16);
+  if (bastionRow !== undefined && !Number.isNaN(bastionRow.mainThreadCpuMs)) {
+    const perCall = (bastionRow.mainThreadCpuMs * 1000) / bastionRow.calls;
+    process.stdout.write(`  Bastion main-thread CPU per call at stdio c=16 <= 60 us: ${perCall.toFixed(0)} us   ${verdict(perCall <= 60)}\n`);
+  }
+  const direct1 = get('direct/stdio/1').p50Us;
+  process.stdout.write(`  (for reference: stdio c=1 p50 ${(bastion1 / direct1).toFixed(2)}x direct; c=16 throughput ${((bastion16.callsPerSecond / get('direct/stdio/16').callsPerSecond) * 100).toFixed(0)}% of direct; http c=1 p50 ${(get('bastion/http/1').p50Us / get('direct/http/1').p50Us).toFixed(2)}x the upstream's own endpoint)\n`);
   const asyncC1 = stats.get('bastion-async/stdio/1');
   const asyncC16 = stats.get('bastion-async/stdio/16');
   if (asyncC1 !== undefined && asyncC16 !== undefined) {
@@ -723,6 +785,29 @@ function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
     process.stdout.write(`  (with metrics on, against the same Bastion without: stdio c=1 p50 ${(metricsC1.p50Us / get('bastion/stdio/1').p50Us).toFixed(2)}x, c=16 throughput ${(metricsC16.callsPerSecond / get('bastion/stdio/16').callsPerSecond).toFixed(2)}x)\n`);
   }
   printCpuBudget(rows);
+}
+
+/**
+ * Median time of one small appended write followed by fdatasync in the OS temp dir: what a
+ * durable audit record costs at the least, set by the disk rather than by the proxy.
+ */
+function syncedWriteMicros(samples = 200): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bastion-bench-sync-'));
+  const fd = openSync(join(dir, 'probe.log'), 'a');
+  const line = Buffer.from(`${'x'.repeat(400)}\n`);
+  const times: number[] = [];
+  try {
+    for (let index = 0; index < samples; index += 1) {
+      const started = process.hrtime.bigint();
+      writeSync(fd, line);
+      fdatasyncSync(fd);
+      times.push(Number(process.hrtime.bigint() - started) / 1000);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return median(times);
 }
 
 /**
@@ -747,11 +832,21 @@ function printCpuBudget(rows: Row[]): void {
 }
 
 async function benchmark(): Promise<void> {
-  const setup = writeBastionConfig();
+  const names = (process.env['BENCH_UPSTREAMS'] ?? 'echo,everything').split(',').map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of names) {
+    const upstream = UPSTREAMS[name as Upstream['name']];
+    if (upstream === undefined) throw new Error(`BENCH_UPSTREAMS: unknown upstream '${name}' (known: ${Object.keys(UPSTREAMS).join(', ')})`);
+    await benchmarkAgainst(upstream);
+  }
+}
+
+async function benchmarkAgainst(upstream: Upstream): Promise<void> {
+  const setup = writeBastionConfig(upstream);
   const started = performance.now();
   let variants: Variant[] = [];
   try {
-    variants = await openVariants(setup);
+    process.stdout.write(`\n--- upstream: ${upstream.name === 'echo' ? 'the bench echo fixture (bench/fixtures/gateway-echo-server.ts)' : '@modelcontextprotocol/server-everything, its echo tool'} ---\n`);
+    variants = await openVariants(setup, upstream);
     await warmUp(variants);
     const rows = await measure(variants);
     process.stdout.write(`echo tool calls, ${ROUNDS} interleaved rounds, medians; stdio ${CALLS.stdio[1]}/${CALLS.stdio[16]} calls and http ${CALLS.http[1]}/${CALLS.http[16]} calls per round at c=1/16\n`);
