@@ -9,6 +9,7 @@ import { policyInputs } from './policy-inputs.js';
 import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher } from './sandbox.js';
 import { eventRecorder, type RecordEvent } from './events.js';
+import { hintWhenAllUndeclared } from './undeclared-hint.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard, DEFAULT_REVIEW_LIMITS, ReviewStore } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
@@ -81,7 +82,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       extraGuards: { outermost, afterRouting },
       events: record,
       auditDigest: (canonicalJson) => audit.digestText(canonicalJson),
-      ...(policy === undefined ? {} : { listFilter: createListFilter(policy), serverRequestPolicy: createServerRequestPolicy(policy) }),
+      ...(policy === undefined ? {} : { listFilter: hintWhenAllUndeclared(createListFilter(policy), policy, logger, record), serverRequestPolicy: createServerRequestPolicy(policy) }),
     };
     const gateway = new Gateway(gatewayOptions);
     await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });

@@ -241,6 +241,11 @@ export class PolicyEvaluator {
     return declaration.scopes.every((scope) => scope.bound || findCovering(agent.buckets.get(bucketKey(scope.scope.action, scope.scope.resource)), scope.scope.target) !== undefined);
   }
 
+  /** Whether the server's tool has a declaration (valid or not): undeclared tools are hidden from every agent. */
+  toolDeclared(server: string, tool: string): boolean {
+    return this.tools.has(itemKey(server, tool));
+  }
+
   promptVisible(agentId: string | undefined, server: string, prompt: string): boolean {
     const agent = agentId === undefined ? undefined : this.agents.get(agentId);
     return agent !== undefined && findName(agent.buckets.get('exec:prompts'), server, prompt) !== undefined;

@@ -93,6 +93,12 @@ export class PolicyStore {
     return items.filter((item) => typeof item.name === 'string' && policy.toolVisible(agentId, server, item.name));
   }
 
+  /** The names of `tools` that no manifest or config declares (so no agent sees them). */
+  undeclaredTools(server: string, tools: readonly string[]): string[] {
+    const policy = this.evaluator;
+    return tools.filter((tool) => !policy.toolDeclared(server, tool));
+  }
+
   filterPrompts<T extends { name?: unknown }>(agentId: string | undefined, server: string, items: readonly T[]): T[] {
     const policy = this.evaluator;
     return items.filter((item) => typeof item.name === 'string' && policy.promptVisible(agentId, server, item.name));
