@@ -9,6 +9,7 @@ import { StdioListener } from './downstream/stdio.js';
 import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
+import { UpstreamCredentials } from '../credentials/index.js';
 
 export interface GatewayOptions {
   loaded: LoadedConfig;
@@ -43,6 +44,8 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     inspectDefinitions: options.inspectDefinitions ?? publishEverything,
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
     events: options.events ?? (() => undefined),
+    // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
+    ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };
 }
 
