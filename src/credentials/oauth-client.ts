@@ -17,6 +17,9 @@ const REFRESH_MARGIN_MS = 30_000;
  * the caller gets the consent link, never another agent's or a shared token.
  */
 export class OAuthUpstreamClient {
+  /** Agents whose authorization lapsed (refresh failed), and why: the next calls keep saying so until consent. */
+  private readonly lapsed = new Map<string, string>();
+
   constructor(
     private readonly authority: ServerAuthority,
     private readonly vault: CredentialVault,
@@ -32,7 +35,7 @@ export class OAuthUpstreamClient {
   /** A valid access token for this agent, refreshed if it is (nearly) expired; else the consent link as an error. */
   async accessToken(agent: string): Promise<string> {
     const stored = this.readTokens(agent);
-    if (stored === undefined) throw await this.consentRequired(agent, 'consent_required', `server '${this.server}' needs your authorization before agent '${agent}' can use it`);
+    if (stored === undefined) throw await this.noTokens(agent);
     if (stored.expiresAt === undefined || stored.expiresAt - REFRESH_MARGIN_MS > Date.now()) return stored.accessToken;
     return this.refresh(agent, stored, 'expired');
   }
@@ -40,7 +43,7 @@ export class OAuthUpstreamClient {
   /** The server refused `token` (401): refresh once; if that fails too, the user must consent again. */
   async rejected(agent: string, token: string): Promise<string> {
     const stored = this.readTokens(agent);
-    if (stored === undefined) throw await this.consentRequired(agent, 'consent_required', `server '${this.server}' needs your authorization before agent '${agent}' can use it`);
+    if (stored === undefined) throw await this.noTokens(agent);
     // Another request may have refreshed meanwhile: use its token rather than refreshing again.
     if (stored.accessToken !== token) return stored.accessToken;
     return this.refresh(agent, stored, 'rejected');
@@ -58,7 +61,15 @@ export class OAuthUpstreamClient {
       resource: new URL(resource),
     });
     await this.vault.saveTokens(consent.agent, this.server, toStored(tokens));
+    this.lapsed.delete(consent.agent);
     this.events('credentials.consent', { agent: consent.agent, server: this.server, scopes: tokens.scope ?? null, expires_in: tokens.expires_in ?? null, refreshable: tokens.refresh_token !== undefined });
+  }
+
+  private noTokens(agent: string): Promise<UpstreamAuthorizationRequired> {
+    const lapsed = this.lapsed.get(agent);
+    return lapsed === undefined
+      ? this.consentRequired(agent, 'consent_required', `server '${this.server}' needs your authorization before agent '${agent}' can use it`)
+      : this.consentRequired(agent, 'refresh_failed', lapsed);
   }
 
   private readTokens(agent: string): StoredTokens | undefined {
@@ -74,7 +85,7 @@ export class OAuthUpstreamClient {
     if (stored.refreshToken === undefined) {
       await this.vault.revoke(agent, this.server);
       this.events('credentials.failure', { agent, server: this.server, stage: 'refresh', error: `the access token was ${why} and there is no refresh token` });
-      throw await this.consentRequired(agent, 'refresh_failed', `agent '${agent}''s authorization at server '${this.server}' has ${why === 'expired' ? 'expired' : 'been refused by the server'} and cannot be renewed`);
+      throw await this.lapse(agent, `agent '${agent}''s authorization at server '${this.server}' has ${why === 'expired' ? 'expired' : 'been refused by the server'} and cannot be renewed`);
     }
     try {
       const { issuer, metadata, resource } = await this.authority.discover();
@@ -87,8 +98,14 @@ export class OAuthUpstreamClient {
       // The refresh token is dead (revoked, expired, reused): drop it, the user consents again.
       await this.vault.revoke(agent, this.server);
       this.events('credentials.failure', { agent, server: this.server, stage: 'refresh', error: (error as Error).message.slice(0, 300) });
-      throw await this.consentRequired(agent, 'refresh_failed', `agent '${agent}''s authorization at server '${this.server}' has ${why === 'expired' ? 'expired' : 'been refused by the server'} and could not be refreshed`);
+      throw await this.lapse(agent, `agent '${agent}''s authorization at server '${this.server}' has ${why === 'expired' ? 'expired' : 'been refused by the server'} and could not be refreshed`);
     }
+  }
+
+  private lapse(agent: string, what: string): Promise<UpstreamAuthorizationRequired> {
+    if (this.lapsed.size >= 10_000) this.lapsed.clear();
+    this.lapsed.set(agent, what);
+    return this.consentRequired(agent, 'refresh_failed', what);
   }
 
   /** The error for the client, with a consent link bound to this agent and server (one pending link at a time). */
