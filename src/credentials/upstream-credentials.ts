@@ -9,6 +9,7 @@ import type { CredentialEvents } from './events.js';
 import { OAuthUpstreamClient } from './oauth-client.js';
 import { subjectTokenOf } from './subject-tokens.js';
 import { TokenExchangeClient } from './token-exchange.js';
+import { UpstreamAuthorizationRequired } from './errors.js';
 import { CredentialVault, parseVaultKey } from './vault.js';
 
 /** Where the authorization server sends the user back after consent (on the MCP HTTP listener). */
@@ -75,14 +76,23 @@ export class UpstreamCredentials {
     return () => this.authorizedListeners.delete(listener);
   }
 
-  /** The bearer for `server` on a session of `identity`; undefined when the server has no `auth`. */
-  bearer(server: string, identity: Identity | undefined): UpstreamBearer | undefined {
+  /**
+   * The bearer for `server` on a session of `identity`; undefined when the server has no
+   * `auth`. `clientCapabilities` (from initialize) decide whether a consent link goes to the
+   * client as a URL-mode elicitation.
+   */
+  bearer(server: string, identity: Identity | undefined, clientCapabilities: Record<string, unknown> = {}): UpstreamBearer | undefined {
     const agent = identity?.agentId ?? '';
+    const elicitation = clientCapabilities['elicitation'];
+    const urlElicitation = typeof elicitation === 'object' && elicitation !== null && 'url' in elicitation;
+    const forClient = (error: unknown): never => {
+      throw error instanceof UpstreamAuthorizationRequired ? error.forClient(urlElicitation) : error;
+    };
     const oauth = this.oauth.get(server);
-    if (oauth !== undefined) return { token: () => oauth.accessToken(agent), rejected: (token) => oauth.rejected(agent, token) };
+    if (oauth !== undefined) return { token: () => oauth.accessToken(agent).catch(forClient), rejected: (token) => oauth.rejected(agent, token).catch(forClient) };
     const exchange = this.exchange.get(server);
     if (exchange !== undefined) {
-      return { token: () => exchange.accessToken(agent, subjectTokenOf(identity)), rejected: (token) => exchange.rejected(agent, token, subjectTokenOf(identity)) };
+      return { token: () => exchange.accessToken(agent, subjectTokenOf(identity)).catch(forClient), rejected: (token) => exchange.rejected(agent, token, subjectTokenOf(identity)).catch(forClient) };
     }
     return undefined;
   }

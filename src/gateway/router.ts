@@ -4,7 +4,6 @@ import type { JsonRpcNotification } from './jsonrpc.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
 import { NotificationControl } from './notification-control.js';
-import { AUTHORIZATION_REQUIRED_CODE } from '../credentials/errors.js';
 
 const LIST_KINDS: Record<string, ListKind> = {
   'tools/list': 'tools',
@@ -59,7 +58,7 @@ export class Router {
   unavailable(server: string): Outcome {
     const upstream = this.session.upstreams.get(server);
     const needed = upstream?.authorizationRequired;
-    if (needed !== undefined) return failure(AUTHORIZATION_REQUIRED_CODE, needed.message, needed.data);
+    if (needed !== undefined) return { ok: false, error: needed.errorBody() };
     const detail = upstream?.lastError === undefined ? 'it is starting' : upstream.lastError;
     return failure(ErrorCode.UpstreamUnavailable, `server '${server}' is unavailable (${detail}); retry shortly`, { reason: 'upstream_unavailable', server });
   }

@@ -177,7 +177,7 @@ export class GatewaySession {
           maxMessageBytes: Math.max(...caps.filter((cap): cap is number => cap !== undefined)),
           maxQueuedInputBytes: Math.max(8 * 1024 * 1024, 4 * largestRequestCap(config)),
           // The token is the session owner's own (never another agent's or a shared one).
-          bearer: this.runtime.credentials?.bearer(name, this.owner),
+          bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
           events: {
             onServerRequest: (server, request) => this.broker.serverRequest(server, request),
             onNotification: (server, notification) => this.router.upstreamNotification(server, notification),

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
 import { CredentialVault, parseVaultKey } from '../../src/credentials/index.js';
 import { hashToken } from '../../src/auth/index.js';
 import { auditRecords } from '../helpers/audit.js';
@@ -159,6 +159,9 @@ describe('Bastion as an OAuth client of a remote MCP server (oidc-provider, real
   });
 
   it('a revoked refresh token: the expired authorization ends in a clear error with a new consent link, never another identity', async () => {
+    // A session that is already connected: the expiry is met on its next request.
+    const bob = await connect(OTHER_TOKEN);
+    assert.equal(firstText(await bob.callTool({ name: 'remote.whoami', arguments: {} })), 'user-bob');
     const stored = vault.tokens('bob', 'remote');
     const client = vault.client('remote');
     assert.ok(stored?.refreshToken !== undefined && client !== undefined, JSON.stringify({ list: vault.list(), bob: stored !== undefined, refresh: stored?.refreshToken !== undefined }));
@@ -170,12 +173,24 @@ describe('Bastion as an OAuth client of a remote MCP server (oidc-provider, real
     assert.equal(revoked.status, 200);
     await vault.saveTokens('bob', 'remote', { ...stored, expiresAt: Date.now() - 1000 });
     const seen = remote.subjects.length;
-    const bob = await connect(OTHER_TOKEN);
     const { message, data } = await authorizationError(bob, 'remote.whoami');
     assert.equal(data['detail'], 'refresh_failed');
     assert.match(message, /agent 'bob''s authorization at server 'remote' has expired and could not be refreshed: open http.* in a browser/);
     assert.equal(vault.tokens('bob', 'remote'), undefined);
     assert.equal(remote.subjects.length, seen, 'nothing reached the server under any identity');
+  });
+
+  it('a client that supports URL-mode elicitation gets the consent link as URLElicitationRequired (-32042)', async () => {
+    const bob = await httpClient(gateway.url, OTHER_TOKEN, { elicitation: { url: {} } });
+    clients.push(bob);
+    const error = await callError(bob, 'remote.whoami');
+    assert.ok(error instanceof UrlElicitationRequiredError, `expected URLElicitationRequired, got ${error.message}`);
+    const [elicitation] = error.elicitations;
+    assert.equal(elicitation?.mode, 'url');
+    assert.equal(new URL(String(elicitation?.url)).origin, authServer.issuer);
+    const result = await consentAs(String(elicitation?.url), 'user-bob');
+    assert.equal(result.status, 200, result.page);
+    assert.equal(firstText(await bob.callTool({ name: 'remote.whoami', arguments: {} })), 'user-bob');
   });
 
   it('credentials revoked in the vault (bastion credentials revoke) make the next call ask for consent again', async () => {

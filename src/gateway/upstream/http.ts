@@ -1,6 +1,6 @@
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { AUTHORIZATION_REQUIRED_CODE, UpstreamAuthorizationRequired } from '../../credentials/errors.js';
+import { UpstreamAuthorizationRequired } from '../../credentials/errors.js';
 import type { UpstreamBearer } from '../../credentials/index.js';
 import type { JsonRpcMessage } from '../jsonrpc.js';
 import type { UpstreamChannel } from './channel.js';
@@ -46,7 +46,7 @@ export class HttpChannel implements UpstreamChannel {
     this.transport.send(message as JSONRPCMessage).catch((error: unknown) => {
       const id = 'id' in message && 'method' in message ? message.id : undefined;
       if (error instanceof UpstreamAuthorizationRequired) {
-        if (id !== undefined) this.onMessage({ jsonrpc: '2.0', id, error: { code: AUTHORIZATION_REQUIRED_CODE, message: error.message, data: error.data } }, 0);
+        if (id !== undefined) this.onMessage({ jsonrpc: '2.0', id, error: error.errorBody() }, 0);
         return;
       }
       const reason = error instanceof Error ? error.message : String(error);
