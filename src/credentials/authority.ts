@@ -94,7 +94,11 @@ export class ServerAuthority {
     if (metadata === undefined) throw new Error(`server '${this.server}': no authorization server metadata at ${issuer} (RFC 8414 or OpenID discovery)`);
     const resource = info.resourceMetadata?.resource ?? this.url;
     checkResource(this.server, this.url, resource);
-    for (const endpoint of [metadata.token_endpoint, metadata.authorization_endpoint]) {
+    // The MCP authorization spec: a client must refuse an authorization server that does not advertise PKCE S256.
+    if (this.auth.type === 'oauth' && !(metadata.code_challenge_methods_supported ?? []).includes('S256')) {
+      throw new Error(`server '${this.server}': the authorization server ${issuer} does not advertise PKCE S256 (code_challenge_methods_supported); refusing to use it`);
+    }
+    for (const endpoint of [metadata.token_endpoint, metadata.authorization_endpoint, metadata.registration_endpoint]) {
       if (!isSecureUrl(endpoint)) throw new Error(`server '${this.server}': the authorization server endpoint ${endpoint} is not https (plain http only on loopback)`);
     }
     return { issuer, metadata, resource };
