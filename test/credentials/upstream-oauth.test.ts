@@ -88,6 +88,11 @@ servers:
     url: ${exchanged.url}
     trust: unsigned
     auth: { type: token-exchange, clientId: ${EXCHANGE_CLIENT.id}, clientSecret: ${EXCHANGE_CLIENT.secret}, scopes: [tools] }
+  refused:
+    transport: http
+    url: ${exchanged.url}
+    trust: unsigned
+    auth: { type: token-exchange, clientId: ${EXCHANGE_CLIENT.id}, clientSecret: not-the-secret, scopes: [tools] }
 `);
   vault = new CredentialVault(join(gateway.dir.path, 'state', 'credentials', 'vault.json'), parseVaultKey(vaultKey, 'test'));
 });
@@ -211,6 +216,12 @@ describe('Bastion as an OAuth client of a remote MCP server (oidc-provider, real
     const alice = await connect(TEST_TOKEN);
     const { data } = await authorizationError(alice, 'exchanged.whoami');
     assert.equal(data['detail'], 'no_subject_token');
+    // The authorization server refuses the exchange (here: a wrong client secret): a clear error, nothing sent upstream.
+    const presented = exchanged.presented.length;
+    const refused = await authorizationError(carol, 'refused.whoami');
+    assert.equal(refused.data['detail'], 'exchange_failed');
+    assert.match(refused.message, /exchanging agent 'oauth:.*#carol-app''s token failed \(the authorization server refused the exchange \(invalid_client/);
+    assert.equal(exchanged.presented.length, presented);
   });
 
   it('audits consent, refresh, exchange and failures without token values', async () => {
