@@ -175,14 +175,22 @@ export class ManagedUpstream {
   }
 
   private async authorized(bearer: UpstreamBearer): Promise<boolean> {
+    // Discovery, registration or an exchange at a slow authorization server must not hold the session's initialize.
+    const limitMs = this.options.gateway.upstream.startTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the authorization server did not answer within ${limitMs} ms; retry shortly`)), limitMs);
+    });
     try {
-      await bearer.token();
+      await Promise.race([bearer.token(), timeout]);
       this.authorizationRequired = undefined;
       return true;
     } catch (error) {
       this.authorizationRequired = error instanceof UpstreamAuthorizationRequired ? error : undefined;
       this.lastError = error instanceof Error ? error.message : String(error);
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
