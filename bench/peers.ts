@@ -73,7 +73,8 @@ export async function waitForPort(port: number, boundMs: number, where: string):
  * The peers, per transport the client uses:
  * - stdio: `@civic/passthrough-mcp-server --stdio` and `supergateway --streamableHttp`, both of
  *   which reach their target over Streamable HTTP only (neither can spawn a stdio server);
- * - http: `mcp-proxy` and `supergateway --stdio ... --outputTransport streamableHttp --stateful`,
+ * - http: `mcp-proxy` (pinned to 6.2.0, the last release without a dependency that requires
+ *   Node 22, which Bastion's Node 20 CI would warn about on every install) and `supergateway --stdio ... --outputTransport streamableHttp --stateful`,
  *   which spawn the stdio upstream as Bastion does, and `@civic/passthrough-mcp-server` in front
  *   of the upstream's HTTP endpoint.
  */

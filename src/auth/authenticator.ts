@@ -2,6 +2,7 @@ import type { BastionConfig } from '../config/index.js';
 import type { Identity } from '../pipeline/index.js';
 import { OAuthVerifier, TokenRejected, looksLikeJwt } from './oauth.js';
 import { ApiTokenVerifier } from './tokens.js';
+import { rememberSubjectToken } from '../credentials/subject-tokens.js';
 
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: 401; error: 'invalid_request' | 'invalid_token'; description: string };
 
@@ -27,7 +28,10 @@ export class Authenticator {
     const token = match[1] as string;
     if (this.oauth !== undefined && looksLikeJwt(token)) {
       try {
-        return { ok: true, identity: await this.oauth.verify(token) };
+        const identity = await this.oauth.verify(token);
+        // Kept in memory for token exchange (RFC 8693) only; never forwarded upstream.
+        rememberSubjectToken(identity, token);
+        return { ok: true, identity };
       } catch (error) {
         return { ok: false, status: 401, error: 'invalid_token', description: error instanceof TokenRejected ? error.description : 'the token could not be validated' };
       }

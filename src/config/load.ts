@@ -196,6 +196,11 @@ function semanticProblems(config: BastionConfig, doc: Document, lineCounter: Lin
     const position = locate(doc, lineCounter, ['auth', 'oauth']);
     problems.push({ file, line: position?.line, column: position?.column, field: 'auth.oauth', message: 'OAuth needs the HTTP listener', fix: 'add listeners: { http: { port: 8080 } }' });
   }
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (server.transport !== 'http' || server.auth === undefined || config.credentials !== undefined) continue;
+    const position = locate(doc, lineCounter, ['servers', name, 'auth']);
+    problems.push({ file, line: position?.line, column: position?.column, field: `servers.${name}.auth`, message: 'per-agent upstream credentials need the credential vault', fix: 'add credentials: { key: { fromEnv: BASTION_VAULT_KEY } } (a key from: openssl rand -base64 32)' });
+  }
   problems.push(...quotaProblems(config, doc, lineCounter, file));
   return problems;
 }

@@ -5,6 +5,7 @@ import { quotasConfigSchema } from '../limits/config.js';
 import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
+import { credentialsConfigSchema, serverAuthSchema } from '../credentials/config.js';
 
 /**
  * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
@@ -90,6 +91,7 @@ const httpServer = {
     transport: { const: 'http' },
     url: { type: 'string', pattern: '^https?://', description: 'the server\'s Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp' },
     headers: { type: 'object', additionalProperties: valueOrSecret, default: {}, description: 'a map of header names to values or secret references' },
+    auth: serverAuthSchema,
     ...serverCommon,
   },
 };
@@ -102,6 +104,7 @@ export const configSchema = {
   properties: {
     version: { const: 1, description: 'version: 1' },
     stateDir: { type: 'string', minLength: 1, default: '.bastion', description: 'a directory for the audit log and keys' },
+    credentials: credentialsConfigSchema,
     listeners: {
       type: 'object',
       additionalProperties: false,

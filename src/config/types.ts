@@ -67,6 +67,25 @@ export interface HttpServerConfig extends ServerCommon {
   transport: 'http';
   url: string;
   headers: Record<string, ValueOrSecret>;
+  /** How Bastion authenticates to this server per agent (docs/credentials.md). */
+  auth?: UpstreamAuthConfig;
+}
+
+export interface UpstreamAuthConfig {
+  type: 'oauth' | 'token-exchange';
+  clientId?: string;
+  clientSecret?: ValueOrSecret;
+  scopes?: string[];
+  authorizationServer?: string;
+  audience?: string;
+}
+
+/** The upstream credential vault (docs/credentials.md). */
+export interface CredentialsConfig {
+  key: SecretRef;
+  file: string;
+  callbackUrl?: string;
+  consentTtlSeconds: number;
 }
 
 export type ServerConfig = StdioServerConfig | HttpServerConfig;
@@ -142,6 +161,8 @@ export interface BastionConfig {
   version: 1;
   /** Where Bastion keeps its state (audit log, keys, caches). */
   stateDir: string;
+  /** The upstream credential vault; needed when a server has `auth`. */
+  credentials?: CredentialsConfig;
   listeners: {
     stdio?: StdioListenerConfig;
     http?: HttpListenerConfig;

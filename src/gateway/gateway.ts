@@ -10,6 +10,7 @@ import { StdioListener } from './downstream/stdio.js';
 import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
+import { UpstreamCredentials } from '../credentials/index.js';
 
 export interface GatewayOptions {
   loaded: LoadedConfig;
@@ -47,6 +48,8 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
     events: options.events ?? (() => undefined),
     auditDigest: options.auditDigest ?? plainDigest,
+    // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
+    ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };
 }
 

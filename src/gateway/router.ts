@@ -57,6 +57,8 @@ export class Router {
 
   unavailable(server: string): Outcome {
     const upstream = this.session.upstreams.get(server);
+    const needed = upstream?.authorizationRequired;
+    if (needed !== undefined) return { ok: false, error: needed.errorBody() };
     const detail = upstream?.lastError === undefined ? 'it is starting' : upstream.lastError;
     return failure(ErrorCode.UpstreamUnavailable, `server '${server}' is unavailable (${detail}); retry shortly`, { reason: 'upstream_unavailable', server });
   }

@@ -12,6 +12,7 @@ import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
 import { largestRequestCap } from './limits.js';
 import { oversizedName } from '../policy/index.js';
+import type { UpstreamCredentials } from '../credentials/index.js';
 
 /** How a session talks back to its client. */
 export interface SessionSink {
@@ -44,6 +45,8 @@ export interface GatewayRuntime {
   events: GatewayEventSink;
   /** The audit log's keyed digest of a canonical JSON text (prompt_digest of server requests). */
   auditDigest: (canonicalJson: string) => string;
+  /** Per-agent tokens for remote servers with `auth` (src/credentials). */
+  credentials?: UpstreamCredentials;
 }
 
 export interface SessionOptions {
@@ -78,6 +81,7 @@ export class GatewaySession {
   private closed = false;
   private relistTimer: NodeJS.Timeout | undefined;
   private readonly limitsCache = new Map<string, LimitsConfig>();
+  private stopAuthorizedListener: (() => void) | undefined;
 
   constructor(
     readonly runtime: GatewayRuntime,
@@ -174,6 +178,8 @@ export class GatewaySession {
           initialize,
           maxMessageBytes: Math.max(...caps.filter((cap): cap is number => cap !== undefined)),
           maxQueuedInputBytes: Math.max(8 * 1024 * 1024, 4 * largestRequestCap(config)),
+          // The token is the session owner's own (never another agent's or a shared one).
+          bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
           events: {
             onServerRequest: (server, request) => this.broker.serverRequest(server, request),
             onNotification: (server, notification) => this.router.upstreamNotification(server, notification),
@@ -187,6 +193,10 @@ export class GatewaySession {
         }),
       );
     }
+    // After the owner's consent, the upstream waiting for it connects at once.
+    this.stopAuthorizedListener = this.runtime.credentials?.onAuthorized((agent, server) => {
+      if (agent === this.owner?.agentId) void this.upstreams.get(server)?.start();
+    });
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.start()));
   }
 
@@ -277,6 +287,7 @@ export class GatewaySession {
     if (this.closed) return;
     this.closed = true;
     if (this.relistTimer !== undefined) clearInterval(this.relistTimer);
+    this.stopAuthorizedListener?.();
     // Every request still in flight gets an error answer before its connection goes (a client
     // would otherwise see only a dropped connection); aborting then suppresses the late result.
     for (const [id, controller] of this.inFlight) {

@@ -15,6 +15,7 @@ import { ConnectionLimiter } from './connection-limits.js';
 import { defaultPerAgentCap, SessionTable, type SessionEndReason, type StreamableHttpSession } from './session-table.js';
 import { LegacySseEndpoint } from './legacy-sse.js';
 import { parseMessage, serializeMessage } from '../lossless-id.js';
+import { CALLBACK_PATH } from '../../credentials/index.js';
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
@@ -87,6 +88,7 @@ export class HttpListener {
     const port = (this.server.address() as AddressInfo).port;
     const hostForUrl = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
     this.publicUrl = this.config.publicUrl ?? `http://${hostForUrl}:${port}${this.config.path}`;
+    this.runtime.credentials?.listenerStarted(this.publicUrl);
     this.allowedHosts = new Set(
       (this.config.allowedHosts ?? [`${hostForUrl}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, new URL(this.publicUrl).host]).map((host) => host.toLowerCase()),
     );
@@ -123,6 +125,8 @@ export class HttpListener {
     if (!this.hostAllowed(req)) return this.refuse(req, res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Host header not allowed (DNS rebinding protection); add it to listeners.http.allowedHosts if it is legitimate' }));
     if (url.pathname === METADATA_PATH || url.pathname === `${METADATA_PATH}${this.config.path}`) return this.metadata(res);
     if (url.pathname === '/healthz') return this.json(res, 200, { status: 'ok' });
+    // The user's browser returns here from the upstream's consent page (src/credentials): no bearer, the state parameter is the proof.
+    if (url.pathname === CALLBACK_PATH && req.method === 'GET' && this.runtime.credentials !== undefined) return this.runtime.credentials.handleCallback(url, res);
     const legacy = this.legacySse?.handles(url.pathname) === true ? this.legacySse : undefined;
     if (url.pathname !== this.config.path && legacy === undefined) return this.refuse(req, res, 404, { error: 'not found' });
     if (!this.originAllowed(req)) return this.refuse(req, res, 403, errorResponse(null, { code: ErrorCode.Forbidden, message: 'Origin not allowed; add it to listeners.http.allowedOrigins if it is legitimate' }));

@@ -8,6 +8,8 @@ import { StdioChannel } from './stdio.js';
 import { UpstreamConnection, type InitializeParams } from './connection.js';
 import type { UpstreamAuditSink } from './reporter.js';
 import { serverStartState, type ServerStartState } from './start-state.js';
+import { UpstreamAuthorizationRequired } from '../../credentials/errors.js';
+import type { UpstreamBearer } from '../../credentials/index.js';
 import { resolve } from 'node:path';
 
 export interface UpstreamEvents {
@@ -35,6 +37,8 @@ export interface ManagedUpstreamOptions {
   maxMessageBytes: number;
   /** Bytes that may wait for the server to read its stdin before requests are refused. */
   maxQueuedInputBytes: number;
+  /** A remote server with `auth`: the session agent's own bearer token (src/credentials). */
+  bearer?: UpstreamBearer | undefined;
   events: UpstreamEvents;
 }
 
@@ -55,6 +59,8 @@ export class ManagedUpstream {
   private startedAt = 0;
   private restarts = 0;
   lastError: string | undefined;
+  /** Set while the agent's user must authorize (consent) before this server can be used. */
+  authorizationRequired: UpstreamAuthorizationRequired | undefined;
 
   constructor(private readonly options: ManagedUpstreamOptions) {
     this.startState = serverStartState(options.gateway, options.name);
@@ -108,6 +114,9 @@ export class ManagedUpstream {
   private async open(): Promise<UpstreamConnection | undefined> {
     const { name, config, logger } = this.options;
     const restarted = this.restarts > 0;
+    // Waiting for a user's consent is not a failing server: it does not count toward the
+    // backoff or the breaker shared by every session, and the next call checks again.
+    if (this.options.bearer !== undefined && !(await this.authorized(this.options.bearer))) return undefined;
     if (!this.startState.tryBegin()) {
       // Another session's attempt failed recently (or is probing the open breaker): wait for it.
       this.lastError = `not started: ${this.startState.failures} consecutive failed start(s) of this server; next attempt in ${this.startState.waitMs()} ms`;
@@ -130,7 +139,7 @@ export class ManagedUpstream {
             this.options.maxMessageBytes,
             this.options.maxQueuedInputBytes,
           )
-        : await HttpChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir));
+        : await HttpChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir), this.options.bearer);
       const opened = new UpstreamConnection(name, channel, logger, (event, info) => this.audit(event, info));
       connection = opened;
       if (channel instanceof StdioChannel) {
@@ -162,6 +171,26 @@ export class ManagedUpstream {
       await connection?.close().catch(() => undefined);
       this.scheduleRestart(this.startState.failed(), true);
       return undefined;
+    }
+  }
+
+  private async authorized(bearer: UpstreamBearer): Promise<boolean> {
+    // Discovery, registration or an exchange at a slow authorization server must not hold the session's initialize.
+    const limitMs = this.options.gateway.upstream.startTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the authorization server did not answer within ${limitMs} ms; retry shortly`)), limitMs);
+    });
+    try {
+      await Promise.race([bearer.token(), timeout]);
+      this.authorizationRequired = undefined;
+      return true;
+    } catch (error) {
+      this.authorizationRequired = error instanceof UpstreamAuthorizationRequired ? error : undefined;
+      this.lastError = error instanceof Error ? error.message : String(error);
+      return false;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
