@@ -133,6 +133,15 @@ export const configSchema = {
             maxConnections: { type: 'integer', minimum: 1, maximum: 100000, default: 512, description: 'open connections in total; more are closed at once' },
             maxConnectionsPerAddress: { type: 'integer', minimum: 1, maximum: 100000, default: 64, description: 'open connections from one client address; more are closed at once' },
             authFailureWindowSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 60, description: 'refused authentications are audited as one record per source address and window' },
+            stateless: {
+              type: 'object',
+              additionalProperties: false,
+              description: 'clients of the stateless 2026-07-28 revision (docs/protocol.md)',
+              properties: {
+                maxContextsPerAgent: { type: 'integer', minimum: 1, maximum: 1000, default: 4, description: 'gateway-side contexts (each with its upstreams) one agent may hold, one per distinct set of client capabilities' },
+                inputTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 300, description: 'how long a requestState (input_required) stays redeemable; then the held upstream call is cancelled' },
+              },
+            },
           },
         },
       },

@@ -66,7 +66,13 @@ export class HttpListener {
     );
     this.connections.attach(this.server);
     this.authFailures = new AuthFailureAggregator((config.authFailureWindowSeconds ?? 60) * 1000, runtime.events);
-    this.stateless = new StatelessFront(runtime, { ...DEFAULT_STATELESS_OPTIONS, transport: 'http', maxContexts: config.maxSessions, idleMs: config.sessionIdleSeconds * 1000 });
+    this.stateless = new StatelessFront(runtime, {
+      transport: 'http',
+      maxContexts: config.maxSessions,
+      idleMs: config.sessionIdleSeconds * 1000,
+      maxContextsPerAgent: config.stateless?.maxContextsPerAgent ?? DEFAULT_STATELESS_OPTIONS.maxContextsPerAgent,
+      inputTimeoutMs: (config.stateless?.inputTimeoutSeconds ?? DEFAULT_STATELESS_OPTIONS.inputTimeoutMs / 1000) * 1000,
+    });
     this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.min(30_000, ((config.unusedSessionIdleSeconds ?? 60) * 1000) / 2));
     this.sweeper.unref();
   }

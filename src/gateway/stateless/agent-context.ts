@@ -79,7 +79,8 @@ export class AgentContext implements SessionSink {
 
   /** Starts a request on the session; its messages go to `responder`. */
   start(method: string, name: string | undefined, params: Record<string, unknown> | undefined, bytes: number, identity: Identity, clientId: JsonRpcId, responder: Responder): HeldCall {
-    const call = new HeldCall(`stateless-${this.nextId++}`, method, name, identity, clientId, responder);
+    // Unique within the session (clients of one agent may reuse ids), and still naming the client's id in the audit record.
+    const call = new HeldCall(`stateless-${this.nextId++}:${String(clientId).slice(0, 64)}`, method, name, identity, clientId, responder);
     this.calls.set(call.internalId, call);
     this.lastUsed = Date.now();
     this.session.handle({ jsonrpc: '2.0', id: call.internalId, method, ...(params === undefined ? {} : { params }) }, bytes, identity);

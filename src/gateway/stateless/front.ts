@@ -67,6 +67,11 @@ export class StatelessFront {
     return this.contexts.size;
   }
 
+  /** requestStates issued and not yet redeemed or expired. */
+  get pendingInputCount(): number {
+    return this.states.size;
+  }
+
   get serverInfo(): Record<string, unknown> {
     return { name: 'bastion', title: 'Bastion MCP security gateway', version: this.runtime.version };
   }
