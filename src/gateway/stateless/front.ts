@@ -67,6 +67,11 @@ export class StatelessFront {
     return this.contexts.size;
   }
 
+  /** Stateless calls in flight over every context (held ones included). */
+  get inFlightCount(): number {
+    return [...this.contexts.values()].reduce((sum, context) => sum + context.calls.size, 0);
+  }
+
   /** requestStates issued and not yet redeemed or expired. */
   get pendingInputCount(): number {
     return this.states.size;
@@ -104,14 +109,20 @@ export class StatelessFront {
       for (const call of context.calls.values()) {
         if (call.responder === undefined || !responderOf(call)) continue;
         call.responder = undefined;
-        this.runtime.events('request.cancelled', { session_id: context.session.sessionId, request_id: call.internalId, reason: 'client closed the stream', transport: this.options.transport });
+        this.runtime.events('request.cancelled', { session_id: context.session.sessionId, request_id: call.internalId, reason: 'cancelled by the client', transport: this.options.transport });
         context.cancel(call, 'the client closed its stream');
       }
     }
   }
 
-  /** A cancellation notification from a stateless client: it may end one of its listen streams. */
+  /**
+   * A cancellation notification from a stateless client: it ends one of its listen streams or
+   * calls (over stdio; over HTTP the client closes the request's stream instead). Client ids are
+   * only unique per client, so a cancellation reaches the calls of the same agent only.
+   */
   cancelled(identity: Identity, requestId: unknown): void {
+    if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+    this.clientGone(identity, (call) => call.clientId === requestId);
     for (const context of this.contexts.values()) {
       if (context.agentId !== identity.agentId) continue;
       for (const listener of context.listeners) {

@@ -1,7 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client as ClientV2, StreamableHTTPClientTransport as HttpTransportV2 } from '@modelcontextprotocol/client';
-import { configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, TEST_TOKEN, type RunningGateway } from '../../helpers/gateway.js';
+import { StdioClientTransport as StdioTransportV2 } from '@modelcontextprotocol/client/stdio';
+import { auditRecords } from '../../helpers/audit.js';
+import { BASTION_BIN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, tempDir, TEST_TOKEN, type RunningGateway } from '../../helpers/gateway.js';
 
 function pinnedClient(name: string, capabilities: Record<string, unknown> = {}): ClientV2 {
   return new ClientV2({ name, version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities });
@@ -68,5 +72,51 @@ describe('2026-07-28 clients beside 2025-11-25 clients, through one gateway', ()
     assert.equal(firstText(result), 'model:sunny;user:accept:{"ok":true}');
     assert.deepEqual(seen, ['sampling', 'elicitation']);
     await client.close();
+  });
+
+  test('subscriptions/listen delivers list_changed to a pinned client, and closing the stream ends it', async () => {
+    const client = pinnedClient('listener');
+    await client.connect(transport(gw.url));
+    const changed = new Promise<void>((resolve) => client.setNotificationHandler('notifications/tools/list_changed', () => resolve()));
+    const subscription = await client.listen({ toolsListChanged: true });
+    assert.equal(subscription.honoredFilter.toolsListChanged, true);
+    assert.equal(firstText(await client.callTool({ name: 'input.grow', arguments: {} })), 'added-1');
+    await changed;
+    // (Whether the added tool is then listed is the hash lock's decision: additions are quarantined.)
+    await subscription.close();
+    await client.close();
+  });
+
+  test('a pinned client cancels a call by closing its request stream: the call ends upstream and is audited', async () => {
+    const stateless = gw.gateway.http?.stateless;
+    assert.ok(stateless !== undefined);
+    const client = pinnedClient('canceller');
+    await client.connect(transport(gw.url));
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'input.slow', arguments: {} }, { signal: controller.signal }).then(() => 'answered', () => 'aborted');
+    while (stateless.inFlightCount === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort();
+    assert.equal(await call, 'aborted');
+    while (stateless.inFlightCount > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    const cancelledRecord = (): boolean => (auditRecords(join(gw.dir.path, 'state', 'audit')) as unknown as Array<Record<string, unknown>>).some((record) => record['event'] === 'request.cancelled' && JSON.stringify(record).includes('cancelled by the client'));
+    for (let attempt = 0; attempt < 200 && !cancelledRecord(); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(cancelledRecord(), 'the cancellation is audited');
+    await client.close();
+  });
+
+  test('a client pinned to 2026-07-28 is served over stdio too', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir.path, 'stdio'));
+    const config = join(dir.path, 'stdio', 'bastion.yaml');
+    writeFileSync(config, configYaml(stdioServer('modern', fixture('v2-server')), '', 'listeners:\n  stdio: { agent: desktop-agent }'));
+    const client = pinnedClient('pinned-stdio');
+    try {
+      await client.connect(new StdioTransportV2({ command: process.execPath, args: [BASTION_BIN, 'serve', '--stdio', '--config', config], stderr: 'ignore' }));
+      assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
+      assert.equal(firstText(await client.callTool({ name: 'modern.multiply', arguments: { a: 5, b: 5 } })), '25');
+    } finally {
+      await client.close();
+      dir.cleanup();
+    }
   });
 });
