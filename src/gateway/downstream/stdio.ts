@@ -63,7 +63,7 @@ export class StdioListener {
    */
   async close(): Promise<void> {
     this.outbox.flushReport();
-    await this.session.drain(5000);
+    await Promise.all([this.session.drain(5000), this.stateless.drain(5000)]);
     await Promise.all([this.session.close(), this.stateless.close()]);
     if (this.corked) this.flush();
     await new Promise<void>((resolve) => {

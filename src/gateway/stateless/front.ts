@@ -53,6 +53,8 @@ export class StatelessFront {
   private readonly states: RequestStateStore<{ context: AgentContext; call: HeldCall }>;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
+  /** Requests waiting for their context (not yet in flight on it). */
+  private admitting = 0;
 
   constructor(
     private readonly runtime: GatewayRuntime,
@@ -88,12 +90,16 @@ export class StatelessFront {
     if (this.closed) return fail({ code: ErrorCode.UpstreamUnavailable, message: 'the gateway is shutting down' });
     if (NOT_IN_REVISION.has(method)) return fail({ code: ErrorCode.MethodNotFound, message: `'${method}' is not part of protocol revision ${STATELESS_PROTOCOL_VERSION}` });
     let context: AgentContext;
+    this.admitting += 1;
     try {
       context = await this.contextFor(identity, envelope);
     } catch (error) {
       const refusal = error instanceof ContextRefused ? error.message : 'internal gateway error starting the upstreams for this agent';
       if (!(error instanceof ContextRefused)) this.runtime.logger.error({ err: error }, 'stateless context failed to start');
       return fail({ code: ErrorCode.UpstreamUnavailable, message: refusal });
+    } finally {
+      // Decremented before the call starts, in the same turn: drain() sees one or the other.
+      this.admitting -= 1;
     }
     context.lastUsed = Date.now();
     if (method === 'server/discover') return void responder.send({ jsonrpc: '2.0', id, result: this.discover(context) }, true);
@@ -129,6 +135,12 @@ export class StatelessFront {
         if (listener.subscriptionId === requestId) this.endListener(context, listener, identity);
       }
     }
+  }
+
+  /** Waits (at most `waitMs`) for contexts being started and calls in flight, as a session drains before it closes. */
+  async drain(waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    while ((this.admitting > 0 || this.inFlightCount > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   async close(): Promise<void> {
