@@ -147,6 +147,15 @@ export const configSchema = {
                 messagesPath: { type: 'string', pattern: '^/', default: '/messages', description: 'POST carries client messages (?sessionId=...)' },
               },
             },
+            stateless: {
+              type: 'object',
+              additionalProperties: false,
+              description: 'clients of the stateless 2026-07-28 revision (docs/protocol.md)',
+              properties: {
+                maxContextsPerAgent: { type: 'integer', minimum: 1, maximum: 1000, default: 4, description: 'gateway-side contexts (each with its upstreams) one agent may hold, one per distinct set of client capabilities' },
+                inputTimeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 300, description: 'how long a requestState (input_required) stays redeemable; then the held upstream call is cancelled' },
+              },
+            },
           },
         },
       },

@@ -143,6 +143,8 @@ export interface HttpListenerConfig {
   sessionIdleSeconds: number;
   /** Sessions one agent may hold; undefined means a quarter of maxSessions (at least 1). */
   maxSessionsPerAgent?: number;
+  /** Clients of the stateless 2026-07-28 revision: contexts per agent, requestState lifetime. */
+  stateless?: { maxContextsPerAgent?: number; inputTimeoutSeconds?: number };
   /** A session that made no call after initialize ends after this much idle time. */
   unusedSessionIdleSeconds?: number;
   /** Time to receive a request's headers, and the whole request (slow-drip defence). */

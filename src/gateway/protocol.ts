@@ -1,6 +1,6 @@
 /**
- * Protocol revisions Bastion speaks on both sides, newest first. The 2026-07-28 revision
- * (stateless, server/discover) is not in this list yet: see docs/protocol.md.
+ * Protocol revisions Bastion negotiates through initialize, on both sides, newest first. The
+ * stateless 2026-07-28 revision (no initialize) is served by src/gateway/stateless/.
  */
 export const SUPPORTED_PROTOCOL_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 

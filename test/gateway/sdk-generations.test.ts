@@ -31,28 +31,38 @@ describe('interoperability across SDK generations and protocol revisions', () =>
     await client.close();
   });
 
-  test('a 2026-07-28 client probing with server/discover is told to fall back to initialize', async () => {
+  test('a 2026-07-28 client probing with server/discover is answered with the revisions Bastion serves', async () => {
     const response = await fetch(gw.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TEST_TOKEN}` },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TEST_TOKEN}`, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'server/discover' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } } }),
     });
-    const answer = (await response.json()) as { error: { code: number } };
-    assert.equal(answer.error.code, -32601);
+    const answer = (await response.json()) as { result: { supportedVersions: string[]; resultType: string } };
+    assert.equal(answer.result.resultType, 'complete');
+    assert.deepEqual(answer.result.supportedVersions, ['2026-07-28', '2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05']);
   });
 
-  // 'auto' makes the v2 client probe with server/discover (2026-07-28) first, and fall back to
-  // initialize on the answer Bastion gives; the default mode ('legacy') never probes.
-  test('a v2 SDK client negotiating automatically falls back to 2025-11-25 over HTTP and its calls work', async () => {
+  test('a v2 SDK client pinned to 2026-07-28 connects and calls tools of both generations', async () => {
+    const client = new ClientV2({ name: 'v2-pinned', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new HttpTransportV2(new URL(gw.url), { requestInit: { headers: { Authorization: `Bearer ${TEST_TOKEN}` } } }));
+    assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
+    assert.equal(firstText(await client.callTool({ name: 'modern.multiply', arguments: { a: 7, b: 8 } })), '56');
+    assert.equal(firstText(await client.callTool({ name: 'everything.echo', arguments: { message: 'pinned' } })), 'Echo: pinned');
+    await client.close();
+  });
+
+  // 'auto' makes the v2 client probe with server/discover first; over HTTP Bastion answers it,
+  // so the client speaks 2026-07-28 (the v2 client's default mode, 'legacy', never probes).
+  test('a v2 SDK client negotiating automatically gets 2026-07-28 over HTTP and its calls work', async () => {
     const client = new ClientV2({ name: 'v2-auto', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
     await client.connect(new HttpTransportV2(new URL(gw.url), { requestInit: { headers: { Authorization: `Bearer ${TEST_TOKEN}` } } }));
-    assert.equal(client.getProtocolEra(), 'legacy');
-    assert.equal(client.getNegotiatedProtocolVersion(), '2025-11-25');
+    assert.equal(client.getProtocolEra(), 'modern');
+    assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
     assert.equal(firstText(await client.callTool({ name: 'modern.multiply', arguments: { a: 4, b: 6 } })), '24');
     await client.close();
   });
 
-  test('a v2 SDK client negotiating automatically falls back to 2025-11-25 over stdio and its calls work', async () => {
+  test('a v2 SDK client negotiating automatically over stdio negotiates 2026-07-28 and its calls work', async () => {
     const dir = tempDir();
     const config = join(dir.path, 'stdio', 'bastion.yaml');
     mkdirSync(join(dir.path, 'stdio'));
@@ -60,8 +70,8 @@ describe('interoperability across SDK generations and protocol revisions', () =>
     const client = new ClientV2({ name: 'v2-auto-stdio', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
     try {
       await client.connect(new StdioTransportV2({ command: process.execPath, args: [BASTION_BIN, 'serve', '--stdio', '--config', config], stderr: 'ignore' }));
-      assert.equal(client.getProtocolEra(), 'legacy');
-      assert.equal(client.getNegotiatedProtocolVersion(), '2025-11-25');
+      assert.equal(client.getProtocolEra(), 'modern');
+      assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
       assert.equal(firstText(await client.callTool({ name: 'modern.multiply', arguments: { a: 5, b: 5 } })), '25');
     } finally {
       await client.close();

@@ -16,6 +16,8 @@ import { defaultPerAgentCap, SessionTable, type SessionEndReason, type Streamabl
 import { LegacySseEndpoint } from './legacy-sse.js';
 import { parseMessage, serializeMessage } from '../lossless-id.js';
 import { CALLBACK_PATH } from '../../credentials/index.js';
+import { DEFAULT_STATELESS_OPTIONS, StatelessFront } from '../stateless/front.js';
+import { isStatelessPost, serveStatelessPost } from '../stateless/http.js';
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
@@ -31,6 +33,8 @@ export class HttpListener {
   private readonly sweeper: NodeJS.Timeout;
   private readonly authFailures: AuthFailureAggregator;
   private readonly connections: ConnectionLimiter;
+  /** Clients of the stateless 2026-07-28 revision (docs/protocol.md). */
+  readonly stateless: StatelessFront;
   private lastRefusalLog = 0;
   private allowedHosts = new Set<string>();
   private publicUrl = '';
@@ -65,6 +69,13 @@ export class HttpListener {
     );
     this.connections.attach(this.server);
     this.authFailures = new AuthFailureAggregator((config.authFailureWindowSeconds ?? 60) * 1000, runtime.events);
+    this.stateless = new StatelessFront(runtime, {
+      transport: 'http',
+      maxContexts: config.maxSessions,
+      idleMs: config.sessionIdleSeconds * 1000,
+      maxContextsPerAgent: config.stateless?.maxContextsPerAgent ?? DEFAULT_STATELESS_OPTIONS.maxContextsPerAgent,
+      inputTimeoutMs: (config.stateless?.inputTimeoutSeconds ?? DEFAULT_STATELESS_OPTIONS.inputTimeoutMs / 1000) * 1000,
+    });
     this.sweeper = setInterval(() => this.sweepIdle(Date.now()), Math.min(30_000, ((config.unusedSessionIdleSeconds ?? 60) * 1000) / 2));
     this.sweeper.unref();
     const legacy = config.legacySse;
@@ -111,7 +122,7 @@ export class HttpListener {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.authFailures.close();
-    await Promise.all(this.sessions.keys().map((id) => this.endSession(id, 'shutdown')));
+    await Promise.all([...this.sessions.keys().map((id) => this.endSession(id, 'shutdown')), this.stateless.close()]);
     // One turn for the error answers just written to reach their sockets before they close.
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => {
@@ -168,16 +179,13 @@ export class HttpListener {
     }
     const classified = classify(parsed);
     if (classified.kind === 'invalid') return this.json(res, 400, errorResponse(classified.id, classified.error));
+    if (isStatelessPost(req, classified)) return serveStatelessPost(this.stateless, req, res, classified, body.length, identity);
     const versionProblem = this.protocolVersionProblem(req, classified.kind === 'request' && classified.message.method === 'initialize');
     if (versionProblem !== undefined) return this.json(res, 400, errorResponse(null, { code: ErrorCode.InvalidRequest, message: versionProblem }));
     const sessionHeader = req.headers['mcp-session-id'];
     if (classified.kind === 'request' && classified.message.method === 'initialize') {
       if (sessionHeader !== undefined) return this.json(res, 400, errorResponse(classified.message.id, { code: ErrorCode.InvalidRequest, message: 'initialize must not carry Mcp-Session-Id: a session is initialized once' }));
       return this.initialize(req, res, classified.message.id, parsed, body.length, identity);
-    }
-    if (classified.kind === 'request' && classified.message.method === 'server/discover' && sessionHeader === undefined) {
-      // A 2026-07-28 client probing: Method Not Found tells it to fall back to initialize.
-      return this.json(res, 200, errorResponse(classified.message.id, { code: ErrorCode.MethodNotFound, message: 'server/discover (2026-07-28) is not served yet: use initialize (2025-11-25 and earlier)' }));
     }
     const entry = this.sessionFor(req, res, identity);
     if (entry === undefined) return;

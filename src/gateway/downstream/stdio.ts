@@ -1,11 +1,13 @@
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode, type Identity } from '../../pipeline/index.js';
 import { LineFramer } from '../framing.js';
-import { errorResponse, parseError, type JsonRpcMessage } from '../jsonrpc.js';
+import { classify, errorResponse, parseError, type JsonRpcMessage } from '../jsonrpc.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
 import { largestRequestCap } from '../limits.js';
 import { parseMessage, serializeMessage } from '../lossless-id.js';
 import { ClientOutbox, DEFAULT_OUTBOX_LIMITS } from './client-outbox.js';
+import { DEFAULT_STATELESS_OPTIONS, StatelessFront } from '../stateless/front.js';
+import { isStatelessMessage, serveStatelessMessage } from '../stateless/stdio.js';
 
 /**
  * Serves one client over stdin/stdout (the client launched Bastion). stdout carries only
@@ -17,6 +19,8 @@ export class StdioListener {
   private readonly closed: Promise<void>;
   private corked = false;
   private readonly outbox: ClientOutbox;
+  /** A client of the stateless 2026-07-28 revision is served here instead of by `session`. */
+  readonly stateless: StatelessFront;
 
   constructor(
     runtime: GatewayRuntime,
@@ -25,6 +29,7 @@ export class StdioListener {
     private readonly output: Writable = process.stdout,
   ) {
     this.session = new GatewaySession(runtime, { send: (message) => this.write(message) }, { transport: 'stdio' });
+    this.stateless = new StatelessFront(runtime, { ...DEFAULT_STATELESS_OPTIONS, transport: 'stdio', maxContextsPerAgent: 2, maxContexts: 2 });
     this.outbox = new ClientOutbox(DEFAULT_OUTBOX_LIMITS, {
       onDropped: (count) => runtime.events('client.notifications_dropped', { session_id: this.session.sessionId, agent: identity.agentId, count, transport: 'stdio' }),
       onOverflow: (queuedBytes) => {
@@ -58,8 +63,8 @@ export class StdioListener {
    */
   async close(): Promise<void> {
     this.outbox.flushReport();
-    await this.session.drain(5000);
-    await this.session.close();
+    await Promise.all([this.session.drain(5000), this.stateless.drain(5000)]);
+    await Promise.all([this.session.close(), this.stateless.close()]);
     if (this.corked) this.flush();
     await new Promise<void>((resolve) => {
       if (!this.output.writable) resolve();
@@ -75,6 +80,8 @@ export class StdioListener {
       this.write(parseError(error instanceof Error ? error.message : 'invalid JSON'));
       return;
     }
+    const classified = classify(parsed);
+    if (isStatelessMessage(classified, this.session.initialized)) return serveStatelessMessage(this.stateless, classified, bytes, this.identity, (message) => this.write(message));
     this.session.handle(parsed, bytes, this.identity);
   }
 
