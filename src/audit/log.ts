@@ -105,6 +105,7 @@ export class AuditLog {
   /** Lines chained but not yet added to the Merkle frontier: hashed while a batch is being synced. */
   private unhashed: Buffer[] = [];
   private readonly counters: WriterStats = { batches: 0, records: 0, syncMillis: 0, largestBatch: 0, dropped: 0 };
+  private readonly commitListeners = new Set<() => void>();
 
   private constructor(
     readonly options: AuditLogOptions,
@@ -232,6 +233,26 @@ export class AuditLog {
   /** Why the log stopped accepting records, once it has (readiness probes report it). */
   get failedWith(): Error | undefined {
     return this.failure;
+  }
+
+  /**
+   * Calls `listener` after every synced batch and every checkpoint written. It is only a wake-up:
+   * audit sinks then read the segment files, so they ship what is on disk and nothing else.
+   * Returns the unsubscribe function.
+   */
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  private notifyCommit(): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener();
+      } catch {
+        // A sink's wake-up must never fail a write.
+      }
+    }
   }
 
   /** Appends one record. Resolves (durable mode) once it is on disk. */
@@ -408,6 +429,7 @@ export class AuditLog {
     this.flushing = this.writeBatch(batch).then(
       (lastChunk) => {
         this.batchWritten();
+        this.notifyCommit();
         // Acknowledged only now that the next batch may start: the callers' next appends can then begin it early.
         for (const entry of lastChunk) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
       },
@@ -513,6 +535,7 @@ export class AuditLog {
       writeFileDurably(join(mirror, name), note, 0o644);
     }
     if (this.options.checkpoint.mirrorStdout) process.stdout.write(note);
+    this.notifyCommit();
     this.lastCheckpointSize = body.size;
     this.applyRetention();
   }
