@@ -13,6 +13,7 @@ import { scanLog, type ScanProblem } from './scan.js';
 import { AUDIT_SCHEMA, AuditEvent, LEGACY_AUDIT_SCHEMA, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
 import { SealTracker, deriveLogKeys, keyedDigest, loadOrCreateLogSecret, sealMac, type LogKeys } from './seal.js';
 import { archiveLegacyLog, checkCheckpointIndices, cutUnsealedTail, moveAside, type TailCut } from './tail.js';
+import { compareWithWitness, notesInDirectory, supersedeMirror } from './witness.js';
 
 export interface AppendResult {
   seq: number;
@@ -171,10 +172,15 @@ export class AuditLog {
       }
     }
     problem ??= checkCheckpointIndices(dir, checkpoints, tracker.announced, lastIndex);
+    // A leftover of issue 16: the mirror holds copies an attacker of this directory may not reach.
+    const mirror = options.checkpoint.mirrorDir;
+    if (problem === undefined && mirror !== undefined) problem = mirrorProblem(dir, mirror, metadata.origin, signer, checkpoints);
     let log: AuditLog;
     if (problem !== undefined) {
       if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(problem);
       const quarantine = moveAside(dir, QUARANTINE_DIR, now());
+      const superseded = mirror === undefined ? undefined : supersedeMirror(mirror, now());
+      if (superseded !== undefined) quarantine.files.push({ mirror_superseded: superseded });
       recovery.tamperRestart = true;
       log = new AuditLog(options, metadata, signer, keys, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
       await log.startSegment('tamper_restart');
@@ -647,6 +653,15 @@ function loadSignedCheckpoints(dir: string, signer: NoteSigner, metadata: LogMet
     }
   }
   return { checkpoints };
+}
+
+/** A fork or truncation against the mirror directory's checkpoints, as a tamper problem. */
+function mirrorProblem(dir: string, mirror: string, origin: string, signer: NoteSigner, checkpoints: readonly ParsedCheckpoint[]): ScanProblem | undefined {
+  const report = compareWithWitness(dir, origin, notesInDirectory(mirror), signer, checkpoints);
+  // A missing local checkpoint whose records are intact is signed again below (resignAnnounced).
+  const finding = report.findings.find((item) => item.kind !== 'missing-checkpoint');
+  if (finding === undefined) return undefined;
+  return { segment: join(dir, SEGMENTS_DIR), line: 0, offset: 0, seq: finding.size, message: `${finding.message} (compared with the checkpoint mirror ${mirror}). The mirror's copy is the one to trust; compare them with 'mcp-auditctl verify --witness ${mirror}'`, tornTail: false };
 }
 
 function lastCheckpointInfo(checkpoints: readonly ParsedCheckpoint[]): JsonValue {
