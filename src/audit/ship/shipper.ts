@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileDurably } from '../../storage/index.js';
+import { mkdir, open, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { SinkConfig } from './config.js';
 import { initialPosition, readCommitted, type ShipItem, type ShipPosition } from './source.js';
 import type { SinkTransport } from './transport.js';
@@ -40,6 +40,13 @@ export interface ShipperOptions {
   onWarning: (message: string, sink: string) => void;
 }
 
+/**
+ * After a delivery smaller than a full batch, the shipper waits this long before reading again, so
+ * that under load it ships fewer, larger batches (each costs a cursor write) instead of chasing
+ * every synced write of the log. It bounds the lag this adds.
+ */
+const SETTLE_MS = 200;
+
 /** A checkpoint missing this many reads in a row while the log moved on is skipped, with a warning. */
 const MISSING_CHECKPOINT_READS = 20;
 
@@ -58,6 +65,8 @@ export class Shipper {
   private unconfirmedCheckpoints = 0;
   private oldestUnconfirmedTs: string | undefined;
   private stopped = false;
+  /** stop() was called: no settling delays, ship what is left and stop. */
+  private stopping = false;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private consecutiveFailures = 0;
@@ -101,6 +110,7 @@ export class Shipper {
    * gateway shutdown, after the audit log's last records and checkpoint are written.
    */
   async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
     const deadline = Date.now() + deadlineMs;
     while (!this.stopped && Date.now() < deadline && this.consecutiveFailures === 0 && (this.reading.nextSeq < this.options.logSize() || this.unconfirmedRecords > 0)) {
       this.notify();
@@ -118,7 +128,8 @@ export class Shipper {
         const progressed = await this.step();
         if (this.consecutiveFailures > 0) this.options.onRecovered(this.options.sink.name);
         this.consecutiveFailures = 0;
-        if (!progressed) await this.idle(this.options.pollMs);
+        if (progressed === 'nothing') await this.idle(this.options.pollMs);
+        else if (progressed === 'partial' && !this.stopping) await delay(SETTLE_MS);
       } catch (error) {
         this.fail(error instanceof Error ? error : new Error(String(error)));
         this.backingOff = true;
@@ -128,8 +139,8 @@ export class Shipper {
     }
   }
 
-  /** One read and delivery; false when there was nothing new. */
-  private async step(): Promise<boolean> {
+  /** One read and delivery: a full batch, less than that, or nothing new. */
+  private async step(): Promise<'full' | 'partial' | 'nothing'> {
     const { sink, transport } = this.options;
     const read = await readCommitted(this.options.logDir, this.reading, sink.batchRecords);
     if (read.skippedByRetention > 0) {
@@ -140,9 +151,9 @@ export class Shipper {
       if (read.waitingForCheckpoint) this.skipCheckpointIfGone();
       if (this.unconfirmedRecords > 0 || this.unconfirmedCheckpoints > 0) {
         await this.confirm();
-        return true;
+        return 'partial';
       }
-      return false;
+      return 'nothing';
     }
     this.missingCheckpointReads = 0;
     const firstRecord = read.items.find((item) => item.kind === 'record');
@@ -151,7 +162,8 @@ export class Shipper {
     this.reading = read.next;
     this.count(read.items);
     if (transport.acknowledges || this.unconfirmedRecords >= (sink.type === 'syslog' ? sink.confirmEveryRecords : 0)) await this.confirm();
-    return true;
+    const records = read.items.filter((item) => item.kind === 'record').length;
+    return records >= sink.batchRecords ? 'full' : 'partial';
   }
 
   private count(items: ShipItem[]): void {
@@ -164,7 +176,7 @@ export class Shipper {
   private async confirm(): Promise<void> {
     await this.options.transport.confirm?.();
     this.committed = { ...this.reading };
-    saveCursor(this.cursorPath, this.committed);
+    await saveCursor(this.cursorPath, this.committed);
     this.stats.shipped += this.unconfirmedRecords;
     this.stats.checkpointsShipped += this.unconfirmedCheckpoints;
     this.unconfirmedRecords = 0;
@@ -233,8 +245,29 @@ function loadCursor(path: string, logId: string): ShipPosition {
   return parsed;
 }
 
-function saveCursor(path: string, position: ShipPosition): void {
-  writeFileDurably(path, `${JSON.stringify(position)}\n`, 0o600);
+/**
+ * The cursor, written like storage's writeFileDurably (temporary file, fsync, rename, fsync of the
+ * directory) but on the thread pool: a synchronous fsync here would stall the gateway's event
+ * loop, and with it every call, for as long as the disk takes.
+ */
+async function saveCursor(path: string, position: ShipPosition): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const temporary = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+  const file = await open(temporary, 'w', 0o600);
+  try {
+    await file.writeFile(`${JSON.stringify(position)}\n`);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
+  const directory = await open(dir, 'r');
+  try {
+    await directory.sync();
+  } finally {
+    await directory.close();
+  }
 }
 
 function delay(ms: number): Promise<void> {
