@@ -9,8 +9,8 @@ import { silentLogger } from '../../../src/observability/index.js';
 import { configYaml, firstText, httpClient, referenceServer, stdioServer } from '../../helpers/gateway.js';
 
 /** A gateway with the reference 'everything' server, whose audit section ships to `sinksYaml`, in a state dir that outlives it. */
-export async function startShippingGateway(baseDir: string, sinksYaml: string, auditExtra = ''): Promise<{ bastion: Bastion; url: string }> {
-  const yaml = configYaml(stdioServer('everything', referenceServer('everything'), ['stdio']), `audit:\n  checkpoint: { everyRecords: 25 }\n${auditExtra}  sinks:\n${sinksYaml}`);
+export async function startShippingGateway(baseDir: string, sinksYaml: string, auditExtra = '', listeners?: string): Promise<{ bastion: Bastion; url: string }> {
+  const yaml = configYaml(stdioServer('everything', referenceServer('everything'), ['stdio']), `audit:\n  checkpoint: { everyRecords: 25 }\n${auditExtra}  sinks:\n${sinksYaml}`, listeners);
   writeFileSync(join(baseDir, 'bastion.yaml'), yaml);
   const loaded = loadConfigText(yaml, join(baseDir, 'bastion.yaml'), baseDir);
   const bastion = await createBastion({ loaded, logger: silentLogger(), version: '0.0.0-test' });

@@ -83,13 +83,19 @@ describe('the webhook sink posts HMAC-signed JSON lines and retries until the re
     writeFileSync(join(base, 'state', 'webhook.key'), `${KEY}\n`);
     const sink = `    - { name: collector, type: webhook, url: '${receiver.url}', secret: { fromFile: webhook.key }, retryInitialMs: 20, retryMaxMs: 100 }\n`;
     receiver.failNext = 3;
-    let gateway = await startShippingGateway(base, sink);
+    // With an admin listener configured (not started), so that the sink metrics exist.
+    let gateway = await startShippingGateway(base, sink, '', 'listeners:\n  http:\n    host: 127.0.0.1\n    port: 0\n  admin:\n    port: 0');
     try {
       await echoCalls(gateway.url, 10, 'hook');
       const shipping = gateway.bastion.shipping ?? assert.fail('shipping did not start');
       await eventually(() => shipping.stats()[0]?.lagRecords === 0, 'the webhook sink to catch up');
       assert.equal(receiver.failNext, 0, 'the refused deliveries were retried');
       assert.ok((shipping.stats()[0]?.failures ?? 0) >= 3);
+      const metrics = (await gateway.bastion.metrics?.registry.metrics()) ?? assert.fail('no metrics');
+      assert.match(metrics, /^bastion_audit_ship_lag_records\{sink="collector",type="webhook"\} 0$/m);
+      assert.match(metrics, /^bastion_audit_ship_failures\{sink="collector",type="webhook"\} [3-9]\d*$/m);
+      const shipped = Number(/^bastion_audit_shipped_records\{sink="collector",type="webhook"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      assert.ok(shipped >= 10, `shipped records are counted (${shipped})`);
     } finally {
       await gateway.bastion.close();
     }
