@@ -20,7 +20,7 @@ export interface CrashFigures {
   callsAnswered: number;
 }
 
-const LOAD_CLIENTS = 4;
+const LOAD_CLIENTS = 2;
 
 function sinkYaml(port: number): string {
   return `    - { name: siem, type: syslog, host: 127.0.0.1, port: ${port}, confirmEveryRecords: 40, retryInitialMs: 50, retryMaxMs: 300 }\n`;
@@ -78,7 +78,7 @@ export async function crashWhileShipping(dir: string, kills: number): Promise<Cr
     let callsAnswered = 0;
     for (let kill = 0; kill < kills; kill += 1) {
       const { url, child } = await serve(dir, yaml);
-      callsAnswered += await loadAndKill(url, child, 30 + Math.floor(Math.random() * 40));
+      callsAnswered += await loadAndKill(url, child, 25 + Math.floor(Math.random() * 30));
     }
     // The last restart, in this process so that the sink's lag can be watched.
     const gateway = await startShippingGateway(dir, sinkYaml(rsyslog.port));

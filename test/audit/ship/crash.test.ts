@@ -9,7 +9,7 @@ test('kill -9 of bastion serve while shipping to rsyslog at load: every committe
   try {
     const figures = await crashWhileShipping(dir.path, 2);
     t.diagnostic(`kills ${figures.kills}, records ${figures.records}, duplicates ${figures.duplicates}, calls answered ${figures.callsAnswered}`);
-    assert.ok(figures.callsAnswered >= 60, 'the load ran before each kill');
+    assert.ok(figures.callsAnswered >= 50, 'the load ran before each kill');
   } finally {
     dir.cleanup();
   }
