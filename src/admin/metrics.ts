@@ -7,6 +7,8 @@ export interface MetricSources {
   sessions(): { transport: string; count: number }[];
   /** The audit writer's counters since start. */
   audit(): { records: number; batches: number; syncMillis: number; largestBatch: number; dropped: number };
+  /** Audit sinks (audit.sinks): shipped, failed and resent counts and lag, per sink. */
+  shipping?(): { sink: string; type: string; shipped: number; checkpointsShipped: number; failures: number; resent: number; lagRecords: number; lagSeconds: number; lostToRetention: number }[];
 }
 
 export interface MetricsOptions {
@@ -71,6 +73,26 @@ export class GatewayMetrics {
     auditGauge('bastion_audit_sync_seconds', 'Wall time spent in synced audit writes since start.', (stats) => stats.syncMillis / 1000);
     auditGauge('bastion_audit_largest_batch', 'Largest audit batch written since start.', (stats) => stats.largestBatch);
     auditGauge('bastion_audit_dropped', 'Audit records dropped by the async writer since start (0 in durable mode).', (stats) => stats.dropped);
+    type SinkFigures = NonNullable<ReturnType<NonNullable<MetricSources['shipping']>>>[number];
+    const sinkGauge = (name: string, help: string, read: (sink: SinkFigures) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['sink', 'type'],
+        registers,
+        collect() {
+          this.reset();
+          for (const sink of sources.shipping?.() ?? []) this.set({ sink: sink.sink, type: sink.type }, read(sink));
+        },
+      });
+    };
+    sinkGauge('bastion_audit_ship_lag_records', 'Committed audit records a sink has not yet confirmed.', (sink) => sink.lagRecords);
+    sinkGauge('bastion_audit_ship_lag_seconds', 'Age of the oldest committed audit record a sink has not yet confirmed (0 when caught up).', (sink) => sink.lagSeconds);
+    sinkGauge('bastion_audit_shipped_records', 'Audit records a sink confirmed since start (a counter read from the shipper).', (sink) => sink.shipped);
+    sinkGauge('bastion_audit_shipped_checkpoints', 'Signed checkpoints a sink confirmed since start (witness copies).', (sink) => sink.checkpointsShipped);
+    sinkGauge('bastion_audit_ship_failures', 'Failed deliveries to a sink since start (each retried with backoff).', (sink) => sink.failures);
+    sinkGauge('bastion_audit_ship_resent_records', 'Audit records sent to a sink again after a failure since start (possible duplicates at the receiver).', (sink) => sink.resent);
+    sinkGauge('bastion_audit_ship_lost_to_retention', 'Audit records retention deleted before a sink received them.', (sink) => sink.lostToRetention);
   }
 
   /** The outermost guard: times and counts every request with its final decision. */

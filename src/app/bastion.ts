@@ -13,6 +13,7 @@ import { hintWhenAllUndeclared } from './undeclared-hint.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard, DEFAULT_REVIEW_LIMITS, ReviewStore } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
+import { cursorDirOf, startShipping, type Shipping } from '../audit/ship/index.js';
 import { AdminListener, GatewayMetrics, type AdminListenerConfig, type ReadinessCheck } from '../admin/index.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
@@ -29,6 +30,8 @@ export interface Bastion {
   limits: Limits | undefined;
   /** Prometheus metrics; undefined without listeners.admin. */
   metrics: GatewayMetrics | undefined;
+  /** Live audit shipping; undefined without audit.sinks. */
+  shipping: Shipping | undefined;
   /** Starts the admin listener (metrics, health) when the config has one; resolves with its URL. */
   startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
@@ -55,7 +58,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
     const admissions = await admitServers(loaded, audit, logger);
-    const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway);
+    let shipping: Shipping | undefined;
+    const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway, () => shipping);
     const record = observedBy(metrics, eventRecorder(audit, logger));
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
@@ -86,6 +90,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     };
     const gateway = new Gateway(gatewayOptions);
     await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });
+    // Sinks read the committed log files from their cursors; they start after the start record is on disk.
+    if (auditConfig.sinks.length > 0) shipping = startShipping({ sinks: auditConfig.sinks, audit, cursorDir: cursorDirOf(stateDir), logger });
     let admin: AdminListener | undefined;
     return {
       gateway,
@@ -94,6 +100,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       sandboxes,
       limits,
       metrics,
+      shipping,
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
         admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: readinessChecks(audit, limits, gateway), logger });
@@ -106,6 +113,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await limits?.close().catch(() => undefined);
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
+        // After the stop record and the last checkpoint, so that the sinks get them too.
+        await shipping?.stop();
       },
     };
   } catch (error) {
@@ -114,7 +123,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   }
 }
 
-function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway): GatewayMetrics {
+function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {
   return new GatewayMetrics({
     agentLabel: config.metrics.agentLabel,
     sources: {
@@ -123,6 +132,7 @@ function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: ()
         { transport: 'stdio', count: gateway().stdio === undefined ? 0 : 1 },
       ],
       audit: () => audit.stats,
+      shipping: () => shipping()?.stats() ?? [],
     },
   });
 }

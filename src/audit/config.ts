@@ -1,4 +1,5 @@
 import { dirname, isAbsolute, join } from 'node:path';
+import { resolveSinks, sinksSchema, type SinkConfig } from './ship/config.js';
 
 /** The `audit:` section of bastion.yaml. Paths are relative to the gateway's state dir. */
 export interface AuditConfig {
@@ -40,6 +41,8 @@ export interface AuditConfig {
   startNewSegmentAfterTamper: boolean;
   /** Checkpoint origin line; defaults to bastion.local/audit/<log id>. */
   origin?: string;
+  /** Live shipping of committed records and checkpoints (src/audit/ship/). */
+  sinks: SinkConfig[];
 }
 
 export type CaptureLevel = 'none' | 'truncated' | 'full';
@@ -53,6 +56,7 @@ export const defaultAuditConfig: AuditConfig = {
   rotation: { maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 86_400 },
   retention: {},
   startNewSegmentAfterTamper: false,
+  sinks: [],
 };
 
 const capture = { enum: ['none', 'truncated', 'full'], description: "'none' (digest only), 'truncated' or 'full'; secrets are redacted first" };
@@ -118,6 +122,7 @@ export const auditConfigSchema = {
     },
     startNewSegmentAfterTamper: { type: 'boolean', default: false, description: 'true starts a new chain (moving the damaged files to quarantine/) when tampering is found at start; false refuses to start' },
     origin: { type: 'string', pattern: '^\\S+$', description: 'the checkpoint origin line, e.g. audit.example.com/bastion-prod' },
+    sinks: sinksSchema,
   },
 } as const;
 
@@ -137,6 +142,12 @@ export function resolveAuditConfig(partial: DeepPartial<AuditConfig> | undefined
   merged.checkpoint.keyFile = within(merged.checkpoint.keyFile);
   merged.checkpoint.macKeyFile = merged.checkpoint.macKeyFile === undefined ? join(dirname(merged.checkpoint.keyFile), 'audit-mac.key') : within(merged.checkpoint.macKeyFile);
   if (merged.checkpoint.mirrorDir !== undefined) merged.checkpoint.mirrorDir = within(merged.checkpoint.mirrorDir);
+  merged.sinks = resolveSinks(partial?.sinks as ReadonlyArray<Partial<SinkConfig>> | undefined).map((sink) => {
+    if (sink.type === 'webhook') return 'fromFile' in sink.secret ? { ...sink, secret: { fromFile: within(sink.secret.fromFile) } } : sink;
+    if (sink.tls === undefined) return sink;
+    const { caFile, certFile, keyFile } = sink.tls;
+    return { ...sink, tls: { ...sink.tls, caFile: within(caFile), ...(certFile === undefined ? {} : { certFile: within(certFile) }), ...(keyFile === undefined ? {} : { keyFile: within(keyFile) }) } };
+  });
   return merged;
 }
 

@@ -13,6 +13,7 @@ import { scanLog, type ScanProblem } from './scan.js';
 import { AUDIT_SCHEMA, AuditEvent, LEGACY_AUDIT_SCHEMA, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
 import { SealTracker, deriveLogKeys, keyedDigest, loadOrCreateLogSecret, sealMac, type LogKeys } from './seal.js';
 import { archiveLegacyLog, checkCheckpointIndices, cutUnsealedTail, moveAside, type TailCut } from './tail.js';
+import { compareWithWitness, notesInDirectory, supersedeMirror } from './witness.js';
 
 export interface AppendResult {
   seq: number;
@@ -105,6 +106,7 @@ export class AuditLog {
   /** Lines chained but not yet added to the Merkle frontier: hashed while a batch is being synced. */
   private unhashed: Buffer[] = [];
   private readonly counters: WriterStats = { batches: 0, records: 0, syncMillis: 0, largestBatch: 0, dropped: 0 };
+  private readonly commitListeners = new Set<() => void>();
 
   private constructor(
     readonly options: AuditLogOptions,
@@ -170,10 +172,15 @@ export class AuditLog {
       }
     }
     problem ??= checkCheckpointIndices(dir, checkpoints, tracker.announced, lastIndex);
+    // A leftover of issue 16: the mirror holds copies an attacker of this directory may not reach.
+    const mirror = options.checkpoint.mirrorDir;
+    if (problem === undefined && mirror !== undefined) problem = mirrorProblem(dir, mirror, metadata.origin, signer, checkpoints);
     let log: AuditLog;
     if (problem !== undefined) {
       if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(problem);
       const quarantine = moveAside(dir, QUARANTINE_DIR, now());
+      const superseded = mirror === undefined ? undefined : supersedeMirror(mirror, now());
+      if (superseded !== undefined) quarantine.files.push({ mirror_superseded: superseded });
       recovery.tamperRestart = true;
       log = new AuditLog(options, metadata, signer, keys, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
       await log.startSegment('tamper_restart');
@@ -232,6 +239,26 @@ export class AuditLog {
   /** Why the log stopped accepting records, once it has (readiness probes report it). */
   get failedWith(): Error | undefined {
     return this.failure;
+  }
+
+  /**
+   * Calls `listener` after every synced batch and every checkpoint written. It is only a wake-up:
+   * audit sinks then read the segment files, so they ship what is on disk and nothing else.
+   * Returns the unsubscribe function.
+   */
+  onCommit(listener: () => void): () => void {
+    this.commitListeners.add(listener);
+    return () => this.commitListeners.delete(listener);
+  }
+
+  private notifyCommit(): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener();
+      } catch {
+        // A sink's wake-up must never fail a write.
+      }
+    }
   }
 
   /** Appends one record. Resolves (durable mode) once it is on disk. */
@@ -409,6 +436,7 @@ export class AuditLog {
     this.flushing = this.writeBatch(batch).then(
       (lastChunk) => {
         this.batchWritten();
+        this.notifyCommit();
         // Acknowledged only now that the next batch may start: the callers' next appends can then begin it early.
         for (const entry of lastChunk) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
       },
@@ -514,6 +542,7 @@ export class AuditLog {
       writeFileDurably(join(mirror, name), note, 0o644);
     }
     if (this.options.checkpoint.mirrorStdout) process.stdout.write(note);
+    this.notifyCommit();
     this.lastCheckpointSize = body.size;
     this.applyRetention();
   }
@@ -625,6 +654,15 @@ function loadSignedCheckpoints(dir: string, signer: NoteSigner, metadata: LogMet
     }
   }
   return { checkpoints };
+}
+
+/** A fork or truncation against the mirror directory's checkpoints, as a tamper problem. */
+function mirrorProblem(dir: string, mirror: string, origin: string, signer: NoteSigner, checkpoints: readonly ParsedCheckpoint[]): ScanProblem | undefined {
+  const report = compareWithWitness(dir, origin, notesInDirectory(mirror), signer, checkpoints);
+  // A missing local checkpoint whose records are intact is signed again below (resignAnnounced).
+  const finding = report.findings.find((item) => item.kind !== 'missing-checkpoint');
+  if (finding === undefined) return undefined;
+  return { segment: join(dir, SEGMENTS_DIR), line: 0, offset: 0, seq: finding.size, message: `${finding.message} (compared with the checkpoint mirror ${mirror}). The mirror's copy is the one to trust; compare them with 'mcp-auditctl verify --witness ${mirror}'`, tornTail: false };
 }
 
 function lastCheckpointInfo(checkpoints: readonly ParsedCheckpoint[]): JsonValue {

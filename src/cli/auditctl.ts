@@ -14,6 +14,7 @@ import { compact, toEcs, toOcsf } from '../audit/siem.js';
 import { proveInclusion, verifyInclusionProof, type InclusionProofDocument } from '../audit/proof.js';
 import { loadVerifier, type NoteVerifier } from '../audit/keys.js';
 import { AuditEvent, type AuditRecord } from '../audit/schema.js';
+import { compareWithWitness, notesAt, witnessExitCode, type WitnessReport } from '../audit/witness.js';
 
 /** mcp-auditctl: verify, read, export and prove records of a Bastion audit log. */
 
@@ -28,7 +29,7 @@ const DEFAULT_LOG = process.env['BASTION_AUDIT_DIR'] ?? join('.bastion', 'audit'
 const program = new Command();
 program
   .name('mcp-auditctl')
-  .description('Inspect and verify a Bastion tamper-evident audit log.\nExit codes of verify: 0 clean, 2 tampered, 3 unreadable, 4 records after the newest signed checkpoint (unsigned tail).')
+  .description('Inspect and verify a Bastion tamper-evident audit log.\nExit codes of verify: 0 clean, 2 tampered, 3 unreadable, 4 records after the newest signed checkpoint (unsigned tail);\nwith --witness also 5 fork (the log was rewritten), 6 truncated, 7 a witnessed checkpoint is missing locally.')
   .version(packageVersion(), '-V, --version')
   .option('-l, --log <dir>', 'the audit log directory or an exported bundle (env BASTION_AUDIT_DIR)', DEFAULT_LOG)
   .showHelpAfterError()
@@ -54,7 +55,8 @@ program
   .option('--json', 'print the report as JSON')
   .option('--allow-unsigned-tail', 'exit 0 even when records follow the newest signed checkpoint (a live log between checkpoints)')
   .option('--workers <count>', 'threads that check records, this one included (default: one per core; 1: this thread only)', String(defaultVerifyThreads()))
-  .action(async (options: { fromCheckpoint?: boolean; checkpoint?: string; key?: string; json?: boolean; allowUnsignedTail?: boolean; workers: string }, command: Command) => {
+  .option('--witness <dir|url>', 'also compare with checkpoints kept elsewhere: a mirror directory, a file or URL of shipped checkpoint lines (exit 5 fork, 6 truncated, 7 missing checkpoint)')
+  .action(async (options: { fromCheckpoint?: boolean; checkpoint?: string; key?: string; json?: boolean; allowUnsignedTail?: boolean; workers: string; witness?: string }, command: Command) => {
     const dir = logDir(command);
     const workers = Number(options.workers);
     if (!Number.isInteger(workers) || workers < 1 || workers > availableParallelism() * 2) throw new CliError(`--workers must be an integer from 1 to ${availableParallelism() * 2}, not '${options.workers}'`, 1);
@@ -65,16 +67,37 @@ program
       if (error instanceof LogUnreadableError) throw new CliError(error.message, VerifyExit.Unreadable);
       throw error;
     }
-    printVerifyReport(report, options.json === true);
+    const witness = options.witness === undefined ? undefined : await witnessReport(dir, report, options.witness, options.key);
+    printVerifyReport(report, options.json === true, witness);
+    const witnessCode = witness === undefined ? undefined : witnessExitCode(witness);
     if (report.status !== 'clean') process.exitCode = VerifyExit.Tampered;
+    else if (witnessCode !== undefined) process.exitCode = witnessCode;
     else process.exitCode = report.unsignedTail !== undefined && options.allowUnsignedTail !== true ? VerifyExit.UnsignedTail : VerifyExit.Clean;
   });
 
-function printVerifyReport(report: VerifyReport, json: boolean): void {
+/** The witnessed checkpoints compared with the local log, under the key verify used. */
+async function witnessReport(dir: string, report: VerifyReport, source: string, key: string | undefined): Promise<WitnessReport> {
+  let notes: string[];
+  try {
+    notes = await notesAt(source);
+  } catch (error) {
+    throw new CliError((error as Error).message, VerifyExit.Unreadable);
+  }
+  const verifier = loadVerifier(key ?? join(dir, PUBLIC_KEY_FILE), report.metadata.keyName);
+  const witness = compareWithWitness(dir, report.metadata.origin, notes, verifier);
+  if (witness.witnessed === 0) throw new CliError(`witness ${source} holds no checkpoint of ${report.metadata.origin} signed by this log's key (${witness.ignored} other note(s)): nothing to compare`, VerifyExit.Unreadable);
+  return witness;
+}
+
+function printVerifyReport(report: VerifyReport, json: boolean, witness?: WitnessReport): void {
   const { scan, problem } = report;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ status: report.status, origin: report.metadata.origin, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, segments: scan.segments.length, checkpoints: report.checkpoints, checkpointsMatched: scan.checkpointsMatched, checkpointsSkipped: scan.checkpointsSkipped, key: report.keySource, bundleFiles: report.bundle?.files, unsignedTail: report.unsignedTail, legacyFormat: report.legacyFormat, problem })}\n`);
+    process.stdout.write(`${JSON.stringify({ status: report.status, origin: report.metadata.origin, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, segments: scan.segments.length, checkpoints: report.checkpoints, checkpointsMatched: scan.checkpointsMatched, checkpointsSkipped: scan.checkpointsSkipped, key: report.keySource, bundleFiles: report.bundle?.files, unsignedTail: report.unsignedTail, legacyFormat: report.legacyFormat, problem, witness })}\n`);
     return;
+  }
+  if (witness !== undefined) {
+    for (const finding of witness.findings) process.stdout.write(`WITNESS ${finding.kind.toUpperCase()}: ${finding.message}\n`);
+    if (witness.findings.length === 0) process.stdout.write(`witness: ${witness.witnessed} witnessed checkpoint(s) agree with the local log\n`);
   }
   if (problem) {
     process.stdout.write(`TAMPERED: ${problem.segment} line ${problem.line} (byte ${problem.offset}), seq ${problem.seq}: ${problem.message}\n`);

@@ -1,0 +1,99 @@
+// Audit shipping: how fast each sink type drains a log (records/s), and what a running sink costs
+// the writer: durable appends from 64 concurrent callers with sinks on, as a ratio to sinks off,
+// in the same run. Syslog goes to a real rsyslogd when it is installed; the webhook receiver is
+// a node:http server in this process (it checks nothing, so the figure is the sender's).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { AuditLog, resolveAuditConfig } from '../src/audit/index.js';
+import { startShipping, type SinkConfig } from '../src/audit/ship/index.js';
+import { Rsyslog } from '../test/audit/ship/rsyslog.js';
+
+const RECORDS = Number(process.env['SHIP_BENCH_RECORDS'] ?? 20_000);
+const WRITERS = 64;
+const quiet = { warn: () => undefined, info: () => undefined };
+
+async function appendAll(log: AuditLog): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: WRITERS }, async () => {
+      while (next < RECORDS) {
+        const index = next;
+        next += 1;
+        await log.append({ kind: 'request', method: 'tools/call', agent_id: `agent-${index % 8}`, server: 'files', tool: 'read_file', decision: 'allow', input: { path: `/srv/data/report-${index}.csv` } });
+      }
+    }),
+  );
+  return (RECORDS / (performance.now() - started)) * 1000;
+}
+
+async function caughtUp(stats: () => Array<{ lagRecords: number }>): Promise<void> {
+  while (stats().some((sink) => sink.lagRecords > 0)) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** Appends with the sinks running (ratio to none), then measures how fast they drain a full log. */
+async function run(label: string, sinks: SinkConfig[]): Promise<{ appendsPerSecond: number; drainPerSecond?: number }> {
+  const state = mkdtempSync(join(tmpdir(), 'bastion-ship-bench-'));
+  try {
+    const config = resolveAuditConfig({ sinks }, state);
+    const log = await AuditLog.open(config);
+    const live = sinks.length === 0 ? undefined : startShipping({ sinks, audit: log, cursorDir: join(state, 'live-cursors'), logger: quiet, pollMs: 50 });
+    const appendsPerSecond = await appendAll(log);
+    if (live !== undefined) await caughtUp(live.stats);
+    await live?.stop();
+    let drainPerSecond: number | undefined;
+    if (sinks.length > 0) {
+      const started = performance.now();
+      const drain = startShipping({ sinks, audit: log, cursorDir: join(state, 'drain-cursors'), logger: quiet, pollMs: 50 });
+      await caughtUp(drain.stats);
+      drainPerSecond = (log.size / (performance.now() - started)) * 1000;
+      await drain.stop();
+    }
+    await log.close();
+    process.stdout.write(`${label.padEnd(28)} appends ${appendsPerSecond.toFixed(0).padStart(7)}/s${drainPerSecond === undefined ? '' : `   drain ${drainPerSecond.toFixed(0).padStart(7)} records/s`}\n`);
+    return { appendsPerSecond, drainPerSecond };
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const receiver = createServer((request, response) => {
+  request.resume();
+  request.on('end', () => response.writeHead(204).end());
+});
+await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
+process.env['SHIP_BENCH_KEY'] = 'bench-key-0123456789abcdef0123456789';
+const webhook: SinkConfig = { name: 'hook', type: 'webhook', format: 'bastion', url: hookUrl, secret: { fromEnv: 'SHIP_BENCH_KEY' }, timeoutSeconds: 10, batchRecords: 500, retryInitialMs: 100, retryMaxMs: 1000 };
+
+let rsyslog: Rsyslog | undefined;
+let rsyslogDir: string | undefined;
+if (spawnSync('rsyslogd', ['-v']).status === 0) {
+  rsyslogDir = mkdtempSync(join(tmpdir(), 'bastion-ship-bench-rsyslog-'));
+  mkdirSync(rsyslogDir, { recursive: true });
+  rsyslog = new Rsyslog(rsyslogDir);
+  await rsyslog.start();
+}
+try {
+  process.stdout.write(`${RECORDS} durable appends from ${WRITERS} callers per run\n`);
+  // A warm-up run first; the baseline is the mean of a run before and one after the sinks.
+  await run('no sink (warm-up)', []);
+  const before = await run('no sink', []);
+  const hook = await run('webhook (bastion format)', [webhook]);
+  const ocsf = await run('webhook (ocsf format)', [{ ...webhook, format: 'ocsf' }]);
+  const syslog = rsyslog === undefined ? undefined : await run('syslog TCP to rsyslogd', [{ name: 'siem', type: 'syslog', format: 'bastion', host: '127.0.0.1', port: rsyslog.port, facility: 10, appName: 'bastion', confirmEveryRecords: 5000, batchRecords: 500, retryInitialMs: 100, retryMaxMs: 1000 }]);
+  const after = await run('no sink (again)', []);
+  const off = { appendsPerSecond: (before.appendsPerSecond + after.appendsPerSecond) / 2 };
+  process.stdout.write('\nappend throughput with the sink running, as a ratio to no sink:\n');
+  for (const [label, result] of [['webhook', hook], ['webhook ocsf', ocsf], ['syslog', syslog]] as const) if (result !== undefined) process.stdout.write(`  ${label.padEnd(14)} ${(result.appendsPerSecond / off.appendsPerSecond).toFixed(2)}\n`);
+  if (syslog === undefined) process.stdout.write('  (rsyslogd not installed: syslog not measured)\n');
+} finally {
+  await rsyslog?.stop();
+  if (rsyslogDir !== undefined) rmSync(rsyslogDir, { recursive: true, force: true });
+  receiver.close();
+}

@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import type { AuditLog } from '../log.js';
+import type { SinkConfig } from './config.js';
+import { Shipper, type SinkStats } from './shipper.js';
+import { SyslogTransport } from './syslog.js';
+import type { SinkTransport } from './transport.js';
+import { loadWebhookKey, WebhookTransport } from './webhook.js';
+
+/** Live shipping of the committed audit log to syslog and webhook sinks. See docs/audit.md, "Shipping". */
+
+export { resolveSinks, sinksSchema, SINK_DEFAULTS } from './config.js';
+export type { ShipFormat, SinkConfig, SyslogSinkConfig, WebhookSinkConfig } from './config.js';
+export type { SinkStats } from './shipper.js';
+export { webhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './webhook.js';
+export { octetFrame, syslogMessage } from './syslog.js';
+
+export interface ShippingLogger {
+  warn(object: object, message: string): void;
+  info(object: object, message: string): void;
+}
+
+export interface Shipping {
+  stats(): SinkStats[];
+  /** Ships what is committed for up to deadlineMs, then stops every sink. */
+  stop(deadlineMs?: number): Promise<void>;
+}
+
+export interface ShippingOptions {
+  sinks: readonly SinkConfig[];
+  audit: AuditLog;
+  /** Cursor files go here, one per sink. */
+  cursorDir: string;
+  logger: ShippingLogger;
+  pollMs?: number;
+}
+
+const DEFAULT_POLL_MS = 1000;
+const DEFAULT_STOP_MS = 3000;
+
+/** Starts one shipper per sink; throws (the gateway refuses to start) when a sink's files or key are missing. */
+export function startShipping(options: ShippingOptions): Shipping {
+  const { audit, logger } = options;
+  const logId = audit.metadata.logId;
+  const shippers = options.sinks.map(
+    (sink) =>
+      new Shipper({
+        sink,
+        transport: transportFor(sink, logId),
+        logDir: audit.dir,
+        logId,
+        cursorDir: options.cursorDir,
+        logSize: () => audit.size,
+        pollMs: options.pollMs ?? DEFAULT_POLL_MS,
+        onError: (error, name) => logger.warn({ err: error, sink: name }, 'audit sink delivery failed; retrying with backoff (records wait in the log)'),
+        onRecovered: (name) => logger.info({ sink: name }, 'audit sink delivers again'),
+        onWarning: (message, name) => logger.warn({ sink: name }, message),
+      }),
+  );
+  const unsubscribe = audit.onCommit(() => {
+    for (const shipper of shippers) shipper.notify();
+  });
+  for (const shipper of shippers) shipper.start();
+  return {
+    stats: () => shippers.map((shipper) => shipper.snapshot()),
+    stop: async (deadlineMs = DEFAULT_STOP_MS) => {
+      unsubscribe();
+      await Promise.all(shippers.map((shipper) => shipper.stop(deadlineMs)));
+    },
+  };
+}
+
+function transportFor(sink: SinkConfig, logId: string): SinkTransport {
+  if (sink.type === 'syslog') return new SyslogTransport(sink, logId);
+  return new WebhookTransport(sink, loadWebhookKey(sink), logId);
+}
+
+/** Cursor files live in <stateDir>/audit-ship/. */
+export function cursorDirOf(stateDir: string): string {
+  return join(stateDir, 'audit-ship');
+}
