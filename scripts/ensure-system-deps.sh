@@ -16,6 +16,9 @@ else need=(
   [prlimit]=util-linux
   [setpriv]=util-linux
   [runc]=runc
+  [nft]=nftables
+  [ip]=iproute2
+  [runsc]=runsc
   [prometheus]=prometheus
 )
 fi

@@ -38,6 +38,12 @@ export interface SandboxConfig {
   cgroupParent?: string;
   /** OCI backend: runtime binary and where bundles are written. */
   oci: { runtime: string; bundleDir: string };
+  /**
+   * Plain connect() and DNS to granted destinations (nftables redirect in the sandbox namespace to
+   * the relay, decided by the broker). `auto`: where the host allows it (root, nft, ip, nsenter),
+   * else HTTPS_PROXY only with a warning; `require`: refuse to start without it; `off`: proxy only.
+   */
+  transparentEgress: 'auto' | 'require' | 'off';
 }
 
 export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
@@ -58,6 +64,7 @@ export const DEFAULT_SANDBOX_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   uidCount: 1000,
   readOnlyPaths: [],
   oci: { runtime: 'runc', bundleDir: '/run/bastion/oci' },
+  transparentEgress: 'auto',
 });
 
 /** Per-server override: any field of the global section, limits merged field by field. */
@@ -88,6 +95,7 @@ export const sandboxConfigSchema = {
     uidCount: { type: 'integer', minimum: 1, maximum: 65536 },
     readOnlyPaths: { type: 'array', items: { type: 'string', pattern: '^/' } },
     cgroupParent: { type: 'string', pattern: '^/' },
+    transparentEgress: { enum: ['auto', 'require', 'off'], description: 'plain TCP and DNS to granted destinations; auto: where the host allows it (root, nftables, iproute2)' },
     limits: {
       type: 'object',
       additionalProperties: false,

@@ -29,7 +29,15 @@ export interface EgressEvent {
   port: number;
   /** Why it was refused, or `connected` / `connect failed: ...` once allowed. */
   reason: string;
+  /** How the server asked: CONNECT through the proxy/socket, a plain connect() (transparent), or a DNS query. */
+  via?: EgressVia;
+  /** Refused only: the scope that would have allowed it. */
+  scope?: string;
+  /** Refused only: how many refusals of this destination were not reported since the last report (rate limit). */
+  suppressed?: number;
 }
+
+export type EgressVia = 'proxy' | 'transparent' | 'dns';
 
 export interface LimitEvent {
   server: string;
