@@ -67,7 +67,8 @@ export async function setUpTransparentEgress(pid: number, binaries: { nsenter: s
   const enter = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runFile(binaries.nsenter, [`--target=${pid}`, '--net', '--', ...args]);
   const steps: string[][] = [
     [binaries.ip, 'link', 'set', 'lo', 'up'],
-    [binaries.ip, 'route', 'add', 'default', 'dev', 'lo'],
+    // With an explicit source: without one the kernel picks 0.0.0.0, and the relay's reset never arrives.
+    [binaries.ip, 'route', 'add', 'default', 'dev', 'lo', 'src', '127.0.0.1'],
   ];
   for (const step of steps) {
     const result = await enter(step);
