@@ -1,7 +1,7 @@
 // The `sandbox:` section of bastion.yaml (global, and per server to override), its defaults and
 // its JSON Schema fragment for the config module to merge.
 
-export type SandboxBackendName = 'bwrap' | 'oci' | 'none';
+export type SandboxBackendName = 'bwrap' | 'oci' | 'gvisor' | 'none';
 
 /** Kernel-enforced limits for one server's whole process tree. */
 export interface SandboxLimits {
@@ -44,6 +44,8 @@ export interface SandboxConfig {
    * else HTTPS_PROXY only with a warning; `require`: refuse to start without it; `off`: proxy only.
    */
   transparentEgress: 'auto' | 'require' | 'off';
+  /** gvisor backend: the runsc platform (default: the first of systrap, ptrace, kvm that works here). */
+  gvisor?: { platform?: 'systrap' | 'ptrace' | 'kvm' };
 }
 
 export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
@@ -89,7 +91,7 @@ export const sandboxConfigSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    backend: { enum: ['bwrap', 'oci', 'none'], description: 'none runs servers unconfined and is logged as a warning at every start' },
+    backend: { enum: ['bwrap', 'oci', 'gvisor', 'none'], description: 'none runs servers unconfined and is logged as a warning at every start' },
     cgroups: { enum: ['require', 'degrade'] },
     uidBase: { type: 'integer', minimum: 1000, maximum: 4294900000 },
     uidCount: { type: 'integer', minimum: 1, maximum: 65536 },
@@ -108,6 +110,11 @@ export const sandboxConfigSchema = {
         fileSizeBytes: positiveInteger,
         tmpBytes: { type: 'integer', minimum: 1048576 },
       },
+    },
+    gvisor: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { platform: { enum: ['systrap', 'ptrace', 'kvm'], description: 'runsc --platform; default: the first that works here (bastion doctor lists them)' } },
     },
     oci: {
       type: 'object',
