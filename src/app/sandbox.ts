@@ -57,7 +57,7 @@ export function createSandboxLauncher(config: BastionConfig, record: RecordEvent
         record('sandbox.limit', { server: event.server, kind: event.kind, detail: event.detail });
       });
       onStart(spec.server, handle);
-      return { child: handle.child, dispose: () => handle.dispose() };
+      return { child: handle.child, dispose: () => handle.dispose(), describeExit: (code, signal) => handle.describeExit(code, signal) };
     },
   };
 }

@@ -14,6 +14,8 @@ import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
 import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, serverUid } from './host.js';
 import { startEgressBroker, type EgressBroker } from './broker.js';
 import { accessProblems, type AccessCheck } from './access.js';
+import { nameExit } from './exit.js';
+import { executeOnlyInit, initArgs } from './views.js';
 import { originalDestination, setUpTransparentEgress, transparentEgressSupport, type TransparentSupport } from './netns.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
@@ -57,6 +59,8 @@ export interface BwrapPlanInput {
   relayScript?: string;
   /** Host path of the resolv.conf naming the relay's DNS stub. */
   resolvConf?: string;
+  /** Host path of the execute-only init (views.ts); without it bwrap's own init is pid 1. */
+  init?: string;
 }
 
 /** /lib -> usr/lib style links are recreated as links; real directories are bound read-only. */
@@ -124,10 +128,12 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
   if (network && input.egressSocket) bwrap.push('--ro-bind', input.egressSocket, SANDBOX_EGRESS_SOCKET);
   if (network && input.relayScript) bwrap.push('--ro-bind', input.relayScript, SANDBOX_RELAY);
   if (network && input.resolvConf) bwrap.push('--ro-bind', input.resolvConf, '/etc/resolv.conf');
+  const init = initArgs(input.init);
+  bwrap.push(...init.bwrap);
   bwrap.push('--chdir', spec.cwd ?? '/tmp');
   bwrap.push('--seccomp', String(SECCOMP_FD), '--info-fd', String(INFO_FD), '--block-fd', String(BLOCK_FD));
   if (uid !== undefined) bwrap.push('--uid', String(uid), '--gid', String(uid));
-  bwrap.push('--');
+  bwrap.push('--', ...init.command);
   if (network && input.relayScript) bwrap.push(realpathSync(process.execPath), SANDBOX_RELAY, SANDBOX_EGRESS_SOCKET, String(RELAY_PORT), '--');
   bwrap.push(spec.command, ...spec.args);
 
@@ -254,6 +260,9 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         });
       }
       const planInput: BwrapPlanInput = { spec, config, root, binaries: { bwrap, prlimit, ...(setpriv ? { setpriv } : {}) } };
+      const init = executeOnlyInit();
+      if (init) planInput.init = init;
+      else warnings.push(`${spec.serverName}: dumb-init is not installed, so the sandbox's init is bwrap's own and the server can open its /proc/1/mem (Debian: apt-get install dumb-init)`);
       if (broker) {
         planInput.egressSocket = broker.socketPath;
         planInput.relayScript = relayScriptPath();
@@ -342,6 +351,8 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
 
       for (const warning of warnings) setImmediate(() => events.emit('warning', warning));
       const watch = cgroup ? watchLimits(cgroup, spec.serverName, events) : undefined;
+      const oomKillsAtStart = cgroup ? safeRead(() => cgroup.counters().oomKills) : undefined;
+      const oomKilled = (): boolean => cgroup !== undefined && (safeRead(() => cgroup.counters().oomKills) ?? 0) > (oomKillsAtStart ?? 0);
       child.once('exit', (code, signal) => {
         if (watch) {
           watch.check();
@@ -363,6 +374,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
+        describeExit: (code, signal) => nameExit(code, signal, oomKilled(), plan.limits.memoryBytes),
         dispose: () => {
           disposed ??= (async () => {
             if (watch) clearInterval(watch.timer);

@@ -22,7 +22,8 @@ export interface GvisorProbe {
 
 /** runsc's global flags for a platform (before the subcommand). */
 export function runscGlobalArgs(platform: GvisorPlatform): string[] {
-  return ['--network=none', `--platform=${platform}`];
+  // --host-uds=open: the server may connect to the bound broker socket (no other host socket is bound in).
+  return ['--network=none', '--host-uds=open', `--platform=${platform}`];
 }
 
 /** Really starts /usr/bin/true with `runsc do` on each platform this runsc may know. */

@@ -12,6 +12,7 @@ import { ociSeccompProfile, seccompPolicy, type OciSeccompProfile } from './secc
 import { findBinary, isRoot, nodeInstallPrefix, runFile, serverUid } from './host.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
 import { startEgressBroker } from './broker.js';
+import { nameExit } from './exit.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 interface OciMount {
@@ -211,6 +212,7 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
         child.once('spawn', () => resolve());
       });
       const cgroup = ServerCgroup.attach(layout, bundle.linux.cgroupsPath);
+      const oomKillsAtStart = 0;
       const read = (f: () => number): number | undefined => {
         try {
           const value = f();
@@ -231,6 +233,7 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
+        describeExit: (code, signal) => nameExit(code, signal, cgroup !== undefined && (read(() => cgroup.counters().oomKills) ?? 0) > oomKillsAtStart, limits.memoryBytes),
         dispose: () => {
           disposed ??= (async () => {
             // Killing the runc client does not stop the container: ask the runtime to remove it.

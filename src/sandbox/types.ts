@@ -1,6 +1,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { SandboxBackendName, SandboxLimits } from './config.js';
+import type { NamedExit } from './exit.js';
 
 /** What to run and what it was granted. Scopes are the manifest's declared scopes. */
 export interface SandboxSpec {
@@ -65,6 +66,8 @@ export interface SandboxHandle {
   /** Memory charged to the tree, in bytes; undefined without cgroups. */
   memoryBytes(): number | undefined;
   kill(signal?: NodeJS.Signals): void;
+  /** The signal behind an exit code 128+N, and an OOM kill from the cgroup's counter; undefined for an ordinary exit. */
+  describeExit(code: number | null, signal: string | null): NamedExit | undefined;
   /** Kills what is left, removes the cgroup, the broker socket and temporary files. Idempotent. */
   dispose(): Promise<void>;
 }
