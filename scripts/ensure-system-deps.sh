@@ -6,7 +6,7 @@ set -euo pipefail
 purpose="${1:-test}"
 declare -A need
 if [ "$purpose" = run ]; then
-  need=([bwrap]=bubblewrap [prlimit]=util-linux [setpriv]=util-linux)
+  need=([bwrap]=bubblewrap [prlimit]=util-linux [setpriv]=util-linux [dumb-init]=dumb-init)
 else need=(
   [bwrap]=bubblewrap
   [redis-server]=redis-server
@@ -16,6 +16,10 @@ else need=(
   [prlimit]=util-linux
   [setpriv]=util-linux
   [runc]=runc
+  [nft]=nftables
+  [ip]=iproute2
+  [runsc]=runsc
+  [dumb-init]=dumb-init
   [prometheus]=prometheus
   [rsyslogd]=rsyslog
 )

@@ -44,13 +44,20 @@ export function createSandboxLauncher(config: BastionConfig, record: RecordEvent
         logger.warn({ server: spec.server, backend: backend.name }, warning);
         record('sandbox.warning', { server: spec.server, backend: backend.name, warning });
       }
-      handle.events.on('egress', (event) => record('sandbox.egress', { server: event.server, host: event.host, port: event.port, decision: event.allowed ? 'allow' : 'deny', reason: event.reason }));
+      handle.events.on('egress', (event) =>
+        record('sandbox.egress', {
+          server: event.server, host: event.host, port: event.port, decision: event.allowed ? 'allow' : 'deny', reason: event.reason,
+          ...(event.via !== undefined ? { via: event.via } : {}),
+          ...(event.scope !== undefined ? { scope: event.scope } : {}),
+          ...(event.suppressed !== undefined ? { suppressed: event.suppressed } : {}),
+        }),
+      );
       handle.events.on('limit', (event) => {
         logger.warn({ server: event.server, kind: event.kind }, `sandbox limit reached: ${event.detail}`);
         record('sandbox.limit', { server: event.server, kind: event.kind, detail: event.detail });
       });
       onStart(spec.server, handle);
-      return { child: handle.child, dispose: () => handle.dispose() };
+      return { child: handle.child, dispose: () => handle.dispose(), describeExit: (code, signal) => handle.describeExit(code, signal) };
     },
   };
 }

@@ -14,6 +14,9 @@ import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
 import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, serverUid } from './host.js';
 import { startEgressBroker, type EgressBroker } from './broker.js';
 import { accessProblems, type AccessCheck } from './access.js';
+import { nameExit } from './exit.js';
+import { executeOnlyInit, initArgs } from './views.js';
+import { originalDestination, setUpTransparentEgress, transparentEgressSupport, type TransparentSupport } from './netns.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 /** Inside the sandbox: where the broker socket and the relay appear. */
@@ -54,6 +57,10 @@ export interface BwrapPlanInput {
   egressSocket?: string;
   /** Host path of the compiled relay script. */
   relayScript?: string;
+  /** Host path of the resolv.conf naming the relay's DNS stub. */
+  resolvConf?: string;
+  /** Host path of the execute-only init (views.ts); without it bwrap's own init is pid 1. */
+  init?: string;
 }
 
 /** /lib -> usr/lib style links are recreated as links; real directories are bound read-only. */
@@ -120,10 +127,13 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
   for (const grant of view.paths) bwrap.push(grant.writable ? '--bind' : '--ro-bind', grant.path, grant.path);
   if (network && input.egressSocket) bwrap.push('--ro-bind', input.egressSocket, SANDBOX_EGRESS_SOCKET);
   if (network && input.relayScript) bwrap.push('--ro-bind', input.relayScript, SANDBOX_RELAY);
+  if (network && input.resolvConf) bwrap.push('--ro-bind', input.resolvConf, '/etc/resolv.conf');
+  const init = initArgs(input.init);
+  bwrap.push(...init.bwrap);
   bwrap.push('--chdir', spec.cwd ?? '/tmp');
   bwrap.push('--seccomp', String(SECCOMP_FD), '--info-fd', String(INFO_FD), '--block-fd', String(BLOCK_FD));
   if (uid !== undefined) bwrap.push('--uid', String(uid), '--gid', String(uid));
-  bwrap.push('--');
+  bwrap.push('--', ...init.command);
   if (network && input.relayScript) bwrap.push(realpathSync(process.execPath), SANDBOX_RELAY, SANDBOX_EGRESS_SOCKET, String(RELAY_PORT), '--');
   bwrap.push(spec.command, ...spec.args);
 
@@ -146,6 +156,16 @@ function bindSources(spec: SandboxSpec, config: SandboxConfig, view: SandboxView
   for (const path of spec.packageDirs) checks.push({ path, want: 'read', role: "the server's code" });
   for (const grant of view.paths) checks.push({ path: grant.path, want: 'read', role: grant.writable ? 'the write grant' : 'the read grant' });
   return checks;
+}
+
+/** The tools to set up transparent egress, or undefined (proxy only, with a warning); throws when it is required. */
+function transparentEgressFor(server: string, config: SandboxConfig, warnings: string[]): TransparentSupport['binaries'] {
+  if (config.transparentEgress === 'off') return undefined;
+  const support = transparentEgressSupport();
+  if (support.available) return support.binaries;
+  if (config.transparentEgress === 'require') throw new Error(`sandbox: cannot start ${server}: ${support.detail} (sandbox.transparentEgress is "require")`);
+  warnings.push(`${server}: ${support.detail}`);
+  return undefined;
 }
 
 function relayScriptPath(): string {
@@ -240,10 +260,15 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         });
       }
       const planInput: BwrapPlanInput = { spec, config, root, binaries: { bwrap, prlimit, ...(setpriv ? { setpriv } : {}) } };
+      const init = executeOnlyInit();
+      if (init) planInput.init = init;
+      else warnings.push(`${spec.serverName}: dumb-init is not installed, so the sandbox's init is bwrap's own and the server can open its /proc/1/mem (Debian: apt-get install dumb-init)`);
       if (broker) {
         planInput.egressSocket = broker.socketPath;
         planInput.relayScript = relayScriptPath();
+        planInput.resolvConf = broker.resolvConfPath;
       }
+      const transparent = broker ? transparentEgressFor(spec.serverName, config, warnings) : undefined;
       const plan = planBwrap(planInput);
 
       let cgroup: ServerCgroup | undefined;
@@ -303,6 +328,11 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`exit ${String(code)}`))));
         const pid = await Promise.race([readChildPid(infoPipe), exited]);
         cgroup?.addProcess(pid);
+        if (broker && transparent) {
+          // Before the sandbox runs anything: from its first instruction, every connect() is redirected.
+          await setUpTransparentEgress(pid, transparent);
+          broker.attachNamespace((clientPort) => originalDestination(pid, clientPort));
+        }
         blockPipe.end(Buffer.from([1]));
         // Keep draining: bwrap may still be writing the rest of its info JSON, and closing our
         // end now would kill it with SIGPIPE.
@@ -321,6 +351,8 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
 
       for (const warning of warnings) setImmediate(() => events.emit('warning', warning));
       const watch = cgroup ? watchLimits(cgroup, spec.serverName, events) : undefined;
+      const oomKillsAtStart = cgroup ? safeRead(() => cgroup.counters().oomKills) : undefined;
+      const oomKilled = (): boolean => cgroup !== undefined && (safeRead(() => cgroup.counters().oomKills) ?? 0) > (oomKillsAtStart ?? 0);
       child.once('exit', (code, signal) => {
         if (watch) {
           watch.check();
@@ -342,6 +374,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
+        describeExit: (code, signal) => nameExit(code, signal, oomKilled(), plan.limits.memoryBytes),
         dispose: () => {
           disposed ??= (async () => {
             if (watch) clearInterval(watch.timer);

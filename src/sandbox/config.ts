@@ -1,7 +1,7 @@
 // The `sandbox:` section of bastion.yaml (global, and per server to override), its defaults and
 // its JSON Schema fragment for the config module to merge.
 
-export type SandboxBackendName = 'bwrap' | 'oci' | 'none';
+export type SandboxBackendName = 'bwrap' | 'oci' | 'gvisor' | 'none';
 
 /** Kernel-enforced limits for one server's whole process tree. */
 export interface SandboxLimits {
@@ -38,6 +38,14 @@ export interface SandboxConfig {
   cgroupParent?: string;
   /** OCI backend: runtime binary and where bundles are written. */
   oci: { runtime: string; bundleDir: string };
+  /**
+   * Plain connect() and DNS to granted destinations (nftables redirect in the sandbox namespace to
+   * the relay, decided by the broker). `auto`: where the host allows it (root, nft, ip, nsenter),
+   * else HTTPS_PROXY only with a warning; `require`: refuse to start without it; `off`: proxy only.
+   */
+  transparentEgress: 'auto' | 'require' | 'off';
+  /** gvisor backend: the runsc platform (default: the first of systrap, ptrace, kvm that works here). */
+  gvisor?: { platform?: 'systrap' | 'ptrace' | 'kvm' };
 }
 
 export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
@@ -58,6 +66,7 @@ export const DEFAULT_SANDBOX_CONFIG: Readonly<SandboxConfig> = Object.freeze({
   uidCount: 1000,
   readOnlyPaths: [],
   oci: { runtime: 'runc', bundleDir: '/run/bastion/oci' },
+  transparentEgress: 'auto',
 });
 
 /** Per-server override: any field of the global section, limits merged field by field. */
@@ -82,12 +91,13 @@ export const sandboxConfigSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    backend: { enum: ['bwrap', 'oci', 'none'], description: 'none runs servers unconfined and is logged as a warning at every start' },
+    backend: { enum: ['bwrap', 'oci', 'gvisor', 'none'], description: 'none runs servers unconfined and is logged as a warning at every start' },
     cgroups: { enum: ['require', 'degrade'] },
     uidBase: { type: 'integer', minimum: 1000, maximum: 4294900000 },
     uidCount: { type: 'integer', minimum: 1, maximum: 65536 },
     readOnlyPaths: { type: 'array', items: { type: 'string', pattern: '^/' } },
     cgroupParent: { type: 'string', pattern: '^/' },
+    transparentEgress: { enum: ['auto', 'require', 'off'], description: 'plain TCP and DNS to granted destinations; auto: where the host allows it (root, nftables, iproute2)' },
     limits: {
       type: 'object',
       additionalProperties: false,
@@ -100,6 +110,11 @@ export const sandboxConfigSchema = {
         fileSizeBytes: positiveInteger,
         tmpBytes: { type: 'integer', minimum: 1048576 },
       },
+    },
+    gvisor: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { platform: { enum: ['systrap', 'ptrace', 'kvm'], description: 'runsc --platform; default: the first that works here (bastion doctor lists them)' } },
     },
     oci: {
       type: 'object',

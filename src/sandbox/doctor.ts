@@ -2,6 +2,8 @@
 // end-to-end start of a tiny program through the bwrap backend (seccomp, uid, cgroup).
 import { createBwrapBackend } from './bwrap.js';
 import { hostReport, type HostReport } from './host.js';
+import { probeGvisor } from './gvisor.js';
+import { transparentEgressSupport } from './netns.js';
 
 export type CheckStatus = 'ok' | 'degraded' | 'missing';
 
@@ -15,7 +17,7 @@ export interface DoctorReport {
   host: HostReport;
   checks: DoctorCheck[];
   /** Backends that can start a server here. */
-  usableBackends: Array<'bwrap' | 'oci' | 'none'>;
+  usableBackends: Array<'bwrap' | 'oci' | 'gvisor' | 'none'>;
 }
 
 async function probeBwrapEndToEnd(): Promise<DoctorCheck> {
@@ -77,9 +79,15 @@ export async function doctorReport(): Promise<DoctorReport> {
   const endToEnd = await probeBwrapEndToEnd();
   checks.push(endToEnd);
   checks.push(host.runc ? { control: 'oci (runc)', status: 'ok', detail: host.runc } : { control: 'oci (runc)', status: 'missing', detail: 'runc not installed: backend oci refuses to start servers (bundles and docker/podman flags can still be generated)' });
+  const gvisor = await probeGvisor();
+  const platforms = Object.entries(gvisor.detail).map(([platform, text]) => `${platform}: ${text}`).join('; ');
+  checks.push({ control: 'gvisor (runsc)', status: gvisor.works ? 'ok' : 'missing', detail: gvisor.runsc ? `${gvisor.version ?? 'runsc'} at ${gvisor.runsc}; ${platforms}${gvisor.works ? `; backend gvisor uses ${gvisor.platforms[0]} unless sandbox.gvisor.platform says otherwise` : '; backend gvisor refuses to start servers'}` : platforms });
+  const transparent = transparentEgressSupport();
+  checks.push({ control: 'transparent egress', status: transparent.available ? 'ok' : 'degraded', detail: transparent.detail });
   const usableBackends: DoctorReport['usableBackends'] = [];
   if (endToEnd.status !== 'missing') usableBackends.push('bwrap');
   if (host.runc) usableBackends.push('oci');
+  if (gvisor.works) usableBackends.push('gvisor');
   usableBackends.push('none');
   return { host, checks, usableBackends };
 }

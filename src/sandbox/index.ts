@@ -2,6 +2,7 @@
 import { createBwrapBackend } from './bwrap.js';
 import { createNoneBackend } from './none.js';
 import { createOciBackend } from './oci.js';
+import { createGvisorBackend } from './gvisor.js';
 import type { SandboxConfig, SandboxOverride } from './config.js';
 import { resolveSandboxConfig } from './config.js';
 import type { SandboxBackend } from './types.js';
@@ -14,6 +15,7 @@ export { seccompPolicy, compileSeccomp, encodeBpf, seccompFilterBytes, ociSeccom
 export { ociBundleConfig, containerRunFlags } from './oci.js';
 export { hostReport, serverUid, type HostReport } from './host.js';
 export { sandboxLauncher, type ServerSandboxProfile } from './launcher.js';
+export { probeGvisor, runscGlobalArgs, type GvisorProbe, type GvisorPlatform } from './gvisor.js';
 export { doctorReport, type DoctorReport, type DoctorCheck } from './doctor.js';
 
 /** The backend the config names. Spawning refuses (throws) when the backend cannot work here. */
@@ -24,6 +26,8 @@ export function createSandbox(config?: SandboxOverride): SandboxBackend {
       return createBwrapBackend(resolved);
     case 'oci':
       return createOciBackend(resolved);
+    case 'gvisor':
+      return createGvisorBackend(resolved);
     case 'none':
       return createNoneBackend();
   }

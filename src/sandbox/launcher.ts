@@ -32,7 +32,7 @@ export function sandboxLauncher(
       };
       const handle = await backend.spawn(sandboxSpec);
       onStart(spec.server, handle);
-      return { child: handle.child, dispose: () => handle.dispose() };
+      return { child: handle.child, dispose: () => handle.dispose(), describeExit: (code, signal) => handle.describeExit(code, signal) };
     },
   };
 }

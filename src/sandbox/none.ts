@@ -2,6 +2,7 @@
 // a warning the gateway must log (and audit), so an unconfined server is never silent.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { nameExit } from './exit.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle } from './types.js';
 
 export function createNoneBackend(): SandboxBackend {
@@ -34,6 +35,8 @@ export function createNoneBackend(): SandboxBackend {
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
+        // A plain child: Node already reports the signal itself; no cgroup to tell an OOM kill.
+        describeExit: (code, signal) => (signal !== null ? nameExit(code, signal, false) : undefined),
         dispose: () => {
           disposed ??= (async () => {
             if (child.exitCode === null && child.signalCode === null) {

@@ -12,6 +12,7 @@ import { ociSeccompProfile, seccompPolicy, type OciSeccompProfile } from './secc
 import { findBinary, isRoot, nodeInstallPrefix, runFile, serverUid } from './host.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
 import { startEgressBroker } from './broker.js';
+import { nameExit } from './exit.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 interface OciMount {
@@ -177,12 +178,21 @@ function writeBundle(dir: string, config: OciRuntimeConfig, hostUid: number): vo
   writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
-export function createOciBackend(config: SandboxConfig): SandboxBackend {
+/** Another OCI runtime behind the same bundle (gVisor's runsc): its name, binary and global flags. */
+export interface OciRuntimeVariant {
+  name: 'gvisor';
+  runtime: string;
+  globalArgs: string[];
+}
+
+export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVariant): SandboxBackend {
+  const backendName = variant?.name ?? 'oci';
   return {
-    name: 'oci',
+    name: backendName,
     async spawn(spec) {
-      const runtime = findBinary(config.oci.runtime) ?? (config.oci.runtime.startsWith('/') && existsSync(config.oci.runtime) ? config.oci.runtime : undefined);
-      if (!runtime) throw new Error(`sandbox: cannot start ${spec.serverName}: OCI runtime "${config.oci.runtime}" is not installed (sandbox.oci.runtime); install runc or use backend bwrap (refusing to run unconfined)`);
+      const runtimeName = variant?.runtime ?? config.oci.runtime;
+      const runtime = findBinary(runtimeName) ?? (runtimeName.startsWith('/') && existsSync(runtimeName) ? runtimeName : undefined);
+      if (!runtime) throw new Error(`sandbox: cannot start ${spec.serverName}: OCI runtime "${runtimeName}" is not installed (${variant ? 'Debian: apt-get install runsc' : 'sandbox.oci.runtime; install runc'}) or use backend bwrap (refusing to run unconfined)`);
       const limits = { ...config.limits, ...spec.limits };
       const uid = isRoot() ? serverUid(spec.serverName, config.uidBase, config.uidCount) : (process.getuid?.() ?? 65534);
       const id = `bastion-${spec.serverName.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -195,13 +205,14 @@ export function createOciBackend(config: SandboxConfig): SandboxBackend {
       // An explicit cgroup path, so CPU time and memory can be read the same way as for bwrap.
       bundle.linux.cgroupsPath = `/${id}`;
       writeBundle(dir, bundle, uid);
-      const runtimeArgs = isRoot() ? [] : ['--rootless', 'true'];
+      const runtimeArgs = variant ? variant.globalArgs : isRoot() ? [] : ['--rootless', 'true'];
       const child: ChildProcessWithoutNullStreams = spawn(runtime, [...runtimeArgs, 'run', '--bundle', dir, id], { stdio: ['pipe', 'pipe', 'pipe'], env: {}, shell: false });
       await new Promise<void>((resolve, reject) => {
         child.once('error', (error) => reject(new Error(`sandbox: cannot start ${runtime}: ${error.message}`)));
         child.once('spawn', () => resolve());
       });
       const cgroup = ServerCgroup.attach(layout, bundle.linux.cgroupsPath);
+      const oomKillsAtStart = 0;
       const read = (f: () => number): number | undefined => {
         try {
           const value = f();
@@ -213,7 +224,7 @@ export function createOciBackend(config: SandboxConfig): SandboxBackend {
       let disposed: Promise<void> | undefined;
       const handle: SandboxHandle = {
         child,
-        backend: 'oci',
+        backend: backendName,
         uid,
         events,
         warnings: [],
@@ -222,6 +233,7 @@ export function createOciBackend(config: SandboxConfig): SandboxBackend {
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
+        describeExit: (code, signal) => nameExit(code, signal, cgroup !== undefined && (read(() => cgroup.counters().oomKills) ?? 0) > oomKillsAtStart, limits.memoryBytes),
         dispose: () => {
           disposed ??= (async () => {
             // Killing the runc client does not stop the container: ask the runtime to remove it.

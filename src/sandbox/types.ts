@@ -1,6 +1,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { SandboxBackendName, SandboxLimits } from './config.js';
+import type { NamedExit } from './exit.js';
 
 /** What to run and what it was granted. Scopes are the manifest's declared scopes. */
 export interface SandboxSpec {
@@ -29,7 +30,15 @@ export interface EgressEvent {
   port: number;
   /** Why it was refused, or `connected` / `connect failed: ...` once allowed. */
   reason: string;
+  /** How the server asked: CONNECT through the proxy/socket, a plain connect() (transparent), or a DNS query. */
+  via?: EgressVia;
+  /** Refused only: the scope that would have allowed it. */
+  scope?: string;
+  /** Refused only: how many refusals of this destination were not reported since the last report (rate limit). */
+  suppressed?: number;
 }
+
+export type EgressVia = 'proxy' | 'transparent' | 'dns';
 
 export interface LimitEvent {
   server: string;
@@ -57,6 +66,8 @@ export interface SandboxHandle {
   /** Memory charged to the tree, in bytes; undefined without cgroups. */
   memoryBytes(): number | undefined;
   kill(signal?: NodeJS.Signals): void;
+  /** The signal behind an exit code 128+N, and an OOM kill from the cgroup's counter; undefined for an ordinary exit. */
+  describeExit(code: number | null, signal: string | null): NamedExit | undefined;
   /** Kills what is left, removes the cgroup, the broker socket and temporary files. Idempotent. */
   dispose(): Promise<void>;
 }

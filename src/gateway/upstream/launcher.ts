@@ -6,6 +6,8 @@ export interface LaunchedProcess {
   child: ChildProcessWithoutNullStreams;
   /** Releases anything the launcher created (sandbox state, cgroups). Safe to call twice. */
   dispose(): Promise<void>;
+  /** The signal that ended the server when a wrapper (a sandbox) reports it as exit code 128+N. */
+  describeExit?(code: number | null, signal: string | null): { signal: string; detail: string } | undefined;
 }
 
 /**

@@ -39,8 +39,10 @@ export class StdioChannel implements UpstreamChannel {
     child.stderr.once('end', () => stderr.flush());
     child.stdin.on('error', () => {});
     child.once('exit', (code, signal) => {
-      this.exitInfo = { code, signal };
-      this.finish(signal !== null ? `exited on signal ${signal}` : `exited with code ${code}`);
+      // A sandbox reports a server killed by signal N as exit 128+N: the launcher names it.
+      const named = process.describeExit?.(code, signal);
+      this.exitInfo = { code, signal: named?.signal ?? signal };
+      this.finish(named ? `exited on signal ${named.signal} (${named.detail})` : signal !== null ? `exited on signal ${signal}` : `exited with code ${code}`);
     });
     child.once('error', (error) => this.finish(`process error: ${error.message}`));
   }

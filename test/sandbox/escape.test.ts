@@ -1,0 +1,172 @@
+// The escape-server fixture tries, from inside the sandbox, the ways out an ordinary program
+// uses: plain TCP, DNS, HTTP without proxy variables, the sandbox init's memory, and it crashes
+// by SIGSEGV and by running out of memory. One server per backend, shared by that backend's
+// tests; the same test body runs for every backend.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { createSandbox, type EgressEvent, type SandboxBackendName, type SandboxHandle } from '../../src/sandbox/index.js';
+import { attempt, connectClient, FIXTURE_PACKAGE_DIRS } from './helpers.js';
+
+const escapeServer = fileURLToPath(new URL('../fixtures/servers/escape-server.js', import.meta.url));
+
+async function listen(server: Server | HttpServer): Promise<number> {
+  // No host: dual-stack, so `localhost` reaches it whichever family the broker's lookup returns.
+  await new Promise<void>((resolve) => server.listen(0, resolve));
+  return (server.address() as { port: number }).port;
+}
+
+/** Starts a fresh escape server (for the crash tests: each ends its server). */
+async function startEscape(backend: SandboxBackendName, name: string, memoryBytes = 192 * 1024 * 1024): Promise<{ handle: SandboxHandle; client: Client }> {
+  const handle = await createSandbox({ backend, limits: { memoryBytes, pids: 128 } }).spawn({ serverName: name, command: process.execPath, args: [escapeServer], env: {}, packageDirs: FIXTURE_PACKAGE_DIRS, scopes: [] });
+  return { handle, client: await connectClient(handle.child) };
+}
+
+/** Calls a tool that ends the server and returns how the handle names the exit. */
+async function crash(backend: SandboxBackendName, tool: string, memoryBytes?: number): Promise<{ code: number | null; signal: string | null; named: ReturnType<SandboxHandle['describeExit']> }> {
+  const { handle, client } = await startEscape(backend, `escape-${tool}-${backend}`, memoryBytes);
+  try {
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => handle.child.once('exit', (code, signal) => resolve({ code, signal })));
+    await assert.rejects(client.callTool({ name: tool, arguments: {} }, undefined, { timeout: 60_000 }));
+    const { code, signal } = await exited;
+    return { code, signal, named: handle.describeExit(code, signal) };
+  } finally {
+    await client.close().catch(() => {});
+    await handle.dispose();
+  }
+}
+
+/** `transparent`: the backend gives plain connect() and DNS to granted destinations (bwrap); the refusals hold everywhere. */
+function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
+  describe(`escape attempts under ${backend}`, () => {
+    let granted: Server;
+    let ungranted: Server;
+    let web: HttpServer;
+    let grantedPort = 0;
+    let ungrantedPort = 0;
+    let webPort = 0;
+    let ungrantedConnections = 0;
+    let handle: SandboxHandle;
+    let client: Client;
+    const egress: EgressEvent[] = [];
+
+    before(async () => {
+      granted = createServer((socket) => socket.end('hello-granted\n'));
+      ungranted = createServer((socket) => {
+        ungrantedConnections += 1;
+        socket.end('hello-ungranted\n');
+      });
+      web = createHttpServer((_req, res) => res.end('web-body'));
+      [grantedPort, ungrantedPort, webPort] = await Promise.all([listen(granted), listen(ungranted), listen(web)]);
+      const sandbox = createSandbox({ backend, transparentEgress: transparent ? 'require' : 'off', limits: { memoryBytes: 192 * 1024 * 1024, pids: 128 } });
+      handle = await sandbox.spawn({
+        serverName: `escape-${backend}`,
+        command: process.execPath,
+        args: [escapeServer],
+        env: {},
+        packageDirs: FIXTURE_PACKAGE_DIRS,
+        scopes: [`write:network:127.0.0.1:${grantedPort}`, `write:network:127.0.0.1:${webPort}`, `write:network:localhost:${grantedPort}`],
+      });
+      handle.events.on('egress', (event) => egress.push(event));
+      client = await connectClient(handle.child);
+    });
+
+    after(async () => {
+      await client?.close().catch(() => {});
+      await handle?.dispose();
+      for (const server of [granted, ungranted, web]) server?.close();
+    });
+
+    if (transparent) test('plain TCP to the granted 127.0.0.1 port reaches the listener, through the broker', async () => {
+      const outcome = await attempt(client, 'tcp', { host: '127.0.0.1', port: grantedPort });
+      assert.equal(outcome.ok, true, outcome.detail);
+      assert.equal(outcome['data'], 'hello-granted\n');
+      assert.ok(egress.some((e) => e.allowed && e.host === '127.0.0.1' && e.port === grantedPort && e.via === 'transparent' && e.reason === 'connected'));
+    });
+
+    test('plain TCP to a port that is not granted never reaches its listener', async () => {
+      const outcome = await attempt(client, 'tcp', { host: '127.0.0.1', port: ungrantedPort });
+      assert.equal(outcome.ok, false, outcome.detail);
+      assert.match(outcome.detail, /ECONNRESET|ECONNREFUSED|ENETUNREACH|EAFNOSUPPORT|closed without data/);
+      assert.equal(ungrantedConnections, 0);
+    });
+
+    if (transparent) test('the refused connection is audited with the scope it lacks', () => {
+      const denied = egress.find((e) => !e.allowed && e.port === ungrantedPort);
+      assert.ok(denied, JSON.stringify(egress));
+      assert.equal(denied.server, `escape-${backend}`);
+      assert.equal(denied.via, 'transparent');
+      assert.equal(denied.scope, `write:network:127.0.0.1:${ungrantedPort}`);
+    });
+
+    if (transparent) test('repeated refusals of one destination are audited once per window (rate limit)', async () => {
+      for (let i = 0; i < 5; i += 1) assert.equal((await attempt(client, 'tcp', { host: '127.0.0.1', port: ungrantedPort })).ok, false);
+      assert.equal(egress.filter((e) => !e.allowed && e.port === ungrantedPort).length, 1);
+      assert.equal(ungrantedConnections, 0);
+    });
+
+    if (transparent) test('a granted name resolves (getaddrinfo and a raw DNS query) to an address that reaches only that name', async () => {
+      const outcome = await attempt(client, 'lookup', { name: 'localhost' });
+      assert.equal(outcome.ok, true, outcome.detail);
+      assert.match(String(outcome['lookup']), /^127\.100\.\d+\.\d+$/);
+      assert.equal(outcome['resolved'], outcome['lookup']);
+      const connected = await attempt(client, 'tcp', { host: 'localhost', port: grantedPort });
+      assert.equal(connected.ok, true, connected.detail);
+      assert.ok(egress.some((e) => e.allowed && e.host === 'localhost' && e.port === grantedPort));
+      // The same address on another port is the same name on that port: not granted.
+      const other = await attempt(client, 'tcp', { host: String(outcome['lookup']), port: ungrantedPort });
+      assert.equal(other.ok, false, other.detail);
+      assert.ok(egress.some((e) => !e.allowed && e.host === 'localhost' && e.port === ungrantedPort));
+      assert.equal(ungrantedConnections, 0);
+    });
+
+    test('a name no scope grants does not resolve', async () => {
+      const outcome = await attempt(client, 'lookup', { name: 'not-granted.example.com' });
+      assert.equal(outcome.ok, false);
+      assert.match(String(outcome['lookup']), /ENOTFOUND|EAI_AGAIN|ECONNREFUSED/);
+      assert.match(String(outcome['resolved']), /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEOUT/);
+      if (transparent) assert.ok(egress.some((e) => !e.allowed && e.host === 'not-granted.example.com' && e.via === 'dns'));
+    });
+
+    test('HTTP without proxy variables reaches a granted server (transparent backends); an ungranted address (cloud metadata) never does', async () => {
+      if (transparent) {
+        const outcome = await attempt(client, 'http_get', { url: `http://127.0.0.1:${webPort}/` });
+        assert.equal(outcome.ok, true, outcome.detail);
+        assert.equal(outcome['body'], 'web-body');
+      }
+      const metadata = await attempt(client, 'http_get', { url: 'http://169.254.169.254/latest/meta-data/' });
+      assert.equal(metadata.ok, false, metadata.detail);
+      if (transparent) assert.ok(egress.some((e) => !e.allowed && e.host === '169.254.169.254' && e.port === 80 && e.scope === 'write:network:169.254.169.254:80'));
+    });
+
+    test("the sandbox init's /proc/1/mem (and environ) do not open, for reading or writing", async () => {
+      const outcome = await attempt(client, 'init_memory');
+      // Under gVisor the server itself is pid 1 (runsc runs no init of its own): its own memory is no escape.
+      if (outcome['selfPid'] === 1) {
+        assert.equal(backend, 'gvisor');
+        return;
+      }
+      assert.equal(outcome.ok, false, outcome.detail);
+      for (const text of Object.values(outcome['attempts'] as Record<string, string>)) assert.match(text, /EACCES|EPERM|ENOENT/);
+    });
+
+    test('a server that dies of SIGSEGV is reported as killed by SIGSEGV, not exit code 139', async () => {
+      const ended = await crash(backend, 'crash_segv');
+      assert.equal(ended.named?.signal, 'SIGSEGV', JSON.stringify(ended));
+      assert.equal(ended.named?.detail, 'killed by SIGSEGV');
+    });
+
+    test('a server that runs out of memory is reported as SIGKILL by the OOM killer', async () => {
+      const ended = await crash(backend, 'exhaust_memory', 96 * 1024 * 1024);
+      assert.equal(ended.named?.signal, 'SIGKILL', JSON.stringify(ended));
+      // gVisor's sentry enforces the limit inside the sandbox: the host cgroup counts no OOM kill, so only the signal is named.
+      if (backend !== 'gvisor') assert.match(ended.named?.detail ?? '', /out of memory/);
+    });
+  });
+}
+
+escapeTests('bwrap', true);
+escapeTests('gvisor', false);
