@@ -2,8 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TEST_TOKEN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
+import { fileURLToPath } from 'node:url';
+import { TEST_TOKEN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
 import { auditRecords } from '../helpers/audit.js';
 import { startOtlpReceiver, type DecodedSpan, type OtlpReceiver } from '../helpers/otlp.js';
 
@@ -136,5 +140,39 @@ describe('OpenTelemetry traces of the guard chain, exported over OTLP/HTTP proto
     const route = spans.find((span) => span.attributes['bastion.guard.name'] === 'route') ?? assert.fail('no route span');
     assert.equal(route.attributes['bastion.guard.decision'], 'deny');
     assert.equal(spans.filter((span) => span.kind === CLIENT).length, 0, 'nothing reached an upstream');
+  });
+});
+
+describe('tracing off costs nothing', () => {
+  /** The OpenTelemetry packages a gateway process loads while serving one call. */
+  async function loadedPackages(extra: string): Promise<string[]> {
+    const dir = tempDir();
+    try {
+      const file = join(dir.path, 'bastion.yaml');
+      writeFileSync(file, configYaml(stdioServer('everything', referenceServer('everything'), ['stdio']), extra));
+      // Asynchronous, so that this process's OTLP receiver answers the child's exports meanwhile.
+      const probe = spawn(process.execPath, [fileURLToPath(new URL('../fixtures/tracing-probe.js', import.meta.url)), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      probe.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+      probe.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+      const [code] = (await once(probe, 'exit')) as [number | null];
+      assert.equal(code, 0, stderr);
+      return JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]') as string[];
+    } finally {
+      dir.cleanup();
+    }
+  }
+
+  test('with tracing off no OpenTelemetry SDK, exporter or propagator module is loaded (and with it on they are)', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const off = await loadedPackages('');
+      assert.deepEqual(off.filter((name) => name !== '@opentelemetry/api'), [], `loaded with tracing off: ${off.join(', ')}`);
+      const on = await loadedPackages(`observability:\n  tracing: { enabled: true, endpoint: ${receiver.url} }`);
+      for (const name of ['@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-proto', '@opentelemetry/core']) assert.ok(on.includes(name), `${name} is loaded with tracing on: ${on.join(', ')}`);
+    } finally {
+      await receiver.close();
+    }
   });
 });
