@@ -510,6 +510,8 @@ listeners:
     host: 127.0.0.1
     port: 0
     path: /mcp
+    # The HTTP session is opened with the others but first used after every stdio warm-up.
+    unusedSessionIdleSeconds: 3600
 auth:
   apiTokens:
     - agent: bench-agent
