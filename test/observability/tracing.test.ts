@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEST_TOKEN, configYaml, firstText, fixture, httpClient, referenceServer, startGateway, stdioServer, tempDir, type RunningGateway } from '../helpers/gateway.js';
 import { auditRecords } from '../helpers/audit.js';
+import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard } from '../../src/pipeline/index.js';
+import { createTracing } from '../../src/observability/tracing/index.js';
+import { silentLogger } from '../../src/observability/index.js';
 import { startOtlpReceiver, type DecodedSpan, type OtlpReceiver } from '../helpers/otlp.js';
 
 // The OTLP receiver is in-test (test/helpers/otlp.ts): no OpenTelemetry Collector package is
@@ -172,6 +175,38 @@ describe('tracing off costs nothing', () => {
       const on = await loadedPackages(`observability:\n  tracing: { enabled: true, endpoint: ${receiver.url} }`);
       for (const name of ['@opentelemetry/sdk-trace-base', '@opentelemetry/exporter-trace-otlp-proto', '@opentelemetry/core']) assert.ok(on.includes(name), `${name} is loaded with tracing on: ${on.join(', ')}`);
     } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('guardSpans: false records the guards as span events on the request span', () => {
+  test('one event per guard with its decision, no guard spans', async () => {
+    const receiver = await startOtlpReceiver();
+    const tracing = await createTracing({
+      config: { enabled: true, endpoint: receiver.url, headers: {}, sampleRatio: 1, serviceName: 'events-test', guardSpans: false, exportTimeoutMs: 5000 },
+      headers: {},
+      version: '0.0.0-test',
+      logger: silentLogger(),
+    });
+    try {
+      const pass: Guard = { name: 'authn', handle: (ctx, next) => next(ctx) };
+      const deny: Guard = { name: 'policy', handle: () => Promise.resolve(failure(ErrorCode.Forbidden, 'no', { reason: 'missing_scope' })) };
+      const chain = compose([tracing.guard(), pass, deny], () => assert.fail('the policy guard denies before dispatch'));
+      const ctx = new CallContext({ requestId: 7, method: 'tools/call', params: { name: 'x.y' }, session: { sessionId: 's1', transport: 'stdio', protocolVersion: '2025-06-18' }, identity: { agentId: 'alice', tokenFingerprint: 'f', method: 'stdio' }, requestBytes: 1, limits: { timeoutMs: 1000, maxOutputBytes: 1000, maxRequestBytes: 1000 }, signal: new CallCancellation() });
+      const outcome = await chain(ctx);
+      assert.equal(outcome.ok, false);
+      await tracing.flush();
+      await receiver.waitFor((spans) => spans.length > 0);
+      assert.equal(receiver.spans.length, 1, 'only the request span');
+      const [root] = receiver.spans;
+      assert.equal(root?.kind, SERVER);
+      assert.equal(root?.attributes['network.transport'], 'pipe');
+      assert.equal(root?.attributes['bastion.reason'], 'missing_scope');
+      assert.deepEqual(root?.events.map((event) => [event.name, event.attributes['bastion.guard.name'], event.attributes['bastion.guard.decision']]), [['bastion.guard', 'authn', 'pass'], ['bastion.guard', 'policy', 'deny']]);
+      assert.equal(ctx.trace?.traceId, root?.traceId);
+    } finally {
+      await tracing.shutdown();
       await receiver.close();
     }
   });
