@@ -163,6 +163,9 @@ class Batch {
     this.latencies[this.done] = performance.now() - startedAt;
     this.done += 1;
     if (this.done === this.calls) return this.finish();
+    // A stall is no answer for STALL_MS, not a slow run: a loaded machine may take longer than that for a whole run.
+    if (this.stall !== undefined) clearTimeout(this.stall);
+    this.armStallTimer();
     if (this.sent < this.calls) this.launch();
   }
 
