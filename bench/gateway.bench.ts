@@ -18,8 +18,9 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,7 +52,8 @@ type Transport = 'stdio' | 'http';
 /** bastion-async: the same Bastion with its audit log in async mode, to show what durability costs. */
 /** bastion-metrics: the same Bastion with the admin listener and its metrics guard on. */
 /** peer-<name>: another MCP front from npm (bench/peers.ts). */
-type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async' | 'bastion-metrics' | `peer-${string}`;
+/** bastion-tracing(-events): the same Bastion with OpenTelemetry traces exported to a receiver in this process; a span per guard, or span events. */
+type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async' | 'bastion-metrics' | 'bastion-tracing' | 'bastion-tracing-events' | `peer-${string}`;
 
 /** The MCP server every variant calls: its stdio command, and how to start its own HTTP endpoint. */
 interface Upstream {
@@ -191,6 +193,9 @@ class Batch {
     this.latencies[this.done] = performance.now() - startedAt;
     this.done += 1;
     if (this.done === this.calls) return this.finish();
+    // A stall is no answer for STALL_MS, not a slow run: a loaded machine may take longer than that for a whole run.
+    if (this.stall !== undefined) clearTimeout(this.stall);
+    this.armStallTimer();
     if (this.sent < this.calls) this.launch();
   }
 
@@ -520,10 +525,12 @@ interface BenchSetup {
   httpConfigPath: string;
   token: string;
   stdioMetricsConfigPath: string;
+  stdioTracingConfigPath: string;
+  stdioTracingEventsConfigPath: string;
 }
 
 /** A Bastion config with one stdio upstream, the echo server, every default guard and limit, and a policy granting its one tool. */
-function writeBastionConfig(upstream: Upstream = UPSTREAMS.echo): BenchSetup {
+function writeBastionConfig(upstream: Upstream = UPSTREAMS.echo, traceEndpoint = 'http://127.0.0.1:9/v1/traces'): BenchSetup {
   const dir = mkdtempSync(join(tmpdir(), 'bastion-gateway-bench-'));
   const token = randomBytes(24).toString('base64url');
   const sha256 = createHash('sha256').update(token).digest('hex');
@@ -565,7 +572,21 @@ audit: { mode: AUDIT_MODE }
   };
   const metricsConfigPath = join(dir, 'stdio-metrics.yaml');
   writeFileSync(metricsConfigPath, readFileSync(write('stdio-metrics-base'), 'utf8').replace('listeners:\n', 'listeners:\n  admin: { port: 0, metrics: { public: true } }\n'), { mode: 0o600 });
-  return { dir, stdioConfigPath: write('stdio'), stdioAsyncAuditConfigPath: write('stdio-async', 'async'), stdioMetricsConfigPath: metricsConfigPath, httpConfigPath: write('http'), token };
+  const tracing = (name: string, guardSpans: boolean): string => {
+    const path = join(dir, `${name}.yaml`);
+    writeFileSync(path, `${readFileSync(write(`${name}-base`), 'utf8')}observability:\n  tracing: { enabled: true, endpoint: ${JSON.stringify(traceEndpoint)}, guardSpans: ${guardSpans} }\n`, { mode: 0o600 });
+    return path;
+  };
+  return {
+    dir,
+    stdioConfigPath: write('stdio'),
+    stdioAsyncAuditConfigPath: write('stdio-async', 'async'),
+    stdioMetricsConfigPath: metricsConfigPath,
+    stdioTracingConfigPath: tracing('stdio-tracing', true),
+    stdioTracingEventsConfigPath: tracing('stdio-tracing-events', false),
+    httpConfigPath: write('http'),
+    token,
+  };
 }
 
 function bastionStdioArgs(setup: BenchSetup): string[] {
@@ -582,6 +603,8 @@ async function openVariants(setup: BenchSetup, upstream: Upstream): Promise<Vari
   await add('floor', 'stdio', 'byte-forwarder', () => StdioDriver.open(node, [forwarderJs, node, ...echoStdio], 'echo', 'byte-forwarder stdio'));
   await add('bastion', 'stdio', 'bastion', () => StdioDriver.open(node, bastionStdioArgs(setup), 'echo.echo', 'bastion stdio'));
   await add('bastion-metrics', 'stdio', 'bastion, metrics on', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioMetricsConfigPath], 'echo.echo', 'bastion stdio, metrics on'));
+  await add('bastion-tracing', 'stdio', 'bastion, tracing on', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioTracingConfigPath], 'echo.echo', 'bastion stdio, tracing on'));
+  await add('bastion-tracing-events', 'stdio', 'bastion, tracing (events)', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioTracingEventsConfigPath], 'echo.echo', 'bastion stdio, tracing with guard events'));
   if (process.env['BENCH_AUDIT'] !== 'async') {
     await add('bastion-async', 'stdio', 'bastion, async audit', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioAsyncAuditConfigPath], 'echo.echo', 'bastion stdio, async audit'));
   }
@@ -784,6 +807,12 @@ function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
   if (metricsC1 !== undefined && metricsC16 !== undefined) {
     process.stdout.write(`  (with metrics on, against the same Bastion without: stdio c=1 p50 ${(metricsC1.p50Us / get('bastion/stdio/1').p50Us).toFixed(2)}x, c=16 throughput ${(metricsC16.callsPerSecond / get('bastion/stdio/16').callsPerSecond).toFixed(2)}x)\n`);
   }
+  for (const [role, what] of [['bastion-tracing', 'a span per guard'], ['bastion-tracing-events', 'a span event per guard']] as const) {
+    const c1 = stats.get(`${role}/stdio/1`);
+    const c16 = stats.get(`${role}/stdio/16`);
+    if (c1 === undefined || c16 === undefined) continue;
+    process.stdout.write(`  (with tracing on, ${what}, every call sampled and exported, against the same Bastion without: stdio c=1 p50 ${(c1.p50Us / get('bastion/stdio/1').p50Us).toFixed(2)}x, c=16 throughput ${(c16.callsPerSecond / get('bastion/stdio/16').callsPerSecond).toFixed(2)}x)\n`);
+  }
   printCpuBudget(rows);
 }
 
@@ -841,7 +870,8 @@ async function benchmark(): Promise<void> {
 }
 
 async function benchmarkAgainst(upstream: Upstream): Promise<void> {
-  const setup = writeBastionConfig(upstream);
+  const receiver = await startTraceReceiver();
+  const setup = writeBastionConfig(upstream, receiver.url);
   const started = performance.now();
   let variants: Variant[] = [];
   try {
@@ -854,11 +884,38 @@ async function benchmarkAgainst(upstream: Upstream): Promise<void> {
     process.stdout.write('front_cpu_us/call: CPU time (user+sys, /proc) of the process the client talks to: the server itself, the forwarder, or Bastion; front_main_thread: the part on its main thread (the event loop), the rest being its thread pool (file writes), GC and compiler threads\n');
     process.stdout.write('machine_cpu_us/call: CPU time of the whole machine (client, front process and upstream; /proc/stat) per call; machine_busy: the share of all cores busy during the runs\n\n');
     printTargets(printTable(rows), rows);
+    process.stdout.write(`  (the in-bench OTLP receiver took ${receiver.requests} exports, ${(receiver.bytes / 1024).toFixed(0)} KiB of protobuf)\n`);
     process.stdout.write(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   } finally {
     await Promise.all(variants.map((variant) => variant.driver.close().catch(() => undefined)));
     rmSync(setup.dir, { recursive: true, force: true });
+    await receiver.close();
   }
+}
+
+/** Takes the tracing rows' OTLP/HTTP exports (no collector is installed here) and counts them. */
+async function startTraceReceiver(): Promise<{ url: string; requests: number; bytes: number; close(): Promise<void> }> {
+  const counts = { requests: 0, bytes: 0 };
+  const server = createServer((request, response) => {
+    request.on('data', (chunk: Buffer) => (counts.bytes += chunk.length));
+    request.on('end', () => {
+      counts.requests += 1;
+      response.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
+      response.end();
+    });
+  });
+  await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1/traces`,
+    get requests() {
+      return counts.requests;
+    },
+    get bytes() {
+      return counts.bytes;
+    },
+    close: () => new Promise<void>((resolveClose) => server.close(() => resolveClose())),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -93,7 +93,8 @@ export class AdminListener {
       }),
     );
     const ready = checks.every((check) => check.ok);
-    send(response, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+    const failed = checks.filter((check) => !check.ok).map((check) => check.name);
+    send(response, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', failed, checks });
   }
 
   /** The operator behind the request if their role allows `needed`; otherwise answers 401/403. */

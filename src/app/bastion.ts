@@ -14,7 +14,10 @@ import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard, DEFAULT_REVIEW_LIMITS, ReviewStore } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
 import { cursorDirOf, startShipping, type Shipping } from '../audit/ship/index.js';
-import { AdminListener, GatewayMetrics, type AdminListenerConfig, type ReadinessCheck } from '../admin/index.js';
+import { AdminListener, GatewayMetrics, UpstreamReadiness, type AdminListenerConfig, type ReadinessCheck } from '../admin/index.js';
+import { createTracing, type Tracing } from '../observability/tracing/index.js';
+import { resolveMap } from '../config/index.js';
+import { serverStartState } from '../gateway/upstream/start-state.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
 const STORE_READY_MS = 5000;
@@ -32,6 +35,8 @@ export interface Bastion {
   metrics: GatewayMetrics | undefined;
   /** Live audit shipping; undefined without audit.sinks. */
   shipping: Shipping | undefined;
+  /** OpenTelemetry traces; undefined unless observability.tracing.enabled. */
+  tracing: Tracing | undefined;
   /** Starts the admin listener (metrics, health) when the config has one; resolves with its URL. */
   startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
@@ -60,13 +65,16 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const admissions = await admitServers(loaded, audit, logger);
     let shipping: Shipping | undefined;
     const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway, () => shipping);
-    const record = observedBy(metrics, eventRecorder(audit, logger));
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
+    const upstreamReadiness = new UpstreamReadiness(Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
+    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger));
+    const tracing = config.observability.tracing.enabled ? await openTracing(options) : undefined;
     const policy = openPolicy(options, record);
-    // Metrics outside audit, so that a call the audit log refuses is counted too.
-    const outermost: Guard[] = [...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(audit, auditConfig.capture)];
+    // Tracing outermost (its span covers everything, metrics and audit included); metrics outside
+    // audit, so that a call the audit log refuses is counted too.
+    const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(audit, auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
@@ -101,9 +109,10 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       limits,
       metrics,
       shipping,
+      tracing,
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: readinessChecks(audit, limits, gateway), logger });
+        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger });
         return admin.listen();
       },
       close: async () => {
@@ -111,6 +120,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await gateway.stop();
         policy?.close();
         await limits?.close().catch(() => undefined);
+        await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'trace export did not finish at shutdown'));
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
         // After the stop record and the last checkpoint, so that the sinks get them too.
@@ -137,13 +147,22 @@ function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: ()
   });
 }
 
-/** Events still go to the audit log; metrics count them on the way. */
-function observedBy(metrics: GatewayMetrics | undefined, record: RecordEvent): RecordEvent {
-  if (metrics === undefined) return record;
+/** Events still go to the audit log; metrics count them and readiness follows breakers on the way. */
+function observedBy(metrics: GatewayMetrics | undefined, readiness: UpstreamReadiness, record: RecordEvent): RecordEvent {
   return (type, info) => {
-    metrics.observeEvent(type, info);
+    metrics?.observeEvent(type, info);
+    readiness.observe(type, info);
     record(type, info);
   };
+}
+
+/** Loads OpenTelemetry (only now: with tracing off no module of it is loaded). */
+async function openTracing(options: BastionOptions): Promise<Tracing> {
+  const { loaded, logger } = options;
+  const config = loaded.config.observability.tracing;
+  const headers = resolveMap(config.headers, 'observability.tracing.headers', loaded.baseDir);
+  logger.info({ endpoint: config.endpoint, sampleRatio: config.sampleRatio, guardSpans: config.guardSpans }, 'tracing on: OTLP/HTTP export');
+  return createTracing({ config, headers, version: options.version, logger });
 }
 
 /** Ready when a client can be served: a listener is up, the audit log takes records, the limit store answers. */

@@ -205,6 +205,7 @@ function orderedRecord(source: AuditFields, ts: string, seq: number, prev: strin
     token_fingerprint: lineValue(source.token_fingerprint),
     tool: lineValue(source.tool),
     tools_invoked: lineValue(source.tools_invoked),
+    trace_id: lineValue(source.trace_id),
     transport: lineValue(source.transport),
     ts,
     upstream_duration_ms: lineValue(source.upstream_duration_ms),

@@ -44,6 +44,8 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     transport: ctx.session.transport,
     protocol_version: ctx.session.protocolVersion,
     task_id: ctx.taskId === undefined ? undefined : redactor.text(ctx.taskId),
+    // Bastion's own trace id (validated hex), never a client's tracestate.
+    trace_id: ctx.trace?.traceId,
     server: target?.server,
     // Clipped before redaction: a client-chosen name is evidence, but not 1 MB of it per record.
     tool: requestedName === undefined ? undefined : redactor.text(clip(requestedName, 512)),

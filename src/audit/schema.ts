@@ -64,6 +64,8 @@ export interface AuditFields {
   transport?: string;
   protocol_version?: string;
   task_id?: string;
+  /** The OpenTelemetry trace id of the request (32 hex), when observability.tracing is on. */
+  trace_id?: string;
   server?: string;
   tool?: string;
   tools_invoked?: string[];
@@ -111,6 +113,7 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
   transport: 'string',
   protocol_version: 'string',
   task_id: 'string',
+  trace_id: 'string',
   server: 'string',
   tool: 'string',
   tools_invoked: 'strings',

@@ -1,4 +1,5 @@
 import { adminListenerSchema } from '../admin/config.js';
+import { tracingSchema } from '../observability/tracing/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { serverTrustSchemaProperties, trustConfigSchema } from '../integrity/trust.js';
 import { quotasConfigSchema } from '../limits/config.js';
@@ -159,6 +160,12 @@ export const configSchema = {
           },
         },
       },
+    },
+    observability: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { tracing: tracingSchema },
     },
     auth: {
       type: 'object',

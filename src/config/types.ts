@@ -6,6 +6,7 @@ import type { TrustConfig } from '../integrity/trust.js';
 import type { SandboxOverride } from '../sandbox/config.js';
 import type { ScanConfig } from '../scan/config.js';
 import type { ServerDefinitionInspection } from '../inspection/config.js';
+import type { TracingConfig } from '../observability/tracing/config.js';
 
 /** A secret value: read from the environment or a file at start, never written inline. */
 export type SecretRef = { fromEnv: string } | { fromFile: string };
@@ -171,6 +172,8 @@ export interface BastionConfig {
     /** Metrics, health and the admin API, for operators (src/admin). */
     admin?: AdminListenerConfig;
   };
+  /** Traces (docs/observability.md). */
+  observability: { tracing: TracingConfig };
   auth: {
     apiTokens: ApiTokenConfig[];
     oauth?: OAuthConfig;

@@ -119,7 +119,8 @@ export class Router {
     if (target === undefined) return failure(ErrorCode.InvalidParams, 'no target for this request');
     const connection = await this.connection(target.server, ctx.limits.timeoutMs);
     if (connection === undefined) return this.unavailable(target.server);
-    const params = upstreamParams(ctx);
+    const upstreamTrace = ctx.trace?.upstreamCall(target.server, ctx.method, ctx.method === 'tools/call' ? target.name : undefined);
+    const params = upstreamParams(ctx, upstreamTrace?.meta);
     const untrack = this.session.trackCall(target.server, ctx.requestId);
     const reply = await connection
       .request(ctx.method, params, {
@@ -129,6 +130,7 @@ export class Router {
         onProgress: (progress) => this.notifications.offer(target.server, 'progress', `progress\u0000${String(ctx.requestId)}`, () => this.session.notifyClient('notifications/progress', progress, ctx.requestId)),
       })
       .finally(untrack);
+    upstreamTrace?.end(reply.ok ? undefined : (reply.error?.code ?? ErrorCode.InternalError));
     ctx.audit.outputBytes = reply.bytes;
     ctx.audit.upstreamDurationMs = ctx.elapsedMs();
     if (reply.timedOut === true) ctx.audit.timedOut = true;
@@ -149,8 +151,10 @@ export class Router {
 }
 
 /** The request's params with the gateway's names replaced by the upstream's own. */
-function upstreamParams(ctx: CallContext): Record<string, unknown> {
+function upstreamParams(ctx: CallContext, traceMeta: Readonly<Record<string, string>> | undefined): Record<string, unknown> {
   const params = { ...(ctx.params ?? {}) };
+  // With tracing on, the upstream sees the gateway's CLIENT span as its parent, never the client's own values.
+  if (traceMeta !== undefined) params['_meta'] = withTraceMeta(params['_meta'], traceMeta);
   const name = ctx.target?.name;
   if (name === undefined) return params;
   switch (ctx.method) {
@@ -172,4 +176,11 @@ function upstreamParams(ctx: CallContext): Record<string, unknown> {
     }
   }
   return params;
+}
+
+function withTraceMeta(meta: unknown, traceMeta: Readonly<Record<string, string>>): Record<string, unknown> {
+  const merged: Record<string, unknown> = meta !== null && typeof meta === 'object' && !Array.isArray(meta) ? { ...(meta as Record<string, unknown>) } : {};
+  delete merged['traceparent'];
+  delete merged['tracestate'];
+  return Object.assign(merged, traceMeta);
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
-import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
+import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome, type TransportTraceContext } from '../pipeline/index.js';
 import { Catalog, type DefinitionInspector, type ListFilter, type ListKind } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
 import { Namespace } from './namespace.js';
@@ -114,7 +114,7 @@ export class GatewaySession {
   }
 
   /** Entry point for every message from the client (already parsed from JSON). */
-  handle(message: unknown, bytes: number, identity: Identity | undefined): void {
+  handle(message: unknown, bytes: number, identity: Identity | undefined, transportTrace?: TransportTraceContext): void {
     if (this.closed) return;
     const classified = classify(message);
     switch (classified.kind) {
@@ -122,7 +122,7 @@ export class GatewaySession {
         this.sink.send(errorResponse(classified.id, classified.error), classified.id ?? undefined);
         return;
       case 'request':
-        void this.request(classified.message, bytes, identity);
+        void this.request(classified.message, bytes, identity, transportTrace);
         return;
       case 'notification':
         this.notification(classified.message);
@@ -300,7 +300,7 @@ export class GatewaySession {
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.stop()));
   }
 
-  private async request(message: JsonRpcRequest, bytes: number, identity: Identity | undefined): Promise<void> {
+  private async request(message: JsonRpcRequest, bytes: number, identity: Identity | undefined, transportTrace: TransportTraceContext | undefined): Promise<void> {
     const { id, method } = message;
     if (!this.initialized && !LOCAL_METHODS.has(method)) {
       this.sink.send(errorResponse(id, { code: ErrorCode.InvalidRequest, message: `'${method}' before initialize: send initialize first` }), id);
@@ -322,6 +322,7 @@ export class GatewaySession {
       requestBytes: bytes,
       limits: this.limitsFor(undefined, undefined),
       signal: cancellation,
+      transportTrace,
     });
     let outcome: Outcome;
     try {

@@ -21,7 +21,8 @@ export function compose(guards: readonly Guard[], terminal: Next): Next {
   for (let index = guards.length - 1; index >= 0; index -= 1) {
     const guard = guards[index] as Guard;
     const inner = handler;
-    handler = (ctx) => guard.handle(ctx, inner);
+    // With tracing on, each guard runs inside its own span; off, this is one property check.
+    handler = (ctx) => (ctx.trace === undefined ? guard.handle(ctx, inner) : ctx.trace.guard(guard, ctx, inner));
   }
   return handler;
 }

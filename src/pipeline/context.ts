@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { CancelSignal } from './cancellation.js';
+import type { Guard, Next } from './chain.js';
+import type { Outcome } from './outcome.js';
 
 /** Who is calling. Set by the transport; the authentication guard refuses a context without it. */
 export interface Identity {
@@ -45,6 +47,33 @@ export interface AuditFacts {
   timedOut?: boolean;
 }
 
+/** W3C trace context the transport received with the request (the HTTP `traceparent` header). */
+export interface TransportTraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
+
+/**
+ * The request's trace, set by the tracing guard (src/observability/tracing) when tracing is on;
+ * undefined otherwise, so the chain and dispatch pay one property check and nothing else.
+ */
+export interface CallTrace {
+  /** The trace id (32 lowercase hex) recorded in the audit record. */
+  readonly traceId: string;
+  /** Runs one guard inside its own span (or records it as an event on the request span). */
+  guard(guard: Guard, ctx: CallContext, next: Next): Promise<Outcome>;
+  /** Starts the CLIENT span of the upstream call; `meta` goes into the upstream request's `_meta`. */
+  upstreamCall(server: string, method: string, tool: string | undefined): UpstreamCallTrace;
+}
+
+/** The span of one forwarded request. */
+export interface UpstreamCallTrace {
+  /** `traceparent` (and `tracestate`) naming the CLIENT span, for the upstream's `_meta`. */
+  readonly meta: Readonly<Record<string, string>>;
+  /** Ends the span; `errorCode` is the JSON-RPC error the upstream (or the wait for it) produced. */
+  end(errorCode: number | undefined): void;
+}
+
 export interface CallContextInit {
   requestId: string | number;
   method: string;
@@ -54,6 +83,8 @@ export interface CallContextInit {
   requestBytes: number;
   limits: CallLimits;
   signal: CancelSignal;
+  /** Trace context from the transport (HTTP header), when the client sent one. */
+  transportTrace?: TransportTraceContext | undefined;
 }
 
 /** Everything known about one client request while it runs through the guard chain. */
@@ -72,6 +103,9 @@ export class CallContext {
   /** The upstream's definition of the called tool (for tools/call), used by schema validation. */
   tool: Record<string, unknown> | undefined;
   readonly audit: AuditFacts = {};
+  /** Set by the tracing guard when tracing is on. */
+  trace: CallTrace | undefined = undefined;
+  readonly transportTrace: TransportTraceContext | undefined;
 
   constructor(init: CallContextInit) {
     this.requestId = init.requestId;
@@ -82,6 +116,7 @@ export class CallContext {
     this.requestBytes = init.requestBytes;
     this.limits = init.limits;
     this.signal = init.signal;
+    this.transportTrace = init.transportTrace;
     this.startedAt = performance.now();
   }
 

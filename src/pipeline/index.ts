@@ -1,5 +1,5 @@
 export { CallContext } from './context.js';
-export type { Identity, SessionInfo, CallLimits, CallTarget, AuditFacts, CallContextInit } from './context.js';
+export type { Identity, SessionInfo, CallLimits, CallTarget, AuditFacts, CallContextInit, CallTrace, UpstreamCallTrace, TransportTraceContext } from './context.js';
 export { compose } from './chain.js';
 export { CallCancellation } from './cancellation.js';
 export type { CancelSignal } from './cancellation.js';

@@ -62,7 +62,7 @@ describe('the admin listener serves metrics and health to operators, apart from 
     const ready = await get(`${admin}/readyz`);
     assert.equal(ready.status, 200, ready.body);
     const checks = (JSON.parse(ready.body) as { checks: { name: string; ok: boolean }[] }).checks;
-    assert.deepEqual(checks.map((check) => [check.name, check.ok]), [['listener', true], ['audit', true], ['limit-store', true]]);
+    assert.deepEqual(checks.map((check) => [check.name, check.ok]), [['listener', true], ['audit', true], ['limit-store', true], ['upstreams', true]]);
     assert.equal((await get(`${admin}/metrics`, VIEWER, 'POST')).status, 405);
     assert.equal((await get(`${admin}/nothing-here`, VIEWER)).status, 404);
   });

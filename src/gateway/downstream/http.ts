@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Authenticator } from '../../auth/index.js';
 import type { HttpListenerConfig } from '../../config/index.js';
-import { ErrorCode, type Identity } from '../../pipeline/index.js';
+import { ErrorCode, type Identity, type TransportTraceContext } from '../../pipeline/index.js';
 import { classify, errorResponse, parseError, type JsonRpcId } from '../jsonrpc.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
 import { GatewaySession, type GatewayRuntime } from '../session.js';
@@ -197,7 +197,7 @@ export class HttpListener {
       entry.calls += 1;
       entry.sink.expect(id, res);
     }
-    entry.session.handle(parsed, body.length, identity);
+    entry.session.handle(parsed, body.length, identity, transportTrace(req));
     if (classified.kind !== 'request') {
       res.writeHead(202);
       res.end();
@@ -383,4 +383,12 @@ export class HttpListener {
       else if (entry.calls === 0 && entry.lastSeen < unusedCutoff) void this.endSession(id, 'unused');
     }
   }
+}
+
+/** The W3C `traceparent`/`tracestate` headers, when sent (the tracing guard validates them; without tracing they are ignored). */
+function transportTrace(req: IncomingMessage): TransportTraceContext | undefined {
+  const traceparent = req.headers['traceparent'];
+  if (typeof traceparent !== 'string') return undefined;
+  const tracestate = req.headers['tracestate'];
+  return typeof tracestate === 'string' ? { traceparent, tracestate } : { traceparent };
 }
