@@ -33,6 +33,10 @@ export interface DirectiveData {
   /** "Do not include API keys in the query": a protective directive, not a demand. */
   negation: RegExp;
   redirectTo: RegExp;
+  /** A passive statement of the server's own behaviour ("never silently discarded"): not a demand to hide. */
+  hideStatement: RegExp;
+  /** A sibling tool that returns instructions, docs or a schema: calling it first is onboarding. */
+  guidanceTool: RegExp;
 }
 
 /** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
@@ -112,6 +116,7 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
   const data: DirectiveData = {
     markers: compileList(doc.markers, file, 'markers'), outOfScope, demands,
     fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
+    hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
   };
   dataCache.set(dataDir, data);
   return data;
@@ -129,11 +134,20 @@ export function identifierWords(name: string): string {
   return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_.-]+/g, ' ');
 }
 
+function isCalledOrNamedTool(sentence: string, at: number, word: string): boolean {
+  const before = sentence.slice(Math.max(0, at - 24), at);
+  const after = sentence.slice(at + word.length, at + word.length + 12);
+  return /\b(call|invoke|run|use|trigger|execute|prefer)\s+(the\s+)?$/i.test(before) || /^\s+(tool|function|command)\b/i.test(after);
+}
+
 /** Identifier-like tokens (snake_case, camelCase, kebab-case, dotted, `backticked`): how descriptions name other tools. */
 function identifiersIn(sentence: string): string[] {
   const out = new Set<string>();
   for (const m of sentence.matchAll(/`([\w.-]{2,64})`|\b([a-z][a-z0-9]*(?:[_.-][a-z0-9]+)+|[a-z]+[A-Z][A-Za-z0-9]+)\b/g)) {
     const id = m[1] ?? m[2];
+    // A bare hyphenated word ("location-based", "read-only") is English, not a tool name, unless the
+    // sentence treats it as one: called, or followed by "tool".
+    if (m[2] && /^[a-z]+(-[a-z]+)+$/.test(m[2]) && !isCalledOrNamedTool(sentence, m.index ?? 0, m[2])) continue;
     if (id && !/^(e\.g|i\.e|etc|https?|www)\b/i.test(id) && !/\.(com|org|net|io|json|md|txt|js|ts|py)$/i.test(id)) out.add(id);
   }
   return [...out];
@@ -154,6 +168,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   if (foreign.length > 0) found.push('tool-name');
   // A tool of no known server named right after a call verb: "always call `sync_audit` first".
   if (strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
+  // Every tool the clause names is a sibling that hands out guidance ("call `retrieve-instructions` first").
+  if (foreign.length > 0 && strangers.length === 0 && foreign.every((id) => data.guidanceTool.test(identifierWords(id).toLowerCase()))) found.push('guidance-sibling');
   if (data.fixedValue.test(sentence)) found.push('fixed-value');
   if (data.preferClaim.test(sentence)) found.push('prefer-claim');
   return found;
@@ -164,6 +180,8 @@ function demandApplies(demand: DemandRule, sentence: string, objects: string[], 
   if (demand.kind === 'redirect' && (data.ownDeprecation.test(sentence) || !data.redirectTo.test(sentence))) return false;
   // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
   if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
+  if (demand.kind === 'hide' && data.hideStatement.test(sentence)) return false;
+  if (demand.kind === 'call-first' && objects.includes('guidance-sibling')) return false;
   if (demand.kind === 'change-argument') return objects.includes('user-arguments') || objects.includes('fixed-value');
   if (demand.kind === 'send') return (objects.includes('url') || objects.includes('ip')) && (objects.includes('beacon-purpose') || objects.includes('answer-timing') || objects.includes('every-answer'));
   if (demand.kind === 'prefer') return objects.includes('prefer-claim') && (objects.includes('other-tools') || objects.includes('other-tool-name') || /\b(always|only|never|exclusively)\b|(immer|toujours|siempre|sempre|всегда|总是|始终|常に)/iu.test(sentence));
@@ -186,9 +204,10 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
       splitClauses(variant.text).forEach((sentence, index) => {
         if (seen.has(sentence)) return;
         seen.add(sentence);
-        // The first sentence of a description says what the tool does, often as an imperative ("Read a file",
+        // The first sentence of a description says what the tool (or parameter) does, often as an imperative ("Read a file",
         // "Lee un secreto"): there only a form that addresses the model (you must, always, never) is a directive.
-        const purposeSentence = index === 0 && field.location.field === 'description';
+        // A parameter's description opens the same way ("Grant superuser privileges" on a `superuser` flag).
+        const purposeSentence = index === 0 && /(^|\.)description$/.test(field.location.field ?? '');
         const markers = purposeSentence ? data.markers.slice(0, 2) : data.markers;
         const marker = markers.map((re) => re.exec(sentence)).find((m) => m !== null) ?? undefined;
         if (!marker && !data.demands.some((d) => d.markerFree && d.patterns.some((re) => re.test(sentence)))) return;

@@ -140,14 +140,25 @@ export function loadModel(dataDir: string): ScanModel | undefined {
     throw new RuleFileError(file, 'whole file', `not readable JSON (${(error as Error).message})`);
   }
   if (doc.version !== 1 || !Number.isInteger(doc.dims) || doc.dims <= 0 || !Array.isArray(doc.weights)) throw new RuleFileError(file, 'top level', 'expected {version: 1, dims, bias, weights: [[index, weight]…]}');
+  const model = modelFromFile(doc, file);
+  models.set(dataDir, model);
+  return model;
+}
+
+/** The in-memory model of a model file (dense weights); `file` names the source in errors. */
+export function modelFromFile(doc: ModelFile, file = 'model'): ScanModel {
   const weights = new Float32Array(doc.dims);
   for (const [index, weight] of doc.weights) {
     if (!Number.isInteger(index) || index < 0 || index >= doc.dims || typeof weight !== 'number') throw new RuleFileError(file, 'weights', `bad entry [${index}, ${weight}]`);
     weights[index] = weight;
   }
-  const model: ScanModel = { version: 1, dims: doc.dims, bias: doc.bias, weights, mediumAt: doc.mediumAt, highAt: doc.highAt, trainedOn: doc.trainedOn };
-  models.set(dataDir, model);
-  return model;
+  return { version: 1, dims: doc.dims, bias: doc.bias, weights, mediumAt: doc.mediumAt, highAt: doc.highAt, trainedOn: doc.trainedOn };
+}
+
+/** The model a rule set scores with: its override (cross-validation), else data/scan/model.json. */
+export function modelOf(rules: { dataDir: string; model?: ScanModel | null }): ScanModel | undefined {
+  if (rules.model !== undefined) return rules.model ?? undefined;
+  return loadModel(rules.dataDir);
 }
 
 /** Forgets loaded models (the training script reloads after writing a new one). */

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { regexAtoms } from './atoms.js';
 import { isAttackClass, isSeverity, type AttackClass, type Severity } from './types.js';
+import type { ScanModel } from './model.js';
 
 /** Detection content loaded from data/scan. Rules change more often than engines, so they live in files. */
 export interface PatternRule {
@@ -81,6 +82,11 @@ export interface RuleSet {
   thresholds: Thresholds;
   /** Absolute paths of the YARA rule files. */
   yaraFiles: string[];
+  /**
+   * The learned scorer to use instead of data/scan/model.json (cross-validation scores each fold with
+   * the model trained without it); `null` runs the rules alone. Absent: the shipped model.
+   */
+  model?: ScanModel | null;
 }
 
 export class RuleFileError extends Error {
