@@ -5,7 +5,7 @@
 // never the blind split. Deterministic: fixed seed, fixed order, so the same data gives the same weights.
 // Usage (after `npm run build --silent`): node scripts/train-scan-model.mjs [--seed N] [--epochs N] [--out FILE]
 import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,5 +28,10 @@ process.stdout.write(`train split: ${train.samples.length} samples; benign packa
 const rules = loadRules(join(repo, 'data/scan'));
 const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2, maxPackageFp: 0.02, maxHardNegativeFp: 0.03 });
 const out = args.includes('--out') ? resolve(args[args.indexOf('--out') + 1]) : join(repo, 'data/scan/model.json');
-writeFileSync(out, `${JSON.stringify(file)}\n`);
-process.stdout.write(`${report.join('\n')}\nwrote ${out} (${file.weights.length} weights)\n`);
+// Weights go to a binary file next to model.json (fast to load); model.json keeps the rest.
+const { encodeWeights } = await import(join(repo, 'dist/src/scan/model.js'));
+const weightsFile = basename(out).replace(/\.json$/, '') + '-weights.bin';
+writeFileSync(join(dirname(out), weightsFile), encodeWeights(file.weights));
+const { weights, ...rest } = file;
+writeFileSync(out, `${JSON.stringify({ ...rest, weightsFile })}\n`);
+process.stdout.write(`${report.join('\n')}\nwrote ${out} (${weights.length} weights in ${weightsFile})\n`);

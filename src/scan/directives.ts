@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { regexAtomsDeep } from './atoms.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -20,11 +21,14 @@ export interface DemandRule {
   /** Otherwise one of these objects must be in the same sentence. */
   needs: string[];
   patterns: RegExp[];
+  /** Required literals of each pattern (atoms.ts): a pattern whose atoms are absent from the text is not run. */
+  atoms: (string[] | undefined)[];
   exemptWhenPurpose: RegExp;
 }
 
 export interface DirectiveData {
   markers: RegExp[];
+  markerAtoms: (string[] | undefined)[];
   outOfScope: Record<string, RegExp>;
   demands: DemandRule[];
   fixedValue: RegExp;
@@ -110,17 +114,22 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     return {
       kind: text(d.kind, file, `${where}.kind`), attackClass: d.attackClass, ruleId: text(d.ruleId, file, `${where}.ruleId`), severity: d.severity,
       title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, markerFree: d.markerFree === true, needs,
-      patterns: compileList(d.patterns, file, `${where}.patterns`), exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
+      patterns: compileList(d.patterns, file, `${where}.patterns`), atoms: [], exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
     };
   });
   const data: DirectiveData = {
-    markers: compileList(doc.markers, file, 'markers'), outOfScope, demands,
+    markers: compileList(doc.markers, file, 'markers'), markerAtoms: [], outOfScope, demands,
     fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
     hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
   };
+  data.markerAtoms = data.markers.map((re) => regexAtomsDeep(re.source));
+  for (const d of demands) d.atoms = d.patterns.map((re) => regexAtomsDeep(re.source));
   dataCache.set(dataDir, data);
   return data;
 }
+
+/** Whether a pattern can match text (lower-cased): undefined atoms mean no prefilter is possible. */
+const mayMatch = (atoms: string[] | undefined, lowered: string): boolean => atoms === undefined || atoms.some((a) => lowered.includes(a));
 
 /** Sentences and clauses: split at sentence ends (Latin and CJK), line breaks, list bullets and semicolons. */
 export function splitClauses(input: string): string[] {
@@ -196,10 +205,15 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const data = loadDirectiveData(rules.dataDir);
   const hits: DirectiveHit[] = [];
   const features = new Set<string>();
-  for (const field of doc.fields) {
+  const fieldVariants = doc.fields.map((field) => ({ field, variants: textVariants(field.text, rules.unicode).filter((v) => SCANNED_VARIANTS.has(v.kind)) }));
+  // Prefilter once per document: most patterns' literals occur nowhere in it, so no clause needs them.
+  const lowered = fieldVariants.flatMap((f) => f.variants.map((v) => v.text)).join('\n').toLowerCase();
+  const liveMarkers = data.markers.map((re, i) => (mayMatch(data.markerAtoms[i], lowered) ? re : undefined));
+  const livePatterns = new Map(data.demands.map((d) => [d, d.patterns.filter((_, i) => mayMatch(d.atoms[i], lowered))]));
+  const liveDemands = data.demands.filter((d) => (livePatterns.get(d) ?? []).length > 0);
+  for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
-    for (const variant of textVariants(field.text, rules.unicode)) {
-      if (!SCANNED_VARIANTS.has(variant.kind)) continue;
+    for (const variant of variants) {
       if (variant.kind !== 'raw') features.add(`enc:${variant.kind}`);
       splitClauses(variant.text).forEach((sentence, index) => {
         if (seen.has(sentence)) return;
@@ -208,15 +222,19 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         // "Lee un secreto"): there only a form that addresses the model (you must, always, never) is a directive.
         // A parameter's description opens the same way ("Grant superuser privileges" on a `superuser` flag).
         const purposeSentence = index === 0 && /(^|\.)description$/.test(field.location.field ?? '');
-        const markers = purposeSentence ? data.markers.slice(0, 2) : data.markers;
-        const marker = markers.map((re) => re.exec(sentence)).find((m) => m !== null) ?? undefined;
-        if (!marker && !data.demands.some((d) => d.markerFree && d.patterns.some((re) => re.test(sentence)))) return;
+        const markers = purposeSentence ? liveMarkers.slice(0, 2) : liveMarkers;
+        let marker: RegExpExecArray | undefined;
+        for (const re of markers) {
+          marker = re?.exec(sentence) ?? undefined;
+          if (marker) break;
+        }
+        if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
         if (marker) features.add('directive');
         const objects = objectsIn(sentence, doc, data);
         for (const o of objects) features.add(`o:${o}`);
-        for (const demand of data.demands) {
+        for (const demand of liveDemands) {
           if (!marker && !demand.markerFree) continue;
-          if (!demand.patterns.some((re) => re.test(sentence))) continue;
+          if (!(livePatterns.get(demand) ?? []).some((re) => re.test(sentence))) continue;
           features.add(`d:${demand.kind}`);
           for (const o of objects) features.add(`d:${demand.kind}+${o}`);
           if (!demandApplies(demand, sentence, objects, doc, data)) { features.add(`x:${demand.kind}`); continue; }

@@ -41,13 +41,15 @@ function strongestClause(doc: DirectiveDocument, rules: RuleSet): string {
  * `attackClass` overrides the class (a tool output is output-instructions whatever it demands).
  */
 export function analyzeDocument(doc: DirectiveDocument, rules: RuleSet, attackClass?: AttackClass): Finding[] {
-  const { analysis, vector } = documentFeatures(doc, rules, true);
+  // Feature names are only needed to explain a finding: scored without them, named when it fires.
+  const { analysis, vector } = documentFeatures(doc, rules, false);
   const findings = directiveFindings(analysis.hits, attackClass);
   const model = modelOf(rules);
   if (!model) return findings;
   const p = score(model, vector);
   if (p < model.mediumAt) return findings;
-  const top = topContributions(model, vector).map((c) => `${c.name} (+${c.contribution.toFixed(2)})`);
+  const named = featurize(documentText(doc, rules), analysis.features, model.dims, true);
+  const top = topContributions(model, named).map((c) => `${c.name} (+${c.contribution.toFixed(2)})`);
   const cls = attackClass ?? analysis.hits[0]?.demand.attackClass ?? guessClass(analysis.features, rules);
   findings.push(makeFinding({
     ruleId: 'BST-M060', analyzer: 'metadata', title: 'Learned scorer: the text reads like tool poisoning', severity: p >= model.highAt ? 'high' : 'medium',
