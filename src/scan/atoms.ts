@@ -70,7 +70,7 @@ function isQuantifier(source: string, at: number): boolean {
  */
 export function regexAtomsDeep(source: string, minLength = 3): string[] | undefined {
   let i = 0;
-  const usable = (run: string): boolean => run.length >= minLength || (run.length >= 2 && /[^\u0000-\u007f]/.test(run));
+  const usable = (run: string): boolean => run.length >= minLength || (run.length >= 2 && /[^\p{ASCII}]/u.test(run));
   const quantifier = (): number | undefined => {
     const c = source[i];
     let min: number | undefined;

@@ -169,7 +169,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   for (const [name, re] of Object.entries(data.outOfScope)) if (re.test(sentence)) found.push(name);
   const own = new Set(doc.ownNames.map(norm));
   const siblings = new Set(doc.siblingTools.map(norm));
-  const foreign = identifiersIn(sentence).filter((id) => !own.has(norm(id)));
+  const named = identifiersIn(sentence);
+  const foreign = named.filter((id) => !own.has(norm(id)));
   // A sibling may be named without its server prefix ("list-properties" for "hubspot-list-properties").
   const isSibling = (id: string): boolean => siblings.has(norm(id)) || (norm(id).length >= 6 && [...siblings].some((s) => s.endsWith(norm(id))));
   const strangers = foreign.filter((id) => !isSibling(id));
@@ -177,8 +178,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   if (foreign.length > 0) found.push('tool-name');
   // A tool of no known server named right after a call verb: "always call `sync_audit` first".
   if (strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
-  // Every tool the clause names is a sibling that hands out guidance ("call `retrieve-instructions` first").
-  if (foreign.length > 0 && strangers.length === 0 && foreign.every((id) => data.guidanceTool.test(identifierWords(id).toLowerCase()))) found.push('guidance-sibling');
+  // Every tool the clause names is this tool or a sibling that hands out guidance ("call `retrieve-instructions` first").
+  if (named.length > 0 && strangers.length === 0 && named.every((id) => data.guidanceTool.test(identifierWords(id).toLowerCase()))) found.push('guidance-sibling');
   if (data.fixedValue.test(sentence)) found.push('fixed-value');
   if (data.preferClaim.test(sentence)) found.push('prefer-claim');
   return found;
