@@ -3,9 +3,9 @@
 // Reads ONLY test/scan/corpus/data/train/*.jsonl and the train part of
 // test/scan/corpus/data/benign-packages/*.jsonl (packages whose name hash is not held out);
 // never the blind split. Deterministic: fixed seed, fixed order, so the same data gives the same weights.
-// Usage (after `npm run build --silent`): node scripts/train-scan-model.mjs [--seed N] [--epochs N]
+// Usage (after `npm run build --silent`): node scripts/train-scan-model.mjs [--seed N] [--epochs N] [--out FILE]
 import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -27,5 +27,11 @@ const samples = [...train.samples, ...packageTrain];
 process.stdout.write(`train split: ${train.samples.length} samples; benign packages: ${packageTrain.length} for training, ${packages.samples.length - packageTrain.length} held out\n`);
 const rules = loadRules(join(repo, 'data/scan'));
 const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2, maxPackageFp: 0.02, maxHardNegativeFp: 0.03 });
-writeFileSync(join(repo, 'data/scan/model.json'), `${JSON.stringify(file)}\n`);
-process.stdout.write(`${report.join('\n')}\nwrote data/scan/model.json (${file.weights.length} weights)\n`);
+const out = args.includes('--out') ? resolve(args[args.indexOf('--out') + 1]) : join(repo, 'data/scan/model.json');
+// Weights go to a binary file next to model.json (fast to load); model.json keeps the rest.
+const { encodeWeights } = await import(join(repo, 'dist/src/scan/model.js'));
+const weightsFile = basename(out).replace(/\.json$/, '') + '-weights.bin';
+writeFileSync(join(dirname(out), weightsFile), encodeWeights(file.weights));
+const { weights, ...rest } = file;
+writeFileSync(out, `${JSON.stringify({ ...rest, weightsFile })}\n`);
+process.stdout.write(`${report.join('\n')}\nwrote ${out} (${weights.length} weights in ${weightsFile})\n`);

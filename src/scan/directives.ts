@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { regexAtomsDeep } from './atoms.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -20,11 +21,14 @@ export interface DemandRule {
   /** Otherwise one of these objects must be in the same sentence. */
   needs: string[];
   patterns: RegExp[];
+  /** Required literals of each pattern (atoms.ts): a pattern whose atoms are absent from the text is not run. */
+  atoms: (string[] | undefined)[];
   exemptWhenPurpose: RegExp;
 }
 
 export interface DirectiveData {
   markers: RegExp[];
+  markerAtoms: (string[] | undefined)[];
   outOfScope: Record<string, RegExp>;
   demands: DemandRule[];
   fixedValue: RegExp;
@@ -33,6 +37,10 @@ export interface DirectiveData {
   /** "Do not include API keys in the query": a protective directive, not a demand. */
   negation: RegExp;
   redirectTo: RegExp;
+  /** A passive statement of the server's own behaviour ("never silently discarded"): not a demand to hide. */
+  hideStatement: RegExp;
+  /** A sibling tool that returns instructions, docs or a schema: calling it first is onboarding. */
+  guidanceTool: RegExp;
 }
 
 /** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
@@ -106,16 +114,22 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     return {
       kind: text(d.kind, file, `${where}.kind`), attackClass: d.attackClass, ruleId: text(d.ruleId, file, `${where}.ruleId`), severity: d.severity,
       title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, markerFree: d.markerFree === true, needs,
-      patterns: compileList(d.patterns, file, `${where}.patterns`), exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
+      patterns: compileList(d.patterns, file, `${where}.patterns`), atoms: [], exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
     };
   });
   const data: DirectiveData = {
-    markers: compileList(doc.markers, file, 'markers'), outOfScope, demands,
+    markers: compileList(doc.markers, file, 'markers'), markerAtoms: [], outOfScope, demands,
     fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
+    hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
   };
+  data.markerAtoms = data.markers.map((re) => regexAtomsDeep(re.source));
+  for (const d of demands) d.atoms = d.patterns.map((re) => regexAtomsDeep(re.source));
   dataCache.set(dataDir, data);
   return data;
 }
+
+/** Whether a pattern can match text (lower-cased): undefined atoms mean no prefilter is possible. */
+const mayMatch = (atoms: string[] | undefined, lowered: string): boolean => atoms === undefined || atoms.some((a) => lowered.includes(a));
 
 /** Sentences and clauses: split at sentence ends (Latin and CJK), line breaks, list bullets and semicolons. */
 export function splitClauses(input: string): string[] {
@@ -129,11 +143,20 @@ export function identifierWords(name: string): string {
   return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_.-]+/g, ' ');
 }
 
+function isCalledOrNamedTool(sentence: string, at: number, word: string): boolean {
+  const before = sentence.slice(Math.max(0, at - 24), at);
+  const after = sentence.slice(at + word.length, at + word.length + 12);
+  return /\b(call|invoke|run|use|trigger|execute|prefer)\s+(the\s+)?$/i.test(before) || /^\s+(tool|function|command)\b/i.test(after);
+}
+
 /** Identifier-like tokens (snake_case, camelCase, kebab-case, dotted, `backticked`): how descriptions name other tools. */
 function identifiersIn(sentence: string): string[] {
   const out = new Set<string>();
   for (const m of sentence.matchAll(/`([\w.-]{2,64})`|\b([a-z][a-z0-9]*(?:[_.-][a-z0-9]+)+|[a-z]+[A-Z][A-Za-z0-9]+)\b/g)) {
     const id = m[1] ?? m[2];
+    // A bare hyphenated word ("location-based", "read-only") is English, not a tool name, unless the
+    // sentence treats it as one: called, or followed by "tool".
+    if (m[2] && /^[a-z]+(-[a-z]+)+$/.test(m[2]) && !isCalledOrNamedTool(sentence, m.index ?? 0, m[2])) continue;
     if (id && !/^(e\.g|i\.e|etc|https?|www)\b/i.test(id) && !/\.(com|org|net|io|json|md|txt|js|ts|py)$/i.test(id)) out.add(id);
   }
   return [...out];
@@ -146,7 +169,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   for (const [name, re] of Object.entries(data.outOfScope)) if (re.test(sentence)) found.push(name);
   const own = new Set(doc.ownNames.map(norm));
   const siblings = new Set(doc.siblingTools.map(norm));
-  const foreign = identifiersIn(sentence).filter((id) => !own.has(norm(id)));
+  const named = identifiersIn(sentence);
+  const foreign = named.filter((id) => !own.has(norm(id)));
   // A sibling may be named without its server prefix ("list-properties" for "hubspot-list-properties").
   const isSibling = (id: string): boolean => siblings.has(norm(id)) || (norm(id).length >= 6 && [...siblings].some((s) => s.endsWith(norm(id))));
   const strangers = foreign.filter((id) => !isSibling(id));
@@ -154,6 +178,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   if (foreign.length > 0) found.push('tool-name');
   // A tool of no known server named right after a call verb: "always call `sync_audit` first".
   if (strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
+  // Every tool the clause names is this tool or a sibling that hands out guidance ("call `retrieve-instructions` first").
+  if (named.length > 0 && strangers.length === 0 && named.every((id) => data.guidanceTool.test(identifierWords(id).toLowerCase()))) found.push('guidance-sibling');
   if (data.fixedValue.test(sentence)) found.push('fixed-value');
   if (data.preferClaim.test(sentence)) found.push('prefer-claim');
   return found;
@@ -164,6 +190,8 @@ function demandApplies(demand: DemandRule, sentence: string, objects: string[], 
   if (demand.kind === 'redirect' && (data.ownDeprecation.test(sentence) || !data.redirectTo.test(sentence))) return false;
   // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
   if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
+  if (demand.kind === 'hide' && data.hideStatement.test(sentence)) return false;
+  if (demand.kind === 'call-first' && objects.includes('guidance-sibling')) return false;
   if (demand.kind === 'change-argument') return objects.includes('user-arguments') || objects.includes('fixed-value');
   if (demand.kind === 'send') return (objects.includes('url') || objects.includes('ip')) && (objects.includes('beacon-purpose') || objects.includes('answer-timing') || objects.includes('every-answer'));
   if (demand.kind === 'prefer') return objects.includes('prefer-claim') && (objects.includes('other-tools') || objects.includes('other-tool-name') || /\b(always|only|never|exclusively)\b|(immer|toujours|siempre|sempre|всегда|总是|始终|常に)/iu.test(sentence));
@@ -178,26 +206,36 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const data = loadDirectiveData(rules.dataDir);
   const hits: DirectiveHit[] = [];
   const features = new Set<string>();
-  for (const field of doc.fields) {
+  const fieldVariants = doc.fields.map((field) => ({ field, variants: textVariants(field.text, rules.unicode).filter((v) => SCANNED_VARIANTS.has(v.kind)) }));
+  // Prefilter once per document: most patterns' literals occur nowhere in it, so no clause needs them.
+  const lowered = fieldVariants.flatMap((f) => f.variants.map((v) => v.text)).join('\n').toLowerCase();
+  const liveMarkers = data.markers.map((re, i) => (mayMatch(data.markerAtoms[i], lowered) ? re : undefined));
+  const livePatterns = new Map(data.demands.map((d) => [d, d.patterns.filter((_, i) => mayMatch(d.atoms[i], lowered))]));
+  const liveDemands = data.demands.filter((d) => (livePatterns.get(d) ?? []).length > 0);
+  for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
-    for (const variant of textVariants(field.text, rules.unicode)) {
-      if (!SCANNED_VARIANTS.has(variant.kind)) continue;
+    for (const variant of variants) {
       if (variant.kind !== 'raw') features.add(`enc:${variant.kind}`);
       splitClauses(variant.text).forEach((sentence, index) => {
         if (seen.has(sentence)) return;
         seen.add(sentence);
-        // The first sentence of a description says what the tool does, often as an imperative ("Read a file",
+        // The first sentence of a description says what the tool (or parameter) does, often as an imperative ("Read a file",
         // "Lee un secreto"): there only a form that addresses the model (you must, always, never) is a directive.
-        const purposeSentence = index === 0 && field.location.field === 'description';
-        const markers = purposeSentence ? data.markers.slice(0, 2) : data.markers;
-        const marker = markers.map((re) => re.exec(sentence)).find((m) => m !== null) ?? undefined;
-        if (!marker && !data.demands.some((d) => d.markerFree && d.patterns.some((re) => re.test(sentence)))) return;
+        // A parameter's description opens the same way ("Grant superuser privileges" on a `superuser` flag).
+        const purposeSentence = index === 0 && /(^|\.)description$/.test(field.location.field ?? '');
+        const markers = purposeSentence ? liveMarkers.slice(0, 2) : liveMarkers;
+        let marker: RegExpExecArray | undefined;
+        for (const re of markers) {
+          marker = re?.exec(sentence) ?? undefined;
+          if (marker) break;
+        }
+        if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
         if (marker) features.add('directive');
         const objects = objectsIn(sentence, doc, data);
         for (const o of objects) features.add(`o:${o}`);
-        for (const demand of data.demands) {
+        for (const demand of liveDemands) {
           if (!marker && !demand.markerFree) continue;
-          if (!demand.patterns.some((re) => re.test(sentence))) continue;
+          if (!(livePatterns.get(demand) ?? []).some((re) => re.test(sentence))) continue;
           features.add(`d:${demand.kind}`);
           for (const o of objects) features.add(`d:${demand.kind}+${o}`);
           if (!demandApplies(demand, sentence, objects, doc, data)) { features.add(`x:${demand.kind}`); continue; }

@@ -27,8 +27,38 @@ export interface ModelFile {
   mediumAt: number;
   highAt: number;
   trainedOn: ScanModel['trainedOn'];
-  /** Sparse weights: [index, weight] pairs. */
-  weights: [number, number][];
+  /** Sparse weights: [index, weight] pairs (in the file itself, or in `weightsFile`). */
+  weights?: [number, number][];
+  /**
+   * The same pairs in a binary file next to model.json (little-endian uint32 index, float32 weight):
+   * parsing 100,000+ JSON pairs was most of `bastion scan`'s start-up.
+   */
+  weightsFile?: string;
+}
+
+/** The binary form of sparse weights (see ModelFile.weightsFile). */
+export function encodeWeights(pairs: [number, number][]): Buffer {
+  const out = Buffer.alloc(pairs.length * 8);
+  pairs.forEach(([index, weight], k) => { out.writeUInt32LE(index, k * 8); out.writeFloatLE(weight, k * 8 + 4); });
+  return out;
+}
+
+function decodeWeights(bytes: Buffer, dims: number, file: string): Float32Array {
+  if (bytes.length % 8 !== 0) throw new RuleFileError(file, 'whole file', `length ${bytes.length} is not a multiple of 8 (uint32 index + float32 weight pairs); retrain with npm run train:scan`);
+  const weights = new Float32Array(dims);
+  // One aligned copy, then typed views: reading pair by pair through Buffer methods is ~10x slower.
+  const aligned = new ArrayBuffer(bytes.length);
+  new Uint8Array(aligned).set(bytes);
+  const view = new DataView(aligned);
+  const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  const indices = new Uint32Array(aligned);
+  const values = new Float32Array(aligned);
+  for (let k = 0; k < indices.length; k += 2) {
+    const index = littleEndian ? (indices[k] as number) : view.getUint32(k * 4, true);
+    if (index >= dims) throw new RuleFileError(file, `byte ${k * 4}`, `index ${index} is outside dims ${dims}`);
+    weights[index] = littleEndian ? (values[k + 1] as number) : view.getFloat32(k * 4 + 4, true);
+  }
+  return weights;
 }
 
 export const DEFAULT_DIMS = 1 << 18;
@@ -43,6 +73,13 @@ export function fnv1a(text: string): number {
   }
   return h >>> 0;
 }
+
+/** fnv1a state after "c:", the prefix of every character-gram feature name. */
+const GRAM_PREFIX_HASH = (() => {
+  let h = 0x811c9dc5;
+  for (const c of 'c:') { h ^= c.charCodeAt(0); h = Math.imul(h, 0x01000193); }
+  return h;
+})();
 
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 
@@ -90,12 +127,21 @@ export function featurize(text: string, directiveFeatures: string[], dims: numbe
     if (i + 1 < words.length) wordFeatures.add(`b:${words[i]} ${words[i + 1]}`);
   }
   const flat = text.toLowerCase().slice(0, MAX_TEXT).replace(/\s+/g, ' ');
-  const grams = new Set<string>();
-  for (let i = 0; i + 4 <= flat.length; i += 1) grams.add(`c:${flat.slice(i, i + 4)}`);
+  // Character 4-grams hashed in place (fnv1a of "c:" + the 4 code units, as add() would compute) without
+  // building a string per gram: the hot loop of the scanner. Names are only made when asked for.
+  const grams = new Set<number>();
+  for (let i = 0; i + 4 <= flat.length; i += 1) {
+    let h = GRAM_PREFIX_HASH;
+    for (let k = i; k < i + 4; k += 1) { h ^= flat.charCodeAt(k); h = Math.imul(h, 0x01000193); }
+    const index = (h >>> 0) % dims;
+    if (grams.has(index)) continue;
+    grams.add(index);
+    if (names) names.set(index, `c:${flat.slice(i, i + 4)}`);
+  }
   const wordScale = 1 / Math.sqrt(Math.max(1, wordFeatures.size));
   const gramScale = 1 / Math.sqrt(Math.max(1, grams.size));
   for (const f of wordFeatures) add(f, wordScale);
-  for (const f of grams) add(f, gramScale);
+  for (const index of grams) acc.set(index, (acc.get(index) ?? 0) + gramScale);
   add('bias:len', Math.min(1, flat.length / 2000));
   const indices = Int32Array.from(acc.keys());
   const values = Float32Array.from(indices, (i) => acc.get(i) ?? 0);
@@ -139,15 +185,39 @@ export function loadModel(dataDir: string): ScanModel | undefined {
   } catch (error) {
     throw new RuleFileError(file, 'whole file', `not readable JSON (${(error as Error).message})`);
   }
-  if (doc.version !== 1 || !Number.isInteger(doc.dims) || doc.dims <= 0 || !Array.isArray(doc.weights)) throw new RuleFileError(file, 'top level', 'expected {version: 1, dims, bias, weights: [[index, weight]…]}');
+  if (doc.version !== 1 || !Number.isInteger(doc.dims) || doc.dims <= 0 || (!Array.isArray(doc.weights) && typeof doc.weightsFile !== 'string')) throw new RuleFileError(file, 'top level', 'expected {version: 1, dims, bias, weights: [[index, weight]…] or weightsFile}');
+  let model: ScanModel;
+  if (typeof doc.weightsFile === 'string') {
+    if (!/^[\w.-]+$/.test(doc.weightsFile)) throw new RuleFileError(file, 'weightsFile', 'expected a file name in the same directory');
+    const binary = join(dataDir, doc.weightsFile);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(binary);
+    } catch (error) {
+      throw new RuleFileError(binary, 'whole file', `not readable (${(error as Error).message}); retrain with npm run train:scan`);
+    }
+    model = { version: 1, dims: doc.dims, bias: doc.bias, weights: decodeWeights(bytes, doc.dims, binary), mediumAt: doc.mediumAt, highAt: doc.highAt, trainedOn: doc.trainedOn };
+  } else {
+    model = modelFromFile(doc, file);
+  }
+  models.set(dataDir, model);
+  return model;
+}
+
+/** The in-memory model of a model file (dense weights); `file` names the source in errors. */
+export function modelFromFile(doc: ModelFile, file = 'model'): ScanModel {
   const weights = new Float32Array(doc.dims);
-  for (const [index, weight] of doc.weights) {
+  for (const [index, weight] of doc.weights ?? []) {
     if (!Number.isInteger(index) || index < 0 || index >= doc.dims || typeof weight !== 'number') throw new RuleFileError(file, 'weights', `bad entry [${index}, ${weight}]`);
     weights[index] = weight;
   }
-  const model: ScanModel = { version: 1, dims: doc.dims, bias: doc.bias, weights, mediumAt: doc.mediumAt, highAt: doc.highAt, trainedOn: doc.trainedOn };
-  models.set(dataDir, model);
-  return model;
+  return { version: 1, dims: doc.dims, bias: doc.bias, weights, mediumAt: doc.mediumAt, highAt: doc.highAt, trainedOn: doc.trainedOn };
+}
+
+/** The model a rule set scores with: its override (cross-validation), else data/scan/model.json. */
+export function modelOf(rules: { dataDir: string; model?: ScanModel | null }): ScanModel | undefined {
+  if (rules.model !== undefined) return rules.model ?? undefined;
+  return loadModel(rules.dataDir);
 }
 
 /** Forgets loaded models (the training script reloads after writing a new one). */

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { regexAtoms } from './atoms.js';
+import { regexAtoms, regexAtomsDeep } from './atoms.js';
 import { isAttackClass, isSeverity, type AttackClass, type Severity } from './types.js';
+import type { ScanModel } from './model.js';
 
 /** Detection content loaded from data/scan. Rules change more often than engines, so they live in files. */
 export interface PatternRule {
@@ -81,6 +82,11 @@ export interface RuleSet {
   thresholds: Thresholds;
   /** Absolute paths of the YARA rule files. */
   yaraFiles: string[];
+  /**
+   * The learned scorer to use instead of data/scan/model.json (cross-validation scores each fold with
+   * the model trained without it); `null` runs the rules alone. Absent: the shipped model.
+   */
+  model?: ScanModel | null;
 }
 
 export class RuleFileError extends Error {
@@ -157,7 +163,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       severity: rule.severity,
       confidence,
       patterns,
-      atoms: patterns.map((p) => regexAtoms(p.source)),
+      atoms: patterns.map((p) => regexAtoms(p.source) ?? regexAtomsDeep(p.source)),
       substrings,
       codeOnly: rule.codeOnly === true,
       why: asString(rule.why, file, `${where}.why`),

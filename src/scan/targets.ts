@@ -4,8 +4,7 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { homedir, tmpdir } from 'node:os';
 import { extname, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { PromptDefinition, ResourceDefinition, ServerMetadata, SourceFile, StdioCommand, ToolDefinition } from './types.js';
 
 export class TargetError extends Error {
@@ -236,6 +235,8 @@ export interface LiveListing {
 
 /** Connects with the official SDK client over stdio and lists everything the server offers. */
 export async function listLiveServer(cmd: StdioCommand, timeoutMs = 15_000): Promise<LiveListing> {
+  // The SDK (and its validators) load only for a live listing: a manifest scan's start-up does not pay for them.
+  const [{ Client }, { StdioClientTransport }] = await Promise.all([import('@modelcontextprotocol/sdk/client/index.js'), import('@modelcontextprotocol/sdk/client/stdio.js')]);
   const transport = new StdioClientTransport({ command: cmd.command, args: cmd.args, ...(cmd.env ? { env: cmd.env } : {}), ...(cmd.cwd ? { cwd: cmd.cwd } : {}), stderr: 'ignore' });
   const client = new Client({ name: 'bastion-scan', version: '1' }, { capabilities: {} });
   try {

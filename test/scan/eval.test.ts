@@ -20,13 +20,19 @@ test('corpus evaluation: detection per attack class on train and blind, false po
   // Train split (the model was fitted to it, the rules were tuned on it).
   const train = rateOf(e.train, 'malicious');
   assert.ok(train.rate >= 0.9, `train detection ${train.flagged}/${train.n}`);
-  for (const row of tabulate(e.train.filter((r) => r.label === 'malicious'), (r) => r.class)) assert.ok(row.flagged / row.n >= 0.75, `train ${row.key}: ${row.flagged}/${row.n}`);
+  // Measured 96.1% overall, lowest class preference-manipulation 86.3% (scripts/cv-scan.mjs gives the
+  // cross-validated figure, ~85%, which this test does not run: it trains five models).
+  assert.ok(train.rate >= 0.95, `train detection ${train.flagged}/${train.n}`);
+  for (const row of tabulate(e.train.filter((r) => r.label === 'malicious'), (r) => r.class)) assert.ok(row.flagged / row.n >= 0.85, `train ${row.key}: ${row.flagged}/${row.n}`);
   const trainFp = rateOf(e.train, 'benign');
   assert.ok(trainFp.rate <= 0.05, `train hard negatives flagged ${trainFp.flagged}/${trainFp.n}`);
 
-  // Benign real packages never used for training: measured at 8 of 44 (18%); the target is 1%.
+  // Benign real packages never used for training: measured at 7 of 52 (13.5%); the target is 1%.
   const held = rateOf(e.heldOutPackages, 'benign');
-  assert.ok(held.rate <= 0.2, `held-out packages flagged ${held.flagged}/${held.n}`);
+  assert.ok(held.rate <= 0.15, `held-out packages flagged ${held.flagged}/${held.n}`);
+  // Train packages (tuned on; new ones arrive as the corpus grows): measured 0 of 91.
+  const trainPackages = rateOf(e.trainPackages, 'benign');
+  assert.ok(trainPackages.rate <= 0.02, `train packages flagged ${trainPackages.flagged}/${trainPackages.n}`);
 
   // Blind hard negatives: legitimate text an over-eager scanner flags (measured 7 of 198).
   const blindFp = rateOf(e.blind, 'benign');

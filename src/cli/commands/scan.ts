@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
-import { createSandbox } from '../../sandbox/index.js';
 import type { RegisterCommands } from './index.js';
 import {
   artifactDigest, certify, exitCodeFor, importFeed, isSeverity, loadDocument, loadFeed, loadPrivateKey, loadReputation, loadSuppressions, loadTrustedKeys,
@@ -77,6 +76,8 @@ async function runScan(flags: ScanFlags, operands: string[]): Promise<ScanReport
   };
   if (flags.sandbox) {
     if (!flags.behaviour) throw new CliError('--sandbox applies to the behaviour run: add --behaviour', 2);
+    // Loaded only here: the sandbox module is not needed by a plain scan's start-up.
+    const { createSandbox } = await import('../../sandbox/index.js');
     options.sandbox = guard('sandbox', () => createSandbox());
   }
   if (flags.feed) options.feed = guard('threat feed', () => loadFeed(flags.feed as string));

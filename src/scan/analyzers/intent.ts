@@ -1,14 +1,14 @@
 import { analyzeDirectives, directiveFindings, documentText, loadDirectiveData, splitClauses, type DirectiveDocument } from '../directives.js';
 import { buildDocuments } from '../documents.js';
 import { makeFinding } from '../finding.js';
-import { featurize, loadModel, score, topContributions, type FeatureVector } from '../model.js';
+import { featurize, modelOf, score, topContributions, type FeatureVector } from '../model.js';
 import type { RuleSet } from '../rules.js';
 import type { AttackClass, Finding, ServerMetadata } from '../types.js';
 
 /** What the learned scorer sees of one document. */
 export function documentFeatures(doc: DirectiveDocument, rules: RuleSet, withNames = false): { vector: FeatureVector; analysis: ReturnType<typeof analyzeDirectives> } {
   const analysis = analyzeDirectives(doc, rules);
-  const model = loadModel(rules.dataDir);
+  const model = modelOf(rules);
   return { analysis, vector: featurize(documentText(doc, rules), analysis.features, model?.dims, withNames) };
 }
 
@@ -25,7 +25,7 @@ function guessClass(features: string[], rules: RuleSet): AttackClass {
 
 /** The clause of the document the model scores highest: where a reviewer should look. */
 function strongestClause(doc: DirectiveDocument, rules: RuleSet): string {
-  const model = loadModel(rules.dataDir);
+  const model = modelOf(rules);
   if (!model) return '';
   let best = '';
   let bestScore = -1;
@@ -41,13 +41,15 @@ function strongestClause(doc: DirectiveDocument, rules: RuleSet): string {
  * `attackClass` overrides the class (a tool output is output-instructions whatever it demands).
  */
 export function analyzeDocument(doc: DirectiveDocument, rules: RuleSet, attackClass?: AttackClass): Finding[] {
-  const { analysis, vector } = documentFeatures(doc, rules, true);
+  // Feature names are only needed to explain a finding: scored without them, named when it fires.
+  const { analysis, vector } = documentFeatures(doc, rules, false);
   const findings = directiveFindings(analysis.hits, attackClass);
-  const model = loadModel(rules.dataDir);
+  const model = modelOf(rules);
   if (!model) return findings;
   const p = score(model, vector);
   if (p < model.mediumAt) return findings;
-  const top = topContributions(model, vector).map((c) => `${c.name} (+${c.contribution.toFixed(2)})`);
+  const named = featurize(documentText(doc, rules), analysis.features, model.dims, true);
+  const top = topContributions(model, named).map((c) => `${c.name} (+${c.contribution.toFixed(2)})`);
   const cls = attackClass ?? analysis.hits[0]?.demand.attackClass ?? guessClass(analysis.features, rules);
   findings.push(makeFinding({
     ruleId: 'BST-M060', analyzer: 'metadata', title: 'Learned scorer: the text reads like tool poisoning', severity: p >= model.highAt ? 'high' : 'medium',

@@ -1,3 +1,4 @@
+import { regexAtoms, regexAtomsDeep } from '../atoms.js';
 import { makeFinding } from '../finding.js';
 import { analyzeIntent } from './intent.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
@@ -97,9 +98,12 @@ function snippet(text: string, index: number, length: number): string {
   return `${start > 0 ? '…' : ''}${text.slice(start, end)}${end < text.length ? '…' : ''}`;
 }
 
-function matchRule(rule: PatternRule, variants: TextVariant[]): { variant: TextVariant; match: RegExpExecArray } | undefined {
-  for (const variant of variants) {
-    for (const pattern of rule.patterns) {
+function matchRule(rule: PatternRule, variants: TextVariant[], lowered: string[]): { variant: TextVariant; match: RegExpExecArray } | undefined {
+  for (const [v, variant] of variants.entries()) {
+    for (const [i, pattern] of rule.patterns.entries()) {
+      // YARA-style prefilter: a pattern none of whose required literals occurs cannot match.
+      const atoms = rule.atoms[i];
+      if (atoms && !atoms.some((atom) => (lowered[v] as string).includes(atom))) continue;
       pattern.lastIndex = 0;
       const match = pattern.exec(variant.text);
       if (match) return { variant, match };
@@ -111,9 +115,10 @@ function matchRule(rule: PatternRule, variants: TextVariant[]): { variant: TextV
 /** Runs the pattern rules over one text (also used for tool outputs in the behaviour run). */
 export function scanText(text: string, location: FindingLocation, rules: RuleSet, analyzer: 'metadata' | 'behaviour' = 'metadata'): Finding[] {
   const variants = textVariants(text, rules.unicode);
+  const lowered = variants.map((v) => v.text.toLowerCase());
   const findings: Finding[] = [];
   for (const rule of rules.metadata) {
-    const hit = matchRule(rule, variants);
+    const hit = matchRule(rule, variants, lowered);
     if (!hit) continue;
     const encoded = hit.variant.kind !== 'raw' && hit.variant.kind !== 'cleaned';
     findings.push(makeFinding({
@@ -259,6 +264,31 @@ export function analyzePurposeMismatch(tool: ToolDefinition, rules: RuleSet): Fi
 /** Past this length, kinds of signal spread over many honest paragraphs are no longer a combination: medium at most. */
 const LONG_TEXT = 1000;
 
+const globalRegexes = new WeakMap<RegExp, RegExp>();
+
+/** The global twin of a rule regex, compiled once (matchAll needs the g flag). */
+function globalOf(pattern: RegExp): RegExp {
+  let global = globalRegexes.get(pattern);
+  if (!global) {
+    global = new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`);
+    globalRegexes.set(pattern, global);
+  }
+  global.lastIndex = 0;
+  return global;
+}
+
+const atomsOfPattern = new WeakMap<RegExp, string[] | null>();
+
+/** Atom prefilter (atoms.ts) for a regex that carries no precomputed atoms. */
+function mayMatchText(pattern: RegExp, lowered: string): boolean {
+  let atoms = atomsOfPattern.get(pattern);
+  if (atoms === undefined) {
+    atoms = regexAtoms(pattern.source) ?? regexAtomsDeep(pattern.source) ?? null;
+    atomsOfPattern.set(pattern, atoms);
+  }
+  return atoms === null || atoms.some((a) => lowered.includes(a));
+}
+
 /** Several different weak signals in one tool's text: a generalisation over phrasings no single pattern covers. */
 export function analyzeWeakSignals(subject: string, fields: TextField[], rules: RuleSet): Finding[] {
   const text = fields.filter((f) => !f.isIdentifier).map((f) => cleanText(decodeTagCharacters(f.text) || f.text, rules.unicode)).join('\n');
@@ -267,11 +297,12 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
   // One span of text is evidence of one kind only: "secret" is not both secrecy and a secret.
   const claimed: [number, number][] = [];
   const overlaps = (from: number, to: number): boolean => claimed.some(([a, b]) => from < b && a < to);
+  const lowered = text.toLowerCase();
   for (const signal of rules.weakSignals.signals) {
     let found: RegExpExecArray | undefined;
     for (const pattern of signal.patterns) {
-      const global = new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`);
-      for (const m of text.matchAll(global)) {
+      if (!mayMatchText(pattern, lowered)) continue;
+      for (const m of text.matchAll(globalOf(pattern))) {
         if (!overlaps(m.index, m.index + m[0].length)) { found = m as RegExpExecArray; break; }
       }
       if (found) break;
@@ -294,14 +325,21 @@ export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding
     findings.push(...analyzeHiddenCharacters(field, rules));
     if (!field.isIdentifier) findings.push(...scanText(field.text, field.location, rules));
   }
-  const fields = collectTextFields(server);
+  // Fields grouped by subject once: filtering the whole list per tool is quadratic on servers with hundreds of tools.
+  const bySubject = new Map<string, TextField[]>();
+  for (const f of collectTextFields(server)) {
+    const key = f.location.subject ?? '';
+    const list = bySubject.get(key);
+    if (list) list.push(f);
+    else bySubject.set(key, [f]);
+  }
   for (const tool of server.tools) {
     findings.push(...analyzePurposeMismatch(tool, rules));
     const subject = `tool:${tool.name}`;
-    findings.push(...analyzeWeakSignals(subject, fields.filter((f) => f.location.subject === subject), rules));
+    findings.push(...analyzeWeakSignals(subject, bySubject.get(subject) ?? [], rules));
   }
   // The server's instructions are judged once on their own: merged into every tool they counted once per tool.
-  findings.push(...analyzeWeakSignals('server', fields.filter((f) => f.location.subject === 'server'), rules));
+  findings.push(...analyzeWeakSignals('server', bySubject.get('server') ?? [], rules));
   findings.push(...analyzeIntent(server, rules));
   return dedupe(findings);
 }
