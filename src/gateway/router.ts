@@ -117,6 +117,15 @@ export class Router {
     if (target === undefined) return failure(ErrorCode.InvalidParams, 'no target for this request');
     const connection = await this.connection(target.server, ctx.limits.timeoutMs);
     if (connection === undefined) return this.unavailable(target.server);
+    const upstream = this.session.upstreams.get(target.server);
+    if ((ctx.method === 'resources/subscribe' || ctx.method === 'resources/unsubscribe') && upstream?.subscription !== undefined && target.name !== undefined) {
+      return upstream.subscription(ctx.method, target.name, () => this.send(ctx, connection, target.server));
+    }
+    return this.send(ctx, connection, target.server);
+  }
+
+  private async send(ctx: CallContext, connection: UpstreamConnection, server: string): Promise<Outcome> {
+    const target = { server };
     const params = upstreamParams(ctx);
     const untrack = this.session.trackCall(target.server, ctx.requestId);
     const reply = await connection
