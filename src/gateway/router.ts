@@ -133,6 +133,7 @@ export class Router {
         timeoutMs: ctx.limits.timeoutMs,
         maxOutputBytes: ctx.limits.maxOutputBytes,
         signal: ctx.signal,
+        onSettle: untrack,
         onProgress: (progress) => this.notifications.offer(target.server, 'progress', `progress\u0000${String(ctx.requestId)}`, () => this.session.notifyClient('notifications/progress', progress, ctx.requestId)),
       })
       .finally(untrack);

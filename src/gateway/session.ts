@@ -246,7 +246,10 @@ export class GatewaySession {
     }
     calls.push(id);
     const untrackPooled = this.upstreams.get(server)?.trackCall?.();
+    let done = false;
     return () => {
+      if (done) return;
+      done = true;
       untrackPooled?.();
       const index = calls.indexOf(id);
       if (index !== -1) calls.splice(index, 1);
