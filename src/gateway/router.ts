@@ -1,5 +1,5 @@
 import { ErrorCode, failure, success, type CallContext, type Outcome } from '../pipeline/index.js';
-import { decodeCursor, encodeCursor, type ListKind } from './catalog.js';
+import { decodeCursor, encodeCursor, forgetSharedLists, type ListKind } from './catalog.js';
 import type { JsonRpcNotification } from './jsonrpc.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
@@ -70,6 +70,10 @@ export class Router {
       case 'notifications/prompts/list_changed':
       case 'notifications/resources/list_changed':
         // The catalog forgets the list at once (the next list call asks again); the client hears once per window.
+        {
+          const connection = this.session.upstreams.get(server)?.current;
+          if (connection !== undefined) forgetSharedLists(connection, method === 'notifications/tools/list_changed' ? ['tools'] : method === 'notifications/prompts/list_changed' ? ['prompts'] : ['resources', 'resourceTemplates']);
+        }
         if (method === 'notifications/tools/list_changed') this.session.catalog.invalidate(server, 'tools');
         else if (method === 'notifications/prompts/list_changed') this.session.catalog.invalidate(server, 'prompts');
         else {

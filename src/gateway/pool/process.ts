@@ -1,4 +1,5 @@
 import { ErrorCode, type Identity } from '../../pipeline/index.js';
+import { forgetSharedLists, type ListKind } from '../catalog.js';
 import type { JsonRpcNotification, JsonRpcRequest } from '../jsonrpc.js';
 import type { GatewayRuntime } from '../session.js';
 import { ManagedUpstream, type ManagedUpstreamOptions } from '../upstream/managed.js';
@@ -172,8 +173,17 @@ export class PooledProcess {
         for (const lease of callers.length === 1 ? callers : this.leases) lease.events.onNotification(server, notification);
         return;
       }
+      case 'notifications/tools/list_changed':
+      case 'notifications/prompts/list_changed':
+      case 'notifications/resources/list_changed': {
+        const connection = this.upstream.current;
+        const kinds: ListKind[] = notification.method === 'notifications/tools/list_changed' ? ['tools'] : notification.method === 'notifications/prompts/list_changed' ? ['prompts'] : ['resources', 'resourceTemplates'];
+        if (connection !== undefined) forgetSharedLists(connection, kinds);
+        for (const lease of this.leases) lease.events.onNotification(server, notification);
+        return;
+      }
       default:
-        // list_changed (every lease's catalog must forget), cancelled (each broker matches only its own requests).
+        // cancelled (each broker matches only its own requests), and anything else the router decides on.
         for (const lease of this.leases) lease.events.onNotification(server, notification);
     }
   }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { poolsFor } from '../../../src/gateway/pool/registry.js';
 import { OTHER_TOKEN, TEST_TOKEN, configYaml, firstText, fixture, httpClient, startGateway, stdioServer, type RunningGateway } from '../../helpers/gateway.js';
 
 /** Ends the session the way a well-behaved client does (DELETE), not just the connection. */
@@ -162,6 +163,22 @@ describe('pooled upstream: one process, several sessions of one agent', () => {
       assert.deepEqual(after.unsubscribed, ['mem://a', 'mem://b']);
     } finally {
       await Promise.all([b1.close(), b2.close(), observer.close()]);
+    }
+  });
+
+  it('opens a new session on a warm pool without spawning or listing upstream', async () => {
+    await a1.client.listTools();
+    const listsBefore = firstText(await a1.client.callTool({ name: 'pool.list-count', arguments: {} }));
+    const processesBefore = poolsFor(gw.gateway.runtime).list('pool').length;
+    const fresh = await httpClient(gw.url, TEST_TOKEN);
+    try {
+      const { tools } = await fresh.listTools();
+      assert.ok(tools.some((tool) => tool.name === 'pool.whoami'));
+      assert.equal(firstText(await fresh.callTool({ name: 'pool.list-count', arguments: {} })), listsBefore, 'the catalog came from the pool');
+      assert.equal(poolsFor(gw.gateway.runtime).list('pool').length, processesBefore, 'nothing spawned');
+      assert.equal((await whoami(fresh)).pid, (await whoami(a1.client)).pid);
+    } finally {
+      await end(fresh);
     }
   });
 
