@@ -14,7 +14,7 @@ describe('server-to-client requests reach the client whose session they belong t
     // No directory arguments: the filesystem server asks the client for its roots. isolation:
     // session gives each session its own process, whose roots are that session's client's (a
     // pooled server's roots are the agent's grants instead: test/gateway/pool/roots.test.ts).
-    gw = await startGateway(configYaml(stdioServer('filesystem', referenceServer('filesystem'), [], '    isolation: session') + stdioServer('odd', fixture('misbehaving-server'))));
+    gw = await startGateway(configYaml(stdioServer('filesystem', referenceServer('filesystem'), [], '    isolation: session\n') + stdioServer('odd', fixture('misbehaving-server'))));
   });
 
   after(async () => {
