@@ -171,7 +171,7 @@ export class GatewaySession {
         if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
       };
       if (isolationOf(serverConfig) !== 'session') {
-        this.upstreams.set(name, poolsFor(this.runtime).lease(name, this.owner, { onServerRequest, onNotification, onReady }));
+        this.upstreams.set(name, poolsFor(this.runtime).lease(name, this.owner, { onServerRequest, onNotification, onReady }, this.sessionId));
         continue;
       }
       this.upstreams.set(

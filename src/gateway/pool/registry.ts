@@ -52,15 +52,15 @@ export class UpstreamPools {
   constructor(private readonly runtime: GatewayRuntime) {}
 
   /** A lease on a process of `server` for this identity's pool; the least shared process, or a new one while under maxProcesses. */
-  lease(server: string, identity: Identity | undefined, events: PoolClientEvents): PoolLease {
+  lease(server: string, identity: Identity | undefined, events: PoolClientEvents, sessionId: string): PoolLease {
     if (this.stopped) throw new Error('the gateway is stopping');
     const serverConfig = this.runtime.config.servers[server];
     if (serverConfig === undefined) throw new Error(`unknown server '${server}'`);
     const isolation = isolationOf(serverConfig);
     if (isolation === 'session') throw new Error(`server '${server}' is not pooled (isolation: session)`);
-    // Without an identity (no authentication) every session is the same anonymous agent.
+    // A session without an identity shares with nobody: it gets a pool of its own (fail closed).
     const agentId = identity?.agentId ?? null;
-    const pool = isolation === 'shared' ? '*' : (agentId ?? '-');
+    const pool = isolation === 'shared' ? '*' : (agentId ?? `session:${sessionId}`);
     const key = `${server}\u0000${pool}`;
     if (identity !== undefined && isolation === 'agent' && !this.identities.has(key)) this.identities.set(key, identity);
     let list = this.processes.get(key);
