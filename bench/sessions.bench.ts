@@ -6,7 +6,8 @@
 //   npm run build && node dist/bench/sessions.bench.js
 //   BENCH_SESSIONS=1000 node dist/bench/sessions.bench.js        more pooled sessions
 //   BENCH_BASELINE_SESSIONS=12 ...                                more baseline sessions (each spawns 3 servers)
-//   BENCH_SANDBOX=none ...                                        without bubblewrap (default: bwrap, as the demo)
+//   BENCH_SANDBOX=bwrap ...                                       each server in bubblewrap, as the demo (default: none;
+//                                                                 on the development VM bwrap's prlimit NPROC step fails with EPERM)
 //
 // Reported per variant: RSS of the whole process tree (the gateway and every descendant, summed
 // from /proc), processes in that tree, and session-ready latency (initialize, initialized, and
@@ -29,7 +30,7 @@ const AGENTS = 10;
 const SESSIONS = positiveInt(process.env['BENCH_SESSIONS'], 200);
 const BASELINE_SESSIONS = positiveInt(process.env['BENCH_BASELINE_SESSIONS'], 8);
 const OPEN_CONCURRENCY = positiveInt(process.env['BENCH_OPEN_CONCURRENCY'], 20);
-const SANDBOX = process.env['BENCH_SANDBOX'] ?? 'bwrap';
+const SANDBOX = process.env['BENCH_SANDBOX'] ?? 'none';
 
 function positiveInt(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
