@@ -60,6 +60,18 @@ const serverCommon = {
       burst: { type: 'integer', minimum: 1, maximum: 1_000_000, description: "this server's notification burst (overrides upstream.notifications.burst)" },
     },
   },
+  isolation: {
+    enum: ['session', 'agent', 'shared'],
+    description: "session (one process per client session, today's behaviour, for servers that keep per-connection state), agent (one process per agent identity, multiplexing that agent's sessions; the default) or shared (one process for everyone, for stateless servers)",
+  },
+  pool: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      maxProcesses: { type: 'integer', minimum: 1, maximum: 32, description: 'processes per pool key (per agent at isolation: agent), e.g. 2 (default 1)' },
+      idleSeconds: { type: 'integer', minimum: 1, maximum: 86_400, description: 'seconds a pooled process may sit with no call in flight and no subscription before it is stopped (restarted on the next call), e.g. 600' },
+    },
+  },
   scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scopes of the server process itself, e.g. [read:filesystem:/srv/data]: its sandbox view and egress' },
   sandbox: {
     ...sandboxConfigSchema,

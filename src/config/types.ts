@@ -29,6 +29,15 @@ export interface ToolConfig {
   scopes?: string[];
 }
 
+export type UpstreamIsolation = 'session' | 'agent' | 'shared';
+
+export interface UpstreamPoolConfig {
+  /** Processes per pool key; sessions are spread over them (default 1). */
+  maxProcesses: number;
+  /** A process idle this long (no call in flight, no subscription) is stopped and restarted on demand (default 600). */
+  idleSeconds: number;
+}
+
 interface ServerCommon {
   /** Per-server limits; each field widens or narrows the global default. */
   limits?: Partial<LimitsConfig>;
@@ -45,6 +54,10 @@ interface ServerCommon {
   description?: string;
   /** false: the server's tools, prompts and resource URIs keep their own names (at most one server). */
   namespaced: boolean;
+  /** Who shares one upstream process (docs/pipeline.md, "Upstream pools"); unset: agent. */
+  isolation?: UpstreamIsolation;
+  /** Pool sizing at isolation agent or shared. */
+  pool?: Partial<UpstreamPoolConfig>;
   /** Scopes of the server process itself (its sandbox view and egress). */
   scopes?: string[];
   /** Certification attestation (bastion certify) and the level required to start the server. */

@@ -46,6 +46,21 @@ interface CachedList {
   fetchedAt: number;
 }
 
+/**
+ * Raw lists per upstream connection, shared by every session's catalog that uses the connection
+ * (all the sessions on a pooled process): a new session on a warm pool lists without asking the
+ * upstream. Each session still inspects and filters the items itself (policy stays per agent).
+ * A new process is a new connection, so a restart starts empty; list_changed empties it
+ * (forgetSharedLists) and a periodic re-list replaces it.
+ */
+const sharedLists = new WeakMap<UpstreamConnection, Map<ListKind, { items: Promise<Definition[]>; fetchedAt: number }>>();
+
+/** The upstream said a list changed: the next use by any session fetches it again. */
+export function forgetSharedLists(connection: UpstreamConnection, kinds: readonly ListKind[]): void {
+  const lists = sharedLists.get(connection);
+  for (const kind of kinds) lists?.delete(kind);
+}
+
 /** Most pages fetched from one upstream for one list, so a server cannot loop the gateway forever. */
 const MAX_UPSTREAM_PAGES = 100;
 
@@ -81,6 +96,7 @@ export class Catalog {
     const key = `${server}\u0000${kind}`;
     const before = await this.cache.get(key)?.entry.catch(() => undefined);
     this.cache.delete(key);
+    forgetSharedLists(connection, [kind]);
     const after = await this.inspected(server, connection, kind);
     return before === undefined || fingerprint(before) !== fingerprint(after);
   }
@@ -97,7 +113,7 @@ export class Catalog {
     const cached = this.cache.get(key);
     const now = this.now();
     if (cached !== undefined && (this.relistMs === Number.POSITIVE_INFINITY || now - cached.fetchedAt < this.relistMs || (this.relistMs === 0 && cached.fetchedAt === now))) return cached.entry;
-    const entry = this.fetchAll(connection, kind).then((items) => this.inspect(server, kind, items));
+    const entry = this.sharedFetch(connection, kind, now).then((items) => this.inspect(server, kind, items));
     const fresh: CachedList = { entry, fetchedAt: now };
     this.cache.set(key, fresh);
     entry.catch(() => {
@@ -146,6 +162,25 @@ export class Catalog {
       return [];
     }
     return [{ ...item, [field]: separator === '.' ? names.publicName(server, own) : names.publicUri(server, own) }];
+  }
+
+  /** The connection's raw list, fetched once for every catalog using it while younger than relistMs. */
+  private sharedFetch(connection: UpstreamConnection, kind: ListKind, now: number): Promise<Definition[]> {
+    let lists = sharedLists.get(connection);
+    if (lists === undefined) {
+      lists = new Map();
+      sharedLists.set(connection, lists);
+    }
+    const shared = lists.get(kind);
+    if (shared !== undefined && this.relistMs > 0 && now - shared.fetchedAt < this.relistMs) return shared.items;
+    const items = this.fetchAll(connection, kind);
+    const entry = { items, fetchedAt: now };
+    lists.set(kind, entry);
+    const owned = lists;
+    items.catch(() => {
+      if (owned.get(kind) === entry) owned.delete(kind);
+    });
+    return items;
   }
 
   private async fetchAll(connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {

@@ -7,6 +7,7 @@ import type { Guard, Identity } from '../pipeline/index.js';
 import { publishEverything, type DefinitionInspector, type ListFilter } from './catalog.js';
 import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
+import { poolsFor } from './pool/registry.js';
 import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
@@ -84,5 +85,6 @@ export class Gateway {
   /** Closes every session and stops every upstream process. */
   async stop(): Promise<void> {
     await Promise.all([this.http?.close(), this.stdio?.close()]);
+    await poolsFor(this.runtime).stopAll();
   }
 }

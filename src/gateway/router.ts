@@ -1,5 +1,5 @@
 import { ErrorCode, failure, success, type CallContext, type Outcome } from '../pipeline/index.js';
-import { decodeCursor, encodeCursor, type ListKind } from './catalog.js';
+import { decodeCursor, encodeCursor, forgetSharedLists, type ListKind } from './catalog.js';
 import type { JsonRpcNotification } from './jsonrpc.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
@@ -72,6 +72,10 @@ export class Router {
       case 'notifications/prompts/list_changed':
       case 'notifications/resources/list_changed':
         // The catalog forgets the list at once (the next list call asks again); the client hears once per window.
+        {
+          const connection = this.session.upstreams.get(server)?.current;
+          if (connection !== undefined) forgetSharedLists(connection, method === 'notifications/tools/list_changed' ? ['tools'] : method === 'notifications/prompts/list_changed' ? ['prompts'] : ['resources', 'resourceTemplates']);
+        }
         if (method === 'notifications/tools/list_changed') this.session.catalog.invalidate(server, 'tools');
         else if (method === 'notifications/prompts/list_changed') this.session.catalog.invalidate(server, 'prompts');
         else {
@@ -119,7 +123,16 @@ export class Router {
     if (target === undefined) return failure(ErrorCode.InvalidParams, 'no target for this request');
     const connection = await this.connection(target.server, ctx.limits.timeoutMs);
     if (connection === undefined) return this.unavailable(target.server);
-    const upstreamTrace = ctx.trace?.upstreamCall(target.server, ctx.method, ctx.method === 'tools/call' ? target.name : undefined);
+    const upstream = this.session.upstreams.get(target.server);
+    if ((ctx.method === 'resources/subscribe' || ctx.method === 'resources/unsubscribe') && upstream?.subscription !== undefined && target.name !== undefined) {
+      return upstream.subscription(ctx.method, target.name, () => this.send(ctx, connection, target.server));
+    }
+    return this.send(ctx, connection, target.server);
+  }
+
+  private async send(ctx: CallContext, connection: UpstreamConnection, server: string): Promise<Outcome> {
+    const target = { server };
+    const upstreamTrace = ctx.trace?.upstreamCall(server, ctx.method, ctx.method === 'tools/call' ? ctx.target?.name : undefined);
     const params = upstreamParams(ctx, upstreamTrace?.meta);
     const untrack = this.session.trackCall(target.server, ctx.requestId);
     const reply = await connection
@@ -127,6 +140,7 @@ export class Router {
         timeoutMs: ctx.limits.timeoutMs,
         maxOutputBytes: ctx.limits.maxOutputBytes,
         signal: ctx.signal,
+        onSettle: untrack,
         onProgress: (progress) => this.notifications.offer(target.server, 'progress', `progress\u0000${String(ctx.requestId)}`, () => this.session.notifyClient('notifications/progress', progress, ctx.requestId)),
       })
       .finally(untrack);

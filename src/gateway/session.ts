@@ -10,7 +10,8 @@ import { Router } from './router.js';
 import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests.js';
 import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
-import { largestRequestCap } from './limits.js';
+import { poolsFor, upstreamBaseOptions } from './pool/registry.js';
+import { isolationOf, type SessionUpstream } from './pool/types.js';
 import { oversizedName } from '../policy/index.js';
 import type { UpstreamCredentials } from '../credentials/index.js';
 
@@ -63,7 +64,8 @@ const LOCAL_METHODS = new Set(['initialize', 'ping', 'server/discover']);
  */
 export class GatewaySession {
   readonly sessionId: string;
-  readonly upstreams = new Map<string, ManagedUpstream>();
+  /** Each server as this session uses it: its own process (isolation session) or a lease on a pooled one. */
+  readonly upstreams = new Map<string, SessionUpstream>();
   readonly catalog: Catalog;
   /** How the client names each server's tools, prompts and resources. */
   readonly names: Namespace;
@@ -161,34 +163,37 @@ export class GatewaySession {
     return this.limitsCache.size;
   }
 
-  /** Starts every configured upstream for this client; failures are logged and retried. */
+  /**
+   * Starts (or leases) every configured upstream for this client; failures are logged and
+   * retried. A pooled server that is already warm costs nothing here.
+   */
   async startUpstreams(initialize: { protocolVersion: string; capabilities: Record<string, unknown>; clientInfo: Record<string, unknown> }): Promise<void> {
     const { config } = this.runtime;
     for (const [name, serverConfig] of Object.entries(config.servers)) {
-      const caps = [serverConfig.limits?.maxOutputBytes, ...Object.values(serverConfig.tools ?? {}).map((tool) => tool.limits?.maxOutputBytes), config.limits.maxOutputBytes, 16 * 1024 * 1024];
+      const onServerRequest = (server: string, request: JsonRpcRequest): void => this.broker.serverRequest(server, request);
+      const onNotification = (server: string, notification: JsonRpcNotification): void => this.router.upstreamNotification(server, notification);
+      const onReady = (server: string, restarted: boolean): void => {
+        this.catalog.invalidate(server);
+        if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
+      };
+      if (isolationOf(serverConfig) !== 'session') {
+        this.upstreams.set(name, poolsFor(this.runtime).lease(name, this.owner, { onServerRequest, onNotification, onReady }, this.sessionId));
+        continue;
+      }
       this.upstreams.set(
         name,
         new ManagedUpstream({
-          name,
-          config: serverConfig,
-          gateway: config,
-          baseDir: this.runtime.baseDir,
-          launcher: this.runtime.launcher,
+          ...upstreamBaseOptions(this.runtime, name),
           logger: this.runtime.logger.child({ session: this.sessionId }),
           initialize,
-          maxMessageBytes: Math.max(...caps.filter((cap): cap is number => cap !== undefined)),
-          maxQueuedInputBytes: Math.max(8 * 1024 * 1024, 4 * largestRequestCap(config)),
           // The token is the session owner's own (never another agent's or a shared one).
           bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
           events: {
-            onServerRequest: (server, request) => this.broker.serverRequest(server, request),
-            onNotification: (server, notification) => this.router.upstreamNotification(server, notification),
+            onServerRequest,
+            onNotification,
             onDown: (server, reason, retryInMs, aggregated) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId, aggregated: aggregated ?? 1 }),
             onAudit: (event, info) => this.runtime.events(event, { ...info, session_id: this.sessionId }),
-            onReady: (server, restarted) => {
-              this.catalog.invalidate(server);
-              if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
-            },
+            onReady,
           },
         }),
       );
@@ -252,7 +257,12 @@ export class GatewaySession {
       this.activeCalls.set(server, calls);
     }
     calls.push(id);
+    const untrackPooled = this.upstreams.get(server)?.trackCall?.();
+    let done = false;
     return () => {
+      if (done) return;
+      done = true;
+      untrackPooled?.();
       const index = calls.indexOf(id);
       if (index !== -1) calls.splice(index, 1);
     };
@@ -354,7 +364,8 @@ export class GatewaySession {
         return;
       }
       case 'notifications/roots/list_changed':
-        for (const upstream of this.upstreams.values()) upstream.current?.notify(message.method, message.params);
+        // A pooled server's roots are the agent's grants, not this client's: it is not told.
+        for (const upstream of this.upstreams.values()) if (upstream.isolation === undefined) upstream.current?.notify(message.method, message.params);
         return;
       case 'notifications/initialized':
         return;

@@ -28,7 +28,8 @@ describe('gateway out of file descriptors', () => {
   before(async () => {
     dir = tempDir();
     const listeners = 'listeners:\n  http:\n    host: 127.0.0.1\n    port: 0\n    maxConnections: 100000\n    maxConnectionsPerAddress: 100000\n    headersTimeoutMs: 600000\n    bodyTimeoutMs: 600000';
-    const yaml = configYaml(stdioServer('paced', fixture('paced-server')), 'sandbox: { backend: bwrap, limits: { openFiles: 64 } }\nupstream: { restartBackoffMs: 200, maxBackoffMs: 400 }', listeners);
+    // isolation: session: the new session below must spawn its own upstream while descriptors are short.
+    const yaml = configYaml(stdioServer('paced', fixture('paced-server'), [], '    isolation: session'), 'sandbox: { backend: bwrap, limits: { openFiles: 64 } }\nupstream: { restartBackoffMs: 200, maxBackoffMs: 400 }', listeners);
     writeFileSync(join(dir.path, 'bastion.yaml'), yaml);
     child = spawn('prlimit', [`--nofile=${NOFILE}:${NOFILE}`, '--', process.execPath, BASTION_BIN, 'serve', '--config', join(dir.path, 'bastion.yaml')], { cwd: dir.path, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (chunk: Buffer) => {

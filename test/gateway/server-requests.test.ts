@@ -11,8 +11,10 @@ describe('server-to-client requests reach the client whose session they belong t
   const rootB = tempDir('bastion-root-b-');
 
   before(async () => {
-    // No directory arguments: the filesystem server asks the client for its roots.
-    gw = await startGateway(configYaml(stdioServer('filesystem', referenceServer('filesystem')) + stdioServer('odd', fixture('misbehaving-server'))));
+    // No directory arguments: the filesystem server asks the client for its roots. isolation:
+    // session gives each session its own process, whose roots are that session's client's (a
+    // pooled server's roots are the agent's grants instead: test/gateway/pool/roots.test.ts).
+    gw = await startGateway(configYaml(stdioServer('filesystem', referenceServer('filesystem'), [], '    isolation: session\n') + stdioServer('odd', fixture('misbehaving-server'))));
   });
 
   after(async () => {

@@ -5,7 +5,7 @@ import { configYaml, firstText, fixture, httpClient, startGateway, stdioServer }
 import { auditRecords } from '../helpers/audit.js';
 
 test('upstream start, exit on a signal (by name), restart, and a SIGKILL after the grace period are audited', { timeout: 60_000 }, async () => {
-  const gw = await startGateway(configYaml(stdioServer('stubborn', fixture('runtime-hostile-server'), ['--ignore-sigterm']), 'upstream: { restartBackoffMs: 100, maxBackoffMs: 400 }'));
+  const gw = await startGateway(configYaml(stdioServer('stubborn', fixture('runtime-hostile-server'), ['--ignore-sigterm'], '    isolation: session'), 'upstream: { restartBackoffMs: 100, maxBackoffMs: 400 }'));
   try {
     const client = await httpClient(gw.url);
     await assert.rejects(client.callTool({ name: 'stubborn.abort', arguments: {} }));
@@ -15,7 +15,7 @@ test('upstream start, exit on a signal (by name), restart, and a SIGKILL after t
       if (pid === '') await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.notEqual(pid, '', 'the server came back');
-    // Closing the session stops its upstream; this one ignores SIGTERM and must be SIGKILLed.
+    // isolation: session: closing the session stops its upstream; this one ignores SIGTERM and must be SIGKILLed.
     await (client.transport as StreamableHTTPClientTransport).terminateSession();
     await client.close();
     const deadline = Date.now() + 10_000;

@@ -24,6 +24,7 @@ describe("a client's roots/list answer is narrowed to the agent's grants", () =>
   before(async () => {
     mkdirSync(join(root, 'allowed'), { recursive: true });
     mkdirSync(join(root, 'secret'));
+    // isolation: session, so that the server asks this client (a pooled server is answered from the grants: test/gateway/pool/roots.test.ts).
     writeFileSync(
       join(root, 'policy.yaml'),
       `version: 1
@@ -35,7 +36,7 @@ agents:
       - "read:roots:[filesystem]"
 `,
     );
-    const yaml = policyGatewayYaml({ agents: ['reader'], policyFile: join(root, 'policy.yaml'), manifests: [join(FIXTURES, 'filesystem.manifest.yaml')], servers: stdioServer('filesystem', referenceServer('filesystem'), [join(root, 'allowed')]) });
+    const yaml = policyGatewayYaml({ agents: ['reader'], policyFile: join(root, 'policy.yaml'), manifests: [join(FIXTURES, 'filesystem.manifest.yaml')], servers: stdioServer('filesystem', referenceServer('filesystem'), [join(root, 'allowed')], '    isolation: session') });
     gw = await startGateway(yaml);
   });
 

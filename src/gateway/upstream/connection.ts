@@ -23,6 +23,8 @@ export interface UpstreamRequestOptions {
   signal?: CancelSignal;
   /** Receives this request's progress notifications, with the client's own progress token restored. */
   onProgress?: (params: Record<string, unknown>) => void;
+  /** Runs the moment the call ends (before its promise settles), so nothing arriving after the answer is attributed to it. */
+  onSettle?: () => void;
 }
 
 /** What the upstream answered to `initialize`. */
@@ -48,6 +50,7 @@ interface Pending {
   clientProgressToken: unknown;
   abort: (() => void) | undefined;
   signal: CancelSignal | undefined;
+  onSettle: (() => void) | undefined;
 }
 
 /**
@@ -122,6 +125,7 @@ export class UpstreamConnection {
         clientProgressToken: undefined,
         abort: undefined,
         signal: options.signal,
+        onSettle: options.onSettle,
       };
       let outgoing = params;
       const meta = params?.['_meta'] as Record<string, unknown> | undefined;
@@ -219,6 +223,7 @@ export class UpstreamConnection {
     clearTimeout(entry.timer);
     if (entry.progressToken !== undefined) this.progress.delete(entry.progressToken);
     if (entry.abort !== undefined) entry.signal?.removeEventListener('abort', entry.abort);
+    entry.onSettle?.();
     entry.resolve(reply);
   }
 

@@ -40,6 +40,11 @@ export interface ManagedUpstreamOptions {
   /** A remote server with `auth`: the session agent's own bearer token (src/credentials). */
   bearer?: UpstreamBearer | undefined;
   events: UpstreamEvents;
+  /**
+   * Pooled upstreams restart on demand: after a crash nothing is scheduled, and the next call
+   * waits out the backoff (if it fits in its wait) and starts the process again.
+   */
+  restartOnDemand?: boolean;
 }
 
 /** How long a restarted upstream must stay up before the backoff resets. */
@@ -61,9 +66,15 @@ export class ManagedUpstream {
   lastError: string | undefined;
   /** Set while the agent's user must authorize (consent) before this server can be used. */
   authorizationRequired: UpstreamAuthorizationRequired | undefined;
+  private processId: number | undefined;
 
   constructor(private readonly options: ManagedUpstreamOptions) {
     this.startState = serverStartState(options.gateway, options.name);
+  }
+
+  /** The pid of the running stdio process (undefined for HTTP servers and while it is down). */
+  get pid(): number | undefined {
+    return this.current === undefined ? undefined : this.processId;
   }
 
   get name(): string {
@@ -88,8 +99,14 @@ export class ManagedUpstream {
   async ready(waitMs: number): Promise<UpstreamConnection | undefined> {
     if (this.current !== undefined) return this.current;
     if (this.stopped) return undefined;
+    if (this.options.restartOnDemand === true && this.starting === undefined) return this.startOnDemand(waitMs);
     const pending = this.starting ?? (this.restartTimer === undefined ? this.start() : undefined);
     if (pending === undefined) return undefined;
+    return this.within(pending, waitMs);
+  }
+
+  /** `pending`, or undefined if it takes longer than `waitMs`. */
+  private async within(pending: Promise<UpstreamConnection | undefined>, waitMs: number): Promise<UpstreamConnection | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((done) => {
       timer = setTimeout(() => done(undefined), waitMs);
@@ -97,6 +114,28 @@ export class ManagedUpstream {
     const result = await Promise.race([pending, timeout]);
     clearTimeout(timer);
     return result;
+  }
+
+  /** Stops the process without counting it as a crash; the next `ready()` starts a new one. */
+  async recycle(reason: string): Promise<void> {
+    const connection = this.connection;
+    if (connection === undefined || this.stopped) return;
+    this.connection = undefined; // crashed() ignores a connection that is no longer current
+    this.audit('upstream.recycled', { reason, uptime_ms: Date.now() - this.startedAt });
+    await connection.close();
+  }
+
+  /** Waits out the start backoff when it fits in `waitMs`, then starts the server. */
+  private async startOnDemand(waitMs: number): Promise<UpstreamConnection | undefined> {
+    const backoff = this.startState.waitMs();
+    if (backoff > waitMs) {
+      this.lastError = `not started: ${this.startState.failures} consecutive failed start(s) of this server; next attempt in ${backoff} ms`;
+      return undefined;
+    }
+    if (backoff > 0) await new Promise((resolve) => setTimeout(resolve, backoff));
+    if (this.stopped) return undefined;
+    if (this.current !== undefined) return this.current;
+    return this.within(this.start(), Math.max(1, waitMs - backoff));
   }
 
   async stop(): Promise<void> {
@@ -157,6 +196,7 @@ export class ManagedUpstream {
       const identity = await opened.initialize(this.options.initialize, this.options.gateway.upstream.startTimeoutMs);
       if (channel instanceof HttpChannel) channel.setProtocolVersion(identity.protocolVersion);
       this.connection = opened;
+      this.processId = channel instanceof StdioChannel ? channel.pid : undefined;
       this.startedAt = Date.now();
       this.lastError = undefined;
       this.startState.succeeded();
@@ -210,7 +250,11 @@ export class ManagedUpstream {
     if (down) {
       const note = this.startState.noteDown();
       if (note.report) this.options.events.onDown(this.options.name, this.lastError ?? 'unknown', delay, note.aggregated);
-      this.options.logger.info({ server: this.options.name, delayMs: delay }, 'restarting upstream after backoff');
+      this.options.logger.info({ server: this.options.name, delayMs: delay }, this.options.restartOnDemand === true ? 'upstream restarts on the next call' : 'restarting upstream after backoff');
+    }
+    if (this.options.restartOnDemand === true) {
+      this.restarts += 1;
+      return;
     }
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
