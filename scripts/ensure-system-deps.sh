@@ -17,6 +17,7 @@ else need=(
   [setpriv]=util-linux
   [runc]=runc
   [prometheus]=prometheus
+  [chromium]=chromium
 )
 fi
 missing=()
