@@ -43,6 +43,8 @@ export interface AuditFacts {
   outputBytes?: number;
   upstreamDurationMs?: number;
   timedOut?: boolean;
+  /** Set by the approval guard for a call that waited for an operator (docs/audit.md: approval_*). */
+  approval?: { id: string; verdict: string; via: string; waitedMs: number; by?: string };
 }
 
 export interface CallContextInit {
