@@ -13,6 +13,8 @@ import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
 import { createOutputInspectionGuard, DEFAULT_REVIEW_LIMITS, ReviewStore } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
 import { AdminListener, GatewayMetrics, type AdminListenerConfig, type ReadinessCheck } from '../admin/index.js';
+import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
+import { adminConsole } from './admin-console.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
 const STORE_READY_MS = 5000;
@@ -28,7 +30,9 @@ export interface Bastion {
   limits: Limits | undefined;
   /** Prometheus metrics; undefined without listeners.admin. */
   metrics: GatewayMetrics | undefined;
-  /** Starts the admin listener (metrics, health) when the config has one; resolves with its URL. */
+  /** Calls waiting for an operator's approval; undefined when the policy is not enforced. */
+  approvals: ApprovalQueue | undefined;
+  /** Starts the admin listener (metrics, health, admin API, console) when the config has one; resolves with its URL. */
   startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
   close(): Promise<void>;
@@ -55,14 +59,19 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
     const admissions = await admitServers(loaded, audit, logger);
     const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway);
-    const record = observedBy(metrics, eventRecorder(audit, logger));
+    const operatorConsole = config.listeners.admin === undefined ? undefined : adminConsole(Object.keys(config.servers));
+    const record = observedBy(metrics, eventRecorder(audit, logger), operatorConsole?.health.observe.bind(operatorConsole.health));
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const policy = openPolicy(options, record);
     // Metrics outside audit, so that a call the audit log refuses is counted too.
-    const outermost: Guard[] = [...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(audit, auditConfig.capture)];
+    // The console's live feed sees each record once the log has committed it.
+    const outermost: Guard[] = [...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(operatorConsole === undefined ? audit : operatorConsole.feed.tee(audit), auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
+    // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
+    const approvals = policy === undefined ? undefined : new ApprovalQueue();
+    if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.
@@ -92,9 +101,11 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       sandboxes,
       limits,
       metrics,
+      approvals,
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: readinessChecks(audit, limits, gateway), logger });
+        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record }) ?? [];
+        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: readinessChecks(audit, limits, gateway), logger, routes });
         return admin.listen();
       },
       close: async () => {
@@ -126,10 +137,11 @@ function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: ()
 }
 
 /** Events still go to the audit log; metrics count them on the way. */
-function observedBy(metrics: GatewayMetrics | undefined, record: RecordEvent): RecordEvent {
-  if (metrics === undefined) return record;
+function observedBy(metrics: GatewayMetrics | undefined, record: RecordEvent, health?: RecordEvent): RecordEvent {
+  if (metrics === undefined && health === undefined) return record;
   return (type, info) => {
-    metrics.observeEvent(type, info);
+    metrics?.observeEvent(type, info);
+    health?.(type, info);
     record(type, info);
   };
 }

@@ -9,6 +9,7 @@ import { registerIntegrity } from './integrity.js';
 import { registerClient } from './client.js';
 import { registerQuarantine } from './quarantine.js';
 import { registerReview } from './review.js';
+import { registerApprove } from './approve.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -25,4 +26,5 @@ export const commandGroups: RegisterCommands[] = [
   registerDoctor,
   registerClient,
   registerReview,
+  registerApprove,
 ];
