@@ -243,7 +243,8 @@ async function openQuarantine(id) {
     record.findings.length === 0 ? '' : el('ul', {}, ...record.findings.map((finding) => el('li', {}, `${finding.severity} ${finding.ruleId} in ${finding.field}`))),
     el('div', { className: 'diff', id: 'quarantine-diff' }, ...cells),
     record.status === 'held' ? actionButtons(decide('approve'), decide('reject'), ['Approve', 'Reject']) : el('p', {}, `decided ${time(record.decidedAt)}`),
-    el('details', {}, el('summary', {}, 'new definition'), el('pre', {}, text(record.newDefinition))),
+    el('h4', {}, 'Whole definitions'),
+    el('div', { className: 'diff', id: 'quarantine-whole' }, el('div', { className: 'head' }, ''), el('div', { className: 'head' }, 'approved'), el('div', { className: 'head' }, 'new'), el('div', {}, 'definition'), el('div', { className: 'old' }, el('pre', {}, record.oldDefinition === undefined ? '(none approved)' : text(record.oldDefinition))), el('div', { className: 'new' }, el('pre', {}, text(record.newDefinition)))),
   );
 }
 
