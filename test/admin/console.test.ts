@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callError, firstText, httpClient, type RunningGateway } from '../helpers/gateway.js';
-import { SCRIPT_DESCRIPTION } from '../fixtures/servers/script-description-server.js';
 import { ALICE, APPROVER, BOB, VIEWER, startConsoleGateway } from './api/helpers.js';
 
+// The fixture's text, written out: importing the fixture module would start its server on this process's stdin.
+const SCRIPT_DESCRIPTION = 'Weather.</pre></div><script>window.__bastionPwned = 1; document.title = "pwned"</script><img src="x" onerror="window.__bastionPwned = 2">';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'console');
 /** "Within a second" of the call's answer, as the issue asks. */
 const LIVE_WITHIN_MS = 1000;
