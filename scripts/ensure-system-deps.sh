@@ -22,6 +22,7 @@ else need=(
   [dumb-init]=dumb-init
   [prometheus]=prometheus
   [rsyslogd]=rsyslog
+  [chromium]=chromium
 )
 fi
 missing=()

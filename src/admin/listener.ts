@@ -11,14 +11,21 @@ export interface ReadinessCheck {
   check(): Promise<{ ok: boolean; detail: string }>;
 }
 
+/** A router mounted on the admin listener (the admin API, the console): it answers every path it matches. */
+export interface AdminRoute {
+  matches(path: string): boolean;
+  handle(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void>;
+}
+
 export interface AdminListenerOptions {
   config: AdminListenerConfig;
+  routes?: AdminRoute[];
   metrics: GatewayMetrics;
   readiness: ReadinessCheck[];
   logger: Logger;
 }
 
-/** Slow or idle operator connections are cut; the admin listener never reads request bodies. */
+/** Slow or idle operator connections are cut; only the admin API reads request bodies, under a cap (api/http.ts). */
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_CONNECTIONS = 64;
@@ -66,7 +73,10 @@ export class AdminListener {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = new URL(request.url ?? '/', 'http://admin').pathname;
+    const url = new URL(request.url ?? '/', 'http://admin');
+    const path = url.pathname;
+    const route = this.options.routes?.find((candidate) => candidate.matches(path));
+    if (route !== undefined) return route.handle(request, response, url);
     if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, { error: 'only GET is served here' }, { Allow: 'GET, HEAD' });
     switch (path) {
       case '/healthz':

@@ -18,6 +18,8 @@ import { AdminListener, GatewayMetrics, UpstreamReadiness, type AdminListenerCon
 import { createTracing, type Tracing } from '../observability/tracing/index.js';
 import { resolveMap } from '../config/index.js';
 import { serverStartState } from '../gateway/upstream/start-state.js';
+import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
+import { adminConsole } from './admin-console.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
 const STORE_READY_MS = 5000;
@@ -37,7 +39,9 @@ export interface Bastion {
   shipping: Shipping | undefined;
   /** OpenTelemetry traces; undefined unless observability.tracing.enabled. */
   tracing: Tracing | undefined;
-  /** Starts the admin listener (metrics, health) when the config has one; resolves with its URL. */
+  /** Calls waiting for an operator's approval; undefined when the policy is not enforced. */
+  approvals: ApprovalQueue | undefined;
+  /** Starts the admin listener (metrics, health, admin API, console) when the config has one; resolves with its URL. */
   startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
   close(): Promise<void>;
@@ -65,17 +69,22 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const admissions = await admitServers(loaded, audit, logger);
     let shipping: Shipping | undefined;
     const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway, () => shipping);
+    const operatorConsole = config.listeners.admin === undefined ? undefined : adminConsole(Object.keys(config.servers));
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const upstreamReadiness = new UpstreamReadiness(Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
-    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger));
+    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger), operatorConsole?.health.observe.bind(operatorConsole.health));
     const tracing = config.observability.tracing.enabled ? await openTracing(options) : undefined;
     const policy = openPolicy(options, record);
     // Tracing outermost (its span covers everything, metrics and audit included); metrics outside
-    // audit, so that a call the audit log refuses is counted too.
-    const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(audit, auditConfig.capture)];
+    // audit, so that a call the audit log refuses is counted too. The console's live feed sees
+    // each record once the log has committed it.
+    const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(operatorConsole === undefined ? audit : operatorConsole.feed.tee(audit), auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
+    // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
+    const approvals = policy === undefined ? undefined : new ApprovalQueue();
+    if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));
     const sandboxes = new SandboxRegistry();
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.
@@ -110,9 +119,11 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       metrics,
       shipping,
       tracing,
+      approvals,
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger });
+        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record }) ?? [];
+        admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger, routes });
         return admin.listen();
       },
       close: async () => {
@@ -147,11 +158,12 @@ function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: ()
   });
 }
 
-/** Events still go to the audit log; metrics count them and readiness follows breakers on the way. */
-function observedBy(metrics: GatewayMetrics | undefined, readiness: UpstreamReadiness, record: RecordEvent): RecordEvent {
+/** Events still go to the audit log; metrics, readiness and the console's health view see them on the way. */
+function observedBy(metrics: GatewayMetrics | undefined, readiness: UpstreamReadiness, record: RecordEvent, health?: RecordEvent): RecordEvent {
   return (type, info) => {
     metrics?.observeEvent(type, info);
     readiness.observe(type, info);
+    health?.(type, info);
     record(type, info);
   };
 }

@@ -172,6 +172,11 @@ function orderedRecord(source: AuditFields, ts: string, seq: number, prev: strin
   allPlain = true;
   const ordered: Record<string, unknown> = {
     agent_id: lineValue(source.agent_id),
+    approval: lineValue(source.approval),
+    approval_by: lineValue(source.approval_by),
+    approval_id: lineValue(source.approval_id),
+    approval_via: lineValue(source.approval_via),
+    approval_wait_ms: lineValue(source.approval_wait_ms),
     args_digest: lineValue(source.args_digest),
     auth_method: lineValue(source.auth_method),
     decision: lineValue(source.decision),

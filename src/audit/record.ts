@@ -66,6 +66,14 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     input: args === undefined ? undefined : captured(args, capture.arguments, capture.maxChars, redactor),
     output: captured(produced, capture.outputs, capture.maxChars, redactor),
   };
+  const approval = ctx.audit.approval;
+  if (approval !== undefined) {
+    fields.approval = approval.verdict;
+    fields.approval_id = approval.id;
+    fields.approval_via = approval.via;
+    fields.approval_wait_ms = approval.waitedMs;
+    if (approval.by !== undefined) fields.approval_by = redactor.text(clip(approval.by, 256));
+  }
   if (redactor.count > 0) fields.redactions = redactor.count;
   return fields;
 }

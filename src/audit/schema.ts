@@ -83,6 +83,12 @@ export interface AuditFields {
   prompt_digest?: string;
   output_summary?: string;
   redactions?: number;
+  /** Human approval of the call (src/approval): the verdict, its id, who decided, through what, after how long. */
+  approval?: string;
+  approval_id?: string;
+  approval_by?: string;
+  approval_via?: string;
+  approval_wait_ms?: number;
   input?: JsonValue;
   output?: JsonValue;
   info?: { [key: string]: JsonValue };
@@ -131,6 +137,11 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
   prompt_digest: 'string',
   output_summary: 'string',
   redactions: 'number',
+  approval: 'string',
+  approval_id: 'string',
+  approval_by: 'string',
+  approval_via: 'string',
+  approval_wait_ms: 'number',
   input: 'json',
   output: 'json',
   info: 'object',

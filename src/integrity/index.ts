@@ -13,3 +13,4 @@ export * from './live.js';
 export * from './trust.js';
 export * from './lock.js';
 export * from './quarantine.js';
+export * from './quarantine-decision.js';

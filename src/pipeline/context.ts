@@ -45,6 +45,8 @@ export interface AuditFacts {
   outputBytes?: number;
   upstreamDurationMs?: number;
   timedOut?: boolean;
+  /** Set by the approval guard for a call that waited for an operator (docs/audit.md: approval_*). */
+  approval?: { id: string; verdict: string; via: string; waitedMs: number; by?: string };
 }
 
 /** W3C trace context the transport received with the request (the HTTP `traceparent` header). */

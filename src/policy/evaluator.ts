@@ -59,6 +59,15 @@ export interface FilesystemTouch {
   readonly write: boolean;
 }
 
+/** A call that waits for an operator: how long at most, and the grant that asks for it. */
+export interface ApprovalRequirement {
+  readonly timeoutSeconds: number;
+  readonly grant: string;
+  /** file:line of the grant. */
+  readonly source: string;
+  readonly via: string;
+}
+
 export type ServerRequestKind = 'sampling' | 'elicitation' | 'roots';
 
 export interface EvaluatorOptions {
@@ -130,6 +139,24 @@ export class PolicyEvaluator {
     if (granted === undefined) return deny('tool_not_granted', `agent '${agent.id}' is not granted ${requirement}`, rules, { effect: 'deny', requirement });
     rules.push(allowedBy(requirement, granted));
     return this.checkDeclared(agent, this.tools.get(itemKey(server, tool)), `tool ${server}.${tool}`, args, rules, true);
+  }
+
+  /**
+   * Whether a call of `server.tool` by this agent waits for an operator: any exec:tools grant of
+   * the agent that covers the tool and is marked `approval: required` holds it (one marked grant
+   * is enough, even when another grant also covers the tool: the stricter reading). The shortest
+   * deadline among them applies.
+   */
+  approvalFor(agentId: string | undefined, server: string, tool: string): ApprovalRequirement | undefined {
+    const agent = agentId === undefined ? undefined : this.agents.get(agentId);
+    const bucket = agent?.buckets.get('exec:tools');
+    if (bucket === undefined) return undefined;
+    let found: ApprovalRequirement | undefined;
+    for (const grant of bucket.all) {
+      if (grant.approval === undefined || !grantNamesTool(grant, server, tool)) continue;
+      if (found === undefined || grant.approval.timeoutSeconds < found.timeoutSeconds) found = { timeoutSeconds: grant.approval.timeoutSeconds, grant: grant.scope.text, source: grant.source, via: grant.via };
+    }
+    return found;
   }
 
   /** prompts/get: exec:prompts for the prompt, plus any scopes the prompt declares. */
@@ -393,6 +420,12 @@ function compileItem(scopes: readonly string[], source: string | undefined): Com
 
 function allowedBy(requirement: string, grant: Grant): RuleTrace {
   return { effect: 'allow', requirement, grant: grant.scope.text, via: grant.via, source: grant.source };
+}
+
+function grantNamesTool(grant: Grant, server: string, tool: string): boolean {
+  const target = grant.scope.target;
+  if (target.kind !== 'names') return false;
+  return target.any || target.names.some((name) => (name.server === undefined ? name.name === tool : name.server === server && (name.name === '*' || name.name === tool)));
 }
 
 function findName(bucket: Bucket | undefined, server: string, name: string): Grant | undefined {

@@ -4,10 +4,10 @@ export { parseScope, covers, RESOURCE_KINDS, ACTIONS_BY_RESOURCE } from './scope
 export type { Scope, Action, ResourceKind, Target, ParseMode } from './scope.js';
 export { loadManifestFile, declarationsFromConfig, mergeDeclarations } from './declarations.js';
 export type { ToolDeclarations, ServerDeclarations, DeclaredItem, InlineServerConfig, ManifestResult } from './declarations.js';
-export { loadPolicyFiles, riskOf } from './policy-file.js';
+export { loadPolicyFiles, riskOf, DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './policy-file.js';
 export type { PolicySet, Grant, RoleDefinition, AgentDefinition } from './policy-file.js';
 export { PolicyEvaluator } from './evaluator.js';
-export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions, FilesystemTouch } from './evaluator.js';
+export type { Decision, DecisionReason, RuleTrace, ServerRequestKind, EvaluatorOptions, FilesystemTouch, ApprovalRequirement } from './evaluator.js';
 export { PathLocks } from './path-locks.js';
 export { PolicyStore, compilePolicy } from './store.js';
 export type { PolicyStoreOptions, ReloadResult } from './store.js';

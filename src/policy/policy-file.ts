@@ -11,7 +11,14 @@ export interface Grant {
   readonly via: string;
   /** file:line of the grant. */
   readonly source: string;
+  /** A call this grant allows waits for an operator's decision (src/approval), denied at the deadline. */
+  readonly approval?: { readonly timeoutSeconds: number };
 }
+
+/** Fields of a grant written as a mapping: `{ scope: "exec:tools:fs.write_file", approval: required }`. */
+const GRANT_FIELDS = ['scope', 'approval', 'approvalTimeoutSeconds'];
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 120;
+const MAX_APPROVAL_TIMEOUT_SECONDS = 86_400;
 
 export interface RoleDefinition {
   readonly name: string;
@@ -150,12 +157,11 @@ function grants(doc: SourceDocument, entry: Record<string, unknown>, at: string[
     return [];
   }
   const result: Grant[] = [];
-  list.forEach((item: unknown, index) => {
+  list.forEach((entry: unknown, index) => {
     const path = [...at, 'grants', index];
-    if (typeof item !== 'string') {
-      into.problems.push(doc.problem(path, 'a grant must be a scope string', 'write "ACTION:RESOURCE:TARGET", e.g. "read:filesystem:/tmp/logs"'));
-      return;
-    }
+    const parsed = grantEntry(doc, entry, path, into);
+    if (parsed === undefined) return;
+    const { text: item, approval } = parsed;
     const scope = parseScope(item, 'grant');
     if (!scope.ok) {
       into.problems.push(doc.problem(path, scope.error, 'see docs/policy.md for the scope grammar'));
@@ -163,9 +169,44 @@ function grants(doc: SourceDocument, entry: Record<string, unknown>, at: string[
     }
     const risk = riskOf(scope.value);
     if (risk !== undefined) into.warnings.push(doc.problem(path, `risky grant '${item}': ${risk}`, 'grant the narrowest scope the agent needs'));
-    result.push({ scope: scope.value, via, source: where(doc, path) });
+    if (approval !== undefined && !(scope.value.action === 'exec' && scope.value.resource === 'tools')) {
+      into.problems.push(doc.problem([...path, 'approval'], `approval applies to tool calls only, not to '${item}'`, 'put approval: required on an exec:tools grant'));
+      return;
+    }
+    result.push({ scope: scope.value, via, source: where(doc, path), ...(approval === undefined ? {} : { approval }) });
   });
   return result;
+}
+
+/** A grant is a scope string, or a mapping with `scope` and the approval fields. */
+function grantEntry(doc: SourceDocument, entry: unknown, path: (string | number)[], into: Collected): { text: string; approval?: { timeoutSeconds: number } } | undefined {
+  if (typeof entry === 'string') return { text: entry };
+  if (!isRecord(entry) || typeof entry['scope'] !== 'string') {
+    into.problems.push(doc.problem(path, 'a grant must be a scope string or { scope: "...", approval: required }', 'write "ACTION:RESOURCE:TARGET", e.g. "read:filesystem:/tmp/logs"'));
+    return undefined;
+  }
+  let bad = false;
+  for (const key of Object.keys(entry)) {
+    if (GRANT_FIELDS.includes(key)) continue;
+    into.problems.push(doc.problem([...path, key], `unknown field '${key}'`, `allowed fields: ${GRANT_FIELDS.join(', ')}`, true));
+    bad = true;
+  }
+  const approval = entry['approval'];
+  const timeout = entry['approvalTimeoutSeconds'];
+  if (approval !== undefined && approval !== 'required' && approval !== 'none') {
+    into.problems.push(doc.problem([...path, 'approval'], `approval must be 'required' or 'none', got ${JSON.stringify(approval)}`, 'write approval: required'));
+    bad = true;
+  }
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > MAX_APPROVAL_TIMEOUT_SECONDS)) {
+    into.problems.push(doc.problem([...path, 'approvalTimeoutSeconds'], `approvalTimeoutSeconds must be a whole number of seconds from 1 to ${MAX_APPROVAL_TIMEOUT_SECONDS}`, 'write approvalTimeoutSeconds: 120'));
+    bad = true;
+  }
+  if (timeout !== undefined && approval !== 'required') {
+    into.problems.push(doc.problem([...path, 'approvalTimeoutSeconds'], 'approvalTimeoutSeconds without approval: required', 'add approval: required or remove approvalTimeoutSeconds'));
+    bad = true;
+  }
+  if (bad) return undefined;
+  return approval === 'required' ? { text: entry['scope'], approval: { timeoutSeconds: typeof timeout === 'number' ? timeout : DEFAULT_APPROVAL_TIMEOUT_SECONDS } } : { text: entry['scope'] };
 }
 
 /** Grants broad enough that a reviewer should look twice. */

@@ -10,6 +10,7 @@ import { registerClient } from './client.js';
 import { registerQuarantine } from './quarantine.js';
 import { registerReview } from './review.js';
 import { registerCredentials } from './credentials.js';
+import { registerApprove } from './approve.js';
 
 /** A command group registers its subcommands on the root program. One file per group. */
 export type RegisterCommands = (program: Command) => void;
@@ -27,4 +28,5 @@ export const commandGroups: RegisterCommands[] = [
   registerClient,
   registerReview,
   registerCredentials,
+  registerApprove,
 ];

@@ -3,13 +3,10 @@
 // findings the config quarantines; it stays held (across reconnects and restarts) until decided
 // here. Approving a changed or new definition of a locked server also pins it in the hash lock;
 // rejecting keeps the pinned definition, and the live one stays refused.
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfigFile, type LoadedConfig } from '../../config/index.js';
-import {
-  DEFINITION_KINDS, digestJson, FileQuarantineStore, readLock, resolveFrom, trustConfigDefaults, writeLock, type DefinitionKind, type QuarantineRecord,
-} from '../../integrity/index.js';
+import { decideQuarantine, FileQuarantineStore, QuarantineDecisionError, resolveFrom, trustConfigDefaults, type QuarantineDecision, type QuarantineRecord } from '../../integrity/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
 
@@ -52,32 +49,18 @@ function recordOrExit(store: FileQuarantineStore, id: string): QuarantineRecord 
   return record;
 }
 
-/** Pins an approved definition in the hash lock, when the server has a lock entry. Returns what it did. */
-function pinInLock(loaded: LoadedConfig, record: QuarantineRecord): string {
-  const lockPath = resolveFrom(loaded.baseDir, loaded.config.integrity.hashlockFile);
-  if (!existsSync(lockPath)) return 'no hash lock exists; the approval is kept in the quarantine store';
-  const lock = readLock(lockPath);
-  const entry = lock.servers[record.server];
-  if (entry === undefined) return `the hash lock has no entry for '${record.server}'; the approval is kept in the quarantine store`;
-  if (record.cause === 'findings') return 'approved despite the scanner findings (kept in the quarantine store)';
-  const pinned = { digest: digestJson(record.newDefinition, lock.algorithm), definition: record.newDefinition };
-  if (record.kind === 'instructions') entry.instructions = pinned;
-  else if ((DEFINITION_KINDS as readonly string[]).includes(record.kind)) entry[record.kind as DefinitionKind][record.name] = pinned;
-  else return 'plain resources are not pinned; the approval is kept in the quarantine store';
-  entry.lockedAt = new Date().toISOString();
-  writeLock(lockPath, lock);
-  return `pinned in ${lockPath}`;
-}
-
 function decide(id: string, flags: { config: string }, status: 'approved' | 'rejected'): void {
   const loaded = loadConfigFile(flags.config);
   const store = quarantineStoreFor(loaded);
-  const record = recordOrExit(store, id);
-  if (status === 'approved' && record.cause === 'differs-from-manifest') {
-    throw new CliError(`${id}: the definition differs from the signed manifest of '${record.server}'; only the publisher can change that (sign a new manifest, then bastion lock --update ${record.server})`, 2);
+  recordOrExit(store, id);
+  let decided: QuarantineDecision;
+  try {
+    decided = decideQuarantine(loaded, store, id, status);
+  } catch (error) {
+    if (error instanceof QuarantineDecisionError) throw new CliError(error.message, 2);
+    throw error;
   }
-  const note = status === 'approved' ? pinInLock(loaded, record) : 'the pinned definition stays; the live one remains refused';
-  store.decide(id, status);
+  const { record, note } = decided;
   process.stdout.write(`${status} ${id} (${record.server} ${record.kind} '${record.name}'): ${note}\n`);
 }
 

@@ -119,6 +119,19 @@ export class HttpListener {
     return this.sessions.values().reduce((sum, entry) => sum + entry.session.inFlightCount, 0);
   }
 
+  /** The open sessions, for the admin API: who owns each, its client, and how busy it is. */
+  sessionSummaries(): { sessionId: string; agent: string; protocolVersion: string | undefined; client: Record<string, unknown>; calls: number; inFlight: number; lastSeen: string }[] {
+    return this.sessions.values().map((entry) => ({
+      sessionId: entry.session.sessionId,
+      agent: entry.owner,
+      protocolVersion: entry.session.protocolVersion,
+      client: entry.session.clientInfo,
+      calls: entry.calls,
+      inFlight: entry.session.inFlightCount,
+      lastSeen: new Date(entry.lastSeen).toISOString(),
+    }));
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.authFailures.close();

@@ -1,0 +1,42 @@
+// The approval guard, right after policy in the chain (docs/pipeline.md): a tools/call the policy
+// allowed through a grant marked `approval: required` waits here for an approver. Only an
+// explicit "allow" lets it on; the deadline, a denial, a full queue or the client leaving all
+// end it with a denial (fail closed). The outcome goes into the call's audit record.
+import { ErrorCode, failure, type CallContext, type Guard, type Next, type Outcome } from '../pipeline/index.js';
+import type { PolicyStore } from '../policy/index.js';
+import type { ApprovalOutcome, ApprovalQueue } from './queue.js';
+
+export const APPROVAL_GUARD_NAME = 'approval';
+
+const REASONS: Record<Exclude<ApprovalOutcome['verdict'], 'allowed'>, { reason: string; message: string }> = {
+  denied: { reason: 'approval_denied', message: 'an approver denied this call' },
+  expired: { reason: 'approval_expired', message: 'no approver decided on this call before its deadline, so it is denied' },
+  withdrawn: { reason: 'approval_withdrawn', message: 'the call was cancelled while it waited for approval' },
+};
+
+export function createApprovalGuard(policy: PolicyStore, queue: ApprovalQueue): Guard {
+  return {
+    name: APPROVAL_GUARD_NAME,
+    handle: (ctx, next) => hold(ctx, next, policy, queue),
+  };
+}
+
+async function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: ApprovalQueue): Promise<Outcome> {
+  const server = ctx.target?.server;
+  const tool = ctx.target?.name;
+  const agent = ctx.identity?.agentId;
+  if (ctx.method !== 'tools/call' || server === undefined || tool === undefined || agent === undefined) return next(ctx);
+  const requirement = policy.current.approvalFor(agent, server, tool);
+  if (requirement === undefined) return next(ctx);
+  const outcome = await queue.request(
+    { agent, server, tool, arguments: ctx.params?.['arguments'], sessionId: ctx.session.sessionId, timeoutSeconds: requirement.timeoutSeconds, grant: requirement.grant, source: requirement.source },
+    ctx.signal,
+  );
+  ctx.audit.approval = { id: outcome.id, verdict: outcome.verdict, via: outcome.via, waitedMs: outcome.waitedMs, ...(outcome.by === undefined ? {} : { by: outcome.by }) };
+  if (outcome.verdict === 'allowed') return next(ctx);
+  const { reason, message } = REASONS[outcome.verdict];
+  ctx.audit.decision = 'deny';
+  ctx.audit.reason = reason;
+  ctx.audit.deniedBy = APPROVAL_GUARD_NAME;
+  return failure(ErrorCode.Forbidden, `${message} (approval ${outcome.id}, grant ${requirement.grant} at ${requirement.source})`, { reason, approval: outcome.id });
+}

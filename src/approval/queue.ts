@@ -1,0 +1,146 @@
+// Calls waiting for a human: the approval guard parks a call here until an approver decides
+// (admin API, console, `bastion approve`, or the client's user through elicitation), the deadline
+// passes (denied: fail closed) or the client goes away (withdrawn). Nothing here is persisted: a
+// restart loses pending calls, and their clients lose their connections with it.
+import { randomBytes } from 'node:crypto';
+import { createRedactor } from '../audit/redact.js';
+import type { JsonValue } from '../audit/schema.js';
+import type { CancelSignal } from '../pipeline/index.js';
+
+/** How a wait ended. */
+export type ApprovalVerdict = 'allowed' | 'denied' | 'expired' | 'withdrawn';
+
+/** Where the decision came from: an operator through the admin API (console or CLI), the client's user, the clock, or the client leaving. */
+export type ApprovalChannel = 'api' | 'console' | 'cli' | 'elicitation' | 'deadline' | 'client';
+
+export interface PendingApproval {
+  /** `a-` and 16 hex digits, random. */
+  id: string;
+  agent: string;
+  server: string;
+  tool: string;
+  /** The call's arguments, redacted (the approver sees what the call would do, not the secrets in it). */
+  arguments: JsonValue;
+  sessionId: string;
+  requestedAt: string;
+  deadline: string;
+  /** The grant that asks for the approval, and where it is written. */
+  grant: string;
+  source: string;
+}
+
+export interface ApprovalOutcome {
+  id: string;
+  verdict: ApprovalVerdict;
+  /** The operator (or `user@elicitation`) who decided; absent for the deadline and a withdrawn call. */
+  by?: string;
+  via: ApprovalChannel;
+  waitedMs: number;
+}
+
+export interface ApprovalRequest {
+  agent: string;
+  server: string;
+  tool: string;
+  arguments: unknown;
+  sessionId: string;
+  timeoutSeconds: number;
+  grant: string;
+  source: string;
+}
+
+export type ApprovalListener = (change: { type: 'pending' | 'decided'; approval: PendingApproval; outcome?: ApprovalOutcome }) => void;
+
+interface Waiting {
+  approval: PendingApproval;
+  startedAt: number;
+  finish: (verdict: ApprovalVerdict, via: ApprovalChannel, by?: string) => void;
+}
+
+/** Thrown by decide() for an id that is not waiting (never was, or already decided). */
+export class ApprovalNotPendingError extends Error {
+  override name = 'ApprovalNotPendingError';
+}
+
+export class ApprovalQueue {
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly listeners = new Set<ApprovalListener>();
+
+  /** `maxPending` bounds what agents can park; a call beyond it is denied at once (fail closed). */
+  constructor(private readonly maxPending = 1000) {}
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /**
+   * Parks a call until it is decided. Resolves (never rejects) with the verdict: `expired` at the
+   * deadline, `withdrawn` when `signal` aborts (the client cancelled or closed its session).
+   */
+  request(input: ApprovalRequest, signal: CancelSignal): Promise<ApprovalOutcome> {
+    const id = `a-${randomBytes(8).toString('hex')}`;
+    if (signal.aborted) return Promise.resolve({ id, verdict: 'withdrawn', via: 'client', waitedMs: 0 });
+    if (this.waiting.size >= this.maxPending) return Promise.resolve({ id, verdict: 'denied', via: 'deadline', waitedMs: 0, by: `queue full (${this.maxPending} calls waiting)` });
+    const now = Date.now();
+    const approval: PendingApproval = {
+      id,
+      agent: input.agent,
+      server: input.server,
+      tool: input.tool,
+      arguments: createRedactor().json(input.arguments ?? {}),
+      sessionId: input.sessionId,
+      requestedAt: new Date(now).toISOString(),
+      deadline: new Date(now + input.timeoutSeconds * 1000).toISOString(),
+      grant: input.grant,
+      source: input.source,
+    };
+    const startedAt = performance.now();
+    return new Promise<ApprovalOutcome>((resolve) => {
+      const onAbort = (): void => finish('withdrawn', 'client');
+      const timer = setTimeout(() => finish('expired', 'deadline'), input.timeoutSeconds * 1000);
+      const finish = (verdict: ApprovalVerdict, via: ApprovalChannel, by?: string): void => {
+        if (!this.waiting.delete(id)) return;
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const outcome: ApprovalOutcome = { id, verdict, via, waitedMs: Math.round(performance.now() - startedAt), ...(by === undefined ? {} : { by }) };
+        this.emit({ type: 'decided', approval, outcome });
+        resolve(outcome);
+      };
+      this.waiting.set(id, { approval, startedAt, finish });
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.emit({ type: 'pending', approval });
+    });
+  }
+
+  list(): PendingApproval[] {
+    return [...this.waiting.values()].map((entry) => entry.approval);
+  }
+
+  get(id: string): PendingApproval | undefined {
+    return this.waiting.get(id)?.approval;
+  }
+
+  /** An approver's decision. Throws ApprovalNotPendingError when the call no longer waits. */
+  decide(id: string, allow: boolean, by: string, via: ApprovalChannel): PendingApproval {
+    const entry = this.waiting.get(id);
+    if (entry === undefined) throw new ApprovalNotPendingError(`no call waits for approval under ${id} (decided, expired or withdrawn already)`);
+    entry.finish(allow ? 'allowed' : 'denied', via, by);
+    return entry.approval;
+  }
+
+  /** Tells `listener` about every new and every ended wait; returns how to stop. */
+  subscribe(listener: ApprovalListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(change: Parameters<ApprovalListener>[0]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener (an SSE stream that went away) must not stop a decision.
+      }
+    }
+  }
+}

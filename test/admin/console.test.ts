@@ -1,0 +1,175 @@
+// The operator console in a real browser: Debian's Chromium driven by playwright-core (no
+// browser download; as root Chromium needs --no-sandbox, which only affects the browser's own
+// process isolation here, not the page's same-origin rules or its CSP). One browser for the file.
+// The gateway runs a real server that rug-pulls a tool into a description with a <script>.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { callError, firstText, httpClient, type RunningGateway } from '../helpers/gateway.js';
+import { ALICE, APPROVER, BOB, VIEWER, startConsoleGateway } from './api/helpers.js';
+
+// The fixture's text, written out: importing the fixture module would start its server on this process's stdin.
+const SCRIPT_DESCRIPTION = 'Weather.</pre></div><script>window.__bastionPwned = 1; document.title = "pwned"</script><img src="x" onerror="window.__bastionPwned = 2">';
+const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'console');
+/** "Within a second" of the call's answer, as the issue asks. */
+const LIVE_WITHIN_MS = 1000;
+
+async function loginAs(browser: Browser, admin: string, token: string): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    // The browser asks for /favicon.ico on its own; the console has none.
+    if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${admin}/console`);
+  await page.fill('#token', token);
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#operator-name');
+  return { page, errors };
+}
+
+const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+describe('the operator console', () => {
+  let browser: Browser;
+  let running: RunningGateway;
+  let admin: string;
+  let cleanup: () => Promise<void>;
+  let alice: Client;
+  let bob: Client;
+  let approver: { page: Page; errors: string[] };
+  let viewer: { page: Page; errors: string[] };
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    ({ running, admin, cleanup } = await startConsoleGateway({ rugpullAfter: 1, descriptionScript: true }));
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    alice = await httpClient(running.url, ALICE);
+    bob = await httpClient(running.url, BOB);
+    approver = await loginAs(browser, admin, APPROVER);
+    viewer = await loginAs(browser, admin, VIEWER);
+  });
+  after(async () => {
+    await browser?.close();
+    await alice?.close();
+    await bob?.close();
+    await cleanup?.();
+  });
+
+  test('the page is served with a strict Content-Security-Policy and no inline script', async () => {
+    const response = await fetch(`${admin}/console`);
+    const csp = response.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    const html = await response.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'every script is a file');
+    assert.equal(await approver.page.textContent('#operator-name'), 'abe (approver)');
+  });
+
+  test('a call appears in the live feed within a second, with its decision and latency', async () => {
+    const { page } = approver;
+    await page.click('#tabs button[data-view=live]');
+    assert.equal(firstText(await alice.callTool({ name: 'rugpull.echo', arguments: { message: 'seen live' } })), 'seen live');
+    const row = await page.waitForSelector('#live-rows tr[data-tool="rugpull.echo"][data-decision="allow"]', { timeout: LIVE_WITHIN_MS });
+    const cells = await row.$$eval('td', (tds) => tds.map((td) => td.textContent));
+    assert.equal(cells[2], 'alice');
+    assert.equal(cells[3], 'tools/call');
+    assert.match(cells[6] ?? '', /^\d+\.\d$/);
+    await shot(page, '1-live-feed');
+    await row.click();
+    await page.waitForSelector('#record:not([hidden])');
+    assert.equal(await page.textContent('#record-badge'), 'verified');
+    assert.match((await page.textContent('#record-chain')) ?? '', /^seq \d+ in .* line \d+; hash [0-9a-f]{64}; prev [0-9a-f]{64} \(= hash of seq \d+\)$/);
+    await shot(page, '2-record');
+  });
+
+  test('denials show why: the denying guard, the reason, and the policy rules with file and line', async () => {
+    await callError(bob, 'rugpull.echo', { message: 'not granted' });
+    const { page } = approver;
+    await page.waitForSelector('#live-rows tr[data-tool="rugpull.echo"][data-decision="deny"]', { timeout: LIVE_WITHIN_MS, state: 'attached' });
+    await page.click('#tabs button[data-view=denials]');
+    const row = await page.waitForSelector('#denial-rows tr:has(td:text-is("bob"))');
+    assert.match((await row.textContent()) ?? '', /policytool_not_granted/);
+    await row.click();
+    await (await row.$('button.explain'))?.click();
+    await page.waitForSelector('#explain-out h3');
+    assert.equal(await page.textContent('#explain-out h3'), 'bob → rugpull.echo: denied (tool_not_granted)');
+    await shot(page, '3-denials');
+  });
+
+  test('a rug pull appears in quarantines with its diff, the <script> in it renders as text, and approving it lets the next call through', async () => {
+    const refused = await callError(alice, 'rugpull.get_weather', { city: 'Oslo' });
+    const id = /quarantine (q-[0-9a-f]{16})/.exec(refused.message)?.[1] ?? assert.fail(refused.message);
+    const { page, errors } = approver;
+    await page.click('#tabs button[data-view=quarantines]');
+    await page.click(`#quarantine-rows tr[data-id="${id}"]`);
+    await page.waitForSelector('#quarantine-diff');
+    const diffText = (await page.textContent('#quarantine-diff')) ?? '';
+    assert.ok(diffText.includes('<script>'), diffText);
+    const whole = (await page.textContent('#quarantine-whole')) ?? '';
+    assert.ok(whole.includes('Returns the weather forecast for a city.'), 'the approved definition sits beside the new one');
+    assert.ok(whole.includes(SCRIPT_DESCRIPTION.replaceAll('"', '\\"')), whole);
+    assert.equal(await page.locator('#quarantine-diff script, #quarantine-diff img').count(), 0, 'no element was made from the description');
+    assert.equal(await page.evaluate(() => (globalThis as { __bastionPwned?: number }).__bastionPwned), undefined);
+    assert.notEqual(await page.title(), 'pwned');
+    await shot(page, '4-quarantine-diff');
+    await page.click('#quarantine-detail button.approve');
+    await page.waitForSelector('#quarantine-title:text-matches("approved$")');
+    assert.match(firstText(await alice.callTool({ name: 'rugpull.get_weather', arguments: { city: 'Bergen' } })), /Bergen/);
+    assert.deepEqual(errors, [], 'no script error or CSP violation in the page');
+  });
+
+  test('a call that needs approval waits; the approver clicks Allow; the client gets its result', async () => {
+    const { page } = approver;
+    await page.click('#tabs button[data-view=approvals]');
+    const call = alice.callTool({ name: 'rugpull.add', arguments: { a: 2, b: 3 } });
+    const card = await page.waitForSelector('#approval-list .approval:has(h3:text-is("alice → rugpull.add"))');
+    assert.match((await card.textContent()) ?? '', /"a": 2/);
+    assert.equal(await page.textContent('#approval-count'), '1');
+    await shot(page, '5-approvals');
+    await (await card.$('button.approve'))?.click();
+    assert.equal(firstText(await call), '5');
+    const row = await page.waitForSelector('#live-rows tr[data-tool="rugpull.add"]', { timeout: LIVE_WITHIN_MS, state: 'attached' });
+    assert.match((await row.textContent()) ?? '', /allowed by abe/);
+    assert.equal(await page.textContent('#approval-count'), '');
+  });
+
+  test('a viewer sees pending calls and quarantines read-only; the API refuses the action even if the page is bypassed', async () => {
+    const { page } = viewer;
+    await page.click('#tabs button[data-view=approvals]');
+    const call = alice.callTool({ name: 'rugpull.add', arguments: { a: 1, b: 1 } }).then(() => 'allowed', (error: Error) => error.message);
+    const card = await page.waitForSelector('#approval-list .approval');
+    assert.equal(await card.$eval('button.approve', (button) => (button as HTMLButtonElement).disabled), true);
+    assert.equal(await card.$eval('button.reject', (button) => (button as HTMLButtonElement).disabled), true);
+    assert.match((await card.textContent()) ?? '', /read-only: your role \(viewer\) may only look/);
+    await shot(page, '6-viewer-approvals');
+    const id = await card.getAttribute('data-id');
+    const status = await page.evaluate(async ({ id: approval, token }) => (await fetch(`/api/v1/approvals/${approval}/allow`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}' })).status, { id, token: VIEWER });
+    assert.equal(status, 403);
+    viewer.errors.length = 0; // the browser logs the refused request it was told to make
+    // The approver ends the wait so the client is not left hanging.
+    await approver.page.click('#tabs button[data-view=approvals]');
+    await (await approver.page.waitForSelector(`#approval-list .approval[data-id="${id}"] button.reject`)).click();
+    assert.match(await call, /an approver denied this call/);
+  });
+
+  test('upstream health, breakers, quotas and scanner findings have their views', async () => {
+    const { page } = viewer;
+    await page.click('#tabs button[data-view=upstreams]');
+    const row = await page.waitForSelector('#upstream-rows tr[data-server="rugpull"]');
+    assert.match((await row.textContent()) ?? '', /rugpullstdioadmitted \(unsigned\)up/);
+    assert.match((await page.textContent('#quota-text')) ?? '', /"enabled": true/);
+    await shot(page, '7-upstreams');
+    await page.click('#tabs button[data-view=findings]');
+    const card = await page.waitForSelector('#finding-list .card[data-server="rugpull"]');
+    assert.match((await card.textContent()) ?? '', /1 quarantine\(s\)/);
+    await shot(page, '8-findings');
+    assert.deepEqual(viewer.errors, []);
+  });
+});
