@@ -42,7 +42,7 @@ describe(`protocol fuzzer over HTTP (FUZZ_SEED=${SEED} FUZZ_HTTP_FRAMES=${HTTP_F
       assert.equal(gw.exited(), undefined, `the gateway died (seed ${SEED}): ${gw.stderr().slice(-3000)}`);
       assert.deepEqual(failures, [], `seed ${SEED}`);
       const legit = await post(url, callBody('legit', 'paced.echo', { text: 'still here' }), { 'mcp-session-id': session });
-      assert.equal((legit.body?.['result'] as { content: Array<{ text: string }> } | undefined)?.content[0]?.text, 'still here');
+      assert.equal((legit.body?.['result'] as { content: Array<{ text: string }> } | undefined)?.content[0]?.text, 'still here', `the legitimate call after the fuzzing: ${legit.status} ${legit.text.slice(0, 500)}`);
       assert.ok(gw.peakRssMb() < RSS_LIMIT_MB, `peak RSS ${gw.peakRssMb()} MB over ${RSS_LIMIT_MB} MB (seed ${SEED})`);
     } finally {
       gw.stop();

@@ -68,11 +68,11 @@ describe('an upstream that hangs, floods, writes garbage or crashes affects only
 
 describe('an upstream that stops reading its input', () => {
   test('cannot make the gateway queue requests without bound: new calls are refused at once', async () => {
-    const gw = await startGateway(configYaml(stdioServer('deaf', fixture('misbehaving-server'), ['--deaf-after-list'], '    limits: { timeoutMs: 60000 }\n')));
+    const gw = await startGateway(configYaml(stdioServer('deaf', fixture('misbehaving-server'), ['--deaf-after-list'], '    limits: { timeoutMs: 10000 }\n')));
     const client = await httpClient(gw.url);
     const big = 'x'.repeat(900 * 1024);
     const outcomes = await Promise.all(
-      Array.from({ length: 16 }, () => client.callTool({ name: 'deaf.echo', arguments: { text: big } }, undefined, { timeout: 60_000 }).then(() => 'answered', (error: Error) => error.message)),
+      Array.from({ length: 16 }, () => client.callTool({ name: 'deaf.echo', arguments: { text: big } }, undefined, { timeout: 20_000 }).then(() => 'answered', (error: Error) => error.message)),
     ).catch((error: Error) => [error.message]);
     const refused = outcomes.filter((outcome) => /not reading its input/.test(outcome));
     assert.ok(refused.length > 0, `expected refusals, got ${JSON.stringify(outcomes.map((o) => o.slice(0, 60)))}`);

@@ -171,7 +171,8 @@ describe('servers that may not start', () => {
       rugpullServer('nomanifest', RUGPULL, 1000, '    trust: signed\n') +
       rugpullServer('untrusted', RUGPULL, 1000, signedBlock('mallory.manifest.yaml')) +
       rugpullServer('unsigned', RUGPULL, 1000, '    trust: unsigned\n') +
-      rugpullServer('pinned', wrapper, 1000, '    trust: unsigned\n');
+      // A process per session, so that the second client below makes a new start (a pooled process, started from the verified code, would be reused).
+      rugpullServer('pinned', wrapper, 1000, '    trust: unsigned\n    isolation: session\n');
     const yaml = gatewayConfig(servers);
     writeFileSync(join(work.path, 'refusals.yaml'), yaml);
     const lock = bastion('lock', '--config', 'refusals.yaml', '--lock', 'refusals-lock.json', '--update', 'pinned');
