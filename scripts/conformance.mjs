@@ -13,6 +13,7 @@
 // Set CONFORMANCE_KEEP=1 to keep the temporary directory (config, Bastion's log, the suite's results);
 // CONFORMANCE_TIMEOUT_MS changes the hard limit on the whole run (default 5 minutes).
 import { execFile, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, request as httpRequest, Agent } from 'node:http';
@@ -280,8 +281,13 @@ function runSuite(url) {
   return new Promise((done) => {
     const args = [suiteBin, 'server', '--url', url, '--expected-failures', baseline, '-o', resultsDir, ...passThrough];
     say(`running: node ${args.map((arg) => (arg.startsWith(root) ? arg.slice(root.length + 1) : arg)).join(' ')}`);
-    suite = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
-    suite.once('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
+    suite = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The suite colours its verdict lines whatever NO_COLOR says; a log (not a terminal) gets plain text.
+    const plain = process.env.NO_COLOR !== undefined || !process.stdout.isTTY;
+    for (const [from, to] of [[suite.stdout, process.stdout], [suite.stderr, process.stderr]]) {
+      createInterface({ input: from, crlfDelay: Infinity }).on('line', (line) => to.write(`${plain ? line.replace(/\u001b\[[0-9;]*m/g, '') : line}\n`));
+    }
+    suite.once('close', (code, signal) => done(code ?? (signal ? 1 : 0)));
   });
 }
 
