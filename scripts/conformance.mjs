@@ -284,8 +284,9 @@ function runSuite(url) {
     suite = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     // The suite colours its verdict lines whatever NO_COLOR says; a log (not a terminal) gets plain text.
     const plain = process.env.NO_COLOR !== undefined || !process.stdout.isTTY;
+    const sgr = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
     for (const [from, to] of [[suite.stdout, process.stdout], [suite.stderr, process.stderr]]) {
-      createInterface({ input: from, crlfDelay: Infinity }).on('line', (line) => to.write(`${plain ? line.replace(/\u001b\[[0-9;]*m/g, '') : line}\n`));
+      createInterface({ input: from, crlfDelay: Infinity }).on('line', (line) => to.write(`${plain ? line.replace(sgr, '') : line}\n`));
     }
     suite.once('close', (code, signal) => done(code ?? (signal ? 1 : 0)));
   });
