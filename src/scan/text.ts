@@ -64,11 +64,44 @@ function printableRatio(text: string): number {
   return printable / [...text].length;
 }
 
+/** 1 for the code units of standard and URL-safe base64 (A-Z a-z 0-9 + / _ -). */
+const BASE64_UNITS = (() => {
+  const table = new Uint8Array(128);
+  for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') table[ch.charCodeAt(0)] = 1;
+  return table;
+})();
+
+function isBase64Unit(unit: number): boolean {
+  return unit < 128 && BASE64_UNITS[unit] === 1;
+}
+
+/**
+ * The matches of /[A-Za-z0-9+/_-]{20,}={0,2}/g, found in one pass: the regex retries at every
+ * position of every shorter run, which made it the costliest step of inspecting a large answer.
+ */
+export function base64Runs(text: string, minLength = 20): string[] {
+  const runs: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= text.length; i += 1) {
+    if (i < text.length && isBase64Unit(text.charCodeAt(i))) {
+      if (start < 0) start = i;
+      continue;
+    }
+    if (start >= 0 && i - start >= minLength) {
+      let end = i;
+      while (end < text.length && end - i < 2 && text.charCodeAt(end) === 0x3d) end += 1;
+      runs.push(text.slice(start, end));
+      i = end - 1;
+    }
+    start = -1;
+  }
+  return runs;
+}
+
 /** Base64 (standard or URL-safe) runs that decode to readable text. */
 export function decodeBase64Runs(text: string): string[] {
   const out: string[] = [];
-  for (const match of text.matchAll(/[A-Za-z0-9+/_-]{20,}={0,2}/g)) {
-    const run = match[0];
+  for (const run of base64Runs(text)) {
     // Identifiers and paths are also long runs of these characters; real base64 mixes cases and digits.
     if (!/[A-Z]/.test(run) || !/[a-z]/.test(run) || run.length % 4 === 1) continue;
     const decoded = Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');

@@ -1,4 +1,5 @@
 import { regexAtoms, regexAtomsDeep } from '../atoms.js';
+import { AtomIndex } from '../atom-index.js';
 import { makeFinding } from '../finding.js';
 import { analyzeIntent } from './intent.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
@@ -98,12 +99,41 @@ function snippet(text: string, index: number, length: number): string {
   return `${start > 0 ? '…' : ''}${text.slice(start, end)}${end < text.length ? '…' : ''}`;
 }
 
-function matchRule(rule: PatternRule, variants: TextVariant[], lowered: string[]): { variant: TextVariant; match: RegExpExecArray } | undefined {
-  for (const [v, variant] of variants.entries()) {
-    for (const [i, pattern] of rule.patterns.entries()) {
+/** A rule set's atoms in one index, and each pattern's atoms as ids into it. */
+interface RulePrefilter {
+  index: AtomIndex;
+  /** byRule[rule][pattern]: the ids of that pattern's atoms (undefined: the pattern has none and always runs). */
+  byRule: (number[] | undefined)[][];
+}
+
+const prefilters = new WeakMap<readonly PatternRule[], RulePrefilter>();
+
+function prefilterFor(rules: readonly PatternRule[]): RulePrefilter {
+  let prefilter = prefilters.get(rules);
+  if (prefilter === undefined) {
+    const index = new AtomIndex(rules.flatMap((rule) => rule.atoms.flatMap((atoms) => atoms ?? [])));
+    const byRule = rules.map((rule) => rule.atoms.map((atoms) => atoms?.map((atom) => index.idOf(atom) as number)));
+    prefilter = { index, byRule };
+    prefilters.set(rules, prefilter);
+  }
+  return prefilter;
+}
+
+function anyPresent(ids: number[], found: Uint8Array): boolean {
+  for (let k = 0; k < ids.length; k += 1) if (found[ids[k] as number] === 1) return true;
+  return false;
+}
+
+// Indexed loops: this runs for every rule, pattern and variant of every inspected text.
+function matchRule(rule: PatternRule, atomIds: (number[] | undefined)[], variants: TextVariant[], present: Uint8Array[]): { variant: TextVariant; match: RegExpExecArray } | undefined {
+  for (let v = 0; v < variants.length; v += 1) {
+    const variant = variants[v] as TextVariant;
+    const found = present[v] as Uint8Array;
+    for (let i = 0; i < rule.patterns.length; i += 1) {
       // YARA-style prefilter: a pattern none of whose required literals occurs cannot match.
-      const atoms = rule.atoms[i];
-      if (atoms && !atoms.some((atom) => (lowered[v] as string).includes(atom))) continue;
+      const ids = atomIds[i];
+      if (ids !== undefined && !anyPresent(ids, found)) continue;
+      const pattern = rule.patterns[i] as RegExp;
       pattern.lastIndex = 0;
       const match = pattern.exec(variant.text);
       if (match) return { variant, match };
@@ -115,10 +145,11 @@ function matchRule(rule: PatternRule, variants: TextVariant[], lowered: string[]
 /** Runs the pattern rules over one text (also used for tool outputs in the behaviour run). */
 export function scanText(text: string, location: FindingLocation, rules: RuleSet, analyzer: 'metadata' | 'behaviour' = 'metadata'): Finding[] {
   const variants = textVariants(text, rules.unicode);
-  const lowered = variants.map((v) => v.text.toLowerCase());
+  const prefilter = prefilterFor(rules.metadata);
+  const present = variants.map((v) => prefilter.index.scan(v.text.toLowerCase()));
   const findings: Finding[] = [];
-  for (const rule of rules.metadata) {
-    const hit = matchRule(rule, variants, lowered);
+  for (const [r, rule] of rules.metadata.entries()) {
+    const hit = matchRule(rule, prefilter.byRule[r] as (number[] | undefined)[], variants, present);
     if (!hit) continue;
     const encoded = hit.variant.kind !== 'raw' && hit.variant.kind !== 'cleaned';
     findings.push(makeFinding({
@@ -190,6 +221,7 @@ const LATIN = /\p{Script=Latin}/u;
 const OTHER_CASED = /[\p{Script=Cyrillic}\p{Script=Greek}\p{Script=Armenian}]/u;
 
 function mixedScriptWords(text: string): string[] {
+  if (isPlainAscii(text)) return [];
   return (text.match(/[\p{L}\p{M}]+/gu) ?? []).filter((word) => LATIN.test(word) && OTHER_CASED.test(word));
 }
 

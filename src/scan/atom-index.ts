@@ -1,0 +1,141 @@
+/**
+ * Finds which of a fixed set of literal strings ("atoms", see atoms.ts) occur in a text, in one
+ * pass over the text (Aho-Corasick). The pattern rules use it as their prefilter: testing each
+ * rule's atoms with `includes` costs (number of atoms) passes over the text, which made output
+ * inspection cost about a millisecond per KiB and let a large tool answer hold the event loop.
+ *
+ * Matching is on UTF-16 code units, exactly like `String.prototype.includes`, so the answer is
+ * the same as testing every atom with `includes` (the tests check this on random texts).
+ */
+
+/** Transitions for ASCII code units are a dense table; others go through per-state maps. */
+const DENSE = 128;
+
+export class AtomIndex {
+  /** Distinct atoms, by id. */
+  readonly atoms: readonly string[];
+  private readonly ids = new Map<string, number>();
+  /** dense[state * DENSE + unit]: the next state for an ASCII unit, failure links already folded in. */
+  private dense = new Int32Array(0);
+  /** Trie edges for non-ASCII units (sparse), followed with failure links at search time. */
+  private readonly wide: (Map<number, number> | undefined)[] = [];
+  private fail: Int32Array = new Int32Array(0);
+  /** Atom ids ending exactly at each state. */
+  private readonly endsHere: number[][] = [];
+  /** Nearest state on the failure chain that ends an atom (-1: none). */
+  private outputLink: Int32Array = new Int32Array(0);
+  /** Per-state stamp of the last search that reported it, so each state's outputs are walked once per search. */
+  private seen: Uint32Array = new Uint32Array(0);
+  private stamp = 0;
+
+  constructor(atoms: Iterable<string>) {
+    const distinct: string[] = [];
+    for (const atom of atoms) {
+      if (atom.length === 0 || this.ids.has(atom)) continue;
+      this.ids.set(atom, distinct.length);
+      distinct.push(atom);
+    }
+    this.atoms = distinct;
+    this.build();
+  }
+
+  /** The id of an atom given to the constructor (undefined for one it was not given). */
+  idOf(atom: string): number | undefined {
+    return this.ids.get(atom);
+  }
+
+  /** found[id] is 1 when atom `id` occurs in `text`. */
+  scan(text: string): Uint8Array {
+    const found = new Uint8Array(this.atoms.length);
+    if (this.atoms.length === 0) return found;
+    this.stamp = this.stamp === 0xffffffff ? 1 : this.stamp + 1;
+    if (this.stamp === 1) this.seen.fill(0);
+    const { dense, seen, stamp } = this;
+    let state = 0;
+    for (let i = 0; i < text.length; i += 1) {
+      const unit = text.charCodeAt(i);
+      state = unit < DENSE ? (dense[state * DENSE + unit] as number) : this.stepWide(state, unit);
+      if (seen[state] === stamp) continue;
+      seen[state] = stamp;
+      this.report(state, found);
+    }
+    return found;
+  }
+
+  private report(state: number, found: Uint8Array): void {
+    let at = (this.endsHere[state] as number[]).length > 0 ? state : (this.outputLink[state] as number);
+    while (at > 0) {
+      for (const id of this.endsHere[at] as number[]) found[id] = 1;
+      at = this.outputLink[at] as number;
+    }
+  }
+
+  private stepWide(state: number, unit: number): number {
+    let at = state;
+    for (;;) {
+      const next = this.wide[at]?.get(unit);
+      if (next !== undefined) return next;
+      if (at === 0) return 0;
+      at = this.fail[at] as number;
+    }
+  }
+
+  private build(): void {
+    // The trie, with every edge (ASCII too) kept sparse while building.
+    const edges: Map<number, number>[] = [new Map()];
+    this.endsHere.push([]);
+    this.atoms.forEach((atom, id) => {
+      let state = 0;
+      for (let i = 0; i < atom.length; i += 1) {
+        const unit = atom.charCodeAt(i);
+        let next = (edges[state] as Map<number, number>).get(unit);
+        if (next === undefined) {
+          next = edges.length;
+          edges.push(new Map());
+          this.endsHere.push([]);
+          (edges[state] as Map<number, number>).set(unit, next);
+        }
+        state = next;
+      }
+      (this.endsHere[state] as number[]).push(id);
+    });
+    const count = edges.length;
+    this.fail = new Int32Array(count);
+    this.outputLink = new Int32Array(count).fill(-1);
+    this.seen = new Uint32Array(count);
+    this.dense = new Int32Array(count * DENSE);
+    for (let s = 0; s < count; s += 1) {
+      const wide = new Map<number, number>();
+      for (const [unit, next] of edges[s] as Map<number, number>) if (unit >= DENSE) wide.set(unit, next);
+      this.wide.push(wide.size > 0 ? wide : undefined);
+    }
+    // Breadth-first, so a state's failure target is complete before the state itself.
+    const queue: number[] = [];
+    for (let unit = 0; unit < DENSE; unit += 1) {
+      const next = (edges[0] as Map<number, number>).get(unit) ?? 0;
+      this.dense[unit] = next;
+      if (next !== 0) queue.push(next);
+    }
+    for (const [unit, next] of edges[0] as Map<number, number>) if (unit >= DENSE) queue.push(next);
+    for (let head = 0; head < queue.length; head += 1) {
+      const state = queue[head] as number;
+      const failState = this.fail[state] as number;
+      this.outputLink[state] = (this.endsHere[failState] as number[]).length > 0 ? failState : (this.outputLink[failState] as number);
+      for (let unit = 0; unit < DENSE; unit += 1) {
+        const child = (edges[state] as Map<number, number>).get(unit);
+        if (child === undefined) {
+          this.dense[state * DENSE + unit] = this.dense[failState * DENSE + unit] as number;
+        } else {
+          this.fail[child] = this.dense[failState * DENSE + unit] as number;
+          this.dense[state * DENSE + unit] = child;
+          queue.push(child);
+        }
+      }
+      for (const [unit, child] of edges[state] as Map<number, number>) {
+        if (unit < DENSE) continue;
+        this.fail[child] = state === 0 ? 0 : this.stepWide(failState, unit);
+        queue.push(child);
+      }
+    }
+  }
+}
