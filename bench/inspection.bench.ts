@@ -1,6 +1,7 @@
 // Output inspection per call, as a ratio to the same guard chain without it, measured in the
 // same run: the guard that inspects a tool's answer against a pass-through guard, on answers of
 // the shapes tools return (short text, a 64 KiB text, 200 content items, deep structured content).
+import { performance } from 'node:perf_hooks';
 import { CallContext } from '../src/pipeline/context.js';
 import { success, type Outcome } from '../src/pipeline/outcome.js';
 import type { Guard } from '../src/pipeline/chain.js';
@@ -44,3 +45,24 @@ for (const [label, result] of shapes) {
   const inspected = await perCallUs(inspecting, result, 5);
   process.stdout.write(`| ${label} | ${base.toFixed(2)} | ${inspected.toFixed(2)} | ${(inspected / base).toFixed(1)}x | ${(inspected - base).toFixed(1)} |\n`);
 }
+
+// A large answer: inspected on the event loop, or on a worker thread (the default above
+// offloadBytes). What matters is the event loop's busy time per answer: that is what every other
+// session waits for.
+const large = { content: [{ type: 'text', text: line.repeat(Math.ceil((4 << 20) / line.length)) }] };
+async function eventLoopCost(guard: Guard, result: unknown, calls: number): Promise<{ busyMs: number; wallMs: number }> {
+  const answer = async (): Promise<Outcome> => success(result);
+  await guard.handle(ctx(), answer);
+  const before = performance.eventLoopUtilization();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < calls; i += 1) await guard.handle(ctx(), answer);
+  const elu = performance.eventLoopUtilization(before);
+  return { busyMs: elu.active / calls, wallMs: Number(process.hrtime.bigint() - start) / 1e6 / calls };
+}
+const onLoop = await eventLoopCost(createOutputInspectionGuard({ offloadBytes: 0 }), large, 5);
+const offloaded = await eventLoopCost(createOutputInspectionGuard(), large, 5);
+process.stdout.write('\n| 4 MiB text answer | event loop busy (ms/answer) | wall (ms/answer) |\n|---|---|---|\n');
+process.stdout.write(`| inspected on the event loop (offloadBytes: 0) | ${onLoop.busyMs.toFixed(1)} | ${onLoop.wallMs.toFixed(1)} |\n`);
+process.stdout.write(`| inspected on a worker thread (default) | ${offloaded.busyMs.toFixed(1)} | ${offloaded.wallMs.toFixed(1)} |\n`);
+process.stdout.write(`event loop time per large answer, worker / event loop: ${(offloaded.busyMs / onLoop.busyMs).toFixed(2)}\n`);
+process.exit(0);

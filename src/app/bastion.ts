@@ -93,7 +93,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const inspection = config.scan.outputInspection;
     const review = new ReviewStore({ dir: join(stateDir, 'review'), maxEntries: inspection.reviewMaxEntries, maxTotalBytes: inspection.reviewMaxBytes, maxEntryBytes: DEFAULT_REVIEW_LIMITS.maxEntryBytes });
     const onReviewError = (error: unknown): void => logger.error({ err: error }, 'could not store a withheld output for review (it stays withheld)');
-    if (inspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: inspection.blockAt, maxInspectedBytes: inspection.maxInspectedBytes, review, onReviewError }));
+    if (inspection.enabled) afterRouting.push(createOutputInspectionGuard({ blockAt: inspection.blockAt, maxInspectedBytes: inspection.maxInspectedBytes, offloadBytes: inspection.offloadBytes, offloadThreads: inspection.offloadThreads, review, onReviewError }));
     const gatewayOptions: GatewayOptions = {
       loaded: gatewayConfig,
       logger,

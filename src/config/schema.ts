@@ -280,6 +280,8 @@ export const configSchema = {
             enabled: { type: 'boolean', default: true, description: 'true (default): withhold tool, prompt and resource results that carry instructions to the model' },
             blockAt: { enum: ['info', 'low', 'medium', 'high', 'critical'], default: 'high', description: 'the finding severity at which a result is withheld' },
             maxInspectedBytes: { type: 'integer', minimum: 4096, maximum: 1_073_741_824, default: 16 * 1024 * 1024, description: 'bytes of text inspected per answer; a larger answer is withheld (fail closed), e.g. 16777216' },
+            offloadBytes: { type: 'integer', minimum: 0, maximum: 1_073_741_824, default: 256 * 1024, description: 'answers with more text than this are inspected on a worker thread so the event loop keeps serving other sessions; 0 keeps all inspection on the event loop, e.g. 262144' },
+            offloadThreads: { type: 'integer', minimum: 1, maximum: 16, default: 1, description: 'worker threads for inspecting large answers, e.g. 1' },
             reviewMaxEntries: { type: 'integer', minimum: 1, maximum: 100_000, default: 500, description: 'withheld outputs kept for bastion review (oldest dropped first)' },
             reviewMaxBytes: { type: 'integer', minimum: 65536, maximum: 10_737_418_240, default: 64 * 1024 * 1024, description: 'bytes of withheld outputs kept for bastion review (oldest dropped first)' },
           },

@@ -212,7 +212,7 @@ export interface BastionConfig {
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
   /** Marketplace verification at boot and output inspection (docs/scan.md). */
-  scan: ScanConfig & { outputInspection: { enabled: boolean; blockAt: 'info' | 'low' | 'medium' | 'high' | 'critical'; maxInspectedBytes: number; reviewMaxEntries: number; reviewMaxBytes: number } };
+  scan: ScanConfig & { outputInspection: { enabled: boolean; blockAt: 'info' | 'low' | 'medium' | 'high' | 'critical'; maxInspectedBytes: number; offloadBytes: number; offloadThreads: number; reviewMaxEntries: number; reviewMaxBytes: number } };
   /** Least privilege (docs/policy.md). */
   policy: PolicyConfig & { enforce: boolean };
   servers: Record<string, ServerConfig>;

@@ -9,6 +9,7 @@ import type { TrustedKey } from './signing.js';
 import { severityRank, type Finding, type Severity } from './types.js';
 import { collectTexts } from './output-texts.js';
 import { newReviewId, type ReviewStore } from './review.js';
+import { InspectionWorkers } from './inspect-offload.js';
 
 export interface OutputInspectionOptions {
   rules?: RuleSet;
@@ -28,10 +29,21 @@ export interface OutputInspectionOptions {
   review?: ReviewStore;
   /** Called when a withheld output could not be stored (the output stays withheld). */
   onReviewError?: (error: unknown) => void;
+  /**
+   * Answers with more text than this are inspected on a worker thread, so that a large answer
+   * does not hold the event loop (default 256 KiB; 0 inspects everything on the event loop).
+   * Custom `rules` always run on the event loop.
+   */
+  offloadBytes?: number;
+  /** Worker threads for offloaded inspection (default 1). */
+  offloadThreads?: number;
+  /** The worker pool to use instead of the guard's own (tests). */
+  workers?: InspectionWorkers;
 }
 
 const OUTPUT_CATEGORIES = ['hidden-instruction', 'shadowing', 'exfiltration'];
 export const DEFAULT_MAX_INSPECTED_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_OFFLOAD_BYTES = 256 * 1024;
 
 /** Every text a result carries to the model, at any depth and count (no budget: for tests and tools). */
 export function resultTexts(result: unknown): string[] {
@@ -44,6 +56,10 @@ export interface InspectionVerdict {
   blocking: Finding[];
   /** The message had more text than the budget: it was not fully inspected and must be withheld. */
   overBudget: boolean;
+  /** Why inspection itself failed (a worker thread died): the message must be withheld. */
+  failed?: string;
+  /** Where the texts were scanned. */
+  inspectedOn: 'event-loop' | 'worker';
 }
 
 /** Scans every string of a message with the output rules; shared by output inspection and server-to-client requests. */
@@ -62,13 +78,34 @@ export class TextInspector {
 
   inspect(value: unknown, subject: string, field: string): InspectionVerdict {
     const collected = collectTexts(value, this.maxInspectedBytes);
+    return this.verdict(this.inspectTexts(collected.texts, subject, field), collected.exhausted, 'event-loop');
+  }
+
+  /** The findings of each text, as `inspect` gathers them. */
+  inspectTexts(texts: readonly string[], subject: string, field: string): Finding[] {
     const findings: Finding[] = [];
     const location = { subject, field };
-    for (const text of collected.texts) {
+    for (const text of texts) {
       findings.push(...scanText(text, location, this.rules, 'behaviour'), ...analyzeHiddenCharacters({ text, location, isIdentifier: false }, this.rules));
     }
+    return findings;
+  }
+
+  verdict(findings: Finding[], overBudget: boolean, inspectedOn: InspectionVerdict['inspectedOn']): InspectionVerdict {
     const blocking = findings.filter((f) => severityRank(f.severity) >= severityRank(this.blockAt));
-    return { findings, blocking, overBudget: collected.exhausted };
+    return { findings, blocking, overBudget, inspectedOn };
+  }
+}
+
+/** Inspects on the event loop, or on a worker thread when the answer is large; never throws (a failure is in the verdict). */
+async function inspectAnswer(inspector: TextInspector, workers: () => InspectionWorkers | undefined, offloadBytes: number, value: unknown, subject: string, field: string): Promise<InspectionVerdict> {
+  const collected = collectTexts(value, inspector.maxInspectedBytes);
+  const pool = offloadBytes > 0 && collected.charged > offloadBytes && !collected.exhausted ? workers() : undefined;
+  if (pool === undefined) return inspector.verdict(inspector.inspectTexts(collected.texts, subject, field), collected.exhausted, 'event-loop');
+  try {
+    return inspector.verdict(await pool.inspect(collected.texts, subject, field), false, 'worker');
+  } catch (error) {
+    return { ...inspector.verdict([], false, 'worker'), failed: error instanceof Error ? error.message : String(error) };
   }
 }
 
@@ -81,6 +118,13 @@ export class TextInspector {
  */
 export function createOutputInspectionGuard(options: OutputInspectionOptions = {}): Guard {
   const inspector = new TextInspector(options);
+  const offloadBytes = options.rules === undefined ? (options.offloadBytes ?? DEFAULT_OFFLOAD_BYTES) : 0;
+  let ownWorkers: InspectionWorkers | undefined;
+  const workers = (): InspectionWorkers => {
+    if (options.workers !== undefined) return options.workers;
+    ownWorkers ??= new InspectionWorkers({ blockAt: options.blockAt ?? 'high', threads: options.offloadThreads ?? 1, ...(options.categories ? { categories: options.categories } : {}) });
+    return ownWorkers;
+  };
   const methods = new Set(options.methods ?? ['tools/call', 'prompts/get', 'resources/read', 'completion/complete']);
   return {
     name: 'output-inspection',
@@ -90,19 +134,23 @@ export function createOutputInspectionGuard(options: OutputInspectionOptions = {
       // Bastion's own refusals carry no upstream text; an upstream's error body does.
       const produced = outcome.ok ? outcome.result : outcome.error;
       const subject = `${ctx.target?.server ?? 'upstream'}:${ctx.target?.name ?? ctx.method}`;
-      const verdict = inspector.inspect(produced, subject, outcome.ok ? 'result' : 'error');
-      if (verdict.blocking.length === 0 && !verdict.overBudget) return outcome;
-      const ruleIds = verdict.overBudget ? ['inspection-budget'] : [...new Set(verdict.blocking.map((f) => f.ruleId))];
+      const verdict = await inspectAnswer(inspector, workers, offloadBytes, produced, subject, outcome.ok ? 'result' : 'error');
+      if (verdict.blocking.length === 0 && !verdict.overBudget && verdict.failed === undefined) return outcome;
+      const uninspectable = verdict.overBudget || verdict.failed !== undefined;
+      const ruleIds = verdict.overBudget ? ['inspection-budget'] : verdict.failed !== undefined ? ['inspection-failed'] : [...new Set(verdict.blocking.map((f) => f.ruleId))];
       const why = verdict.overBudget
         ? `it holds more than the ${inspector.maxInspectedBytes} bytes of text output inspection reads`
-        : `it carries instructions aimed at the model (${verdict.blocking[0]?.title ?? ruleIds[0]})`;
+        : verdict.failed !== undefined
+          ? `it could not be inspected (${verdict.failed})`
+          : `it carries instructions aimed at the model (${verdict.blocking[0]?.title ?? ruleIds[0]})`;
       const reviewId = storeForReview(options, ctx, subject, produced, why, ruleIds, verdict.blocking);
       ctx.audit.decision = 'deny';
       ctx.audit.deniedBy = 'output-inspection';
-      ctx.audit.reason = `output withheld: ${verdict.overBudget ? 'over the inspection budget' : `carries instructions to the model (${ruleIds.join(', ')})`}${reviewId === undefined ? '' : `; review ${reviewId}`}`;
+      const withheldFor = verdict.overBudget ? 'over the inspection budget' : verdict.failed !== undefined ? `inspection failed: ${verdict.failed}` : `carries instructions to the model (${ruleIds.join(', ')})`;
+      ctx.audit.reason = `output withheld: ${withheldFor}${reviewId === undefined ? '' : `; review ${reviewId}`}`;
       const where = reviewId === undefined ? 'An operator can find the denial in the audit log.' : `An operator can review it with: bastion review show ${reviewId}`;
       return failure(ErrorCode.Forbidden, `Bastion withheld the ${outcome.ok ? 'output' : 'error'} of ${subject}: ${why}. ${where}`, {
-        reason: verdict.overBudget ? 'output-uninspectable' : 'output-injection',
+        reason: uninspectable ? 'output-uninspectable' : 'output-injection',
         ruleIds,
         ...(reviewId === undefined ? {} : { reviewId }),
       });
