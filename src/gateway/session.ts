@@ -9,6 +9,7 @@ import { negotiateProtocolVersion } from './protocol.js';
 import { Router } from './router.js';
 import { resolveTarget } from './target.js';
 import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests.js';
+import type { ProcessSubject } from './upstream/channel.js';
 import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
 import { poolsFor, upstreamBaseOptions } from './pool/registry.js';
@@ -46,6 +47,8 @@ export interface GatewayRuntime {
   events: GatewayEventSink;
   /** The audit log's keyed digest of a canonical JSON text (prompt_digest of server requests). */
   auditDigest: (canonicalJson: string) => string;
+  /** A key of the sandbox view a process of `server` serving `subject` gets now (pools compare it after a policy change). */
+  sandboxViewKey?: (server: string, subject: ProcessSubject) => string;
   /** Per-agent tokens for remote servers with `auth` (src/credentials). */
   credentials?: UpstreamCredentials;
 }
@@ -194,6 +197,7 @@ export class GatewaySession {
           ...upstreamBaseOptions(this.runtime, name),
           logger: this.runtime.logger.child({ session: this.sessionId }),
           initialize,
+          serves: { isolation: 'session', agentId: this.owner?.agentId ?? null },
           // The token is the session owner's own (never another agent's or a shared one).
           bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
           events: {

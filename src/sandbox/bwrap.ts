@@ -124,6 +124,8 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
     const real = realpathSync(path);
     bwrap.push('--ro-bind', real, real);
   }
+  // Before the binds: a granted directory below a hidden one is bound on top of the empty one.
+  for (const path of spec.hiddenPaths ?? []) bwrap.push('--perms', '0555', '--dir', path);
   for (const grant of view.paths) bwrap.push(grant.writable ? '--bind' : '--ro-bind', grant.path, grant.path);
   if (network && input.egressSocket) bwrap.push('--ro-bind', input.egressSocket, SANDBOX_EGRESS_SOCKET);
   if (network && input.relayScript) bwrap.push('--ro-bind', input.relayScript, SANDBOX_RELAY);
