@@ -3,61 +3,12 @@
 // other's, even through a tool that declares no path, and even when a directory the gateway has
 // just checked is swapped for a symlink to the other agent's directory (real bubblewrap).
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { serverUid } from '../../../src/sandbox/index.js';
-import { firstText, fixture, httpClient, startGateway, stdioServer, tempDir, type RunningGateway } from '../../helpers/gateway.js';
-import { policyGatewayYaml } from '../../policy/helpers.js';
-
-async function call(client: Client, tool: string, args: Record<string, unknown>): Promise<string> {
-  return client.callTool({ name: `probe.${tool}`, arguments: args }).then(
-    (result) => (result.isError === true ? `tool error: ${firstText(result)}` : firstText(result)),
-    (error: Error) => `error: ${error.message}`,
-  );
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-export function viewsPolicy(root: string, agents: Record<string, string>): string {
-  return ['version: 1', 'agents:', ...Object.entries(agents).flatMap(([agent, dir]) => [
-    `  ${agent}:`,
-    '    grants:',
-    '      - "exec:tools:[probe.exists, probe.read_later, probe.whoami]"',
-    `      - "read:filesystem:${join(root, dir)}"`,
-    `      - "write:filesystem:${join(root, dir)}"`,
-  ]), ''].join('\n');
-}
-
-export function viewsGatewayYaml(root: string, agents: string[], extra = ''): string {
-  const server = stdioServer('probe', fixture('view-probe-server'), [], [
-    `    scopes: [${JSON.stringify(`read:filesystem:${root}`)}, ${JSON.stringify(`write:filesystem:${root}`)}]`,
-    '    isolation: agent',
-    extra,
-    '    tools:',
-    '      exists: { scopes: [] }',
-    '      whoami: { scopes: [] }',
-    '      read_later: { scopes: ["read:filesystem:${path}", "read:filesystem:${go}", "write:filesystem:${out}"] }',
-    '',
-  ].filter((line) => line !== '').join('\n') + '\n');
-  return policyGatewayYaml({ agents, policyFile: join(root, 'policy.yaml'), servers: server }).replace('sandbox: { backend: none }', 'sandbox: { backend: bwrap }');
-}
-
-/** The agents' directories, writable by the sandbox's uid when the tests run as root. */
-export function agentDirectories(root: string, dirs: string[]): void {
-  chmodSync(root, 0o755);
-  for (const dir of dirs) {
-    mkdirSync(join(root, dir), { recursive: true });
-    if (process.getuid?.() === 0) chownSync(join(root, dir), serverUid('probe'), serverUid('probe'));
-  }
-}
+import { httpClient, startGateway, tempDir, type RunningGateway } from '../../helpers/gateway.js';
+import { agentDirectories, call, until, viewsGatewayYaml, viewsPolicy } from './views-helpers.js';
 
 describe('per-agent sandbox views (bwrap)', () => {
   const tmp = tempDir('bastion-pool-views-');
