@@ -31,10 +31,10 @@ export function viewsPolicy(root: string, agents: Record<string, string | string
   ]), ''].join('\n');
 }
 
-export function viewsGatewayYaml(root: string, agents: string[], extra = ''): string {
+export function viewsGatewayYaml(root: string, agents: string[], extra = '', isolation: 'agent' | 'shared' = 'agent'): string {
   const server = stdioServer('probe', fixture('view-probe-server'), [], [
     `    scopes: [${JSON.stringify(`read:filesystem:${root}`)}, ${JSON.stringify(`write:filesystem:${root}`)}]`,
-    '    isolation: agent',
+    `    isolation: ${isolation}`,
     extra,
     '    tools:',
     '      exists: { scopes: [] }',

@@ -66,3 +66,33 @@ describe('per-agent sandbox views (bwrap)', () => {
     assert.equal(await call(bob, 'read_later', { path: join(root, 'b', 'file.txt'), go: join(root, 'b', 'go'), out: join(root, 'b', 'read.txt') }), 'B-secret');
   });
 });
+
+describe('a shared process binds only what every agent reaching it holds (bwrap)', () => {
+  const tmp = tempDir('bastion-pool-views-shared-');
+  const root = realpathSync(tmp.path);
+  let gw: RunningGateway;
+  let alice: Client;
+  let bob: Client;
+
+  before(async () => {
+    agentDirectories(root, ['a', 'b']);
+    writeFileSync(join(root, 'a', 'common.txt'), 'both may read');
+    writeFileSync(join(root, 'b', 'bob-only.txt'), 'only bob may read');
+    writeFileSync(join(root, 'policy.yaml'), viewsPolicy(root, { alice: 'a', bob: ['a', 'b'] }));
+    gw = await startGateway(viewsGatewayYaml(root, ['alice', 'bob'], '', 'shared'));
+    [alice, bob] = await Promise.all([httpClient(gw.url, 'alice-token'), httpClient(gw.url, 'bob-token')]);
+  });
+
+  after(async () => {
+    await Promise.all([alice?.close(), bob?.close()]);
+    await gw?.stop();
+    tmp.cleanup();
+  });
+
+  it("one process; the directory both hold is there; bob's own is not, since alice must not get through it what only bob holds", async () => {
+    assert.equal(await call(alice, 'exists', { path: join(root, 'a', 'common.txt') }), 'yes');
+    assert.equal(await call(bob, 'exists', { path: join(root, 'a', 'common.txt') }), 'yes');
+    assert.equal(await call(bob, 'exists', { path: join(root, 'b', 'bob-only.txt') }), 'no');
+    assert.equal(gw.gateway.pools.list('probe').length, 1);
+  });
+});
