@@ -11,7 +11,7 @@ import { nprocLimit, resolveSandboxConfig, type SandboxConfig, type SandboxLimit
 import { sandboxViewFromScopes, type SandboxView } from './scopes.js';
 import { seccompFilterBytes } from './seccomp.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
-import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, serverUid } from './host.js';
+import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, processHardLimit, serverUid } from './host.js';
 import { startEgressBroker, type EgressBroker } from './broker.js';
 import { accessProblems, type AccessCheck } from './access.js';
 import { nameExit } from './exit.js';
@@ -84,7 +84,9 @@ function rlimitArgs(limits: SandboxLimits, instances: number | undefined): strin
     `--fsize=${pair(limits.fileSizeBytes)}`,
     // The cgroup pids limit is the precise one, per copy (it reports refusals); RLIMIT_NPROC counts
     // all copies under the uid together, so it is the aggregate backstop when cgroups are unavailable.
-    `--nproc=${pair(nprocLimit(limits, instances))}`,
+    // Never above the gateway's own hard limit: raising it needs CAP_SYS_RESOURCE (often dropped
+    // in containers, where prlimit then fails with EPERM), and the host's limit binds anyway.
+    `--nproc=${pair(Math.min(nprocLimit(limits, instances), processHardLimit() ?? Number.MAX_SAFE_INTEGER))}`,
     '--core=0:0',
   ];
 }
