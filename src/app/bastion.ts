@@ -7,7 +7,7 @@ import type { Guard } from '../pipeline/index.js';
 import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy } from '../policy/index.js';
 import { policyInputs } from './policy-inputs.js';
 import type { SandboxHandle } from '../sandbox/index.js';
-import { createSandboxLauncher } from './sandbox.js';
+import { createSandboxLauncher, sandboxViews } from './sandbox.js';
 import { eventRecorder, type RecordEvent } from './events.js';
 import { hintWhenAllUndeclared } from './undeclared-hint.js';
 import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
@@ -86,6 +86,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const approvals = policy === undefined ? undefined : new ApprovalQueue();
     if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));
     const sandboxes = new SandboxRegistry();
+    // Each process's sandbox binds only the grants of whom it serves, read from the policy in force at its start.
+    const views = sandboxViews(config, () => policy?.current);
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.
     const limits = await openLimits(options, record, sandboxes);
@@ -98,7 +100,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       loaded: gatewayConfig,
       logger,
       version: options.version,
-      launcher: guardLaunches(createSandboxLauncher(config, record, logger, (server, handle) => sandboxes.add(server, handle)), loaded, admissions, audit, logger),
+      launcher: guardLaunches(createSandboxLauncher(config, record, logger, (server, handle) => sandboxes.add(server, handle), views), loaded, admissions, audit, logger),
+      sandboxViewKey: (server, serves) => views.keyFor(server, serves),
       inspectDefinitions: hashlockInspector(admissions, record, logger, loaded),
       extraGuards: { outermost, afterRouting },
       events: record,
@@ -106,6 +109,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       ...(policy === undefined ? {} : { listFilter: hintWhenAllUndeclared(createListFilter(policy), policy, logger, record), serverRequestPolicy: createServerRequestPolicy(policy) }),
     };
     const gateway = new Gateway(gatewayOptions);
+    // A reload that changes an agent's grants restarts that agent's pooled processes with the new view.
+    policy?.onReloaded(() => void gateway.policyChanged().catch((error: unknown) => logger.error({ err: error }, 'could not restart pooled processes with the new sandbox views')));
     await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });
     // Sinks read the committed log files from their cursors; they start after the start record is on disk.
     if (auditConfig.sinks.length > 0) shipping = startShipping({ sinks: auditConfig.sinks, audit, cursorDir: cursorDirOf(stateDir), logger });

@@ -1,9 +1,10 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, parse, sep } from 'node:path';
 import type { BastionConfig, ServerConfig } from '../config/index.js';
-import type { LaunchSpec, ProcessLauncher } from '../gateway/index.js';
+import type { LaunchSpec, ProcessLauncher, ProcessSubject } from '../gateway/index.js';
 import type { Logger } from '../observability/index.js';
-import { createSandbox, resolveSandboxConfig, type SandboxBackend, type SandboxHandle, type SandboxOverride } from '../sandbox/index.js';
+import { agentsReaching, sandboxGrants, type PolicyEvaluator } from '../policy/index.js';
+import { createSandbox, everyAgent, narrowScopes, resolveSandboxConfig, type NarrowedScopes, type SandboxBackend, type SandboxHandle, type SandboxOverride } from '../sandbox/index.js';
 import type { RecordEvent } from './events.js';
 
 /** Called with each started server's sandbox handle (the limits module reads CPU time from it). */
@@ -14,7 +15,7 @@ export type SandboxStartListener = (server: string, handle: SandboxHandle) => vo
  * egress built from the server's scopes: the same declarations the policy checks per call,
  * enforced a second time by the kernel.
  */
-export function createSandboxLauncher(config: BastionConfig, record: RecordEvent, logger: Logger, onStart: SandboxStartListener): ProcessLauncher {
+export function createSandboxLauncher(config: BastionConfig, record: RecordEvent, logger: Logger, onStart: SandboxStartListener, views: SandboxViews = sandboxViews(config, () => undefined)): ProcessLauncher {
   const backends = new Map<string, SandboxBackend>();
   const backendFor = (server: string): SandboxBackend => {
     let backend = backends.get(server);
@@ -30,6 +31,8 @@ export function createSandboxLauncher(config: BastionConfig, record: RecordEvent
     async launch(spec: LaunchSpec) {
       const server = config.servers[spec.server] as ServerConfig;
       const backend = backendFor(spec.server);
+      const view = views.viewFor(spec.server, spec.serves);
+      if (spec.serves !== undefined) record('sandbox.view', { server: spec.server, isolation: spec.serves.isolation, agent_id: spec.serves.agentId, scopes: view.scopes.length, hidden: view.hidden.length });
       const handle = await backend.spawn({
         serverName: spec.server,
         command: spec.command,
@@ -37,7 +40,8 @@ export function createSandboxLauncher(config: BastionConfig, record: RecordEvent
         env: spec.env,
         ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
         packageDirs: server.sandbox?.packageDirs ?? packageDirsFor([spec.command, ...spec.args]),
-        scopes: sandboxScopes(server),
+        scopes: view.scopes,
+        ...(view.hidden.length > 0 ? { hiddenPaths: view.hidden } : {}),
         instances: (config.listeners.http?.maxSessions ?? 0) + (config.listeners.stdio === undefined ? 0 : 1),
       });
       for (const warning of handle.warnings) {
@@ -58,6 +62,42 @@ export function createSandboxLauncher(config: BastionConfig, record: RecordEvent
       });
       onStart(spec.server, handle);
       return { child: handle.child, dispose: () => handle.dispose(), describeExit: (code, signal) => handle.describeExit(code, signal) };
+    },
+  };
+}
+
+/** The sandbox view of each process: the server's declared scopes, narrowed to the grants of whom it serves. */
+export interface SandboxViews {
+  viewFor(server: string, serves: ProcessSubject | undefined): NarrowedScopes;
+  /** A key of the view a process serving `serves` would get now (it changes when the policy changes what it binds). */
+  keyFor(server: string, serves: ProcessSubject): string;
+}
+
+/**
+ * Per-agent views (docs/security.md, "Upstream isolation levels"). `session` and `agent`: the
+ * declared scopes narrowed to that agent's grants. `shared`: narrowed to what every agent that may
+ * reach the server is granted (the intersection), so no agent's grant widens another's view.
+ * Without a policy (policy.enforce false) there is nothing to narrow by: the declared view.
+ */
+export function sandboxViews(config: BastionConfig, policy: () => PolicyEvaluator | undefined): SandboxViews {
+  const viewFor = (server: string, serves: ProcessSubject | undefined): NarrowedScopes => {
+    const serverConfig = config.servers[server];
+    const declared = serverConfig === undefined ? [] : sandboxScopes(serverConfig);
+    const evaluator = policy();
+    if (evaluator === undefined || serves === undefined) return { scopes: declared, hidden: [] };
+    const grants = serves.isolation === 'shared'
+      ? everyAgent(agentsReaching(evaluator, server).map((agentId) => sandboxGrants(evaluator, agentId)))
+      : sandboxGrants(evaluator, serves.agentId ?? undefined);
+    return narrowScopes(declared, grants);
+  };
+  return {
+    viewFor,
+    keyFor: (server, serves) => {
+      try {
+        return JSON.stringify(viewFor(server, serves));
+      } catch (error) {
+        return `unusable: ${error instanceof Error ? error.message : String(error)}`;
+      }
     },
   };
 }

@@ -7,7 +7,7 @@ import type { Guard, Identity } from '../pipeline/index.js';
 import { publishEverything, type DefinitionInspector, type ListFilter } from './catalog.js';
 import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
-import { poolsFor } from './pool/registry.js';
+import { poolsFor, type UpstreamPools } from './pool/registry.js';
 import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
@@ -26,6 +26,8 @@ export interface GatewayOptions {
   events?: GatewayEventSink;
   /** The audit log's keyed digest (AuditLog.digestText); without it, plain SHA-256. */
   auditDigest?: (canonicalJson: string) => string;
+  /** The key of a process's sandbox view now (src/app/sandbox.ts); without it, views never change. */
+  sandboxViewKey?: GatewayRuntime['sandboxViewKey'];
 }
 
 /**
@@ -49,6 +51,7 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
     events: options.events ?? (() => undefined),
     auditDigest: options.auditDigest ?? plainDigest,
+    ...(options.sandboxViewKey === undefined ? {} : { sandboxViewKey: options.sandboxViewKey }),
     // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
     ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };
@@ -80,6 +83,20 @@ export class Gateway {
   startStdio(identity: Identity): StdioListener {
     this.stdio = new StdioListener(this.runtime, identity);
     return this.stdio;
+  }
+
+  /** The pooled upstream processes (isolation agent and shared). */
+  get pools(): UpstreamPools {
+    return poolsFor(this.runtime);
+  }
+
+  /**
+   * The policy changed: every pooled process whose sandbox view is no longer what its agent's
+   * grants give is drained (its calls in flight finish) and restarted with the new view.
+   * Resolves with how many were restarted.
+   */
+  policyChanged(): Promise<number> {
+    return poolsFor(this.runtime).refreshViews('the policy changed the sandbox view');
   }
 
   /** Closes every session and stops every upstream process. */

@@ -5,7 +5,7 @@ export { GatewaySession } from './session.js';
 export type { ListFilter, ListKind, Definition, DefinitionInspector, InspectedDefinitions } from './catalog.js';
 export type { ServerRequestPolicy } from './server-requests.js';
 export type { ProcessLauncher, LaunchedProcess } from './upstream/launcher.js';
-export type { LaunchSpec } from './upstream/channel.js';
+export type { LaunchSpec, ProcessSubject } from './upstream/channel.js';
 export { directLauncher, baseEnvironment } from './upstream/launcher.js';
 export { SUPPORTED_PROTOCOL_VERSIONS, LATEST_PROTOCOL_VERSION } from './protocol.js';
 export { Namespace } from './namespace.js';

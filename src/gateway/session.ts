@@ -7,12 +7,13 @@ import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotific
 import { Namespace } from './namespace.js';
 import { negotiateProtocolVersion } from './protocol.js';
 import { Router } from './router.js';
+import { resolveTarget } from './target.js';
 import { ServerRequestBroker, type ServerRequestPolicy } from './server-requests.js';
+import type { ProcessSubject } from './upstream/channel.js';
 import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
 import { poolsFor, upstreamBaseOptions } from './pool/registry.js';
 import { isolationOf, type SessionUpstream } from './pool/types.js';
-import { oversizedName } from '../policy/index.js';
 import type { UpstreamCredentials } from '../credentials/index.js';
 
 /** How a session talks back to its client. */
@@ -46,6 +47,8 @@ export interface GatewayRuntime {
   events: GatewayEventSink;
   /** The audit log's keyed digest of a canonical JSON text (prompt_digest of server requests). */
   auditDigest: (canonicalJson: string) => string;
+  /** A key of the sandbox view a process of `server` serving `subject` gets now (pools compare it after a policy change). */
+  sandboxViewKey?: (server: string, subject: ProcessSubject) => string;
   /** Per-agent tokens for remote servers with `auth` (src/credentials). */
   credentials?: UpstreamCredentials;
 }
@@ -102,7 +105,15 @@ export class GatewaySession {
     }
     this.router = new Router(this);
     this.broker = new ServerRequestBroker(this, sink);
-    const resolver: Guard = { name: 'route', handle: (ctx, next) => this.resolveTarget(ctx, next) };
+    const target = {
+      names: this.names,
+      catalog: this.catalog,
+      upstreams: this.upstreams,
+      policy: config.policy,
+      limitsFor: (server: string | undefined, tool: string | undefined) => this.limitsFor(server, tool),
+      unavailable: (server: string) => this.router.unavailable(server),
+    };
+    const resolver: Guard = { name: 'route', handle: (ctx, next) => resolveTarget(target, ctx, next) };
     this.handler = compose([...runtime.guardsBeforeRouting, resolver, ...runtime.guardsAfterRouting], (ctx) => this.router.route(ctx));
   }
 
@@ -186,6 +197,7 @@ export class GatewaySession {
           ...upstreamBaseOptions(this.runtime, name),
           logger: this.runtime.logger.child({ session: this.sessionId }),
           initialize,
+          serves: { isolation: 'session', agentId: this.owner?.agentId ?? null },
           // The token is the session owner's own (never another agent's or a shared one).
           bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
           events: {
@@ -372,51 +384,5 @@ export class GatewaySession {
       default:
         this.runtime.logger.debug({ method: message.method }, 'client notification ignored');
     }
-  }
-
-  /** Finds which upstream a request is for and the name that upstream uses. */
-  private async resolveTarget(ctx: CallContext, next: Next): Promise<Outcome> {
-    const params = ctx.params ?? {};
-    let parsed: { server: string; name: string } | undefined;
-    switch (ctx.method) {
-      case 'tools/call':
-      case 'prompts/get':
-        parsed = this.names.splitName(params['name']);
-        break;
-      case 'resources/read':
-      case 'resources/subscribe':
-      case 'resources/unsubscribe':
-        parsed = this.names.splitUri(params['uri']);
-        break;
-      case 'completion/complete': {
-        const ref = (params['ref'] ?? {}) as Record<string, unknown>;
-        parsed = ref['type'] === 'ref/prompt' ? this.names.splitName(ref['name']) : this.names.splitUri(ref['uri']);
-        break;
-      }
-      default:
-        return next(ctx);
-    }
-    const oversized = oversizedName(ctx.method, params, this.runtime.config.policy);
-    if (oversized !== undefined) return failure(ErrorCode.InvalidParams, oversized, { reason: 'name_too_long' });
-    if (parsed === undefined || !this.upstreams.has(parsed.server)) {
-      return failure(ErrorCode.InvalidParams, `unknown ${ctx.method.startsWith('tools') ? 'tool' : ctx.method.startsWith('prompts') ? 'prompt' : 'resource'}: names look like <server>.<name> and resource URIs like <server>+<uri>`, { reason: 'unknown_target' });
-    }
-    ctx.target = { server: parsed.server, name: parsed.name };
-    ctx.limits = this.limitsFor(parsed.server, ctx.method === 'tools/call' ? parsed.name : undefined);
-    if (ctx.method === 'tools/call') {
-      const connection = await this.upstreams.get(parsed.server)?.ready(ctx.limits.timeoutMs);
-      if (connection === undefined) return this.router.unavailable(parsed.server);
-      const found = await this.catalog.tool(parsed.server, connection, parsed.name).catch(() => undefined);
-      if (found !== undefined && 'quarantined' in found) {
-        ctx.audit.decision = 'deny';
-        ctx.audit.reason = 'quarantined';
-        ctx.audit.deniedBy = 'hashlock';
-        // The reason is the gateway's own words and a quarantine id: never the upstream's text.
-        return failure(ErrorCode.Quarantined, `tool '${parsed.server}.${parsed.name}' is not available: ${found.quarantined}`, { reason: 'quarantined' });
-      }
-      if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
-      ctx.tool = found.tool;
-    }
-    return next(ctx);
   }
 }

@@ -242,6 +242,11 @@ export class PolicyEvaluator {
     return { allow: true, reason: 'allowed', message: 'allowed', rules };
   }
 
+  /** Every grant the agent holds, its own then its roles' (views derived from the policy, such as sandbox views, read them). */
+  grantsFor(agentId: string): readonly Grant[] {
+    return this.agents.has(agentId) ? this.grantsOf(agentId) : [];
+  }
+
   /** The agent's granted directories (read or write, canonical; '/' for `*`), for narrowing roots. */
   filesystemGrants(agentId: string | undefined): string[] {
     const agent = agentId === undefined ? undefined : this.agents.get(agentId);

@@ -19,3 +19,5 @@ export { filterRoots } from './roots.js';
 export { policyConfigDefaults, policyConfigSchema } from './config.js';
 export type { PolicyConfig } from './config.js';
 export { oversizedName } from './names.js';
+export { sandboxGrants, agentsReaching } from './sandbox-grants.js';
+export type { SandboxGrants } from './sandbox-grants.js';

@@ -64,6 +64,7 @@ export class PolicyStore {
     this.reload('SIGHUP');
   };
   private sighupInstalled = false;
+  private readonly reloadListeners: Array<() => void> = [];
 
   private constructor(
     private readonly options: PolicyStoreOptions,
@@ -137,6 +138,13 @@ export class PolicyStore {
       return result;
     }
     this.evaluator = result.evaluator;
+    for (const listener of this.reloadListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'a policy reload listener failed');
+      }
+    }
     for (const warning of result.warnings) this.options.logger.warn({ problem: formatProblem(warning) }, 'policy warning');
     this.options.logger.info({ why, agents: result.evaluator.agentIds().length }, 'policy reloaded');
     return result;
@@ -166,6 +174,11 @@ export class PolicyStore {
         this.options.logger.error({ directory, err: error }, 'cannot watch policy directory; reload with SIGHUP');
       }
     }
+  }
+
+  /** Calls `listener` after each accepted reload (the new policy is current by then). */
+  onReloaded(listener: () => void): void {
+    this.reloadListeners.push(listener);
   }
 
   /** Reloads on SIGHUP. */

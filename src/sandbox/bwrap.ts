@@ -11,7 +11,7 @@ import { nprocLimit, resolveSandboxConfig, type SandboxConfig, type SandboxLimit
 import { sandboxViewFromScopes, type SandboxView } from './scopes.js';
 import { seccompFilterBytes } from './seccomp.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
-import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, serverUid } from './host.js';
+import { dropPrivilegesArgs, findBinary, isRoot, nodeInstallPrefix, probeUserNamespaces, processHardLimit, serverUid } from './host.js';
 import { startEgressBroker, type EgressBroker } from './broker.js';
 import { accessProblems, type AccessCheck } from './access.js';
 import { nameExit } from './exit.js';
@@ -84,7 +84,9 @@ function rlimitArgs(limits: SandboxLimits, instances: number | undefined): strin
     `--fsize=${pair(limits.fileSizeBytes)}`,
     // The cgroup pids limit is the precise one, per copy (it reports refusals); RLIMIT_NPROC counts
     // all copies under the uid together, so it is the aggregate backstop when cgroups are unavailable.
-    `--nproc=${pair(nprocLimit(limits, instances))}`,
+    // Never above the gateway's own hard limit: raising it needs CAP_SYS_RESOURCE (often dropped
+    // in containers, where prlimit then fails with EPERM), and the host's limit binds anyway.
+    `--nproc=${pair(Math.min(nprocLimit(limits, instances), processHardLimit() ?? Number.MAX_SAFE_INTEGER))}`,
     '--core=0:0',
   ];
 }
@@ -124,6 +126,8 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
     const real = realpathSync(path);
     bwrap.push('--ro-bind', real, real);
   }
+  // Before the binds: a granted directory below a hidden one is bound on top of the empty one.
+  for (const path of spec.hiddenPaths ?? []) bwrap.push('--perms', '0555', '--dir', path);
   for (const grant of view.paths) bwrap.push(grant.writable ? '--bind' : '--ro-bind', grant.path, grant.path);
   if (network && input.egressSocket) bwrap.push('--ro-bind', input.egressSocket, SANDBOX_EGRESS_SOCKET);
   if (network && input.relayScript) bwrap.push('--ro-bind', input.relayScript, SANDBOX_RELAY);

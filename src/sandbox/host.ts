@@ -124,3 +124,23 @@ export async function hostReport(): Promise<HostReport> {
   if (runc) report.runc = runc;
   return report;
 }
+
+let processHardLimitRead: { value: number | undefined } | undefined;
+
+/**
+ * The hard RLIMIT_NPROC this gateway runs under (undefined: unlimited or unknown). Raising a hard
+ * limit takes CAP_SYS_RESOURCE, which containers usually drop: prlimit above it fails with EPERM.
+ */
+export function processHardLimit(): number | undefined {
+  if (processHardLimitRead !== undefined) return processHardLimitRead.value;
+  let value: number | undefined;
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((entry) => entry.startsWith('Max processes'));
+    const hard = line?.trim().split(/\s+/)[3];
+    value = hard !== undefined && /^\d+$/.test(hard) ? Number(hard) : undefined;
+  } catch {
+    value = undefined;
+  }
+  processHardLimitRead = { value };
+  return value;
+}

@@ -10,7 +10,7 @@ import type { SandboxBackend } from './types.js';
 export type { SandboxBackend, SandboxHandle, SandboxSpec, SandboxEvents, EgressEvent, LimitEvent } from './types.js';
 export type { SandboxConfig, SandboxLimits, SandboxOverride, SandboxBackendName } from './config.js';
 export { DEFAULT_SANDBOX_CONFIG, DEFAULT_SANDBOX_LIMITS, resolveSandboxConfig, sandboxConfigSchema } from './config.js';
-export { sandboxViewFromScopes, egressAllowed, type SandboxView, type PathGrant, type EgressGrant } from './scopes.js';
+export { sandboxViewFromScopes, egressAllowed, narrowScopes, everyAgent, type SandboxView, type PathGrant, type EgressGrant, type AgentSandboxGrants, type NarrowedScopes } from './scopes.js';
 export { seccompPolicy, compileSeccomp, encodeBpf, seccompFilterBytes, ociSeccompProfile, type SyscallRule } from './seccomp.js';
 export { ociBundleConfig, containerRunFlags } from './oci.js';
 export { hostReport, serverUid, type HostReport } from './host.js';

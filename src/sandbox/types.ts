@@ -14,6 +14,11 @@ export interface SandboxSpec {
   /** The server's own package (and its node_modules), bound read-only at the same path. */
   packageDirs: string[];
   scopes: string[];
+  /**
+   * Declared directories the agent of this process may not use (src/sandbox/scopes.ts,
+   * narrowScopes): they exist in the sandbox as empty read-only directories, nothing of the host's.
+   */
+  hiddenPaths?: string[];
   limits?: Partial<SandboxLimits>;
   /**
    * How many copies of this server may run at once (one per client session). They share one uid,

@@ -34,8 +34,17 @@ export class PoolLease implements SessionUpstream {
     return this.released ? Promise.resolve(undefined) : this.process.upstream.start();
   }
 
-  ready(waitMs: number): Promise<UpstreamConnection | undefined> {
-    return this.released ? Promise.resolve(undefined) : this.process.upstream.ready(waitMs);
+  async ready(waitMs: number): Promise<UpstreamConnection | undefined> {
+    if (this.released) return undefined;
+    const draining = this.process.draining;
+    if (draining === undefined) return this.process.upstream.ready(waitMs);
+    // A call routed during a drain goes to the restarted process (the new view), never the old one.
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([draining.then(() => true), new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); })]);
+    clearTimeout(timer);
+    if (!drained || this.released) return undefined;
+    return this.process.upstream.ready(Math.max(1, waitMs - (Date.now() - started)));
   }
 
   trackCall(): () => void {

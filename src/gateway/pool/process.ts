@@ -28,6 +28,12 @@ export class PooledProcess {
   /** Upstream URI -> leases subscribed to it (the upstream is subscribed while the set is not empty). */
   readonly subscriptions = new Map<string, Set<PoolLease>>();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Set while the process waits for its calls to finish before a restart (new calls wait for the restart). */
+  private drainingNow: Promise<void> | undefined;
+  /** Called when the last call in flight ends. */
+  private readonly whenIdle: Array<() => void> = [];
+  /** The sandbox view the process runs with (a key of it; src/app/sandbox.ts). */
+  viewKey: string | undefined;
 
   constructor(
     private readonly runtime: GatewayRuntime,
@@ -73,7 +79,27 @@ export class PooledProcess {
       if (left > 0) this.calls.set(lease, left);
       else this.calls.delete(lease);
       this.scheduleIdle();
+      this.notifyIfIdle();
     };
+  }
+
+  /** A drain in progress, if any: calls routed now wait for it, so they reach the restarted process. */
+  get draining(): Promise<void> | undefined {
+    return this.drainingNow;
+  }
+
+  /**
+   * Restarts the process once the calls in flight on it have finished (each ends by its own
+   * answer or timeout); the next call starts it again, with whatever view applies then.
+   */
+  drain(reason: string): Promise<void> {
+    this.drainingNow ??= (async () => {
+      if (this.inFlight > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+      await this.upstream.recycle(reason);
+    })().finally(() => {
+      this.drainingNow = undefined;
+    });
+    return this.drainingNow;
   }
 
   attach(lease: PoolLease): void {
@@ -84,6 +110,7 @@ export class PooledProcess {
   detach(lease: PoolLease): string[] {
     this.leases.delete(lease);
     this.calls.delete(lease);
+    this.notifyIfIdle();
     const orphaned: string[] = [];
     for (const [uri, subscribers] of this.subscriptions) {
       if (!subscribers.delete(lease) || subscribers.size > 0) continue;
@@ -96,6 +123,7 @@ export class PooledProcess {
 
   async stop(): Promise<void> {
     this.cancelIdle();
+    for (const resolve of this.whenIdle.splice(0)) resolve();
     await this.upstream.stop();
   }
 
@@ -186,6 +214,11 @@ export class PooledProcess {
         // cancelled (each broker matches only its own requests), and anything else the router decides on.
         for (const lease of this.leases) lease.events.onNotification(server, notification);
     }
+  }
+
+  private notifyIfIdle(): void {
+    if (this.inFlight > 0) return;
+    for (const resolve of this.whenIdle.splice(0)) resolve();
   }
 
   private cancelIdle(): void {

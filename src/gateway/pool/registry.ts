@@ -2,6 +2,7 @@ import type { Identity } from '../../pipeline/index.js';
 import { largestRequestCap } from '../limits.js';
 import { LATEST_PROTOCOL_VERSION } from '../protocol.js';
 import type { GatewayRuntime } from '../session.js';
+import type { ProcessSubject } from '../upstream/channel.js';
 import type { InitializeParams } from '../upstream/connection.js';
 import type { ManagedUpstreamOptions } from '../upstream/managed.js';
 import { PoolLease } from './lease.js';
@@ -72,13 +73,15 @@ export class UpstreamPools {
     let chosen = list.reduce<PooledProcess | undefined>((best, candidate) => (best === undefined || candidate.leases.size < best.leases.size ? candidate : best), undefined);
     if (chosen === undefined || (chosen.leases.size > 0 && list.length < maxProcesses)) {
       const idleMs = (serverConfig.pool?.idleSeconds ?? DEFAULT_IDLE_SECONDS) * 1000;
+      const serves: ProcessSubject = { isolation, agentId: isolation === 'shared' ? null : agentId };
       chosen = new PooledProcess(
         this.runtime,
-        { server, pool, isolation, agentId: isolation === 'shared' ? null : agentId },
+        { server, pool, isolation, agentId: serves.agentId },
         () => this.identities.get(key),
         idleMs,
-        { ...upstreamBaseOptions(this.runtime, server), initialize: pooledInitialize(this.runtime, pool), logger: this.runtime.logger.child({ pool, index: list.length }) },
+        { ...upstreamBaseOptions(this.runtime, server), initialize: pooledInitialize(this.runtime, pool), logger: this.runtime.logger.child({ pool, index: list.length }), serves },
       );
+      chosen.viewKey = this.runtime.sandboxViewKey?.(server, serves);
       list.push(chosen);
     }
     return new PoolLease(server, isolation, chosen, events);
@@ -87,6 +90,37 @@ export class UpstreamPools {
   /** The pooled processes of `server` (every server if omitted), for tests, benchmarks and status. */
   list(server?: string): PooledProcess[] {
     return [...this.processes.entries()].filter(([key]) => server === undefined || key.startsWith(`${server}\u0000`)).flatMap(([, list]) => list);
+  }
+
+  /**
+   * Re-derives every pooled process's sandbox view (after a policy change): a process whose view
+   * differs is drained (calls in flight finish, calls routed meanwhile wait) and restarted with
+   * the new one on its next call. Resolves with how many were restarted.
+   */
+  async refreshViews(reason: string): Promise<number> {
+    const viewKey = this.runtime.sandboxViewKey;
+    if (viewKey === undefined) return 0;
+    const changed = this.list().filter((process) => {
+      const now = viewKey(process.facts.server, { isolation: process.facts.isolation, agentId: process.facts.agentId });
+      if (now === process.viewKey) return false;
+      process.viewKey = now;
+      return true;
+    });
+    await Promise.all(changed.map((process) => process.drain(reason)));
+    return changed.length;
+  }
+
+  /**
+   * Drains and stops every pooled process of `server` and forgets them (a server removed from
+   * the config): calls in flight finish first; leases still held see the server unavailable.
+   */
+  async drainServer(server: string, reason: string): Promise<void> {
+    const processes = this.list(server);
+    for (const key of [...this.processes.keys()]) if (key.startsWith(`${server}\u0000`)) this.processes.delete(key);
+    await Promise.all(processes.map(async (process) => {
+      await process.drain(reason);
+      await process.stop();
+    }));
   }
 
   async stopAll(): Promise<void> {

@@ -14,12 +14,23 @@ export interface UpstreamChannel {
 }
 
 /** What to start for a stdio server: argv only, never a shell string. */
+/**
+ * Whom a process serves: one session's agent, one agent's sessions, or everyone (`agentId`
+ * null). The launcher derives the sandbox view from it (src/app/sandbox.ts).
+ */
+export interface ProcessSubject {
+  isolation: 'session' | 'agent' | 'shared';
+  agentId: string | null;
+}
+
 export interface LaunchSpec {
   server: string;
   command: string;
   args: string[];
   env: Record<string, string>;
   cwd: string | undefined;
+  /** Unset: the server's declared view, whoever calls (no policy to narrow it by). */
+  serves?: ProcessSubject;
 }
 
 /** `oversize`: a message over the cap (discarded); `garbage`: not JSON-RPC; `transport`: the link failed. */

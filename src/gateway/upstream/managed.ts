@@ -3,6 +3,7 @@ import { resolveMap } from '../../config/index.js';
 import type { Logger } from '../../observability/index.js';
 import type { JsonRpcNotification, JsonRpcRequest } from '../jsonrpc.js';
 import { HttpChannel } from './http.js';
+import type { ProcessSubject } from './channel.js';
 import type { ProcessLauncher } from './launcher.js';
 import { StdioChannel } from './stdio.js';
 import { UpstreamConnection, type InitializeParams } from './connection.js';
@@ -45,6 +46,8 @@ export interface ManagedUpstreamOptions {
    * waits out the backoff (if it fits in its wait) and starts the process again.
    */
   restartOnDemand?: boolean;
+  /** Whom the process serves (its sandbox view follows that agent's grants). */
+  serves?: ProcessSubject;
 }
 
 /** How long a restarted upstream must stay up before the backoff resets. */
@@ -172,6 +175,7 @@ export class ManagedUpstream {
               args: config.args,
               env: resolveMap(config.env, `servers.${name}.env`, this.options.baseDir),
               cwd: config.cwd === undefined ? undefined : resolve(this.options.baseDir, config.cwd),
+              ...(this.options.serves === undefined ? {} : { serves: this.options.serves }),
             },
             this.options.launcher,
             logger,
