@@ -9,7 +9,7 @@ import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
 import { poolsFor } from './pool/registry.js';
 import type { ServerRequestPolicy } from './server-requests.js';
-import type { GatewayEventSink, GatewayRuntime } from './session.js';
+import type { GatewayEventSink, GatewayRuntime, RequestStateSealing } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
 import { UpstreamCredentials } from '../credentials/index.js';
 
@@ -26,6 +26,8 @@ export interface GatewayOptions {
   events?: GatewayEventSink;
   /** The audit log's keyed digest (AuditLog.digestText); without it, plain SHA-256. */
   auditDigest?: (canonicalJson: string) => string;
+  /** Replicas: requestStates sealed with the cluster's key and spent in its Redis (src/cluster). */
+  requestStates?: RequestStateSealing;
 }
 
 /**
@@ -49,6 +51,7 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
     events: options.events ?? (() => undefined),
     auditDigest: options.auditDigest ?? plainDigest,
+    ...(options.requestStates === undefined ? {} : { requestStates: options.requestStates }),
     // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
     ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };
