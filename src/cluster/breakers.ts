@@ -3,29 +3,31 @@
 // on a channel (so the others open theirs now). Times travel as "milliseconds left", never as
 // clock readings, so replicas with skewed clocks agree. Half-open probing stays per replica: each
 // closes its breaker on its own probes' evidence.
-import type { BreakerSharing } from '../limits/index.js';
+import type { BreakerSharing, SharedBreaker } from '../limits/index.js';
 import type { ClusterConnection } from './connection.js';
 
 const CHANNEL = 'breakers';
 const KEY_SPACE = 'breaker:';
 
 interface OpenMessage {
-  key: string;
+  breaker: SharedBreaker;
   remainingMs: number;
   from: string;
 }
 
 function parse(text: string): OpenMessage | undefined {
   const value = JSON.parse(text) as Partial<OpenMessage>;
-  if (typeof value.key !== 'string' || typeof value.from !== 'string' || typeof value.remainingMs !== 'number' || !Number.isFinite(value.remainingMs)) return undefined;
-  return { key: value.key, remainingMs: value.remainingMs, from: value.from };
+  const breaker = value.breaker;
+  if (breaker === undefined || typeof breaker.key !== 'string' || typeof breaker.name !== 'string' || typeof breaker.target !== 'string') return undefined;
+  if (typeof value.from !== 'string' || typeof value.remainingMs !== 'number' || !Number.isFinite(value.remainingMs)) return undefined;
+  return { breaker: { key: breaker.key, name: breaker.name, target: breaker.target }, remainingMs: value.remainingMs, from: value.from };
 }
 
 export function breakerSharing(cluster: ClusterConnection, onError: (error: unknown) => void): BreakerSharing {
-  const handlers = new Set<(key: string, remainingMs: number, from: string) => void>();
+  const handlers = new Set<(breaker: SharedBreaker, remainingMs: number, from: string) => void>();
   const deliver = (message: OpenMessage): void => {
     if (message.from === cluster.replicaId) return;
-    for (const handler of handlers) handler(message.key, message.remainingMs, message.from);
+    for (const handler of handlers) handler(message.breaker, message.remainingMs, message.from);
   };
   /** The breakers open now, read when the link comes up: opened while this replica was away. */
   const catchUp = async (): Promise<void> => {
@@ -36,8 +38,8 @@ export function breakerSharing(cluster: ClusterConnection, onError: (error: unkn
       cursor = next;
       for (const full of keys) {
         const [value, ttl] = await Promise.all([cluster.redis.get(full), cluster.redis.pttl(full)]);
-        if (value === null || ttl <= 0) continue;
-        deliver({ key: full.slice(cluster.key(KEY_SPACE).length), remainingMs: ttl, from: value });
+        const stored = value === null ? undefined : parse(value);
+        if (stored !== undefined && ttl > 0) deliver({ ...stored, remainingMs: ttl });
       }
     } while (cursor !== '0');
   };
@@ -50,11 +52,12 @@ export function breakerSharing(cluster: ClusterConnection, onError: (error: unkn
   });
   if (cluster.up) catchUp().catch(onError);
   return {
-    opened: (key, openMs) => {
+    opened: (breaker, openMs) => {
       // Best effort: with Redis down, this replica's breaker still protects this replica.
+      const message = JSON.stringify({ breaker, remainingMs: openMs, from: cluster.replicaId } satisfies OpenMessage);
       const announce = async (): Promise<void> => {
-        await cluster.redis.set(cluster.key(KEY_SPACE + key), cluster.replicaId, 'PX', openMs);
-        await cluster.publish(CHANNEL, JSON.stringify({ key, remainingMs: openMs, from: cluster.replicaId } satisfies OpenMessage));
+        await cluster.redis.set(cluster.key(KEY_SPACE + breaker.key), message, 'PX', openMs);
+        await cluster.publish(CHANNEL, message);
       };
       announce().catch(onError);
     },

@@ -145,8 +145,15 @@ export class Breaker {
  * announced with its open time; one opened elsewhere opens its twin here for the time left.
  */
 export interface BreakerSharing {
-  opened(key: string, openMs: number, cause: string): void;
-  listen(handler: (key: string, remainingMs: number, from: string) => void): void;
+  opened(breaker: SharedBreaker, openMs: number, cause: string): void;
+  listen(handler: (breaker: SharedBreaker, remainingMs: number, from: string) => void): void;
+}
+
+/** Which breaker: its instance key, and the rule name and target to create it where it does not exist yet. */
+export interface SharedBreaker {
+  key: string;
+  name: string;
+  target: string;
 }
 
 /** Every breaker, created on first use per rule and server or tool. */
@@ -163,9 +170,15 @@ export class Breakers {
     private readonly sharing?: BreakerSharing,
   ) {
     this.rules = rules.map((rule, index) => ({ rule, name: rule.name ?? `breakers[${index}]` }));
-    sharing?.listen((key, remainingMs, from) => {
+    sharing?.listen(({ key, name, target }, remainingMs, from) => {
       this.remote.set(key, { until: this.now() + remainingMs, from });
-      const breaker = this.instances.get(key);
+      let breaker = this.instances.get(key);
+      // Created now, so that this replica's status, metrics and audit log show it open at once.
+      const rule = this.rules.find((candidate) => candidate.name === name)?.rule;
+      if (breaker === undefined && rule !== undefined) {
+        breaker = new Breaker(name, target, rule, (transition) => this.transitioned(key, rule, transition), this.now);
+        this.instances.set(key, breaker);
+      }
       if (breaker !== undefined) this.applyRemote(key, breaker);
     });
   }
@@ -193,7 +206,7 @@ export class Breakers {
 
   private transitioned(key: string, rule: BreakerRule, transition: Transition): void {
     // A breaker opened on this replica's own evidence is announced; one opened by another is not echoed.
-    if (transition.to === 'open' && transition.cause !== 'replica') this.sharing?.opened(key, rule.openMs, transition.cause);
+    if (transition.to === 'open' && transition.cause !== 'replica') this.sharing?.opened({ key, name: transition.breaker, target: transition.target }, rule.openMs, transition.cause);
     this.emit(transition);
   }
 

@@ -17,7 +17,7 @@ import type { LimitStore } from './store/types.js';
 export { quotasConfigSchema } from './config.js';
 export type { QuotasConfig, RateRule, CpuBudgetRule, BreakerRule, ConcurrencyConfig, ChainConfig, StoreConfig, Selector } from './config.js';
 export type { ResourceUsage } from './cpu-budget.js';
-export type { BreakerState, BreakerSharing, Transition } from './breaker.js';
+export type { BreakerState, BreakerSharing, SharedBreaker, Transition } from './breaker.js';
 export type { LimitStore, TakeEntry, TakeResult, AddEntry, CounterValue, RateAlgorithmSpec } from './store/types.js';
 export { StoreUnavailableError } from './store/types.js';
 export { MemoryStore } from './store/memory.js';

@@ -24,6 +24,10 @@ export class HeldCall {
    * input requests are answered from them, in order and by method, before the client is asked again.
    */
   prefilled: Array<{ method: string; answer: unknown }> = [];
+  /** The answers given so far, in order, sealed into each new requestState (another replica replays them). */
+  readonly history: Array<{ method: string; answer: unknown }> = [];
+  /** The input requests of the round in progress: [key, method]. */
+  asked: Array<[string, string]> = [];
   /** requestDigest of the arguments, bound into the requestStates of this call. */
   digest = '';
 

@@ -254,10 +254,12 @@ export class StatelessFront {
     const batch = call.batch.splice(0);
     const inputRequests = Object.fromEntries(batch.map((request) => [String(request.id), { method: request.method, ...(request.params === undefined ? {} : { params: request.params }) }]));
     const keys = batch.map((request) => String(request.id));
+    call.asked = batch.map((request) => [String(request.id), request.method]);
     const handle = this.states.issue({ agentId: call.identity.agentId, method: call.method, name: call.name, keys, call: { context, call } });
     const requestState = this.sealing.sealer.seal({
       replica: this.sealing.replicaId, handle, agentId: call.identity.agentId, deadline: Date.now() + this.options.inputTimeoutMs,
-      method: call.method, ...(call.name === undefined ? {} : { name: call.name }), digest: call.digest, asked: batch.map((request) => [String(request.id), request.method]),
+      method: call.method, ...(call.name === undefined ? {} : { name: call.name }), digest: call.digest, asked: call.asked,
+      answered: call.history.map(({ method, answer }) => [method, answer]),
     });
     call.responder = undefined;
     this.runtime.events('stateless.input_required', { session_id: context.session.sessionId, agent: call.identity.agentId, request_id: call.internalId, methods: batch.map((request) => request.method).join(','), transport: this.options.transport });
@@ -275,6 +277,7 @@ export class StatelessFront {
         continue;
       }
       call.prefilled.shift();
+      call.history.push(next);
       context.answerServerRequest(call, String(request.id), next.answer);
     }
     call.batch.push(...remaining);
@@ -329,7 +332,11 @@ export class StatelessFront {
     heldContext.lastUsed = Date.now();
     call.clientId = id;
     call.responder = responder;
-    for (const key of held.keys) heldContext.answerServerRequest(call, key, Object.hasOwn(answers, key) ? answers[key] : undefined);
+    for (const key of held.keys) {
+      const answer = Object.hasOwn(answers, key) ? answers[key] : undefined;
+      call.history.push({ method: call.asked.find(([asked]) => asked === key)?.[1] ?? '', answer });
+      heldContext.answerServerRequest(call, key, answer);
+    }
     if (call.finished !== undefined) {
       heldContext.calls.delete(call.internalId);
       responder.send({ ...call.finished, id }, true);
@@ -341,7 +348,10 @@ export class StatelessFront {
     const { id, method, params } = request;
     this.runtime.events('stateless.request_state_reissued', { agent: identity.agentId, from_replica: opened.replica, method: method.slice(0, 64), transport: this.options.transport });
     const call = context.start(method, nameOf(method, params), withoutEnvelope(params), bytes, identity, id, responder);
-    call.prefilled = opened.asked.map(([key, asked]) => ({ method: asked, answer: Object.hasOwn(answers, key) ? answers[key] : undefined }));
+    call.prefilled = [
+      ...opened.answered.map(([asked, answer]) => ({ method: asked, answer })),
+      ...opened.asked.map(([key, asked]) => ({ method: asked, answer: Object.hasOwn(answers, key) ? answers[key] : undefined })),
+    ];
   }
 
   private refuseState(identity: Identity, method: string, responder: Responder, id: JsonRpcRequest['id'], reason: RedeemRefusal): void {

@@ -11,8 +11,11 @@ const VERSION = 'bs1';
 const AAD = Buffer.from('bastion requestState v1');
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** A requestState is a few hundred bytes; anything much longer is not one of ours. */
-const MAX_TOKEN_CHARS = 16_384;
+/**
+ * A requestState carries the client's earlier answers (a sampling result can be long); the
+ * request size cap of the listener bounds it first, this bounds the work of opening one.
+ */
+const MAX_TOKEN_CHARS = 1_048_576;
 
 export interface SealedState {
   /** The replica holding the upstream call, and its handle there. */
@@ -27,6 +30,8 @@ export interface SealedState {
   digest: string;
   /** The input requests the state answers: [key, method] in the order the upstream sent them. */
   asked: Array<[string, string]>;
+  /** The answers of the earlier rounds, [method, answer] in order: a replica re-issuing the call replays them. */
+  answered: Array<[string, unknown]>;
 }
 
 /** Canonical JSON (sorted keys), so a retry with the same arguments in another key order digests the same. */
@@ -81,7 +86,8 @@ function shaped(value: unknown): SealedState | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const state = value as Partial<SealedState>;
   const strings = [state.replica, state.handle, state.agentId, state.method, state.digest].every((item) => typeof item === 'string');
-  if (!strings || typeof state.deadline !== 'number' || !Array.isArray(state.asked)) return undefined;
+  if (!strings || typeof state.deadline !== 'number' || !Array.isArray(state.asked) || !Array.isArray(state.answered)) return undefined;
+  if (!state.answered.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string')) return undefined;
   if (state.name !== undefined && typeof state.name !== 'string') return undefined;
   if (!state.asked.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && typeof pair[1] === 'string')) return undefined;
   return state as SealedState;
