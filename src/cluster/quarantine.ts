@@ -8,6 +8,7 @@
 // are refused; holds stay local and are written when Redis is back. On every reconnect the
 // mirror is replaced by what Redis holds.
 import { MemoryQuarantineStore, type QuarantineInput, type QuarantineRecord } from '../integrity/quarantine.js';
+import { QuarantineDecisionError } from '../integrity/quarantine-decision.js';
 import type { ClusterConnection } from './connection.js';
 
 const HASH = 'quarantine';
@@ -79,7 +80,7 @@ export class SharedQuarantineStore extends MemoryQuarantineStore {
   }
 
   override decide(id: string, status: 'approved' | 'rejected'): QuarantineRecord {
-    if (!this.cluster.up) throw new Error(`cannot decide ${id}: the cluster's Redis does not answer, and a decision must reach every replica; retry when it is back`);
+    if (!this.cluster.up) throw new QuarantineDecisionError(`cannot decide ${id}: the cluster's Redis does not answer, and a decision must reach every replica; retry when it is back`, 'not-allowed');
     const previous = super.get(id);
     const decided = super.decide(id, status);
     this.write(async () => {

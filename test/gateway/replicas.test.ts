@@ -206,6 +206,25 @@ describe('two Bastion replicas behind HAProxy with a shared Redis', () => {
     assert.ok(logOf(survivor).some((record) => record.method === 'tools/call' && record.session_id !== undefined && record.session_id !== v1Transport.sessionId && record.replica === survivor));
   });
 
+  test('with Redis down, quarantine state fails closed: an approval reads as held and no decision is taken; back with Redis, the approval holds again', async () => {
+    const live = Object.values(replicas).find((replica) => replica.child.exitCode === null && replica.child.signalCode === null) ?? assert.fail('no live replica');
+    const client = await httpClient(live.url);
+    // Its upstream makes the approved change now if it had not yet (the fixture changes after one call).
+    await client.callTool({ name: 'rug.echo', arguments: { message: 'turn' } });
+    assert.match(firstText(await client.callTool({ name: 'rug.get_weather', arguments: { city: 'Oslo' } })), /Oslo/, 'approved before the outage');
+    await redis.kill();
+    const held = await eventually('the approval to read as held', () => client.callTool({ name: 'rug.get_weather', arguments: { city: 'Oslo' } }).then(() => undefined, (error: Error) => error));
+    assert.match(held.message, /is not available: .*\(quarantine q-[0-9a-f]{16}\)/);
+    const id = /(q-[0-9a-f]{16})/.exec(held.message)?.[1] ?? '';
+    const refused = await adminApi(admins[live.id]!, `quarantines/${id}/reject`, {});
+    assert.equal(refused.status, 409);
+    assert.match(String(refused.body['error']), /Redis does not answer/);
+    await redis.restart();
+    const back = await eventually('the approval to hold again', () => client.callTool({ name: 'rug.get_weather', arguments: { city: 'Bergen' } }).then((result) => result, () => undefined));
+    assert.match(firstText(back), /Bergen/);
+    await client.close();
+  });
+
   test('mcp-auditctl verifies each replica log and merges them by time', () => {
     const logs = ['a', 'b'].flatMap((id) => ['--log', join(dir.path, `state-${id}`, 'audit')]);
     const verify = spawnSync(process.execPath, [AUDITCTL, ...logs, 'verify', '--allow-unsigned-tail'], { encoding: 'utf8' });
