@@ -20,6 +20,7 @@ else need=(
   [ip]=iproute2
   [runsc]=runsc
   [dumb-init]=dumb-init
+  [haproxy]=haproxy
   [prometheus]=prometheus
   [rsyslogd]=rsyslog
   [chromium]=chromium

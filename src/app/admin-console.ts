@@ -6,7 +6,7 @@ import { AdminApi, API_PREFIX, AuditFeed, ConsoleAssets, HealthTracker, type Adm
 import type { ApprovalQueue } from '../approval/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Gateway } from '../gateway/index.js';
-import { decideQuarantine, FileQuarantineStore, resolveFrom, trustConfigDefaults } from '../integrity/index.js';
+import { decideQuarantine, FileQuarantineStore, resolveFrom, trustConfigDefaults, type QuarantineStore } from '../integrity/index.js';
 import type { Limits } from '../limits/index.js';
 import type { PolicyStore } from '../policy/index.js';
 import type { ReviewStore } from '../scan/index.js';
@@ -28,6 +28,8 @@ export interface ConsoleInputs {
   admissions: ServerAdmissions;
   gateway: Gateway;
   record: RecordEvent;
+  /** The replicas' shared quarantine store (src/cluster); absent: the state directory's file. */
+  quarantines?: QuarantineStore;
 }
 
 export interface AdminConsole {
@@ -53,7 +55,7 @@ export function adminConsole(servers: readonly string[]): AdminConsole {
 function sources(inputs: ConsoleInputs, feed: AuditFeed, health: HealthTracker): AdminSources {
   const { loaded, admissions, gateway, limits, review } = inputs;
   // The same file the gateway and `bastion quarantine` use; it reads the file again when another process changed it.
-  const quarantines = FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, loaded.config.stateDir), loaded.config.integrity.quarantineDir ?? trustConfigDefaults.quarantineDir));
+  const quarantines = inputs.quarantines ?? FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, loaded.config.stateDir), loaded.config.integrity.quarantineDir ?? trustConfigDefaults.quarantineDir));
   return {
     auditDir: inputs.auditDir,
     feed,

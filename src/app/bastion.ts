@@ -20,6 +20,7 @@ import { resolveMap } from '../config/index.js';
 import { serverStartState } from '../gateway/upstream/start-state.js';
 import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
 import { adminConsole } from './admin-console.js';
+import { openCluster, type Cluster } from '../cluster/index.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
 const STORE_READY_MS = 5000;
@@ -41,6 +42,8 @@ export interface Bastion {
   tracing: Tracing | undefined;
   /** Calls waiting for an operator's approval; undefined when the policy is not enforced. */
   approvals: ApprovalQueue | undefined;
+  /** The link to the other replicas (cluster:); undefined for a single gateway. */
+  cluster: Cluster | undefined;
   /** Starts the admin listener (metrics, health, admin API, console) when the config has one; resolves with its URL. */
   startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
@@ -63,9 +66,12 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   const { config } = loaded;
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   const auditConfig = resolveAuditConfig(config.audit, stateDir);
-  const audit = await AuditLog.open(auditConfig);
+  const audit = await AuditLog.open(config.cluster === undefined ? auditConfig : { ...auditConfig, replica: config.cluster.replicaId });
+  let cluster: Cluster | undefined;
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
+    cluster = openCluster(loaded, logger, (type, info) => void audit.event(type, info).catch(() => undefined));
+    if (cluster !== undefined && !(await cluster.quarantines.ready(STORE_READY_MS).catch(() => false))) logger.error(`the cluster Redis did not answer within ${STORE_READY_MS} ms; serving anyway: quarantine approvals read as held and decisions are refused until it does`);
     const admissions = await admitServers(loaded, audit, logger);
     let shipping: Shipping | undefined;
     const metrics = config.listeners.admin === undefined ? undefined : createMetrics(config.listeners.admin, audit, () => gateway, () => shipping);
@@ -90,7 +96,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const views = sandboxViews(config, () => policy?.current);
     // After policy, so that calls the policy denies spend no quota; before output inspection, so
     // that the breaker and the concurrency slot cover the whole upstream call.
-    const limits = await openLimits(options, record, sandboxes);
+    const limits = await openLimits(options, record, sandboxes, cluster);
     if (limits !== undefined) afterRouting.push(limits.guard);
     const inspection = config.scan.outputInspection;
     const review = new ReviewStore({ dir: join(stateDir, 'review'), maxEntries: inspection.reviewMaxEntries, maxTotalBytes: inspection.reviewMaxBytes, maxEntryBytes: DEFAULT_REVIEW_LIMITS.maxEntryBytes });
@@ -102,10 +108,11 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       version: options.version,
       launcher: guardLaunches(createSandboxLauncher(config, record, logger, (server, handle) => sandboxes.add(server, handle), views), loaded, admissions, audit, logger),
       sandboxViewKey: (server, serves) => views.keyFor(server, serves),
-      inspectDefinitions: hashlockInspector(admissions, record, logger, loaded),
+      inspectDefinitions: hashlockInspector(admissions, record, logger, loaded, cluster?.quarantines),
       extraGuards: { outermost, afterRouting },
       events: record,
       auditDigest: (canonicalJson) => audit.digestText(canonicalJson),
+      ...(cluster === undefined ? {} : { requestStates: cluster.requestStates }),
       ...(policy === undefined ? {} : { listFilter: hintWhenAllUndeclared(createListFilter(policy), policy, logger, record), serverRequestPolicy: createServerRequestPolicy(policy) }),
     };
     const gateway = new Gateway(gatewayOptions);
@@ -125,9 +132,10 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       shipping,
       tracing,
       approvals,
+      cluster,
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record }) ?? [];
+        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
         admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger, routes });
         return admin.listen();
       },
@@ -136,6 +144,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await gateway.stop();
         policy?.close();
         await limits?.close().catch(() => undefined);
+        await cluster?.close();
         await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'trace export did not finish at shutdown'));
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
@@ -144,6 +153,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       },
     };
   } catch (error) {
+    await cluster?.close();
     await audit.close().catch(() => undefined);
     throw error;
   }
@@ -191,7 +201,7 @@ function readinessChecks(audit: AuditLog, limits: Limits | undefined, gateway: G
   ];
 }
 
-async function openLimits(options: BastionOptions, record: RecordEvent, sandboxes: SandboxRegistry): Promise<Limits | undefined> {
+async function openLimits(options: BastionOptions, record: RecordEvent, sandboxes: SandboxRegistry, cluster: Cluster | undefined): Promise<Limits | undefined> {
   const { loaded, logger } = options;
   const quotas = loaded.config.quotas;
   if (!quotas.enabled) {
@@ -205,6 +215,7 @@ async function openLimits(options: BastionOptions, record: RecordEvent, sandboxe
     usage: sandboxes,
     logger,
     onEvent: record,
+    ...(cluster === undefined ? {} : { breakerSharing: cluster.breakers }),
   });
   if (!(await limits.ready(STORE_READY_MS))) logger.error({ onFailure: quotas.store.onFailure }, `the Redis limit store did not answer within ${STORE_READY_MS} ms; serving anyway, calls meet quotas.store.onFailure until it does`);
   return limits;

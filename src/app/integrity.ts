@@ -143,9 +143,9 @@ export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, a
  * that has not changed since the last inspection (the same bytes, the same quarantine state)
  * costs one hash comparison.
  */
-export function hashlockInspector(admissions: ServerAdmissions, record: RecordEvent, logger: Logger, loaded?: LoadedConfig): DefinitionInspector {
+export function hashlockInspector(admissions: ServerAdmissions, record: RecordEvent, logger: Logger, loaded?: LoadedConfig, shared?: QuarantineStore): DefinitionInspector {
   const config = loaded?.config;
-  const store: QuarantineStore = loaded === undefined || config === undefined
+  const store: QuarantineStore = shared !== undefined ? shared : loaded === undefined || config === undefined
     ? new MemoryQuarantineStore()
     : FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, config.stateDir), config.integrity.quarantineDir ?? 'quarantine'));
   const lock = createHashlockInspector(admissions.admitted, {

@@ -198,6 +198,7 @@ function orderedRecord(source: AuditFields, ts: string, seq: number, prev: strin
     protocol_version: lineValue(source.protocol_version),
     reason: lineValue(source.reason),
     redactions: lineValue(source.redactions),
+    replica: lineValue(source.replica),
     request_bytes: lineValue(source.request_bytes),
     request_id: lineValue(source.request_id),
     schema: AUDIT_SCHEMA,

@@ -49,6 +49,8 @@ type QueueEntry = RecordEntry | { type: 'rotate'; path: string } | { type: 'chec
 export interface AuditLogOptions extends AuditConfig {
   /** Clock, for tests of rotation and retention by age. */
   now?: () => Date;
+  /** Written as `replica` into every record (cluster.replicaId), so merged logs of replicas tell who wrote what. */
+  replica?: string;
 }
 
 /** Counters for metrics and benchmarks. */
@@ -350,7 +352,9 @@ export class AuditLog {
   }
 
   /** Chains, encodes and queues one record; the caller decides about checkpoints and starting a write. */
-  private pushRecord(fields: AuditFields): RecordEntry {
+  private pushRecord(given: AuditFields): RecordEntry {
+    const replica = this.options.replica;
+    const fields = replica === undefined || given.replica !== undefined ? given : { ...given, replica };
     const built = encodeLine(fields, fields.ts ?? this.timestamp(), this.nextSeq, this.head);
     const data = built.bytes;
     const entry: RecordEntry = { type: 'record', data, seq: this.nextSeq, hash: built.hash };

@@ -89,6 +89,8 @@ export interface AuditFields {
   approval_by?: string;
   approval_via?: string;
   approval_wait_ms?: number;
+  /** The replica that wrote the record (cluster.replicaId), when Bastion runs as several replicas. */
+  replica?: string;
   input?: JsonValue;
   output?: JsonValue;
   info?: { [key: string]: JsonValue };
@@ -142,6 +144,7 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
   approval_by: 'string',
   approval_via: 'string',
   approval_wait_ms: 'number',
+  replica: 'string',
   input: 'json',
   output: 'json',
   info: 'object',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { packageVersion } from './version.js';
 import { CliError } from './errors.js';
-import { defaultVerifyThreads, verifyLogParallel, VerifyExit, type VerifyReport } from '../audit/verify.js';
+import { defaultVerifyThreads, VerifyExit } from '../audit/verify.js';
 import { availableParallelism } from 'node:os';
 import { LogUnreadableError } from '../audit/scan.js';
 import { matches, readLines, readRecords, type RecordFilter } from '../audit/reader.js';
@@ -14,7 +14,8 @@ import { compact, toEcs, toOcsf } from '../audit/siem.js';
 import { proveInclusion, verifyInclusionProof, type InclusionProofDocument } from '../audit/proof.js';
 import { loadVerifier, type NoteVerifier } from '../audit/keys.js';
 import { AuditEvent, type AuditRecord } from '../audit/schema.js';
-import { compareWithWitness, notesAt, witnessExitCode, type WitnessReport } from '../audit/witness.js';
+import { collectLog, mergeByTime, worstExit } from './audit-logs.js';
+import { verifyOne, type VerifyFlags } from './audit-verify.js';
 
 /** mcp-auditctl: verify, read, export and prove records of a Bastion audit log. */
 
@@ -31,12 +32,24 @@ program
   .name('mcp-auditctl')
   .description('Inspect and verify a Bastion tamper-evident audit log.\nExit codes of verify: 0 clean, 2 tampered, 3 unreadable, 4 records after the newest signed checkpoint (unsigned tail);\nwith --witness also 5 fork (the log was rewritten), 6 truncated, 7 a witnessed checkpoint is missing locally.')
   .version(packageVersion(), '-V, --version')
-  .option('-l, --log <dir>', 'the audit log directory or an exported bundle (env BASTION_AUDIT_DIR)', DEFAULT_LOG)
+  .option('-l, --log <dir>', 'the audit log directory or an exported bundle (env BASTION_AUDIT_DIR); verify and query take several (--log a --log b: replicas)', collectLog)
   .showHelpAfterError()
   .exitOverride();
 
+/** Every --log given (default: BASTION_AUDIT_DIR or .bastion/audit). */
+function logDirs(command: Command): string[] {
+  const given = (command.optsWithGlobals() as { log?: string[] }).log;
+  return given === undefined || given.length === 0 ? [DEFAULT_LOG] : given;
+}
+
+/** The one log a command reads; several are refused (only verify and query merge logs). */
 function logDir(command: Command): string {
-  const dir = (command.optsWithGlobals() as { log: string }).log;
+  const dirs = logDirs(command);
+  if (dirs.length > 1) throw new CliError(`${command.name()} reads one log; pass a single --log (verify and query take several)`, 1);
+  return checkedLog(dirs[0] as string);
+}
+
+function checkedLog(dir: string): string {
   if (!existsSync(dir)) throw new CliError(`audit log ${dir} does not exist: pass --log DIR (audit.dir in bastion.yaml, under the state dir)`, VerifyExit.Unreadable);
   try {
     readMetadata(dir);
@@ -48,7 +61,7 @@ function logDir(command: Command): string {
 
 program
   .command('verify')
-  .description('check every record hash, chain link, sequence number and checkpoint signature')
+  .description('check every record hash, chain link, sequence number and checkpoint signature; several --log are verified one by one (the worst result is the exit code)')
   .option('--from-checkpoint', 'start at the segment holding the newest checkpoint (faster; older records are trusted)')
   .option('--checkpoint <file>', 'also check the log against this checkpoint (e.g. one kept in another location)')
   .option('--key <pubkey>', "the log's public key: PEM file or C2SP vkey (default: the key stored in the log, which proves less)")
@@ -56,62 +69,19 @@ program
   .option('--allow-unsigned-tail', 'exit 0 even when records follow the newest signed checkpoint (a live log between checkpoints)')
   .option('--workers <count>', 'threads that check records, this one included (default: one per core; 1: this thread only)', String(defaultVerifyThreads()))
   .option('--witness <dir|url>', 'also compare with checkpoints kept elsewhere: a mirror directory, a file or URL of shipped checkpoint lines (exit 5 fork, 6 truncated, 7 missing checkpoint)')
-  .action(async (options: { fromCheckpoint?: boolean; checkpoint?: string; key?: string; json?: boolean; allowUnsignedTail?: boolean; workers: string; witness?: string }, command: Command) => {
-    const dir = logDir(command);
+  .action(async (options: VerifyFlags, command: Command) => {
+    const dirs = logDirs(command).map(checkedLog);
     const workers = Number(options.workers);
     if (!Number.isInteger(workers) || workers < 1 || workers > availableParallelism() * 2) throw new CliError(`--workers must be an integer from 1 to ${availableParallelism() * 2}, not '${options.workers}'`, 1);
-    let report: VerifyReport;
-    try {
-      report = await verifyLogParallel(dir, { fromCheckpoint: options.fromCheckpoint, checkpointFile: options.checkpoint, key: options.key, workers });
-    } catch (error) {
-      if (error instanceof LogUnreadableError) throw new CliError(error.message, VerifyExit.Unreadable);
-      throw error;
+    if (dirs.length > 1 && (options.witness !== undefined || options.checkpoint !== undefined)) throw new CliError('--witness and --checkpoint belong to one log; verify the logs one at a time with them', 1);
+    const codes: number[] = [];
+    // Each replica's log is its own chain under its own key: each is verified on its own.
+    for (const dir of dirs) {
+      if (dirs.length > 1 && options.json !== true) process.stdout.write(`${dir}:\n`);
+      codes.push(await verifyOne(dir, options, workers, dirs.length > 1 ? dir : undefined));
     }
-    const witness = options.witness === undefined ? undefined : await witnessReport(dir, report, options.witness, options.key);
-    printVerifyReport(report, options.json === true, witness);
-    const witnessCode = witness === undefined ? undefined : witnessExitCode(witness);
-    if (report.status !== 'clean') process.exitCode = VerifyExit.Tampered;
-    else if (witnessCode !== undefined) process.exitCode = witnessCode;
-    else process.exitCode = report.unsignedTail !== undefined && options.allowUnsignedTail !== true ? VerifyExit.UnsignedTail : VerifyExit.Clean;
+    process.exitCode = worstExit(codes);
   });
-
-/** The witnessed checkpoints compared with the local log, under the key verify used. */
-async function witnessReport(dir: string, report: VerifyReport, source: string, key: string | undefined): Promise<WitnessReport> {
-  let notes: string[];
-  try {
-    notes = await notesAt(source);
-  } catch (error) {
-    throw new CliError((error as Error).message, VerifyExit.Unreadable);
-  }
-  const verifier = loadVerifier(key ?? join(dir, PUBLIC_KEY_FILE), report.metadata.keyName);
-  const witness = compareWithWitness(dir, report.metadata.origin, notes, verifier);
-  if (witness.witnessed === 0) throw new CliError(`witness ${source} holds no checkpoint of ${report.metadata.origin} signed by this log's key (${witness.ignored} other note(s)): nothing to compare`, VerifyExit.Unreadable);
-  return witness;
-}
-
-function printVerifyReport(report: VerifyReport, json: boolean, witness?: WitnessReport): void {
-  const { scan, problem } = report;
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ status: report.status, origin: report.metadata.origin, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, segments: scan.segments.length, checkpoints: report.checkpoints, checkpointsMatched: scan.checkpointsMatched, checkpointsSkipped: scan.checkpointsSkipped, key: report.keySource, bundleFiles: report.bundle?.files, unsignedTail: report.unsignedTail, legacyFormat: report.legacyFormat, problem, witness })}\n`);
-    return;
-  }
-  if (witness !== undefined) {
-    for (const finding of witness.findings) process.stdout.write(`WITNESS ${finding.kind.toUpperCase()}: ${finding.message}\n`);
-    if (witness.findings.length === 0) process.stdout.write(`witness: ${witness.witnessed} witnessed checkpoint(s) agree with the local log\n`);
-  }
-  if (problem) {
-    process.stdout.write(`TAMPERED: ${problem.segment} line ${problem.line} (byte ${problem.offset}), seq ${problem.seq}: ${problem.message}\n`);
-    if ('tornTail' in problem && problem.tornTail) process.stdout.write('note: this looks like an incomplete write at the end of the log (a crash); Bastion truncates it and records a recovery event when it next opens the log.\n');
-    return;
-  }
-  process.stdout.write(`clean: ${scan.records} records (seq ${scan.firstSeq}..${scan.nextSeq - 1}) in ${scan.segments.length} segment(s); ${scan.checkpointsMatched} of ${report.checkpoints} checkpoint(s) matched, signatures valid\n`);
-  if (report.bundle) process.stdout.write(`bundle: ${report.bundle.files} files match the manifest\n`);
-  const tail = report.unsignedTail;
-  if (tail !== undefined) process.stdout.write(`UNSIGNED TAIL: ${tail.records} record(s), seq ${tail.fromSeq}..${tail.fromSeq + tail.records - 1}, follow the newest signed checkpoint: their chain is intact but nothing signed vouches for them yet (the gateway signs them at the next checkpoint, after checking their batch seals)\n`);
-  if (report.legacyFormat) process.stdout.write('note: a bastion.audit/1 log: it has no batch seals or checkpoint indices, so a deleted newest checkpoint is not detectable here\n');
-  if (scan.startedAfterRetention) process.stdout.write(`note: records before seq ${scan.firstSeq} were removed by retention; ${scan.checkpointsSkipped} older checkpoint(s) could not be compared\n`);
-  if (report.keySource === 'log directory') process.stderr.write('warning: verified with the public key stored in the log directory; pass --key with a copy kept elsewhere for an independent check\n');
-}
 
 function addFilters(command: Command): Command {
   return command
@@ -219,23 +189,27 @@ program
     }
   });
 
+const QUERY_COLUMNS: ReadonlyArray<keyof AuditRecord> = ['ts', 'seq', 'kind', 'event', 'agent_id', 'method', 'server', 'tool', 'decision', 'reason', 'task_id', 'exec_duration_ms'];
+
 addFilters(
   program
     .command('query')
-    .description('filter records by time, agent, tool, server, decision or task')
+    .description('filter records by time, agent, tool, server, decision or task; several --log are merged by time')
     .option('--format <format>', 'table, jsonl or csv', 'table')
     .option('--limit <count>', 'stop after this many records')
     .option('--seals', 'also show the audit.seal record that ends each written batch'),
 ).action((options: FilterOptions & { format: string; limit?: string; seals?: boolean }, command: Command) => {
-  const dir = logDir(command);
+  const dirs = logDirs(command).map(checkedLog);
   if (!['table', 'jsonl', 'csv'].includes(options.format)) throw new CliError(`--format must be table, jsonl or csv, not '${options.format}'`, 1);
   const filter = filterFrom(options);
   const limit = options.limit === undefined ? Infinity : Number(options.limit);
-  const columns = ['ts', 'seq', 'kind', 'event', 'agent_id', 'method', 'server', 'tool', 'decision', 'reason', 'task_id', 'exec_duration_ms'] as const;
+  // Several logs (replicas): merged by time, and the table names the replica of each record.
+  const columns: ReadonlyArray<keyof AuditRecord> = dirs.length > 1 ? ['ts', 'replica', ...QUERY_COLUMNS.slice(1)] : QUERY_COLUMNS;
   const rows: string[][] = [];
   let shown = 0;
   if (options.format === 'csv') process.stdout.write(`${columns.join(',')}\n`);
-  for (const { record, raw } of readRecords(dir)) {
+  for (const { item } of mergeByTime(dirs.map((dir) => readRecords(dir)))) {
+    const { record, raw } = item;
     if (shown >= limit) break;
     if (!matches(record, filter)) continue;
     if (record.event === AuditEvent.Seal && record.kind === 'event' && options.seals !== true && filter.event !== AuditEvent.Seal) continue;
@@ -380,7 +354,7 @@ program
     } catch (error) {
       throw new CliError(`cannot read proof ${file}: ${(error as Error).message}`, VerifyExit.Unreadable);
     }
-    const dir = (command.optsWithGlobals() as { log: string }).log;
+    const dir = logDirs(command)[0] as string;
     const verifier = verifierFor(options.key === undefined ? dir : undefined, options.key);
     try {
       const result = verifyInclusionProof(document, verifier);

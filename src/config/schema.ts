@@ -3,6 +3,7 @@ import { tracingSchema } from '../observability/tracing/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { serverTrustSchemaProperties, trustConfigSchema } from '../integrity/trust.js';
 import { quotasConfigSchema } from '../limits/config.js';
+import { clusterConfigSchema } from '../cluster/config.js';
 import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
@@ -263,6 +264,7 @@ export const configSchema = {
       },
     },
     audit: auditConfigSchema,
+    cluster: clusterConfigSchema,
     integrity: { ...trustConfigSchema, default: {} },
     quotas: quotasConfigSchema,
     sandbox: { ...sandboxConfigSchema, default: {} },

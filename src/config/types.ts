@@ -1,6 +1,7 @@
 import type { AdminListenerConfig } from '../admin/config.js';
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
 import type { QuotasConfig } from '../limits/config.js';
+import type { ClusterConfig } from '../cluster/config.js';
 import type { PolicyConfig } from '../policy/config.js';
 import type { TrustConfig } from '../integrity/trust.js';
 import type { SandboxOverride } from '../sandbox/config.js';
@@ -209,6 +210,8 @@ export interface BastionConfig {
   integrity: TrustConfig;
   /** Rate limits, CPU budgets, concurrency, chain length and circuit breakers (docs/limits.md). */
   quotas: QuotasConfig;
+  /** Replicas behind a load balancer sharing a Redis (docs/replicas.md); absent: one gateway. */
+  cluster?: ClusterConfig;
   /** How stdio servers are confined (docs/sandbox.md). */
   sandbox: SandboxOverride;
   /** Marketplace verification at boot and output inspection (docs/scan.md). */

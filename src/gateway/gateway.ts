@@ -9,7 +9,7 @@ import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
 import { poolsFor, type UpstreamPools } from './pool/registry.js';
 import type { ServerRequestPolicy } from './server-requests.js';
-import type { GatewayEventSink, GatewayRuntime } from './session.js';
+import type { GatewayEventSink, GatewayRuntime, RequestStateSealing } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
 import { UpstreamCredentials } from '../credentials/index.js';
 
@@ -28,6 +28,8 @@ export interface GatewayOptions {
   auditDigest?: (canonicalJson: string) => string;
   /** The key of a process's sandbox view now (src/app/sandbox.ts); without it, views never change. */
   sandboxViewKey?: GatewayRuntime['sandboxViewKey'];
+  /** Replicas: requestStates sealed with the cluster's key and spent in its Redis (src/cluster). */
+  requestStates?: RequestStateSealing;
 }
 
 /**
@@ -52,6 +54,7 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     events: options.events ?? (() => undefined),
     auditDigest: options.auditDigest ?? plainDigest,
     ...(options.sandboxViewKey === undefined ? {} : { sandboxViewKey: options.sandboxViewKey }),
+    ...(options.requestStates === undefined ? {} : { requestStates: options.requestStates }),
     // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
     ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };

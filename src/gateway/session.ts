@@ -15,6 +15,7 @@ import { ManagedUpstream } from './upstream/managed.js';
 import { poolsFor, upstreamBaseOptions } from './pool/registry.js';
 import { isolationOf, type SessionUpstream } from './pool/types.js';
 import type { UpstreamCredentials } from '../credentials/index.js';
+import type { SpentLedger, StateSealer } from './stateless/sealed-state.js';
 
 /** How a session talks back to its client. */
 export interface SessionSink {
@@ -51,6 +52,14 @@ export interface GatewayRuntime {
   sandboxViewKey?: (server: string, subject: ProcessSubject) => string;
   /** Per-agent tokens for remote servers with `auth` (src/credentials). */
   credentials?: UpstreamCredentials;
+  /** How requestStates are sealed and spent across replicas (src/cluster); absent: this process only. */
+  requestStates?: RequestStateSealing;
+}
+
+export interface RequestStateSealing {
+  replicaId: string;
+  sealer: StateSealer;
+  ledger: SpentLedger;
 }
 
 export interface SessionOptions {

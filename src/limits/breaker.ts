@@ -14,7 +14,8 @@ export interface Transition {
   target: string;
   from: BreakerState;
   to: BreakerState;
-  cause: TripCause | 'open_elapsed' | 'probes_succeeded';
+  /** `replica`: another replica opened it (cluster sharing); `detail` names which. */
+  cause: TripCause | 'open_elapsed' | 'probes_succeeded' | 'replica';
   detail?: string;
 }
 
@@ -116,6 +117,17 @@ export class Breaker {
     }
   }
 
+  /**
+   * Opens the breaker because another replica opened its twin, for what remains of that
+   * replica's open time. Calls in flight here are left alone: only this replica's own signals
+   * (memory, a runaway) abort them. Then half-open probes run here as for a local trip.
+   */
+  openFor(remainingMs: number, detail: string): void {
+    if (this.state === 'open' || remainingMs <= 0) return;
+    this.openedAt = this.now() - Math.max(0, this.rule.openMs - Math.min(remainingMs, this.rule.openMs));
+    this.move('open', 'replica', detail);
+  }
+
   private move(to: BreakerState, cause: Transition['cause'], detail?: string): void {
     const from = this.state;
     this.state = to;
@@ -128,17 +140,47 @@ export class Breaker {
   }
 }
 
+/**
+ * How breakers of several replicas share their open state (src/cluster). A breaker opened here is
+ * announced with its open time; one opened elsewhere opens its twin here for the time left.
+ */
+export interface BreakerSharing {
+  opened(breaker: SharedBreaker, openMs: number, cause: string): void;
+  listen(handler: (breaker: SharedBreaker, remainingMs: number, from: string) => void): void;
+}
+
+/** Which breaker: its instance key, and the rule name and target to create it where it does not exist yet. */
+export interface SharedBreaker {
+  key: string;
+  name: string;
+  target: string;
+}
+
 /** Every breaker, created on first use per rule and server or tool. */
 export class Breakers {
   private readonly rules: Array<{ rule: BreakerRule; name: string }>;
   private readonly instances = new Map<string, Breaker>();
+  /** Opened by other replicas, by key: applied when the breaker exists (or is created later). */
+  private readonly remote = new Map<string, { until: number; from: string }>();
 
   constructor(
     rules: readonly BreakerRule[],
     private readonly emit: (transition: Transition) => void,
     private readonly now: () => number = Date.now,
+    private readonly sharing?: BreakerSharing,
   ) {
     this.rules = rules.map((rule, index) => ({ rule, name: rule.name ?? `breakers[${index}]` }));
+    sharing?.listen(({ key, name, target }, remainingMs, from) => {
+      this.remote.set(key, { until: this.now() + remainingMs, from });
+      let breaker = this.instances.get(key);
+      // Created now, so that this replica's status, metrics and audit log show it open at once.
+      const rule = this.rules.find((candidate) => candidate.name === name)?.rule;
+      if (breaker === undefined && rule !== undefined) {
+        breaker = new Breaker(name, target, rule, (transition) => this.transitioned(key, rule, transition), this.now);
+        this.instances.set(key, breaker);
+      }
+      if (breaker !== undefined) this.applyRemote(key, breaker);
+    });
   }
 
   get size(): number {
@@ -153,12 +195,26 @@ export class Breakers {
       const key = `${keyPart(name)}|${rule.scope === 'server' ? keyPart(subject.server) : `${keyPart(subject.server)}|${keyPart(subject.tool)}`}`;
       let breaker = this.instances.get(key);
       if (breaker === undefined) {
-        breaker = new Breaker(name, target, rule, this.emit, this.now);
+        breaker = new Breaker(name, target, rule, (transition) => this.transitioned(key, rule, transition), this.now);
         this.instances.set(key, breaker);
       }
+      if (this.remote.size > 0) this.applyRemote(key, breaker);
       found.push(breaker);
     }
     return found;
+  }
+
+  private transitioned(key: string, rule: BreakerRule, transition: Transition): void {
+    // A breaker opened on this replica's own evidence is announced; one opened by another is not echoed.
+    if (transition.to === 'open' && transition.cause !== 'replica') this.sharing?.opened({ key, name: transition.breaker, target: transition.target }, rule.openMs, transition.cause);
+    this.emit(transition);
+  }
+
+  private applyRemote(key: string, breaker: Breaker): void {
+    const entry = this.remote.get(key);
+    if (entry === undefined) return;
+    this.remote.delete(key);
+    breaker.openFor(entry.until - this.now(), `opened by replica ${entry.from}`);
   }
 
   /** The state of a breaker, for tests and status output. */

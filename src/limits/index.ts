@@ -2,7 +2,7 @@
 import { resolveValue } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Guard } from '../pipeline/index.js';
-import { Breakers, type Transition } from './breaker.js';
+import { Breakers, type BreakerSharing, type Transition } from './breaker.js';
 import { ChainLimits } from './chain.js';
 import { Concurrency } from './concurrency.js';
 import type { QuotasConfig } from './config.js';
@@ -17,7 +17,7 @@ import type { LimitStore } from './store/types.js';
 export { quotasConfigSchema } from './config.js';
 export type { QuotasConfig, RateRule, CpuBudgetRule, BreakerRule, ConcurrencyConfig, ChainConfig, StoreConfig, Selector } from './config.js';
 export type { ResourceUsage } from './cpu-budget.js';
-export type { BreakerState, Transition } from './breaker.js';
+export type { BreakerState, BreakerSharing, SharedBreaker, Transition } from './breaker.js';
 export type { LimitStore, TakeEntry, TakeResult, AddEntry, CounterValue, RateAlgorithmSpec } from './store/types.js';
 export { StoreUnavailableError } from './store/types.js';
 export { MemoryStore } from './store/memory.js';
@@ -39,6 +39,8 @@ export interface LimitsOptions {
   logger: Logger;
   /** Audit events: breaker transitions and store outages. */
   onEvent: (event: string, info: Record<string, string | number | boolean>) => void;
+  /** Replicas share breakers' open state through it (src/cluster); absent: breakers are per process. */
+  breakerSharing?: BreakerSharing;
 }
 
 export interface Limits {
@@ -58,7 +60,7 @@ export function createLimits(options: LimitsOptions): Limits {
     const level = transition.to === 'open' ? 'warn' : 'info';
     logger[level]({ ...transition }, `circuit breaker '${transition.breaker}' for ${transition.target}: ${transition.from} -> ${transition.to} (${transition.cause})`);
     onEvent(LimitsEvent.BreakerTransition, { ...transition });
-  });
+  }, Date.now, options.breakerSharing);
   const concurrency = new Concurrency(config.concurrency);
   let lastStoreWarning = 0;
   const guard = createLimitsGuard({

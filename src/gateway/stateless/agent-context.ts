@@ -2,6 +2,7 @@ import { ErrorCode, type Identity } from '../../pipeline/index.js';
 import type { JsonRpcId, JsonRpcMessage, JsonRpcRequest, JsonRpcResponse } from '../jsonrpc.js';
 import type { GatewaySession, SessionSink } from '../session.js';
 import { META } from './envelope.js';
+import { requestDigest } from './sealed-state.js';
 
 /** Where the messages of one client request go (an HTTP answer, a stdio line writer, a promise). */
 export interface Responder {
@@ -18,6 +19,17 @@ export class HeldCall {
   /** The answer that arrived while the client was away between rounds (delivered on its retry). */
   finished: JsonRpcResponse | undefined;
   flushScheduled = false;
+  /**
+   * Answers the client already gave on another replica, for a call re-issued here: the upstream's
+   * input requests are answered from them, in order and by method, before the client is asked again.
+   */
+  prefilled: Array<{ method: string; answer: unknown }> = [];
+  /** The answers given so far, in order, sealed into each new requestState (another replica replays them). */
+  readonly history: Array<{ method: string; answer: unknown }> = [];
+  /** The input requests of the round in progress: [key, method]. */
+  asked: Array<[string, string]> = [];
+  /** requestDigest of the arguments, bound into the requestStates of this call. */
+  digest = '';
 
   constructor(
     readonly internalId: string,
@@ -81,6 +93,7 @@ export class AgentContext implements SessionSink {
   start(method: string, name: string | undefined, params: Record<string, unknown> | undefined, bytes: number, identity: Identity, clientId: JsonRpcId, responder: Responder): HeldCall {
     // Unique within the session (clients of one agent may reuse ids), and still naming the client's id in the audit record.
     const call = new HeldCall(`stateless-${this.nextId++}:${String(clientId).slice(0, 64)}`, method, name, identity, clientId, responder);
+    call.digest = requestDigest(params);
     this.calls.set(call.internalId, call);
     this.lastUsed = Date.now();
     this.session.handle({ jsonrpc: '2.0', id: call.internalId, method, ...(params === undefined ? {} : { params }) }, bytes, identity);

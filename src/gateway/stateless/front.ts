@@ -3,10 +3,11 @@ import { ErrorCode, type Identity } from '../../pipeline/index.js';
 import type { JsonRpcRequest } from '../jsonrpc.js';
 import type { JsonRpcErrorBody } from '../../pipeline/index.js';
 import { LATEST_PROTOCOL_VERSION } from '../protocol.js';
-import { GatewaySession, type GatewayRuntime } from '../session.js';
+import { GatewaySession, type GatewayRuntime, type RequestStateSealing } from '../session.js';
 import { AgentContext, type HeldCall, type Listener, type Responder } from './agent-context.js';
 import { ALL_PROTOCOL_VERSIONS, CACHE_TTL_MS, STATELESS_PROTOCOL_VERSION, stampResult, withoutEnvelope, type Envelope } from './envelope.js';
-import { RequestStateStore, type HeldInput } from './request-state.js';
+import { RequestStateStore, type HeldInput, type RedeemRefusal } from './request-state.js';
+import { MemorySpentLedger, requestDigest, StateSealer, type SealedState } from './sealed-state.js';
 
 export interface StatelessOptions {
   transport: 'stdio' | 'http';
@@ -51,6 +52,8 @@ export class StatelessFront {
   private readonly contexts = new Map<string, AgentContext>();
   private readonly starting = new Map<string, Promise<AgentContext>>();
   private readonly states: RequestStateStore<{ context: AgentContext; call: HeldCall }>;
+  /** Seals requestStates and spends them: with this process's own key, or the cluster's (any replica can redeem). */
+  private readonly sealing: RequestStateSealing;
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   /** Requests waiting for their context (not yet in flight on it). */
@@ -61,6 +64,8 @@ export class StatelessFront {
     private readonly options: StatelessOptions,
   ) {
     this.states = new RequestStateStore(options.inputTimeoutMs, (held) => this.expired(held));
+    this.sealing = runtime.requestStates ?? { replicaId: 'local', sealer: new StateSealer(), ledger: new MemorySpentLedger() };
+    this.sealing.ledger.onTakenOver((handle) => this.takenOver(handle));
     this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(1000, Math.min(30_000, options.idleMs / 2)));
     this.sweeper.unref();
   }
@@ -104,7 +109,7 @@ export class StatelessFront {
     context.lastUsed = Date.now();
     if (method === 'server/discover') return void responder.send({ jsonrpc: '2.0', id, result: this.discover(context) }, true);
     if (method === 'subscriptions/listen') return this.listen(context, request, identity, responder);
-    if (params?.['requestState'] !== undefined || params?.['inputResponses'] !== undefined) return this.resume(request, identity, responder);
+    if (params?.['requestState'] !== undefined || params?.['inputResponses'] !== undefined) return this.resume(context, request, bytes, identity, responder);
     context.start(method, nameOf(method, params), withoutEnvelope(params), bytes, identity, id, responder);
   }
 
@@ -240,33 +245,86 @@ export class StatelessFront {
   private inputRequired(context: AgentContext, call: HeldCall): void {
     const responder = call.responder;
     if (responder === undefined) return;
+    this.answerPrefilled(context, call);
+    if (call.batch.length === 0) return;
     if (!INPUT_CAPABLE.has(call.method)) {
       for (const pending of call.batch.splice(0)) context.answerServerRequest(call, String(pending.id), undefined, `the client cannot be asked for input during ${call.method}`);
       return;
     }
     const batch = call.batch.splice(0);
     const inputRequests = Object.fromEntries(batch.map((request) => [String(request.id), { method: request.method, ...(request.params === undefined ? {} : { params: request.params }) }]));
-    const requestState = this.states.issue({ agentId: call.identity.agentId, method: call.method, name: call.name, keys: batch.map((request) => String(request.id)), call: { context, call } });
+    const keys = batch.map((request) => String(request.id));
+    call.asked = batch.map((request) => [String(request.id), request.method]);
+    const handle = this.states.issue({ agentId: call.identity.agentId, method: call.method, name: call.name, keys, call: { context, call } });
+    const requestState = this.sealing.sealer.seal({
+      replica: this.sealing.replicaId, handle, agentId: call.identity.agentId, deadline: Date.now() + this.options.inputTimeoutMs,
+      method: call.method, ...(call.name === undefined ? {} : { name: call.name }), digest: call.digest, asked: call.asked,
+      answered: call.history.map(({ method, answer }) => [method, answer]),
+    });
     call.responder = undefined;
     this.runtime.events('stateless.input_required', { session_id: context.session.sessionId, agent: call.identity.agentId, request_id: call.internalId, methods: batch.map((request) => request.method).join(','), transport: this.options.transport });
     responder.send({ jsonrpc: '2.0', id: call.clientId, result: stampResult(call.method, { resultType: 'input_required', inputRequests, requestState }, this.serverInfo) }, true);
   }
 
-  /** A retry carrying inputResponses and requestState: feed the answers to the held call and continue it. */
-  private resume(request: JsonRpcRequest, identity: Identity, responder: Responder): void {
-    const { id, method, params } = request;
-    const redeemed = this.states.redeem(params?.['requestState'], identity.agentId, method, nameOf(method, params));
-    if (!redeemed.ok) {
-      if (redeemed.held !== undefined) {
-        // A state tried by another agent, or with a changed request, is spent: the held call ends too.
-        const { context: heldContext, call } = redeemed.held.call;
-        heldContext.cancel(call, `requestState refused: ${redeemed.reason}`, redeemed.held.keys);
+  /** A call re-issued from another replica's requestState: the upstream's questions the client already answered there are answered here. */
+  private answerPrefilled(context: AgentContext, call: HeldCall): void {
+    if (call.prefilled.length === 0) return;
+    const remaining = [];
+    for (const request of call.batch.splice(0)) {
+      const next = call.prefilled[0];
+      if (next === undefined || next.method !== request.method) {
+        remaining.push(request);
+        continue;
       }
-      this.runtime.events('stateless.request_state_refused', { agent: identity.agentId, reason: redeemed.reason, method: method.slice(0, 64), transport: this.options.transport });
-      responder.send({ jsonrpc: '2.0', id, error: { code: ErrorCode.InvalidParams, message: 'requestState is unknown, expired, already used or not issued to this caller for this request; send the request again without it' } }, true);
-      return;
+      call.prefilled.shift();
+      call.history.push(next);
+      context.answerServerRequest(call, String(request.id), next.answer);
     }
-    const { context: heldContext, call } = redeemed.held.call;
+    call.batch.push(...remaining);
+  }
+
+  /**
+   * A retry carrying inputResponses and requestState. The state is opened (any replica's seal),
+   * checked against the caller and the request, and spent (single use, across replicas). The
+   * replica holding the call feeds it the answers; any other re-issues the call and answers the
+   * upstream's questions from them (docs/protocol.md, "Replicas").
+   */
+  private async resume(context: AgentContext, request: JsonRpcRequest, bytes: number, identity: Identity, responder: Responder): Promise<void> {
+    const { id, method, params } = request;
+    const token = params?.['requestState'];
+    const opened = this.sealing.sealer.open(token);
+    if (opened === undefined || Date.now() > opened.deadline) return this.refuseState(identity, method, responder, id, 'unknown');
+    const local = opened.replica === this.sealing.replicaId;
+    const refusal: RedeemRefusal | undefined = opened.agentId !== identity.agentId ? 'not_yours'
+      : opened.method !== method || opened.name !== nameOf(method, params) || opened.digest !== requestDigest(withoutEnvelope(params)) ? 'mismatch' : undefined;
+    if (refusal !== undefined) {
+      // A state tried by another agent, or with a changed request, is spent: the held call ends too.
+      const held = local ? this.states.take(opened.handle) : undefined;
+      if (held !== undefined) held.call.context.cancel(held.call.call, `requestState refused: ${refusal}`, held.keys);
+      else if (!local) this.sealing.ledger.takenOver(opened.replica, opened.handle);
+      return this.refuseState(identity, method, responder, id, refusal);
+    }
+    let first: boolean;
+    try {
+      first = await this.sealing.ledger.spend(token as string, opened.deadline - Date.now());
+    } catch (error) {
+      this.runtime.logger.error({ err: error }, 'requestState ledger unavailable: the retry is refused');
+      return void responder.send({ jsonrpc: '2.0', id, error: { code: ErrorCode.UpstreamUnavailable, message: 'cannot confirm that this requestState was not used before (the shared store does not answer); send the request again without it' } }, true);
+    }
+    if (!first) return this.refuseState(identity, method, responder, id, 'unknown');
+    const responses = params?.['inputResponses'];
+    const answers = responses !== null && typeof responses === 'object' && !Array.isArray(responses) ? (responses as Record<string, unknown>) : {};
+    if (local) {
+      const held = this.states.take(opened.handle);
+      if (held !== undefined) return this.continueHeld(held, id, responder, answers);
+      // Not held here any more (this replica restarted): only a cluster can re-issue it; alone, the state is gone.
+      if (this.runtime.requestStates === undefined) return this.refuseState(identity, method, responder, id, 'unknown');
+    } else this.sealing.ledger.takenOver(opened.replica, opened.handle);
+    this.reissue(context, request, bytes, identity, responder, opened, answers);
+  }
+
+  private continueHeld(held: HeldInput<{ context: AgentContext; call: HeldCall }>, id: JsonRpcRequest['id'], responder: Responder, answers: Record<string, unknown>): void {
+    const { context: heldContext, call } = held.call;
     if (!heldContext.calls.has(call.internalId)) {
       responder.send({ jsonrpc: '2.0', id, error: { code: ErrorCode.UpstreamUnavailable, message: 'the held call ended before the retry (its upstream stopped); send the request again' } }, true);
       return;
@@ -274,13 +332,39 @@ export class StatelessFront {
     heldContext.lastUsed = Date.now();
     call.clientId = id;
     call.responder = responder;
-    const responses = params?.['inputResponses'];
-    const answers = responses !== null && typeof responses === 'object' && !Array.isArray(responses) ? (responses as Record<string, unknown>) : {};
-    for (const key of redeemed.held.keys) heldContext.answerServerRequest(call, key, Object.hasOwn(answers, key) ? answers[key] : undefined);
+    for (const key of held.keys) {
+      const answer = Object.hasOwn(answers, key) ? answers[key] : undefined;
+      call.history.push({ method: call.asked.find(([asked]) => asked === key)?.[1] ?? '', answer });
+      heldContext.answerServerRequest(call, key, answer);
+    }
     if (call.finished !== undefined) {
       heldContext.calls.delete(call.internalId);
       responder.send({ ...call.finished, id }, true);
     }
+  }
+
+  /** Starts the request again on this replica; the upstream's questions are answered from the client's inputResponses. */
+  private reissue(context: AgentContext, request: JsonRpcRequest, bytes: number, identity: Identity, responder: Responder, opened: SealedState, answers: Record<string, unknown>): void {
+    const { id, method, params } = request;
+    this.runtime.events('stateless.request_state_reissued', { agent: identity.agentId, from_replica: opened.replica, method: method.slice(0, 64), transport: this.options.transport });
+    const call = context.start(method, nameOf(method, params), withoutEnvelope(params), bytes, identity, id, responder);
+    call.prefilled = [
+      ...opened.answered.map(([asked, answer]) => ({ method: asked, answer })),
+      ...opened.asked.map(([key, asked]) => ({ method: asked, answer: Object.hasOwn(answers, key) ? answers[key] : undefined })),
+    ];
+  }
+
+  private refuseState(identity: Identity, method: string, responder: Responder, id: JsonRpcRequest['id'], reason: RedeemRefusal): void {
+    this.runtime.events('stateless.request_state_refused', { agent: identity.agentId, reason, method: method.slice(0, 64), transport: this.options.transport });
+    responder.send({ jsonrpc: '2.0', id, error: { code: ErrorCode.InvalidParams, message: 'requestState is unknown, expired, already used or not issued to this caller for this request; send the request again without it' } }, true);
+  }
+
+  /** Another replica took over one of this replica's held calls: the copy here is cancelled. */
+  private takenOver(handle: string): void {
+    const held = this.states.take(handle);
+    if (held === undefined) return;
+    const { context, call } = held.call;
+    if (context.calls.has(call.internalId)) context.cancel(call, 'the retry was served by another replica', held.keys);
   }
 
   /** subscriptions/listen: a stream of list_changed and resource updates for the caller's subscriptions. */

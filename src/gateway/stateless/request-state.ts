@@ -16,7 +16,8 @@ export interface HeldInput<T> {
 export type RedeemRefusal = 'unknown' | 'not_yours' | 'mismatch';
 
 /**
- * The requestStates issued to stateless clients. A state is 256 random bits (unguessable),
+ * The held calls behind requestStates, by local handle (the client holds the handle sealed with
+ * other bindings, sealed-state.ts). A handle is 256 random bits (unguessable),
  * bound to the agent it was issued to, single use (redeeming deletes it, whatever the outcome),
  * and expires: at the deadline `onExpire` runs (the caller cancels the held upstream call).
  */
@@ -57,6 +58,15 @@ export class RequestStateStore<T> {
     if (entry.held.agentId !== agentId) return { ok: false, reason: 'not_yours', held: entry.held };
     if (entry.held.method !== method || entry.held.name !== name) return { ok: false, reason: 'mismatch', held: entry.held };
     return { ok: true, held: entry.held };
+  }
+
+  /** Removes a state whatever its holder, returning what it stood for (it was spent elsewhere). */
+  take(state: string): HeldInput<T> | undefined {
+    const entry = this.states.get(state);
+    if (entry === undefined) return undefined;
+    this.states.delete(state);
+    clearTimeout(entry.timer);
+    return entry.held;
   }
 
   /** Drops every state of the calls `matches` selects (their context closed). */
