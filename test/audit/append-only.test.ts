@@ -10,6 +10,7 @@ import { listSegments } from '../../src/audit/layout.js';
 import { readRecords } from '../../src/audit/reader.js';
 import { appendMany, auditOptions } from './helpers.js';
 
+const BASTION = fileURLToPath(new URL('../../src/cli/bastion.js', import.meta.url));
 const ATTACKER = fileURLToPath(new URL('../fixtures/append-only-attacker.js', import.meta.url));
 /** ext4 keeps the attributes; the test directory must be on it (/var/tmp here), not on a tmpfs of an older kernel. */
 const EXT4 = 0xef53;
@@ -99,5 +100,18 @@ describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip
     assert.match(auto.stderr, /BASTION_AUDIT_NOT_APPEND_ONLY|stay ordinary files/, 'auto mode warns');
     const segment = listSegments(join(stateDir, 'audit'))[0] as { path: string };
     assert.doesNotMatch(flagsOf(segment.path), /[ai]/);
+  });
+
+  test('bastion doctor reports whether the audit directory can be made append-only', () => {
+    const doctor = (prefix: string[]): { status: string; detail: string } | undefined => {
+      const run = spawnSync(prefix[0] ?? '', [...prefix.slice(1), process.execPath, BASTION, 'doctor', '--json', '--audit-dir', join(dir, 'not-yet', 'audit')], { encoding: 'utf8', timeout: 60_000 });
+      return (JSON.parse(run.stdout) as { checks: Array<{ control: string; status: string; detail: string }> }).checks.find((check) => check.control === 'audit append-only');
+    };
+    const privileged = doctor(['env']);
+    assert.equal(privileged?.status, 'ok', privileged?.detail);
+    assert.match(privileged?.detail ?? '', /ext2\/3\/4 keeps FS_APPEND_FL/);
+    const unprivileged = doctor(['setpriv', '--bounding-set=-linux_immutable', '--']);
+    assert.equal(unprivileged?.status, 'degraded');
+    assert.match(unprivileged?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE/);
   });
 });
