@@ -149,7 +149,7 @@ export function resolveAuditConfig(partial: DeepPartial<AuditConfig> | undefined
   if (merged.checkpoint.mirrorDir !== undefined) merged.checkpoint.mirrorDir = within(merged.checkpoint.mirrorDir);
   merged.sinks = resolveSinks(partial?.sinks as ReadonlyArray<Partial<SinkConfig>> | undefined).map((sink) => {
     if (sink.type === 'webhook') return 'fromFile' in sink.secret ? { ...sink, secret: { fromFile: within(sink.secret.fromFile) } } : sink;
-    if (sink.tls === undefined) return sink;
+    if (sink.type !== 'syslog' || sink.tls === undefined) return sink;
     const { caFile, certFile, keyFile } = sink.tls;
     return { ...sink, tls: { ...sink.tls, caFile: within(caFile), ...(certFile === undefined ? {} : { certFile: within(certFile) }), ...(keyFile === undefined ? {} : { keyFile: within(keyFile) }) } };
   });
