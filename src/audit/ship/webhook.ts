@@ -10,7 +10,8 @@ import type { SinkTransport } from './transport.js';
  *   X-Bastion-Signature: sha256=<hex HMAC-SHA256(key, "<X-Bastion-Timestamp>.<body>")>
  * and rejects a timestamp too far from its clock (a replayed delivery). X-Bastion-Delivery names
  * the records (log id and seq range), so a receiver can drop a delivery it already has: delivery
- * is at least once. Only a 2xx answer counts as received.
+ * is at least once (log id:first-last seq:first 16 hex of the last record's hash, so that a new
+ * chain after a tamper restart is not taken for a duplicate). Only a 2xx answer counts as received.
  */
 
 export const SIGNATURE_HEADER = 'x-bastion-signature';
@@ -48,8 +49,10 @@ export class WebhookTransport implements SinkTransport {
   async deliver(items: ShipItem[]): Promise<void> {
     const body = `${items.map((item) => payloadOf(item, this.config.format)).join('\n')}\n`;
     const timestamp = String(Math.floor(Date.now() / 1000));
-    const seqs = items.flatMap((item) => (item.kind === 'record' ? [item.seq] : []));
-    const delivery = seqs.length === 0 ? `${this.logId}:checkpoints` : `${this.logId}:${seqs[0] ?? 0}-${seqs[seqs.length - 1] ?? 0}`;
+    const records = items.filter((item) => item.kind === 'record');
+    const last = records[records.length - 1];
+    // The last record's hash tells a new chain (a tamper restart reuses log id and seqs) from a duplicate.
+    const delivery = last === undefined ? `${this.logId}:checkpoints` : `${this.logId}:${records[0]?.seq ?? 0}-${last.seq}:${last.record.hash.slice(0, 16)}`;
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.timeoutSeconds * 1000)]);
     const response = await fetch(this.config.url, {
       method: 'POST',
