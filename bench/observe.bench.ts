@@ -7,7 +7,8 @@
 // s3rver from npm, and syslog, which is a real rsyslogd when it is installed.
 //
 //   npm run build && nice node dist/bench/observe.bench.js
-//   OBSERVE_BENCH_CALLS=2000 OBSERVE_BENCH_ROUNDS=3 (the defaults)
+//   OBSERVE_BENCH_CALLS=1000 OBSERVE_BENCH_ROUNDS=3 (the defaults)
+//   OBSERVE_BENCH_ONLY=otlp,loki    only the variants whose label has one of these (and all off)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,7 +25,7 @@ import { silentLogger } from '../src/observability/index.js';
 import { configYaml, httpClient, stdioServer } from '../test/helpers/gateway.js';
 import { Rsyslog } from '../test/audit/ship/rsyslog.js';
 
-const CALLS = Number(process.env['OBSERVE_BENCH_CALLS'] ?? 2000);
+const CALLS = Number(process.env['OBSERVE_BENCH_CALLS'] ?? 1000);
 const ROUNDS = Number(process.env['OBSERVE_BENCH_ROUNDS'] ?? 3);
 const IN_FLIGHT = 16;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -117,6 +118,8 @@ const variants: Variant[] = [
   { label: 's3 sink (s3rver)', extra: sink(`{ name: archive, type: s3, bucket: bench, endpoint: '${s3Endpoint}', forcePathStyle: true, objectLock: { mode: GOVERNANCE, retainDays: 1 } }`), rates: [] },
 ];
 if (rsyslog !== undefined) variants.push({ label: 'syslog sink (rsyslogd)', extra: sink(`{ name: siem, type: syslog, host: 127.0.0.1, port: ${rsyslog.port} }`), rates: [] });
+const only = (process.env['OBSERVE_BENCH_ONLY'] ?? '').split(',').filter((word) => word !== '');
+if (only.length > 0) variants.splice(0, variants.length, ...variants.filter((variant, index) => index === 0 || only.some((word) => variant.label.includes(word))));
 try {
   for (const variant of variants) await start(variant, root);
   // A warm-up call burst per variant, not counted.

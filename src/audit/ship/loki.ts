@@ -1,6 +1,6 @@
 import type { LokiSinkConfig } from './config.js';
 import { payloadOf } from './format.js';
-import { postDelivery } from './http.js';
+import { InFlight, postDelivery } from './http.js';
 import type { ShipItem } from './source.js';
 import type { SinkTransport } from './transport.js';
 
@@ -43,14 +43,14 @@ export function lokiPush(items: readonly ShipItem[], format: LokiSinkConfig['for
 
 export class LokiTransport implements SinkTransport {
   readonly acknowledges = true;
-  private controller = new AbortController();
+  private readonly inFlight = new InFlight();
 
   constructor(private readonly config: LokiSinkConfig, private readonly logId: string) {}
 
   async deliver(items: ShipItem[]): Promise<void> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.config.tenant !== undefined) headers['x-scope-orgid'] = this.config.tenant;
-    await postDelivery(this.config.url, headers, JSON.stringify(lokiPush(items, this.config.format, this.logId)), this.config.timeoutSeconds, this.controller.signal);
+    await this.inFlight.run(this.config.timeoutSeconds, (signal) => postDelivery(this.config.url, headers, JSON.stringify(lokiPush(items, this.config.format, this.logId)), signal));
   }
 
   reset(): void {
@@ -58,8 +58,7 @@ export class LokiTransport implements SinkTransport {
   }
 
   close(): Promise<void> {
-    this.controller.abort();
-    this.controller = new AbortController();
+    this.inFlight.abortAll();
     return Promise.resolve();
   }
 }

@@ -2,7 +2,7 @@ import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { OtlpSinkConfig } from './config.js';
 import { payloadOf } from './format.js';
-import { postDelivery } from './http.js';
+import { InFlight, postDelivery } from './http.js';
 import type { ShipItem } from './source.js';
 import type { SinkTransport } from './transport.js';
 
@@ -21,7 +21,7 @@ const SCOPE = { name: 'bastion.audit' };
 
 export class OtlpLogsTransport implements SinkTransport {
   readonly acknowledges = true;
-  private controller = new AbortController();
+  private readonly inFlight = new InFlight();
   private readonly resource;
 
   constructor(private readonly config: OtlpSinkConfig, private readonly logId: string) {
@@ -31,7 +31,7 @@ export class OtlpLogsTransport implements SinkTransport {
   async deliver(items: ShipItem[]): Promise<void> {
     const body = ProtobufLogsSerializer.serializeRequest(items.map((item) => this.logRecord(item)));
     if (body === undefined) throw new Error('the OTLP logs serializer produced no request');
-    await postDelivery(this.config.url, { ...this.config.headers, 'content-type': 'application/x-protobuf' }, body, this.config.timeoutSeconds, this.controller.signal);
+    await this.inFlight.run(this.config.timeoutSeconds, (signal) => postDelivery(this.config.url, { ...this.config.headers, 'content-type': 'application/x-protobuf' }, body, signal));
   }
 
   private logRecord(item: ShipItem): LogRecordInput {
@@ -54,8 +54,7 @@ export class OtlpLogsTransport implements SinkTransport {
   }
 
   close(): Promise<void> {
-    this.controller.abort();
-    this.controller = new AbortController();
+    this.inFlight.abortAll();
     return Promise.resolve();
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { PutObjectCommand, S3Client, type PutObjectCommandInput } from '@aws-sdk/client-s3';
 import type { S3SinkConfig } from './config.js';
 import { payloadOf } from './format.js';
+import { InFlight } from './http.js';
 import type { ShipItem } from './source.js';
 import type { SinkTransport } from './transport.js';
 
@@ -19,7 +20,7 @@ import type { SinkTransport } from './transport.js';
 
 export class S3Transport implements SinkTransport {
   readonly acknowledges = true;
-  private controller = new AbortController();
+  private readonly inFlight = new InFlight();
   private readonly client: S3Client;
 
   constructor(private readonly config: S3SinkConfig, private readonly logId: string) {
@@ -47,8 +48,7 @@ export class S3Transport implements SinkTransport {
       input.ObjectLockMode = lock.mode;
       input.ObjectLockRetainUntilDate = new Date(Date.now() + lock.retainDays * 86_400_000);
     }
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.timeoutSeconds * 1000)]);
-    await this.client.send(new PutObjectCommand(input), { abortSignal: signal });
+    await this.inFlight.run(this.config.timeoutSeconds, (signal) => this.client.send(new PutObjectCommand(input), { abortSignal: signal }));
   }
 
   reset(): void {
@@ -56,8 +56,7 @@ export class S3Transport implements SinkTransport {
   }
 
   close(): Promise<void> {
-    this.controller.abort();
-    this.controller = new AbortController();
+    this.inFlight.abortAll();
     this.client.destroy();
     return Promise.resolve();
   }

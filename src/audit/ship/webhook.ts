@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { WebhookSinkConfig } from './config.js';
 import { payloadOf } from './format.js';
+import { InFlight } from './http.js';
 import type { ShipItem } from './source.js';
 import type { SinkTransport } from './transport.js';
 
@@ -42,7 +43,7 @@ export function loadWebhookKey(config: WebhookSinkConfig, env: NodeJS.ProcessEnv
 
 export class WebhookTransport implements SinkTransport {
   readonly acknowledges = true;
-  private controller = new AbortController();
+  private readonly inFlight = new InFlight();
 
   constructor(private readonly config: WebhookSinkConfig, private readonly key: Buffer, private readonly logId: string) {}
 
@@ -53,7 +54,10 @@ export class WebhookTransport implements SinkTransport {
     const last = records[records.length - 1];
     // The last record's hash tells a new chain (a tamper restart reuses log id and seqs) from a duplicate.
     const delivery = last === undefined ? `${this.logId}:checkpoints` : `${this.logId}:${records[0]?.seq ?? 0}-${last.seq}:${last.record.hash.slice(0, 16)}`;
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.timeoutSeconds * 1000)]);
+    await this.inFlight.run(this.config.timeoutSeconds, (signal) => this.post(body, timestamp, delivery, signal));
+  }
+
+  private async post(body: string, timestamp: string, delivery: string, signal: AbortSignal): Promise<void> {
     const response = await fetch(this.config.url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson', [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: webhookSignature(this.key, timestamp, body), [DELIVERY_HEADER]: delivery, 'x-bastion-sink': this.config.name },
@@ -71,8 +75,7 @@ export class WebhookTransport implements SinkTransport {
   }
 
   close(): Promise<void> {
-    this.controller.abort();
-    this.controller = new AbortController();
+    this.inFlight.abortAll();
     return Promise.resolve();
   }
 }
