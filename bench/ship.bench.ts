@@ -1,14 +1,17 @@
 // Audit shipping: how fast each sink type drains a log (records/s), and what a running sink costs
 // the writer: durable appends from 64 concurrent callers with sinks on, as a ratio to sinks off,
-// in the same run. Syslog goes to a real rsyslogd when it is installed; the webhook receiver is
-// a node:http server in this process (it checks nothing, so the figure is the sender's).
+// in the same run. Syslog goes to a real rsyslogd when it is installed; s3 to s3rver from npm (a
+// filesystem-backed S3 API) in this process; the webhook, OTLP logs and Loki receivers are
+// node:http servers in this process (they check nothing, so the figure is the sender's).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { AuditLog, resolveAuditConfig } from '../src/audit/index.js';
 import { startShipping, type SinkConfig } from '../src/audit/ship/index.js';
 import { Rsyslog } from '../test/audit/ship/rsyslog.js';
@@ -71,6 +74,23 @@ const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`;
 process.env['SHIP_BENCH_KEY'] = 'bench-key-0123456789abcdef0123456789';
 const webhook: SinkConfig = { name: 'hook', type: 'webhook', format: 'bastion', url: hookUrl, secret: { fromEnv: 'SHIP_BENCH_KEY' }, timeoutSeconds: 10, batchRecords: 500, retryInitialMs: 100, retryMaxMs: 1000 };
 
+const otlpUrl = `${hookUrl}v1/logs`;
+const lokiUrl = `${hookUrl}loki/api/v1/push`;
+const common = { format: 'bastion', batchRecords: 500, retryInitialMs: 100, retryMaxMs: 1000, timeoutSeconds: 10 } as const;
+const otlp: SinkConfig = { ...common, name: 'otel', type: 'otlp', url: otlpUrl, headers: {} };
+const loki: SinkConfig = { ...common, name: 'loki', type: 'loki', url: lokiUrl };
+const S3rver = createRequire(import.meta.url)('s3rver') as new (options: { directory: string; silent: boolean }) => { callback(): (request: unknown, response: unknown) => void };
+const s3Dir = mkdtempSync(join(tmpdir(), 'bastion-ship-bench-s3-'));
+const s3Server = createServer(new S3rver({ directory: s3Dir, silent: true }).callback());
+await new Promise<void>((resolve) => s3Server.listen(0, '127.0.0.1', resolve));
+const s3Endpoint = `http://127.0.0.1:${(s3Server.address() as AddressInfo).port}`;
+process.env['AWS_ACCESS_KEY_ID'] = 'S3RVER';
+process.env['AWS_SECRET_ACCESS_KEY'] = 'S3RVER';
+const s3Client = new S3Client({ region: 'us-east-1', endpoint: s3Endpoint, forcePathStyle: true });
+await s3Client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+s3Client.destroy();
+const s3: SinkConfig = { ...common, name: 'archive', type: 's3', bucket: 'bench', prefix: '', region: 'us-east-1', endpoint: s3Endpoint, forcePathStyle: true, objectLock: { mode: 'GOVERNANCE', retainDays: 1 } };
+
 let rsyslog: Rsyslog | undefined;
 let rsyslogDir: string | undefined;
 if (spawnSync('rsyslogd', ['-v']).status === 0) {
@@ -86,14 +106,19 @@ try {
   const before = await run('no sink', []);
   const hook = await run('webhook (bastion format)', [webhook]);
   const ocsf = await run('webhook (ocsf format)', [{ ...webhook, format: 'ocsf' }]);
+  const otlpResult = await run('otlp logs (protobuf)', [otlp]);
+  const lokiResult = await run('loki push (json)', [loki]);
+  const s3Result = await run('s3 objects (s3rver)', [s3]);
   const syslog = rsyslog === undefined ? undefined : await run('syslog TCP to rsyslogd', [{ name: 'siem', type: 'syslog', format: 'bastion', host: '127.0.0.1', port: rsyslog.port, facility: 10, appName: 'bastion', confirmEveryRecords: 5000, batchRecords: 500, retryInitialMs: 100, retryMaxMs: 1000 }]);
   const after = await run('no sink (again)', []);
   const off = { appendsPerSecond: (before.appendsPerSecond + after.appendsPerSecond) / 2 };
   process.stdout.write('\nappend throughput with the sink running, as a ratio to no sink:\n');
-  for (const [label, result] of [['webhook', hook], ['webhook ocsf', ocsf], ['syslog', syslog]] as const) if (result !== undefined) process.stdout.write(`  ${label.padEnd(14)} ${(result.appendsPerSecond / off.appendsPerSecond).toFixed(2)}\n`);
+  for (const [label, result] of [['webhook', hook], ['webhook ocsf', ocsf], ['otlp', otlpResult], ['loki', lokiResult], ['s3', s3Result], ['syslog', syslog]] as const) if (result !== undefined) process.stdout.write(`  ${label.padEnd(14)} ${(result.appendsPerSecond / off.appendsPerSecond).toFixed(2)}\n`);
   if (syslog === undefined) process.stdout.write('  (rsyslogd not installed: syslog not measured)\n');
 } finally {
   await rsyslog?.stop();
   if (rsyslogDir !== undefined) rmSync(rsyslogDir, { recursive: true, force: true });
   receiver.close();
+  s3Server.close();
+  rmSync(s3Dir, { recursive: true, force: true });
 }

@@ -1,4 +1,5 @@
 import { dirname, isAbsolute, join } from 'node:path';
+import type { AppendOnlyMode } from './append-only.js';
 import { resolveSinks, sinksSchema, type SinkConfig } from './ship/config.js';
 
 /** The `audit:` section of bastion.yaml. Paths are relative to the gateway's state dir. */
@@ -39,6 +40,8 @@ export interface AuditConfig {
   retention: { maxAgeDays?: number; maxTotalBytes?: number };
   /** Start a new chain when tampering is found at open, instead of refusing to start. */
   startNewSegmentAfterTamper: boolean;
+  /** chattr +a on the active segment and +i on sealed ones (append-only.ts). */
+  appendOnly: AppendOnlyMode;
   /** Checkpoint origin line; defaults to bastion.local/audit/<log id>. */
   origin?: string;
   /** Live shipping of committed records and checkpoints (src/audit/ship/). */
@@ -56,6 +59,7 @@ export const defaultAuditConfig: AuditConfig = {
   rotation: { maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 86_400 },
   retention: {},
   startNewSegmentAfterTamper: false,
+  appendOnly: 'off',
   sinks: [],
 };
 
@@ -121,6 +125,7 @@ export const auditConfigSchema = {
       },
     },
     startNewSegmentAfterTamper: { type: 'boolean', default: false, description: 'true starts a new chain (moving the damaged files to quarantine/) when tampering is found at start; false refuses to start' },
+    appendOnly: { enum: ['auto', 'required', 'off'], default: defaultAuditConfig.appendOnly, description: "'auto' (append-only/immutable segments where the filesystem and capabilities allow, a warning elsewhere), 'required' (refuse to start without them) or 'off'" },
     origin: { type: 'string', pattern: '^\\S+$', description: 'the checkpoint origin line, e.g. audit.example.com/bastion-prod' },
     sinks: sinksSchema,
   },
@@ -144,7 +149,7 @@ export function resolveAuditConfig(partial: DeepPartial<AuditConfig> | undefined
   if (merged.checkpoint.mirrorDir !== undefined) merged.checkpoint.mirrorDir = within(merged.checkpoint.mirrorDir);
   merged.sinks = resolveSinks(partial?.sinks as ReadonlyArray<Partial<SinkConfig>> | undefined).map((sink) => {
     if (sink.type === 'webhook') return 'fromFile' in sink.secret ? { ...sink, secret: { fromFile: within(sink.secret.fromFile) } } : sink;
-    if (sink.tls === undefined) return sink;
+    if (sink.type !== 'syslog' || sink.tls === undefined) return sink;
     const { caFile, certFile, keyFile } = sink.tls;
     return { ...sink, tls: { ...sink.tls, caFile: within(caFile), ...(certFile === undefined ? {} : { certFile: within(certFile) }), ...(keyFile === undefined ? {} : { keyFile: within(keyFile) }) } };
   });

@@ -3,6 +3,7 @@ import { constants as fsConstants, closeSync, existsSync, mkdirSync, openSync, r
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
+import { SegmentAttributes } from './append-only.js';
 import { encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
@@ -109,6 +110,8 @@ export class AuditLog {
   private unhashed: Buffer[] = [];
   private readonly counters: WriterStats = { batches: 0, records: 0, syncMillis: 0, largestBatch: 0, dropped: 0 };
   private readonly commitListeners = new Set<() => void>();
+  /** chattr +a / +i on the segments, or nothing (audit.appendOnly). */
+  private attributes = SegmentAttributes.disabled();
 
   private constructor(
     readonly options: AuditLogOptions,
@@ -140,6 +143,9 @@ export class AuditLog {
     const { signer } = loadOrCreateSigningKey(options.checkpoint.keyFile, options.checkpoint.keyName);
     const secret = loadOrCreateLogSecret(options.checkpoint.macKeyFile ?? join(dirname(options.checkpoint.keyFile), 'audit-mac.key'));
     let metadata = loadOrCreateMetadata(dir, options, signer);
+    // The writer lifts the attributes to check and repair the tail (and to quarantine a damaged log); they are set again below.
+    const attributes = SegmentAttributes.prepare(options.appendOnly ?? 'off', join(dir, SEGMENTS_DIR));
+    attributes.release(listSegments(dir).map((segment) => segment.path));
     writeFileSync(join(dir, PUBLIC_KEY_FILE), publicKeyPem(signer), { mode: 0o644 });
     let archived: JsonValue | undefined;
     if (metadata.schema !== AUDIT_SCHEMA && metadata.schema !== LEGACY_AUDIT_SCHEMA) throw new Error(`${join(dir, METADATA_FILE)} says the log is in format '${metadata.schema}', which this Bastion does not know (it writes ${AUDIT_SCHEMA}): use the Bastion version that wrote it`);
@@ -185,12 +191,14 @@ export class AuditLog {
       if (superseded !== undefined) quarantine.files.push({ mirror_superseded: superseded });
       recovery.tamperRestart = true;
       log = new AuditLog(options, metadata, signer, keys, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
+      log.attributes = attributes;
       await log.startSegment('tamper_restart');
       await log.append({ kind: 'event', event: AuditEvent.TamperRestart, info: { problem: { ...problem }, quarantine, previous_checkpoint: lastCheckpointInfo(checkpoints) } });
     } else {
       const segments = listSegments(dir);
       const last = segments[segments.length - 1];
       log = new AuditLog(options, metadata, signer, keys, scan.nextSeq, scan.head, scan.frontier, last?.path ?? '', recovery);
+      log.attributes = attributes;
       log.lastCheckpointSize = lastSize;
       log.checkpointIndex = lastIndex;
       if (last === undefined || scan.lastSegmentValidBytes === 0) {
@@ -218,6 +226,7 @@ export class AuditLog {
       // The tail's seals verified: sign it now rather than at the next interval.
       if (log.sinceCheckpoint > 0) await log.checkpoint();
     }
+    attributes.protect(listSegments(dir).map((segment) => segment.path).filter((path) => path !== log.handlePath), log.handlePath);
     log.startTimer();
     return log;
   }
@@ -500,9 +509,11 @@ export class AuditLog {
           await syncChunk();
           acknowledge();
           await this.handle?.close();
+          const closed = this.handlePath;
           this.handle = await open(entry.path, SEGMENT_CREATE_FLAGS, 0o600);
           this.handlePath = entry.path;
           fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
+          await this.attributes.rotated(closed, entry.path);
         } else {
           await syncChunk();
           acknowledge();
@@ -559,7 +570,7 @@ export class AuditLog {
     const sizes = segments.map((segment) => statSync(segment.path).size);
     let total = sizes.reduce((sum, size) => sum + size, 0);
     const nowMs = (this.options.now ?? (() => new Date()))().getTime();
-    const deleted: Array<{ segment: string; sha256: string; bytes: number }> = [];
+    const deleted: Array<{ segment: string; sha256: string; bytes: number; immutable_lifted?: boolean }> = [];
     for (let index = 0; index < segments.length - 1; index += 1) {
       const segment = segments[index] as (typeof segments)[number];
       const next = segments[index + 1] as (typeof segments)[number];
@@ -569,8 +580,16 @@ export class AuditLog {
       const overSize = maxTotalBytes !== undefined && total > maxTotalBytes;
       if (!overAge && !overSize) break;
       const bytes = sizes[index] as number;
-      deleted.push({ segment: segment.name, sha256: sha256Hex(readFileSync(segment.path)), bytes });
-      unlinkSync(segment.path);
+      const sha256 = sha256Hex(readFileSync(segment.path));
+      try {
+        // The only place a sealed segment loses its immutable attribute while the gateway runs; the record below says so.
+        this.attributes.release([segment.path]);
+        unlinkSync(segment.path);
+      } catch (error) {
+        process.emitWarning(`audit retention could not delete ${segment.path}: ${(error as Error).message}; it is kept and retried at the next checkpoint`, { code: 'BASTION_AUDIT_RETENTION' });
+        break;
+      }
+      deleted.push({ segment: segment.name, sha256, bytes, ...(this.attributes.enabled ? { immutable_lifted: true } : {}) });
       total -= bytes;
     }
     if (deleted.length > 0) {

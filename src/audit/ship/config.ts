@@ -40,9 +40,41 @@ export interface WebhookSinkConfig extends SinkCommon {
   timeoutSeconds: number;
 }
 
-export type SinkConfig = SyslogSinkConfig | WebhookSinkConfig;
+export interface OtlpSinkConfig extends SinkCommon {
+  type: 'otlp';
+  /** The OTLP/HTTP logs endpoint, e.g. http://collector:4318/v1/logs. */
+  url: string;
+  /** Extra request headers (routing, tenant); the key of a secret header comes from the environment. */
+  headers: Record<string, string>;
+  timeoutSeconds: number;
+}
 
-export const SINK_DEFAULTS = { format: 'bastion', batchRecords: 500, retryInitialMs: 500, retryMaxMs: 30_000, facility: 10, appName: 'bastion', confirmEveryRecords: 5000, timeoutSeconds: 10 } as const;
+export interface LokiSinkConfig extends SinkCommon {
+  type: 'loki';
+  /** The push endpoint, e.g. http://loki:3100/loki/api/v1/push. */
+  url: string;
+  /** X-Scope-OrgID of a multi-tenant Loki. */
+  tenant?: string;
+  timeoutSeconds: number;
+}
+
+export interface S3SinkConfig extends SinkCommon {
+  type: 's3';
+  bucket: string;
+  /** Key prefix, e.g. bastion/prod/. */
+  prefix: string;
+  region: string;
+  /** An S3-compatible endpoint (MinIO, Ceph, ...); absent: AWS. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+  /** Object Lock retention sent with every object: the bucket must have Object Lock enabled. */
+  objectLock?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; retainDays: number };
+  timeoutSeconds: number;
+}
+
+export type SinkConfig = SyslogSinkConfig | WebhookSinkConfig | OtlpSinkConfig | LokiSinkConfig | S3SinkConfig;
+
+export const SINK_DEFAULTS = { format: 'bastion', batchRecords: 500, retryInitialMs: 500, retryMaxMs: 30_000, facility: 10, appName: 'bastion', confirmEveryRecords: 5000, timeoutSeconds: 10, headers: {}, prefix: '', region: 'us-east-1', forcePathStyle: false } as const;
 
 const secret = {
   oneOf: [
@@ -59,7 +91,7 @@ const sinkSchema = {
   required: ['name', 'type'],
   properties: {
     name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,39}$', description: 'a unique sink name of lower-case letters, digits, - and _, e.g. siem' },
-    type: { enum: ['syslog', 'webhook'], description: "'syslog' (RFC 5424 over TCP or TLS) or 'webhook' (JSON lines over HTTP POST, HMAC-signed)" },
+    type: { enum: ['syslog', 'webhook', 'otlp', 'loki', 's3'], description: "'syslog' (RFC 5424 over TCP or TLS), 'webhook' (JSON lines over HTTP POST, HMAC-signed), 'otlp' (OTLP/HTTP protobuf logs), 'loki' (Loki push API) or 's3' (objects in S3-compatible storage, with Object Lock retention)" },
     format: { enum: ['bastion', 'ocsf', 'ecs'], default: SINK_DEFAULTS.format, description: "'bastion' (the records as written, verifiable), 'ocsf' or 'ecs'" },
     batchRecords: { type: 'integer', minimum: 1, maximum: 100_000, default: SINK_DEFAULTS.batchRecords, description: 'records per delivery, e.g. 500' },
     retryInitialMs: { type: 'integer', minimum: 10, maximum: 600_000, default: SINK_DEFAULTS.retryInitialMs, description: 'first retry delay in milliseconds, e.g. 500' },
@@ -80,13 +112,32 @@ const sinkSchema = {
     facility: { type: 'integer', minimum: 0, maximum: 23, default: SINK_DEFAULTS.facility, description: 'syslog facility 0..23, e.g. 10 (authpriv)' },
     appName: { type: 'string', pattern: '^[!-~]{1,48}$', default: SINK_DEFAULTS.appName, description: 'RFC 5424 APP-NAME, printable ASCII without spaces, e.g. bastion' },
     confirmEveryRecords: { type: 'integer', minimum: 1, maximum: 1_000_000, default: SINK_DEFAULTS.confirmEveryRecords, description: 'syslog: records sent at most before the connection is closed cleanly to confirm them, e.g. 5000' },
-    url: { type: 'string', pattern: '^https?://', description: 'the webhook URL, e.g. https://collector.example.com/bastion' },
+    url: { type: 'string', pattern: '^https?://', description: 'the webhook, OTLP logs or Loki push URL, e.g. https://collector.example.com/bastion, http://collector:4318/v1/logs, http://loki:3100/loki/api/v1/push' },
+    headers: { type: 'object', additionalProperties: { type: 'string' }, default: {}, description: 'otlp: extra request headers, e.g. { x-tenant: prod }' },
+    tenant: { type: 'string', pattern: '^[!-~]{1,150}$', description: 'loki: the X-Scope-OrgID tenant, e.g. prod' },
+    bucket: { type: 'string', pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$', description: 's3: the bucket name, e.g. audit-archive' },
+    prefix: { type: 'string', pattern: '^[!-~]{0,200}$', default: SINK_DEFAULTS.prefix, description: 's3: key prefix, e.g. bastion/prod/' },
+    region: { type: 'string', pattern: '^[a-z0-9-]{1,40}$', default: SINK_DEFAULTS.region, description: 's3: region, e.g. eu-west-1' },
+    endpoint: { type: 'string', pattern: '^https?://', description: 's3: an S3-compatible endpoint, e.g. https://minio.example.com:9000 (absent: AWS)' },
+    forcePathStyle: { type: 'boolean', default: SINK_DEFAULTS.forcePathStyle, description: 's3: path-style URLs (most S3-compatible stores need true)' },
+    objectLock: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['mode', 'retainDays'],
+      properties: {
+        mode: { enum: ['GOVERNANCE', 'COMPLIANCE'], description: "'COMPLIANCE' (no one can shorten or delete) or 'GOVERNANCE' (users with s3:BypassGovernanceRetention can)" },
+        retainDays: { type: 'integer', minimum: 1, maximum: 36_500, description: 'days each object is locked, e.g. 365' },
+      },
+      description: 's3: Object Lock retention on every object, e.g. { mode: COMPLIANCE, retainDays: 365 }',
+    },
     secret,
-    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: SINK_DEFAULTS.timeoutSeconds, description: 'seconds a webhook delivery may take, e.g. 10' },
+    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 600, default: SINK_DEFAULTS.timeoutSeconds, description: 'seconds a webhook, otlp, loki or s3 delivery may take, e.g. 10' },
   },
   allOf: [
     { if: { properties: { type: { const: 'syslog' } } }, then: { required: ['host', 'port'] } },
     { if: { properties: { type: { const: 'webhook' } } }, then: { required: ['url', 'secret'] } },
+    { if: { properties: { type: { enum: ['otlp', 'loki'] } } }, then: { required: ['url'] } },
+    { if: { properties: { type: { const: 's3' } } }, then: { required: ['bucket'] } },
   ],
 } as const;
 

@@ -5,11 +5,15 @@ import { Shipper, type SinkStats } from './shipper.js';
 import { SyslogTransport } from './syslog.js';
 import type { SinkTransport } from './transport.js';
 import { loadWebhookKey, WebhookTransport } from './webhook.js';
+import { LokiTransport } from './loki.js';
+import { OtlpLogsTransport } from './otlp.js';
+import { S3Transport } from './s3.js';
 
-/** Live shipping of the committed audit log to syslog and webhook sinks. See docs/audit.md, "Shipping". */
+/** Live shipping of the committed audit log to syslog, webhook, OTLP logs, Loki and S3 sinks. See docs/audit.md, "Shipping". */
 
 export { resolveSinks, sinksSchema, SINK_DEFAULTS } from './config.js';
-export type { ShipFormat, SinkConfig, SyslogSinkConfig, WebhookSinkConfig } from './config.js';
+export type { ShipFormat, SinkConfig, SyslogSinkConfig, WebhookSinkConfig, OtlpSinkConfig, LokiSinkConfig, S3SinkConfig } from './config.js';
+export { lokiPush, type LokiPush } from './loki.js';
 export type { SinkStats } from './shipper.js';
 export { webhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './webhook.js';
 export { octetFrame, syslogMessage } from './syslog.js';
@@ -70,8 +74,18 @@ export function startShipping(options: ShippingOptions): Shipping {
 }
 
 function transportFor(sink: SinkConfig, logId: string): SinkTransport {
-  if (sink.type === 'syslog') return new SyslogTransport(sink, logId);
-  return new WebhookTransport(sink, loadWebhookKey(sink), logId);
+  switch (sink.type) {
+    case 'syslog':
+      return new SyslogTransport(sink, logId);
+    case 'webhook':
+      return new WebhookTransport(sink, loadWebhookKey(sink), logId);
+    case 'otlp':
+      return new OtlpLogsTransport(sink, logId);
+    case 'loki':
+      return new LokiTransport(sink, logId);
+    case 's3':
+      return new S3Transport(sink, logId);
+  }
 }
 
 /** Cursor files live in <stateDir>/audit-ship/. */

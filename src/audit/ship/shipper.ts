@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { SinkConfig } from './config.js';
+import { resumePosition } from './resume.js';
 import { initialPosition, readCommitted, type ShipItem, type ShipPosition } from './source.js';
 import type { SinkTransport } from './transport.js';
 
@@ -21,6 +22,8 @@ export interface SinkStats {
   lagSeconds: number;
   /** Records retention deleted before the sink had them. */
   lostToRetention: number;
+  /** Times the saved cursor pointed into a chain the log no longer holds (tamper restarts). */
+  newChains: number;
 }
 
 export interface ShipperOptions {
@@ -73,12 +76,14 @@ export class Shipper {
   /** New records do not cut a retry delay short. */
   private backingOff = false;
   private missingCheckpointReads = 0;
+  /** The saved cursor was checked against the chain on disk (resume.ts). */
+  private resumed = false;
   private readonly stats: Omit<SinkStats, 'lagRecords' | 'lagSeconds'>;
 
   constructor(private readonly options: ShipperOptions) {
     this.committed = loadCursor(this.cursorPath, options.logId);
     this.reading = { ...this.committed };
-    this.stats = { sink: options.sink.name, type: options.sink.type, shipped: 0, checkpointsShipped: 0, failures: 0, resent: 0, lostToRetention: 0 };
+    this.stats = { sink: options.sink.name, type: options.sink.type, shipped: 0, checkpointsShipped: 0, failures: 0, resent: 0, lostToRetention: 0, newChains: 0 };
   }
 
   get cursorPath(): string {
@@ -142,6 +147,7 @@ export class Shipper {
   /** One read and delivery: a full batch, less than that, or nothing new. */
   private async step(): Promise<'full' | 'partial' | 'nothing'> {
     const { sink, transport } = this.options;
+    if (!this.resumed) await this.resume();
     const read = await readCommitted(this.options.logDir, this.reading, sink.batchRecords);
     if (read.skippedByRetention > 0) {
       this.stats.lostToRetention += read.skippedByRetention;
@@ -164,6 +170,19 @@ export class Shipper {
     if (transport.acknowledges || this.unconfirmedRecords >= (sink.type === 'syslog' ? sink.confirmEveryRecords : 0)) await this.confirm();
     const records = read.items.filter((item) => item.kind === 'record').length;
     return records >= sink.batchRecords ? 'full' : 'partial';
+  }
+
+  /** A cursor into a chain the log no longer holds (a tamper restart) starts over at the new chain. */
+  private async resume(): Promise<void> {
+    const { position, newChain } = await resumePosition(this.options.logDir, this.committed);
+    if (newChain) {
+      this.options.onWarning(`the audit log holds a new chain (a tamper restart) where this sink's cursor pointed at seq ${this.committed.nextSeq}: shipping the new chain from its start`, this.options.sink.name);
+      await saveCursor(this.cursorPath, position);
+      this.committed = position;
+      this.reading = { ...position };
+      this.stats.newChains += 1;
+    }
+    this.resumed = true;
   }
 
   private count(items: ShipItem[]): void {

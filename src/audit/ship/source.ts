@@ -37,6 +37,10 @@ export interface ShipPosition {
   /** Segment file name and byte offset of that record, a hint: the seq decides. */
   segment: string;
   offset: number;
+  /** Hash of the record at nextSeq - 1, so a resume can tell a new chain from this one (resume.ts). */
+  head?: string;
+  /** Hash of the first record of `segment`: the segment's identity. */
+  segmentHead?: string;
   /** The newest checkpoint index shipped. */
   checkpointIndex: number;
   /** A checkpoint whose closing seal was shipped but whose file was not yet on disk. */
@@ -84,6 +88,7 @@ export async function readCommitted(dir: string, from: ShipPosition, maxRecords:
     }
     next.segment = first.name;
     next.offset = 0;
+    delete next.segmentHead;
     index = Math.max(index, 0);
   }
   let records = 0;
@@ -98,6 +103,7 @@ export async function readCommitted(dir: string, from: ShipPosition, maxRecords:
     index += 1;
     next.segment = (segments[index] as (typeof segments)[number]).name;
     next.offset = 0;
+    delete next.segmentHead;
   }
   return { items, next, waitingForCheckpoint: false, skippedByRetention };
 }
@@ -131,10 +137,12 @@ async function readSegment(path: string, next: ShipPosition, maxRecords: number,
       let end = data.indexOf(0x0a, start);
       while (end >= 0) {
         const line = data.toString('utf8', start, end);
+        const lineAt = lineStart;
         lineStart += end - start + 1;
         start = end + 1;
         end = data.indexOf(0x0a, start);
         const record = JSON.parse(line) as AuditRecord;
+        if (lineAt === 0) next.segmentHead = record.hash;
         endedOnSeal = record.event === AuditEvent.Seal;
         if (record.seq < next.nextSeq) continue;
         endedOnSeal = false;
@@ -147,6 +155,7 @@ async function readSegment(path: string, next: ShipPosition, maxRecords: number,
         endedOnSeal = true;
         next.nextSeq = record.seq + 1;
         next.offset = lineStart;
+        next.head = record.hash;
         const closes = record.info?.['checkpoint'];
         if (typeof closes === 'number') {
           const note = await readCheckpoint(dir, record.seq + 1);

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { WebhookSinkConfig } from './config.js';
 import { payloadOf } from './format.js';
+import { InFlight } from './http.js';
 import type { ShipItem } from './source.js';
 import type { SinkTransport } from './transport.js';
 
@@ -10,7 +11,8 @@ import type { SinkTransport } from './transport.js';
  *   X-Bastion-Signature: sha256=<hex HMAC-SHA256(key, "<X-Bastion-Timestamp>.<body>")>
  * and rejects a timestamp too far from its clock (a replayed delivery). X-Bastion-Delivery names
  * the records (log id and seq range), so a receiver can drop a delivery it already has: delivery
- * is at least once. Only a 2xx answer counts as received.
+ * is at least once (log id:first-last seq:first 16 hex of the last record's hash, so that a new
+ * chain after a tamper restart is not taken for a duplicate). Only a 2xx answer counts as received.
  */
 
 export const SIGNATURE_HEADER = 'x-bastion-signature';
@@ -41,16 +43,21 @@ export function loadWebhookKey(config: WebhookSinkConfig, env: NodeJS.ProcessEnv
 
 export class WebhookTransport implements SinkTransport {
   readonly acknowledges = true;
-  private controller = new AbortController();
+  private readonly inFlight = new InFlight();
 
   constructor(private readonly config: WebhookSinkConfig, private readonly key: Buffer, private readonly logId: string) {}
 
   async deliver(items: ShipItem[]): Promise<void> {
     const body = `${items.map((item) => payloadOf(item, this.config.format)).join('\n')}\n`;
     const timestamp = String(Math.floor(Date.now() / 1000));
-    const seqs = items.flatMap((item) => (item.kind === 'record' ? [item.seq] : []));
-    const delivery = seqs.length === 0 ? `${this.logId}:checkpoints` : `${this.logId}:${seqs[0] ?? 0}-${seqs[seqs.length - 1] ?? 0}`;
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.config.timeoutSeconds * 1000)]);
+    const records = items.filter((item) => item.kind === 'record');
+    const last = records[records.length - 1];
+    // The last record's hash tells a new chain (a tamper restart reuses log id and seqs) from a duplicate.
+    const delivery = last === undefined ? `${this.logId}:checkpoints` : `${this.logId}:${records[0]?.seq ?? 0}-${last.seq}:${last.record.hash.slice(0, 16)}`;
+    await this.inFlight.run(this.config.timeoutSeconds, (signal) => this.post(body, timestamp, delivery, signal));
+  }
+
+  private async post(body: string, timestamp: string, delivery: string, signal: AbortSignal): Promise<void> {
     const response = await fetch(this.config.url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-ndjson', [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: webhookSignature(this.key, timestamp, body), [DELIVERY_HEADER]: delivery, 'x-bastion-sink': this.config.name },
@@ -68,8 +75,7 @@ export class WebhookTransport implements SinkTransport {
   }
 
   close(): Promise<void> {
-    this.controller.abort();
-    this.controller = new AbortController();
+    this.inFlight.abortAll();
     return Promise.resolve();
   }
 }

@@ -13,7 +13,9 @@ test('audit.sinks: a sink without its required settings is refused with the line
   assert.ok(syslog.some((problem) => problem.field.startsWith('audit.sinks') && /host/.test(problem.message) && problem.line === 5), JSON.stringify(syslog));
   const webhook = configProblems(`${base}    - { name: hook, type: webhook, url: 'https://collector.example/' }\n`);
   assert.ok(webhook.some((problem) => /secret/.test(problem.message)), JSON.stringify(webhook));
-  const unknown = configProblems(`${base}    - { name: s3, type: s3 }\n`);
+  const s3 = configProblems(`${base}    - { name: s3, type: s3 }\n`);
+  assert.ok(s3.some((problem) => /bucket/.test(problem.message)), JSON.stringify(s3));
+  const unknown = configProblems(`${base}    - { name: kafka, type: kafka }\n`);
   assert.ok(unknown.some((problem) => problem.field.endsWith('type') && /syslog/.test(problem.fix ?? problem.message)), JSON.stringify(unknown));
   const badFormat = configProblems(`${base}    - { name: siem, type: syslog, host: h, port: 1, format: cef }\n`);
   assert.ok(badFormat.some((problem) => problem.field.endsWith('format')), JSON.stringify(badFormat));
@@ -22,7 +24,7 @@ test('audit.sinks: a sink without its required settings is refused with the line
 test('audit.sinks: two sinks of one name are refused; relative TLS and key paths resolve against stateDir', () => {
   assert.throws(() => resolveAuditConfig({ sinks: [{ name: 'a', type: 'syslog', host: 'h', port: 1 }, { name: 'a', type: 'syslog', host: 'h', port: 2 }] }, '/state'), /two sinks are named 'a'/);
   const resolved = resolveAuditConfig({ sinks: [{ name: 'a', type: 'syslog', host: 'h', port: 1, tls: { caFile: 'ca.pem' } }, { name: 'b', type: 'webhook', url: 'http://x/', secret: { fromFile: 'k' } }] }, '/state');
-  assert.deepEqual(resolved.sinks.map((sink) => (sink.type === 'syslog' ? sink.tls?.caFile : sink.secret)), ['/state/ca.pem', { fromFile: '/state/k' }]);
+  assert.deepEqual(resolved.sinks.map((sink) => (sink.type === 'syslog' ? sink.tls?.caFile : sink.type === 'webhook' ? sink.secret : undefined)), ['/state/ca.pem', { fromFile: '/state/k' }]);
   assert.equal(resolved.sinks[0]?.format, 'bastion');
 });
 

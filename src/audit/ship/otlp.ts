@@ -1,0 +1,65 @@
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { OtlpSinkConfig } from './config.js';
+import { payloadOf } from './format.js';
+import { InFlight, postDelivery } from './http.js';
+import type { ShipItem } from './source.js';
+import type { SinkTransport } from './transport.js';
+
+/**
+ * OTLP/HTTP logs (application/x-protobuf, an ExportLogsServiceRequest), serialized by the
+ * OpenTelemetry JS project's own encoder. Each audit record is one LogRecord whose body is the
+ * payload in the sink's format and whose attributes carry the log id, seq and hash, so a
+ * collector can drop duplicates of an at-least-once delivery. A 2xx answer counts as received.
+ */
+
+type LogRecordInput = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][number];
+
+/** OpenTelemetry SeverityNumber values. */
+const SEVERITY = { info: 9, notice: 10, warn: 13, error: 17 } as const;
+const SCOPE = { name: 'bastion.audit' };
+
+export class OtlpLogsTransport implements SinkTransport {
+  readonly acknowledges = true;
+  private readonly inFlight = new InFlight();
+  private readonly resource;
+
+  constructor(private readonly config: OtlpSinkConfig, private readonly logId: string) {
+    this.resource = resourceFromAttributes({ 'service.name': 'bastion', 'bastion.audit.log_id': logId });
+  }
+
+  async deliver(items: ShipItem[]): Promise<void> {
+    const body = ProtobufLogsSerializer.serializeRequest(items.map((item) => this.logRecord(item)));
+    if (body === undefined) throw new Error('the OTLP logs serializer produced no request');
+    await this.inFlight.run(this.config.timeoutSeconds, (signal) => postDelivery(this.config.url, { ...this.config.headers, 'content-type': 'application/x-protobuf' }, body, signal));
+  }
+
+  private logRecord(item: ShipItem): LogRecordInput {
+    const observed = hrTime(Date.now());
+    const common = { resource: this.resource, instrumentationScope: SCOPE, hrTimeObserved: observed, droppedAttributesCount: 0, body: payloadOf(item, this.config.format) };
+    if (item.kind === 'checkpoint') {
+      return { ...common, hrTime: observed, severityNumber: SEVERITY.notice, severityText: 'NOTICE', eventName: 'bastion.audit.checkpoint', attributes: { 'bastion.audit.log_id': this.logId, 'bastion.audit.checkpoint.index': item.index, 'bastion.audit.checkpoint.size': item.size } } as unknown as LogRecordInput;
+    }
+    const { record } = item;
+    const severity = record.decision === 'deny' ? { severityNumber: SEVERITY.warn, severityText: 'WARN' } : record.decision === 'error' ? { severityNumber: SEVERITY.error, severityText: 'ERROR' } : { severityNumber: SEVERITY.info, severityText: 'INFO' };
+    const attributes: Record<string, string | number> = { 'bastion.audit.log_id': this.logId, 'bastion.audit.seq': item.seq, 'bastion.audit.hash': record.hash, 'bastion.audit.kind': record.kind };
+    for (const [key, value] of [['mcp.server', record.server], ['mcp.tool.name', record.tool], ['mcp.method.name', record.method], ['bastion.agent', record.agent_id], ['bastion.decision', record.decision], ['bastion.event', record.event]] as const) {
+      if (typeof value === 'string') attributes[key] = value;
+    }
+    return { ...common, hrTime: hrTime(Date.parse(record.ts)), ...severity, eventName: 'bastion.audit.record', attributes } as unknown as LogRecordInput;
+  }
+
+  reset(): void {
+    // fetch pools its own connections.
+  }
+
+  close(): Promise<void> {
+    this.inFlight.abortAll();
+    return Promise.resolve();
+  }
+}
+
+function hrTime(ms: number): [number, number] {
+  const safe = Number.isFinite(ms) ? ms : Date.now();
+  return [Math.floor(safe / 1000), (safe % 1000) * 1_000_000];
+}

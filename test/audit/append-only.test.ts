@@ -1,0 +1,117 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AuditLog, verifyLog } from '../../src/audit/index.js';
+import { probeAppendOnly } from '../../src/audit/append-only.js';
+import { listSegments } from '../../src/audit/layout.js';
+import { readRecords } from '../../src/audit/reader.js';
+import { appendMany, auditOptions } from './helpers.js';
+
+const BASTION = fileURLToPath(new URL('../../src/cli/bastion.js', import.meta.url));
+const ATTACKER = fileURLToPath(new URL('../fixtures/append-only-attacker.js', import.meta.url));
+/** ext4 keeps the attributes; the test directory must be on it (/var/tmp here), not on a tmpfs of an older kernel. */
+const EXT4 = 0xef53;
+const BASE = '/var/tmp';
+
+function flagsOf(path: string): string {
+  return execFileSync('lsattr', [path], { encoding: 'utf8' }).split(/\s/)[0] ?? '';
+}
+
+/** Runs the fixture as root without CAP_LINUX_IMMUTABLE (util-linux setpriv). */
+function withoutImmutableCapability(args: string[]): { stdout: string; status: number | null } {
+  const result = spawnSync('setpriv', ['--bounding-set=-linux_immutable', '--inh-caps=-linux_immutable', '--', process.execPath, ATTACKER, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { stdout: result.stdout, status: result.status };
+}
+
+interface Attack {
+  linuxImmutable: boolean;
+  results: Array<{ path: string; overwrite: string; truncate: string; rename: string; unlink: string; append: string }>;
+}
+
+const support = probeAppendOnly(BASE);
+
+describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip: support.supported ? false : `needs root with CAP_LINUX_IMMUTABLE on ext4/xfs: ${support.detail}` }, () => {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(BASE, 'bastion-append-only-'));
+    assert.equal(statfsSync(dir).type, EXT4, `${dir} is on ext4`);
+  });
+  after(() => {
+    // The attributes outlive the test's process: lifted before the directory can go.
+    if (existsSync(dir)) execFileSync('chattr', ['-R', '-a', '-i', dir], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('root without CAP_LINUX_IMMUTABLE cannot overwrite, truncate, rename or delete a segment; Bastion keeps appending; retention deletes through its own path and records it', async () => {
+    const options = auditOptions(join(dir, 'state'), { appendOnly: 'required', checkpoint: { everyRecords: 20 }, rotation: { maxBytes: 4096 }, retention: { maxTotalBytes: 40_960 } });
+    const log = await AuditLog.open(options);
+    try {
+      await appendMany(log, 120, 4);
+      await log.flush();
+      const segments = listSegments(options.dir);
+      assert.ok(segments.length >= 3, `several segments (${segments.length})`);
+      const active = segments[segments.length - 1] as { path: string };
+      const sealed = segments.slice(0, -1).map((segment) => segment.path);
+      assert.match(flagsOf(active.path), /a/, 'the active segment is append-only');
+      assert.doesNotMatch(flagsOf(active.path), /i/);
+      for (const path of sealed) assert.match(flagsOf(path), /i/, `${path} is immutable`);
+
+      const attacked = withoutImmutableCapability(['attack', active.path, sealed[sealed.length - 1] as string]);
+      assert.equal(attacked.status, 0, attacked.stdout);
+      const report = JSON.parse(attacked.stdout) as Attack;
+      assert.equal(report.linuxImmutable, false, 'the attacker really lacks CAP_LINUX_IMMUTABLE');
+      const [onActive, onSealed] = report.results;
+      assert.deepEqual({ ...onActive, path: undefined }, { path: undefined, overwrite: 'EPERM', truncate: 'EPERM', rename: 'EPERM', unlink: 'EPERM', append: 'ok' }, 'the active segment only takes appends');
+      assert.deepEqual({ ...onSealed, path: undefined }, { path: undefined, overwrite: 'EPERM', truncate: 'EPERM', rename: 'EPERM', unlink: 'EPERM', append: 'EPERM' }, 'a sealed segment takes nothing');
+      const chattr = spawnSync('setpriv', ['--bounding-set=-linux_immutable', '--', 'chattr', '-i', sealed[sealed.length - 1] as string], { encoding: 'utf8' });
+      assert.notEqual(chattr.status, 0, 'nor can it lift the attribute');
+
+      // The writer itself goes on, across rotations, and the log verifies.
+      await appendMany(log, 30, 4);
+      await log.flush();
+      const after = listSegments(options.dir);
+      assert.ok(after[after.length - 1]?.path !== active.path, 'the log rotated after the attack');
+      assert.match(flagsOf(active.path), /i/, 'the segment that was active is immutable once sealed');
+      assert.match(flagsOf((after[after.length - 1] as { path: string }).path), /a/);
+    } finally {
+      await log.close();
+    }
+    assert.equal(verifyLog(options.dir).status, 'clean');
+    const retention = [...readRecords(options.dir)].map((item) => item.record).filter((record) => record.event === 'audit.retention');
+    assert.ok(retention.length > 0, 'retention ran');
+    const deleted = retention.flatMap((record) => (record.info?.['deleted'] ?? []) as Array<{ segment: string; immutable_lifted?: boolean }>);
+    assert.ok(deleted.length > 0 && deleted.every((entry) => entry.immutable_lifted === true), 'every deletion records that the immutable attribute was lifted');
+    for (const entry of deleted) assert.equal(existsSync(join(options.dir, 'segments', entry.segment)), false, `${entry.segment} is gone`);
+    const remaining = listSegments(options.dir);
+    assert.match(flagsOf((remaining[remaining.length - 1] as { path: string }).path), /a/, 'after close the active segment stays append-only');
+  });
+
+  test("'required' refuses to open where the process cannot set the attributes; 'auto' opens with a warning", () => {
+    const stateDir = join(dir, 'unprivileged');
+    const required = withoutImmutableCapability(['open', stateDir, 'required']);
+    const refused = JSON.parse(required.stdout) as { opened: boolean; error?: string };
+    assert.equal(refused.opened, false);
+    assert.match(refused.error ?? '', /audit\.appendOnly is 'required'.*CAP_LINUX_IMMUTABLE/);
+    const auto = spawnSync('setpriv', ['--bounding-set=-linux_immutable', '--', process.execPath, ATTACKER, 'open', stateDir, 'auto'], { encoding: 'utf8', timeout: 60_000 });
+    assert.deepEqual(JSON.parse(auto.stdout), { opened: true });
+    assert.match(auto.stderr, /BASTION_AUDIT_NOT_APPEND_ONLY|stay ordinary files/, 'auto mode warns');
+    const segment = listSegments(join(stateDir, 'audit'))[0] as { path: string };
+    assert.doesNotMatch(flagsOf(segment.path), /[ai]/);
+  });
+
+  test('bastion doctor reports whether the audit directory can be made append-only', () => {
+    const doctor = (prefix: string[]): { status: string; detail: string } | undefined => {
+      const run = spawnSync(prefix[0] ?? '', [...prefix.slice(1), process.execPath, BASTION, 'doctor', '--json', '--audit-dir', join(dir, 'not-yet', 'audit')], { encoding: 'utf8', timeout: 60_000 });
+      return (JSON.parse(run.stdout) as { checks: Array<{ control: string; status: string; detail: string }> }).checks.find((check) => check.control === 'audit append-only');
+    };
+    const privileged = doctor(['env']);
+    assert.equal(privileged?.status, 'ok', privileged?.detail);
+    assert.match(privileged?.detail ?? '', /ext2\/3\/4 keeps FS_APPEND_FL/);
+    const unprivileged = doctor(['setpriv', '--bounding-set=-linux_immutable', '--']);
+    assert.equal(unprivileged?.status, 'degraded');
+    assert.match(unprivileged?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE/);
+  });
+});
