@@ -7,6 +7,7 @@ import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
 import { credentialsConfigSchema, serverAuthSchema } from '../credentials/config.js';
+import { agentCurationSchema, toolCurationSchemaProperties } from '../curation/config.js';
 
 /**
  * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
@@ -38,12 +39,14 @@ const toolConfig = {
   properties: {
     limits,
     scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scope strings such as read:filesystem:${path}' },
+    ...toolCurationSchemaProperties,
   },
 };
 
 const serverCommon = {
   limits,
   tools: { type: 'object', propertyNames: { pattern: '^[^\\s]{1,128}$' }, additionalProperties: toolConfig },
+  agents: agentCurationSchema,
   ...serverTrustSchemaProperties,
   description: { type: 'string' },
   namespaced: {

@@ -12,6 +12,7 @@ import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
 import { UpstreamCredentials } from '../credentials/index.js';
+import { curationFromConfig, type CurationSource } from '../curation/index.js';
 
 export interface GatewayOptions {
   loaded: LoadedConfig;
@@ -26,6 +27,8 @@ export interface GatewayOptions {
   events?: GatewayEventSink;
   /** The audit log's keyed digest (AuditLog.digestText); without it, plain SHA-256. */
   auditDigest?: (canonicalJson: string) => string;
+  /** Tool curation; default: from servers.NAME.tools and servers.NAME.agents in the config. */
+  curation?: CurationSource;
 }
 
 /**
@@ -49,6 +52,9 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     serverRequestPolicy: options.serverRequestPolicy ?? (() => undefined),
     events: options.events ?? (() => undefined),
     auditDigest: options.auditDigest ?? plainDigest,
+    curation: options.curation ?? curationFromConfig(loaded.config.servers, (server, agent, tool) => {
+      options.logger.warn({ server, agent: agent ?? null, tool }, 'curation names a tool this server does not list; the entry has no effect until it does');
+    }),
     // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
     ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome, type TransportTraceContext } from '../pipeline/index.js';
-import { Catalog, type DefinitionInspector, type ListFilter, type ListKind } from './catalog.js';
+import { Catalog, type DefinitionInspector, type DefinitionView, type ListFilter, type ListKind } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
 import { Namespace } from './namespace.js';
 import { negotiateProtocolVersion } from './protocol.js';
@@ -48,6 +48,8 @@ export interface GatewayRuntime {
   auditDigest: (canonicalJson: string) => string;
   /** Per-agent tokens for remote servers with `auth` (src/credentials). */
   credentials?: UpstreamCredentials;
+  /** Operator curation of tools per server and agent (src/curation): renames, overrides, hidden tools. */
+  curation?: (server: string, agent: string | undefined) => DefinitionView | undefined;
 }
 
 export interface SessionOptions {
@@ -94,7 +96,7 @@ export class GatewaySession {
     const { config } = runtime;
     this.names = new Namespace(Object.keys(config.servers), Object.entries(config.servers).find(([, server]) => server.namespaced === false)?.[0]);
     const relistMs = (config.integrity?.relistIntervalSeconds ?? 60) * 1000;
-    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions, relistMs);
+    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions, relistMs, Date.now, (server) => runtime.curation?.(server, this.owner?.agentId));
     // Servers can change a definition without announcing it: list again on a timer, whatever they say.
     if (relistMs > 0) {
       this.relistTimer = setInterval(() => void this.relist(), relistMs);
@@ -402,7 +404,9 @@ export class GatewaySession {
       return failure(ErrorCode.InvalidParams, `unknown ${ctx.method.startsWith('tools') ? 'tool' : ctx.method.startsWith('prompts') ? 'prompt' : 'resource'}: names look like <server>.<name> and resource URIs like <server>+<uri>`, { reason: 'unknown_target' });
     }
     ctx.target = { server: parsed.server, name: parsed.name };
-    ctx.limits = this.limitsFor(parsed.server, ctx.method === 'tools/call' ? parsed.name : undefined);
+    // A curated name is mapped back to the upstream's before limits, policy or the call see it.
+    const upstreamName = ctx.method === 'tools/call' ? this.runtime.curation?.(parsed.server, this.owner?.agentId)?.upstreamName('tools', parsed.name) ?? parsed.name : parsed.name;
+    ctx.limits = this.limitsFor(parsed.server, ctx.method === 'tools/call' ? upstreamName : undefined);
     if (ctx.method === 'tools/call') {
       const connection = await this.upstreams.get(parsed.server)?.ready(ctx.limits.timeoutMs);
       if (connection === undefined) return this.router.unavailable(parsed.server);
@@ -416,6 +420,7 @@ export class GatewaySession {
       }
       if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
       ctx.tool = found.tool;
+      ctx.target = { server: parsed.server, name: found.upstreamName };
     }
     return next(ctx);
   }
