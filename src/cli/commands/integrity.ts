@@ -12,6 +12,7 @@ import {
   type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveSource, type LockEntry, type Manifest, type RegistryServerJson, type TrustConfig,
 } from '../../integrity/index.js';
 import { describeFindings, findingsBeforePinning, type DefinitionsToPin } from '../../inspection/index.js';
+import { curationPin } from '../../curation/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
 import { quarantineStoreFor } from './quarantine.js';
@@ -159,7 +160,9 @@ async function lock(flags: LockFlags): Promise<void> {
       const vet = (serverName: string, live: Parameters<typeof findingsBeforePinning>[0]) => vetFindings(`server '${serverName}'`, live, flags.acceptFindings);
       // --check only compares; what would be pinned is vetted.
       const locked = await lockServer(name, { live: liveSource(name, loaded, flags.sandbox), trust: server, ...(flags.check === true ? {} : { vet }) }, context);
-      entries[name] = locked.entry;
+      // The operator's curation is pinned beside the upstream definitions, never mixed into them.
+      const curation = curationPin(server, trustConfig.digestAlgorithm as DigestAlgorithm);
+      entries[name] = curation === undefined ? locked.entry : { ...locked.entry, curation };
       for (const warning of locked.warnings) process.stderr.write(`warning: ${warning}\n`);
     } catch (error) {
       if (error instanceof CliError) problems.push(error.message);
