@@ -44,11 +44,14 @@ function collisions(server: string, config: CuratedServerConfig, agent: string |
     const entry = effective.get(name);
     if (entry?.hidden !== true && entry?.rename === undefined) claimed.set(name, name);
   }
-  for (const [name, entry] of [...effective.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  // The server's renames claim their names first, so a collision in an agent's view is reported at the agent's entry.
+  const ownRename = (name: string): number => (agent !== undefined && config.agents?.[agent]?.tools?.[name]?.rename !== undefined ? 1 : 0);
+  const ordered = [...effective.entries()].sort(([a], [b]) => ownRename(a) - ownRename(b) || (a < b ? -1 : 1));
+  for (const [name, entry] of ordered) {
     if (entry.hidden === true || entry.rename === undefined || entry.rename === name) continue;
     const holder = claimed.get(entry.rename);
     if (holder !== undefined) {
-      const ownPath = agent !== undefined && config.agents?.[agent]?.tools?.[name]?.rename !== undefined ? ['servers', server, 'agents', agent, 'tools', name, 'rename'] : ['servers', server, 'tools', name, 'rename'];
+      const ownPath = agent !== undefined && ownRename(name) === 1 ? ['servers', server, 'agents', agent, 'tools', name, 'rename'] : ['servers', server, 'tools', name, 'rename'];
       const whose = agent === undefined ? '' : ` for agent '${agent}'`;
       problem(ownPath, `renaming '${name}' to '${entry.rename}' collides${whose} with ${holder === entry.rename ? `the tool '${holder}'` : `'${holder}', also renamed to '${entry.rename}'`}: a client could not tell them apart`, `choose another name for ${name}, or hide or rename '${holder}'`);
       continue;
