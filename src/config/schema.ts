@@ -107,6 +107,7 @@ const httpServer = {
     transport: { const: 'http' },
     url: { type: 'string', pattern: '^https?://', description: 'the server\'s Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp' },
     headers: { type: 'object', additionalProperties: valueOrSecret, default: {}, description: 'a map of header names to values or secret references' },
+    legacySse: { type: 'boolean', default: false, description: 'true for a server that offers only the deprecated HTTP+SSE transport (MCP 2024-11-05); url is then its event-stream endpoint, e.g. http://127.0.0.1:3001/sse' },
     auth: serverAuthSchema,
     ...serverCommon,
   },

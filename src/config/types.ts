@@ -85,6 +85,8 @@ export interface HttpServerConfig extends ServerCommon {
   transport: 'http';
   url: string;
   headers: Record<string, ValueOrSecret>;
+  /** true: the server offers only the deprecated HTTP+SSE transport (2024-11-05); url is its GET /sse endpoint. */
+  legacySse?: boolean;
   /** How Bastion authenticates to this server per agent (docs/credentials.md). */
   auth?: UpstreamAuthConfig;
 }

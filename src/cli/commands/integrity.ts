@@ -109,7 +109,7 @@ function verify(manifestFile: string, flags: { keyring: string; at?: string }): 
 function liveSource(name: string, loaded: LoadedConfig, sandboxed: boolean): LiveSource {
   const server = loaded.config.servers[name] as ServerConfig;
   const baseDir = loaded.baseDir;
-  if (server.transport === 'http') return { transport: 'http', url: server.url, headers: resolveMap(server.headers, `servers.${name}.headers`, baseDir) };
+  if (server.transport === 'http') return { transport: 'http', url: server.url, headers: resolveMap(server.headers, `servers.${name}.headers`, baseDir), ...(server.legacySse === true ? { legacySse: true } : {}) };
   const env = resolveMap(server.env, `servers.${name}.env`, baseDir);
   const cwd = server.cwd === undefined ? undefined : resolveFrom(baseDir, server.cwd);
   if (!sandboxed) return { transport: 'stdio', command: server.command, args: server.args, env, ...(cwd === undefined ? {} : { cwd }) };
