@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { AuditEvent, AuditLog, createAuditGuard, resolveAuditConfig } from '../audit/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { Gateway, type GatewayOptions } from '../gateway/index.js';
+import { reportCuration } from '../curation/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Guard } from '../pipeline/index.js';
 import { PolicyStore, createListFilter, createPolicyGuard, createServerRequestPolicy } from '../policy/index.js';
@@ -81,6 +82,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const upstreamReadiness = new UpstreamReadiness(Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
     const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger), operatorConsole?.health.observe.bind(operatorConsole.health));
+    reportCuration(servers, (server) => admissions.admitted.get(server)?.lockEntry, record, logger);
     const tracing = config.observability.tracing.enabled ? await openTracing(options) : undefined;
     const policy = openPolicy(options, record);
     // Tracing outermost (its span covers everything, metrics and audit included); metrics outside

@@ -8,7 +8,7 @@ import { join, resolve, sep } from 'node:path';
 import type { AuditLog } from '../audit/index.js';
 import { AuditEvent } from '../audit/index.js';
 import type { LoadedConfig, ServerConfig } from '../config/index.js';
-import type { Definition, DefinitionInspector, InspectedDefinitions, LaunchSpec, ListKind, ProcessLauncher } from '../gateway/index.js';
+import type { Definition, DefinitionInspector, DefinitionView, InspectedDefinitions, LaunchSpec, ListKind, ProcessLauncher } from '../gateway/index.js';
 import { admitServer, artifactPathFor, createHashlockInspector, FileQuarantineStore, loadTrustContext, MemoryQuarantineStore, resolveFrom, type Admission, type QuarantineStore, type TrustContext } from '../integrity/index.js';
 import { createRuntimeInspection, DefinitionScanner, inspectionFor, type DefinitionInspectionConfig } from '../inspection/index.js';
 import type { Logger } from '../observability/index.js';
@@ -195,14 +195,20 @@ export function hashlockInspector(admissions: ServerAdmissions, record: RecordEv
     },
   });
   const lists = new Map<string, { key: string; result: InspectedDefinitions }>();
-  const inspect = (server: string, kind: ListKind, items: Definition[]): InspectedDefinitions => {
+  const inspect = (server: string, kind: ListKind, items: Definition[], view?: DefinitionView): InspectedDefinitions => {
     const key = `${createHash('sha256').update(JSON.stringify(items)).digest('base64')}\u0000${store.version()}`;
-    const cached = lists.get(`${server}\u0000${kind}`);
+    const slot = `${server}\u0000${kind}\u0000${view?.key ?? ''}`;
+    const cached = lists.get(slot);
     if (cached?.key === key) return cached.result;
+    // The lock compares what the upstream sent, so a change upstream is caught even under an
+    // override; the scanner reads the curated text, which is what the client will read.
     const locked = lock(server, kind, items);
-    const inspected = inspection.inspect(server, kind, locked.published);
-    const result = { published: inspected.published, quarantined: new Map([...locked.quarantined, ...inspected.refused]) };
-    lists.set(`${server}\u0000${kind}`, { key, result });
+    const shown = view === undefined ? locked.published : view.apply(kind, locked.published);
+    const inspected = inspection.inspect(server, kind, shown);
+    // A hidden tool is unknown to the client: it is neither listed nor reported as quarantined.
+    const held = [...locked.quarantined].filter(([name]) => view?.hides(kind, name) !== true);
+    const result = { published: inspected.published, quarantined: new Map([...held, ...inspected.refused]) };
+    lists.set(slot, { key, result });
     return result;
   };
   const instructions = (server: string, text: string): string | undefined => {

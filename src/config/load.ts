@@ -6,6 +6,7 @@ import { configSchema } from './schema.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { locate } from './locate.js';
 import { closest } from './suggest.js';
+import { curationProblems } from '../curation/problems.js';
 import type { BastionConfig, LoadedConfig } from './types.js';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
@@ -202,6 +203,7 @@ function semanticProblems(config: BastionConfig, doc: Document, lineCounter: Lin
     problems.push({ file, line: position?.line, column: position?.column, field: `servers.${name}.auth`, message: 'per-agent upstream credentials need the credential vault', fix: 'add credentials: { key: { fromEnv: BASTION_VAULT_KEY } } (a key from: openssl rand -base64 32)' });
   }
   problems.push(...quotaProblems(config, doc, lineCounter, file));
+  problems.push(...curationProblems(config.servers, file, (path) => locate(doc, lineCounter, path)));
   return problems;
 }
 

@@ -8,6 +8,7 @@ import { policyConfigSchema } from '../policy/config.js';
 import { sandboxConfigSchema } from '../sandbox/config.js';
 import { scanConfigSchema, serverCertificationSchema } from '../scan/config.js';
 import { credentialsConfigSchema, serverAuthSchema } from '../credentials/config.js';
+import { agentCurationSchema, toolCurationSchemaProperties } from '../curation/config.js';
 
 /**
  * JSON Schema of bastion.yaml. `description` texts double as the fix hints in error messages,
@@ -39,12 +40,14 @@ const toolConfig = {
   properties: {
     limits,
     scopes: { type: 'array', items: { type: 'string', minLength: 3 }, description: 'scope strings such as read:filesystem:${path}' },
+    ...toolCurationSchemaProperties,
   },
 };
 
 const serverCommon = {
   limits,
   tools: { type: 'object', propertyNames: { pattern: '^[^\\s]{1,128}$' }, additionalProperties: toolConfig },
+  agents: agentCurationSchema,
   ...serverTrustSchemaProperties,
   description: { type: 'string' },
   namespaced: {
@@ -105,6 +108,7 @@ const httpServer = {
     transport: { const: 'http' },
     url: { type: 'string', pattern: '^https?://', description: 'the server\'s Streamable HTTP endpoint, e.g. https://mcp.example.com/mcp' },
     headers: { type: 'object', additionalProperties: valueOrSecret, default: {}, description: 'a map of header names to values or secret references' },
+    legacySse: { type: 'boolean', default: false, description: 'true for a server that offers only the deprecated HTTP+SSE transport (MCP 2024-11-05); url is then its event-stream endpoint, e.g. http://127.0.0.1:3001/sse' },
     auth: serverAuthSchema,
     ...serverCommon,
   },

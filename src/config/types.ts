@@ -8,6 +8,7 @@ import type { SandboxOverride } from '../sandbox/config.js';
 import type { ScanConfig } from '../scan/config.js';
 import type { ServerDefinitionInspection } from '../inspection/config.js';
 import type { TracingConfig } from '../observability/tracing/config.js';
+import type { AgentCurationConfig, ToolCurationConfig } from '../curation/config.js';
 
 /** A secret value: read from the environment or a file at start, never written inline. */
 export type SecretRef = { fromEnv: string } | { fromFile: string };
@@ -24,7 +25,8 @@ export interface LimitsConfig {
   maxRequestBytes: number;
 }
 
-export interface ToolConfig {
+/** A tool's scopes and limits, and how it is shown (rename, title, description, hidden: src/curation). */
+export interface ToolConfig extends ToolCurationConfig {
   limits?: Partial<LimitsConfig>;
   /** Scopes this tool needs, when no manifest declares them (see docs/policy.md). */
   scopes?: string[];
@@ -43,6 +45,8 @@ interface ServerCommon {
   /** Per-server limits; each field widens or narrows the global default. */
   limits?: Partial<LimitsConfig>;
   tools?: Record<string, ToolConfig>;
+  /** Per-agent curation of this server's tools; each field wins over the tools entry (docs/configuration). */
+  agents?: Record<string, AgentCurationConfig>;
   /** Path to the server's manifest (see docs/integrity.md). */
   manifest?: string;
   /** `unsigned` starts a server without a verified manifest; logged as a warning at every start. */
@@ -82,6 +86,8 @@ export interface HttpServerConfig extends ServerCommon {
   transport: 'http';
   url: string;
   headers: Record<string, ValueOrSecret>;
+  /** true: the server offers only the deprecated HTTP+SSE transport (2024-11-05); url is its GET /sse endpoint. */
+  legacySse?: boolean;
   /** How Bastion authenticates to this server per agent (docs/credentials.md). */
   auth?: UpstreamAuthConfig;
 }

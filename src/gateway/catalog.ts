@@ -31,15 +31,34 @@ export interface InspectedDefinitions {
 }
 
 /**
+ * How one session's agent sees one server's definitions (operator curation, src/curation): some
+ * hidden, some renamed, some with the operator's title and description. An inspector applies it
+ * after the hash lock (which compares the upstream's own definitions) and before the scanner
+ * (which reads what the client will read).
+ */
+export interface DefinitionView {
+  /** Changes whenever what the view does changes; part of every cache key. */
+  readonly key: string;
+  /** The items as shown: hidden ones removed, overrides applied, upstream names kept. */
+  apply(kind: ListKind, items: Definition[]): Definition[];
+  /** True when the item (by upstream name) is not shown at all: it is unknown to the client, not quarantined. */
+  hides(kind: ListKind, name: string): boolean;
+  /** The client-side own name of an upstream item; undefined when it is not shown. */
+  publicName(kind: ListKind, name: string): string | undefined;
+  /** The upstream name a client-side own name stands for; undefined when it stands for nothing. */
+  upstreamName(kind: ListKind, name: string): string | undefined;
+}
+
+/**
  * Looks at a server's definitions each time they are fetched (at start, and after every
  * list_changed). The hash lock plugs in here to quarantine tools that changed since approval.
  */
-export type DefinitionInspector = ((server: string, kind: ListKind, items: Definition[]) => InspectedDefinitions) & {
+export type DefinitionInspector = ((server: string, kind: ListKind, items: Definition[], view?: DefinitionView) => InspectedDefinitions) & {
   /** Inspects a server's `initialize` instructions: the text to pass on (possibly cleaned), or undefined to withhold it. */
   instructions?: (server: string, text: string) => string | undefined;
 };
 
-export const publishEverything: DefinitionInspector = (_server, _kind, items) => ({ published: items, quarantined: new Map() });
+export const publishEverything: DefinitionInspector = (_server, kind, items, view) => ({ published: view === undefined ? items : view.apply(kind, items), quarantined: new Map() });
 
 interface CachedList {
   entry: Promise<InspectedDefinitions>;
@@ -81,11 +100,13 @@ export class Catalog {
     /** Age after which a cached list is fetched again; 0: every time it is used. */
     private readonly relistMs: number = Number.POSITIVE_INFINITY,
     private readonly now: () => number = Date.now,
+    /** This session's curation of a server (src/curation), if any. */
+    private readonly viewFor: (server: string) => DefinitionView | undefined = () => undefined,
   ) {}
 
   /** The lists this session has fetched, as [server, kind] pairs (what a periodic re-list refreshes). */
   cachedLists(): Array<[string, ListKind]> {
-    return [...this.cache.keys()].map((key) => key.split('\u0000') as [string, ListKind]);
+    return [...this.cache.keys()].map((key) => key.split('\u0000').slice(0, 2) as [string, ListKind]);
   }
 
   /**
@@ -93,7 +114,7 @@ export class Catalog {
    * caller can tell the client (notifications/KIND/list_changed).
    */
   async refresh(server: string, connection: UpstreamConnection, kind: ListKind): Promise<boolean> {
-    const key = `${server}\u0000${kind}`;
+    const key = this.cacheKey(server, kind);
     const before = await this.cache.get(key)?.entry.catch(() => undefined);
     this.cache.delete(key);
     forgetSharedLists(connection, [kind]);
@@ -103,17 +124,19 @@ export class Catalog {
 
   invalidate(server: string, kind?: ListKind): void {
     for (const key of [...this.cache.keys()]) {
-      if (key.startsWith(`${server}\u0000`) && (kind === undefined || key.endsWith(`\u0000${kind}`))) this.cache.delete(key);
+      const [keyServer, keyKind] = key.split('\u0000');
+      if (keyServer === server && (kind === undefined || keyKind === kind)) this.cache.delete(key);
     }
   }
 
   /** The server's own definitions (un-namespaced, all pages), as inspected. */
   inspected(server: string, connection: UpstreamConnection, kind: ListKind): Promise<InspectedDefinitions> {
-    const key = `${server}\u0000${kind}`;
+    const key = this.cacheKey(server, kind);
     const cached = this.cache.get(key);
     const now = this.now();
     if (cached !== undefined && (this.relistMs === Number.POSITIVE_INFINITY || now - cached.fetchedAt < this.relistMs || (this.relistMs === 0 && cached.fetchedAt === now))) return cached.entry;
-    const entry = this.sharedFetch(connection, kind, now).then((items) => this.inspect(server, kind, items));
+    const view = this.viewFor(server);
+    const entry = this.sharedFetch(connection, kind, now).then((items) => this.inspect(server, kind, items, view));
     const fresh: CachedList = { entry, fetchedAt: now };
     this.cache.set(key, fresh);
     entry.catch(() => {
@@ -126,13 +149,24 @@ export class Catalog {
     return (await this.inspected(server, connection, kind)).published;
   }
 
-  /** One published tool's definition, or why there is none to call. */
-  async tool(server: string, connection: UpstreamConnection, name: string): Promise<{ tool: Definition } | { quarantined: string } | undefined> {
+  /**
+   * One published tool's definition by the name the client uses (after curation), with the
+   * upstream's own name for it, or why there is none to call.
+   */
+  async tool(server: string, connection: UpstreamConnection, name: string): Promise<{ tool: Definition; upstreamName: string } | { quarantined: string } | undefined> {
+    const view = this.viewFor(server);
+    const upstreamName = view === undefined ? name : view.upstreamName('tools', name);
+    if (upstreamName === undefined) return undefined;
     const { published, quarantined } = await this.inspected(server, connection, 'tools');
-    const reason = quarantined.get(name);
+    const reason = quarantined.get(upstreamName);
     if (reason !== undefined) return { quarantined: reason };
-    const tool = published.find((item) => item.name === name);
-    return tool === undefined ? undefined : { tool };
+    const tool = published.find((item) => item.name === upstreamName);
+    return tool === undefined ? undefined : { tool, upstreamName };
+  }
+
+  /** Cached per view too: a session whose owner has its own curation never shares another's entry. */
+  private cacheKey(server: string, kind: ListKind): string {
+    return `${server}\u0000${kind}\u0000${this.viewFor(server)?.key ?? ''}`;
   }
 
   /** The namespaced, filtered list across servers, in configuration order. */
@@ -142,7 +176,8 @@ export class Catalog {
         if (connection === undefined || !hasCapability(connection, kind)) return [];
         try {
           const visible = filter(identity, server, kind, await this.definitions(server, connection, kind));
-          return visible.flatMap((item) => this.present(server, kind, item));
+          const view = this.viewFor(server);
+          return visible.flatMap((item) => this.present(server, kind, item, view));
         } catch (error) {
           this.logger.warn({ server, kind, err: error instanceof Error ? error.message : String(error) }, 'list from upstream failed; omitted');
           return [];
@@ -153,10 +188,14 @@ export class Catalog {
   }
 
   /** The item under its public name; nothing when that name would route to another server. */
-  private present(server: string, kind: ListKind, item: Definition): Definition[] {
+  private present(server: string, kind: ListKind, item: Definition, view: DefinitionView | undefined): Definition[] {
     const { names } = this;
     const [field, separator] = kind === 'tools' || kind === 'prompts' ? (['name', '.'] as const) : kind === 'resources' ? (['uri', '+'] as const) : (['uriTemplate', '+'] as const);
-    const own = String(item[field]);
+    const own = view === undefined ? String(item[field]) : view.publicName(kind, String(item[field]));
+    if (own === undefined) {
+      this.logger.warn({ server, kind, name: item[field] }, 'not listed: a curation rename gave another tool of this server this name');
+      return [];
+    }
     if (names.shadowed(server, own, separator)) {
       this.logger.warn({ server, kind, name: own }, 'not listed: the name starts with another server\'s prefix, so calls to it would reach that server');
       return [];

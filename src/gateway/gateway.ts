@@ -12,6 +12,7 @@ import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime, RequestStateSealing } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
 import { UpstreamCredentials } from '../credentials/index.js';
+import { curationFromConfig, type CurationSource } from '../curation/index.js';
 
 export interface GatewayOptions {
   loaded: LoadedConfig;
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   sandboxViewKey?: GatewayRuntime['sandboxViewKey'];
   /** Replicas: requestStates sealed with the cluster's key and spent in its Redis (src/cluster). */
   requestStates?: RequestStateSealing;
+  /** Tool curation; default: from servers.NAME.tools and servers.NAME.agents in the config. */
+  curation?: CurationSource;
 }
 
 /**
@@ -55,6 +58,9 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     auditDigest: options.auditDigest ?? plainDigest,
     ...(options.sandboxViewKey === undefined ? {} : { sandboxViewKey: options.sandboxViewKey }),
     ...(options.requestStates === undefined ? {} : { requestStates: options.requestStates }),
+    curation: options.curation ?? curationFromConfig(loaded.config.servers, (server, agent, tool) => {
+      options.logger.warn({ server, agent: agent ?? null, tool }, 'curation names a tool this server does not list; the entry has no effect until it does');
+    }),
     // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
     ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };

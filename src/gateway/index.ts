@@ -2,7 +2,7 @@ export { Gateway, buildRuntime } from './gateway.js';
 export type { GatewayOptions } from './gateway.js';
 export type { GatewayRuntime, GatewayEventSink, SessionSink } from './session.js';
 export { GatewaySession } from './session.js';
-export type { ListFilter, ListKind, Definition, DefinitionInspector, InspectedDefinitions } from './catalog.js';
+export type { ListFilter, ListKind, Definition, DefinitionInspector, DefinitionView, InspectedDefinitions } from './catalog.js';
 export type { ServerRequestPolicy } from './server-requests.js';
 export type { ProcessLauncher, LaunchedProcess } from './upstream/launcher.js';
 export type { LaunchSpec, ProcessSubject } from './upstream/channel.js';

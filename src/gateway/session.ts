@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import { CallCancellation, CallContext, ErrorCode, compose, failure, type Guard, type Identity, type Next, type Outcome, type TransportTraceContext } from '../pipeline/index.js';
-import { Catalog, type DefinitionInspector, type ListFilter, type ListKind } from './catalog.js';
+import { Catalog, type DefinitionInspector, type DefinitionView, type ListFilter, type ListKind } from './catalog.js';
 import { errorResponse, type JsonRpcId, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, classify } from './jsonrpc.js';
 import { Namespace } from './namespace.js';
 import { negotiateProtocolVersion } from './protocol.js';
@@ -52,6 +52,8 @@ export interface GatewayRuntime {
   sandboxViewKey?: (server: string, subject: ProcessSubject) => string;
   /** Per-agent tokens for remote servers with `auth` (src/credentials). */
   credentials?: UpstreamCredentials;
+  /** Operator curation of tools per server and agent (src/curation): renames, overrides, hidden tools. */
+  curation?: (server: string, agent: string | undefined) => DefinitionView | undefined;
   /** How requestStates are sealed and spent across replicas (src/cluster); absent: this process only. */
   requestStates?: RequestStateSealing;
 }
@@ -106,7 +108,7 @@ export class GatewaySession {
     const { config } = runtime;
     this.names = new Namespace(Object.keys(config.servers), Object.entries(config.servers).find(([, server]) => server.namespaced === false)?.[0]);
     const relistMs = (config.integrity?.relistIntervalSeconds ?? 60) * 1000;
-    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions, relistMs);
+    this.catalog = new Catalog(runtime.logger, config.upstream.startTimeoutMs, Math.max(config.limits.maxOutputBytes, 16 * 1024 * 1024), this.names, runtime.inspectDefinitions, relistMs, Date.now, (server) => runtime.curation?.(server, this.owner?.agentId));
     // Servers can change a definition without announcing it: list again on a timer, whatever they say.
     if (relistMs > 0) {
       this.relistTimer = setInterval(() => void this.relist(), relistMs);
@@ -121,6 +123,7 @@ export class GatewaySession {
       policy: config.policy,
       limitsFor: (server: string | undefined, tool: string | undefined) => this.limitsFor(server, tool),
       unavailable: (server: string) => this.router.unavailable(server),
+      upstreamToolName: (server: string, name: string) => runtime.curation?.(server, this.owner?.agentId)?.upstreamName('tools', name) ?? name,
     };
     const resolver: Guard = { name: 'route', handle: (ctx, next) => resolveTarget(target, ctx, next) };
     this.handler = compose([...runtime.guardsBeforeRouting, resolver, ...runtime.guardsAfterRouting], (ctx) => this.router.route(ctx));

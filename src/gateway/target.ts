@@ -13,6 +13,8 @@ export interface TargetResolution {
   policy: BastionConfig['policy'];
   limitsFor(server: string | undefined, tool: string | undefined): LimitsConfig;
   unavailable(server: string): Outcome;
+  /** The upstream's own name of a tool the client names (curation renames it; src/curation). */
+  upstreamToolName(server: string, name: string): string;
 }
 
 /** The `<server>.<name>` or `<server>+<uri>` a method addresses, or undefined for methods that address no one server. */
@@ -45,7 +47,9 @@ export async function resolveTarget(session: TargetResolution, ctx: CallContext,
     return failure(ErrorCode.InvalidParams, `unknown ${ctx.method.startsWith('tools') ? 'tool' : ctx.method.startsWith('prompts') ? 'prompt' : 'resource'}: names look like <server>.<name> and resource URIs like <server>+<uri>`, { reason: 'unknown_target' });
   }
   ctx.target = { server: parsed.server, name: parsed.name };
-  ctx.limits = session.limitsFor(parsed.server, ctx.method === 'tools/call' ? parsed.name : undefined);
+  // A curated name is mapped back to the upstream's before limits, policy or the call see it.
+  const upstreamName = ctx.method === 'tools/call' ? session.upstreamToolName(parsed.server, parsed.name) : parsed.name;
+  ctx.limits = session.limitsFor(parsed.server, ctx.method === 'tools/call' ? upstreamName : undefined);
   if (ctx.method === 'tools/call') {
     const connection = await session.upstreams.get(parsed.server)?.ready(ctx.limits.timeoutMs);
     if (connection === undefined) return session.unavailable(parsed.server);
@@ -59,6 +63,7 @@ export async function resolveTarget(session: TargetResolution, ctx: CallContext,
     }
     if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
     ctx.tool = found.tool;
+    ctx.target = { server: parsed.server, name: found.upstreamName };
   }
   return next(ctx);
 }

@@ -37,6 +37,12 @@ export interface LockEntry {
   resourceTemplates: Record<string, LockedDefinition>;
   /** The server's `initialize` instructions (`definition: { instructions }`), pinned like a definition. */
   instructions?: LockedDefinition;
+  /**
+   * The operator's curation of this server (renames, title and description overrides, hidden
+   * tools; src/curation), pinned apart from the upstream definitions: a change here is a
+   * config change reported at start, never a quarantine.
+   */
+  curation?: LockedDefinition;
   /** Scanner findings an operator accepted when locking (`bastion lock --accept-findings`). */
   acceptedFindings?: AcceptedFinding[];
   lockedAt: string;
@@ -140,6 +146,10 @@ export function parseLock(text: string, file = HASHLOCK_FILE): Hashlock {
     const pinnedInstructions = entry.instructions;
     if (pinnedInstructions !== undefined && (typeof pinnedInstructions.digest !== 'string' || !digestsEqual(digestJson(pinnedInstructions.definition, parseDigest(pinnedInstructions.digest).algorithm), pinnedInstructions.digest))) {
       throw new Error(`${file}: servers.${server}.instructions: the stored text does not match its digest (the lock was edited by hand)`);
+    }
+    const pinnedCuration = entry.curation;
+    if (pinnedCuration !== undefined && (typeof pinnedCuration.digest !== 'string' || !digestsEqual(digestJson(pinnedCuration.definition, parseDigest(pinnedCuration.digest).algorithm), pinnedCuration.digest))) {
+      throw new Error(`${file}: servers.${server}.curation: the stored curation does not match its digest (the lock was edited by hand)`);
     }
     for (const kind of DEFINITION_KINDS) {
       if (typeof entry[kind] !== 'object' || entry[kind] === null) throw new Error(`${file}: servers.${server}.${kind} is missing; run bastion lock --update ${server}`);

@@ -2,6 +2,7 @@
 // gateway does not use this: it compares what its own upstream connections list.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -11,7 +12,7 @@ import type { Definition, LiveDefinitions } from './hashlock.js';
 
 export type LiveServerSpec =
   | { transport: 'stdio'; command: string; args?: string[]; env?: Record<string, string>; cwd?: string }
-  | { transport: 'http'; url: string; headers?: Record<string, string> };
+  | { transport: 'http'; url: string; headers?: Record<string, string>; legacySse?: boolean };
 
 /** A server that lists more pages than this is refused rather than followed forever. */
 const MAX_PAGES = 100;
@@ -29,6 +30,7 @@ async function paged(fetchPage: (cursor: string | undefined) => Promise<{ items:
 }
 
 function transportFor(spec: LiveServerSpec): Transport {
+  if (spec.transport === 'http' && spec.legacySse === true) return new SSEClientTransport(new URL(spec.url), { requestInit: { headers: spec.headers ?? {} } });
   if (spec.transport === 'http') return new StreamableHTTPClientTransport(new URL(spec.url), { requestInit: { headers: spec.headers ?? {} } });
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && (key === 'PATH' || key === 'HOME')) env[key] = value;

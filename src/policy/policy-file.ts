@@ -4,6 +4,7 @@
 import type { PolicyProblem } from './errors.js';
 import { parseScope, type Scope } from './scope.js';
 import { isRecord, readSource, type SourceDocument } from './source.js';
+import { collectToolGroups, expandGroups, type ToolGroup } from './tool-groups.js';
 
 export interface Grant {
   readonly scope: Scope;
@@ -42,7 +43,7 @@ export interface PolicySet {
 
 export type PolicySetResult = { ok: true; policy: PolicySet; warnings: PolicyProblem[] } | { ok: false; problems: PolicyProblem[]; warnings: PolicyProblem[] };
 
-const TOP_LEVEL = ['version', 'roles', 'agents', 'description'];
+const TOP_LEVEL = ['version', 'roles', 'agents', 'toolGroups', 'description'];
 const ROLE_FIELDS = ['description', 'extends', 'grants'];
 const AGENT_FIELDS = ['description', 'roles', 'grants'];
 
@@ -53,10 +54,12 @@ interface Collected {
   warnings: PolicyProblem[];
   /** Where each role reference was written, to report unknown roles at the reference. */
   references: Array<{ role: string; problem: (message: string, fix: string) => PolicyProblem }>;
+  /** Named tool sets (toolGroups:), expanded into the grants that name them with @. */
+  groups: Map<string, ToolGroup>;
 }
 
 export function loadPolicyFiles(files: readonly string[]): PolicySetResult {
-  const collected: Collected = { roles: new Map(), agents: new Map(), problems: [], warnings: [], references: [] };
+  const collected: Collected = { roles: new Map(), agents: new Map(), problems: [], warnings: [], references: [], groups: new Map() };
   for (const file of files) {
     const source = readSource(file);
     if (!source.ok) collected.problems.push(...source.problems);
@@ -67,7 +70,7 @@ export function loadPolicyFiles(files: readonly string[]): PolicySetResult {
 
 /** For callers that already parsed documents (tests, the CLI when a file's kind was sniffed). */
 export function policyFromDocuments(docs: readonly SourceDocument[]): PolicySetResult {
-  const collected: Collected = { roles: new Map(), agents: new Map(), problems: [], warnings: [], references: [] };
+  const collected: Collected = { roles: new Map(), agents: new Map(), problems: [], warnings: [], references: [], groups: new Map() };
   for (const doc of docs) collectDocument(doc, collected);
   return finish(collected, docs.map((doc) => doc.file));
 }
@@ -79,6 +82,7 @@ function finish(collected: Collected, files: readonly string[]): PolicySetResult
       collected.problems.push(reference.problem(`unknown role '${reference.role}'`, known.length === 0 ? 'define it under roles:' : `define it under roles: or use one of ${known.join(', ')}`));
     }
   }
+  expandAllGroups(collected);
   if (collected.problems.length === 0) collected.problems.push(...cycleProblems(collected.roles));
   if (collected.problems.length > 0) return { ok: false, problems: collected.problems, warnings: collected.warnings };
   return { ok: true, policy: { roles: collected.roles, agents: collected.agents, files }, warnings: collected.warnings };
@@ -93,6 +97,7 @@ function collectDocument(doc: SourceDocument, into: Collected): void {
   for (const key of Object.keys(root)) {
     if (!TOP_LEVEL.includes(key)) into.problems.push(doc.problem([key], `unknown field '${key}'`, `allowed fields: ${TOP_LEVEL.join(', ')}`, true));
   }
+  collectToolGroups(doc, root, into.groups, into.problems);
   if (root['version'] !== undefined && root['version'] !== 1) into.problems.push(doc.problem(['version'], `unsupported version ${JSON.stringify(root['version'])}`, 'write version: 1'));
   forEachEntry(doc, root, 'roles', into, (name, entry, at) => {
     checkFields(doc, entry, at, ROLE_FIELDS, into);
@@ -110,6 +115,12 @@ function collectDocument(doc: SourceDocument, into: Collected): void {
     if (into.agents.has(id)) into.problems.push(doc.problem(at, `agent '${id}' is already defined at ${into.agents.get(id)?.source ?? '?'}`, 'keep one definition per agent; share grants through roles', true));
     else into.agents.set(id, definition);
   });
+}
+
+/** Replaces every @group in exec:tools grants by its members, once all files are read. */
+function expandAllGroups(into: Collected): void {
+  for (const [name, role] of into.roles) into.roles.set(name, { ...role, grants: role.grants.map((grant) => expandGroups(grant, into.groups, into.problems)) });
+  for (const [id, agent] of into.agents) into.agents.set(id, { ...agent, grants: agent.grants.map((grant) => expandGroups(grant, into.groups, into.problems)) });
 }
 
 function forEachEntry(doc: SourceDocument, root: Record<string, unknown>, field: string, into: Collected, visit: (name: string, entry: Record<string, unknown>, at: string[]) => void): void {

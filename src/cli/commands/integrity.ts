@@ -12,6 +12,7 @@ import {
   type DigestAlgorithm, type Hashlock, type KeyAlgorithm, type LiveSource, type LockEntry, type Manifest, type RegistryServerJson, type TrustConfig,
 } from '../../integrity/index.js';
 import { describeFindings, findingsBeforePinning, type DefinitionsToPin } from '../../inspection/index.js';
+import { curationPin } from '../../curation/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
 import { quarantineStoreFor } from './quarantine.js';
@@ -108,7 +109,7 @@ function verify(manifestFile: string, flags: { keyring: string; at?: string }): 
 function liveSource(name: string, loaded: LoadedConfig, sandboxed: boolean): LiveSource {
   const server = loaded.config.servers[name] as ServerConfig;
   const baseDir = loaded.baseDir;
-  if (server.transport === 'http') return { transport: 'http', url: server.url, headers: resolveMap(server.headers, `servers.${name}.headers`, baseDir) };
+  if (server.transport === 'http') return { transport: 'http', url: server.url, headers: resolveMap(server.headers, `servers.${name}.headers`, baseDir), ...(server.legacySse === true ? { legacySse: true } : {}) };
   const env = resolveMap(server.env, `servers.${name}.env`, baseDir);
   const cwd = server.cwd === undefined ? undefined : resolveFrom(baseDir, server.cwd);
   if (!sandboxed) return { transport: 'stdio', command: server.command, args: server.args, env, ...(cwd === undefined ? {} : { cwd }) };
@@ -159,7 +160,9 @@ async function lock(flags: LockFlags): Promise<void> {
       const vet = (serverName: string, live: Parameters<typeof findingsBeforePinning>[0]) => vetFindings(`server '${serverName}'`, live, flags.acceptFindings);
       // --check only compares; what would be pinned is vetted.
       const locked = await lockServer(name, { live: liveSource(name, loaded, flags.sandbox), trust: server, ...(flags.check === true ? {} : { vet }) }, context);
-      entries[name] = locked.entry;
+      // The operator's curation is pinned beside the upstream definitions, never mixed into them.
+      const curation = curationPin(server, trustConfig.digestAlgorithm as DigestAlgorithm);
+      entries[name] = curation === undefined ? locked.entry : { ...locked.entry, curation };
       for (const warning of locked.warnings) process.stderr.write(`warning: ${warning}\n`);
     } catch (error) {
       if (error instanceof CliError) problems.push(error.message);

@@ -74,7 +74,7 @@ export class HttpChannel implements UpstreamChannel {
  * Every request carries the agent's current token; a 401 gets one renewal (refresh or a new
  * exchange) and one retry, then the error that asks for consent. Nothing else is tried.
  */
-function withBearer(bearer: UpstreamBearer): (input: string | URL, init?: RequestInit) => Promise<Response> {
+export function withBearer(bearer: UpstreamBearer): (input: string | URL, init?: RequestInit) => Promise<Response> {
   const send = (input: string | URL, init: RequestInit | undefined, token: string): Promise<Response> => {
     const headers = new Headers(init?.headers);
     headers.set('authorization', `Bearer ${token}`);

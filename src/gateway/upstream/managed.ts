@@ -4,6 +4,7 @@ import type { Logger } from '../../observability/index.js';
 import type { JsonRpcNotification, JsonRpcRequest } from '../jsonrpc.js';
 import { HttpChannel } from './http.js';
 import type { ProcessSubject } from './channel.js';
+import { SseChannel } from './sse.js';
 import type { ProcessLauncher } from './launcher.js';
 import { StdioChannel } from './stdio.js';
 import { UpstreamConnection, type InitializeParams } from './connection.js';
@@ -182,7 +183,9 @@ export class ManagedUpstream {
             this.options.maxMessageBytes,
             this.options.maxQueuedInputBytes,
           )
-        : await HttpChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir), this.options.bearer);
+        : config.legacySse === true
+          ? await SseChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir), { maxMessageBytes: this.options.maxMessageBytes, timeoutMs: this.options.gateway.upstream.startTimeoutMs, ...(this.options.bearer === undefined ? {} : { bearer: this.options.bearer }) })
+          : await HttpChannel.start(config.url, resolveMap(config.headers, `servers.${name}.headers`, this.options.baseDir), this.options.bearer);
       const opened = new UpstreamConnection(name, channel, logger, (event, info) => this.audit(event, info));
       connection = opened;
       if (channel instanceof StdioChannel) {
@@ -205,7 +208,7 @@ export class ManagedUpstream {
       this.lastError = undefined;
       this.startState.succeeded();
       logger.info({ server: name, protocolVersion: identity.protocolVersion, serverInfo: identity.serverInfo, restarted }, 'upstream ready');
-      this.audit(restarted ? 'upstream.restart' : 'upstream.start', { pid: channel instanceof StdioChannel ? (channel.pid ?? null) : null, protocol_version: identity.protocolVersion, restarts: this.restarts });
+      this.audit(restarted ? 'upstream.restart' : 'upstream.start', { pid: channel instanceof StdioChannel ? (channel.pid ?? null) : null, protocol_version: identity.protocolVersion, restarts: this.restarts, upstream_transport: channel instanceof SseChannel ? 'sse' : config.transport });
       this.options.events.onReady(name, restarted);
       return opened;
     } catch (error) {
