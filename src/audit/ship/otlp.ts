@@ -1,5 +1,5 @@
-import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import type { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import type { Resource } from '@opentelemetry/resources';
 import type { OtlpSinkConfig } from './config.js';
 import { payloadOf } from './format.js';
 import { InFlight, postDelivery } from './http.js';
@@ -15,6 +15,14 @@ import type { SinkTransport } from './transport.js';
 
 type LogRecordInput = Parameters<typeof ProtobufLogsSerializer.serializeRequest>[0][number];
 
+// Loaded on the first delivery: a gateway without an OTLP sink loads no OpenTelemetry module
+// (tracing off must cost nothing, and the test checks the require cache).
+let encoder: Promise<{ serializer: typeof ProtobufLogsSerializer; resourceFromAttributes: typeof import('@opentelemetry/resources').resourceFromAttributes }> | undefined;
+function loadEncoder(): NonNullable<typeof encoder> {
+  encoder ??= Promise.all([import('@opentelemetry/otlp-transformer'), import('@opentelemetry/resources')]).then(([transformer, resources]) => ({ serializer: transformer.ProtobufLogsSerializer, resourceFromAttributes: resources.resourceFromAttributes }));
+  return encoder;
+}
+
 /** OpenTelemetry SeverityNumber values. */
 const SEVERITY = { info: 9, notice: 10, warn: 13, error: 17 } as const;
 const SCOPE = { name: 'bastion.audit' };
@@ -22,14 +30,14 @@ const SCOPE = { name: 'bastion.audit' };
 export class OtlpLogsTransport implements SinkTransport {
   readonly acknowledges = true;
   private readonly inFlight = new InFlight();
-  private readonly resource;
+  private resource: Resource | undefined;
 
-  constructor(private readonly config: OtlpSinkConfig, private readonly logId: string) {
-    this.resource = resourceFromAttributes({ 'service.name': 'bastion', 'bastion.audit.log_id': logId });
-  }
+  constructor(private readonly config: OtlpSinkConfig, private readonly logId: string) {}
 
   async deliver(items: ShipItem[]): Promise<void> {
-    const body = ProtobufLogsSerializer.serializeRequest(items.map((item) => this.logRecord(item)));
+    const { serializer, resourceFromAttributes } = await loadEncoder();
+    this.resource ??= resourceFromAttributes({ 'service.name': 'bastion', 'bastion.audit.log_id': this.logId });
+    const body = serializer.serializeRequest(items.map((item) => this.logRecord(item)));
     if (body === undefined) throw new Error('the OTLP logs serializer produced no request');
     await this.inFlight.run(this.config.timeoutSeconds, (signal) => postDelivery(this.config.url, { ...this.config.headers, 'content-type': 'application/x-protobuf' }, body, signal));
   }
