@@ -133,7 +133,7 @@ describe('the operator console', () => {
     assert.match((await card.textContent()) ?? '', /"a": 2/);
     assert.equal(await page.textContent('#approval-count'), '1');
     await shot(page, '5-approvals');
-    await (await card.$('button.approve'))?.click();
+    await page.locator('#approval-list .approval:has(h3:text-is("alice → rugpull.add")) button.approve').click();
     assert.equal(firstText(await call), '5');
     const row = await page.waitForSelector('#live-rows tr[data-tool="rugpull.add"]', { timeout: LIVE_WITHIN_MS, state: 'attached' });
     assert.match((await row.textContent()) ?? '', /allowed by abe/);
@@ -155,7 +155,8 @@ describe('the operator console', () => {
     viewer.errors.length = 0; // the browser logs the refused request it was told to make
     // The approver ends the wait so the client is not left hanging.
     await approver.page.click('#tabs button[data-view=approvals]');
-    await (await approver.page.waitForSelector(`#approval-list .approval[data-id="${id}"] button.reject`)).click();
+    // A locator, not an element handle: the list re-renders on every refresh and a handle can go stale between finding and clicking.
+    await approver.page.locator(`#approval-list .approval[data-id="${id}"] button.reject`).click();
     assert.match(await call, /an approver denied this call/);
   });
 
