@@ -40,8 +40,8 @@ function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
 }
 
-/** Reads the fields of one embedded message, calling `field` for each. */
-function each(bytes: Uint8Array, field: (reader: ProtobufReader, fieldNumber: number, wireType: number) => boolean): void {
+/** Reads the fields of one embedded message, calling `field` for each (a field it does not take is stepped over). */
+export function each(bytes: Uint8Array, field: (reader: ProtobufReader, fieldNumber: number, wireType: number) => boolean): void {
   const reader = new ProtobufReader(bytes);
   while (!reader.isAtEnd()) {
     const { fieldNumber, wireType } = reader.readTag();
@@ -49,7 +49,8 @@ function each(bytes: Uint8Array, field: (reader: ProtobufReader, fieldNumber: nu
   }
 }
 
-function anyValue(bytes: Uint8Array): AttributeValue {
+/** An opentelemetry-proto AnyValue: string, bool or int. */
+export function anyValue(bytes: Uint8Array): AttributeValue {
   let value: AttributeValue = '';
   each(bytes, (reader, fieldNumber, wireType) => {
     if (fieldNumber === 1 && wireType === 2) value = reader.readString();
@@ -61,7 +62,8 @@ function anyValue(bytes: Uint8Array): AttributeValue {
   return value;
 }
 
-function keyValue(bytes: Uint8Array, into: Record<string, AttributeValue>): void {
+/** An opentelemetry-proto KeyValue, added to `into`. */
+export function keyValue(bytes: Uint8Array, into: Record<string, AttributeValue>): void {
   let key = '';
   let value: AttributeValue = '';
   each(bytes, (reader, fieldNumber) => {

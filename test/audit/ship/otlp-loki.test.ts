@@ -4,8 +4,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProtobufReader } from '@opentelemetry/otlp-transformer/build/src/common/protobuf/protobuf-reader.js';
 import { tempDir, type TempDir } from '../../helpers/gateway.js';
+import { anyValue, each, keyValue as attributesInto, type AttributeValue } from '../../helpers/otlp.js';
 import { assertEverythingArrived, echoCalls, startShippingGateway } from './helpers.js';
 
 // No OpenTelemetry Collector and no Grafana Loki can be installed here (Debian's "loki" package
@@ -15,7 +15,7 @@ import { assertEverythingArrived, echoCalls, startShippingGateway } from './help
 // (read with the OpenTelemetry JS project's own reader, as test/helpers/otlp.ts does for traces),
 // and the documented JSON body of Loki's POST /loki/api/v1/push.
 
-type Value = string | number | boolean;
+type Value = AttributeValue;
 interface DecodedLog {
   severityNumber: number;
   severityText: string;
@@ -23,38 +23,6 @@ interface DecodedLog {
   body: string;
   attributes: Record<string, Value>;
   resource: Record<string, Value>;
-}
-
-function each(bytes: Uint8Array, field: (reader: ProtobufReader, fieldNumber: number, wireType: number) => boolean): void {
-  const reader = new ProtobufReader(bytes);
-  while (!reader.isAtEnd()) {
-    const { fieldNumber, wireType } = reader.readTag();
-    if (!field(reader, fieldNumber, wireType)) reader.skip(wireType);
-  }
-}
-
-function anyValue(bytes: Uint8Array): Value {
-  let value: Value = '';
-  each(bytes, (reader, fieldNumber, wireType) => {
-    if (fieldNumber === 1 && wireType === 2) value = reader.readString();
-    else if (fieldNumber === 2 && wireType === 0) value = reader.readVarint() !== 0;
-    else if (fieldNumber === 3 && wireType === 0) value = reader.readVarint();
-    else return false;
-    return true;
-  });
-  return value;
-}
-
-function attributesInto(bytes: Uint8Array, into: Record<string, Value>): void {
-  let key = '';
-  let value: Value = '';
-  each(bytes, (reader, fieldNumber) => {
-    if (fieldNumber === 1) key = reader.readString();
-    else if (fieldNumber === 2) value = anyValue(reader.readBytes());
-    else return false;
-    return true;
-  });
-  into[key] = value;
 }
 
 /** ExportLogsServiceRequest { 1: ResourceLogs { 1: Resource { 1: attributes }, 2: ScopeLogs { 2: LogRecord } } }. */
