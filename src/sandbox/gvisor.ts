@@ -16,6 +16,8 @@ import type { SandboxConfig } from './config.js';
 import { findBinary, isRoot, runFile } from './host.js';
 import { createOciBackend } from './oci.js';
 import { ERRNO, type SyscallRule } from './seccomp.js';
+import { prepareGvisorNetwork } from './gvisor-net.js';
+import { transparentEgressFor } from './netns.js';
 import type { SandboxBackend } from './types.js';
 
 export type GvisorPlatform = 'systrap' | 'ptrace' | 'kvm';
@@ -31,10 +33,11 @@ export interface GvisorProbe {
 }
 
 /** runsc's global flags for a platform (before the subcommand). */
-export function runscGlobalArgs(platform: GvisorPlatform): string[] {
+export function runscGlobalArgs(platform: GvisorPlatform, network: 'none' | 'host' = 'none'): string[] {
   // --host-uds=open: the server may connect to the bound broker socket (no other host socket is bound in).
   // --oci-seccomp: without it runsc does not apply the bundle's seccomp profile at all.
-  return ['--network=none', '--host-uds=open', '--oci-seccomp', `--platform=${platform}`];
+  // --network=host only inside the namespace gvisor-net.ts prepared, for transparent egress.
+  return [`--network=${network}`, '--host-uds=open', '--oci-seccomp', `--platform=${platform}`];
 }
 
 /** The policy as runsc enforces it: rules that rely on an errno other than EPERM are dropped (see above). */
@@ -75,7 +78,15 @@ let cachedProbe: Promise<GvisorProbe> | undefined;
  * The platform is the configured one, else the first that works here (systrap, ptrace, kvm).
  */
 export function createGvisorBackend(config: SandboxConfig): SandboxBackend {
-  const oci = (platform: GvisorPlatform): SandboxBackend => createOciBackend(config, { name: 'gvisor', runtime: 'runsc', globalArgs: runscGlobalArgs(platform), seccompRules: runscSeccompRules, relay: true, bastionCgroup: true });
+  const oci = (platform: GvisorPlatform): SandboxBackend => createOciBackend(config, {
+      name: 'gvisor',
+      runtime: 'runsc',
+      globalArgs: (network) => runscGlobalArgs(platform, network),
+      seccompRules: runscSeccompRules,
+      relay: true,
+      bastionCgroup: true,
+      network: (serverName, broker, warnings) => prepareGvisorNetwork(serverName, broker, transparentEgressFor(serverName, config.transparentEgress, warnings)),
+    });
   return {
     name: 'gvisor',
     async spawn(spec) {

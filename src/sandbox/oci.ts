@@ -12,7 +12,8 @@ import { sandboxViewFromScopes } from './scopes.js';
 import { ociSeccompProfile, seccompPolicy, type OciSeccompProfile, type SyscallRule } from './seccomp.js';
 import { findBinary, isRoot, nodeInstallPrefix, runFile, serverUid } from './host.js';
 import { hostCgroupLayout, ServerCgroup } from './cgroups.js';
-import { startEgressBroker } from './broker.js';
+import { startEgressBroker, type EgressBroker } from './broker.js';
+import type { ContainerNetwork } from './gvisor-net.js';
 import { nameExit } from './exit.js';
 import { RELAY_PROXY_PORT } from './netns.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
@@ -45,8 +46,8 @@ export interface OciRuntimeConfig {
   mounts: OciMount[];
   linux: {
     namespaces: Array<{ type: string }>;
-    uidMappings: Array<{ containerID: number; hostID: number; size: number }>;
-    gidMappings: Array<{ containerID: number; hostID: number; size: number }>;
+    uidMappings?: Array<{ containerID: number; hostID: number; size: number }>;
+    gidMappings?: Array<{ containerID: number; hostID: number; size: number }>;
     resources: {
       memory: { limit: number; swap: number };
       pids: { limit: number };
@@ -83,6 +84,16 @@ export interface OciBundleOptions {
   relayScript?: string;
   /** The rules as this runtime can enforce them (runsc: see gvisor.ts). */
   seccompRules?: (rules: SyscallRule[]) => SyscallRule[];
+  /** Host path of the broker's resolv.conf (naming the relay's DNS stub), bound as /etc/resolv.conf. */
+  resolvConf?: string;
+  /**
+   * The container joins the runtime's own network namespace (one Bastion prepared) instead of a
+   * new one, and has no user namespace: runsc runs a `--network=host` sandbox in the container's
+   * user namespace, where its re-exec as an unmapped uid would lose the capabilities it needs to
+   * build its chroot ("error converting mounts: operation not permitted"). The server then runs
+   * as its host uid directly (gVisor's users are its own; the gofer creates files as that uid).
+   */
+  inheritNetwork?: boolean;
 }
 
 /** config.json for one server. `hostUid` is the uid the container maps to (the per-server uid as root). */
@@ -106,6 +117,7 @@ export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUi
   for (const grant of view.paths) mounts.push(bind(grant.path, grant.path, grant.writable));
   if (egressSocket && view.egress.length > 0) mounts.push(bind(egressSocket, CONTAINER_EGRESS_SOCKET, false));
   if (relayed && options.relayScript) mounts.push(bind(options.relayScript, CONTAINER_RELAY, false));
+  if (relayed && options.resolvConf) mounts.push(bind(options.resolvConf, '/etc/resolv.conf', false));
   // The relay listens on the container's loopback, so it (and the server) need AF_INET; the
   // container has no other interface, so that reaches nothing but the relay.
   const rules = seccompPolicy({ allowInet: relayed });
@@ -115,7 +127,7 @@ export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUi
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0, additionalGids: [] },
+      user: options.inheritNetwork ? { uid: hostUid, gid: hostUid, additionalGids: [] } : { uid: 0, gid: 0, additionalGids: [] },
       args: [...relayPrefix, spec.command, ...spec.args],
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       cwd: spec.cwd ?? '/tmp',
@@ -133,12 +145,11 @@ export function ociBundleConfig(spec: SandboxSpec, limits: SandboxLimits, hostUi
     hostname: 'sandbox',
     mounts,
     linux: {
-      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) => ({ type })),
+      namespaces: (options.inheritNetwork ? ['pid', 'ipc', 'uts', 'mount', 'cgroup'] : ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup']).map((type) => ({ type })),
       // One uid: container root is the unprivileged server uid on the host (runc needs a mapping
       // for container uid 0 to set up the container). It holds no capabilities, so "root" in
       // here only owns what that host uid owns.
-      uidMappings: [{ containerID: 0, hostID: hostUid, size: 1 }],
-      gidMappings: [{ containerID: 0, hostID: hostUid, size: 1 }],
+      ...(options.inheritNetwork ? {} : { uidMappings: [{ containerID: 0, hostID: hostUid, size: 1 }], gidMappings: [{ containerID: 0, hostID: hostUid, size: 1 }] }),
       resources: {
         memory: { limit: limits.memoryBytes, swap: limits.memoryBytes },
         pids: { limit: limits.pids },
@@ -205,7 +216,13 @@ function writeBundle(dir: string, config: OciRuntimeConfig, hostUid: number): vo
 export interface OciRuntimeVariant {
   name: 'gvisor';
   runtime: string;
-  globalArgs: string[];
+  /** Global flags for the runtime, given the container's network. */
+  globalArgs: (network: ContainerNetwork['mode']) => string[];
+  /**
+   * Prepares the container's network for a server with a broker (transparent egress where the
+   * host allows it, per sandbox.transparentEgress; warnings for what it cannot do).
+   */
+  network?: (serverName: string, broker: EgressBroker, warnings: string[]) => Promise<ContainerNetwork>;
   /** The seccomp rules as this runtime can enforce them. */
   seccompRules?: (rules: SyscallRule[]) => SyscallRule[];
   /** Run a networked server behind the in-container relay (HTTPS_PROXY on the container's loopback). */
@@ -276,31 +293,41 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
       const dir = join(config.oci.bundleDir, id);
       const events = new EventEmitter<SandboxEvents>();
       const view = sandboxViewFromScopes(spec.scopes);
+      const warnings: string[] = [];
       const cgroup = containerCgroup(config, variant, id, spec.serverName, limits);
-      let broker: Awaited<ReturnType<typeof startEgressBroker>> | undefined;
-      const runtimeArgs = variant ? variant.globalArgs : isRoot() ? [] : ['--rootless', 'true'];
+      let broker: EgressBroker | undefined;
+      let network: ContainerNetwork | undefined;
+      let runtimeArgs: string[] = isRoot() ? [] : ['--rootless', 'true'];
       let child: ChildProcessWithoutNullStreams;
       try {
         broker = view.egress.length > 0 ? await startEgressBroker({ server: spec.serverName, grants: view.egress, onEvent: (event) => events.emit('egress', event), ...(isRoot() ? { owner: { uid, gid: uid } } : {}) }) : undefined;
+        network = broker && variant?.network ? await variant.network(spec.serverName, broker, warnings) : undefined;
+        if (variant) runtimeArgs = variant.globalArgs(network?.mode ?? 'none');
         const bundle = ociBundleConfig(spec, limits, uid, broker?.socketPath, {
           ...(variant?.relay ? { relayScript: relayScriptPath() } : {}),
           ...(variant?.seccompRules ? { seccompRules: variant.seccompRules } : {}),
+          ...(broker && variant?.relay ? { resolvConf: broker.resolvConfPath } : {}),
+          ...(network?.mode === 'host' ? { inheritNetwork: true } : {}),
         });
         // An explicit cgroup path, so CPU time, memory and OOM kills can be read the same way as for bwrap.
         bundle.linux.cgroupsPath = cgroup.runtimePath;
         writeBundle(dir, bundle, uid);
-        child = spawn(runtime, [...runtimeArgs, 'run', '--bundle', dir, id], { stdio: ['pipe', 'pipe', 'pipe'], env: {}, shell: false });
+        const [file, ...prefix] = [...(network?.prefix ?? []), runtime];
+        child = spawn(file as string, [...prefix, ...runtimeArgs, 'run', '--bundle', dir, id], { stdio: ['pipe', 'pipe', 'pipe'], env: {}, shell: false });
         await new Promise<void>((resolve, reject) => {
           child.once('error', (error) => reject(new Error(`sandbox: cannot start ${runtime}: ${error.message}`)));
           child.once('spawn', () => resolve());
         });
+        if (child.pid !== undefined) network?.started(child.pid);
       } catch (error) {
         await broker?.close();
+        await network?.dispose();
         await cgroup.remove().catch(() => {});
         rmSync(dir, { recursive: true, force: true });
         throw error;
       }
       child.on('error', () => {});
+      for (const warning of warnings) setImmediate(() => events.emit('warning', warning));
       const group = cgroup.group;
       const oomKillsAtStart = cgroup.oomKills();
       const read = (f: () => number): number | undefined => {
@@ -317,7 +344,7 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
         backend: backendName,
         uid,
         events,
-        warnings: [],
+        warnings,
         cpuTimeMs: () => (group ? read(() => group.cpuTimeMs()) : undefined),
         memoryBytes: () => (group ? read(() => group.memoryBytes()) : undefined),
         kill: (signal = 'SIGKILL') => {
@@ -334,6 +361,7 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
               await gone;
             }
             await broker?.close();
+            await network?.dispose();
             await cgroup.remove();
             rmSync(dir, { recursive: true, force: true });
           })();

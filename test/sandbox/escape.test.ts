@@ -190,6 +190,16 @@ function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
       }
     });
 
+    test('a networked server still runs as an unprivileged uid without capabilities, and seccomp still refuses namespaces, keyrings and mounts', async () => {
+      const who = await attempt(client, 'identity');
+      assert.notEqual(who['uid'], 0, who.detail);
+      if (process.getuid?.() === 0) assert.equal(who['uid'], handle.uid);
+      assert.match(String(who['capEff']), /^0+$/);
+      const errnos = (await attempt(client, 'raw_syscalls'))['errnos'] as Record<string, number>;
+      for (const name of ['unshare', 'keyctl', 'mount']) assert.equal(errnos[name], 1, `${name}: ${JSON.stringify(errnos)}`);
+      assert.equal(errnos['socket'], 0, 'AF_INET is granted with the network');
+    });
+
     test('CONNECT through the in-sandbox relay (HTTPS_PROXY) reaches a granted port; an ungranted one gets 403, audited', async () => {
       const outcome = await attempt(client, 'proxy_connect', { host: '127.0.0.1', port: grantedPort });
       assert.equal(outcome.ok, true, outcome.detail);
@@ -203,4 +213,4 @@ function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
 }
 
 escapeTests('bwrap', true);
-escapeTests('gvisor', false);
+escapeTests('gvisor', true);
