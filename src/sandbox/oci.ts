@@ -330,6 +330,11 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
       for (const warning of warnings) setImmediate(() => events.emit('warning', warning));
       const group = cgroup.group;
       const oomKillsAtStart = cgroup.oomKills();
+      child.once('exit', () => {
+        // Read before disposal removes the group: the same `limit` event (audit sandbox.limit) bwrap's watcher sends.
+        const kills = cgroup.oomKills() - oomKillsAtStart;
+        if (kills > 0) events.emit('limit', { server: spec.serverName, kind: 'memory', detail: `memory limit reached: ${kills} process(es) killed by the OOM killer` });
+      });
       const read = (f: () => number): number | undefined => {
         try {
           const value = f();

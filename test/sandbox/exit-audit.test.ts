@@ -38,6 +38,8 @@ for (const backend of ['bwrap', 'gvisor'] as const) {
       const info = await exitRecord(gw, 'oom');
       assert.equal(info?.['signal'], 'SIGKILL', JSON.stringify(info));
       assert.match(String(info?.['reason']), /exited on signal SIGKILL \(killed by SIGKILL: out of memory/);
+      const limit = auditRecords(gw.bastion.audit.dir).find((record) => record.event === 'sandbox.limit' && record.info?.['server'] === 'oom');
+      assert.equal(limit?.info?.['kind'], 'memory', 'the OOM kill is also audited as a sandbox limit');
     });
 
     test('SIGSEGV: named as such, not as exit code 139', async () => {
