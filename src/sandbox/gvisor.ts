@@ -1,8 +1,9 @@
 // The `gvisor` backend: the OCI bundle of the `oci` backend (same mounts, uid, limits, seccomp,
 // environment, broker socket) run by gVisor's runsc, so the server's system calls are served by
-// gVisor's user-space kernel instead of the host's. runsc gets no network of its own
-// (`--network=none`: only its internal loopback); a networked server runs behind the relay on
-// that loopback (HTTPS_PROXY), which forwards to the broker socket.
+// gVisor's user-space kernel instead of the host's. A server without network scopes gets no
+// network (`--network=none`: gVisor's own loopback only). A networked one runs behind the relay
+// (HTTPS_PROXY), which forwards to the broker socket, and with transparent egress inside a
+// namespace Bastion prepared, with `--network=host` (gvisor-net.ts explains why).
 //
 // Two things runsc does differently from runc, found by the escape tests:
 //  - it ignores `linux.seccomp` unless started with `--oci-seccomp` (then the sentry enforces it);

@@ -267,7 +267,13 @@ function containerCgroup(config: SandboxConfig, variant: OciRuntimeVariant | und
     // The runtime would make its own group, which takes the OOM counter with it at exit: never silently.
     throw new Error(`sandbox: cannot start ${serverName} under ${variant.name}: ${(error as Error).message} (Bastion creates the cgroup gVisor runs in)`, { cause: error });
   }
-  const inner = outer.createChild('runtime');
+  let inner: ServerCgroup;
+  try {
+    inner = outer.createChild('runtime');
+  } catch (error) {
+    void outer.remove().catch(() => {});
+    throw new Error(`sandbox: cannot start ${serverName} under ${variant.name}: ${(error as Error).message}`, { cause: error });
+  }
   const runtimePath = inner.runtimePath;
   if (runtimePath === undefined) throw new Error(`sandbox: cannot start ${serverName}: no cgroup path for the runtime`);
   // v1 counts an OOM kill only in the victim's group (the child), v2 also in every ancestor: the larger is right on both.
