@@ -55,7 +55,7 @@ export function transparentEgressSupport(): TransparentSupport {
     const missing = [!nsenter && 'nsenter (util-linux)', !nft && 'nft (nftables)', !ip && 'ip (iproute2)'].filter(Boolean).join(', ');
     return { available: false, detail: `transparent egress needs ${missing}; servers reach granted destinations through HTTPS_PROXY only` };
   }
-  return { available: true, detail: 'nftables redirect in the sandbox namespace to the relay, conntrack read by the broker', binaries: { nsenter, nft, ip } };
+  return { available: true, detail: 'nftables redirect in the sandbox namespace to the relay, conntrack read by the broker (bwrap; gvisor with runsc --network=host in that namespace)', binaries: { nsenter, nft, ip } };
 }
 
 /** The tools to set up transparent egress, or undefined (proxy only, with a warning); throws when it is required. */

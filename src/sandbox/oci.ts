@@ -361,7 +361,7 @@ export function createOciBackend(config: SandboxConfig, variant?: OciRuntimeVari
         kill: (signal = 'SIGKILL') => {
           child.kill(signal);
         },
-        describeExit: (code, signal) => nameExit(code, signal, cgroup.oomKills() > oomKillsAtStart, limits.memoryBytes),
+        describeExit: (code, signal) => nameExit(code, signal, cgroup.oomKills() > oomKillsAtStart, limits.memoryBytes, { oomEndsWithAnyCode: variant?.bastionCgroup === true }),
         dispose: () => {
           disposed ??= (async () => {
             // Killing the runc client does not stop the container: ask the runtime to remove it.

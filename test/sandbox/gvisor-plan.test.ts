@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runscGlobalArgs, runscSeccompRules } from '../../src/sandbox/gvisor.js';
 import { ociBundleConfig } from '../../src/sandbox/oci.js';
+import { nameExit } from '../../src/sandbox/exit.js';
 import { ERRNO, seccompPolicy, AF_INET } from '../../src/sandbox/seccomp.js';
 import { hostCgroupLayout, ServerCgroup, sweepStale } from '../../src/sandbox/cgroups.js';
 import { DEFAULT_SANDBOX_LIMITS } from '../../src/sandbox/index.js';
@@ -46,6 +47,17 @@ describe('runsc flags and seccomp rules', () => {
     assert.deepEqual(rules.filter((rule) => !kept.includes(rule)).map((rule) => rule.name), ['clone3']);
     for (const name of ['unshare', 'setns', 'mount', 'ptrace', 'keyctl', 'bpf', 'io_uring_setup', 'clone', 'socket']) assert.ok(kept.some((rule) => rule.name === name), name);
     assert.ok(kept.every((rule) => rule.errno !== ERRNO.ENOSYS));
+  });
+});
+
+describe('how a gVisor server ended', () => {
+  test('an OOM kill counted in the cgroup names the end even when runsc reports an ordinary code', () => {
+    assert.match(nameExit(2, null, true, 96 * 1024 * 1024, { oomEndsWithAnyCode: true })?.detail ?? '', /^killed by SIGKILL: out of memory \(the memory limit of 96 MiB was reached .*exit code 2\)$/);
+    assert.equal(nameExit(137, null, true, 96 * 1024 * 1024, { oomEndsWithAnyCode: true })?.detail, "killed by SIGKILL: out of memory (the memory limit of 96 MiB was reached and the cgroup's OOM killer ended it)");
+    // A clean exit stays clean; without an OOM kill a code is only a code; other backends keep to signals.
+    assert.equal(nameExit(0, null, true, undefined, { oomEndsWithAnyCode: true }), undefined);
+    assert.equal(nameExit(2, null, false, undefined, { oomEndsWithAnyCode: true }), undefined);
+    assert.equal(nameExit(2, null, true), undefined);
   });
 });
 
