@@ -24,6 +24,8 @@ ${extra}`;
 }
 
 const RELOAD = 'reload: { watch: false, drainSeconds: 30 }';
+/** The everything server with an env mark, a rename, an override, and an entry for a tool it does not list. */
+const CURATED = '    env: { RELOAD_MARK: second }\n    tools:\n      echo: { rename: say, description: Repeats the message. }\n      no-such-tool: { hidden: true }';
 
 async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -182,7 +184,7 @@ describe('config reload: servers added, removed and changed under live sessions'
 
   it('curation of a server is applied without restarting it', async () => {
     const evPid = gw.gateway.pools.list('ev').find((process) => process.facts.agentId === 'bob')?.pid;
-    writeFileSync(path, yaml(server('mem', 'memory') + server('ev', 'everything', '    env: { RELOAD_MARK: second }\n    tools:\n      echo: { rename: say, description: Repeats the message. }')));
+    writeFileSync(path, yaml(server('mem', 'memory') + server('ev', 'everything', CURATED)));
     const outcome = await gw.bastion.reload('test: curate');
     assert.deepEqual(outcome.status === 'applied' ? outcome.gateway.curated : [], ['ev']);
     const tools = (await watcher.listTools()).tools;
@@ -190,6 +192,8 @@ describe('config reload: servers added, removed and changed under live sessions'
     assert.ok(!tools.some((tool) => tool.name === 'ev.echo'));
     assert.equal(firstText(await watcher.callTool({ name: 'ev.say', arguments: { message: 'x' } })), 'Echo: x');
     assert.equal(gw.gateway.pools.list('ev').find((process) => process.facts.agentId === 'bob')?.pid, evPid, 'no restart');
+    // An entry for a tool the server does not list changes nothing a client sees; it is audited, not only logged.
+    await until(() => reloadRecords(gw, 'curation.unknown_tool').some((record) => record.info?.['server'] === 'ev' && record.info['tool'] === 'no-such-tool'), 'the curation.unknown_tool record');
   });
 
   it('an invalid config is refused with its problems (logged and audited); the running one keeps serving', async () => {
@@ -207,7 +211,7 @@ describe('config reload: servers added, removed and changed under live sessions'
 
   it('a section that cannot change live is kept and listed as restart_required', async () => {
     const before = gw.gateway.runtime.config.upstream.startTimeoutMs;
-    writeFileSync(path, yaml(server('mem', 'memory') + server('ev', 'everything', '    env: { RELOAD_MARK: second }\n    tools:\n      echo: { rename: say, description: Repeats the message. }'), `${RELOAD}\nupstream: { startTimeoutMs: 12345 }`));
+    writeFileSync(path, yaml(server('mem', 'memory') + server('ev', 'everything', CURATED), `${RELOAD}\nupstream: { startTimeoutMs: 12345 }`));
     const outcome = await gw.bastion.reload('test: restart required');
     assert.equal(outcome.status, 'applied');
     assert.deepEqual(outcome.status === 'applied' ? outcome.diff.restartRequired : [], ['upstream']);
@@ -217,7 +221,7 @@ describe('config reload: servers added, removed and changed under live sessions'
   });
 
   it('auth.apiTokens apply live: a removed token is refused from its next request, the others keep working', async () => {
-    const onlyAlice = configYaml(server('mem', 'memory') + server('ev', 'everything', '    env: { RELOAD_MARK: second }\n    tools:\n      echo: { rename: say, description: Repeats the message. }'), `${RELOAD}\nupstream: { startTimeoutMs: 12345 }`).replace(/ {4}- \{ agent: bob.*\n/, '');
+    const onlyAlice = configYaml(server('mem', 'memory') + server('ev', 'everything', CURATED), `${RELOAD}\nupstream: { startTimeoutMs: 12345 }`).replace(/ {4}- \{ agent: bob.*\n/, '');
     writeFileSync(path, onlyAlice);
     const outcome = await gw.bastion.reload('test: tokens');
     assert.ok(outcome.status === 'applied' && outcome.diff.live.includes('auth.apiTokens'));
