@@ -286,3 +286,42 @@ describe('config reload: SIGHUP to a gateway started through the CLI', () => {
     }
   });
 });
+
+describe('config reload under least privilege', () => {
+  const dir = tempDir('bastion-reload-policy-');
+  let gw: RunningGateway;
+  let client: Client;
+  const policyFile = join(dir.path, 'policy.yaml');
+  const withPolicy = (servers: string): string => configYaml(servers, `${RELOAD}\npolicy:\n  files: [${JSON.stringify(policyFile)}]\n`);
+
+  before(async () => {
+    writeFileSync(policyFile, 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[mem.read_graph, extra.echo]"]\n');
+    gw = await startGateway(withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n')));
+    client = await httpClient(gw.url, TEST_TOKEN);
+  });
+
+  after(async () => {
+    await client?.close();
+    await gw?.stop();
+    dir.cleanup();
+  });
+
+  it("an added server's inline declarations reach the policy: its granted tool is listed and callable, the rest stay hidden", async () => {
+    assert.deepEqual(await toolNames(client), ['mem.read_graph']);
+    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n')));
+    const outcome = await gw.bastion.reload('test: add under policy');
+    assert.equal(outcome.status, 'applied');
+    assert.deepEqual((await toolNames(client)).sort(), ['extra.echo', 'mem.read_graph'], 'get-env is declared but not granted');
+    assert.equal(firstText(await client.callTool({ name: 'extra.echo', arguments: { message: 'p' } })), 'Echo: p');
+  });
+
+  it('a new server whose manifest cannot be read is refused with the policy problem; nothing changes', async () => {
+    const missing = join(dir.path, 'missing.manifest.yaml');
+    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n') + server('third', 'everything', `    manifest: ${JSON.stringify(missing)}\n`)));
+    const outcome = await gw.bastion.reload('test: bad manifest');
+    assert.equal(outcome.status, 'refused');
+    assert.ok(outcome.status === 'refused' && outcome.problems.some((problem) => problem.includes('missing.manifest.yaml')), JSON.stringify(outcome));
+    assert.ok(!Object.hasOwn(gw.gateway.runtime.config.servers, 'third'));
+    assert.equal(firstText(await client.callTool({ name: 'extra.echo', arguments: { message: 'q' } })), 'Echo: q');
+  });
+});
