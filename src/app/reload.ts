@@ -71,7 +71,8 @@ export class ConfigReloader {
     const name = basename(this.file);
     try {
       this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
-        if (changed === null || changed.toString() === name) this.schedule();
+        // A Kubernetes ConfigMap volume swaps its `..data` symlink; the file's own name sees no event then.
+        if (changed === null || changed.toString() === name || changed.toString() === '..data') this.schedule();
       });
       this.watcher.on('error', (error) => this.parts.logger.error({ err: error, file: this.file }, 'config file watch failed; reload with SIGHUP'));
     } catch (error) {
