@@ -98,7 +98,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     // audit, so that a call the audit log refuses is counted too. The console's live feed sees
     // each record once the log has committed it.
     const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(operatorConsole === undefined ? audit : operatorConsole.feed.tee(audit), auditConfig.capture)];
-    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
+    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: () => Object.keys(servers) })];
     // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
     const approvals = policy === undefined ? undefined : new ApprovalQueue();
     if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));

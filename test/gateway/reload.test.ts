@@ -295,7 +295,7 @@ describe('config reload under least privilege', () => {
   const withPolicy = (servers: string): string => configYaml(servers, `${RELOAD}\npolicy:\n  files: [${JSON.stringify(policyFile)}]\n`);
 
   before(async () => {
-    writeFileSync(policyFile, 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[mem.read_graph, extra.echo]"]\n');
+    writeFileSync(policyFile, 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[mem.read_graph, extra.echo]", "exec:logging:mem"]\n');
     gw = await startGateway(withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n')));
     client = await httpClient(gw.url, TEST_TOKEN);
   });
@@ -308,11 +308,17 @@ describe('config reload under least privilege', () => {
 
   it("an added server's inline declarations reach the policy: its granted tool is listed and callable, the rest stay hidden", async () => {
     assert.deepEqual(await toolNames(client), ['mem.read_graph']);
+    await client.setLoggingLevel('info');
     writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n')));
     const outcome = await gw.bastion.reload('test: add under policy');
     assert.equal(outcome.status, 'applied');
     assert.deepEqual((await toolNames(client)).sort(), ['extra.echo', 'mem.read_graph'], 'get-env is declared but not granted');
     assert.equal(firstText(await client.callTool({ name: 'extra.echo', arguments: { message: 'p' } })), 'Echo: p');
+  });
+
+  it('logging/setLevel, which reaches every server, needs a grant for the added one too', async () => {
+    const denied = await client.setLoggingLevel('info').then(() => undefined, (error: Error) => error);
+    assert.ok(denied instanceof Error && /exec:logging:extra/.test(denied.message), String(denied));
   });
 
   it('a new server whose manifest cannot be read is refused with the policy problem; nothing changes', async () => {
