@@ -2,78 +2,16 @@
 // servers added, removed and changed under running sessions, while a session that uses only an
 // unaffected server keeps calling in a loop and never sees an error. An invalid config is refused
 // and the old one keeps serving; sections that cannot change live are named restart_required.
+// The triggers (file watch, SIGHUP to the CLI), least privilege and per-session processes are in
+// reload-triggers.test.ts.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { BASTION_BIN, OTHER_TOKEN, TEST_TOKEN, configYaml, firstText, httpClient, referenceServer, startGateway, tempDir, type RunningGateway } from '../helpers/gateway.js';
-import type { PooledProcess } from '../../src/gateway/pool/process.js';
-import { auditRecords, type LoggedRecord } from '../helpers/audit.js';
-
-function server(name: string, which: 'everything' | 'memory', extra = ''): string {
-  return `  ${name}:
-    transport: stdio
-    command: ${JSON.stringify(process.execPath)}
-    args: ${JSON.stringify([referenceServer(which)])}
-    trust: unsigned
-${extra}`;
-}
-
-const RELOAD = 'reload: { watch: false, drainSeconds: 30 }';
-/** The everything server with an env mark, a rename, an override, and an entry for a tool it does not list. */
-const CURATED = '    env: { RELOAD_MARK: second }\n    tools:\n      echo: { rename: say, description: Repeats the message. }\n      no-such-tool: { hidden: true }';
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function toolNames(client: Client): Promise<string[]> {
-  return (await client.listTools()).tools.map((tool) => tool.name);
-}
-
-/** Calls the memory server in a loop until stopped; counts calls and keeps every error. */
-function keepCalling(client: Client): { stop(): Promise<{ calls: number; errors: string[] }> } {
-  let running = true;
-  let calls = 0;
-  const errors: string[] = [];
-  const loop = (async () => {
-    while (running) {
-      try {
-        const result = await client.callTool({ name: 'mem.read_graph', arguments: {} });
-        if (result.isError === true) errors.push(firstText(result));
-        calls += 1;
-        // A short pause: the loop stands for a busy client, not a flood.
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      } catch (error) {
-        errors.push(error instanceof Error ? error.message : String(error));
-      }
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return { calls, errors };
-    },
-  };
-}
-
-/** The pooled process of `server` that serves bob (the watching session's agent). */
-function bobs(gw: RunningGateway, server: string): PooledProcess | undefined {
-  return gw.gateway.pools.list(server).find((process) => process.facts.agentId === 'bob');
-}
-
-function reloadRecords(gw: RunningGateway, event = 'config.reload'): LoggedRecord[] {
-  return auditRecords(gw.bastion.audit.dir).filter((record) => record.event === event);
-}
+import { OTHER_TOKEN, TEST_TOKEN, configYaml, firstText, httpClient, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { CURATED, RELOAD, bobs, keepCalling, reloadRecords, server, toolNames, until } from './reload-helpers.js';
 
 describe('config reload: servers added, removed and changed under live sessions', () => {
   let gw: RunningGateway;
@@ -231,103 +169,3 @@ describe('config reload: servers added, removed and changed under live sessions'
   });
 });
 
-describe('config reload: the file watch', () => {
-  let gw: RunningGateway;
-  let client: Client;
-
-  before(async () => {
-    gw = await startGateway(configYaml(server('mem', 'memory'), 'reload: { debounceMs: 50 }'));
-    client = await httpClient(gw.url, TEST_TOKEN);
-  });
-
-  after(async () => {
-    await client?.close();
-    await gw?.stop();
-  });
-
-  it('writing the config file reloads it after the debounce', async () => {
-    writeFileSync(join(gw.dir.path, 'bastion.yaml'), configYaml(server('mem', 'memory') + server('ev', 'everything'), 'reload: { debounceMs: 50 }'));
-    await until(async () => (await toolNames(client)).includes('ev.echo'), 'the added server to be listed');
-    const record = reloadRecords(gw).find((entry) => entry.info?.['why'] === 'file changed');
-    assert.equal(record?.info?.['status'], 'applied');
-  });
-});
-
-describe('config reload: SIGHUP to a gateway started through the CLI', () => {
-  const dir = tempDir('bastion-reload-cli-');
-  const path = join(dir.path, 'bastion.yaml');
-  after(() => dir.cleanup());
-
-  it('SIGHUP adds the server written to the file; the session stays open', async () => {
-    writeFileSync(path, configYaml(server('mem', 'memory'), 'reload: { watch: false }'));
-    const child = spawn(process.execPath, [BASTION_BIN, 'serve', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BASTION_LOG_LEVEL: 'info' } });
-    const lines: string[] = [];
-    const url = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the gateway exited (${code}): ${lines.join('\n')}`)));
-      createInterface({ input: child.stderr }).on('line', (line) => {
-        lines.push(line);
-        const match = /"url":"([^"]+)"/.exec(line);
-        if (match?.[1] !== undefined && line.includes('gateway listening')) resolve(match[1]);
-      });
-    });
-    const client = await httpClient(url, TEST_TOKEN);
-    try {
-      assert.ok(!(await toolNames(client)).includes('ev.echo'));
-      writeFileSync(path, configYaml(server('mem', 'memory') + server('ev', 'everything'), 'reload: { watch: false }'));
-      child.kill('SIGHUP');
-      await until(async () => (await toolNames(client)).includes('ev.echo'), 'the server added by SIGHUP');
-      assert.equal(firstText(await client.callTool({ name: 'ev.echo', arguments: { message: 'hup' } })), 'Echo: hup');
-      assert.ok(lines.some((line) => line.includes('config reloaded')));
-    } finally {
-      await client.close();
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-  });
-});
-
-describe('config reload under least privilege', () => {
-  const dir = tempDir('bastion-reload-policy-');
-  let gw: RunningGateway;
-  let client: Client;
-  const policyFile = join(dir.path, 'policy.yaml');
-  const withPolicy = (servers: string): string => configYaml(servers, `${RELOAD}\npolicy:\n  files: [${JSON.stringify(policyFile)}]\n`);
-
-  before(async () => {
-    writeFileSync(policyFile, 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[mem.read_graph, extra.echo]", "exec:logging:mem"]\n');
-    gw = await startGateway(withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n')));
-    client = await httpClient(gw.url, TEST_TOKEN);
-  });
-
-  after(async () => {
-    await client?.close();
-    await gw?.stop();
-    dir.cleanup();
-  });
-
-  it("an added server's inline declarations reach the policy: its granted tool is listed and callable, the rest stay hidden", async () => {
-    assert.deepEqual(await toolNames(client), ['mem.read_graph']);
-    await client.setLoggingLevel('info');
-    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n')));
-    const outcome = await gw.bastion.reload('test: add under policy');
-    assert.equal(outcome.status, 'applied');
-    assert.deepEqual((await toolNames(client)).sort(), ['extra.echo', 'mem.read_graph'], 'get-env is declared but not granted');
-    assert.equal(firstText(await client.callTool({ name: 'extra.echo', arguments: { message: 'p' } })), 'Echo: p');
-  });
-
-  it('logging/setLevel, which reaches every server, needs a grant for the added one too', async () => {
-    const denied = await client.setLoggingLevel('info').then(() => undefined, (error: Error) => error);
-    assert.ok(denied instanceof Error && /exec:logging:extra/.test(denied.message), String(denied));
-  });
-
-  it('a new server whose manifest cannot be read is refused with the policy problem; nothing changes', async () => {
-    const missing = join(dir.path, 'missing.manifest.yaml');
-    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n') + server('third', 'everything', `    manifest: ${JSON.stringify(missing)}\n`)));
-    const outcome = await gw.bastion.reload('test: bad manifest');
-    assert.equal(outcome.status, 'refused');
-    assert.ok(outcome.status === 'refused' && outcome.problems.some((problem) => problem.includes('missing.manifest.yaml')), JSON.stringify(outcome));
-    assert.ok(!Object.hasOwn(gw.gateway.runtime.config.servers, 'third'));
-    assert.equal(firstText(await client.callTool({ name: 'extra.echo', arguments: { message: 'q' } })), 'Echo: q');
-  });
-});
