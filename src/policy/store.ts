@@ -143,6 +143,11 @@ export class PolicyStore {
     if (!result.ok) {
       this.options = previous;
       this.declarations = previousDeclarations;
+    } else if (this.watchers.length > 0) {
+      // A manifest the new config names is watched from now on, one it dropped no longer.
+      for (const watcher of this.watchers) watcher.close();
+      this.watchers = [];
+      this.watch();
     }
     return result;
   }

@@ -102,6 +102,22 @@ describe('config reload under least privilege', () => {
     assert.ok(denied instanceof Error && /exec:logging:extra/.test(denied.message), String(denied));
   });
 
+  it("a manifest named by a server the reload added is watched: editing it changes the policy's declarations", async () => {
+    const manifest = join(dir.path, 'third.manifest.yaml');
+    writeFileSync(manifest, 'name: third\ntools:\n  - name: get-sum\n');
+    writeFileSync(policyFile, 'version: 1\nagents:\n  alice:\n    grants: ["exec:tools:[mem.read_graph, extra.echo, third.get-sum]", "exec:logging:[mem, extra, third]"]\n');
+    const base = server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n');
+    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(base + server('third', 'everything', `    manifest: ${JSON.stringify(manifest)}\n`)));
+    const outcome = await gw.bastion.reload('test: manifest');
+    assert.equal(outcome.status, 'applied', JSON.stringify(outcome));
+    await until(async () => !(await toolNames(client)).includes('third.get-sum'), 'get-sum to be undeclared (no scopes field)');
+    writeFileSync(manifest, 'name: third\ntools:\n  - name: get-sum\n    scopes: []\n');
+    await until(async () => (await toolNames(client)).includes('third.get-sum'), 'the manifest edit to declare get-sum');
+    // Back to the servers of the next test.
+    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(base));
+    assert.equal((await gw.bastion.reload('test: manifest done')).status, 'applied');
+  });
+
   it('a new server whose manifest cannot be read is refused with the policy problem; nothing changes', async () => {
     const missing = join(dir.path, 'missing.manifest.yaml');
     writeFileSync(join(gw.dir.path, 'bastion.yaml'), withPolicy(server('mem', 'memory', '    tools:\n      read_graph: { scopes: [] }\n') + server('extra', 'everything', '    tools:\n      echo: { scopes: [] }\n      get-env: { scopes: [] }\n') + server('third', 'everything', `    manifest: ${JSON.stringify(missing)}\n`)));
