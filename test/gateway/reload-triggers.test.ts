@@ -157,3 +157,32 @@ describe('config reload: a server with a process per session (isolation: session
     assert.equal(gw.gateway.http?.sessionCount, 1);
   });
 });
+
+describe('config reload: limits and quota rules apply live', () => {
+  let gw: RunningGateway;
+  let client: Client;
+  const withQuotas = (points: number, timeoutMs: number): string => configYaml(server('mem', 'memory'), `${RELOAD}\nlimits: { timeoutMs: ${timeoutMs} }\nquotas:\n  rates: [{ name: per-agent, scope: agent, points: ${points}, durationMs: 600000 }]`);
+
+  before(async () => {
+    gw = await startGateway(withQuotas(1000, 30000));
+    client = await httpClient(gw.url, TEST_TOKEN);
+  });
+
+  after(async () => {
+    await client?.close();
+    await gw?.stop();
+  });
+
+  it('a lowered rate limit and a new timeout reach the open session from its next call', async () => {
+    await client.callTool({ name: 'mem.read_graph', arguments: {} });
+    writeFileSync(join(gw.dir.path, 'bastion.yaml'), withQuotas(2, 20000));
+    const outcome = await gw.bastion.reload('test: quotas');
+    assert.ok(outcome.status === 'applied' && outcome.diff.live.includes('quotas.rates') && outcome.diff.live.includes('limits'), JSON.stringify(outcome));
+    assert.equal(gw.gateway.runtime.config.limits.timeoutMs, 20000);
+    // Under the new rule (2 calls per 10 minutes per agent) the third call after the reload is refused.
+    await client.callTool({ name: 'mem.read_graph', arguments: {} });
+    await client.callTool({ name: 'mem.read_graph', arguments: {} });
+    const limited = await client.callTool({ name: 'mem.read_graph', arguments: {} }).then((value) => value, (error: Error) => error);
+    assert.ok(limited instanceof Error && /rate limit 'per-agent' exceeded/.test(limited.message), String(limited));
+  });
+});
