@@ -17,6 +17,8 @@ export interface SplitName {
 
 export class Namespace {
   private readonly servers: ReadonlySet<string>;
+  /** Equal for two namespaces that name everything alike (caches of presented lists are keyed by it). */
+  readonly key: string;
 
   constructor(
     servers: Iterable<string>,
@@ -24,6 +26,7 @@ export class Namespace {
     readonly unprefixed?: string,
   ) {
     this.servers = new Set(servers);
+    this.key = JSON.stringify([[...this.servers].sort(), unprefixed ?? null]);
   }
 
   publicName(server: string, name: string): string {
