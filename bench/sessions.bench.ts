@@ -12,7 +12,9 @@
 //
 // Reported per variant: RSS of the whole process tree (the gateway and every descendant, summed
 // from /proc), processes in that tree, session-ready latency (initialize, initialized, and the
-// first tools/list answered) at p50 and p99, and CPU time per session-ready: the gateway's own
+// first tools/list answered) at p50 and p99, both for the sessions opened 20 at a time (queueing
+// on two cores included) and for 50 more opened one at a time while all of them stay open, and
+// CPU time per session-ready: the gateway's own
 // (user + system, from /proc/PID/stat, across the whole opening phase divided by the sessions)
 // and the tree's (the upstreams' share included). Wall time is noise on a shared machine; CPU
 // time is what a session costs. Added RSS per session is the slope between the warm tree (one
@@ -34,6 +36,7 @@ const AGENTS = 10;
 const SESSIONS = positiveInt(process.env['BENCH_SESSIONS'], 200);
 const BASELINE_SESSIONS = positiveInt(process.env['BENCH_BASELINE_SESSIONS'], 8);
 const OPEN_CONCURRENCY = positiveInt(process.env['BENCH_OPEN_CONCURRENCY'], 20);
+const PROBE_SESSIONS = 50;
 const SANDBOX = process.env['BENCH_SANDBOX'] ?? 'none';
 const CPU_PROF = process.env['BENCH_CPU_PROF'];
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux (getconf CLK_TCK)
@@ -242,6 +245,8 @@ interface Row {
   /** CPU ms per session-ready: the gateway process's, and the whole tree's. */
   cpuGateway: number;
   cpuTree: number;
+  /** Session-ready of sessions opened one at a time with all the others still open (latency, not queueing). */
+  probe: { p50: number; p99: number };
 }
 
 async function measure(isolation: 'agent' | 'session', sessions: number, concurrency: number): Promise<Row> {
@@ -256,9 +261,12 @@ async function measure(isolation: 'agent' | 'session', sessions: number, concurr
     const latencies = await openMany(gateway.url, sessions, concurrency, 1);
     const cpuAfter = cpuOf(pid);
     const loaded = treeRss(pid);
+    // With every session still open, a few more one at a time: what one client waits when nobody queues before it.
+    const probe = await openMany(gateway.url, isolation === 'agent' ? PROBE_SESSIONS : 2, 1, 3);
     return {
       variant: `isolation: ${isolation}`, sessions, warm, loaded, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99),
       cpuGateway: (cpuAfter.gateway - cpuBefore.gateway) / sessions, cpuTree: (cpuAfter.tree - cpuBefore.tree) / sessions,
+      probe: { p50: percentile(probe, 0.5), p99: percentile(probe, 0.99) },
     };
   } catch (error) {
     process.stderr.write(`gateway log (last lines):\n${gateway.log()}\n`);
@@ -274,16 +282,17 @@ rows.push(await measure('session', BASELINE_SESSIONS, 2));
 agent.destroy();
 
 process.stdout.write(`${SESSIONS} pooled sessions from ${AGENTS} agents (concurrency ${OPEN_CONCURRENCY}); baseline ${BASELINE_SESSIONS} sessions (concurrency 2); sandbox ${SANDBOX}\n`);
-process.stdout.write('variant              sessions  warm RSS MB  loaded RSS MB  MB/session  procs warm->loaded  ready p50 ms  ready p99 ms  CPU ms/session gw  CPU ms/session tree  projected 1000 sessions: RSS, CPU s\n');
+process.stdout.write(`ready p50/p99: sessions opened ${OPEN_CONCURRENCY} at a time (queueing included); one-by-one: ${PROBE_SESSIONS} sessions opened one at a time after them, all still open\n`);
+process.stdout.write('variant              sessions  warm RSS MB  loaded RSS MB  MB/session  procs warm->loaded  ready p50 ms  ready p99 ms  one-by-one p50/p99 ms  CPU ms/session gw  CPU ms/session tree  projected 1000 sessions: RSS, CPU s\n');
 for (const row of rows) {
   const slope = (row.loaded.rssMb - row.warm.rssMb) / row.sessions;
   const projected = row.warm.rssMb + slope * 1000;
   process.stdout.write(
-    `${row.variant.padEnd(20)} ${String(row.sessions).padStart(8)}  ${row.warm.rssMb.toFixed(0).padStart(11)}  ${row.loaded.rssMb.toFixed(0).padStart(13)}  ${slope.toFixed(2).padStart(10)}  ${`${row.warm.processes}->${row.loaded.processes}`.padStart(18)}  ${row.p50.toFixed(1).padStart(12)}  ${row.p99.toFixed(1).padStart(12)}  ${row.cpuGateway.toFixed(2).padStart(17)}  ${row.cpuTree.toFixed(2).padStart(19)}  ${(projected / 1024).toFixed(1).padStart(10)} GB, ${(row.cpuTree).toFixed(1).padStart(6)} s\n`,
+    `${row.variant.padEnd(20)} ${String(row.sessions).padStart(8)}  ${row.warm.rssMb.toFixed(0).padStart(11)}  ${row.loaded.rssMb.toFixed(0).padStart(13)}  ${slope.toFixed(2).padStart(10)}  ${`${row.warm.processes}->${row.loaded.processes}`.padStart(18)}  ${row.p50.toFixed(1).padStart(12)}  ${row.p99.toFixed(1).padStart(12)}  ${`${row.probe.p50.toFixed(1)}/${row.probe.p99.toFixed(1)}`.padStart(21)}  ${row.cpuGateway.toFixed(2).padStart(17)}  ${row.cpuTree.toFixed(2).padStart(19)}  ${(projected / 1024).toFixed(1).padStart(10)} GB, ${(row.cpuTree).toFixed(1).padStart(6)} s\n`,
   );
 }
 const [pooled, baseline] = rows as [Row, Row];
 const pooledSlope = (pooled.loaded.rssMb - pooled.warm.rssMb) / pooled.sessions;
 const baselineSlope = (baseline.loaded.rssMb - baseline.warm.rssMb) / baseline.sessions;
 process.stdout.write(`added RSS per session: pooled ${pooledSlope.toFixed(2)} MB vs per-session ${baselineSlope.toFixed(1)} MB${pooledSlope > 0.05 ? ` (ratio ${(baselineSlope / pooledSlope).toFixed(0)}x)` : ' (pooled: within the noise of RSS sampling)'}\n`);
-process.stdout.write(`CPU per session-ready (tree): pooled ${pooled.cpuTree.toFixed(2)} ms vs per-session ${baseline.cpuTree.toFixed(1)} ms (ratio ${(baseline.cpuTree / Math.max(pooled.cpuTree, 0.01)).toFixed(0)}x); gateway only: ${pooled.cpuGateway.toFixed(2)} ms vs ${baseline.cpuGateway.toFixed(1)} ms; session-ready p50 ratio ${(baseline.p50 / pooled.p50).toFixed(0)}x\n`);
+process.stdout.write(`CPU per session-ready (tree): pooled ${pooled.cpuTree.toFixed(2)} ms vs per-session ${baseline.cpuTree.toFixed(1)} ms (ratio ${(baseline.cpuTree / Math.max(pooled.cpuTree, 0.01)).toFixed(0)}x); gateway only: ${pooled.cpuGateway.toFixed(2)} ms vs ${baseline.cpuGateway.toFixed(1)} ms; session-ready p50 ratio ${(baseline.p50 / pooled.p50).toFixed(0)}x, one by one ${(baseline.probe.p50 / pooled.probe.p50).toFixed(0)}x\n`);
