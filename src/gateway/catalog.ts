@@ -68,7 +68,9 @@ interface CachedList {
 /**
  * Raw lists per upstream connection, shared by every session's catalog that uses the connection
  * (all the sessions on a pooled process): a new session on a warm pool lists without asking the
- * upstream. Each session still inspects and filters the items itself (policy stays per agent).
+ * upstream. The items are frozen, so the work after them (inspection, the agent's policy filter,
+ * renaming, merging, the JSON of the answer) is cached by their identity and done once per
+ * distinct input rather than per session; policy still decides per agent and policy version.
  * A new process is a new connection, so a restart starts empty; list_changed empties it
  * (forgetSharedLists) and a periodic re-list replaces it.
  */
@@ -114,7 +116,9 @@ class MergedLists {
   }
 }
 
-const mergedLists = new MergedLists(1024);
+// A few hundred distinct views (agents with their own grants or curation) before the oldest is
+// built again; each entry holds one merged list and its JSON texts.
+const mergedLists = new MergedLists(256);
 
 /** Most pages fetched from one upstream for one list, so a server cannot loop the gateway forever. */
 const MAX_UPSTREAM_PAGES = 100;
