@@ -8,12 +8,18 @@
 //   BENCH_BASELINE_SESSIONS=12 ...                                more baseline sessions (each spawns 3 servers)
 //   BENCH_SANDBOX=bwrap ...                                       each server in bubblewrap, as the demo (default: none;
 //                                                                 on the development VM bwrap's prlimit NPROC step fails with EPERM)
+//   BENCH_CPU_PROF=DIR ...                                        the gateways run with --cpu-prof, profiles in DIR
 //
 // Reported per variant: RSS of the whole process tree (the gateway and every descendant, summed
-// from /proc), processes in that tree, and session-ready latency (initialize, initialized, and
-// the first tools/list answered) at p50 and p99. Added RSS per session is the slope between the
-// warm tree (one session per agent already open) and the tree with every session open; 1,000
-// sessions are projected from that slope.
+// from /proc), processes in that tree, session-ready latency (initialize, initialized, and the
+// first tools/list answered) at p50 and p99, both for the sessions opened 20 at a time (queueing
+// on two cores included) and for 50 more opened one at a time while all of them stay open, and
+// CPU time per session-ready: the gateway's own
+// (user + system, from /proc/PID/stat, across the whole opening phase divided by the sessions)
+// and the tree's (the upstreams' share included). Wall time is noise on a shared machine; CPU
+// time is what a session costs. Added RSS per session is the slope between the warm tree (one
+// session per agent already open) and the tree with every session open; 1,000 sessions are
+// projected from that slope, and their CPU from the CPU per session.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,7 +36,10 @@ const AGENTS = 10;
 const SESSIONS = positiveInt(process.env['BENCH_SESSIONS'], 200);
 const BASELINE_SESSIONS = positiveInt(process.env['BENCH_BASELINE_SESSIONS'], 8);
 const OPEN_CONCURRENCY = positiveInt(process.env['BENCH_OPEN_CONCURRENCY'], 20);
+const PROBE_SESSIONS = 50;
 const SANDBOX = process.env['BENCH_SANDBOX'] ?? 'none';
+const CPU_PROF = process.env['BENCH_CPU_PROF'];
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux (getconf CLK_TCK)
 
 function positiveInt(value: string | undefined, fallback: number): number {
   const parsed = Number(value);
@@ -92,6 +101,23 @@ function processTree(root: number): number[] {
   return tree;
 }
 
+/** CPU time (user + system) a process has used so far, in ms; 0 when it is gone. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime); the slice starts at field 3.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time of the gateway and of its whole tree, in ms. Children that ended are not counted: a warm pool has none. */
+function cpuOf(root: number): { gateway: number; tree: number } {
+  return { gateway: cpuMs(root), tree: processTree(root).reduce((sum, pid) => sum + cpuMs(pid), 0) };
+}
+
 function treeRss(root: number): { rssMb: number; processes: number } {
   let kb = 0;
   const tree = processTree(root);
@@ -117,7 +143,8 @@ async function startGateway(isolation: 'agent' | 'session'): Promise<Gateway> {
   const dir = mkdtempSync(join(tmpdir(), `bastion-bench-sessions-${isolation}-`));
   mkdirSync(join(dir, 'data'));
   writeFileSync(join(dir, 'bastion.yaml'), configYaml(isolation, join(dir, 'data')));
-  const child = spawn(process.execPath, [bastionJs, 'serve', '--config', join(dir, 'bastion.yaml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const profile = CPU_PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', resolve(CPU_PROF), '--cpu-prof-name', `sessions-${isolation}-${Date.now()}.cpuprofile`];
+  const child = spawn(process.execPath, [...profile, bastionJs, 'serve', '--config', join(dir, 'bastion.yaml')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const url = await new Promise<string>((done, fail) => {
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -215,6 +242,11 @@ interface Row {
   loaded: { rssMb: number; processes: number };
   p50: number;
   p99: number;
+  /** CPU ms per session-ready: the gateway process's, and the whole tree's. */
+  cpuGateway: number;
+  cpuTree: number;
+  /** Session-ready of sessions opened one at a time with all the others still open (latency, not queueing). */
+  probe: { p50: number; p99: number };
 }
 
 async function measure(isolation: 'agent' | 'session', sessions: number, concurrency: number): Promise<Row> {
@@ -225,9 +257,17 @@ async function measure(isolation: 'agent' | 'session', sessions: number, concurr
     // One at a time: a loaded machine booting thirty servers at once would time their starts out.
     await openMany(gateway.url, isolation === 'agent' ? AGENTS : 1, 1);
     const warm = treeRss(pid);
+    const cpuBefore = cpuOf(pid);
     const latencies = await openMany(gateway.url, sessions, concurrency, 1);
+    const cpuAfter = cpuOf(pid);
     const loaded = treeRss(pid);
-    return { variant: `isolation: ${isolation}`, sessions, warm, loaded, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
+    // With every session still open, a few more one at a time: what one client waits when nobody queues before it.
+    const probe = await openMany(gateway.url, isolation === 'agent' ? PROBE_SESSIONS : 2, 1, 3);
+    return {
+      variant: `isolation: ${isolation}`, sessions, warm, loaded, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99),
+      cpuGateway: (cpuAfter.gateway - cpuBefore.gateway) / sessions, cpuTree: (cpuAfter.tree - cpuBefore.tree) / sessions,
+      probe: { p50: percentile(probe, 0.5), p99: percentile(probe, 0.99) },
+    };
   } catch (error) {
     process.stderr.write(`gateway log (last lines):\n${gateway.log()}\n`);
     throw error;
@@ -242,15 +282,17 @@ rows.push(await measure('session', BASELINE_SESSIONS, 2));
 agent.destroy();
 
 process.stdout.write(`${SESSIONS} pooled sessions from ${AGENTS} agents (concurrency ${OPEN_CONCURRENCY}); baseline ${BASELINE_SESSIONS} sessions (concurrency 2); sandbox ${SANDBOX}\n`);
-process.stdout.write('variant              sessions  warm RSS MB  loaded RSS MB  MB/session  procs warm->loaded  ready p50 ms  ready p99 ms  projected 1000 sessions\n');
+process.stdout.write(`ready p50/p99: sessions opened ${OPEN_CONCURRENCY} at a time (queueing included); one-by-one: ${PROBE_SESSIONS} sessions opened one at a time after them, all still open\n`);
+process.stdout.write('variant              sessions  warm RSS MB  loaded RSS MB  MB/session  procs warm->loaded  ready p50 ms  ready p99 ms  one-by-one p50/p99 ms  CPU ms/session gw  CPU ms/session tree  projected 1000 sessions: RSS, CPU s\n');
 for (const row of rows) {
   const slope = (row.loaded.rssMb - row.warm.rssMb) / row.sessions;
   const projected = row.warm.rssMb + slope * 1000;
   process.stdout.write(
-    `${row.variant.padEnd(20)} ${String(row.sessions).padStart(8)}  ${row.warm.rssMb.toFixed(0).padStart(11)}  ${row.loaded.rssMb.toFixed(0).padStart(13)}  ${slope.toFixed(2).padStart(10)}  ${`${row.warm.processes}->${row.loaded.processes}`.padStart(18)}  ${row.p50.toFixed(1).padStart(12)}  ${row.p99.toFixed(1).padStart(12)}  ${(projected / 1024).toFixed(1).padStart(10)} GB\n`,
+    `${row.variant.padEnd(20)} ${String(row.sessions).padStart(8)}  ${row.warm.rssMb.toFixed(0).padStart(11)}  ${row.loaded.rssMb.toFixed(0).padStart(13)}  ${slope.toFixed(2).padStart(10)}  ${`${row.warm.processes}->${row.loaded.processes}`.padStart(18)}  ${row.p50.toFixed(1).padStart(12)}  ${row.p99.toFixed(1).padStart(12)}  ${`${row.probe.p50.toFixed(1)}/${row.probe.p99.toFixed(1)}`.padStart(21)}  ${row.cpuGateway.toFixed(2).padStart(17)}  ${row.cpuTree.toFixed(2).padStart(19)}  ${(projected / 1024).toFixed(1).padStart(10)} GB, ${(row.cpuTree).toFixed(1).padStart(6)} s\n`,
   );
 }
 const [pooled, baseline] = rows as [Row, Row];
 const pooledSlope = (pooled.loaded.rssMb - pooled.warm.rssMb) / pooled.sessions;
 const baselineSlope = (baseline.loaded.rssMb - baseline.warm.rssMb) / baseline.sessions;
-process.stdout.write(`added RSS per session: pooled ${pooledSlope.toFixed(2)} MB vs per-session ${baselineSlope.toFixed(1)} MB (ratio ${(baselineSlope / Math.max(pooledSlope, 0.001)).toFixed(0)}x); session-ready p50 ratio ${(baseline.p50 / pooled.p50).toFixed(0)}x\n`);
+process.stdout.write(`added RSS per session: pooled ${pooledSlope.toFixed(2)} MB vs per-session ${baselineSlope.toFixed(1)} MB${pooledSlope > 0.05 ? ` (ratio ${(baselineSlope / pooledSlope).toFixed(0)}x)` : ' (pooled: within the noise of RSS sampling)'}\n`);
+process.stdout.write(`CPU per session-ready (tree): pooled ${pooled.cpuTree.toFixed(2)} ms vs per-session ${baseline.cpuTree.toFixed(1)} ms (ratio ${(baseline.cpuTree / Math.max(pooled.cpuTree, 0.01)).toFixed(0)}x); gateway only: ${pooled.cpuGateway.toFixed(2)} ms vs ${baseline.cpuGateway.toFixed(1)} ms; session-ready p50 ratio ${(baseline.p50 / pooled.p50).toFixed(0)}x, one by one ${(baseline.probe.p50 / pooled.probe.p50).toFixed(0)}x\n`);

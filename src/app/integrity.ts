@@ -12,6 +12,7 @@ import type { Definition, DefinitionInspector, DefinitionView, InspectedDefiniti
 import { admitServer, artifactPathFor, createHashlockInspector, FileQuarantineStore, loadTrustContext, MemoryQuarantineStore, resolveFrom, type Admission, type QuarantineStore, type TrustContext } from '../integrity/index.js';
 import { createRuntimeInspection, DefinitionScanner, inspectionFor, type DefinitionInspectionConfig } from '../inspection/index.js';
 import type { Logger } from '../observability/index.js';
+import { shareResult } from '../pipeline/index.js';
 import type { RecordEvent } from './events.js';
 import { artifactDigest, checkServerAtBoot, loadFeed, loadRules, loadTrustedKeys, manifestDigest as scanManifestDigest, type FeedSubject, type ThreatFeed } from '../scan/index.js';
 
@@ -209,8 +210,18 @@ export function hashlockInspector(admissions: ServerAdmissions, record: RecordEv
     },
   });
   const lists = new Map<string, { key: string; result: InspectedDefinitions }>();
+  // The catalog hands every session of a pooled process the same (frozen) list: hashed once.
+  const digests = new WeakMap<Definition[], string>();
+  const digestOf = (items: Definition[]): string => {
+    let digest = Object.isFrozen(items) ? digests.get(items) : undefined;
+    if (digest === undefined) {
+      digest = createHash('sha256').update(JSON.stringify(items)).digest('base64');
+      if (Object.isFrozen(items)) digests.set(items, digest);
+    }
+    return digest;
+  };
   const inspect = (server: string, kind: ListKind, items: Definition[], view?: DefinitionView): InspectedDefinitions => {
-    const key = `${createHash('sha256').update(JSON.stringify(items)).digest('base64')}\u0000${store.version()}`;
+    const key = `${digestOf(items)}\u0000${store.version()}`;
     const slot = `${server}\u0000${kind}\u0000${view?.key ?? ''}`;
     const cached = lists.get(slot);
     if (cached?.key === key) return cached.result;
@@ -221,14 +232,23 @@ export function hashlockInspector(admissions: ServerAdmissions, record: RecordEv
     const inspected = inspection.inspect(server, kind, shown);
     // A hidden tool is unknown to the client: it is neither listed nor reported as quarantined.
     const held = [...locked.quarantined].filter(([name]) => view?.hides(kind, name) !== true);
-    const result = { published: inspected.published, quarantined: new Map([...held, ...inspected.refused]) };
+    // Frozen: every session of the process reads this very list, and the policy filter and the
+    // catalog cache their work by its identity.
+    const result = { published: shareResult(inspected.published), quarantined: new Map([...held, ...inspected.refused]) };
     lists.set(slot, { key, result });
     return result;
   };
+  // Every session's initialize asks about the same text: the verdict is kept while the text and the quarantine state are the same.
+  const verdicts = new Map<string, { text: string; version: string; shown: string | undefined }>();
   const instructions = (server: string, text: string): string | undefined => {
+    const version = store.version();
+    const cached = verdicts.get(server);
+    if (cached !== undefined && cached.text === text && cached.version === version) return cached.shown;
     const pinned = lock.checkInstructions(server, text);
-    if (!pinned.ok) return undefined;
-    return inspection.instructions(server, text);
+    const shown = pinned.ok ? inspection.instructions(server, text) : undefined;
+    // The version after the check: a quarantine the check itself recorded is part of this verdict.
+    verdicts.set(server, { text, version: store.version(), shown });
+    return shown;
   };
   // A server removed or redefined by a reload: its inspection settings and cached verdicts go.
   const forget = (server: string): void => {

@@ -10,9 +10,13 @@ import type { RecordEvent } from './events.js';
  */
 export function hintWhenAllUndeclared(filter: ListFilter, policy: PolicyStore, logger: Logger, record: RecordEvent): ListFilter {
   const hinted = new Set<string>();
+  // The same (frozen) list under the same policy needs looking at once, not once per session.
+  const checked = new WeakMap<object, object>();
   return (identity, server, kind, items) => {
     const visible = filter(identity, server, kind, items);
     if (kind !== 'tools' || items.length === 0 || hinted.has(server)) return visible;
+    if (checked.get(items) === policy.current) return visible;
+    if (Object.isFrozen(items)) checked.set(items, policy.current);
     const names = items.map((item) => item.name).filter((name): name is string => typeof name === 'string');
     if (names.length === 0 || policy.undeclaredTools(server, names).length !== names.length) return visible;
     hinted.add(server);

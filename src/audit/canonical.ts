@@ -1,5 +1,6 @@
 import { hash as oneShotHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import { isSharedResult, sharedText } from '../pipeline/index.js';
 import { AUDIT_SCHEMA, RECORD_KEYS_IN_ORDER, type AuditFields } from './schema.js';
 
 /** Length of the `"hash":"<64 hex>",` member that a line carries and its hashed body does not. */
@@ -37,6 +38,12 @@ export function canonicalJson(value: unknown): string {
  * Values parsed from the wire are almost always plain, and this skips copying them.
  */
 export function plainCanonicalJson(value: unknown): string | undefined {
+  // A result many sessions share (a cached list) is frozen: its canonical text is computed once.
+  if (isSharedResult(value)) return sharedText(value, 'canonical', () => computedPlainCanonicalJson(value));
+  return computedPlainCanonicalJson(value);
+}
+
+function computedPlainCanonicalJson(value: unknown): string | undefined {
   const text = stringifiedCanonical(value);
   if (text !== undefined) return text;
   try {

@@ -1,4 +1,4 @@
-import { ErrorCode, type CallContext, type Outcome } from '../pipeline/index.js';
+import { ErrorCode, isSharedResult, sharedText, type CallContext, type Outcome } from '../pipeline/index.js';
 import { canonicalJson, plainCanonicalJson, sha256Hex } from './canonical.js';
 import type { CaptureLevel } from './config.js';
 import { createRedactor, wellFormed, type Redactor } from './redact.js';
@@ -58,9 +58,9 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     exec_duration_ms: round(ctx.elapsedMs()),
     upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
     request_bytes: ctx.requestBytes,
-    output_bytes: ctx.audit.outputBytes ?? Buffer.byteLength(producedText),
+    output_bytes: ctx.audit.outputBytes ?? outputBytes(produced, producedText),
     args_digest: args === undefined ? undefined : digestText(safeCanonicalJson(args)),
-    output_digest: digestText(producedText),
+    output_digest: outputDigest(produced, producedText, digestText),
     prompt_digest: promptDigest(ctx.method, params, outcome, digestText),
     output_summary: clip(redactor.text(summarize(outcome)), 256),
     input: args === undefined ? undefined : captured(args, capture.arguments, capture.maxChars, redactor),
@@ -76,6 +76,23 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
   }
   if (redactor.count > 0) fields.redactions = redactor.count;
   return fields;
+}
+
+/** Each digest function (one per log key) gets its own memo form, so a shared result's digest is never another key's. */
+const digestForms = new WeakMap<(canonicalJson: string) => string, string>();
+let digestFormCount = 0;
+
+/** The output digest; for a result many sessions share (a cached list page), computed once per key. */
+function outputDigest(produced: unknown, producedText: string, digestText: (canonicalJson: string) => string): string {
+  if (!isSharedResult(produced)) return digestText(producedText);
+  let form = digestForms.get(digestText);
+  if (form === undefined) digestForms.set(digestText, (form = `digest:${digestFormCount++}`));
+  return sharedText(produced, form, () => digestText(producedText)) ?? digestText(producedText);
+}
+
+function outputBytes(produced: unknown, producedText: string): number {
+  if (!isSharedResult(produced)) return Buffer.byteLength(producedText);
+  return Number(sharedText(produced, 'bytes', () => String(Buffer.byteLength(producedText))));
 }
 
 function requestedTarget(method: string, params: Record<string, unknown>): string | undefined {

@@ -65,3 +65,26 @@ export function openCluster(loaded: LoadedConfig, logger: Logger, record: (type:
     close: () => connection.close(),
   };
 }
+
+/**
+ * Only the quarantines of the cluster a config describes, for a process that is not a replica
+ * (`bastion quarantine`, `bastion lock --check`): its decisions go to Redis and reach every
+ * replica at once. undefined without `cluster:`. `close` waits for the writes made so far and
+ * throws when one did not reach Redis.
+ */
+export function openSharedQuarantines(loaded: LoadedConfig, onError: (error: unknown) => void): { store: SharedQuarantineStore; close(): Promise<void> } | undefined {
+  const config = loaded.config.cluster;
+  if (config === undefined) return undefined;
+  const connection = new ClusterConnection({ url: redisUrl(loaded), replicaId: `${config.replicaId}-cli-${process.pid}`, keyPrefix: config.keyPrefix, commandTimeoutMs: config.commandTimeoutMs });
+  const store = new SharedQuarantineStore(connection, onError);
+  return {
+    store,
+    close: async () => {
+      try {
+        await store.flush();
+      } finally {
+        await connection.close();
+      }
+    },
+  };
+}

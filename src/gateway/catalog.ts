@@ -1,4 +1,4 @@
-import type { Identity } from '../pipeline/index.js';
+import { deepFreeze, shareResult, type Identity } from '../pipeline/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Namespace } from './namespace.js';
 import type { UpstreamConnection } from './upstream/connection.js';
@@ -70,7 +70,9 @@ interface CachedList {
 /**
  * Raw lists per upstream connection, shared by every session's catalog that uses the connection
  * (all the sessions on a pooled process): a new session on a warm pool lists without asking the
- * upstream. Each session still inspects and filters the items itself (policy stays per agent).
+ * upstream. The items are frozen, so the work after them (inspection, the agent's policy filter,
+ * renaming, merging, the JSON of the answer) is cached by their identity and done once per
+ * distinct input rather than per session; policy still decides per agent and policy version.
  * A new process is a new connection, so a restart starts empty; list_changed empties it
  * (forgetSharedLists) and a periodic re-list replaces it.
  */
@@ -81,6 +83,44 @@ export function forgetSharedLists(connection: UpstreamConnection, kinds: readonl
   const lists = sharedLists.get(connection);
   for (const kind of kinds) lists?.delete(kind);
 }
+
+const NOTHING: Definition[] = shareResult<Definition[]>([]);
+
+/** Presented (renamed, frozen) copies of each visible list, per server, kind, view and namespace. */
+const presentedLists = new WeakMap<Definition[], Map<string, Definition[]>>();
+
+/**
+ * The merged list of a kind across servers, one frozen array per distinct combination of the
+ * servers' presented lists (by identity), so that every session seeing the same tools gets the
+ * same array and its JSON is written once. Bounded: the oldest combination goes first.
+ */
+class MergedLists {
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
+  private readonly merged = new Map<string, Definition[]>();
+
+  constructor(private readonly capacity: number) {}
+
+  get(kind: ListKind, perServer: ReadonlyArray<Definition[]>): Definition[] {
+    const key = `${kind}:${perServer.map((list) => this.idOf(list)).join(',')}`;
+    const known = this.merged.get(key);
+    if (known !== undefined) return known;
+    const merged = shareResult(perServer.flat());
+    if (this.merged.size >= this.capacity) this.merged.delete(this.merged.keys().next().value as string);
+    this.merged.set(key, merged);
+    return merged;
+  }
+
+  private idOf(list: object): number {
+    let id = this.ids.get(list);
+    if (id === undefined) this.ids.set(list, (id = this.nextId++));
+    return id;
+  }
+}
+
+// A few hundred distinct views (agents with their own grants or curation) before the oldest is
+// built again; each entry holds one merged list and its JSON texts.
+const mergedLists = new MergedLists(256);
 
 /** Most pages fetched from one upstream for one list, so a server cannot loop the gateway forever. */
 const MAX_UPSTREAM_PAGES = 100;
@@ -175,18 +215,34 @@ export class Catalog {
   async merged(kind: ListKind, connections: ReadonlyArray<[string, UpstreamConnection | undefined]>, identity: Identity | undefined, filter: ListFilter): Promise<Definition[]> {
     const perServer = await Promise.all(
       connections.map(async ([server, connection]) => {
-        if (connection === undefined || !hasCapability(connection, kind)) return [];
+        if (connection === undefined || !hasCapability(connection, kind)) return NOTHING;
         try {
           const visible = filter(identity, server, kind, await this.definitions(server, connection, kind));
-          const view = this.viewFor(server);
-          return visible.flatMap((item) => this.present(server, kind, item, view));
+          return this.presented(server, kind, visible, this.viewFor(server));
         } catch (error) {
           this.logger.warn({ server, kind, err: error instanceof Error ? error.message : String(error) }, 'list from upstream failed; omitted');
-          return [];
+          return NOTHING;
         }
       }),
     );
-    return perServer.flat();
+    return mergedLists.get(kind, perServer);
+  }
+
+  /**
+   * A server's visible items under their public names. The same visible list (the same object:
+   * inspection and policy filtering are cached) gives the same presented list, so sessions that
+   * see the same tools share one frozen copy instead of renaming every item each time.
+   */
+  private presented(server: string, kind: ListKind, visible: Definition[], view: DefinitionView | undefined): Definition[] {
+    const key = `${server}\u0000${kind}\u0000${view?.key ?? ''}\u0000${this.names.key}`;
+    let byKey = presentedLists.get(visible);
+    if (byKey === undefined) presentedLists.set(visible, (byKey = new Map()));
+    let presented = byKey.get(key);
+    if (presented === undefined) {
+      presented = shareResult(visible.flatMap((item) => this.present(server, kind, item, view)));
+      byKey.set(key, presented);
+    }
+    return presented;
   }
 
   /** The item under its public name; nothing when that name would route to another server. */
@@ -214,7 +270,11 @@ export class Catalog {
     }
     const shared = lists.get(kind);
     if (shared !== undefined && this.relistMs > 0 && now - shared.fetchedAt < this.relistMs) return shared.items;
-    const items = this.fetchAll(connection, kind);
+    // Frozen: every session on the connection reads these very objects (and caches keyed by them).
+    const items = this.fetchAll(connection, kind).then((fetched) => {
+      deepFreeze(fetched);
+      return fetched;
+    });
     const entry = { items, fetchedAt: now };
     lists.set(kind, entry);
     const owned = lists;
@@ -247,6 +307,29 @@ function fingerprint(inspected: InspectedDefinitions): string {
 
 function hasCapability(connection: UpstreamConnection, kind: ListKind): boolean {
   return connection.identity?.capabilities[CAPABILITY[kind]] !== undefined;
+}
+
+/** Items per downstream list page. */
+const PAGE_SIZE = 200;
+
+/** Page results of each merged list by offset (only offsets at page boundaries: a client cannot grow it). */
+const pages = new WeakMap<Definition[], Map<number, Record<string, unknown>>>();
+
+/**
+ * One page of a merged list as the client gets it. For a shared (frozen) merged list the page is
+ * shared too: the same object for every session, so its JSON is written once.
+ */
+export function listPage(kind: ListKind, items: Definition[], offset: number): Record<string, unknown> {
+  const cacheable = offset % PAGE_SIZE === 0 && offset <= items.length && Object.isFrozen(items);
+  const cached = cacheable ? pages.get(items)?.get(offset) : undefined;
+  if (cached !== undefined) return cached;
+  const result: Record<string, unknown> = { [kind]: items.slice(offset, offset + PAGE_SIZE) };
+  if (offset + PAGE_SIZE < items.length) result['nextCursor'] = encodeCursor(kind, offset + PAGE_SIZE);
+  if (!cacheable) return result;
+  let byOffset = pages.get(items);
+  if (byOffset === undefined) pages.set(items, (byOffset = new Map()));
+  byOffset.set(offset, shareResult(result));
+  return result;
 }
 
 /** Opaque downstream cursors: the offset into the merged list, bound to the list kind. */

@@ -1,3 +1,5 @@
+import { isSharedResult, sharedText } from '../pipeline/index.js';
+
 /**
  * Request ids beyond 2^53 (a client in a language with 64-bit integers may send them) lose
  * precision in JSON.parse, and the answer would carry a different id. Such an id is kept as its
@@ -25,12 +27,36 @@ export function parseMessage(text: string): unknown {
 
 /** Serializes an outgoing message, writing a kept large id back as the bare number it was. */
 export function serializeMessage(message: object): string {
-  const text = JSON.stringify(message);
+  const text = sharedResponseText(message) ?? JSON.stringify(message);
   const id = (message as { id?: unknown }).id;
   if (typeof id !== 'string' || !id.startsWith(MARK)) return text;
   // The id is the first string equal to the marked one: responses put `id` before their body,
   // and the mark cannot appear in client-sent strings' ids; to be safe, only the `"id":` member.
   return text.replace(`"id":${JSON.stringify(id)}`, `"id":${id.slice(MARK.length)}`);
+}
+
+/**
+ * A response whose result many sessions share (a cached list page): its result's JSON text is
+ * computed once and the envelope written around it, member by member in the message's own order,
+ * as JSON.stringify would. undefined for any other message.
+ */
+function sharedResponseText(message: object): string | undefined {
+  const record = message as Record<string, unknown>;
+  const result = record['result'];
+  if (!isSharedResult(result)) return undefined;
+  const members: string[] = [];
+  for (const [key, value] of Object.entries(record)) {
+    if (key === 'result') {
+      const text = sharedText(result, 'json', () => JSON.stringify(result));
+      if (text === undefined) return undefined;
+      members.push(`"result":${text}`);
+    } else if (value !== undefined) {
+      const text = JSON.stringify(value) as string | undefined;
+      if (text === undefined) return undefined;
+      members.push(`${JSON.stringify(key)}:${text}`);
+    }
+  }
+  return `{${members.join(',')}}`;
 }
 
 /** The source text of the last top-level "id" member's value, or undefined. */

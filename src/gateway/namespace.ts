@@ -19,16 +19,24 @@ export class Namespace {
   private servers: ReadonlySet<string>;
   /** The server whose names are shown unprefixed, if any. */
   unprefixed: string | undefined;
+  /** Equal for two namespaces that name everything alike (caches of presented lists are keyed by it). */
+  key: string;
 
   constructor(servers: Iterable<string>, unprefixed?: string) {
     this.servers = new Set(servers);
     this.unprefixed = unprefixed;
+    this.key = Namespace.keyOf(this.servers, unprefixed);
+  }
+
+  private static keyOf(servers: ReadonlySet<string>, unprefixed: string | undefined): string {
+    return JSON.stringify([[...servers].sort(), unprefixed ?? null]);
   }
 
   /** The configured servers changed (a config reload): names route by the new set from now on. */
   update(servers: Iterable<string>, unprefixed: string | undefined): void {
     this.servers = new Set(servers);
     this.unprefixed = unprefixed;
+    this.key = Namespace.keyOf(this.servers, unprefixed);
   }
 
   publicName(server: string, name: string): string {

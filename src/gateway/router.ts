@@ -1,5 +1,5 @@
 import { ErrorCode, failure, success, type CallContext, type Outcome } from '../pipeline/index.js';
-import { decodeCursor, encodeCursor, forgetSharedLists, type ListKind } from './catalog.js';
+import { decodeCursor, forgetSharedLists, listPage, type ListKind } from './catalog.js';
 import type { JsonRpcNotification } from './jsonrpc.js';
 import type { GatewaySession } from './session.js';
 import type { UpstreamConnection } from './upstream/connection.js';
@@ -11,9 +11,6 @@ const LIST_KINDS: Record<string, ListKind> = {
   'resources/list': 'resources',
   'resources/templates/list': 'resourceTemplates',
 };
-
-/** Items per downstream page of a merged list. */
-const PAGE_SIZE = 200;
 
 /** The end of the guard chain: sends the request to its upstream(s) and shapes the answer. */
 export class Router {
@@ -112,10 +109,7 @@ export class Router {
       [...this.session.upstreams.keys()].map(async (server) => [server, await this.connection(server, waitMs)] as [string, UpstreamConnection | undefined]),
     );
     const items = await this.session.catalog.merged(kind, connections, ctx.identity, this.session.runtime.listFilter);
-    const page = items.slice(offset, offset + PAGE_SIZE);
-    const result: Record<string, unknown> = { [kind]: page };
-    if (offset + PAGE_SIZE < items.length) result['nextCursor'] = encodeCursor(kind, offset + PAGE_SIZE);
-    return success(result);
+    return success(listPage(kind, items, offset));
   }
 
   private async forward(ctx: CallContext): Promise<Outcome> {

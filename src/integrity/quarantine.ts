@@ -140,8 +140,18 @@ interface QuarantineFileShape {
  */
 export class FileQuarantineStore extends MemoryQuarantineStore {
   private seen = '';
+  /** When the file's identity was last checked (ms, monotonic). */
+  private checkedAt = Number.NEGATIVE_INFINITY;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    /**
+     * The list path (version, find) looks at the file at most this often: a decision another
+     * process writes takes effect within this time, and a burst of new sessions costs no
+     * synchronous disk access each. Writes and the operator's reads (list, get, decide) always look.
+     */
+    private readonly recheckMs = 250,
+  ) {
     super();
     this.reload();
   }
@@ -156,7 +166,7 @@ export class FileQuarantineStore extends MemoryQuarantineStore {
   }
 
   override find(server: string, kind: QuarantineKind, name: string, digest: string): QuarantineRecord | undefined {
-    this.reload();
+    this.reloadIfDue();
     return super.find(server, kind, name, digest);
   }
 
@@ -176,7 +186,7 @@ export class FileQuarantineStore extends MemoryQuarantineStore {
   }
 
   override version(): string {
-    this.reload();
+    this.reloadIfDue();
     return this.seen;
   }
 
@@ -190,10 +200,18 @@ export class FileQuarantineStore extends MemoryQuarantineStore {
     return stat === undefined ? 'absent' : `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
   }
 
+  private reloadIfDue(): void {
+    if (performance.now() - this.checkedAt >= this.recheckMs) this.reload();
+  }
+
   /** Reads the file again when it changed since the last read or write. A damaged file throws: fail closed. */
   private reload(): void {
     const identity = this.identity();
-    if (identity === this.seen) return;
+    if (identity === this.seen) {
+      this.checkedAt = performance.now();
+      return;
+    }
+    this.checkedAt = Number.NEGATIVE_INFINITY;
     this.records = new Map();
     this.byName = new Map();
     if (identity !== 'absent') {
@@ -207,6 +225,8 @@ export class FileQuarantineStore extends MemoryQuarantineStore {
       for (const record of parsed.records) this.put(record);
     }
     this.seen = identity;
+    // Only after a good read: a damaged file keeps throwing on every use (fail closed).
+    this.checkedAt = performance.now();
   }
 
   private write(): void {

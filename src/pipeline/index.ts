@@ -6,3 +6,4 @@ export type { CancelSignal } from './cancellation.js';
 export type { Guard, Next } from './chain.js';
 export { ErrorCode, success, failure } from './outcome.js';
 export type { Outcome, JsonRpcErrorBody } from './outcome.js';
+export { shareResult, isSharedResult, sharedText, deepFreeze } from './shared-result.js';

@@ -141,9 +141,10 @@ export interface ListItem {
 export type ListKind = 'tools' | 'prompts' | 'resources' | 'resourceTemplates';
 
 /** Shaped like the gateway's ListFilter, so it plugs in directly. */
+const MAX_MEMO_KEYS = 10_000;
+
 export function createListFilter(store: PolicyStore): <T extends ListItem>(identity: Identity | undefined, server: string, kind: ListKind, items: T[]) => T[] {
-  return (identity, server, kind, items) => {
-    const agentId = identity?.agentId;
+  const filter = <T extends ListItem>(agentId: string | undefined, server: string, kind: ListKind, items: T[]): T[] => {
     switch (kind) {
       case 'tools':
         return store.filterTools(agentId, server, items);
@@ -154,6 +155,29 @@ export function createListFilter(store: PolicyStore): <T extends ListItem>(ident
       case 'resourceTemplates':
         return store.filterResourceTemplates(agentId, server, items);
     }
+  };
+  // Per policy version (an evaluator never changes; a reload makes a new one) and agent: every
+  // session of an agent lists the same frozen upstream list, so it is filtered once, not per session.
+  const memo = new WeakMap<object, Map<string, WeakMap<object, ListItem[]>>>();
+  return <T extends ListItem>(identity: Identity | undefined, server: string, kind: ListKind, items: T[]): T[] => {
+    const agentId = identity?.agentId;
+    if (!Object.isFrozen(items)) return filter(agentId, server, kind, items);
+    const policy = store.current;
+    let byAgent = memo.get(policy);
+    if (byAgent === undefined) memo.set(policy, (byAgent = new Map()));
+    const key = JSON.stringify([agentId ?? null, server, kind]);
+    let byList = byAgent.get(key);
+    if (byList === undefined) {
+      // Agent ids come from tokens and OAuth claims: the memo is bounded whatever they are.
+      if (byAgent.size >= MAX_MEMO_KEYS) byAgent.clear();
+      byAgent.set(key, (byList = new WeakMap()));
+    }
+    let visible = byList.get(items) as T[] | undefined;
+    if (visible === undefined) {
+      visible = Object.freeze(filter(agentId, server, kind, items)) as T[];
+      byList.set(items, visible);
+    }
+    return visible;
   };
 }
 

@@ -37,7 +37,7 @@ describe('FileQuarantineStore', () => {
   });
 
   test('a decision written by another process is seen, and changes the version verdicts are cached by', () => {
-    const gateway = FileQuarantineStore.inDirectory(dir);
+    const gateway = new FileQuarantineStore(join(dir, 'quarantine.json'), 0);
     const before = gateway.version();
     const operator = FileQuarantineStore.inDirectory(dir);
     const id = quarantineId('weather', 'tools', 'get_weather', change.newDigest);
@@ -45,6 +45,22 @@ describe('FileQuarantineStore', () => {
     assert.notEqual(gateway.version(), before);
     assert.equal(gateway.get(id)?.status, 'approved');
     assert.throws(() => operator.decide('q-0000000000000000', 'rejected'), /no quarantine q-0000000000000000/);
+  });
+
+  test('the list path looks at the file at most once per recheck interval; the operator\'s reads always look', async () => {
+    const gateway = new FileQuarantineStore(join(dir, 'quarantine.json'), 200);
+    const before = gateway.version();
+    const id = quarantineId('weather', 'tools', 'get_weather', change.newDigest);
+    FileQuarantineStore.inDirectory(dir).decide(id, 'rejected');
+    // Within the interval the list path uses what it read (no synchronous disk access per session)...
+    assert.equal(gateway.version(), before);
+    // ...an operator's read looks at once...
+    assert.equal(gateway.get(id)?.status, 'rejected');
+    assert.notEqual(gateway.version(), before);
+    FileQuarantineStore.inDirectory(dir).decide(id, 'approved');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    // ...and after the interval the list path sees the other process's decision.
+    assert.equal(gateway.find('weather', 'tools', 'get_weather', change.newDigest)?.status, 'approved');
   });
 
   test('a damaged file is refused, not read as empty', () => {

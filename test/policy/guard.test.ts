@@ -85,6 +85,26 @@ describe('policy guard', () => {
     assert.deepEqual(filter(identity('alice'), 'fs', 'resources', [{ uri: 'memo://ok' }, { uri: 'memo://no' }]), [{ uri: 'memo://ok' }]);
   });
 
+  test('a frozen list is filtered once per agent and policy version: a reload that changes grants changes what the next session sees', () => {
+    const file = tmp.write('reload.yaml', 'agents:\n  alice:\n    grants: ["exec:tools:fs.read"]\n  bob:\n    grants: []\n');
+    const reloadable = PolicyStore.open({ policyFiles: [file], declarations: { fs: { tools: { read: { scopes: [] }, write: { scopes: [] } }, prompts: {} } }, logger: pino({ level: 'silent' }) });
+    const filter = createListFilter(reloadable);
+    const items = Object.freeze([Object.freeze({ name: 'read' }), Object.freeze({ name: 'write' })]) as Array<{ name: string }>;
+    const first = filter(identity('alice'), 'fs', 'tools', items);
+    assert.deepEqual(first, [{ name: 'read' }]);
+    assert.equal(filter(identity('alice'), 'fs', 'tools', items), first, 'the second session of the agent reuses the filtered list');
+    assert.deepEqual(filter(identity('bob'), 'fs', 'tools', items), [], 'another agent never gets the first agent\'s list');
+    assert.ok(Object.isFrozen(first));
+    tmp.write('reload.yaml', 'agents:\n  alice:\n    grants: ["exec:tools:fs.write"]\n  bob:\n    grants: ["exec:tools:fs.read"]\n');
+    assert.equal(reloadable.reload('test').ok, true);
+    assert.deepEqual(filter(identity('alice'), 'fs', 'tools', items), [{ name: 'write' }]);
+    assert.deepEqual(filter(identity('bob'), 'fs', 'tools', items), [{ name: 'read' }]);
+    // A list that is not frozen (anyone could change it) is filtered each time.
+    const open = [{ name: 'read' }];
+    assert.notEqual(filter(identity('bob'), 'fs', 'tools', open), filter(identity('bob'), 'fs', 'tools', open));
+    reloadable.close();
+  });
+
   test('the store filters lists and answers server-request questions directly', () => {
     const items = [{ name: 'read' }, { name: 'write' }, { name: 42 }];
     assert.deepEqual(store.filterTools('alice', 'fs', items), [{ name: 'read' }]);

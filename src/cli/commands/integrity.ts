@@ -15,7 +15,7 @@ import { describeFindings, findingsBeforePinning, type DefinitionsToPin } from '
 import { curationPin } from '../../curation/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
-import { quarantineStoreFor } from './quarantine.js';
+import { withQuarantines } from './quarantine.js';
 
 /** Refuses (exit 2) to pin or sign definitions with high findings, unless the operator accepts them. */
 function vetFindings(what: string, definitions: DefinitionsToPin, accept: boolean | undefined): ReturnType<typeof findingsBeforePinning> {
@@ -179,7 +179,7 @@ async function lock(flags: LockFlags): Promise<void> {
   if (flags.check === true) {
     if (context.lock === undefined) throw new CliError(`${lockPath} does not exist; run bastion lock to create it`, 1);
     // What the gateway holds back counts as a difference even when this fresh process lists the approved text.
-    const held = quarantineStoreFor(loaded).list().filter((record) => record.status === 'held' && names.includes(record.server));
+    const held = (await withQuarantines(loaded, ({ store }) => store.list())).filter((record) => record.status === 'held' && names.includes(record.server));
     for (const record of held) process.stdout.write(`! ${record.server}: ${record.kind} '${record.name}' quarantined (${record.cause}, ${record.id}): ${record.oldDigest ?? '(none)'} -> ${record.newDigest}\n`);
     if (held.length > 0 || changes.length > 0) {
       throw new CliError(`the live servers differ from ${lockPath} (${changes.length} change${changes.length === 1 ? '' : 's'}, ${held.length} quarantined); review with bastion quarantine list and approve with bastion quarantine approve ID or bastion lock --update SERVER`, 1);

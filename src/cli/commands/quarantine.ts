@@ -2,18 +2,67 @@
 // gateway holds a definition that changed, appeared, contradicts its signed manifest or has
 // findings the config quarantines; it stays held (across reconnects and restarts) until decided
 // here. Approving a changed or new definition of a locked server also pins it in the hash lock;
-// rejecting keeps the pinned definition, and the live one stays refused.
+// rejecting keeps the pinned definition, and the live one stays refused. With `cluster:` the
+// records are the replicas' shared ones in Redis, so a decision made here reaches every replica.
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfigFile, type LoadedConfig } from '../../config/index.js';
-import { decideQuarantine, FileQuarantineStore, QuarantineDecisionError, resolveFrom, trustConfigDefaults, type QuarantineDecision, type QuarantineRecord } from '../../integrity/index.js';
+import { openSharedQuarantines } from '../../cluster/index.js';
+import { decideQuarantine, FileQuarantineStore, QuarantineDecisionError, resolveFrom, trustConfigDefaults, type QuarantineDecision, type QuarantineRecord, type QuarantineStore } from '../../integrity/index.js';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
 
-/** The quarantine store of the gateway a config describes (`stateDir` / `integrity.quarantineDir`). */
-export function quarantineStoreFor(loaded: LoadedConfig): FileQuarantineStore {
-  const stateDir = resolve(loaded.baseDir, loaded.config.stateDir);
-  return FileQuarantineStore.inDirectory(resolveFrom(stateDir, loaded.config.integrity.quarantineDir ?? trustConfigDefaults.quarantineDir));
+/** How long the CLI waits for the cluster's Redis before it gives up (a decision must reach every replica). */
+const CLUSTER_READY_MS = 5000;
+
+/** A quarantine store opened for one command, and where it lives (for messages). */
+export interface OpenedQuarantines {
+  store: QuarantineStore;
+  where: string;
+  /** Waits for the writes made (a decision reaches Redis before the CLI exits) and disconnects. */
+  close(): Promise<void>;
+}
+
+/**
+ * The quarantine store of the gateway a config describes: with `cluster:`, the replicas' shared
+ * store in Redis (a decision made here reaches every replica); otherwise the state directory's
+ * file (`stateDir` / `integrity.quarantineDir`). Refuses when the cluster's Redis does not answer:
+ * the file would hold a decision no replica reads.
+ */
+export async function openQuarantines(loaded: LoadedConfig): Promise<OpenedQuarantines> {
+  const failures: unknown[] = [];
+  const shared = openSharedQuarantines(loaded, (error) => failures.push(error));
+  if (shared === undefined) {
+    const stateDir = resolve(loaded.baseDir, loaded.config.stateDir);
+    const store = FileQuarantineStore.inDirectory(resolveFrom(stateDir, loaded.config.integrity.quarantineDir ?? trustConfigDefaults.quarantineDir));
+    return { store, where: store.file, close: () => Promise.resolve() };
+  }
+  const ready = await shared.store.ready(CLUSTER_READY_MS).catch(() => false);
+  if (!ready) {
+    await shared.close().catch(() => undefined);
+    throw new CliError(`the cluster's Redis (cluster.redis in ${loaded.source}) did not answer within ${CLUSTER_READY_MS / 1000} s; quarantines of a cluster live there, and a decision must reach every replica: retry when it is back`, 1);
+  }
+  return {
+    store: shared.store,
+    where: `the cluster's Redis (key prefix ${loaded.config.cluster?.keyPrefix ?? ''})`,
+    close: async () => {
+      try {
+        await shared.close();
+      } catch (error) {
+        throw new CliError(`the decision did not reach the cluster's Redis (${error instanceof Error ? error.message : String(error)}); no replica has it: retry`, 1);
+      }
+    },
+  };
+}
+
+/** Runs `use` with the config's quarantine store open, and closes it (flushing writes) after. */
+export async function withQuarantines<T>(loaded: LoadedConfig, use: (opened: OpenedQuarantines) => T): Promise<T> {
+  const opened = await openQuarantines(loaded);
+  try {
+    return use(opened);
+  } finally {
+    await opened.close();
+  }
 }
 
 function summary(record: QuarantineRecord): string {
@@ -43,24 +92,24 @@ function show(record: QuarantineRecord): string {
   return `${lines.join('\n')}\n`;
 }
 
-function recordOrExit(store: FileQuarantineStore, id: string): QuarantineRecord {
+function recordOrExit({ store, where }: OpenedQuarantines, id: string): QuarantineRecord {
   const record = store.get(id);
-  if (record === undefined) throw new CliError(`no quarantine ${id} in ${store.file}; bastion quarantine list shows them`, 2);
+  if (record === undefined) throw new CliError(`no quarantine ${id} in ${where}; bastion quarantine list shows them`, 2);
   return record;
 }
 
-function decide(id: string, flags: { config: string }, status: 'approved' | 'rejected'): void {
+async function decide(id: string, flags: { config: string }, status: 'approved' | 'rejected'): Promise<void> {
   const loaded = loadConfigFile(flags.config);
-  const store = quarantineStoreFor(loaded);
-  recordOrExit(store, id);
-  let decided: QuarantineDecision;
-  try {
-    decided = decideQuarantine(loaded, store, id, status);
-  } catch (error) {
-    if (error instanceof QuarantineDecisionError) throw new CliError(error.message, 2);
-    throw error;
-  }
-  const { record, note } = decided;
+  const { record, note } = await withQuarantines(loaded, (opened): QuarantineDecision => {
+    recordOrExit(opened, id);
+    try {
+      return decideQuarantine(loaded, opened.store, id, status);
+    } catch (error) {
+      if (error instanceof QuarantineDecisionError) throw new CliError(error.message, 2);
+      throw error;
+    }
+  });
+  // Printed only once the decision is where the gateways read it (flushed to Redis in a cluster).
   process.stdout.write(`${status} ${id} (${record.server} ${record.kind} '${record.name}'): ${note}\n`);
 }
 
@@ -72,8 +121,9 @@ export const registerQuarantine: RegisterCommands = (program: Command) => {
     .requiredOption('--config <file>', 'bastion.yaml')
     .option('--json', 'print the records as JSON')
     .option('--held', 'only those still held')
-    .action((flags: { config: string; json?: boolean; held?: boolean }) => {
-      const records = quarantineStoreFor(loadConfigFile(flags.config)).list().filter((record) => flags.held !== true || record.status === 'held');
+    .action(async (flags: { config: string; json?: boolean; held?: boolean }) => {
+      const all = await withQuarantines(loadConfigFile(flags.config), ({ store }) => store.list());
+      const records = all.filter((record) => flags.held !== true || record.status === 'held');
       if (flags.json === true) process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       else process.stdout.write(records.length === 0 ? 'no quarantines\n' : `${records.map(summary).join('\n')}\n`);
     });
@@ -82,8 +132,8 @@ export const registerQuarantine: RegisterCommands = (program: Command) => {
     .description('one quarantine: old and new digests, the diff, findings and the new definition')
     .argument('<id>', 'quarantine id (q-...)')
     .requiredOption('--config <file>', 'bastion.yaml')
-    .action((id: string, flags: { config: string }) => {
-      process.stdout.write(show(recordOrExit(quarantineStoreFor(loadConfigFile(flags.config)), id)));
+    .action(async (id: string, flags: { config: string }) => {
+      process.stdout.write(show(await withQuarantines(loadConfigFile(flags.config), (opened) => recordOrExit(opened, id))));
     });
   quarantine
     .command('approve')
