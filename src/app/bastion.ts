@@ -19,7 +19,7 @@ import { AdminListener, GatewayMetrics, UpstreamReadiness, type AdminListenerCon
 import { createTracing, type Tracing } from '../observability/tracing/index.js';
 import { resolveMap } from '../config/index.js';
 import { serverStartState } from '../gateway/upstream/start-state.js';
-import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
+import { ApprovalJournal, ApprovalQueue, createApprovalGuard, journalPath } from '../approval/index.js';
 import { adminConsole } from './admin-console.js';
 import { openCluster, type Cluster } from '../cluster/index.js';
 
@@ -91,8 +91,9 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(operatorConsole === undefined ? audit : operatorConsole.feed.tee(audit), auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
     // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
-    const approvals = policy === undefined ? undefined : new ApprovalQueue();
-    if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));
+    const journal = policy === undefined ? undefined : await openApprovalJournal(loaded, stateDir, audit);
+    const approvals = policy === undefined ? undefined : new ApprovalQueue({ maxPending: config.approval.maxPending, ...(journal === undefined ? {} : { journal }) });
+    if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals, { elicitation: config.approval.channels.includes('elicitation') }));
     const sandboxes = new SandboxRegistry();
     // Each process's sandbox binds only the grants of whom it serves, read from the policy in force at its start.
     const views = sandboxViews(config, () => policy?.current);
@@ -148,6 +149,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await limits?.close().catch(() => undefined);
         await cluster?.close();
         await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'trace export did not finish at shutdown'));
+        journal?.close();
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
         // After the stop record and the last checkpoint, so that the sinks get them too.
@@ -159,6 +161,33 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** The audit event for a call a previous process left waiting for approval: denied, since nobody can decide it now. */
+export const APPROVAL_INTERRUPTED_EVENT = 'approval.interrupted';
+
+/**
+ * Opens the approval journal and records every wait a killed gateway left in it as denied
+ * (their clients lost their connections with the process), before any new call can wait.
+ */
+async function openApprovalJournal(loaded: LoadedConfig, stateDir: string, audit: AuditLog): Promise<ApprovalJournal> {
+  const { journal, interrupted } = ApprovalJournal.open(journalPath(stateDir, loaded.config.cluster?.replicaId));
+  for (const approval of interrupted) {
+    await audit.event(APPROVAL_INTERRUPTED_EVENT, {
+      approval_id: String(approval.id),
+      agent: String(approval.agent),
+      server: String(approval.server),
+      tool: String(approval.tool),
+      session_id: String(approval.sessionId),
+      requested_at: String(approval.requestedAt),
+      deadline: String(approval.deadline),
+      grant: String(approval.grant),
+      decision: 'deny',
+      reason: 'gateway_restarted',
+    });
+  }
+  journal.forget();
+  return journal;
 }
 
 function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {

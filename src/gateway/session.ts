@@ -67,6 +67,8 @@ export interface RequestStateSealing {
 export interface SessionOptions {
   transport: 'stdio' | 'http' | 'sse';
   sessionId?: string;
+  /** A stateless (2026-07-28) context: its client is asked only through input_required answers, so the gateway sends it no request of its own. */
+  stateless?: boolean;
 }
 
 /** Methods a client may send before initialize (server/discover gets Method Not Found from the router). */
@@ -268,6 +270,13 @@ export class GatewaySession {
   }
 
   /** The client request a server-initiated message most likely belongs to (the newest call to that server). */
+  /** What a call's guards know of this session; `askUser` when the client takes form elicitations. */
+  private sessionInfo(requestId: JsonRpcId): CallContext['session'] {
+    const info: CallContext['session'] = { sessionId: this.sessionId, transport: this.options.transport, protocolVersion: this.protocolVersion };
+    if (this.options.stateless !== true && acceptsFormElicitation(this.clientCapabilities['elicitation'])) info.askUser = (params, signal) => this.broker.ask('elicitation/create', params, requestId, signal);
+    return info;
+  }
+
   relatedRequestFor(server: string): JsonRpcId | undefined {
     const calls = this.activeCalls.get(server);
     return calls === undefined ? undefined : calls[calls.length - 1];
@@ -351,7 +360,7 @@ export class GatewaySession {
       requestId: id,
       method,
       params: message.params,
-      session: { sessionId: this.sessionId, transport: this.options.transport, protocolVersion: this.protocolVersion },
+      session: this.sessionInfo(id),
       identity,
       requestBytes: bytes,
       limits: this.limitsFor(undefined, undefined),
@@ -397,4 +406,11 @@ export class GatewaySession {
         this.runtime.logger.debug({ method: message.method }, 'client notification ignored');
     }
   }
+}
+
+/** MCP 2025-11-25: `elicitation: {}` (older clients) or one with `form` takes form requests; `{ url: {} }` alone does not. */
+function acceptsFormElicitation(capability: unknown): boolean {
+  if (typeof capability !== 'object' || capability === null) return false;
+  const modes = Object.keys(capability);
+  return modes.length === 0 || modes.includes('form');
 }

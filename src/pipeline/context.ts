@@ -20,6 +20,12 @@ export interface SessionInfo {
   sessionId: string;
   transport: 'stdio' | 'http' | 'sse';
   protocolVersion: string | undefined;
+  /**
+   * Asks the client's user through a form-mode `elicitation/create` the gateway itself sends;
+   * present only when the client declared that capability on a stateful session. Resolves with
+   * the client's result, rejects on an error answer, no stream to send it on, or `signal`.
+   */
+  askUser?: (params: Record<string, unknown>, signal: AbortSignal) => Promise<Record<string, unknown>>;
 }
 
 /** Per-call limits; config can widen them per server and tool. Guards narrow them by assigning a new object: the one set by the gateway is shared and frozen. */

@@ -211,7 +211,7 @@ export class StatelessFront {
       stamp: (method, result) => stampResult(method, result, this.serverInfo),
     });
     const sessionId = `stateless-${randomBytes(16).toString('base64url')}`;
-    const session = new GatewaySession(this.runtime, context, { transport: this.options.transport, sessionId });
+    const session = new GatewaySession(this.runtime, context, { transport: this.options.transport, sessionId, stateless: true });
     context.session = session;
     const clientName = typeof envelope.clientInfo['name'] === 'string' ? envelope.clientInfo['name'] : 'a stateless client';
     // Upstreams are initialized statefully with the newest stateful revision; the client's
