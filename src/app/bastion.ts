@@ -19,7 +19,8 @@ import { AdminListener, GatewayMetrics, UpstreamReadiness, type AdminListenerCon
 import { createTracing, type Tracing } from '../observability/tracing/index.js';
 import { resolveMap } from '../config/index.js';
 import { serverStartState } from '../gateway/upstream/start-state.js';
-import { ApprovalJournal, ApprovalQueue, createApprovalGuard, journalPath } from '../approval/index.js';
+import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
+import { openApprovalJournal, recordApprovalEvents } from './approvals.js';
 import { adminConsole } from './admin-console.js';
 import { openCluster, type Cluster } from '../cluster/index.js';
 
@@ -81,7 +82,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const upstreamReadiness = new UpstreamReadiness(Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
-    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger), operatorConsole?.health.observe.bind(operatorConsole.health));
+    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger, operatorConsole?.feed.publishEvent.bind(operatorConsole.feed)), operatorConsole?.health.observe.bind(operatorConsole.health));
     reportCuration(servers, (server) => admissions.admitted.get(server)?.lockEntry, record, logger);
     const tracing = config.observability.tracing.enabled ? await openTracing(options) : undefined;
     const policy = openPolicy(options, record);
@@ -93,7 +94,10 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
     const journal = policy === undefined ? undefined : await openApprovalJournal(loaded, stateDir, audit);
     const approvals = policy === undefined ? undefined : new ApprovalQueue({ maxPending: config.approval.maxPending, ...(journal === undefined ? {} : { journal }) });
-    if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals, { elicitation: config.approval.channels.includes('elicitation') }));
+    if (policy !== undefined && approvals !== undefined) {
+      afterRouting.push(createApprovalGuard(policy, approvals, { elicitation: config.approval.channels.includes('elicitation') }));
+      recordApprovalEvents(approvals, record);
+    }
     const sandboxes = new SandboxRegistry();
     // Each process's sandbox binds only the grants of whom it serves, read from the policy in force at its start.
     const views = sandboxViews(config, () => policy?.current);
@@ -138,7 +142,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       cluster,
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
+        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, auditKeys: audit, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
         admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger, routes });
         return admin.listen();
       },
@@ -161,33 +165,6 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.close().catch(() => undefined);
     throw error;
   }
-}
-
-/** The audit event for a call a previous process left waiting for approval: denied, since nobody can decide it now. */
-export const APPROVAL_INTERRUPTED_EVENT = 'approval.interrupted';
-
-/**
- * Opens the approval journal and records every wait a killed gateway left in it as denied
- * (their clients lost their connections with the process), before any new call can wait.
- */
-async function openApprovalJournal(loaded: LoadedConfig, stateDir: string, audit: AuditLog): Promise<ApprovalJournal> {
-  const { journal, interrupted } = ApprovalJournal.open(journalPath(stateDir, loaded.config.cluster?.replicaId));
-  for (const approval of interrupted) {
-    await audit.event(APPROVAL_INTERRUPTED_EVENT, {
-      approval_id: String(approval.id),
-      agent: String(approval.agent),
-      server: String(approval.server),
-      tool: String(approval.tool),
-      session_id: String(approval.sessionId),
-      requested_at: String(approval.requestedAt),
-      deadline: String(approval.deadline),
-      grant: String(approval.grant),
-      decision: 'deny',
-      reason: 'gateway_restarted',
-    });
-  }
-  journal.forget();
-  return journal;
 }
 
 function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {

@@ -15,7 +15,7 @@ const MAX_VALUE_CHARS = 60;
 /** The params of the elicitation/create for one waiting call. */
 export function approvalElicitation(approval: PendingApproval): Record<string, unknown> {
   const message = [
-    `Bastion security gateway: agent "${approval.agent}" wants to call tool "${approval.tool}" on server "${approval.server}".`,
+    `Bastion security gateway: agent "${approval.agent}" wants to call tool "${approval.calledAs ?? approval.tool}" on server "${approval.server}"${approval.calledAs === undefined ? '' : ` (the server's own name for it: "${approval.tool}")`}.`,
     `Arguments: ${summarize(approval.arguments)}`,
     `This call needs a human's approval (grant ${approval.grant}). It is denied at ${approval.deadline} if nobody allows it. Approval id ${approval.id}.`,
   ].join('\n');

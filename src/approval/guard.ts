@@ -41,7 +41,7 @@ async function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: Ap
   // The elicitation races the operators: the first decision wins, and the other is withdrawn.
   const withdraw = new AbortController();
   const outcome = await queue.request(
-    { agent, server, tool, arguments: ctx.params?.['arguments'], sessionId: ctx.session.sessionId, timeoutSeconds: requirement.timeoutSeconds, grant: requirement.grant, source: requirement.source },
+    { agent, server, tool, ...(ctx.target?.calledAs === undefined ? {} : { calledAs: ctx.target.calledAs }), arguments: ctx.params?.['arguments'], sessionId: ctx.session.sessionId, timeoutSeconds: requirement.timeoutSeconds, grant: requirement.grant, source: requirement.source },
     ctx.signal,
     askUser === undefined ? undefined : (approval) => void askThroughElicitation(approval, askUser, queue, withdraw.signal).catch(() => undefined),
   );

@@ -21,6 +21,8 @@ export interface PendingApproval {
   agent: string;
   server: string;
   tool: string;
+  /** The tool's name as the agent called it, when curation renamed it. */
+  calledAs?: string;
   /** The call's arguments, redacted (the approver sees what the call would do, not the secrets in it). */
   arguments: JsonValue;
   sessionId: string;
@@ -44,6 +46,7 @@ export interface ApprovalRequest {
   agent: string;
   server: string;
   tool: string;
+  calledAs?: string;
   arguments: unknown;
   sessionId: string;
   timeoutSeconds: number;
@@ -96,6 +99,7 @@ export class ApprovalQueue {
       agent: input.agent,
       server: input.server,
       tool: input.tool,
+      ...(input.calledAs === undefined ? {} : { calledAs: input.calledAs }),
       arguments: createRedactor().json(input.arguments ?? {}),
       sessionId: input.sessionId,
       requestedAt: new Date(now).toISOString(),

@@ -17,6 +17,21 @@ import { isolationOf, type SessionUpstream } from './pool/types.js';
 import type { UpstreamCredentials } from '../credentials/index.js';
 import type { SpentLedger, StateSealer } from './stateless/sealed-state.js';
 
+/** One downstream session (or stateless context) as the admin API lists it. */
+export interface SessionSummary {
+  sessionId: string;
+  agent: string;
+  /** How the client reached the gateway: stdio, http (Streamable HTTP) or sse (the 2024-11-05 transport). */
+  transport: 'stdio' | 'http' | 'sse';
+  /** A stateful session, or a stateless (2026-07-28) context the gateway keeps per agent. */
+  kind: 'session' | 'stateless';
+  protocolVersion: string | undefined;
+  client: Record<string, unknown>;
+  calls: number;
+  inFlight: number;
+  lastSeen: string;
+}
+
 /** How a session talks back to its client. */
 export interface SessionSink {
   /**
@@ -90,6 +105,9 @@ export class GatewaySession {
   clientInfo: Record<string, unknown> = {};
   /** The identity that initialized the session; later requests must come from the same one. */
   owner: Identity | undefined;
+  /** Client requests received, and when the last one came (the admin API's sessions list). */
+  requestCount = 0;
+  lastRequestAt = Date.now();
   private readonly inFlight = new Map<JsonRpcId, CallCancellation>();
   private readonly handler: Next;
   private readonly router: Router;
@@ -270,6 +288,11 @@ export class GatewaySession {
   }
 
   /** The client request a server-initiated message most likely belongs to (the newest call to that server). */
+  /** This session as the admin API lists it. */
+  summary(kind: 'session' | 'stateless', agent: string | undefined, calls = this.requestCount, lastSeen = this.lastRequestAt): SessionSummary {
+    return { sessionId: this.sessionId, agent: agent ?? this.owner?.agentId ?? 'unknown', transport: this.options.transport, kind, protocolVersion: this.protocolVersion, client: this.clientInfo, calls, inFlight: this.inFlightCount, lastSeen: new Date(lastSeen).toISOString() };
+  }
+
   /** What a call's guards know of this session; `askUser` when the client takes form elicitations. */
   private sessionInfo(requestId: JsonRpcId): CallContext['session'] {
     const info: CallContext['session'] = { sessionId: this.sessionId, transport: this.options.transport, protocolVersion: this.protocolVersion };
@@ -354,6 +377,8 @@ export class GatewaySession {
       return;
     }
     if (method === 'initialize' && !this.initialized) this.owner = identity;
+    this.requestCount += 1;
+    this.lastRequestAt = Date.now();
     const cancellation = new CallCancellation();
     this.inFlight.set(id, cancellation);
     const ctx = new CallContext({

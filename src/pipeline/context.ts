@@ -40,6 +40,8 @@ export interface CallTarget {
   server: string;
   /** The tool, prompt or resource URI as the upstream knows it (namespace stripped). */
   name?: string;
+  /** The tool's name as the client called it, when curation renamed it (namespace stripped). */
+  calledAs?: string;
 }
 
 /** What the audit record needs; filled in as the request moves through the chain. */

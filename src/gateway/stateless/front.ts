@@ -3,7 +3,7 @@ import { ErrorCode, type Identity } from '../../pipeline/index.js';
 import type { JsonRpcRequest } from '../jsonrpc.js';
 import type { JsonRpcErrorBody } from '../../pipeline/index.js';
 import { LATEST_PROTOCOL_VERSION } from '../protocol.js';
-import { GatewaySession, type GatewayRuntime, type RequestStateSealing } from '../session.js';
+import { GatewaySession, type GatewayRuntime, type RequestStateSealing, type SessionSummary } from '../session.js';
 import { AgentContext, type HeldCall, type Listener, type Responder } from './agent-context.js';
 import { ALL_PROTOCOL_VERSIONS, CACHE_TTL_MS, STATELESS_PROTOCOL_VERSION, stampResult, withoutEnvelope, type Envelope } from './envelope.js';
 import { RequestStateStore, type HeldInput, type RedeemRefusal } from './request-state.js';
@@ -72,6 +72,11 @@ export class StatelessFront {
 
   get contextCount(): number {
     return this.contexts.size;
+  }
+
+  /** The agents' contexts as the admin API lists them (kind stateless). */
+  contextSummaries(): SessionSummary[] {
+    return [...this.contexts.values()].map((context) => context.session.summary('stateless', context.agentId, context.session.requestCount, context.lastUsed));
   }
 
   /** Stateless calls in flight over every context (held ones included). */
