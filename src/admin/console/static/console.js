@@ -149,10 +149,10 @@ function toolLabel(record) {
 /** What an event concerns, in a few words: its server, tool, session or target. */
 function eventSubject(info = {}) {
   const parts = [];
-  if (info.server !== undefined) parts.push(info.tool === undefined ? String(info.server) : `${info.server}.${info.tool}`);
+  if (typeof info.server === 'string') parts.push(info.tool === undefined ? String(info.server) : `${info.server}.${info.tool}`);
   if (info.action !== undefined) parts.push(`${info.action} ${text(info.target)} → ${text(info.outcome)}`);
-  if (info.transport !== undefined) parts.push(String(info.transport));
-  if (info.session_id !== undefined && info.action === undefined) parts.push(`session ${String(info.session_id).slice(0, 18)}`);
+  if (typeof info.transport === 'string') parts.push(String(info.transport));
+  if (typeof info.session_id === 'string' && info.action === undefined) parts.push(`session ${String(info.session_id).slice(0, 18)}`);
   if (info.reason !== undefined && info.reason !== null) parts.push(String(info.reason));
   return parts.join(' · ');
 }
