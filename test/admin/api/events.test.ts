@@ -5,6 +5,7 @@
 // limit store; a record's badge checks its seal and its checkpoint; curated names are recorded.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { callError, firstText, httpClient, type RunningGateway } from '../../helpers/gateway.js';
@@ -174,5 +175,18 @@ describe('the admin API: events in the feed, sessions by transport, quota counte
     assert.equal(checkpoint.status, 'verified', JSON.stringify(checkpoint));
     assert.ok(checkpoint.treeSize > seq);
     assert.ok(checkpoint.index >= 1);
+
+    // An attacker edits the record on disk (same length, still valid JSON): the hash link and the
+    // checkpoint's inclusion proof fail, each reported on its own.
+    const segment = String(answer.body['segment']);
+    const lines = readFileSync(segment, 'utf8').split('\n');
+    const index = Number(answer.body['line']) - 1;
+    assert.ok(lines[index]?.includes('"message":"badge"'));
+    lines[index] = (lines[index] as string).replace('"message":"badge"', '"message":"BADGE"');
+    writeFileSync(segment, lines.join('\n'));
+    const tampered = await api(admin, `audit/records/${seq}`, VIEWER);
+    assert.equal((tampered.body['verification'] as { hashValid: boolean }).hashValid, false);
+    assert.match(String((tampered.body['verification'] as { problem: string }).problem), /changed after it was written/);
+    assert.equal((tampered.body['checkpoint'] as { status: string }).status, 'failed');
   });
 });
