@@ -6,5 +6,6 @@ export { AdminApi, API_PREFIX } from './api/router.js';
 export { AuditFeed } from './api/feed.js';
 export { HealthTracker } from './api/health.js';
 export type { AdminSources } from './api/sources.js';
+export type { LogKeyAccess } from './api/audit-query.js';
 export { ConsoleAssets, CONSOLE_PATH } from './console/assets.js';
 export { UpstreamReadiness, type StartStatus } from './readiness.js';

@@ -2,7 +2,7 @@
 // feed, health tracker, sessions, quarantines, approvals, policy, review store, admissions) are
 // gathered here, so src/admin depends on interfaces only.
 import type { JsonValue } from '../audit/index.js';
-import { AdminApi, API_PREFIX, AuditFeed, ConsoleAssets, HealthTracker, type AdminListenerConfig, type AdminRoute, type AdminSources } from '../admin/index.js';
+import { AdminApi, API_PREFIX, AuditFeed, ConsoleAssets, HealthTracker, type AdminListenerConfig, type AdminRoute, type AdminSources, type LogKeyAccess } from '../admin/index.js';
 import type { ApprovalQueue } from '../approval/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { Gateway } from '../gateway/index.js';
@@ -21,6 +21,8 @@ export interface ConsoleInputs {
   loaded: LoadedConfig;
   config: AdminListenerConfig;
   auditDir: string;
+  /** The running log: it checks seals and checkpoint signatures for the record badge. */
+  auditKeys?: LogKeyAccess;
   policy: PolicyStore | undefined;
   approvals: ApprovalQueue | undefined;
   limits: Limits | undefined;
@@ -58,6 +60,7 @@ function sources(inputs: ConsoleInputs, feed: AuditFeed, health: HealthTracker):
   const quarantines = inputs.quarantines ?? FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, loaded.config.stateDir), loaded.config.integrity.quarantineDir ?? trustConfigDefaults.quarantineDir));
   return {
     auditDir: inputs.auditDir,
+    ...(inputs.auditKeys === undefined ? {} : { auditKeys: inputs.auditKeys }),
     feed,
     health,
     policy: inputs.policy,
@@ -77,11 +80,12 @@ function sources(inputs: ConsoleInputs, feed: AuditFeed, health: HealthTracker):
           minCertificationLevel: server.minCertificationLevel ?? 0,
         };
       }),
-    sessions: () => gateway.http?.sessionSummaries() ?? [],
-    quotas: () => {
+    sessions: () => gateway.sessionSummaries(),
+    quotas: async () => {
       const quotas = loaded.config.quotas;
       const inFlight = Object.fromEntries(Object.keys(loaded.config.servers).map((server) => [server, limits?.concurrency.inFlight('server', server) ?? 0]));
-      return { enabled: quotas.enabled, rules: JSON.parse(JSON.stringify({ rates: quotas.rates, cpuBudgets: quotas.cpuBudgets, breakers: quotas.breakers, concurrency: quotas.concurrency, chain: quotas.chain })) as JsonValue, inFlightPerServer: inFlight };
+      const rules = JSON.parse(JSON.stringify({ rates: quotas.rates, cpuBudgets: quotas.cpuBudgets, breakers: quotas.breakers, concurrency: quotas.concurrency, chain: quotas.chain })) as JsonValue;
+      return { enabled: quotas.enabled, store: await storeState(limits), rules, inFlightPerServer: inFlight };
     },
     withheld: (limit) =>
       review
@@ -96,3 +100,17 @@ function sources(inputs: ConsoleInputs, feed: AuditFeed, health: HealthTracker):
   };
 }
 
+/** How many counters the quota view reads from the store at most. */
+const QUOTA_COUNTERS_SHOWN = 500;
+
+/** The counters as the limit store (memory or Redis) holds them now; a store that does not answer says so. */
+async function storeState(limits: Limits | undefined): Promise<{ [key: string]: JsonValue }> {
+  if (limits === undefined) return { kind: 'none', counters: [] };
+  try {
+    const { counters, truncated } = await limits.store.snapshot(QUOTA_COUNTERS_SHOWN);
+    counters.sort((a, b) => a.key.localeCompare(b.key));
+    return { kind: limits.store.kind, reachable: true, truncated, counters: counters.map((counter) => ({ ...counter })) };
+  } catch (error) {
+    return { kind: limits.store.kind, reachable: false, error: error instanceof Error ? error.message : String(error), counters: [] };
+  }
+}

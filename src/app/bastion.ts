@@ -21,6 +21,7 @@ import { createTracing, type Tracing } from '../observability/tracing/index.js';
 import { resolveMap } from '../config/index.js';
 import { serverStartState } from '../gateway/upstream/start-state.js';
 import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
+import { openApprovalJournal, recordApprovalEvents } from './approvals.js';
 import { adminConsole } from './admin-console.js';
 import { openCluster, type Cluster } from '../cluster/index.js';
 import { ConfigReloader, type ReloadOutcome } from './reload.js';
@@ -90,7 +91,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
     const upstreamReadiness = new UpstreamReadiness(() => Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
-    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger), operatorConsole?.health.observe.bind(operatorConsole.health));
+    const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger, operatorConsole?.feed.publishEvent.bind(operatorConsole.feed)), operatorConsole?.health.observe.bind(operatorConsole.health));
     reportCuration(servers, (server) => admissions.admitted.get(server)?.lockEntry, record, logger);
     const tracing = config.observability.tracing.enabled ? await openTracing(options) : undefined;
     const policy = openPolicy(options, record);
@@ -100,8 +101,12 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(operatorConsole === undefined ? audit : operatorConsole.feed.tee(audit), auditConfig.capture)];
     const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: () => Object.keys(servers) })];
     // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
-    const approvals = policy === undefined ? undefined : new ApprovalQueue();
-    if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));
+    const journal = policy === undefined ? undefined : await openApprovalJournal(loaded, stateDir, audit);
+    const approvals = policy === undefined ? undefined : new ApprovalQueue({ maxPending: config.approval.maxPending, ...(journal === undefined ? {} : { journal }) });
+    if (policy !== undefined && approvals !== undefined) {
+      afterRouting.push(createApprovalGuard(policy, approvals, { elicitation: config.approval.channels.includes('elicitation') }));
+      recordApprovalEvents(approvals, record);
+    }
     const sandboxes = new SandboxRegistry();
     // Each process's sandbox binds only the grants of whom it serves, read from the policy in force at its start.
     const views = sandboxViews(config, () => policy?.current);
@@ -151,7 +156,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       reload: (why = 'requested') => reloader?.reload(why) ?? Promise.resolve({ status: 'refused', problems: ['the gateway runs the embedded demo config: there is no config file to reload (SIGHUP still reloads the policy)'] }),
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
+        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, auditKeys: audit, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
         admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger, routes });
         return admin.listen();
       },
@@ -163,6 +168,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await limits?.close().catch(() => undefined);
         await cluster?.close();
         await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'trace export did not finish at shutdown'));
+        journal?.close();
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
         // After the stop record and the last checkpoint, so that the sinks get them too.

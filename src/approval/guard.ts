@@ -4,7 +4,16 @@
 // end it with a denial (fail closed). The outcome goes into the call's audit record.
 import { ErrorCode, failure, type CallContext, type Guard, type Next, type Outcome } from '../pipeline/index.js';
 import type { PolicyStore } from '../policy/index.js';
-import type { ApprovalOutcome, ApprovalQueue } from './queue.js';
+import { approvalElicitation, userAllowed } from './elicitation.js';
+import { ApprovalNotPendingError, type ApprovalOutcome, type ApprovalQueue, type PendingApproval } from './queue.js';
+
+export interface ApprovalGuardOptions {
+  /** Also ask the client's user (approval.channels has elicitation), when the client can be asked. */
+  elicitation: boolean;
+}
+
+/** Who decided through elicitation, in the audit record's approval_by. */
+export const ELICITATION_DECIDER = 'user@elicitation';
 
 export const APPROVAL_GUARD_NAME = 'approval';
 
@@ -14,24 +23,29 @@ const REASONS: Record<Exclude<ApprovalOutcome['verdict'], 'allowed'>, { reason: 
   withdrawn: { reason: 'approval_withdrawn', message: 'the call was cancelled while it waited for approval' },
 };
 
-export function createApprovalGuard(policy: PolicyStore, queue: ApprovalQueue): Guard {
+export function createApprovalGuard(policy: PolicyStore, queue: ApprovalQueue, options: ApprovalGuardOptions = { elicitation: false }): Guard {
   return {
     name: APPROVAL_GUARD_NAME,
-    handle: (ctx, next) => hold(ctx, next, policy, queue),
+    handle: (ctx, next) => hold(ctx, next, policy, queue, options),
   };
 }
 
-async function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: ApprovalQueue): Promise<Outcome> {
+async function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: ApprovalQueue, options: ApprovalGuardOptions): Promise<Outcome> {
   const server = ctx.target?.server;
   const tool = ctx.target?.name;
   const agent = ctx.identity?.agentId;
   if (ctx.method !== 'tools/call' || server === undefined || tool === undefined || agent === undefined) return next(ctx);
   const requirement = policy.current.approvalFor(agent, server, tool);
   if (requirement === undefined) return next(ctx);
+  const askUser = options.elicitation ? ctx.session.askUser : undefined;
+  // The elicitation races the operators: the first decision wins, and the other is withdrawn.
+  const withdraw = new AbortController();
   const outcome = await queue.request(
-    { agent, server, tool, arguments: ctx.params?.['arguments'], sessionId: ctx.session.sessionId, timeoutSeconds: requirement.timeoutSeconds, grant: requirement.grant, source: requirement.source },
+    { agent, server, tool, ...(ctx.target?.calledAs === undefined ? {} : { calledAs: ctx.target.calledAs }), arguments: ctx.params?.['arguments'], sessionId: ctx.session.sessionId, timeoutSeconds: requirement.timeoutSeconds, grant: requirement.grant, source: requirement.source },
     ctx.signal,
+    askUser === undefined ? undefined : (approval) => void askThroughElicitation(approval, askUser, queue, withdraw.signal).catch(() => undefined),
   );
+  withdraw.abort();
   ctx.audit.approval = { id: outcome.id, verdict: outcome.verdict, via: outcome.via, waitedMs: outcome.waitedMs, ...(outcome.by === undefined ? {} : { by: outcome.by }) };
   if (outcome.verdict === 'allowed') return next(ctx);
   const { reason, message } = REASONS[outcome.verdict];
@@ -39,4 +53,19 @@ async function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: Ap
   ctx.audit.reason = reason;
   ctx.audit.deniedBy = APPROVAL_GUARD_NAME;
   return failure(ErrorCode.Forbidden, `${message} (approval ${outcome.id}, grant ${requirement.grant} at ${requirement.source})`, { reason, approval: outcome.id });
+}
+
+/** Sends the elicitation and turns its answer into a decision: accept with approve=true allows; decline, cancel, an error or no stream deny. */
+async function askThroughElicitation(approval: PendingApproval, askUser: NonNullable<CallContext['session']['askUser']>, queue: ApprovalQueue, withdrawn: AbortSignal): Promise<void> {
+  let allow = false;
+  try {
+    allow = userAllowed(await askUser(approvalElicitation(approval), withdrawn));
+  } catch {
+    if (withdrawn.aborted) return; // an operator, the deadline or the client ended the wait first
+  }
+  try {
+    queue.decide(approval.id, allow, ELICITATION_DECIDER, 'elicitation');
+  } catch (error) {
+    if (!(error instanceof ApprovalNotPendingError)) throw error;
+  }
 }

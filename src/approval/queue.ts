@@ -1,11 +1,13 @@
 // Calls waiting for a human: the approval guard parks a call here until an approver decides
 // (admin API, console, `bastion approve`, or the client's user through elicitation), the deadline
-// passes (denied: fail closed) or the client goes away (withdrawn). Nothing here is persisted: a
-// restart loses pending calls, and their clients lose their connections with it.
+// passes (denied: fail closed) or the client goes away (withdrawn). The waits themselves live in
+// memory; with a journal (journal.ts) each one is on disk before approvers see it, so a gateway
+// that dies leaves a trace its next start turns into an `approval.interrupted` audit event.
 import { randomBytes } from 'node:crypto';
 import { createRedactor } from '../audit/redact.js';
 import type { JsonValue } from '../audit/schema.js';
 import type { CancelSignal } from '../pipeline/index.js';
+import type { ApprovalJournal } from './journal.js';
 
 /** How a wait ended. */
 export type ApprovalVerdict = 'allowed' | 'denied' | 'expired' | 'withdrawn';
@@ -19,6 +21,8 @@ export interface PendingApproval {
   agent: string;
   server: string;
   tool: string;
+  /** The tool's name as the agent called it, when curation renamed it. */
+  calledAs?: string;
   /** The call's arguments, redacted (the approver sees what the call would do, not the secrets in it). */
   arguments: JsonValue;
   sessionId: string;
@@ -42,6 +46,7 @@ export interface ApprovalRequest {
   agent: string;
   server: string;
   tool: string;
+  calledAs?: string;
   arguments: unknown;
   sessionId: string;
   timeoutSeconds: number;
@@ -66,8 +71,14 @@ export class ApprovalQueue {
   private readonly waiting = new Map<string, Waiting>();
   private readonly listeners = new Set<ApprovalListener>();
 
-  /** `maxPending` bounds what agents can park; a call beyond it is denied at once (fail closed). */
-  constructor(private readonly maxPending = 1000) {}
+  private readonly maxPending: number;
+  private readonly journal: ApprovalJournal | undefined;
+
+  /** `maxPending` bounds what agents can park; a call beyond it, or one the journal cannot record, is denied at once (fail closed). */
+  constructor(options: { maxPending?: number; journal?: ApprovalJournal } = {}) {
+    this.maxPending = options.maxPending ?? 1000;
+    this.journal = options.journal;
+  }
 
   get size(): number {
     return this.waiting.size;
@@ -76,8 +87,9 @@ export class ApprovalQueue {
   /**
    * Parks a call until it is decided. Resolves (never rejects) with the verdict: `expired` at the
    * deadline, `withdrawn` when `signal` aborts (the client cancelled or closed its session).
+   * `onPending` learns the wait's id once approvers can decide it (the elicitation channel races them).
    */
-  request(input: ApprovalRequest, signal: CancelSignal): Promise<ApprovalOutcome> {
+  request(input: ApprovalRequest, signal: CancelSignal, onPending?: (approval: PendingApproval) => void): Promise<ApprovalOutcome> {
     const id = `a-${randomBytes(8).toString('hex')}`;
     if (signal.aborted) return Promise.resolve({ id, verdict: 'withdrawn', via: 'client', waitedMs: 0 });
     if (this.waiting.size >= this.maxPending) return Promise.resolve({ id, verdict: 'denied', via: 'deadline', waitedMs: 0, by: `queue full (${this.maxPending} calls waiting)` });
@@ -87,6 +99,7 @@ export class ApprovalQueue {
       agent: input.agent,
       server: input.server,
       tool: input.tool,
+      ...(input.calledAs === undefined ? {} : { calledAs: input.calledAs }),
       arguments: createRedactor().json(input.arguments ?? {}),
       sessionId: input.sessionId,
       requestedAt: new Date(now).toISOString(),
@@ -94,6 +107,11 @@ export class ApprovalQueue {
       grant: input.grant,
       source: input.source,
     };
+    try {
+      this.journal?.pending(approval);
+    } catch (error) {
+      return Promise.resolve({ id, verdict: 'denied', via: 'deadline', waitedMs: 0, by: `approval journal not writable (${error instanceof Error ? error.message : String(error)})` });
+    }
     const startedAt = performance.now();
     return new Promise<ApprovalOutcome>((resolve) => {
       const onAbort = (): void => finish('withdrawn', 'client');
@@ -102,6 +120,7 @@ export class ApprovalQueue {
         if (!this.waiting.delete(id)) return;
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        this.journalEnd(id, verdict);
         const outcome: ApprovalOutcome = { id, verdict, via, waitedMs: Math.round(performance.now() - startedAt), ...(by === undefined ? {} : { by }) };
         this.emit({ type: 'decided', approval, outcome });
         resolve(outcome);
@@ -109,7 +128,18 @@ export class ApprovalQueue {
       this.waiting.set(id, { approval, startedAt, finish });
       signal.addEventListener('abort', onAbort, { once: true });
       this.emit({ type: 'pending', approval });
+      onPending?.(approval);
     });
+  }
+
+  /** The end of a wait in the journal; emptied when nothing waits. A failed write only means a later start reports the call as interrupted. */
+  private journalEnd(id: string, verdict: ApprovalVerdict): void {
+    try {
+      if (this.waiting.size === 0) this.journal?.forget();
+      else this.journal?.ended(id, verdict);
+    } catch {
+      // Reported at the next start as interrupted: an extra denial record, never a lost one.
+    }
   }
 
   list(): PendingApproval[] {

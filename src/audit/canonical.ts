@@ -217,6 +217,7 @@ function orderedRecord(source: AuditFields, ts: string, seq: number, prev: strin
     timed_out: lineValue(source.timed_out),
     token_fingerprint: lineValue(source.token_fingerprint),
     tool: lineValue(source.tool),
+    tool_called_as: lineValue(source.tool_called_as),
     tools_invoked: lineValue(source.tools_invoked),
     trace_id: lineValue(source.trace_id),
     transport: lineValue(source.transport),

@@ -1,18 +1,18 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { constants as fsConstants, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
 import { SegmentAttributes } from './append-only.js';
-import { encodeLine, sha256Hex } from './canonical.js';
+import { chainMembers, encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
-import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner } from './keys.js';
+import { loadOrCreateSigningKey, publicKeyPem, type NoteSigner, type NoteVerifier } from './keys.js';
 import { CHECKPOINTS_DIR, METADATA_FILE, PUBLIC_KEY_FILE, QUARANTINE_DIR, SEGMENTS_DIR, checkpointName, listCheckpoints, listSegments, segmentName, type LogMetadata } from './layout.js';
 import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog, type ScanProblem } from './scan.js';
 import { AUDIT_SCHEMA, AuditEvent, LEGACY_AUDIT_SCHEMA, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
-import { SealTracker, deriveLogKeys, keyedDigest, loadOrCreateLogSecret, sealMac, type LogKeys } from './seal.js';
+import { SealTracker, deriveLogKeys, keyedDigest, loadOrCreateLogSecret, sealMac, sealOf, type LogKeys } from './seal.js';
 import { archiveLegacyLog, checkCheckpointIndices, cutUnsealedTail, moveAside, type TailCut } from './tail.js';
 import { compareWithWitness, notesInDirectory, supersedeMirror } from './witness.js';
 
@@ -344,6 +344,23 @@ export class AuditLog {
    */
   digestText(canonicalJson: string): string {
     return keyedDigest(this.keys.digest, canonicalJson);
+  }
+
+  /**
+   * Whether a seal record line carries this log's MAC (the console's record badge; the writer's
+   * open-time scan checks the same). Only the gateway holds the key, so only it can answer.
+   */
+  sealVerifies(line: Buffer, seq: number): boolean {
+    const seal = sealOf(line);
+    const members = chainMembers(line);
+    if (seal === undefined || typeof members === 'string') return false;
+    const expected = sealMac(this.keys.seal, this.metadata.logId, seq, members.prev, seal.checkpoint);
+    return seal.mac.length === expected.length && timingSafeEqual(Buffer.from(seal.mac, 'latin1'), Buffer.from(expected, 'latin1'));
+  }
+
+  /** The public side of the checkpoint key, to check checkpoint signatures. */
+  get checkpointVerifier(): NoteVerifier {
+    return this.signer;
   }
 
   private enqueueRecord(fields: AuditFields): RecordEntry {

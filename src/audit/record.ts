@@ -50,6 +50,7 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     // Clipped before redaction: a client-chosen name is evidence, but not 1 MB of it per record.
     tool: requestedName === undefined ? undefined : redactor.text(clip(requestedName, 512)),
     tools_invoked: ctx.method === 'tools/call' ? toolsInvoked(ctx, redactor) : undefined,
+    tool_called_as: target?.calledAs === undefined ? undefined : redactor.text(clip(target.calledAs, 512)),
     decision,
     reason: reason === undefined ? undefined : clip(redactor.text(reason), 512),
     denied_by: ctx.audit.deniedBy,

@@ -93,6 +93,8 @@ export interface AuditFields {
   approval_by?: string;
   approval_via?: string;
   approval_wait_ms?: number;
+  /** The tool's name as the agent called it, when curation renamed it (`tool` is the upstream's own name). */
+  tool_called_as?: string;
   /** The replica that wrote the record (cluster.replicaId), when Bastion runs as several replicas. */
   replica?: string;
   input?: JsonValue;
@@ -148,6 +150,7 @@ const fieldKinds: Record<keyof AuditFields, FieldKind> = {
   approval_by: 'string',
   approval_via: 'string',
   approval_wait_ms: 'number',
+  tool_called_as: 'string',
   replica: 'string',
   input: 'json',
   output: 'json',

@@ -1,4 +1,5 @@
 import { adminListenerSchema } from '../admin/config.js';
+import { approvalConfigSchema } from '../approval/config.js';
 import { tracingSchema } from '../observability/tracing/config.js';
 import { auditConfigSchema } from '../audit/config.js';
 import { serverTrustSchemaProperties, trustConfigSchema } from '../integrity/trust.js';
@@ -281,6 +282,7 @@ export const configSchema = {
     cluster: clusterConfigSchema,
     integrity: { ...trustConfigSchema, default: {} },
     quotas: quotasConfigSchema,
+    approval: approvalConfigSchema,
     sandbox: { ...sandboxConfigSchema, default: {} },
     scan: {
       ...scanConfigSchema,

@@ -1,4 +1,5 @@
 import type { AdminListenerConfig } from '../admin/config.js';
+import type { ApprovalConfig } from '../approval/config.js';
 import type { DeepPartial, AuditConfig } from '../audit/config.js';
 import type { QuotasConfig } from '../limits/config.js';
 import type { ClusterConfig } from '../cluster/config.js';
@@ -227,6 +228,8 @@ export interface BastionConfig {
   integrity: TrustConfig;
   /** Rate limits, CPU budgets, concurrency, chain length and circuit breakers (docs/limits.md). */
   quotas: QuotasConfig;
+  /** Where calls that need a human are asked about (docs/admin-api.md). */
+  approval: ApprovalConfig;
   /** Replicas behind a load balancer sharing a Redis (docs/replicas.md); absent: one gateway. */
   cluster?: ClusterConfig;
   /** How stdio servers are confined (docs/sandbox.md). */

@@ -10,7 +10,7 @@ import { StdioListener } from './downstream/stdio.js';
 import { poolsFor, type UpstreamPools } from './pool/registry.js';
 import { reconfigureServers, type ServerTableResult, type ServerTableUpdate } from './reconfigure.js';
 import type { ServerRequestPolicy } from './server-requests.js';
-import type { GatewayEventSink, GatewayRuntime, RequestStateSealing } from './session.js';
+import type { GatewayEventSink, GatewayRuntime, RequestStateSealing, SessionSummary } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
 import { UpstreamCredentials } from '../credentials/index.js';
 import { curationFromConfig, type CurationSource } from '../curation/index.js';
@@ -118,6 +118,11 @@ export class Gateway {
    * grants give is drained (its calls in flight finish) and restarted with the new view.
    * Resolves with how many were restarted.
    */
+  /** Every downstream session and stateless context, labelled by transport and kind (the admin API's sessions list). */
+  sessionSummaries(): SessionSummary[] {
+    return [...(this.http?.sessionSummaries() ?? []), ...(this.stdio?.sessionSummaries() ?? [])];
+  }
+
   policyChanged(): Promise<number> {
     return poolsFor(this.runtime).refreshViews('the policy changed the sandbox view');
   }

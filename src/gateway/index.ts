@@ -1,6 +1,6 @@
 export { Gateway, buildRuntime } from './gateway.js';
 export type { GatewayOptions } from './gateway.js';
-export type { GatewayRuntime, GatewayEventSink, SessionSink } from './session.js';
+export type { GatewayRuntime, GatewayEventSink, SessionSink, SessionSummary } from './session.js';
 export { GatewaySession } from './session.js';
 export type { ListFilter, ListKind, Definition, DefinitionInspector, DefinitionView, InspectedDefinitions } from './catalog.js';
 export type { ServerRequestPolicy } from './server-requests.js';

@@ -37,6 +37,8 @@ interface PendingServerRequest {
 export class ServerRequestBroker {
   private nextId = 1;
   private readonly pending = new Map<string, PendingServerRequest>();
+  /** Requests the gateway itself made of the client (approval by elicitation), by the id the client sees. */
+  private readonly own = new Map<string, (response: JsonRpcResponse | Error) => void>();
 
   constructor(
     private readonly session: GatewaySession,
@@ -92,9 +94,35 @@ export class ServerRequestBroker {
     }
   }
 
+  /**
+   * Sends a request of the gateway's own to the client (never an upstream's text: the caller
+   * writes it), on the stream of the client request `related`. Aborting `signal` withdraws it
+   * with notifications/cancelled.
+   */
+  ask(method: string, params: Record<string, unknown>, related: JsonRpcId, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const id = `bastion-gw-${this.nextId++}`;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        if (!this.own.delete(id)) return;
+        this.session.notifyClient('notifications/cancelled', { requestId: id, reason: 'decided elsewhere' });
+        reject(new Error('withdrawn: decided elsewhere'));
+      };
+      this.own.set(id, (answer) => {
+        signal.removeEventListener('abort', onAbort);
+        if (answer instanceof Error) reject(answer);
+        else if ('error' in answer) reject(new Error(`the client answered with error ${answer.error.code}: ${String(answer.error.message).slice(0, 200)}`));
+        else resolve(typeof answer.result === 'object' && answer.result !== null ? (answer.result as Record<string, unknown>) : {});
+      });
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (!this.sink.send({ jsonrpc: '2.0', id, method, params }, related)) this.settleOwn(id, new Error('the client has no open stream to receive the request'));
+    });
+  }
+
   /** The client's answer to one of the relayed requests. */
   clientResponse(response: JsonRpcResponse): void {
     const key = String(response.id);
+    if (this.settleOwn(key, response)) return;
     const entry = this.settle(key);
     if (entry === undefined) return;
     const connection = this.session.upstreams.get(entry.server)?.current;
@@ -117,6 +145,15 @@ export class ServerRequestBroker {
 
   closeAll(): void {
     for (const key of [...this.pending.keys()]) this.settle(key);
+    for (const key of [...this.own.keys()]) this.settleOwn(key, new Error('the session closed'));
+  }
+
+  private settleOwn(id: string, answer: JsonRpcResponse | Error): boolean {
+    const settle = this.own.get(id);
+    if (settle === undefined) return false;
+    this.own.delete(id);
+    settle(answer);
+    return true;
   }
 
   private expire(downstreamId: string): void {

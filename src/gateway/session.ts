@@ -18,6 +18,21 @@ import { isolationOf, type SessionUpstream } from './pool/types.js';
 import type { UpstreamCredentials } from '../credentials/index.js';
 import type { SpentLedger, StateSealer } from './stateless/sealed-state.js';
 
+/** One downstream session (or stateless context) as the admin API lists it. */
+export interface SessionSummary {
+  sessionId: string;
+  agent: string;
+  /** How the client reached the gateway: stdio, http (Streamable HTTP) or sse (the 2024-11-05 transport). */
+  transport: 'stdio' | 'http' | 'sse';
+  /** A stateful session, or a stateless (2026-07-28) context the gateway keeps per agent. */
+  kind: 'session' | 'stateless';
+  protocolVersion: string | undefined;
+  client: Record<string, unknown>;
+  calls: number;
+  inFlight: number;
+  lastSeen: string;
+}
+
 /** How a session talks back to its client. */
 export interface SessionSink {
   /**
@@ -75,6 +90,8 @@ export interface UpstreamInitialize {
 export interface SessionOptions {
   transport: 'stdio' | 'http' | 'sse';
   sessionId?: string;
+  /** A stateless (2026-07-28) context: its client is asked only through input_required answers, so the gateway sends it no request of its own. */
+  stateless?: boolean;
 }
 
 /** Methods a client may send before initialize (server/discover gets Method Not Found from the router). */
@@ -96,6 +113,9 @@ export class GatewaySession {
   clientInfo: Record<string, unknown> = {};
   /** The identity that initialized the session; later requests must come from the same one. */
   owner: Identity | undefined;
+  /** Client requests received, and when the last one came (the admin API's sessions list). */
+  requestCount = 0;
+  lastRequestAt = Date.now();
   private readonly inFlight = new Map<JsonRpcId, CallCancellation>();
   private readonly handler: Next;
   private readonly router: Router;
@@ -318,6 +338,18 @@ export class GatewaySession {
   }
 
   /** The client request a server-initiated message most likely belongs to (the newest call to that server). */
+  /** This session as the admin API lists it. */
+  summary(kind: 'session' | 'stateless', agent: string | undefined, calls = this.requestCount, lastSeen = this.lastRequestAt): SessionSummary {
+    return { sessionId: this.sessionId, agent: agent ?? this.owner?.agentId ?? 'unknown', transport: this.options.transport, kind, protocolVersion: this.protocolVersion, client: this.clientInfo, calls, inFlight: this.inFlightCount, lastSeen: new Date(lastSeen).toISOString() };
+  }
+
+  /** What a call's guards know of this session; `askUser` when the client takes form elicitations. */
+  private sessionInfo(requestId: JsonRpcId): CallContext['session'] {
+    const info: CallContext['session'] = { sessionId: this.sessionId, transport: this.options.transport, protocolVersion: this.protocolVersion };
+    if (this.options.stateless !== true && acceptsFormElicitation(this.clientCapabilities['elicitation'])) info.askUser = (params, signal) => this.broker.ask('elicitation/create', params, requestId, signal);
+    return info;
+  }
+
   relatedRequestFor(server: string): JsonRpcId | undefined {
     const calls = this.activeCalls.get(server);
     return calls === undefined ? undefined : calls[calls.length - 1];
@@ -396,13 +428,15 @@ export class GatewaySession {
       return;
     }
     if (method === 'initialize' && !this.initialized) this.owner = identity;
+    this.requestCount += 1;
+    this.lastRequestAt = Date.now();
     const cancellation = new CallCancellation();
     this.inFlight.set(id, cancellation);
     const ctx = new CallContext({
       requestId: id,
       method,
       params: message.params,
-      session: { sessionId: this.sessionId, transport: this.options.transport, protocolVersion: this.protocolVersion },
+      session: this.sessionInfo(id),
       identity,
       requestBytes: bytes,
       limits: this.limitsFor(undefined, undefined),
@@ -448,4 +482,11 @@ export class GatewaySession {
         this.runtime.logger.debug({ method: message.method }, 'client notification ignored');
     }
   }
+}
+
+/** MCP 2025-11-25: `elicitation: {}` (older clients) or one with `form` takes form requests; `{ url: {} }` alone does not. */
+function acceptsFormElicitation(capability: unknown): boolean {
+  if (typeof capability !== 'object' || capability === null) return false;
+  const modes = Object.keys(capability);
+  return modes.length === 0 || modes.includes('form');
 }

@@ -63,7 +63,7 @@ export async function resolveTarget(session: TargetResolution, ctx: CallContext,
     }
     if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
     ctx.tool = found.tool;
-    ctx.target = { server: parsed.server, name: found.upstreamName };
+    ctx.target = { server: parsed.server, name: found.upstreamName, ...(found.upstreamName === parsed.name ? {} : { calledAs: parsed.name }) };
   }
   return next(ctx);
 }

@@ -20,6 +20,12 @@ export interface SessionInfo {
   sessionId: string;
   transport: 'stdio' | 'http' | 'sse';
   protocolVersion: string | undefined;
+  /**
+   * Asks the client's user through a form-mode `elicitation/create` the gateway itself sends;
+   * present only when the client declared that capability on a stateful session. Resolves with
+   * the client's result, rejects on an error answer, no stream to send it on, or `signal`.
+   */
+  askUser?: (params: Record<string, unknown>, signal: AbortSignal) => Promise<Record<string, unknown>>;
 }
 
 /** Per-call limits; config can widen them per server and tool. Guards narrow them by assigning a new object: the one set by the gateway is shared and frozen. */
@@ -34,6 +40,8 @@ export interface CallTarget {
   server: string;
   /** The tool, prompt or resource URI as the upstream knows it (namespace stripped). */
   name?: string;
+  /** The tool's name as the client called it, when curation renamed it (namespace stripped). */
+  calledAs?: string;
 }
 
 /** What the audit record needs; filled in as the request moves through the chain. */

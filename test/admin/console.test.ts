@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callError, firstText, httpClient, type RunningGateway } from '../helpers/gateway.js';
-import { ALICE, APPROVER, BOB, VIEWER, startConsoleGateway } from './api/helpers.js';
+import { ALICE, APPROVER, BOB, VIEWER, api, startConsoleGateway } from './api/helpers.js';
 
 // The fixture's text, written out: importing the fixture module would start its server on this process's stdin.
 const SCRIPT_DESCRIPTION = 'Weather.</pre></div><script>window.__bastionPwned = 1; document.title = "pwned"</script><img src="x" onerror="window.__bastionPwned = 2">';
@@ -33,6 +33,14 @@ async function loginAs(browser: Browser, admin: string, token: string): Promise<
   return { page, errors };
 }
 
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
 const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 describe('the operator console', () => {
@@ -47,7 +55,13 @@ describe('the operator console', () => {
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    ({ running, admin, cleanup } = await startConsoleGateway({ rugpullAfter: 1, descriptionScript: true }));
+    ({ running, admin, cleanup } = await startConsoleGateway({
+      rugpullAfter: 1,
+      descriptionScript: true,
+      // Curation shows `add` as `sum`; checkpoints come often so a record's badge can show one.
+      renameAdd: 'sum',
+      extraYaml: ['audit: { checkpoint: { everyRecords: 5, everySeconds: 1 } }', 'quotas:', '  rates:', '    - { name: per-agent, scope: agent, points: 1000, durationMs: 60000 }'],
+    }));
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
     alice = await httpClient(running.url, ALICE);
     bob = await httpClient(running.url, BOB);
@@ -84,9 +98,36 @@ describe('the operator console', () => {
     await shot(page, '1-live-feed');
     await row.click();
     await page.waitForSelector('#record:not([hidden])');
-    assert.equal(await page.textContent('#record-badge'), 'verified');
+    assert.equal(await page.textContent('#badge-link'), 'hash link: verified');
+    assert.equal(await page.textContent('#badge-seal'), 'seal: verified');
     assert.match((await page.textContent('#record-chain')) ?? '', /^seq \d+ in .* line \d+; hash [0-9a-f]{64}; prev [0-9a-f]{64} \(= hash of seq \d+\)$/);
+    // A checkpoint covers the record within a second or so (everySeconds: 1); then the badge shows it too.
+    const seq = Number(await row.getAttribute('data-seq'));
+    await until(async () => ((await api(admin, `audit/records/${seq}`, VIEWER)).body['checkpoint'] as { status: string }).status === 'verified', 'a checkpoint covering the record');
+    await page.click('#tabs button[data-view=live]');
+    await page.locator(`#live-rows tr[data-seq="${seq}"]`).click();
+    await page.waitForSelector('#badge-checkpoint[data-status="verified"]');
+    assert.equal(await page.textContent('#badge-checkpoint'), 'checkpoint: verified');
+    assert.match((await page.textContent('#record-proof')) ?? '', /^sealed by seq \d+; in checkpoint #\d+ of \d+ records/);
     await shot(page, '2-record');
+  });
+
+  test('the live feed carries events (a session opening), and the filter narrows it to one category', async () => {
+    const { page } = approver;
+    await page.click('#tabs button[data-view=live]');
+    const carol = await httpClient(running.url, ALICE);
+    try {
+      const row = await page.waitForSelector('#live-rows tr[data-event="session.created"]', { timeout: LIVE_WITHIN_MS });
+      assert.match((await row.textContent()) ?? '', /alicesession\.created/);
+      await page.selectOption('#live-filter', 'sessions');
+      await page.waitForSelector('#live-rows tr[data-event="session.created"]');
+      assert.equal(await page.locator('#live-rows tr[data-kind="request"]').count(), 0, 'no call under the sessions filter');
+      await shot(page, '1b-live-events');
+      await page.selectOption('#live-filter', '');
+      await page.waitForSelector('#live-rows tr[data-kind="request"]');
+    } finally {
+      await carol.close();
+    }
   });
 
   test('denials show why: the denying guard, the reason, and the policy rules with file and line', async () => {
@@ -128,14 +169,16 @@ describe('the operator console', () => {
   test('a call that needs approval waits; the approver clicks Allow; the client gets its result', async () => {
     const { page } = approver;
     await page.click('#tabs button[data-view=approvals]');
-    const call = alice.callTool({ name: 'rugpull.add', arguments: { a: 2, b: 3 } });
-    const card = await page.waitForSelector('#approval-list .approval:has(h3:text-is("alice → rugpull.add"))');
+    const call = alice.callTool({ name: 'rugpull.sum', arguments: { a: 2, b: 3 } });
+    const card = await page.waitForSelector('#approval-list .approval:has(h3:text-is("alice → rugpull.sum"))');
     assert.match((await card.textContent()) ?? '', /"a": 2/);
+    assert.match((await card.textContent()) ?? '', /curated name; the server calls it add/);
     assert.equal(await page.textContent('#approval-count'), '1');
     await shot(page, '5-approvals');
-    await page.locator('#approval-list .approval:has(h3:text-is("alice → rugpull.add")) button.approve').click();
+    await page.locator('#approval-list .approval:has(h3:text-is("alice → rugpull.sum")) button.approve').click();
     assert.equal(firstText(await call), '5');
-    const row = await page.waitForSelector('#live-rows tr[data-tool="rugpull.add"]', { timeout: LIVE_WITHIN_MS, state: 'attached' });
+    const row = await page.waitForSelector('#live-rows tr[data-tool="rugpull.sum"]', { timeout: LIVE_WITHIN_MS, state: 'attached' });
+    assert.match((await row.textContent()) ?? '', /rugpull\.sum \(upstream: add\)/);
     assert.match((await row.textContent()) ?? '', /allowed by abe/);
     assert.equal(await page.textContent('#approval-count'), '');
   });
@@ -143,7 +186,7 @@ describe('the operator console', () => {
   test('a viewer sees pending calls and quarantines read-only; the API refuses the action even if the page is bypassed', async () => {
     const { page } = viewer;
     await page.click('#tabs button[data-view=approvals]');
-    const call = alice.callTool({ name: 'rugpull.add', arguments: { a: 1, b: 1 } }).then(() => 'allowed', (error: Error) => error.message);
+    const call = alice.callTool({ name: 'rugpull.sum', arguments: { a: 1, b: 1 } }).then(() => 'allowed', (error: Error) => error.message);
     const card = await page.waitForSelector('#approval-list .approval');
     assert.equal(await card.$eval('button.approve', (button) => (button as HTMLButtonElement).disabled), true);
     assert.equal(await card.$eval('button.reject', (button) => (button as HTMLButtonElement).disabled), true);
@@ -160,12 +203,25 @@ describe('the operator console', () => {
     assert.match(await call, /an approver denied this call/);
   });
 
+  test('sessions are listed with their transport and kind', async () => {
+    const { page } = viewer;
+    await page.click('#tabs button[data-view=sessions]');
+    const row = await page.waitForSelector('#session-rows tr[data-transport="http"][data-kind="session"]');
+    assert.match((await row.textContent()) ?? '', /alicehttpsession2025-11-25bastion-test 1\.0\.0/);
+    assert.match((await page.textContent('#agent-rows tr[data-agent="alice"]')) ?? '', /^alice\d+yes$/);
+    await shot(page, '9-sessions');
+  });
+
   test('upstream health, breakers, quotas and scanner findings have their views', async () => {
     const { page } = viewer;
     await page.click('#tabs button[data-view=upstreams]');
     const row = await page.waitForSelector('#upstream-rows tr[data-server="rugpull"]');
     assert.match((await row.textContent()) ?? '', /rugpullstdioadmitted \(unsigned\)up/);
     assert.match((await page.textContent('#quota-text')) ?? '', /"enabled": true/);
+    // The counter as the store holds it: alice's bucket, spent by the calls above.
+    const counter = await page.waitForSelector('#quota-rows tr[data-key="rate:per-agent:a:alice"]');
+    assert.match((await counter.textContent()) ?? '', /^rate:per-agent:a:alicetokenBucket9\d\d(\.\d\d)?\d+\.\d$/);
+    assert.equal(await page.textContent('#quota-store'), 'held by the memory store');
     await shot(page, '7-upstreams');
     await page.click('#tabs button[data-view=findings]');
     const card = await page.waitForSelector('#finding-list .card[data-server="rugpull"]');

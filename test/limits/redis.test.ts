@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { RedisStore, StoreUnavailableError } from '../../src/limits/index.js';
+import { MemoryStore, RedisStore, StoreUnavailableError } from '../../src/limits/index.js';
 import { ErrorCode } from '../../src/pipeline/index.js';
 import { BASTION_BIN, OTHER_TOKEN, configYaml, fixture, httpClient, startGateway, stdioServer, tempDir, type RunningGateway, type TempDir } from '../helpers/gateway.js';
 import { auditRecords, call, until } from './helpers.js';
@@ -32,6 +32,32 @@ describe('the Redis store runs the same algorithms atomically on a real redis-se
   after(async () => {
     await store?.close();
     await redis?.kill();
+  });
+
+  test('snapshot: the counters as Redis holds them, by SCAN over this prefix only, the same shape as the memory store', async () => {
+    const foreign = new RedisStore({ url: redis.url, keyPrefix: 'other-gateway:', commandTimeoutMs: 2000 });
+    const memory = new MemoryStore();
+    try {
+      await foreign.ready(5000);
+      await foreign.add([{ key: 'snap:foreign', amount: 9, windowMs: 60_000 }]);
+      for (const target of [store, memory]) {
+        await target.take([{ key: 'snap:bucket', spec: { algorithm: 'tokenBucket', capacity: 10, points: 10, durationMs: 60_000 } }]);
+        await target.take([{ key: 'snap:bucket', spec: { algorithm: 'tokenBucket', capacity: 10, points: 10, durationMs: 60_000 } }]);
+        await target.take([{ key: 'snap:window', spec: { algorithm: 'slidingWindow', points: 5, durationMs: 60_000 } }]);
+        await target.add([{ key: 'snap:cpu', amount: 250, windowMs: 60_000 }]);
+        const { counters, truncated } = await target.snapshot(500);
+        assert.equal(truncated, false);
+        const mine = Object.fromEntries(counters.filter((counter) => counter.key.startsWith('snap:')).map((counter) => [counter.key, { type: counter.type, value: Math.round(counter.value * 100) / 100 }]));
+        assert.deepEqual(mine, { 'snap:bucket': { type: 'tokenBucket', value: 8 }, 'snap:window': { type: 'slidingWindow', value: 1 }, 'snap:cpu': { type: 'counter', value: 250 } }, target.kind);
+        assert.ok(counters.every((counter) => counter.ttlMs > 0 && counter.ttlMs <= 61_000), JSON.stringify(counters));
+        const limited = await target.snapshot(1);
+        assert.equal(limited.counters.length, 1);
+        assert.equal(limited.truncated, true);
+      }
+    } finally {
+      await foreign.close();
+      await memory.close();
+    }
   });
 
   test('sliding window and token bucket allow exactly N of many concurrent takes', async () => {

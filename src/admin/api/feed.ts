@@ -1,7 +1,8 @@
-// The live side of the audit log for the admin API: every record the gateway appends passes
-// through here on its way to disk (with the seq and hash the log gave it), so the SSE stream
-// shows a call as soon as its record is committed, without reading files back.
-import type { AppendResult, AuditFields, AuditSink } from '../../audit/index.js';
+// The live side of the audit log for the admin API: every call record the gateway appends, and
+// every event it records (sessions, upstreams, quarantines, admin actions, approvals), passes
+// through here once the log committed it (with the seq and hash the log gave it), so the SSE
+// stream shows it at once, without reading files back.
+import type { AppendResult, AuditFields, AuditSink, JsonValue } from '../../audit/index.js';
 
 /** A committed record as the feed shows it: the fields plus its chain position. */
 export type FeedRecord = AuditFields & { seq: number; hash: string; ts: string };
@@ -24,6 +25,11 @@ export class AuditFeed {
     const teed: AuditSink = { append: (fields) => sink.append(fields).then((result) => publish(fields, result)) };
     if (sink.digestText !== undefined) teed.digestText = sink.digestText.bind(sink);
     return teed;
+  }
+
+  /** An event the log committed (src/app/events.ts calls this after each append). */
+  publishEvent(type: string, info: { [key: string]: JsonValue }, result: AppendResult): void {
+    if (result.dropped !== true) this.publish({ kind: 'event', event: type, info, seq: result.seq, hash: result.hash, ts: new Date().toISOString() });
   }
 
   subscribe(listener: FeedListener): () => void {

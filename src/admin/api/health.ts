@@ -74,6 +74,8 @@ export class HealthTracker {
       if (type === 'upstream.restart') upstream.restarts += 1;
       return;
     }
+    // Waits for a human name a server too, but are the approvals view's, not the server's findings.
+    if (type.startsWith('approval.')) return;
     let list = this.events.get(server);
     if (list === undefined) this.events.set(server, (list = []));
     list.push({ ts, event: type, info });

@@ -92,7 +92,7 @@ export class AdminApi {
       case 'upstreams':
         return sendJson(response, 200, { servers: sources.servers(), health: sources.health.upstreamStates(), breakers: sources.health.breakerStates() });
       case 'quotas':
-        return sendJson(response, 200, sources.quotas());
+        return sendJson(response, 200, await sources.quotas());
       case 'quarantines':
         return sendJson(response, 200, { quarantines: sources.quarantines.list().filter((record) => params.get('status') === null || record.status === params.get('status')) });
       case 'approvals':
@@ -104,7 +104,7 @@ export class AdminApi {
     }
     const record = /^audit\/records\/(\d{1,15})$/.exec(path);
     if (record !== null) {
-      const found = recordWithVerification(sources.auditDir, Number(record[1]));
+      const found = recordWithVerification(sources.auditDir, Number(record[1]), sources.auditKeys);
       if (found === undefined) throw new ApiError(404, `no audit record with seq ${record[1]}`);
       return sendJson(response, 200, found);
     }

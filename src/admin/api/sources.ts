@@ -4,12 +4,17 @@ import type { JsonValue } from '../../audit/index.js';
 import type { ApprovalQueue } from '../../approval/index.js';
 import type { QuarantineDecision, QuarantineRecord } from '../../integrity/index.js';
 import type { PolicyStore } from '../../policy/index.js';
+import type { LogKeyAccess } from './audit-query.js';
 import type { AuditFeed } from './feed.js';
 import type { HealthTracker } from './health.js';
 
 export interface SessionSummary {
   sessionId: string;
   agent: string;
+  /** stdio, http (Streamable HTTP) or sse (the 2024-11-05 transport). */
+  transport: string;
+  /** session (stateful) or stateless (a 2026-07-28 context the gateway keeps per agent). */
+  kind: string;
   protocolVersion: string | undefined;
   client: Record<string, unknown>;
   calls: number;
@@ -44,6 +49,8 @@ export interface QuarantineAccess {
 export interface AdminSources {
   /** The audit log's directory, for queries. */
   auditDir: string;
+  /** The log's seal and checkpoint keys, for a record's badge (the running AuditLog). */
+  auditKeys?: LogKeyAccess;
   feed: AuditFeed;
   health: HealthTracker;
   quarantines: QuarantineAccess;
@@ -52,8 +59,8 @@ export interface AdminSources {
   approvals: ApprovalQueue | undefined;
   servers(): ServerSummary[];
   sessions(): SessionSummary[];
-  /** Configured quota rules and what is in flight now. */
-  quotas(): { [key: string]: JsonValue };
+  /** Configured quota rules, the counters as the limit store holds them, and what is in flight now. */
+  quotas(): Promise<{ [key: string]: JsonValue }>;
   /** Outputs the output inspection withheld, newest first. */
   withheld(limit: number): WithheldOutput[];
   /** Writes an audit event for an operator's action (or refused attempt). */

@@ -1,10 +1,12 @@
 // The live audit stream: Server-Sent Events over a response the console (or curl) reads with its
 // bearer token in the Authorization header (fetch with a streaming body; EventSource cannot send
-// headers, and a token in the URL would end up in logs). Filters narrow the stream to an agent,
-// server, decision or method; approvals waiting and decided are sent as their own events.
+// headers, and a token in the URL would end up in logs). It carries call records and the
+// gateway's events (sessions, upstreams, quarantines, admin actions, approvals); filters narrow
+// it to an agent, server, decision, method, category or event name; approvals waiting and
+// decided are also sent as their own SSE events for the approvals view.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApprovalQueue } from '../../approval/index.js';
-import { API_HEADERS, intParam } from './http.js';
+import { API_HEADERS, ApiError, intParam } from './http.js';
 import type { AuditFeed, FeedRecord } from './feed.js';
 
 /** A comment line this often keeps proxies and idle timers from closing a quiet stream. */
@@ -18,7 +20,23 @@ export interface StreamFilter {
   decision?: string;
   method?: string;
   kind?: string;
+  /** Any of these categories (FEED_CATEGORIES). */
+  categories?: FeedCategory[];
+  /** Event names, or prefixes ending in a dot (`upstream.`). */
+  events?: string[];
 }
+
+/** What the feed's categories hold: call records, or events whose name is one of these or starts with a prefix ending in '.'. */
+export const FEED_CATEGORIES = {
+  calls: [],
+  sessions: ['session.', 'client.', 'request.cancelled', 'stateless.'],
+  upstreams: ['upstream.', 'limits.breaker', 'sandbox.', 'server_request'],
+  quarantines: ['quarantine', 'quarantine.', 'definition.', 'server.tools_undeclared'],
+  admin: ['admin.'],
+  approvals: ['approval.'],
+  gateway: ['gateway.', 'config.', 'policy.', 'alert', 'curation.', 'credentials.', 'auth.'],
+} as const satisfies Record<string, readonly string[]>;
+export type FeedCategory = keyof typeof FEED_CATEGORIES;
 
 export function streamFilter(params: URLSearchParams): StreamFilter {
   const filter: StreamFilter = {};
@@ -26,15 +44,48 @@ export function streamFilter(params: URLSearchParams): StreamFilter {
     const value = params.get(key);
     if (value !== null && value !== '') filter[key] = value;
   }
+  const categories = listParam(params, 'category');
+  if (categories !== undefined) {
+    const unknown = categories.filter((category) => !(category in FEED_CATEGORIES));
+    if (unknown.length > 0) throw new ApiError(400, `unknown category ${unknown.join(', ')}: use ${Object.keys(FEED_CATEGORIES).join(', ')}`);
+    filter.categories = categories as FeedCategory[];
+  }
+  const events = listParam(params, 'event');
+  if (events !== undefined) filter.events = events;
   return filter;
 }
 
+function listParam(params: URLSearchParams, key: string): string[] | undefined {
+  const value = params.get(key);
+  if (value === null || value === '') return undefined;
+  return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+}
+
+/** An event's name against names and dot-ended prefixes. */
+function named(event: string, patterns: readonly string[]): boolean {
+  return patterns.some((pattern) => (pattern.endsWith('.') ? event.startsWith(pattern) : event === pattern));
+}
+
+function inCategory(record: FeedRecord, category: FeedCategory): boolean {
+  if (category === 'calls') return record.kind === 'request';
+  return record.kind === 'event' && named(record.event ?? '', FEED_CATEGORIES[category]);
+}
+
+/** The agent or server a record concerns: a call's own fields, or an event's info members. */
+function subjectOf(record: FeedRecord, key: 'agent' | 'server'): unknown {
+  if (key === 'agent') return record.agent_id ?? record.info?.['agent_id'] ?? record.info?.['agent'] ?? record.info?.['operator'];
+  return record.server ?? record.info?.['server'];
+}
+
 export function passes(record: FeedRecord, filter: StreamFilter): boolean {
-  if (filter.agent !== undefined && record.agent_id !== filter.agent) return false;
-  if (filter.server !== undefined && record.server !== filter.server) return false;
-  if (filter.decision !== undefined && record.decision !== filter.decision) return false;
+  if (record.kind === 'event' && record.event === 'audit.seal') return false;
+  if (filter.agent !== undefined && subjectOf(record, 'agent') !== filter.agent) return false;
+  if (filter.server !== undefined && subjectOf(record, 'server') !== filter.server) return false;
+  if (filter.decision !== undefined && (record.decision ?? record.info?.['decision']) !== filter.decision) return false;
   if (filter.method !== undefined && record.method !== filter.method) return false;
   if (filter.kind !== undefined && record.kind !== filter.kind) return false;
+  if (filter.categories !== undefined && !filter.categories.some((category) => inCategory(record, category))) return false;
+  if (filter.events !== undefined && (record.kind !== 'event' || !named(record.event ?? '', filter.events))) return false;
   return true;
 }
 

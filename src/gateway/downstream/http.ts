@@ -6,7 +6,7 @@ import type { ApiTokenConfig, HttpListenerConfig } from '../../config/index.js';
 import { ErrorCode, type Identity, type TransportTraceContext } from '../../pipeline/index.js';
 import { classify, errorResponse, parseError, type JsonRpcId } from '../jsonrpc.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
-import { GatewaySession, type GatewayRuntime } from '../session.js';
+import { GatewaySession, type GatewayRuntime, type SessionSummary } from '../session.js';
 import { HttpSessionSink } from './http-session-sink.js';
 import { ClientOutbox, DEFAULT_OUTBOX_LIMITS } from './client-outbox.js';
 import { largestRequestCap } from '../limits.js';
@@ -130,16 +130,9 @@ export class HttpListener {
   }
 
   /** The open sessions, for the admin API: who owns each, its client, and how busy it is. */
-  sessionSummaries(): { sessionId: string; agent: string; protocolVersion: string | undefined; client: Record<string, unknown>; calls: number; inFlight: number; lastSeen: string }[] {
-    return this.sessions.values().map((entry) => ({
-      sessionId: entry.session.sessionId,
-      agent: entry.owner,
-      protocolVersion: entry.session.protocolVersion,
-      client: entry.session.clientInfo,
-      calls: entry.calls,
-      inFlight: entry.session.inFlightCount,
-      lastSeen: new Date(entry.lastSeen).toISOString(),
-    }));
+  /** Streamable HTTP and legacy SSE sessions, then the stateless contexts. */
+  sessionSummaries(): SessionSummary[] {
+    return [...this.sessions.values().map((entry) => entry.session.summary('session', entry.owner, entry.calls, entry.lastSeen)), ...this.stateless.contextSummaries()];
   }
 
   async close(): Promise<void> {

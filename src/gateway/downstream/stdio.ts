@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ErrorCode, type Identity } from '../../pipeline/index.js';
 import { LineFramer } from '../framing.js';
 import { classify, errorResponse, parseError, type JsonRpcMessage } from '../jsonrpc.js';
-import { GatewaySession, type GatewayRuntime } from '../session.js';
+import { GatewaySession, type GatewayRuntime, type SessionSummary } from '../session.js';
 import { largestRequestCap } from '../limits.js';
 import { parseMessage, serializeMessage } from '../lossless-id.js';
 import { ClientOutbox, DEFAULT_OUTBOX_LIMITS } from './client-outbox.js';
@@ -50,6 +50,12 @@ export class StdioListener {
       input.on('close', () => resolve());
     });
     input.on('data', (chunk: Buffer) => this.framer.push(chunk));
+    runtime.events('session.created', { session_id: this.session.sessionId, agent: identity.agentId, remote: null, transport: 'stdio' });
+  }
+
+  /** The one stdio session and its stateless contexts, as the admin API lists them. */
+  sessionSummaries(): SessionSummary[] {
+    return [this.session.summary('session', this.identity.agentId), ...this.stateless.contextSummaries()];
   }
 
   /** Resolves when the client closes stdin: the signal to shut down. */
@@ -65,6 +71,7 @@ export class StdioListener {
     this.outbox.flushReport();
     await Promise.all([this.session.drain(5000), this.stateless.drain(5000)]);
     await Promise.all([this.session.close(), this.stateless.close()]);
+    this.session.runtime.events('session.closed', { session_id: this.session.sessionId, agent: this.identity.agentId, reason: 'client_closed', calls: this.session.requestCount, transport: 'stdio' });
     if (this.corked) this.flush();
     await new Promise<void>((resolve) => {
       if (!this.output.writable) resolve();

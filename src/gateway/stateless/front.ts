@@ -1,6 +1,6 @@
 import { ErrorCode, type Identity, type JsonRpcErrorBody } from '../../pipeline/index.js';
 import type { JsonRpcRequest } from '../jsonrpc.js';
-import type { GatewayRuntime } from '../session.js';
+import type { GatewayRuntime, SessionSummary } from '../session.js';
 import type { AgentContext, HeldCall, Listener, Responder } from './agent-context.js';
 import { ContextRefused, ContextTable, type ContextLimits } from './context-table.js';
 import { ALL_PROTOCOL_VERSIONS, CACHE_TTL_MS, STATELESS_PROTOCOL_VERSION, stampResult, withoutEnvelope, type Envelope } from './envelope.js';
@@ -52,6 +52,11 @@ export class StatelessFront {
 
   get contextCount(): number {
     return this.table.size;
+  }
+
+  /** The agents' contexts as the admin API lists them (kind stateless). */
+  contextSummaries(): SessionSummary[] {
+    return [...this.contexts.values()].map((context) => context.session.summary('stateless', context.agentId, context.session.requestCount, context.lastUsed));
   }
 
   /** Stateless calls in flight over every context (held ones included). */

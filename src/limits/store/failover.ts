@@ -1,7 +1,7 @@
 // What a call meets when the shared store cannot answer: refused (failClosed, the default), or
 // counted in this process until Redis is back (fallbackLocal; limits then hold per replica only).
 import { MemoryStore } from './memory.js';
-import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type TakeEntry, type TakeResult } from './types.js';
+import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type StoredCounter, type TakeEntry, type TakeResult } from './types.js';
 
 export class FallbackStore implements LimitStore {
   readonly kind = 'redis' as const;
@@ -23,6 +23,10 @@ export class FallbackStore implements LimitStore {
 
   peek(keys: readonly string[]): Promise<CounterValue[]> {
     return this.either((store) => store.peek(keys));
+  }
+
+  snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }> {
+    return this.either((store) => store.snapshot(limit));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 // The embedded store: the same algorithms as the Redis scripts, in this process's memory.
-import type { AddEntry, CounterValue, LimitStore, TakeEntry, TakeResult } from './types.js';
+import type { AddEntry, CounterValue, LimitStore, StoredCounter, TakeEntry, TakeResult } from './types.js';
 
 interface Bucket {
   tokens: number;
@@ -96,6 +96,21 @@ export class MemoryStore implements LimitStore {
         return counter === undefined || counter.expiresAt <= now ? { total: 0, resetMs: 0 } : { total: counter.total, resetMs: counter.expiresAt - now };
       }),
     );
+  }
+
+  snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }> {
+    const now = this.now();
+    const counters: StoredCounter[] = [];
+    const live = <T extends { expiresAt: number }>(map: Map<string, T>, type: StoredCounter['type'], value: (entry: T) => number): boolean => {
+      for (const [key, entry] of map) {
+        if (entry.expiresAt <= now) continue;
+        if (counters.length >= limit) return true;
+        counters.push({ key, type, value: value(entry), ttlMs: entry.expiresAt - now });
+      }
+      return false;
+    };
+    const truncated = live(this.buckets, 'tokenBucket', (bucket) => bucket.tokens) || live(this.windows, 'slidingWindow', (window) => window.times.length) || live(this.counters, 'counter', (counter) => counter.total);
+    return Promise.resolve({ counters, truncated });
   }
 
   close(): Promise<void> {

@@ -3,7 +3,7 @@
 // with skewed clocks still agree on windows.
 import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type TakeEntry, type TakeResult } from './types.js';
+import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type StoredCounter, type TakeEntry, type TakeResult } from './types.js';
 
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
@@ -153,6 +153,44 @@ export class RedisStore implements LimitStore {
     return pairs(await this.run(SCRIPTS.peek, keys, []));
   }
 
+  /** SCAN over this gateway's prefix (never KEYS, which blocks Redis), then each key's type, value and TTL in one pipeline. */
+  async snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }> {
+    try {
+      const keys: string[] = [];
+      let cursor = '0';
+      let rounds = 0;
+      do {
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', `${escapeGlob(this.prefix)}*`, 'COUNT', 200);
+        cursor = next;
+        for (const key of found) if (!keys.includes(key)) keys.push(key);
+        rounds += 1;
+      } while (cursor !== '0' && keys.length <= limit && rounds < SNAPSHOT_SCAN_ROUNDS);
+      const truncated = keys.length > limit || cursor !== '0';
+      const chosen = keys.slice(0, limit);
+      const types = await this.pipelined(chosen.map((key) => ['type', key]));
+      const reads = chosen.map((key, index) => (types[index] === 'hash' ? ['hget', key, 'tokens'] : types[index] === 'zset' ? ['zcard', key] : ['get', key]));
+      const values = await this.pipelined(reads);
+      const ttls = await this.pipelined(chosen.map((key) => ['pttl', key]));
+      const counters = chosen.flatMap((key, index): StoredCounter[] => {
+        const type = types[index] === 'hash' ? 'tokenBucket' : types[index] === 'zset' ? 'slidingWindow' : types[index] === 'string' ? 'counter' : undefined;
+        if (type === undefined) return [];
+        return [{ key: key.slice(this.prefix.length), type, value: Number(values[index] ?? 0), ttlMs: Math.max(0, Number(ttls[index] ?? 0)) }];
+      });
+      return { counters, truncated };
+    } catch (error) {
+      throw new StoreUnavailableError(`the Redis limit store did not answer: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  private async pipelined(commands: string[][]): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    const replies = (await this.redis.pipeline(commands).exec()) ?? [];
+    return replies.map(([error, value]) => {
+      if (error !== null) throw error;
+      return value;
+    });
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
     return Promise.resolve();
@@ -174,6 +212,13 @@ export class RedisStore implements LimitStore {
       throw new StoreUnavailableError(`the Redis limit store did not answer: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
   }
+}
+
+/** SCAN calls per snapshot at most: a huge keyspace gives a truncated view, not a slow Redis. */
+const SNAPSHOT_SCAN_ROUNDS = 50;
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 }
 
 function pairs(reply: number[]): CounterValue[] {

@@ -35,6 +35,17 @@ export interface CounterValue {
   resetMs: number;
 }
 
+/** One counter as the store holds it now (the admin API's quota view). */
+export interface StoredCounter {
+  /** The key without the store's prefix: `rate:RULE:SCOPE`, `cpu:RULE:SCOPE`, `chain:s:SESSION`... */
+  key: string;
+  /** tokenBucket: tokens left at the last admission; slidingWindow: admissions recorded in the window; counter: its total. */
+  type: 'tokenBucket' | 'slidingWindow' | 'counter';
+  value: number;
+  /** Until the store drops it (a bucket refilled, a window passed), in ms. */
+  ttlMs: number;
+}
+
 export interface LimitStore {
   readonly kind: 'memory' | 'redis';
   /**
@@ -46,6 +57,8 @@ export interface LimitStore {
   add(entries: readonly AddEntry[]): Promise<CounterValue[]>;
   /** Counter values without changing them (0 when absent), in order. */
   peek(keys: readonly string[]): Promise<CounterValue[]>;
+  /** Up to `limit` live counters, for operators; `truncated` when there were more. */
+  snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }>;
   close(): Promise<void>;
 }
 

@@ -27,7 +27,7 @@ export async function freePort(): Promise<number> {
  * (30 s); bob needs an approval for add that expires after 1 s. The rug-pull server changes
  * get_weather after `rugpullAfter` calls; lists are fetched again before every call.
  */
-export async function startConsoleGateway(options: { rugpullAfter: number; descriptionScript?: boolean } = { rugpullAfter: 1 }): Promise<{ running: RunningGateway; admin: string; policyFile: string; cleanup(): Promise<void> }> {
+export async function startConsoleGateway(options: { rugpullAfter: number; descriptionScript?: boolean; approvalChannels?: string[]; extraYaml?: string[]; renameAdd?: string } = { rugpullAfter: 1 }): Promise<{ running: RunningGateway; admin: string; policyFile: string; cleanup(): Promise<void> }> {
   const work = tempDir('bastion-console-');
   const policyFile = join(work.path, 'policy.yaml');
   writeFileSync(
@@ -47,7 +47,9 @@ export async function startConsoleGateway(options: { rugpullAfter: number; descr
     ].join('\n'),
   );
   const port = await freePort();
-  const tools = '    tools:\n      echo: { scopes: [] }\n      add: { scopes: [] }\n      get_weather: { scopes: [] }\n';
+  // Curation may show `add` under another name; policy grants keep naming the upstream's tool.
+  const add = options.renameAdd === undefined ? '{ scopes: [] }' : `{ scopes: [], rename: ${options.renameAdd} }`;
+  const tools = `    tools:\n      echo: { scopes: [] }\n      add: ${add}\n      get_weather: { scopes: [] }\n`;
   const yaml = [
     'version: 1',
     'stateDir: state',
@@ -68,6 +70,8 @@ export async function startConsoleGateway(options: { rugpullAfter: number; descr
     'integrity:',
     '  relistIntervalSeconds: 0',
     'sandbox: { backend: none }',
+    ...(options.approvalChannels === undefined ? [] : [`approval: { channels: [${options.approvalChannels.join(', ')}] }`]),
+    ...(options.extraYaml ?? []),
     'servers:',
     stdioServer('rugpull', fixture(options.descriptionScript === true ? 'script-description-server' : 'rugpull-server'), [String(options.rugpullAfter)], tools),
   ].join('\n');

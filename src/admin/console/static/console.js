@@ -80,17 +80,24 @@ function show(view) {
   for (const section of document.querySelectorAll('section.view')) section.hidden = section.id !== view;
   for (const button of document.querySelectorAll('#tabs button')) button.classList.toggle('active', button.dataset.view === view);
   status('');
-  const load = { denials: loadDenials, quarantines: loadQuarantines, approvals: loadApprovals, upstreams: loadUpstreams, findings: loadFindings }[view];
+  const load = { denials: loadDenials, quarantines: loadQuarantines, approvals: loadApprovals, sessions: loadSessions, upstreams: loadUpstreams, findings: loadFindings }[view];
   if (load !== undefined) load().catch((error) => status(error.message, true));
 }
 
 // ---- live feed (SSE read through fetch, so the token stays in a header) ----
 
+$('live-filter').addEventListener('change', () => {
+  state.stream?.abort();
+  $('live-rows').replaceChildren();
+  startStream();
+});
+
 async function startStream() {
   const controller = new AbortController();
   state.stream = controller;
+  const category = $('live-filter').value;
   try {
-    const response = await fetch('/api/v1/audit/stream?kind=request&backlog=50', { headers: { Authorization: `Bearer ${state.token}` }, signal: controller.signal, cache: 'no-store' });
+    const response = await fetch(`/api/v1/audit/stream?backlog=50${category === '' ? '' : `&category=${encodeURIComponent(category)}`}`, { headers: { Authorization: `Bearer ${state.token}` }, signal: controller.signal, cache: 'no-store' });
     if (!response.ok || response.body === null) throw new Error(`stream refused: HTTP ${response.status}`);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
@@ -131,35 +138,88 @@ function onStreamEvent(block) {
   }
 }
 
+/** A call's tool as the agent called it; with curation's rename, the upstream's own name beside it. */
+function toolLabel(record) {
+  const invoked = record.tools_invoked?.[0] ?? record.tool ?? '';
+  if (record.tool_called_as === undefined || record.server === undefined) return { name: invoked, label: invoked };
+  const name = `${record.server}.${record.tool_called_as}`;
+  return { name, label: `${name} (upstream: ${record.tool ?? invoked})` };
+}
+
+/** What an event concerns, in a few words: its server, tool, session or target. */
+function eventSubject(info = {}) {
+  const parts = [];
+  if (typeof info.server === 'string') parts.push(info.tool === undefined ? String(info.server) : `${info.server}.${info.tool}`);
+  if (info.action !== undefined) parts.push(`${info.action} ${text(info.target)} → ${text(info.outcome)}`);
+  if (typeof info.transport === 'string') parts.push(String(info.transport));
+  if (typeof info.session_id === 'string' && info.action === undefined) parts.push(`session ${String(info.session_id).slice(0, 18)}`);
+  if (info.reason !== undefined && info.reason !== null) parts.push(String(info.reason));
+  return parts.join(' · ');
+}
+
 function addLiveRow(record) {
-  const tool = record.tools_invoked?.[0] ?? record.tool ?? '';
-  const row = el(
-    'tr',
-    { className: 'clickable', 'data-seq': record.seq, 'data-tool': tool, 'data-decision': record.decision ?? '', onclick: () => openRecord(record.seq) },
-    el('td', {}, time(record.ts)),
-    el('td', {}, String(record.seq)),
-    el('td', {}, text(record.agent_id)),
-    el('td', {}, text(record.method)),
-    el('td', {}, tool),
-    el('td', { className: record.decision ?? '' }, text(record.decision)),
-    el('td', {}, record.exec_duration_ms === undefined ? '' : record.exec_duration_ms.toFixed(1)),
-    el('td', {}, record.approval === undefined ? '' : `${record.approval}${record.approval_by === undefined ? '' : ` by ${record.approval_by}`}`),
-  );
+  const row = record.kind === 'event' ? eventRow(record) : callRow(record);
   const rows = $('live-rows');
   rows.prepend(row);
   while (rows.children.length > MAX_LIVE_ROWS) rows.lastElementChild.remove();
 }
 
+function callRow(record) {
+  const tool = toolLabel(record);
+  return el(
+    'tr',
+    { className: 'clickable', 'data-kind': 'request', 'data-seq': record.seq, 'data-tool': tool.name, 'data-decision': record.decision ?? '', onclick: () => openRecord(record.seq) },
+    el('td', {}, time(record.ts)),
+    el('td', {}, String(record.seq)),
+    el('td', {}, text(record.agent_id)),
+    el('td', {}, text(record.method)),
+    el('td', {}, tool.label),
+    el('td', { className: record.decision ?? '' }, text(record.decision)),
+    el('td', {}, record.exec_duration_ms === undefined ? '' : record.exec_duration_ms.toFixed(1)),
+    el('td', {}, record.approval === undefined ? '' : `${record.approval}${record.approval_by === undefined ? '' : ` by ${record.approval_by}`}`),
+  );
+}
+
+function eventRow(record) {
+  const info = record.info ?? {};
+  const decision = typeof info.decision === 'string' ? info.decision : '';
+  return el(
+    'tr',
+    { className: 'clickable event', 'data-kind': 'event', 'data-seq': record.seq, 'data-event': record.event, 'data-decision': decision, onclick: () => openRecord(record.seq) },
+    el('td', {}, time(record.ts)),
+    el('td', {}, String(record.seq)),
+    el('td', {}, text(info.agent ?? info.agent_id ?? info.operator)),
+    el('td', { className: 'event-name' }, text(record.event)),
+    el('td', {}, eventSubject(info)),
+    el('td', { className: decision }, decision),
+    el('td', {}, ''),
+    el('td', {}, info.verdict === undefined ? '' : `${info.verdict}${info.by === undefined || info.by === null ? '' : ` by ${info.by}`} via ${text(info.via)}`),
+  );
+}
+
 // ---- one record, with its chain position and verification ----
 
+const CHECK_WORDS = { verified: 'verified', failed: 'FAILED', pending: 'pending', unavailable: 'not checked' };
+
+/** One part of the badge: hash link, seal or checkpoint, each with its own state. */
+function badgePart(id, label, status, detail) {
+  const className = status === 'verified' ? 'badge ok' : status === 'failed' ? 'badge bad' : 'badge wait';
+  return el('span', { id, className, 'data-status': status, title: detail ?? '' }, `${label}: ${CHECK_WORDS[status] ?? status}`);
+}
+
 async function openRecord(seq) {
-  const { record, verification, segment, line } = await api(`audit/records/${seq}`);
+  const { record, verification, seal, checkpoint, segment, line } = await api(`audit/records/${seq}`);
   show('record');
-  const ok = verification.hashValid && verification.linked;
-  const badge = $('record-badge');
-  badge.textContent = ok ? 'verified' : 'NOT VERIFIED';
-  badge.className = ok ? 'badge ok' : 'badge bad';
+  const linked = verification.hashValid && verification.linked ? 'verified' : 'failed';
+  $('record-badge').replaceChildren(
+    badgePart('badge-link', 'hash link', linked, verification.problem),
+    badgePart('badge-seal', 'seal', seal.status, seal.problem ?? (seal.sealSeq === undefined ? undefined : `audit.seal at seq ${seal.sealSeq}`)),
+    badgePart('badge-checkpoint', 'checkpoint', checkpoint.status, checkpoint.problem ?? (checkpoint.treeSize === undefined ? undefined : `signed checkpoint of ${checkpoint.treeSize} records`)),
+  );
+  const sealText = seal.sealSeq === undefined ? `seal: ${seal.problem ?? seal.status}` : `sealed by seq ${seal.sealSeq}`;
+  const checkpointText = checkpoint.treeSize === undefined ? `checkpoint: ${checkpoint.problem ?? checkpoint.status}` : `in checkpoint ${checkpoint.index === undefined ? '' : `#${checkpoint.index} `}of ${checkpoint.treeSize} records (${time(checkpoint.timestamp)})${checkpoint.problem === undefined ? '' : ` — ${checkpoint.problem}`}`;
   $('record-chain').textContent = `seq ${record.seq} in ${segment} line ${line}; hash ${record.hash}; prev ${record.prev}${verification.previousSeq === undefined ? '' : ` (= hash of seq ${verification.previousSeq})`}${verification.problem === undefined ? '' : ` — ${verification.problem}`}`;
+  $('record-proof').textContent = `${sealText}; ${checkpointText}`;
   $('record-fields').replaceChildren(...Object.entries(record).map(([key, value]) => el('tr', {}, el('th', {}, key), el('td', {}, el('pre', {}, text(value))))));
 }
 
@@ -169,7 +229,7 @@ async function loadDenials() {
   const { records } = await api('audit?kind=request&decision=deny&limit=100');
   $('denial-rows').replaceChildren(
     ...records.map((record) => {
-      const tool = record.tools_invoked?.[0] ?? record.tool ?? '';
+      const { name: tool, label } = toolLabel(record);
       const explainable = record.method === 'tools/call' && tool.includes('.') && record.agent_id !== undefined;
       return el(
         'tr',
@@ -177,7 +237,7 @@ async function loadDenials() {
         el('td', {}, time(record.ts)),
         el('td', {}, el('a', { href: '#', onclick: (event) => (event.preventDefault(), openRecord(record.seq)) }, String(record.seq))),
         el('td', {}, text(record.agent_id)),
-        el('td', {}, tool),
+        el('td', {}, label),
         el('td', {}, text(record.denied_by)),
         el('td', {}, text(record.reason)),
         el('td', {}, explainable ? el('button', { type: 'button', className: 'explain', onclick: () => explain(record.agent_id, tool, record.input) }, 'Why?') : ''),
@@ -273,7 +333,8 @@ function renderApprovals() {
     el(
       'div',
       { className: 'card approval', 'data-id': approval.id },
-      el('h3', {}, `${approval.agent} → ${approval.server}.${approval.tool}`),
+      el('h3', {}, `${approval.agent} → ${approval.server}.${approval.calledAs ?? approval.tool}`),
+      approval.calledAs === undefined ? '' : el('p', { className: 'hint' }, `curated name; the server calls it ${approval.tool}`),
       el('p', {}, `waiting since ${time(approval.requestedAt)}; denied automatically at ${time(approval.deadline)}; grant ${approval.grant} (${approval.source})`),
       el('pre', {}, text(approval.arguments)),
       actionButtons(decide(approval.id, 'allow'), decide(approval.id, 'deny'), ['Allow', 'Deny']),
@@ -294,7 +355,22 @@ async function loadUpstreams() {
     }),
   );
   $('breaker-rows').replaceChildren(...breakers.map((breaker) => el('tr', {}, el('td', {}, breaker.breaker), el('td', {}, breaker.target), el('td', {}, breaker.state), el('td', {}, text(breaker.cause)), el('td', {}, time(breaker.since)))));
-  $('quota-text').textContent = text(quotas);
+  const { store, ...rules } = quotas;
+  $('quota-store').textContent = store.kind === 'none' ? '(quotas off)' : `held by the ${store.kind} store${store.reachable === false ? ` — NOT REACHABLE: ${store.error}` : ''}${store.truncated ? ' (first 500 shown)' : ''}`;
+  $('quota-rows').replaceChildren(...store.counters.map((counter) => el('tr', { 'data-key': counter.key }, el('td', { className: 'code' }, counter.key), el('td', {}, counter.type), el('td', {}, Number.isInteger(counter.value) ? String(counter.value) : counter.value.toFixed(2)), el('td', {}, (counter.ttlMs / 1000).toFixed(1)))));
+  $('quota-text').textContent = text(rules);
+}
+
+// ---- sessions and agents ----
+
+async function loadSessions() {
+  const { sessions, agents } = await api('sessions');
+  $('session-rows').replaceChildren(
+    ...sessions.map((session) =>
+      el('tr', { 'data-session': session.sessionId, 'data-transport': session.transport, 'data-kind': session.kind }, el('td', { className: 'code' }, session.sessionId), el('td', {}, session.agent), el('td', {}, session.transport), el('td', {}, session.kind), el('td', {}, text(session.protocolVersion)), el('td', {}, `${text(session.client.name)} ${text(session.client.version)}`), el('td', {}, String(session.calls)), el('td', {}, String(session.inFlight)), el('td', {}, time(session.lastSeen))),
+    ),
+  );
+  $('agent-rows').replaceChildren(...agents.map((agent) => el('tr', { 'data-agent': agent.agent }, el('td', {}, agent.agent), el('td', {}, String(agent.sessions)), el('td', {}, agent.hasPolicy ? 'yes' : 'no'))));
 }
 
 // ---- scanner findings per server ----
