@@ -68,6 +68,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   const auditConfig = resolveAuditConfig(config.audit, stateDir);
   const audit = await AuditLog.open(config.cluster === undefined ? auditConfig : { ...auditConfig, replica: config.cluster.replicaId });
+  logAppendOnly(audit, logger);
   let cluster: Cluster | undefined;
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
@@ -120,7 +121,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const gateway = new Gateway(gatewayOptions);
     // A reload that changes an agent's grants restarts that agent's pooled processes with the new view.
     policy?.onReloaded(() => void gateway.policyChanged().catch((error: unknown) => logger.error({ err: error }, 'could not restart pooled processes with the new sandbox views')));
-    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });
+    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()], append_only: audit.appendOnly.enabled });
     // Sinks read the committed log files from their cursors; they start after the start record is on disk.
     if (auditConfig.sinks.length > 0) shipping = startShipping({ sinks: auditConfig.sinks, audit, cursorDir: cursorDirOf(stateDir), logger });
     let admin: AdminListener | undefined;
@@ -159,6 +160,14 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** One line at start on the audit files' attributes (audit.appendOnly); auto on a host without support is normal, so info, not a warning. */
+function logAppendOnly(audit: AuditLog, logger: Logger): void {
+  const { enabled, detail, mirror } = audit.appendOnly;
+  const mirrorNote = mirror === undefined ? '' : `; checkpoint mirror: ${mirror.enabled ? 'immutable' : `ordinary files (${mirror.detail})`}`;
+  if (enabled) logger.info(`audit log ${audit.dir}: active segment append-only, sealed segments and checkpoints immutable (${detail})${mirrorNote}`);
+  else logger.info(`audit log ${audit.dir}: segments and checkpoints are ordinary files (${detail}); a root process can rewrite them, which verification detects but does not prevent${mirrorNote}`);
 }
 
 function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {
