@@ -10,7 +10,7 @@
 //   OBSERVE_BENCH_CALLS=1000 OBSERVE_BENCH_ROUNDS=3 (the defaults)
 //   OBSERVE_BENCH_ONLY=otlp,loki    only the variants whose label has one of these (and all off)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -24,6 +24,7 @@ import { loadConfigText } from '../src/config/index.js';
 import { silentLogger } from '../src/observability/index.js';
 import { configYaml, httpClient, stdioServer } from '../test/helpers/gateway.js';
 import { Rsyslog } from '../test/audit/ship/rsyslog.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const CALLS = Number(process.env['OBSERVE_BENCH_CALLS'] ?? 1000);
 const ROUNDS = Number(process.env['OBSERVE_BENCH_ROUNDS'] ?? 3);
@@ -139,5 +140,5 @@ try {
   await rsyslog?.stop();
   for (const receiver of receivers) receiver.server.close();
   s3Server.close();
-  rmSync(root, { recursive: true, force: true });
+  removeTree(root);
 }

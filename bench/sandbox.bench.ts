@@ -6,12 +6,13 @@
 //
 //   npm run build && node dist/bench/sandbox.bench.js        (about 30-60 s)
 //   BENCH_ROUNDS=9 node dist/bench/sandbox.bench.js          more rounds on a noisy machine
-import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSandbox, type SandboxBackend, type SandboxBackendName } from '../src/sandbox/index.js';
 import { ChildStdioTransport, NODE_MODULES, referenceServer } from '../test/sandbox/helpers.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 5) || 5);
 const CALLS = 30;
@@ -66,7 +67,7 @@ for (let round = 0; round < ROUNDS; round += 1) {
     result.call.push(callMs);
   }
 }
-rmSync(bundleDir, { recursive: true, force: true });
+removeTree(bundleDir);
 
 const base = results.get('none') as { init: number[]; call: number[] };
 const baseInit = median(base.init);

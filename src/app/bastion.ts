@@ -149,6 +149,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await limits?.close().catch(() => undefined);
         await cluster?.close();
         await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'trace export did not finish at shutdown'));
+        shipping?.recordPending();
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
         // After the stop record and the last checkpoint, so that the sinks get them too.
