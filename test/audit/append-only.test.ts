@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditLog, AuditTamperError, resolveAuditConfig, verifyLog } from '../../src/audit/index.js';
@@ -188,6 +188,13 @@ describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip
     assert.match(privileged?.detail ?? '', /ext2\/3\/4 keeps FS_APPEND_FL/);
     const unprivileged = doctor(['setpriv', '--bounding-set=-linux_immutable', '--']);
     assert.equal(unprivileged?.status, 'degraded');
-    assert.match(unprivileged?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE/);
+    assert.match(unprivileged?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE.*auto \(the default\) runs with ordinary files/);
+    // With --config, the gateway's own audit directory and mode.
+    const configFile = join(dir, 'doctor.yaml');
+    writeFileSync(configFile, `version: 1\nstateDir: doctor-state\naudit: { appendOnly: required }\nservers:\n  echo: { transport: stdio, command: ${JSON.stringify(process.execPath)}, trust: unsigned }\n`);
+    const configured = spawnSync('setpriv', ['--bounding-set=-linux_immutable', '--', process.execPath, BASTION, 'doctor', '--json', '--config', configFile], { encoding: 'utf8', timeout: 60_000 });
+    const check = (JSON.parse(configured.stdout) as { checks: Array<{ control: string; status: string; detail: string }> }).checks.find((item) => item.control === 'audit append-only');
+    assert.equal(check?.status, 'missing', check?.detail);
+    assert.match(check?.detail ?? '', /required: the gateway will refuse to start/);
   });
 });
