@@ -112,6 +112,8 @@ export class AuditLog {
   private readonly commitListeners = new Set<() => void>();
   /** chattr +a / +i on the segments and checkpoints, or nothing (audit.appendOnly). */
   private attributes: LogProtection;
+  /** Checkpoint notes being made immutable, one after the other, off the write path. */
+  private freezing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly options: AuditLogOptions,
@@ -317,12 +319,13 @@ export class AuditLog {
     await this.flush();
   }
 
-  /** Waits until everything queued so far is on disk. */
+  /** Waits until everything queued so far is on disk (and its checkpoint notes are immutable, where they are made so). */
   async flush(): Promise<void> {
     while ((this.flushing !== undefined || this.pending.length > 0) && !this.failure) {
       if (this.flushing === undefined) this.writeNext();
       await this.flushing;
     }
+    await this.freezing;
     if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}`);
   }
 
@@ -334,6 +337,7 @@ export class AuditLog {
       await this.flush().catch(() => undefined);
     }
     this.closed = true;
+    await this.freezing;
     await this.handle?.close();
     this.handle = undefined;
     releaseWriterLock(this.options.dir);
@@ -531,7 +535,13 @@ export class AuditLog {
           await syncChunk();
           acknowledge();
           const written = this.writeCheckpoint(entry.body);
-          await this.attributes.checkpointWritten(written.local, written.mirrored);
+          // Off the write path: a chattr run takes milliseconds (tens on a loaded host) that no
+          // synced batch should wait for. A failure fails the log, as a failed write does.
+          this.freezing = this.freezing
+            .then(() => this.attributes.checkpointWritten(written.local, written.mirrored))
+            .catch((error: unknown) => {
+              if (!this.failure) this.fail(error instanceof Error ? error : new Error(String(error)));
+            });
         }
       }
       await syncChunk();
