@@ -50,7 +50,9 @@ cleanup() {
     say "npm start's stderr (last 40 lines):"
     tail -n 40 "$tmp/start.err" >&2 || true
   fi
-  if [ "${NEWCOMER_KEEP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
+  # Run as root with CAP_LINUX_IMMUTABLE, the gateway made its audit log (.bastion/audit) append-only
+  # and immutable (audit.appendOnly: auto, the default): the attributes go first, or rm fails.
+  if [ "${NEWCOMER_KEEP:-0}" = 1 ]; then say "kept $tmp"; else chattr -R -a -i "$tmp" >/dev/null 2>&1 || true; rm -rf "$tmp"; fi
   exit "$status"
 }
 trap cleanup EXIT
