@@ -21,7 +21,8 @@ export class UpstreamReadiness implements ReadinessCheck {
   private readonly openBreakers = new Map<string, { breaker: string; target: string }>();
 
   constructor(
-    private readonly servers: readonly string[],
+    /** The servers offered now (a config reload changes them). */
+    private readonly servers: () => readonly string[],
     private readonly startStatus: (server: string) => StartStatus,
   ) {}
 
@@ -37,7 +38,7 @@ export class UpstreamReadiness implements ReadinessCheck {
 
   check(): Promise<{ ok: boolean; detail: string }> {
     const problems: string[] = [];
-    for (const server of this.servers) {
+    for (const server of this.servers()) {
       const status = this.startStatus(server);
       if (status.breakerOpen) problems.push(`${server}: start breaker open after ${status.failures} failed starts`);
       else if (status.failures > 0) problems.push(`${server}: last start failed (${status.failures} in a row)`);
@@ -53,7 +54,7 @@ export class UpstreamReadiness implements ReadinessCheck {
   /** The admitted server a breaker target (`server` or `server.tool`) belongs to; the longest name wins. */
   private serverOf(target: string): string | undefined {
     let found: string | undefined;
-    for (const server of this.servers) {
+    for (const server of this.servers()) {
       if ((target === server || target.startsWith(`${server}.`)) && (found === undefined || server.length > found.length)) found = server;
     }
     return found;

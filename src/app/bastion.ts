@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AuditEvent, AuditLog, createAuditGuard, resolveAuditConfig } from '../audit/index.js';
 import type { LoadedConfig } from '../config/index.js';
@@ -22,6 +23,7 @@ import { serverStartState } from '../gateway/upstream/start-state.js';
 import { ApprovalQueue, createApprovalGuard } from '../approval/index.js';
 import { adminConsole } from './admin-console.js';
 import { openCluster, type Cluster } from '../cluster/index.js';
+import { ConfigReloader, type ReloadOutcome } from './reload.js';
 
 /** How long boot waits for the Redis limit store before serving (calls then meet quotas.store.onFailure). */
 const STORE_READY_MS = 5000;
@@ -45,6 +47,11 @@ export interface Bastion {
   approvals: ApprovalQueue | undefined;
   /** The link to the other replicas (cluster:); undefined for a single gateway. */
   cluster: Cluster | undefined;
+  /**
+   * Re-reads the config file and applies it, or refuses it (SIGHUP and file changes call it;
+   * src/app/reload.ts). Without a config file (the embedded demo) it refuses: there is nothing to read.
+   */
+  reload(why?: string): Promise<ReloadOutcome>;
   /** Starts the admin listener (metrics, health, admin API, console) when the config has one; resolves with its URL. */
   startAdmin(): Promise<string | undefined>;
   /** Stops listeners and upstreams, then writes the stop record and closes the audit log. */
@@ -55,6 +62,8 @@ export interface BastionOptions {
   loaded: LoadedConfig;
   logger: Logger;
   version: string;
+  /** What `serve` changes in a config after loading it (e.g. --port); applied to every reloaded config too. */
+  adjust?: (config: LoadedConfig['config']) => void;
 }
 
 /**
@@ -81,7 +90,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
-    const upstreamReadiness = new UpstreamReadiness(Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
+    const upstreamReadiness = new UpstreamReadiness(() => Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
     const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger), operatorConsole?.health.observe.bind(operatorConsole.health));
     reportCuration(servers, (server) => admissions.admitted.get(server)?.lockEntry, record, logger);
     const tracing = config.observability.tracing.enabled ? await openTracing(options) : undefined;
@@ -90,7 +99,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     // audit, so that a call the audit log refuses is counted too. The console's live feed sees
     // each record once the log has committed it.
     const outermost: Guard[] = [...(tracing === undefined ? [] : [tracing.guard()]), ...(metrics === undefined ? [] : [metrics.guard()]), createAuditGuard(operatorConsole === undefined ? audit : operatorConsole.feed.tee(audit), auditConfig.capture)];
-    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: Object.keys(servers) })];
+    const afterRouting: Guard[] = policy === undefined ? [] : [createPolicyGuard(policy, { servers: () => Object.keys(servers) })];
     // Right after policy: only a call the policy allows can wait for a human, and it spends no quota while it waits.
     const approvals = policy === undefined ? undefined : new ApprovalQueue();
     if (policy !== undefined && approvals !== undefined) afterRouting.push(createApprovalGuard(policy, approvals));
@@ -121,6 +130,10 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const gateway = new Gateway(gatewayOptions);
     // A reload that changes an agent's grants restarts that agent's pooled processes with the new view.
     policy?.onReloaded(() => void gateway.policyChanged().catch((error: unknown) => logger.error({ err: error }, 'could not restart pooled processes with the new sandbox views')));
+    // Only a config read from a file can be re-read (not the embedded demo, not a text given in code).
+    const reloader = !isConfigFile(loaded.source) ? undefined : new ConfigReloader({ loaded, gateway, audit, logger, record, admissions, policy, limits, ...(options.adjust === undefined ? {} : { adjust: options.adjust }) });
+    reloader?.handleSighup();
+    if (reloader !== undefined && config.reload.watch) reloader.watch();
     await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()], append_only: audit.appendOnly.enabled });
     // Sinks read the committed log files from their cursors; they start after the start record is on disk.
     if (auditConfig.sinks.length > 0) shipping = startShipping({ sinks: auditConfig.sinks, audit, cursorDir: cursorDirOf(stateDir), logger });
@@ -136,6 +149,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       tracing,
       approvals,
       cluster,
+      reload: (why = 'requested') => reloader?.reload(why) ?? Promise.resolve({ status: 'refused', problems: ['the gateway runs the embedded demo config: there is no config file to reload (SIGHUP still reloads the policy)'] }),
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
         const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
@@ -143,6 +157,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         return admin.listen();
       },
       close: async () => {
+        reloader?.close();
         await admin?.close();
         await gateway.stop();
         policy?.close();
@@ -169,6 +184,14 @@ function logAppendOnly(audit: AuditLog, logger: Logger): void {
   const mirrorNote = mirror === undefined ? '' : `; checkpoint mirror: ${mirror.enabled ? 'immutable' : `ordinary files (${mirror.detail})`}`;
   if (enabled) logger.info(`audit log ${audit.dir}: active segment append-only, sealed segments and checkpoints immutable (${detail})${mirrorNote}`);
   else logger.info(`audit log ${audit.dir}: segments and checkpoints are ordinary files (${detail}); a root process can rewrite them, which verification detects but does not prevent${mirrorNote}`);
+}
+
+function isConfigFile(source: string): boolean {
+  try {
+    return statSync(resolve(source)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {

@@ -44,14 +44,28 @@ function trustView(server: ServerConfig): Parameters<typeof admitServer>[1] {
  * signers file, lock or threat feed throws: the gateway does not start on files it cannot read.
  */
 export async function admitServers(loaded: LoadedConfig, audit: AuditLog, logger: Logger): Promise<ServerAdmissions> {
+  const context = loadTrustContext(loaded.config.integrity, loaded.baseDir);
+  const admissions: ServerAdmissions = { admitted: new Map(), refused: new Map(), context };
+  await admitNamed(Object.keys(loaded.config.servers), loaded, admissions, audit, logger);
+  return admissions;
+}
+
+/**
+ * Admits the named servers of `loaded` as boot does (a config reload adds or redefines them),
+ * with the trust context of boot and the threat feed and certifiers as they are on disk now.
+ * Each named server's earlier verdict is replaced; a server refused now is not offered.
+ */
+export async function admitNamed(names: readonly string[], loaded: LoadedConfig, admissions: ServerAdmissions, audit: AuditLog, logger: Logger): Promise<void> {
   const { config, baseDir } = loaded;
-  const context = loadTrustContext(config.integrity, baseDir);
   const feed = config.scan.feedPath === undefined ? undefined : loadFeed(resolve(baseDir, config.scan.feedPath));
   const certifiersPath = config.scan.certification.trustedCertifiersPath;
   const certifiers = certifiersPath === undefined ? undefined : loadTrustedKeys(resolve(baseDir, certifiersPath));
-  const admitted = new Map<string, Admitted>();
-  const refused = new Map<string, string>();
-  for (const [name, server] of Object.entries(config.servers)) {
+  const { admitted, refused, context } = admissions;
+  for (const name of names) {
+    const server = config.servers[name];
+    admitted.delete(name);
+    refused.delete(name);
+    if (server === undefined) continue;
     const admission = await admitServer(name, trustView(server), context);
     const problem = admission.ok ? bootCheckProblem(name, server, admission, loaded, feed, certifiers) : admission.message;
     if (!admission.ok || problem !== undefined) {
@@ -65,7 +79,6 @@ export async function admitServers(loaded: LoadedConfig, audit: AuditLog, logger
     if (admission.trust === 'unsigned') await audit.event(AuditEvent.Alert, { alert: 'server_unsigned', server: name, detail: admission.warnings[0] ?? 'trust: unsigned' });
     admitted.set(name, admission);
   }
-  return { admitted, refused, context };
 }
 
 /** The scanner's boot check: threat feed, then the certification level the config requires. */
@@ -133,6 +146,7 @@ export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, a
       }
       return launcher.launch(spec);
     },
+    forget: (server) => launcher.forget?.(server),
   };
 }
 
@@ -216,5 +230,10 @@ export function hashlockInspector(admissions: ServerAdmissions, record: RecordEv
     if (!pinned.ok) return undefined;
     return inspection.instructions(server, text);
   };
-  return Object.assign(inspect, { instructions });
+  // A server removed or redefined by a reload: its inspection settings and cached verdicts go.
+  const forget = (server: string): void => {
+    settings.delete(server);
+    for (const slot of [...lists.keys()]) if (slot.startsWith(`${server}\u0000`)) lists.delete(slot);
+  };
+  return Object.assign(inspect, { instructions, forget });
 }

@@ -63,6 +63,10 @@ export function createSandboxLauncher(config: BastionConfig, record: RecordEvent
       onStart(spec.server, handle);
       return { child: handle.child, dispose: () => handle.dispose(), describeExit: (code, signal) => handle.describeExit(code, signal) };
     },
+    // A server removed or redefined by a reload gets a backend from its new definition on its next start.
+    forget: (server) => {
+      backends.delete(server);
+    },
   };
 }
 

@@ -36,6 +36,10 @@ export const AuditEvent = {
   ConfigLoad: 'config.load',
   KeyChange: 'key.change',
   PolicyChange: 'policy.change',
+  /** A config reload: status refused (with the problems) or applied (with what changed and what waits for a restart). */
+  ConfigReload: 'config.reload',
+  /** A server started, drained or stopped by a config reload. */
+  ServerReload: 'server.reload',
   Quarantine: 'quarantine',
   Alert: 'alert',
   // Upstream side (written by the gateway; docs/audit.md lists their info members).

@@ -8,12 +8,17 @@ export type AuthResult = { ok: true; identity: Identity } | { ok: false; status:
 
 /** Turns an Authorization header into an identity, or a reason to answer 401. */
 export class Authenticator {
-  private readonly apiTokens: ApiTokenVerifier;
+  private apiTokens: ApiTokenVerifier;
   private readonly oauth: OAuthVerifier | undefined;
 
   constructor(config: BastionConfig, audience: string, baseDir: string) {
     this.apiTokens = new ApiTokenVerifier(config.auth.apiTokens);
     this.oauth = config.auth.oauth === undefined ? undefined : new OAuthVerifier(config.auth.oauth, config.auth.oauth.audience ?? audience, baseDir);
+  }
+
+  /** A config reload changed auth.apiTokens: requests from now on are checked against these. */
+  replaceApiTokens(tokens: BastionConfig['auth']['apiTokens']): void {
+    this.apiTokens = new ApiTokenVerifier(tokens);
   }
 
   /** True when no credential of any kind is configured: the HTTP listener then refuses to start. */

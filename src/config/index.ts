@@ -5,3 +5,5 @@ export type { ConfigProblem } from './errors.js';
 export { resolveValue, resolveMap, SecretError } from './secrets.js';
 export { configSchema } from './schema.js';
 export type * from './types.js';
+export { diffConfig, diffServers, LIVE_SECTIONS } from './diff.js';
+export type { ConfigDiff, ServerChanges } from './diff.js';

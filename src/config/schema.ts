@@ -267,6 +267,16 @@ export const configSchema = {
         },
       },
     },
+    reload: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        watch: { type: 'boolean', default: true, description: 'true (default) to reload the whole config when its file changes; SIGHUP always reloads' },
+        debounceMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 300, description: 'milliseconds to wait after the last change of the file before reloading, e.g. 300 (editors write in several steps)' },
+        drainSeconds: { type: 'integer', minimum: 0, maximum: 3600, default: 30, description: 'seconds a removed or changed server is given to finish its calls in flight before they are cancelled and it is stopped, e.g. 30' },
+      },
+    },
     audit: auditConfigSchema,
     cluster: clusterConfigSchema,
     integrity: { ...trustConfigSchema, default: {} },

@@ -180,6 +180,15 @@ export interface HttpListenerConfig {
   legacySse?: { enabled: boolean; ssePath?: string; messagesPath?: string };
 }
 
+export interface ReloadConfig {
+  /** Reload when the config file changes (SIGHUP always reloads). */
+  watch: boolean;
+  /** Quiet time after the last change before the reload runs. */
+  debounceMs: number;
+  /** How long a removed or changed server's calls in flight may run before they are cancelled. */
+  drainSeconds: number;
+}
+
 export interface BastionConfig {
   version: 1;
   /** Where Bastion keeps its state (audit log, keys, caches). */
@@ -210,6 +219,8 @@ export interface BastionConfig {
     /** Notification control (docs/security.md): token buckets per server and session, coalescing window. */
     notifications: NotificationLimits & { sessionPerSecond: number; sessionBurst: number; coalesceMs: number };
   };
+  /** Reloading the whole config on SIGHUP and file change (docs: README, "Reloading"). */
+  reload: ReloadConfig;
   /** The audit log (docs/audit.md); resolved against stateDir by the audit module. */
   audit: DeepPartial<AuditConfig>;
   /** Signed manifests, trusted signers and the hash lock (docs/integrity.md). */

@@ -56,6 +56,8 @@ export interface DefinitionView {
 export type DefinitionInspector = ((server: string, kind: ListKind, items: Definition[], view?: DefinitionView) => InspectedDefinitions) & {
   /** Inspects a server's `initialize` instructions: the text to pass on (possibly cleaned), or undefined to withhold it. */
   instructions?: (server: string, text: string) => string | undefined;
+  /** Drops what is kept per server (a server removed or redefined by a config reload). */
+  forget?: (server: string) => void;
 };
 
 export const publishEverything: DefinitionInspector = (_server, kind, items, view) => ({ published: view === undefined ? items : view.apply(kind, items), quarantined: new Map() });

@@ -1,6 +1,6 @@
 import { plainDigest } from '../audit/index.js';
 import { Authenticator } from '../auth/index.js';
-import type { LoadedConfig } from '../config/index.js';
+import type { ApiTokenConfig, LimitsConfig, LoadedConfig } from '../config/index.js';
 import { authenticationGuard, createValidationGuard, requestSizeGuard } from '../guards/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Guard, Identity } from '../pipeline/index.js';
@@ -8,6 +8,7 @@ import { publishEverything, type DefinitionInspector, type ListFilter } from './
 import { HttpListener } from './downstream/http.js';
 import { StdioListener } from './downstream/stdio.js';
 import { poolsFor, type UpstreamPools } from './pool/registry.js';
+import { reconfigureServers, type ServerTableResult, type ServerTableUpdate } from './reconfigure.js';
 import type { ServerRequestPolicy } from './server-requests.js';
 import type { GatewayEventSink, GatewayRuntime, RequestStateSealing } from './session.js';
 import { directLauncher, type ProcessLauncher } from './upstream/launcher.js';
@@ -58,12 +59,21 @@ export function buildRuntime(options: GatewayOptions): GatewayRuntime {
     auditDigest: options.auditDigest ?? plainDigest,
     ...(options.sandboxViewKey === undefined ? {} : { sandboxViewKey: options.sandboxViewKey }),
     ...(options.requestStates === undefined ? {} : { requestStates: options.requestStates }),
-    curation: options.curation ?? curationFromConfig(loaded.config.servers, (server, agent, tool) => {
-      options.logger.warn({ server, agent: agent ?? null, tool }, 'curation names a tool this server does not list; the entry has no effect until it does');
-    }),
+    curation: options.curation ?? curationOfConfig(loaded.config.servers, options),
     // Per-agent upstream identity (docs/credentials.md); a bad vault key stops the start here.
     ...(UpstreamCredentials.needed(loaded.config) ? { credentials: new UpstreamCredentials(loaded.config, loaded.baseDir, options.events ?? (() => undefined)) } : {}),
   };
+}
+
+/**
+ * Curation from servers.NAME.tools and servers.NAME.agents. An entry naming a tool the server
+ * does not list is logged and audited (an operator's typo would otherwise go unnoticed).
+ */
+function curationOfConfig(servers: LoadedConfig['config']['servers'], options: Pick<GatewayOptions, 'logger' | 'events'>): CurationSource {
+  return curationFromConfig(servers, (server, agent, tool) => {
+    options.logger.warn({ server, agent: agent ?? null, tool }, 'curation names a tool this server does not list; the entry has no effect until it does');
+    options.events?.('curation.unknown_tool', { server, agent: agent ?? null, tool });
+  });
 }
 
 /** A running gateway: its listeners and how to stop them. */
@@ -72,8 +82,12 @@ export class Gateway {
   http: HttpListener | undefined;
   stdio: StdioListener | undefined;
 
-  constructor(options: GatewayOptions) {
+  /** Curation is rebuilt from the config on reload unless the options gave one of their own. */
+  private readonly curationFromConfig: boolean;
+
+  constructor(private readonly options: GatewayOptions) {
     this.runtime = buildRuntime(options);
+    this.curationFromConfig = options.curation === undefined;
   }
 
   /** Starts the HTTP listener; resolves with its URL. Refuses to run it without any credential. */
@@ -106,6 +120,24 @@ export class Gateway {
    */
   policyChanged(): Promise<number> {
     return poolsFor(this.runtime).refreshViews('the policy changed the sandbox view');
+  }
+
+  /**
+   * A config reload (src/app/reload.ts): the server table changes under the running sessions
+   * (src/gateway/reconfigure.ts), curation is derived again, and the HTTP listener checks the
+   * new API tokens from its next request on. Resolves once drained servers have stopped.
+   */
+  async reconfigure(update: ServerTableUpdate & { apiTokens?: ApiTokenConfig[]; limits?: LimitsConfig }): Promise<ServerTableResult> {
+    if (update.apiTokens !== undefined) {
+      this.runtime.config.auth.apiTokens = update.apiTokens;
+      this.http?.replaceApiTokens(update.apiTokens);
+    }
+    if (update.limits !== undefined) Object.assign(this.runtime.config.limits, update.limits);
+    // The new views are made from the new table: the table is swapped first, then the curation, then sessions hear of it.
+    const rebuildCuration = this.curationFromConfig ? () => { this.runtime.curation = curationOfConfig(this.runtime.config.servers, this.options); } : undefined;
+    const result = reconfigureServers(this.runtime, update, rebuildCuration);
+    this.http?.configChanged();
+    return result;
   }
 
   /** Closes every session and stops every upstream process. */

@@ -16,14 +16,19 @@ export interface SplitName {
 }
 
 export class Namespace {
-  private readonly servers: ReadonlySet<string>;
+  private servers: ReadonlySet<string>;
+  /** The server whose names are shown unprefixed, if any. */
+  unprefixed: string | undefined;
 
-  constructor(
-    servers: Iterable<string>,
-    /** The server whose names are shown unprefixed, if any. */
-    readonly unprefixed?: string,
-  ) {
+  constructor(servers: Iterable<string>, unprefixed?: string) {
     this.servers = new Set(servers);
+    this.unprefixed = unprefixed;
+  }
+
+  /** The configured servers changed (a config reload): names route by the new set from now on. */
+  update(servers: Iterable<string>, unprefixed: string | undefined): void {
+    this.servers = new Set(servers);
+    this.unprefixed = unprefixed;
   }
 
   publicName(server: string, name: string): string {

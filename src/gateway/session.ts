@@ -13,6 +13,7 @@ import type { ProcessSubject } from './upstream/channel.js';
 import type { ProcessLauncher } from './upstream/launcher.js';
 import { ManagedUpstream } from './upstream/managed.js';
 import { poolsFor, upstreamBaseOptions } from './pool/registry.js';
+import { liveSessions } from './live-sessions.js';
 import { isolationOf, type SessionUpstream } from './pool/types.js';
 import type { UpstreamCredentials } from '../credentials/index.js';
 import type { SpentLedger, StateSealer } from './stateless/sealed-state.js';
@@ -64,6 +65,13 @@ export interface RequestStateSealing {
   ledger: SpentLedger;
 }
 
+/** What a session's own upstream processes are initialized with (derived from the client's initialize). */
+export interface UpstreamInitialize {
+  protocolVersion: string;
+  capabilities: Record<string, unknown>;
+  clientInfo: Record<string, unknown>;
+}
+
 export interface SessionOptions {
   transport: 'stdio' | 'http' | 'sse';
   sessionId?: string;
@@ -98,6 +106,8 @@ export class GatewaySession {
   private relistTimer: NodeJS.Timeout | undefined;
   private readonly limitsCache = new Map<string, LimitsConfig>();
   private stopAuthorizedListener: (() => void) | undefined;
+  /** Kept from initialize: servers a reload adds are started for this session with it. */
+  private upstreamInitialize: UpstreamInitialize | undefined;
 
   constructor(
     readonly runtime: GatewayRuntime,
@@ -127,6 +137,7 @@ export class GatewaySession {
     };
     const resolver: Guard = { name: 'route', handle: (ctx, next) => resolveTarget(target, ctx, next) };
     this.handler = compose([...runtime.guardsBeforeRouting, resolver, ...runtime.guardsAfterRouting], (ctx) => this.router.route(ctx));
+    liveSessions(runtime).add(this);
   }
 
   get initialized(): boolean {
@@ -190,43 +201,82 @@ export class GatewaySession {
    * Starts (or leases) every configured upstream for this client; failures are logged and
    * retried. A pooled server that is already warm costs nothing here.
    */
-  async startUpstreams(initialize: { protocolVersion: string; capabilities: Record<string, unknown>; clientInfo: Record<string, unknown> }): Promise<void> {
-    const { config } = this.runtime;
-    for (const [name, serverConfig] of Object.entries(config.servers)) {
-      const onServerRequest = (server: string, request: JsonRpcRequest): void => this.broker.serverRequest(server, request);
-      const onNotification = (server: string, notification: JsonRpcNotification): void => this.router.upstreamNotification(server, notification);
-      const onReady = (server: string, restarted: boolean): void => {
-        this.catalog.invalidate(server);
-        if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
-      };
-      if (isolationOf(serverConfig) !== 'session') {
-        this.upstreams.set(name, poolsFor(this.runtime).lease(name, this.owner, { onServerRequest, onNotification, onReady }, this.sessionId));
-        continue;
-      }
-      this.upstreams.set(
-        name,
-        new ManagedUpstream({
-          ...upstreamBaseOptions(this.runtime, name),
-          logger: this.runtime.logger.child({ session: this.sessionId }),
-          initialize,
-          serves: { isolation: 'session', agentId: this.owner?.agentId ?? null },
-          // The token is the session owner's own (never another agent's or a shared one).
-          bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
-          events: {
-            onServerRequest,
-            onNotification,
-            onDown: (server, reason, retryInMs, aggregated) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId, aggregated: aggregated ?? 1 }),
-            onAudit: (event, info) => this.runtime.events(event, { ...info, session_id: this.sessionId }),
-            onReady,
-          },
-        }),
-      );
-    }
+  async startUpstreams(initialize: UpstreamInitialize): Promise<void> {
+    this.upstreamInitialize = initialize;
+    for (const name of Object.keys(this.runtime.config.servers)) this.attachUpstream(name, initialize);
     // After the owner's consent, the upstream waiting for it connects at once.
     this.stopAuthorizedListener = this.runtime.credentials?.onAuthorized((agent, server) => {
       if (agent === this.owner?.agentId) void this.upstreams.get(server)?.start();
     });
     await Promise.all([...this.upstreams.values()].map((upstream) => upstream.start()));
+  }
+
+  /**
+   * The configured servers changed (a config reload, src/gateway/reconfigure.ts): names, limits
+   * and curated lists are derived again, `detach` servers leave this session at once (new calls
+   * to them are unknown; the caller drains and stops what is returned), and `attach` servers are
+   * started for it. The client is told its lists changed. Unaffected servers are not touched.
+   */
+  reconfigure(detach: readonly string[], attach: readonly string[], relisted: readonly string[]): Map<string, SessionUpstream> {
+    const { config } = this.runtime;
+    this.names.update(Object.keys(config.servers), Object.entries(config.servers).find(([, server]) => server.namespaced === false)?.[0]);
+    this.limitsCache.clear();
+    const detached = new Map<string, SessionUpstream>();
+    for (const name of detach) {
+      const upstream = this.upstreams.get(name);
+      this.upstreams.delete(name);
+      this.catalog.invalidate(name);
+      if (upstream !== undefined) detached.set(name, upstream);
+    }
+    for (const name of relisted) this.catalog.invalidate(name);
+    if (this.closed || this.upstreamInitialize === undefined) return detached;
+    const initialize = this.upstreamInitialize;
+    for (const name of attach) {
+      this.catalog.invalidate(name);
+      if (!Object.hasOwn(config.servers, name)) continue;
+      this.attachUpstream(name, initialize);
+      void this.upstreams.get(name)?.start();
+    }
+    if (this.initialized && detach.length + attach.length + relisted.length > 0) {
+      this.notifyClient('notifications/tools/list_changed');
+      this.notifyClient('notifications/prompts/list_changed');
+      this.notifyClient('notifications/resources/list_changed');
+    }
+    return detached;
+  }
+
+  /** Creates this session's upstream of one server: a lease on its pool, or a process of its own. */
+  private attachUpstream(name: string, initialize: UpstreamInitialize): void {
+    const serverConfig = this.runtime.config.servers[name];
+    if (serverConfig === undefined) return;
+    const onServerRequest = (server: string, request: JsonRpcRequest): void => this.broker.serverRequest(server, request);
+    const onNotification = (server: string, notification: JsonRpcNotification): void => this.router.upstreamNotification(server, notification);
+    const onReady = (server: string, restarted: boolean): void => {
+      this.catalog.invalidate(server);
+      if (restarted && this.initialized) this.notifyClient('notifications/tools/list_changed');
+    };
+    if (isolationOf(serverConfig) !== 'session') {
+      this.upstreams.set(name, poolsFor(this.runtime).lease(name, this.owner, { onServerRequest, onNotification, onReady }, this.sessionId));
+      return;
+    }
+    this.upstreams.set(
+      name,
+      new ManagedUpstream({
+        ...upstreamBaseOptions(this.runtime, name),
+        logger: this.runtime.logger.child({ session: this.sessionId }),
+        initialize,
+        serves: { isolation: 'session', agentId: this.owner?.agentId ?? null },
+        // The token is the session owner's own (never another agent's or a shared one).
+        bearer: this.runtime.credentials?.bearer(name, this.owner, this.clientCapabilities),
+        events: {
+          onServerRequest,
+          onNotification,
+          onDown: (server, reason, retryInMs, aggregated) => this.runtime.events('upstream.down', { server, reason, retry_in_ms: retryInMs, session_id: this.sessionId, aggregated: aggregated ?? 1 }),
+          onAudit: (event, info) => this.runtime.events(event, { ...info, session_id: this.sessionId }),
+          onReady,
+        },
+      }),
+    );
   }
 
   /** Records what the client said in initialize and answers with the merged capabilities. */
@@ -320,6 +370,7 @@ export class GatewaySession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    liveSessions(this.runtime).delete(this);
     if (this.relistTimer !== undefined) clearInterval(this.relistTimer);
     this.stopAuthorizedListener?.();
     // Every request still in flight gets an error answer before its connection goes (a client

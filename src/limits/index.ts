@@ -46,24 +46,32 @@ export interface LimitsOptions {
 export interface Limits {
   guard: Guard;
   store: LimitStore;
-  breakers: Breakers;
-  concurrency: Concurrency;
+  readonly breakers: Breakers;
+  readonly concurrency: Concurrency;
   /** Waits for the shared store (Redis) to connect; resolves false when it did not within `timeoutMs`. */
   ready(timeoutMs: number): Promise<boolean>;
+  /**
+   * A config reload changed the rules (rates, cpuBudgets, chain, concurrency, breakers; not the
+   * store): calls from now on meet the new ones. Counters in the store carry on; breakers and
+   * concurrency slots start afresh only when their own rules changed.
+   */
+  reconfigure(config: QuotasConfig): void;
   close(): Promise<void>;
 }
 
 export function createLimits(options: LimitsOptions): Limits {
-  const { config, logger, onEvent } = options;
+  const { logger, onEvent } = options;
   const { store, redis } = openStore(options);
-  const breakers = new Breakers(config.breakers, (transition: Transition) => {
+  const newBreakers = (config: QuotasConfig): Breakers => new Breakers(config.breakers, (transition: Transition) => {
     const level = transition.to === 'open' ? 'warn' : 'info';
     logger[level]({ ...transition }, `circuit breaker '${transition.breaker}' for ${transition.target}: ${transition.from} -> ${transition.to} (${transition.cause})`);
     onEvent(LimitsEvent.BreakerTransition, { ...transition });
   }, Date.now, options.breakerSharing);
-  const concurrency = new Concurrency(config.concurrency);
+  let config = options.config;
+  let breakers = newBreakers(config);
+  let concurrency = new Concurrency(config.concurrency);
   let lastStoreWarning = 0;
-  const guard = createLimitsGuard({
+  const build = (): Guard => createLimitsGuard({
     breakers,
     rates: new RateLimits(config.rates, store),
     cpuBudgets: new CpuBudgets(config.cpuBudgets, store),
@@ -83,17 +91,30 @@ export function createLimits(options: LimitsOptions): Limits {
       onEvent(LimitsEvent.Unmeasured, { server });
     },
   });
+  let current = build();
+  // One guard object for the chain; the rules behind it can be swapped by a reload.
+  const guard: Guard = { name: current.name, handle: (ctx, next) => current.handle(ctx, next) };
   return {
     guard,
     store,
-    breakers,
-    concurrency,
+    get breakers() {
+      return breakers;
+    },
+    get concurrency() {
+      return concurrency;
+    },
     ready: async (timeoutMs) => {
       if (redis === undefined) return true;
       return redis.ready(timeoutMs).then(
         () => true,
         () => false,
       );
+    },
+    reconfigure: (next) => {
+      if (JSON.stringify(next.breakers) !== JSON.stringify(config.breakers)) breakers = newBreakers(next);
+      if (JSON.stringify(next.concurrency) !== JSON.stringify(config.concurrency)) concurrency = new Concurrency(next.concurrency);
+      config = next;
+      current = build();
     },
     close: () => store.close(),
   };

@@ -9,8 +9,11 @@ import type { PolicyStore } from './store.js';
 export const POLICY_GUARD_NAME = 'policy';
 
 export interface PolicyGuardOptions {
-  /** The gateway's server names: logging/setLevel reaches all of them, so it needs a grant for each. */
-  servers?: readonly string[];
+  /**
+   * The gateway's server names: logging/setLevel reaches all of them, so it needs a grant for
+   * each. A function is read per call (a config reload changes the servers).
+   */
+  servers?: readonly string[] | (() => readonly string[]);
   /** Told when a call waits for paths another call holds (tests use it to order calls). */
   onPathWait?: () => void;
 }
@@ -95,7 +98,7 @@ function decide(store: PolicyStore, ctx: CallContext, options: PolicyGuardOption
       return policy.decideCompletion(agentId, target.server, { type, name: target.name });
     }
     case 'logging/setLevel':
-      return policy.decideLogging(agentId, options.servers);
+      return policy.decideLogging(agentId, typeof options.servers === 'function' ? options.servers() : options.servers);
     default:
       return undefined;
   }

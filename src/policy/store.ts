@@ -67,7 +67,7 @@ export class PolicyStore {
   private readonly reloadListeners: Array<() => void> = [];
 
   private constructor(
-    private readonly options: PolicyStoreOptions,
+    private options: PolicyStoreOptions,
     initial: PolicyEvaluator,
   ) {
     this.evaluator = initial;
@@ -126,6 +126,29 @@ export class PolicyStore {
     this.declarations = declarations;
     const result = this.reload('declarations changed');
     if (!result.ok) this.declarations = previous;
+    return result;
+  }
+
+  /**
+   * A config reload changed what the policy is compiled from (servers' manifests and inline
+   * scopes): compiles with the new inputs and swaps only if they are valid; otherwise the old
+   * inputs and policy stay and the problems are returned (the reload is then refused).
+   */
+  replaceInputs(inputs: Pick<PolicyStoreOptions, 'policyFiles' | 'manifestFiles' | 'declarations' | 'followSymlinks'>): ReloadResult {
+    const previous = this.options;
+    const previousDeclarations = this.declarations;
+    this.options = { ...this.options, ...inputs };
+    this.declarations = inputs.declarations;
+    const result = this.reload('config reload');
+    if (!result.ok) {
+      this.options = previous;
+      this.declarations = previousDeclarations;
+    } else if (this.watchers.length > 0) {
+      // A manifest the new config names is watched from now on, one it dropped no longer.
+      for (const watcher of this.watchers) watcher.close();
+      this.watchers = [];
+      this.watch();
+    }
     return result;
   }
 

@@ -16,7 +16,7 @@ import { startEgressBroker, type EgressBroker } from './broker.js';
 import { accessProblems, type AccessCheck } from './access.js';
 import { nameExit } from './exit.js';
 import { executeOnlyInit, initArgs } from './views.js';
-import { originalDestination, setUpTransparentEgress, transparentEgressSupport, type TransparentSupport } from './netns.js';
+import { originalDestination, setUpTransparentEgress, transparentEgressFor } from './netns.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 /** Inside the sandbox: where the broker socket and the relay appear. */
@@ -162,16 +162,6 @@ function bindSources(spec: SandboxSpec, config: SandboxConfig, view: SandboxView
   return checks;
 }
 
-/** The tools to set up transparent egress, or undefined (proxy only, with a warning); throws when it is required. */
-function transparentEgressFor(server: string, config: SandboxConfig, warnings: string[]): TransparentSupport['binaries'] {
-  if (config.transparentEgress === 'off') return undefined;
-  const support = transparentEgressSupport();
-  if (support.available) return support.binaries;
-  if (config.transparentEgress === 'require') throw new Error(`sandbox: cannot start ${server}: ${support.detail} (sandbox.transparentEgress is "require")`);
-  warnings.push(`${server}: ${support.detail}`);
-  return undefined;
-}
-
 function relayScriptPath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), 'relay.js');
 }
@@ -272,7 +262,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         planInput.relayScript = relayScriptPath();
         planInput.resolvConf = broker.resolvConfPath;
       }
-      const transparent = broker ? transparentEgressFor(spec.serverName, config, warnings) : undefined;
+      const transparent = broker ? transparentEgressFor(spec.serverName, config.transparentEgress, warnings) : undefined;
       const plan = planBwrap(planInput);
 
       let cgroup: ServerCgroup | undefined;

@@ -122,6 +122,8 @@ export class ServerCgroup {
   private constructor(
     private readonly version: 1 | 2,
     private readonly dirs: Partial<Record<CgroupController, string>>,
+    /** How an OCI runtime started by Bastion names this group: relative to its own cgroups, or from the root. */
+    readonly runtimePath?: string,
   ) {}
 
   /** Creates the cgroup and writes its limits; throws (with the path) if the host refuses. */
@@ -143,7 +145,10 @@ export class ServerCgroup {
         }
         dirs[controller] = dir;
       }
-      const group = new ServerCgroup(layout.version === 1 ? 1 : 2, dirs);
+      // A child process (runsc) resolves a relative cgroupsPath below its own cgroup in each
+      // hierarchy, which is Bastion's: the same directories as here, whatever they are per controller.
+      const runtimePath = parentOverride === undefined ? leaf : join(parentOverride, leaf);
+      const group = new ServerCgroup(layout.version === 1 ? 1 : 2, dirs, runtimePath);
       if (layout.version === 1) group.applyV1(limits);
       else group.applyV2(limits);
       return group;
@@ -158,6 +163,20 @@ export class ServerCgroup {
       }
       throw error;
     }
+  }
+
+  /**
+   * A sub-group without limits of its own (the parent's bind it), for an OCI runtime to run in.
+   * Created here, so the runtime treats it as pre-existing and leaves it in place at exit, with
+   * its counters: on cgroup v1 an OOM kill is counted only in the victim's own group.
+   */
+  createChild(name: string): ServerCgroup {
+    const dirs: Partial<Record<CgroupController, string>> = {};
+    for (const [controller, dir] of Object.entries(this.dirs) as Array<[CgroupController, string]>) {
+      dirs[controller] = join(dir, name);
+      mkdirSync(join(dir, name), { recursive: true });
+    }
+    return new ServerCgroup(this.version, dirs, this.runtimePath === undefined ? undefined : join(this.runtimePath, name));
   }
 
   /** A group someone else created (e.g. runc, from linux.cgroupsPath), for reading only. */
@@ -242,16 +261,10 @@ export class ServerCgroup {
     return { oomKills: field(read(this.dirs.memory, 'memory.events'), 'oom_kill'), pidsRefused: field(read(this.dirs.pids, 'pids.events'), 'max') };
   }
 
-  /** Processes still in the group. */
+  /** Processes still in the group or in a sub-group (an OCI runtime's). */
   pids(): number[] {
     const out = new Set<number>();
-    for (const dir of new Set(Object.values(this.dirs))) {
-      try {
-        for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line.trim()) out.add(Number(line));
-      } catch {
-        // Already removed.
-      }
-    }
+    for (const dir of new Set(Object.values(this.dirs))) for (const pid of treePids(dir)) out.add(pid);
     return [...out];
   }
 
@@ -267,12 +280,7 @@ export class ServerCgroup {
       }
       let left = 0;
       for (const dir of new Set(Object.values(this.dirs))) {
-        if (!existsSync(dir)) continue;
-        try {
-          rmdirSync(dir);
-        } catch {
-          left += 1;
-        }
+        if (!removeTree(dir)) left += 1;
       }
       if (left === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -316,18 +324,48 @@ export function sweepStale(parent: string): void {
     const creator = Number(/-(\d+)-[a-z0-9]+$/.exec(name)?.[1] ?? Number.NaN);
     if (!Number.isInteger(creator) || creator === process.pid || existsSync(`/proc/${creator}`)) continue;
     const dir = join(parent, name);
-    try {
-      for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) {
-        if (line.trim()) process.kill(Number(line), 'SIGKILL');
+    for (const pid of treePids(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
       }
-    } catch {
-      // Already empty or gone.
     }
-    try {
-      rmdirSync(dir);
-    } catch {
-      // Still being reaped: the next sweep removes it.
-    }
+    // Still being reaped when this fails: the next sweep removes it.
+    removeTree(dir);
+  }
+}
+
+/** Sub-groups of a cgroup directory (its other entries are the kernel's control files). */
+function subGroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => join(dir, entry.name));
+  } catch {
+    return [];
+  }
+}
+
+/** Processes in a cgroup and every group below it. */
+function treePids(dir: string): number[] {
+  const pids: number[] = [];
+  try {
+    for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line.trim()) pids.push(Number(line));
+  } catch {
+    // Already removed.
+  }
+  for (const child of subGroups(dir)) pids.push(...treePids(child));
+  return pids;
+}
+
+/** Removes a cgroup after its sub-groups (rmdir refuses a group that has children); true when gone. */
+function removeTree(dir: string): boolean {
+  if (!existsSync(dir)) return true;
+  for (const child of subGroups(dir)) removeTree(child);
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,11 +1,24 @@
 // The `gvisor` backend: the OCI bundle of the `oci` backend (same mounts, uid, limits, seccomp,
 // environment, broker socket) run by gVisor's runsc, so the server's system calls are served by
-// gVisor's user-space kernel instead of the host's. runsc gets no network of its own
-// (`--network=none`: only its internal loopback); egress is through the broker socket.
+// gVisor's user-space kernel instead of the host's. A server without network scopes gets no
+// network (`--network=none`: gVisor's own loopback only). A networked one runs behind the relay
+// (HTTPS_PROXY), which forwards to the broker socket, and with transparent egress inside a
+// namespace Bastion prepared, with `--network=host` (gvisor-net.ts explains why).
+//
+// Two things runsc does differently from runc, found by the escape tests:
+//  - it ignores `linux.seccomp` unless started with `--oci-seccomp` (then the sentry enforces it);
+//  - this release (0.0~20221219.0) ignores `errnoRet` and answers EPERM for every rule. A rule
+//    whose errno is the point (clone3 -> ENOSYS, so libc falls back to clone, whose flags the
+//    filter can read) would break thread creation; it is left out, and the sentry, which does not
+//    implement clone3, answers ENOSYS itself (asserted by test/sandbox/escape.test.ts, so a runsc
+//    that starts implementing clone3 fails the tests instead of opening a hole).
 import { existsSync } from 'node:fs';
 import type { SandboxConfig } from './config.js';
 import { findBinary, isRoot, runFile } from './host.js';
 import { createOciBackend } from './oci.js';
+import { ERRNO, type SyscallRule } from './seccomp.js';
+import { prepareGvisorNetwork } from './gvisor-net.js';
+import { transparentEgressFor } from './netns.js';
 import type { SandboxBackend } from './types.js';
 
 export type GvisorPlatform = 'systrap' | 'ptrace' | 'kvm';
@@ -21,9 +34,16 @@ export interface GvisorProbe {
 }
 
 /** runsc's global flags for a platform (before the subcommand). */
-export function runscGlobalArgs(platform: GvisorPlatform): string[] {
+export function runscGlobalArgs(platform: GvisorPlatform, network: 'none' | 'host' = 'none'): string[] {
   // --host-uds=open: the server may connect to the bound broker socket (no other host socket is bound in).
-  return ['--network=none', '--host-uds=open', `--platform=${platform}`];
+  // --oci-seccomp: without it runsc does not apply the bundle's seccomp profile at all.
+  // --network=host only inside the namespace gvisor-net.ts prepared, for transparent egress.
+  return [`--network=${network}`, '--host-uds=open', '--oci-seccomp', `--platform=${platform}`];
+}
+
+/** The policy as runsc enforces it: rules that rely on an errno other than EPERM are dropped (see above). */
+export function runscSeccompRules(rules: SyscallRule[]): SyscallRule[] {
+  return rules.filter((rule) => rule.errno !== ERRNO.ENOSYS);
 }
 
 /** Really starts /usr/bin/true with `runsc do` on each platform this runsc may know. */
@@ -59,7 +79,15 @@ let cachedProbe: Promise<GvisorProbe> | undefined;
  * The platform is the configured one, else the first that works here (systrap, ptrace, kvm).
  */
 export function createGvisorBackend(config: SandboxConfig): SandboxBackend {
-  const oci = (platform: GvisorPlatform): SandboxBackend => createOciBackend(config, { name: 'gvisor', runtime: 'runsc', globalArgs: runscGlobalArgs(platform) });
+  const oci = (platform: GvisorPlatform): SandboxBackend => createOciBackend(config, {
+      name: 'gvisor',
+      runtime: 'runsc',
+      globalArgs: (network) => runscGlobalArgs(platform, network),
+      seccompRules: runscSeccompRules,
+      relay: true,
+      bastionCgroup: true,
+      network: (serverName, broker, warnings) => prepareGvisorNetwork(serverName, broker, transparentEgressFor(serverName, config.transparentEgress, warnings)),
+    });
   return {
     name: 'gvisor',
     async spawn(spec) {

@@ -55,16 +55,29 @@ export function transparentEgressSupport(): TransparentSupport {
     const missing = [!nsenter && 'nsenter (util-linux)', !nft && 'nft (nftables)', !ip && 'ip (iproute2)'].filter(Boolean).join(', ');
     return { available: false, detail: `transparent egress needs ${missing}; servers reach granted destinations through HTTPS_PROXY only` };
   }
-  return { available: true, detail: 'nftables redirect in the sandbox namespace to the relay, conntrack read by the broker', binaries: { nsenter, nft, ip } };
+  return { available: true, detail: 'nftables redirect in the sandbox namespace to the relay, conntrack read by the broker (bwrap; gvisor with runsc --network=host in that namespace)', binaries: { nsenter, nft, ip } };
+}
+
+/** The tools to set up transparent egress, or undefined (proxy only, with a warning); throws when it is required. */
+export function transparentEgressFor(server: string, mode: 'auto' | 'require' | 'off', warnings: string[]): TransparentSupport['binaries'] {
+  if (mode === 'off') return undefined;
+  const support = transparentEgressSupport();
+  if (support.available) return support.binaries;
+  if (mode === 'require') throw new Error(`sandbox: cannot start ${server}: ${support.detail} (sandbox.transparentEgress is "require")`);
+  warnings.push(`${server}: ${support.detail}`);
+  return undefined;
 }
 
 /**
- * Configures the network namespace of `pid` (the sandbox's first process, still blocked): loopback
+ * Configures the network namespace of `target` (the sandbox's first process, still blocked, or a
+ * namespace path): loopback
  * up, a default route through loopback (so a connect() to any address becomes a local packet the
  * nat rule can redirect instead of failing with ENETUNREACH before any rule sees it), the ruleset.
  */
-export async function setUpTransparentEgress(pid: number, binaries: { nsenter: string; nft: string; ip: string }): Promise<void> {
-  const enter = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runFile(binaries.nsenter, [`--target=${pid}`, '--net', '--', ...args]);
+export async function setUpTransparentEgress(target: number | string, binaries: { nsenter: string; nft: string; ip: string }): Promise<void> {
+  // A pid (bwrap's blocked first process) or the path of a namespace made beforehand (gVisor's).
+  const netns = typeof target === 'number' ? [`--target=${target}`, '--net'] : [`--net=${target}`];
+  const enter = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runFile(binaries.nsenter, [...netns, '--', ...args]);
   const steps: string[][] = [
     [binaries.ip, 'link', 'set', 'lo', 'up'],
     // With an explicit source: without one the kernel picks 0.0.0.0, and the relay's reset never arrives.

@@ -39,9 +39,12 @@ async function crash(backend: SandboxBackendName, tool: string, memoryBytes?: nu
   }
 }
 
-/** `transparent`: the backend gives plain connect() and DNS to granted destinations (bwrap); the refusals hold everywhere. */
+/**
+ * `transparent`: plain connect() and DNS reach granted destinations (`transparentEgress:
+ * require`); without it (`off`) only the relay does. The refusals hold either way.
+ */
 function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
-  describe(`escape attempts under ${backend}`, () => {
+  describe(`escape attempts under ${backend}${transparent ? '' : ' without transparent egress (relay only)'}`, () => {
     let granted: Server;
     let ungranted: Server;
     let web: HttpServer;
@@ -63,7 +66,7 @@ function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
       [grantedPort, ungrantedPort, webPort] = await Promise.all([listen(granted), listen(ungranted), listen(web)]);
       const sandbox = createSandbox({ backend, transparentEgress: transparent ? 'require' : 'off', limits: { memoryBytes: 192 * 1024 * 1024, pids: 128 } });
       handle = await sandbox.spawn({
-        serverName: `escape-${backend}`,
+        serverName: `escape-${backend}${transparent ? '' : '-relay'}`,
         command: process.execPath,
         args: [escapeServer],
         env: {},
@@ -78,6 +81,13 @@ function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
       await client?.close().catch(() => {});
       await handle?.dispose();
       for (const server of [granted, ungranted, web]) server?.close();
+    });
+
+    if (!transparent) test('plain TCP to the granted port goes nowhere: only the relay (HTTPS_PROXY) leads out', async () => {
+      const outcome = await attempt(client, 'tcp', { host: '127.0.0.1', port: grantedPort });
+      assert.equal(outcome.ok, false, outcome.detail);
+      assert.match(outcome.detail, /ECONNREFUSED|ECONNRESET|ENETUNREACH/);
+      assert.ok(!egress.some((e) => e.via === 'transparent'));
     });
 
     if (transparent) test('plain TCP to the granted 127.0.0.1 port reaches the listener, through the broker', async () => {
@@ -97,7 +107,7 @@ function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
     if (transparent) test('the refused connection is audited with the scope it lacks', () => {
       const denied = egress.find((e) => !e.allowed && e.port === ungrantedPort);
       assert.ok(denied, JSON.stringify(egress));
-      assert.equal(denied.server, `escape-${backend}`);
+      assert.equal(denied.server, `escape-${backend}${transparent ? '' : '-relay'}`);
       assert.equal(denied.via, 'transparent');
       assert.equal(denied.scope, `write:network:127.0.0.1:${ungrantedPort}`);
     });
@@ -149,24 +159,79 @@ function escapeTests(backend: SandboxBackendName, transparent: boolean): void {
         assert.equal(backend, 'gvisor');
         return;
       }
+      const attempts = outcome['attempts'] as Record<string, string>;
+      for (const mode of ['r', 'r+']) assert.match(attempts[`/proc/1/mem ${mode}`] ?? '', /EACCES|EPERM|ENOENT/, outcome.detail);
+      if (backend === 'gvisor') {
+        // pid 1 is the relay, of the server's uid; gVisor refuses an ancestor's memory (ptrace
+        // attach mode) but not its environ (read mode), which is the environment it handed the server.
+        if (attempts['/proc/1/environ r']?.startsWith('opened')) assert.equal(outcome['initEnvironIsOwn'], true, outcome.detail);
+        return;
+      }
       assert.equal(outcome.ok, false, outcome.detail);
-      for (const text of Object.values(outcome['attempts'] as Record<string, string>)) assert.match(text, /EACCES|EPERM|ENOENT/);
+      assert.match(attempts['/proc/1/environ r'] ?? '', /EACCES|EPERM|ENOENT/);
     });
 
-    test('a server that dies of SIGSEGV is reported as killed by SIGSEGV, not exit code 139', async () => {
+    // Servers of their own: once per backend.
+    if (transparent) test('a server that dies of SIGSEGV is reported as killed by SIGSEGV, not exit code 139', async () => {
       const ended = await crash(backend, 'crash_segv');
       assert.equal(ended.named?.signal, 'SIGSEGV', JSON.stringify(ended));
       assert.equal(ended.named?.detail, 'killed by SIGSEGV');
     });
 
-    test('a server that runs out of memory is reported as SIGKILL by the OOM killer', async () => {
+    // Servers of their own: once per backend.
+    if (transparent) test('a server that runs out of memory is reported as SIGKILL by the OOM killer, with the cause', async () => {
       const ended = await crash(backend, 'exhaust_memory', 96 * 1024 * 1024);
       assert.equal(ended.named?.signal, 'SIGKILL', JSON.stringify(ended));
-      // gVisor's sentry enforces the limit inside the sandbox: the host cgroup counts no OOM kill, so only the signal is named.
-      if (backend !== 'gvisor') assert.match(ended.named?.detail ?? '', /out of memory/);
+      assert.match(ended.named?.detail ?? '', /out of memory \(the memory limit of 96 MiB was reached/);
+    });
+
+    // Servers of their own: once per backend.
+    if (transparent) test('without a network grant, seccomp refuses unshare(CLONE_NEWUSER), keyctl, mount and AF_INET sockets; clone3 answers ENOSYS', async () => {
+      const { handle: plain, client: plainClient } = await startEscape(backend, `escape-seccomp-${backend}`);
+      try {
+        const outcome = await attempt(plainClient, 'raw_syscalls');
+        const errnos = outcome['errnos'] as Record<string, number>;
+        assert.ok(errnos, outcome.detail);
+        for (const name of ['unshare', 'keyctl', 'mount']) assert.equal(errnos[name], 1, `${name}: ${outcome.detail}`);
+        // runsc enforces the bundle's profile but ignores its errnoRet: every refusal is EPERM there.
+        assert.equal(errnos['socket'], backend === 'gvisor' ? 1 : 97, outcome.detail);
+        // ENOSYS makes libc fall back to clone, whose flags the filter checks (under gVisor the sentry says it: it has no clone3).
+        assert.equal(errnos['clone3'], 38, outcome.detail);
+      } finally {
+        await plainClient.close().catch(() => {});
+        await plain.dispose();
+      }
+    });
+
+    test('a networked server still runs as an unprivileged uid (or gVisor root mapped to one) without capabilities, and seccomp still refuses namespaces, keyrings and mounts', async () => {
+      const who = await attempt(client, 'identity');
+      if (backend === 'gvisor' && !transparent) {
+        // The bundle's user namespace maps container root to the server's host uid; gVisor shows
+        // its own users inside (uid 0, uid_map "0 0 4294967295"), without any capability.
+        assert.equal(who['uid'], 0, who.detail);
+      } else if (process.getuid?.() === 0) {
+        assert.equal(who['uid'], handle.uid, who.detail);
+      }
+      assert.ok((handle.uid ?? 0) >= 1000, String(handle.uid));
+      assert.match(String(who['capEff']), /^0+$/);
+      const errnos = (await attempt(client, 'raw_syscalls'))['errnos'] as Record<string, number>;
+      for (const name of ['unshare', 'keyctl', 'mount']) assert.equal(errnos[name], 1, `${name}: ${JSON.stringify(errnos)}`);
+      assert.equal(errnos['socket'], 0, 'AF_INET is granted with the network');
+    });
+
+    test('CONNECT through the in-sandbox relay (HTTPS_PROXY) reaches a granted port; an ungranted one gets 403, audited', async () => {
+      const outcome = await attempt(client, 'proxy_connect', { host: '127.0.0.1', port: grantedPort });
+      assert.equal(outcome.ok, true, outcome.detail);
+      assert.equal(outcome['data'], 'hello-granted\n');
+      const refused = await attempt(client, 'proxy_connect', { host: '127.0.0.1', port: ungrantedPort + 0 });
+      assert.equal(refused['status'], 403, refused.detail);
+      assert.equal(ungrantedConnections, 0);
+      assert.ok(egress.some((e) => e.allowed && e.port === grantedPort && e.via === 'proxy'), JSON.stringify(egress));
     });
   });
 }
 
 escapeTests('bwrap', true);
+escapeTests('gvisor', true);
+// The fallback where transparent egress is off or the host lacks it: still the relay, never a silent widening.
 escapeTests('gvisor', false);

@@ -10,6 +10,7 @@ interface LaunchRequest {
   scopes: string[];
   cgroupParent?: string;
   cgroups?: 'require' | 'degrade';
+  transparentEgress?: 'auto' | 'require' | 'off';
   calls: Array<[string, Record<string, unknown>]>;
   hold: boolean;
 }
@@ -19,7 +20,7 @@ const print = (value: unknown): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 };
 
-const backend = createSandbox({ limits: { memoryBytes: 256 * 1024 * 1024, pids: 64 }, ...(request.cgroupParent ? { cgroupParent: request.cgroupParent } : {}), ...(request.cgroups ? { cgroups: request.cgroups } : {}) });
+const backend = createSandbox({ limits: { memoryBytes: 256 * 1024 * 1024, pids: 64 }, ...(request.cgroupParent ? { cgroupParent: request.cgroupParent } : {}), ...(request.cgroups ? { cgroups: request.cgroups } : {}), ...(request.transparentEgress ? { transparentEgress: request.transparentEgress } : {}) });
 const handle = await backend.spawn({ serverName: request.serverName, command: process.execPath, args: [hostileServer()], env: {}, packageDirs: FIXTURE_PACKAGE_DIRS, scopes: request.scopes });
 for (const warning of handle.warnings) print({ warning });
 const client = await connectClient(handle.child);

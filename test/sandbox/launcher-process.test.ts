@@ -4,6 +4,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -157,6 +158,33 @@ describe('the launcher running as an unprivileged user (uid 65534)', { skip: !ru
   test('with sandbox.cgroups "require" and no cgroup access, the server is refused, not started', async () => {
     const { lines } = launch({ serverName: 'rootless-strict', scopes: [], calls, hold: false, cgroups: 'require' }, NOBODY);
     await assert.rejects(lines, /sandbox.cgroups is "require"/);
+  });
+
+  test('a network grant without root: the relay only, with a warning that says why; a plain connect() to the granted port is never made', async () => {
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections += 1;
+      socket.end('hello-from-outside\n');
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const port = (listener.address() as AddressInfo).port;
+    try {
+      const calls: Array<[string, Record<string, unknown>]> = [['tcp_connect', { host: '127.0.0.1', port }], ['proxy_connect', { host: '127.0.0.1', port }]];
+      const { lines } = launch({ serverName: 'rootless-net', scopes: [`write:network:127.0.0.1:${port}`], calls, hold: false }, NOBODY);
+      const seen = await lines;
+      assert.ok(seen.some((l) => l.warning?.includes('transparent egress needs Bastion to run as root') && l.warning.includes('HTTPS_PROXY only')), JSON.stringify(seen.filter((l) => l.warning)));
+      const outcomes = new Map(seen.filter((l) => l.tool).map((l) => [l.tool as string, l.outcome]));
+      assert.equal(outcomes.get('tcp_connect')?.ok, false, outcomes.get('tcp_connect')?.detail);
+      assert.equal(outcomes.get('proxy_connect')?.ok, true, outcomes.get('proxy_connect')?.detail);
+      assert.equal(connections, 1, 'only the proxied connection arrived');
+    } finally {
+      listener.close();
+    }
+  });
+
+  test('a network grant without root and transparentEgress "require": the server is refused, with the reason', async () => {
+    const { lines } = launch({ serverName: 'rootless-net-strict', scopes: ['write:network:127.0.0.1:9'], calls: [], hold: false, transparentEgress: 'require' }, NOBODY);
+    await assert.rejects(lines, /transparent egress needs Bastion to run as root.*sandbox\.transparentEgress is "require"/s);
   });
 
   test('without cgroup access: still contained by namespaces, seccomp and rlimits, and the degradation is reported', async () => {

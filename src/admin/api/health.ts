@@ -58,6 +58,9 @@ export class HealthTracker {
     }
     const server = typeof info['server'] === 'string' ? info['server'] : undefined;
     if (server === undefined) return;
+    // A config reload adds and removes servers: the view follows (src/gateway/reconfigure.ts).
+    if (type === 'server.reload' && info['action'] === 'start' && info['reason'] === 'added') this.upstreams.set(server, { server, state: 'unknown', starts: 0, restarts: 0 });
+    if (type === 'server.reload' && info['action'] === 'stop' && info['reason'] === 'removed') this.upstreams.delete(server);
     const next = STATE_BY_EVENT[type];
     const upstream = this.upstreams.get(server);
     if (next !== undefined && upstream !== undefined) {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { resolveAuditConfig, writerLockHolder } from '../../audit/index.js';
 import { hashToken } from '../../auth/index.js';
 import { createBastion, type Bastion } from '../../app/index.js';
-import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type LoadedConfig } from '../../config/index.js';
+import { ConfigError, embeddedDefaultConfig, loadConfigFile, materializeDemo, type BastionConfig, type LoadedConfig } from '../../config/index.js';
 import { PolicyError } from '../../policy/index.js';
 import { serverUid } from '../../sandbox/index.js';
 import { createLogger, type Logger } from '../../observability/index.js';
@@ -72,9 +72,15 @@ async function startServing(options: ServeOptions): Promise<void> {
   if (holder !== undefined) throw new CliError(`the state directory ${stateDir} is in use by another Bastion (process ${holder}, audit log ${auditDir}); stop it, or give this one its own stateDir`, 2);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   if (options.config === undefined) materializeDemo(stateDir, (server) => (process.getuid?.() === 0 ? serverUid(server) : undefined));
+  // The same changes are made to every reloaded config, so that they do not read as edits.
+  const adjust = (changed: BastionConfig): void => {
+    if (options.stdio === true) return;
+    if (changed.listeners.http === undefined) changed.listeners.http = { host: '127.0.0.1', port: 8080, path: '/mcp', allowedOrigins: [], maxSessions: 64, sessionIdleSeconds: 900 };
+    if (options.port !== undefined) changed.listeners.http.port = Number(options.port);
+  };
   let bastion;
   try {
-    bastion = await createBastion({ loaded, logger, version: packageVersion() });
+    bastion = await createBastion({ loaded, logger, version: packageVersion(), adjust });
   } catch (error) {
     if (error instanceof PolicyError) throw new CliError(`${error.message}\n(to run without least privilege, which is not recommended, set policy.enforce: false)`, 2);
     throw new CliError(error instanceof Error ? error.message : String(error));
@@ -103,8 +109,7 @@ async function startServing(options: ServeOptions): Promise<void> {
     return;
   }
 
-  if (config.listeners.http === undefined) config.listeners.http = { host: '127.0.0.1', port: 8080, path: '/mcp', allowedOrigins: [], maxSessions: 64, sessionIdleSeconds: 900 };
-  if (options.port !== undefined) config.listeners.http.port = Number(options.port);
+  adjust(config);
   let demoToken: string | undefined;
   if (options.config === undefined && config.auth.apiTokens.length === 0) {
     demoToken = process.env['BASTION_TOKEN'] ?? randomBytes(24).toString('base64url');

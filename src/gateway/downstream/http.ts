@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Authenticator } from '../../auth/index.js';
-import type { HttpListenerConfig } from '../../config/index.js';
+import type { ApiTokenConfig, HttpListenerConfig } from '../../config/index.js';
 import { ErrorCode, type Identity, type TransportTraceContext } from '../../pipeline/index.js';
 import { classify, errorResponse, parseError, type JsonRpcId } from '../jsonrpc.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../protocol.js';
@@ -29,7 +29,7 @@ const METADATA_PATH = '/.well-known/oauth-protected-resource';
 export class HttpListener {
   private readonly server: Server;
   private readonly sessions: SessionTable;
-  private readonly maxBodyBytes: number;
+  private maxBodyBytes: number;
   private readonly sweeper: NodeJS.Timeout;
   private readonly authFailures: AuthFailureAggregator;
   private readonly connections: ConnectionLimiter;
@@ -108,6 +108,16 @@ export class HttpListener {
 
   get url(): string {
     return this.publicUrl;
+  }
+
+  /** A config reload changed limits or servers: the body cap follows the largest request cap now configured. */
+  configChanged(): void {
+    this.maxBodyBytes = largestRequestCap(this.runtime.config);
+  }
+
+  /** A config reload changed auth.apiTokens (sessions stay; each request is authenticated again anyway). */
+  replaceApiTokens(tokens: ApiTokenConfig[]): void {
+    this.authenticator.replaceApiTokens(tokens);
   }
 
   get sessionCount(): number {

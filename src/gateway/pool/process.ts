@@ -29,7 +29,7 @@ export class PooledProcess {
   readonly subscriptions = new Map<string, Set<PoolLease>>();
   private idleTimer: NodeJS.Timeout | undefined;
   /** Set while the process waits for its calls to finish before a restart (new calls wait for the restart). */
-  private drainingNow: Promise<void> | undefined;
+  private drainingNow: Promise<number> | undefined;
   /** Called when the last call in flight ends. */
   private readonly whenIdle: Array<() => void> = [];
   /** The sandbox view the process runs with (a key of it; src/app/sandbox.ts). */
@@ -84,22 +84,38 @@ export class PooledProcess {
   }
 
   /** A drain in progress, if any: calls routed now wait for it, so they reach the restarted process. */
-  get draining(): Promise<void> | undefined {
+  get draining(): Promise<number> | undefined {
     return this.drainingNow;
   }
 
   /**
    * Restarts the process once the calls in flight on it have finished (each ends by its own
-   * answer or timeout); the next call starts it again, with whatever view applies then.
+   * answer or timeout), or once `deadlineMs` has passed (the calls still running are then
+   * cancelled: their clients get an error); the next call starts it again, with whatever view
+   * applies then. Resolves with how many calls were still running at the deadline.
    */
-  drain(reason: string): Promise<void> {
+  drain(reason: string, deadlineMs?: number): Promise<number> {
     this.drainingNow ??= (async () => {
-      if (this.inFlight > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+      if (this.inFlight > 0) await this.idleOrDeadline(deadlineMs);
+      const cancelled = this.inFlight;
       await this.upstream.recycle(reason);
+      return cancelled;
     })().finally(() => {
       this.drainingNow = undefined;
     });
     return this.drainingNow;
+  }
+
+  private idleOrDeadline(deadlineMs: number | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.whenIdle.push(done);
+      if (deadlineMs !== undefined) timer = setTimeout(done, Math.max(0, deadlineMs));
+    });
   }
 
   attach(lease: PoolLease): void {

@@ -40,6 +40,25 @@ export function pooledInitialize(runtime: GatewayRuntime, pool: string): Initial
   };
 }
 
+/** How UpstreamPools.drainServer drains. */
+export interface DrainOptions {
+  /** Why (the upstream.recycled audit record carries it). */
+  reason: string;
+  /** Longest wait for the calls in flight; absent: until they end by their own answer or timeout. */
+  deadlineMs?: number;
+  /** Which processes of the server; absent: all of them. */
+  select?: (process: PooledProcess) => boolean;
+  /** restart: the next call starts the process again; stop: the process is stopped and forgotten. */
+  then: 'restart' | 'stop';
+}
+
+export interface DrainResult {
+  /** Processes drained. */
+  processes: number;
+  /** Calls still running at the deadline, cancelled. */
+  cancelledCalls: number;
+}
+
 /**
  * Every pooled upstream process of one gateway, keyed by server and pool key (the agent id at
  * isolation agent, `*` at shared). Processes start on first use and stay warm after their last
@@ -100,27 +119,42 @@ export class UpstreamPools {
   async refreshViews(reason: string): Promise<number> {
     const viewKey = this.runtime.sandboxViewKey;
     if (viewKey === undefined) return 0;
-    const changed = this.list().filter((process) => {
+    const changed = new Set(this.list().filter((process) => {
       const now = viewKey(process.facts.server, { isolation: process.facts.isolation, agentId: process.facts.agentId });
       if (now === process.viewKey) return false;
       process.viewKey = now;
       return true;
-    });
-    await Promise.all(changed.map((process) => process.drain(reason)));
-    return changed.length;
+    }));
+    const servers = new Set([...changed].map((process) => process.facts.server));
+    const drained = await Promise.all([...servers].map((server) => this.drainServer(server, { reason, select: (process) => changed.has(process), then: 'restart' })));
+    return drained.reduce((sum, result) => sum + result.processes, 0);
   }
 
   /**
-   * Drains and stops every pooled process of `server` and forgets them (a server removed from
-   * the config): calls in flight finish first; leases still held see the server unavailable.
+   * Drains pooled processes of `server` (all, or those `select` picks): each waits for its calls
+   * in flight, at most `deadlineMs` (then they are cancelled), and is then either restarted on
+   * its next call (`restart`: a new sandbox view) or stopped and forgotten (`stop`: the server
+   * was removed or redefined by a config reload; the next lease starts a process from the
+   * config in force then, and leases still held on the old one see the server unavailable).
    */
-  async drainServer(server: string, reason: string): Promise<void> {
-    const processes = this.list(server);
-    for (const key of [...this.processes.keys()]) if (key.startsWith(`${server}\u0000`)) this.processes.delete(key);
-    await Promise.all(processes.map(async (process) => {
-      await process.drain(reason);
-      await process.stop();
+  async drainServer(server: string, options: DrainOptions): Promise<DrainResult> {
+    const processes = this.list(server).filter((process) => options.select?.(process) ?? true);
+    if (options.then === 'stop') {
+      for (const [key, list] of [...this.processes.entries()]) {
+        if (!key.startsWith(`${server}\u0000`)) continue;
+        const kept = list.filter((process) => !processes.includes(process));
+        if (kept.length === 0) {
+          this.processes.delete(key);
+          this.identities.delete(key);
+        } else this.processes.set(key, kept);
+      }
+    }
+    const cancelled = await Promise.all(processes.map(async (process) => {
+      const left = await process.drain(options.reason, options.deadlineMs);
+      if (options.then === 'stop') await process.stop();
+      return left;
     }));
+    return { processes: processes.length, cancelledCalls: cancelled.reduce((sum, count) => sum + count, 0) };
   }
 
   async stopAll(): Promise<void> {

@@ -17,6 +17,8 @@ export interface LaunchedProcess {
 export interface ProcessLauncher {
   readonly name: string;
   launch(spec: LaunchSpec): Promise<LaunchedProcess>;
+  /** Drops what the launcher keeps per server (a server removed or redefined by a config reload). */
+  forget?(server: string): void;
 }
 
 /** The variables every server gets; nothing else of the gateway's own environment leaks through. */

@@ -91,3 +91,8 @@ export function serverStartState(config: BastionConfig, server: string): ServerS
   }
   return state;
 }
+
+/** A server removed or redefined by a reload: its next start begins with no failures counted. */
+export function forgetServerStartState(config: BastionConfig, server: string): void {
+  registries.get(config)?.delete(server);
+}
