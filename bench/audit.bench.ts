@@ -1,12 +1,13 @@
 // Audit log throughput: durable group-commit appends from 64 concurrent writers, and full
 // verification, each against a baseline measured in the same run.
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditLog, defaultVerifyThreads, resolveAuditConfig, verifyLog, verifyLogParallel, type AuditFields } from '../src/audit/index.js';
 import { listSegments } from '../src/audit/layout.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const WRITERS = 64;
 const RECORDS = Number(process.env['AUDIT_BENCH_RECORDS'] ?? 60_000);
@@ -142,5 +143,5 @@ try {
   writeSync(1, 'baselines: append = same records as plain JSON, batched writes, no hashing, no fsync; verify = reading and splitting the same files without checking\n');
   writeSync(1, `verify: "1 thread" is verifyLog, "${threads} threads" what \`mcp-auditctl verify\` runs (this thread plus workers); "first run" is the first of its code path in this process, as for the CLI; "warm" repeats it with this thread's code compiled, each run starting its worker afresh\n`);
 } finally {
-  rmSync(root, { recursive: true, force: true });
+  removeTree(root);
 }

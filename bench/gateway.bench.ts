@@ -17,7 +17,7 @@
 // an error or a stall fails the run.
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +25,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { peerSpecs, waitForPort, freePort, type PeerSpec } from './peers.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -834,7 +835,7 @@ function syncedWriteMicros(samples = 200): number {
     }
   } finally {
     closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   }
   return median(times);
 }
@@ -888,7 +889,7 @@ async function benchmarkAgainst(upstream: Upstream): Promise<void> {
     process.stdout.write(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
   } finally {
     await Promise.all(variants.map((variant) => variant.driver.close().catch(() => undefined)));
-    rmSync(setup.dir, { recursive: true, force: true });
+    removeTree(setup.dir);
     await receiver.close();
   }
 }
@@ -1076,7 +1077,7 @@ async function profileBastion(which: string): Promise<void> {
       return HttpDriver.open(bastion.url, setup.token, 'echo.echo', 'bastion http', [bastion.child]);
     }, concurrency, setup.dir);
   } finally {
-    rmSync(setup.dir, { recursive: true, force: true });
+    removeTree(setup.dir);
   }
 }
 

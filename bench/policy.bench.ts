@@ -1,10 +1,11 @@
 // Policy decision cost: a realistic policy (50 agents in 10 teams, 200 tools on 10 servers,
 // argument-bound path and URL scopes) against a bare Set lookup of (agent, tool) measured in
 // the same run. Decisions are timed in batches; the table shows per-decision p50 and p99.
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compilePolicy, type PolicyEvaluator, type ToolDeclarations } from '../src/policy/index.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const AGENTS = 50;
 const TEAMS = 10;
@@ -123,7 +124,7 @@ function main(): void {
     const p50 = rows[1]?.[1].p50 ?? Infinity;
     process.stdout.write(`target: p50 < 5 µs per decision (paths as strings): ${p50 < 5 ? 'met' : 'NOT met'}\n`);
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    removeTree(root);
   }
 }
 

@@ -8,12 +8,13 @@
 //
 //   npm run build && node dist/bench/sandbox.bench.js        (about 30-60 s)
 //   BENCH_ROUNDS=9 node dist/bench/sandbox.bench.js          more rounds on a noisy machine
-import { mkdtempSync, chmodSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSandbox, type SandboxBackend, type SandboxBackendName } from '../src/sandbox/index.js';
 import { ChildStdioTransport, NODE_MODULES, referenceServer } from '../test/sandbox/helpers.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 5) || 5);
 const CALLS = 30;
@@ -93,7 +94,7 @@ for (let round = 0; round < ROUNDS; round += 1) {
     result.call.push(callMs);
   }
 }
-rmSync(bundleDir, { recursive: true, force: true });
+removeTree(bundleDir);
 
 const base = results.get('none') as Samples;
 const baseInit = median(base.init);

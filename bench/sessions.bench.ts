@@ -22,12 +22,13 @@
 // projected from that slope, and their CPU from the CPU per session.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bastionJs = process.env['BENCH_BASTION'] ?? join(resolve(here, '..', '..'), 'dist', 'src', 'cli', 'bastion.js');
@@ -166,7 +167,7 @@ async function stopGateway(gateway: Gateway): Promise<void> {
   const exited = new Promise((done) => gateway.child.once('exit', done));
   gateway.child.kill('SIGTERM');
   await exited;
-  rmSync(gateway.dir, { recursive: true, force: true });
+  removeTree(gateway.dir);
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });

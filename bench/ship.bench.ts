@@ -4,7 +4,7 @@
 // filesystem-backed S3 API) in this process; the webhook, OTLP logs and Loki receivers are
 // node:http servers in this process (they check nothing, so the figure is the sender's).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -15,6 +15,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { AuditLog, resolveAuditConfig } from '../src/audit/index.js';
 import { startShipping, type SinkConfig } from '../src/audit/ship/index.js';
 import { Rsyslog } from '../test/audit/ship/rsyslog.js';
+import { removeTree } from '../test/helpers/tmp.js';
 
 const RECORDS = Number(process.env['SHIP_BENCH_RECORDS'] ?? 20_000);
 const WRITERS = 64;
@@ -61,7 +62,7 @@ async function run(label: string, sinks: SinkConfig[]): Promise<{ appendsPerSeco
     process.stdout.write(`${label.padEnd(28)} appends ${appendsPerSecond.toFixed(0).padStart(7)}/s${drainPerSecond === undefined ? '' : `   drain ${drainPerSecond.toFixed(0).padStart(7)} records/s`}\n`);
     return { appendsPerSecond, drainPerSecond };
   } finally {
-    rmSync(state, { recursive: true, force: true });
+    removeTree(state);
   }
 }
 
@@ -117,8 +118,8 @@ try {
   if (syslog === undefined) process.stdout.write('  (rsyslogd not installed: syslog not measured)\n');
 } finally {
   await rsyslog?.stop();
-  if (rsyslogDir !== undefined) rmSync(rsyslogDir, { recursive: true, force: true });
+  if (rsyslogDir !== undefined) removeTree(rsyslogDir);
   receiver.close();
   s3Server.close();
-  rmSync(s3Dir, { recursive: true, force: true });
+  removeTree(s3Dir);
 }

@@ -12,7 +12,7 @@
 // docs/conformance.md explains the setup and conformance-baseline.yml the expected failures.
 // Set CONFORMANCE_KEEP=1 to keep the temporary directory (config, Bastion's log, the suite's results);
 // CONFORMANCE_TIMEOUT_MS changes the hard limit on the whole run (default 5 minutes).
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -101,7 +101,12 @@ async function finish(code) {
   }
   if (code !== 0) printBastionProblems();
   if (keep) say(`kept ${work} (config, bastion.log, results/)`);
-  else rmSync(work, { recursive: true, force: true });
+  else {
+    // Run as root with CAP_LINUX_IMMUTABLE, the gateway made its audit log append-only and
+    // immutable (audit.appendOnly: auto, the default): the attributes go first, or rmSync fails.
+    if (process.platform === 'linux') spawnSync('chattr', ['-R', '-a', '-i', work], { stdio: 'ignore' });
+    rmSync(work, { recursive: true, force: true });
+  }
   process.exit(code);
 }
 

@@ -50,7 +50,13 @@ cleanup() {
     say "npm start's stderr (last 40 lines):"
     tail -n 40 "$tmp/start.err" >&2 || true
   fi
-  if [ "${NEWCOMER_KEEP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
+  # Run as root with CAP_LINUX_IMMUTABLE, the gateway made its audit log (the clone's .bastion/,
+  # npm start's state directory) append-only and immutable (audit.appendOnly: auto, the default):
+  # the attributes go first, or rm fails. Only there: a walk of the whole clone takes minutes.
+  if [ "${NEWCOMER_KEEP:-0}" = 1 ]; then say "kept $tmp"; else
+    if [ -d "$tmp/bastion/.bastion" ]; then chattr -R -a -i "$tmp/bastion/.bastion" >/dev/null 2>&1 || true; fi
+    rm -rf "$tmp"
+  fi
   exit "$status"
 }
 trap cleanup EXIT

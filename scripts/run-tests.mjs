@@ -1,6 +1,7 @@
 // Runs every compiled test file under dist/test with Node's built-in test runner.
 // Node 20's --test does not expand globs, so the file list is built here.
 import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -33,7 +34,30 @@ if (files.length === 0) {
   console.error('run-tests: no test files found under dist/test (did the build run?)');
   process.exit(1);
 }
+const started = Date.now();
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files], {
   stdio: 'inherit',
 });
+liftAuditAttributes(started);
 process.exit(result.status ?? 1);
+
+// Run as root with CAP_LINUX_IMMUTABLE, gateways under test protect their audit logs (the default
+// audit.appendOnly: auto sets chattr +a / +i), and those attributes outlive them. Tests delete
+// their directories through test/helpers/tmp.ts, which lifts them first; a test cancelled by its
+// timeout never cleans up. So that what it leaves can still be deleted with rm -rf, the
+// attributes are lifted in the bastion-* temporary directories this run created. Nothing is
+// deleted here.
+function liftAuditAttributes(since) {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return;
+  const base = tmpdir();
+  const created = readdirSync(base)
+    .filter((name) => name.startsWith('bastion-'))
+    .map((name) => join(base, name))
+    .filter((path) => {
+      const stat = statSync(path, { throwIfNoEntry: false });
+      return stat?.isDirectory() === true && stat.birthtimeMs >= since;
+    });
+  for (let start = 0; start < created.length; start += 200) {
+    spawnSync('chattr', ['-R', '-a', '-i', ...created.slice(start, start + 200)], { stdio: 'ignore', timeout: 120_000 });
+  }
+}

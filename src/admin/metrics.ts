@@ -8,7 +8,7 @@ export interface MetricSources {
   /** The audit writer's counters since start. */
   audit(): { records: number; batches: number; syncMillis: number; largestBatch: number; dropped: number };
   /** Audit sinks (audit.sinks): shipped, failed and resent counts and lag, per sink. */
-  shipping?(): { sink: string; type: string; shipped: number; checkpointsShipped: number; failures: number; resent: number; lagRecords: number; lagSeconds: number; lostToRetention: number; newChains?: number }[];
+  shipping?(): { sink: string; type: string; shipped: number; checkpointsShipped: number; failures: number; resent: number; lagRecords: number; lagSeconds: number; lostToRetention: number; newChains?: number; rejected?: number }[];
 }
 
 export interface MetricsOptions {
@@ -93,6 +93,7 @@ export class GatewayMetrics {
     sinkGauge('bastion_audit_ship_failures', 'Failed deliveries to a sink since start (each retried with backoff).', (sink) => sink.failures);
     sinkGauge('bastion_audit_ship_resent_records', 'Audit records sent to a sink again after a failure since start (possible duplicates at the receiver).', (sink) => sink.resent);
     sinkGauge('bastion_audit_ship_lost_to_retention', 'Audit records retention deleted before a sink received them.', (sink) => sink.lostToRetention);
+    sinkGauge('bastion_audit_ship_rejected_records', 'Audit records a sink accepted the delivery of but rejected for good (OTLP partial success); not sent to it again.', (sink) => sink.rejected ?? 0);
     sinkGauge('bastion_audit_ship_new_chains', 'Times a sink found the log restarted as a new chain (tamper restart) and shipped it from its start.', (sink) => sink.newChains ?? 0);
   }
 

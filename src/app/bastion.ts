@@ -78,6 +78,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   const auditConfig = resolveAuditConfig(config.audit, stateDir);
   const audit = await AuditLog.open(config.cluster === undefined ? auditConfig : { ...auditConfig, replica: config.cluster.replicaId });
+  logAppendOnly(audit, logger);
   let cluster: Cluster | undefined;
   try {
     await audit.event(AuditEvent.ConfigLoad, { source: loaded.source, servers: Object.keys(config.servers) });
@@ -138,7 +139,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     const reloader = !isConfigFile(loaded.source) ? undefined : new ConfigReloader({ loaded, gateway, audit, logger, record, admissions, policy, limits, ...(options.adjust === undefined ? {} : { adjust: options.adjust }) });
     reloader?.handleSighup();
     if (reloader !== undefined && config.reload.watch) reloader.watch();
-    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()] });
+    await audit.event(AuditEvent.GatewayStart, { version: options.version, policy: policy !== undefined, pid: process.pid, servers: Object.keys(servers), refused: [...admissions.refused.keys()], append_only: audit.appendOnly.enabled });
     // Sinks read the committed log files from their cursors; they start after the start record is on disk.
     if (auditConfig.sinks.length > 0) shipping = startShipping({ sinks: auditConfig.sinks, audit, cursorDir: cursorDirOf(stateDir), logger });
     let admin: AdminListener | undefined;
@@ -169,6 +170,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
         await cluster?.close();
         await tracing?.shutdown().catch((error: unknown) => logger.warn({ err: error }, 'trace export did not finish at shutdown'));
         journal?.close();
+        shipping?.recordPending();
         await audit.event(AuditEvent.GatewayStop, { pid: process.pid }).catch(() => undefined);
         await audit.close();
         // After the stop record and the last checkpoint, so that the sinks get them too.
@@ -180,6 +182,14 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     await audit.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** One line at start on the audit files' attributes (audit.appendOnly); auto on a host without support is normal, so info, not a warning. */
+function logAppendOnly(audit: AuditLog, logger: Logger): void {
+  const { enabled, detail, mirror } = audit.appendOnly;
+  const mirrorNote = mirror === undefined ? '' : `; checkpoint mirror: ${mirror.enabled ? 'immutable' : `ordinary files (${mirror.detail})`}`;
+  if (enabled) logger.info(`audit log ${audit.dir}: active segment append-only, sealed segments and checkpoints immutable (${detail})${mirrorNote}`);
+  else logger.info(`audit log ${audit.dir}: segments and checkpoints are ordinary files (${detail}); a root process can rewrite them, which verification detects but does not prevent${mirrorNote}`);
 }
 
 function isConfigFile(source: string): boolean {

@@ -1,12 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { CHECKPOINTS_DIR, SEGMENTS_DIR, checkpointFilePaths, listSegments } from './layout.js';
 
 /**
- * Append-only storage for the audit segments (Linux): the active segment carries FS_APPEND_FL
- * (`chattr +a`: writes only at the end; no truncate, rename or unlink) and sealed segments
- * FS_IMMUTABLE_FL (`chattr +i`: no change at all). Only a process with CAP_LINUX_IMMUTABLE can
+ * Append-only storage for the audit log (Linux): the active segment carries FS_APPEND_FL
+ * (`chattr +a`: writes only at the end; no truncate, rename or unlink); sealed segments and
+ * checkpoint notes (and their mirror copies) FS_IMMUTABLE_FL (`chattr +i`: no change at all). Only a process with CAP_LINUX_IMMUTABLE can
  * set or clear them, so root processes without that capability cannot rewrite the log. Node has
  * no FS_IOC_SETFLAGS binding; chattr and lsattr from e2fsprogs are run without a shell.
  */
@@ -57,38 +58,39 @@ export function probeAppendOnly(dir: string): AppendOnlySupport {
 }
 
 /**
- * Sets and lifts the attributes on one log's segments. Disabled (every method a no-op) when the
- * mode is off or, in auto mode, where the probe failed. Only the writer calls it: to repair the
- * tail at open, at rotation, and in retention, which records what it lifted.
+ * Sets and lifts the attributes on the files of one directory. Disabled (every method a no-op)
+ * when the mode is off or, in auto mode, where the probe failed.
  */
 export class SegmentAttributes {
   private constructor(readonly enabled: boolean, readonly support: AppendOnlySupport) {}
 
-  static disabled(): SegmentAttributes {
-    return new SegmentAttributes(false, { supported: false, detail: 'audit.appendOnly is off' });
+  static disabled(detail = 'audit.appendOnly is off'): SegmentAttributes {
+    return new SegmentAttributes(false, { supported: false, detail });
   }
 
-  /** Probes `dir`; `required` without support throws (the gateway refuses to start), `auto` warns. */
+  /**
+   * Probes `dir`; `required` without support throws (the gateway refuses to start); `auto`
+   * without support returns a disabled instance whose `support.detail` says why (the gateway
+   * logs it in one line: most hosts, containers and every non-root run lack the capability).
+   */
   static prepare(mode: AppendOnlyMode, dir: string): SegmentAttributes {
     if (mode === 'off') return SegmentAttributes.disabled();
     const support = probeAppendOnly(dir);
     if (support.supported) return new SegmentAttributes(true, support);
-    if (mode === 'required') throw new Error(`audit.appendOnly is 'required' but the audit segments in ${dir} cannot be made append-only: ${support.detail}. Run Bastion as root with CAP_LINUX_IMMUTABLE on ext4 or xfs, or set audit.appendOnly: auto to run without it`);
-    process.emitWarning(`audit.appendOnly: the audit segments in ${dir} stay ordinary files (${support.detail}); a root process can rewrite them, which verification detects but does not prevent`, { code: 'BASTION_AUDIT_NOT_APPEND_ONLY' });
+    if (mode === 'required') throw new Error(`audit.appendOnly is 'required' but the audit files in ${dir} cannot be made append-only: ${support.detail}. Run Bastion as root with CAP_LINUX_IMMUTABLE on ext4 or xfs, or set audit.appendOnly: auto to run without it`);
     return new SegmentAttributes(false, support);
   }
 
   /** Lifts both attributes (recovery at open, a tamper restart's move to quarantine, retention). */
   release(paths: readonly string[]): void {
-    if (!this.enabled || paths.length === 0) return;
-    execFileSync('chattr', ['-a', '-i', ...paths.map((path) => resolve(path))], { stdio: 'pipe', timeout: EXEC_TIMEOUT_MS });
+    if (this.enabled) chattrSync(['-a', '-i'], paths);
   }
 
-  /** The state after open: every sealed segment immutable, the active one append-only. */
-  protect(sealed: readonly string[], active: string): void {
+  /** The state after open: sealed segments and checkpoint notes immutable, the active segment append-only. */
+  protect(immutable: readonly string[], active: string): void {
     if (!this.enabled) return;
-    if (sealed.length > 0) execFileSync('chattr', ['-a', '+i', ...sealed.map((path) => resolve(path))], { stdio: 'pipe', timeout: EXEC_TIMEOUT_MS });
-    if (active !== '') execFileSync('chattr', ['+a', resolve(active)], { stdio: 'pipe', timeout: EXEC_TIMEOUT_MS });
+    chattrSync(['-a', '+i'], immutable);
+    if (active !== '') chattrSync(['+a'], [active]);
   }
 
   /** At rotation: the closed segment becomes immutable, the new one append-only. */
@@ -96,6 +98,119 @@ export class SegmentAttributes {
     if (!this.enabled) return;
     if (closed !== '') await run('chattr', ['-a', '+i', resolve(closed)], { timeout: EXEC_TIMEOUT_MS });
     await run('chattr', ['+a', resolve(opened)], { timeout: EXEC_TIMEOUT_MS });
+  }
+
+  /** A file written whole and synced (a checkpoint note): immutable from now on. */
+  async freeze(path: string): Promise<void> {
+    if (this.enabled) await run('chattr', ['+i', resolve(path)], { timeout: EXEC_TIMEOUT_MS });
+  }
+}
+
+/** What `bastion` logs and `gateway.start` records about the attributes of one log. */
+export interface AppendOnlyStatus {
+  enabled: boolean;
+  detail: string;
+  /** The checkpoint mirror directory's own state, when audit.checkpoint.mirrorDir is set. */
+  mirror?: { enabled: boolean; detail: string };
+}
+
+/**
+ * The attributes of one audit log: its segments and checkpoint notes, and the copies in the
+ * checkpoint mirror (which may sit on another filesystem, so it is probed on its own, under the
+ * same mode). Only the writer calls it: to repair the tail at open, at rotation, after each
+ * checkpoint, and in retention, which records what it lifted.
+ */
+export class LogProtection {
+  private constructor(
+    private readonly dir: string,
+    private readonly log: SegmentAttributes,
+    private readonly mirrorDir: string | undefined,
+    private readonly mirror: SegmentAttributes,
+  ) {}
+
+  static disabled(dir: string): LogProtection {
+    return new LogProtection(dir, SegmentAttributes.disabled(), undefined, SegmentAttributes.disabled());
+  }
+
+  static prepare(mode: AppendOnlyMode, dir: string, mirrorDir: string | undefined): LogProtection {
+    const log = SegmentAttributes.prepare(mode, join(dir, SEGMENTS_DIR));
+    if (mirrorDir !== undefined) mkdirSync(mirrorDir, { recursive: true, mode: 0o700 });
+    const mirror = mirrorDir === undefined ? SegmentAttributes.disabled() : SegmentAttributes.prepare(mode, mirrorDir);
+    return new LogProtection(dir, log, mirrorDir, mirror);
+  }
+
+  get enabled(): boolean {
+    return this.log.enabled;
+  }
+
+  get status(): AppendOnlyStatus {
+    const own = { enabled: this.log.enabled, detail: this.log.support.detail };
+    return this.mirrorDir === undefined ? own : { ...own, mirror: { enabled: this.mirror.enabled, detail: this.mirror.support.detail } };
+  }
+
+  /** Every segment becomes writable, for the tail check and repair at open. */
+  releaseSegments(): void {
+    this.log.release(listSegments(this.dir).map((segment) => segment.path));
+  }
+
+  /**
+   * Runs the tail repair at open. Files protected by an earlier run cannot be cut where this
+   * run does not hold the capability (or has audit.appendOnly off): say so, instead of EPERM.
+   */
+  repairing<T>(repair: () => T): T {
+    try {
+      return repair();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPERM' || this.log.enabled) throw error;
+      throw new Error(`the audit log ${this.dir} needs its tail repaired, but its segments carry the append-only or immutable attribute from an earlier run and this process cannot lift it (${this.log.support.detail}). Restore CAP_LINUX_IMMUTABLE (audit.appendOnly: auto or required), or, with Bastion stopped, lift them as root with the capability: chattr -R -a -i ${resolve(this.dir)}`, { cause: error });
+    }
+  }
+
+  /** Before the log's files are moved aside (a tamper restart, an old format's archive): renaming needs them plain. */
+  releaseCheckpoints(): void {
+    this.log.release(checkpointFilePaths(join(this.dir, CHECKPOINTS_DIR)));
+  }
+
+  /** Before a tamper restart moves the mirror's notes to superseded/. */
+  releaseMirror(): void {
+    if (this.mirrorDir !== undefined) this.mirror.release(checkpointFilePaths(this.mirrorDir));
+  }
+
+  /** Superseded mirror notes stay evidence: immutable again in their new place. */
+  freezeSuperseded(dir: string): void {
+    this.mirror.protect(checkpointFilePaths(dir), '');
+  }
+
+  /** The state after open: sealed segments and every checkpoint note immutable, the active segment append-only. */
+  protect(active: string): void {
+    const sealed = listSegments(this.dir).map((segment) => segment.path).filter((path) => path !== active);
+    this.log.protect([...sealed, ...checkpointFilePaths(join(this.dir, CHECKPOINTS_DIR))], active);
+    if (this.mirrorDir !== undefined) this.mirror.protect(checkpointFilePaths(this.mirrorDir), '');
+  }
+
+  rotated(closed: string, opened: string): Promise<void> {
+    return this.log.rotated(closed, opened);
+  }
+
+  /** A checkpoint note just written (and its mirror copy): immutable, like a sealed segment. */
+  async checkpointWritten(local: string, mirrored: string | undefined): Promise<void> {
+    await this.log.freeze(local);
+    if (mirrored !== undefined) await this.mirror.freeze(mirrored);
+  }
+
+  /** Retention, the only path that lifts a sealed segment's attribute while the gateway runs. */
+  retire(segment: string): void {
+    this.log.release([segment]);
+  }
+}
+
+/** Paths per chattr run: far under ARG_MAX even for long paths, and a year of checkpoints is a few hundred runs. */
+const PATHS_PER_RUN = 1000;
+
+function chattrSync(flags: readonly string[], paths: readonly string[]): void {
+  for (let start = 0; start < paths.length; start += PATHS_PER_RUN) {
+    const batch = paths.slice(start, start + PATHS_PER_RUN).map((path) => resolve(path));
+    execFileSync('chattr', [...flags, ...batch], { stdio: 'pipe', timeout: EXEC_TIMEOUT_MS });
   }
 }
 

@@ -40,7 +40,7 @@ export interface AuditConfig {
   retention: { maxAgeDays?: number; maxTotalBytes?: number };
   /** Start a new chain when tampering is found at open, instead of refusing to start. */
   startNewSegmentAfterTamper: boolean;
-  /** chattr +a on the active segment and +i on sealed ones (append-only.ts). */
+  /** chattr +a on the active segment, +i on sealed ones and on checkpoint notes (append-only.ts). Default auto. */
   appendOnly: AppendOnlyMode;
   /** Checkpoint origin line; defaults to bastion.local/audit/<log id>. */
   origin?: string;
@@ -59,7 +59,7 @@ export const defaultAuditConfig: AuditConfig = {
   rotation: { maxBytes: 64 * 1024 * 1024, maxAgeSeconds: 86_400 },
   retention: {},
   startNewSegmentAfterTamper: false,
-  appendOnly: 'off',
+  appendOnly: 'auto',
   sinks: [],
 };
 
@@ -125,7 +125,7 @@ export const auditConfigSchema = {
       },
     },
     startNewSegmentAfterTamper: { type: 'boolean', default: false, description: 'true starts a new chain (moving the damaged files to quarantine/) when tampering is found at start; false refuses to start' },
-    appendOnly: { enum: ['auto', 'required', 'off'], default: defaultAuditConfig.appendOnly, description: "'auto' (append-only/immutable segments where the filesystem and capabilities allow, a warning elsewhere), 'required' (refuse to start without them) or 'off'" },
+    appendOnly: { enum: ['auto', 'required', 'off'], default: defaultAuditConfig.appendOnly, description: "'auto' (default: append-only active segment, immutable sealed segments and checkpoints where the filesystem and CAP_LINUX_IMMUTABLE allow, ordinary files and one info log line elsewhere), 'required' (refuse to start without them) or 'off'" },
     origin: { type: 'string', pattern: '^\\S+$', description: 'the checkpoint origin line, e.g. audit.example.com/bastion-prod' },
     sinks: sinksSchema,
   },

@@ -61,6 +61,15 @@ export interface CheckpointFile {
   checkpoint: ParsedCheckpoint;
 }
 
+/** The checkpoint note files directly in `dir` (a log's checkpoints/ or a mirror directory), by name, unparsed. */
+export function checkpointFilePaths(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((name) => CHECKPOINT_PATTERN.test(name))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
 /** Every checkpoint file, oldest first. A file that does not parse throws with its path. */
 export function listCheckpoints(dir: string): CheckpointFile[] {
   const checkpointsDir = join(dir, CHECKPOINTS_DIR);

@@ -3,7 +3,7 @@ import { constants as fsConstants, closeSync, existsSync, mkdirSync, openSync, r
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
-import { SegmentAttributes } from './append-only.js';
+import { LogProtection, type AppendOnlyStatus } from './append-only.js';
 import { chainMembers, encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, verifyCheckpointSignature, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
@@ -110,8 +110,10 @@ export class AuditLog {
   private unhashed: Buffer[] = [];
   private readonly counters: WriterStats = { batches: 0, records: 0, syncMillis: 0, largestBatch: 0, dropped: 0 };
   private readonly commitListeners = new Set<() => void>();
-  /** chattr +a / +i on the segments, or nothing (audit.appendOnly). */
-  private attributes = SegmentAttributes.disabled();
+  /** chattr +a / +i on the segments and checkpoints, or nothing (audit.appendOnly). */
+  private attributes: LogProtection;
+  /** Checkpoint notes being made immutable, one after the other, off the write path. */
+  private freezing: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly options: AuditLogOptions,
@@ -123,7 +125,9 @@ export class AuditLog {
     private readonly frontier: MerkleFrontier,
     private segmentPath: string,
     readonly recovery: RecoveryReport,
-  ) {}
+  ) {
+    this.attributes = LogProtection.disabled(options.dir);
+  }
 
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     const dir = options.dir;
@@ -144,13 +148,14 @@ export class AuditLog {
     const secret = loadOrCreateLogSecret(options.checkpoint.macKeyFile ?? join(dirname(options.checkpoint.keyFile), 'audit-mac.key'));
     let metadata = loadOrCreateMetadata(dir, options, signer);
     // The writer lifts the attributes to check and repair the tail (and to quarantine a damaged log); they are set again below.
-    const attributes = SegmentAttributes.prepare(options.appendOnly ?? 'off', join(dir, SEGMENTS_DIR));
-    attributes.release(listSegments(dir).map((segment) => segment.path));
+    const attributes = LogProtection.prepare(options.appendOnly ?? 'auto', dir, options.checkpoint.mirrorDir);
+    attributes.releaseSegments();
     writeFileSync(join(dir, PUBLIC_KEY_FILE), publicKeyPem(signer), { mode: 0o644 });
     let archived: JsonValue | undefined;
     if (metadata.schema !== AUDIT_SCHEMA && metadata.schema !== LEGACY_AUDIT_SCHEMA) throw new Error(`${join(dir, METADATA_FILE)} says the log is in format '${metadata.schema}', which this Bastion does not know (it writes ${AUDIT_SCHEMA}): use the Bastion version that wrote it`);
     if (metadata.schema === LEGACY_AUDIT_SCHEMA) {
       // An older log has no seals: its tail cannot be told from forged records, so it is kept as it is, aside.
+      attributes.releaseCheckpoints();
       archived = archiveLegacyLog(dir, now());
       metadata = { ...metadata, schema: AUDIT_SCHEMA };
       writeFileDurably(join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`, 0o644);
@@ -169,7 +174,7 @@ export class AuditLog {
     let problem = loaded.problem ?? tracker.problem ?? (scan.problem?.tornTail === true ? undefined : scan.problem);
     let cut: TailCut | undefined;
     if (problem === undefined && (tracker.firstUnsealed !== undefined || scan.problem !== undefined)) {
-      const outcome = cutUnsealedTail(dir, tracker.firstUnsealed, scan.problem, scan.nextSeq, now());
+      const outcome = attributes.repairing(() => cutUnsealedTail(dir, tracker.firstUnsealed, scan.problem, scan.nextSeq, now()));
       if ('problem' in outcome) problem = outcome.problem;
       else {
         cut = outcome;
@@ -186,9 +191,14 @@ export class AuditLog {
     let log: AuditLog;
     if (problem !== undefined) {
       if (!options.startNewSegmentAfterTamper) throw new AuditTamperError(problem);
+      attributes.releaseCheckpoints();
       const quarantine = moveAside(dir, QUARANTINE_DIR, now());
+      attributes.releaseMirror();
       const superseded = mirror === undefined ? undefined : supersedeMirror(mirror, now());
-      if (superseded !== undefined) quarantine.files.push({ mirror_superseded: superseded });
+      if (superseded !== undefined) {
+        attributes.freezeSuperseded(superseded);
+        quarantine.files.push({ mirror_superseded: superseded });
+      }
       recovery.tamperRestart = true;
       log = new AuditLog(options, metadata, signer, keys, 0, ZERO_HASH, new MerkleFrontier(), '', recovery);
       log.attributes = attributes;
@@ -226,7 +236,7 @@ export class AuditLog {
       // The tail's seals verified: sign it now rather than at the next interval.
       if (log.sinceCheckpoint > 0) await log.checkpoint();
     }
-    attributes.protect(listSegments(dir).map((segment) => segment.path).filter((path) => path !== log.handlePath), log.handlePath);
+    attributes.protect(log.handlePath);
     log.startTimer();
     return log;
   }
@@ -241,6 +251,11 @@ export class AuditLog {
 
   get dir(): string {
     return this.options.dir;
+  }
+
+  /** Whether the segments and checkpoints carry chattr +a / +i, and why not where they do not. */
+  get appendOnly(): AppendOnlyStatus {
+    return this.attributes.status;
   }
 
   get stats(): WriterStats {
@@ -304,12 +319,13 @@ export class AuditLog {
     await this.flush();
   }
 
-  /** Waits until everything queued so far is on disk. */
+  /** Waits until everything queued so far is on disk (and its checkpoint notes are immutable, where they are made so). */
   async flush(): Promise<void> {
     while ((this.flushing !== undefined || this.pending.length > 0) && !this.failure) {
       if (this.flushing === undefined) this.writeNext();
       await this.flushing;
     }
+    await this.freezing;
     if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}`);
   }
 
@@ -321,6 +337,7 @@ export class AuditLog {
       await this.flush().catch(() => undefined);
     }
     this.closed = true;
+    await this.freezing;
     await this.handle?.close();
     this.handle = undefined;
     releaseWriterLock(this.options.dir);
@@ -534,7 +551,14 @@ export class AuditLog {
         } else {
           await syncChunk();
           acknowledge();
-          this.writeCheckpoint(entry.body);
+          const written = this.writeCheckpoint(entry.body);
+          // Off the write path: a chattr run takes milliseconds (tens on a loaded host) that no
+          // synced batch should wait for. A failure fails the log, as a failed write does.
+          this.freezing = this.freezing
+            .then(() => this.attributes.checkpointWritten(written.local, written.mirrored))
+            .catch((error: unknown) => {
+              if (!this.failure) this.fail(error instanceof Error ? error : new Error(String(error)));
+            });
         }
       }
       await syncChunk();
@@ -564,19 +588,23 @@ export class AuditLog {
     return resigned;
   }
 
-  private writeCheckpoint(body: CheckpointBody): void {
+  /** Writes a checkpoint note (and its mirror copy); returns their paths, for the caller to make immutable. */
+  private writeCheckpoint(body: CheckpointBody): { local: string; mirrored?: string } {
     const note = signCheckpoint(body, this.signer);
     const name = checkpointName(body.size);
-    writeFileDurably(join(this.options.dir, CHECKPOINTS_DIR, name), note, 0o644);
+    const local = join(this.options.dir, CHECKPOINTS_DIR, name);
+    writeFileDurably(local, note, 0o644);
     const mirror = this.options.checkpoint.mirrorDir;
-    if (mirror !== undefined) {
+    const mirrored = mirror === undefined ? undefined : join(mirror, name);
+    if (mirror !== undefined && mirrored !== undefined) {
       mkdirSync(mirror, { recursive: true, mode: 0o700 });
-      writeFileDurably(join(mirror, name), note, 0o644);
+      writeFileDurably(mirrored, note, 0o644);
     }
     if (this.options.checkpoint.mirrorStdout) process.stdout.write(note);
     this.notifyCommit();
     this.lastCheckpointSize = body.size;
     this.applyRetention();
+    return mirrored === undefined ? { local } : { local, mirrored };
   }
 
   /** Deletes old segments per the retention policy, only ones entirely covered by a checkpoint. */
@@ -600,7 +628,7 @@ export class AuditLog {
       const sha256 = sha256Hex(readFileSync(segment.path));
       try {
         // The only place a sealed segment loses its immutable attribute while the gateway runs; the record below says so.
-        this.attributes.release([segment.path]);
+        this.attributes.retire(segment.path);
         unlinkSync(segment.path);
       } catch (error) {
         process.emitWarning(`audit retention could not delete ${segment.path}: ${(error as Error).message}; it is kept and retried at the next checkpoint`, { code: 'BASTION_AUDIT_RETENTION' });

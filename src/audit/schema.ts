@@ -29,6 +29,8 @@ export const AuditEvent = {
   UnsealedTail: 'audit.unsealed_tail',
   /** A log of an older format was archived and a new chain started. */
   FormatUpgrade: 'audit.format_upgrade',
+  /** A sink's receiver took a delivery but rejected records of it for good (OTLP partial success). */
+  ShipRejected: 'audit.ship_rejected',
   GatewayStart: 'gateway.start',
   GatewayStop: 'gateway.stop',
   ConfigLoad: 'config.load',

@@ -1,12 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { configYaml, fixture, httpClient, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
 import { startRedis, type RunningRedis } from '../limits/redis-helpers.js';
+import { removeTree } from '../helpers/tmp.js';
 
 interface Readiness {
   status: number;
@@ -102,7 +103,7 @@ describe('/readyz: an audit log that cannot be written', () => {
   after(async () => {
     await running?.stop().catch(() => undefined);
     spawnSync('umount', [mountPoint]);
-    rmSync(mountPoint, { recursive: true, force: true });
+    removeTree(mountPoint);
   });
 
   test('once a write fails for lack of space, audit fails and the body says why', async () => {

@@ -1,13 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuditLog, verifyLog } from '../../src/audit/index.js';
+import { AuditLog, AuditTamperError, resolveAuditConfig, verifyLog } from '../../src/audit/index.js';
 import { probeAppendOnly } from '../../src/audit/append-only.js';
-import { listSegments } from '../../src/audit/layout.js';
+import { checkpointFilePaths, listSegments } from '../../src/audit/layout.js';
 import { readRecords } from '../../src/audit/reader.js';
+import { removeTree } from '../helpers/tmp.js';
 import { appendMany, auditOptions } from './helpers.js';
 
 const BASTION = fileURLToPath(new URL('../../src/cli/bastion.js', import.meta.url));
@@ -39,11 +40,8 @@ describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip
     dir = mkdtempSync(join(BASE, 'bastion-append-only-'));
     assert.equal(statfsSync(dir).type, EXT4, `${dir} is on ext4`);
   });
-  after(() => {
-    // The attributes outlive the test's process: lifted before the directory can go.
-    if (existsSync(dir)) execFileSync('chattr', ['-R', '-a', '-i', dir], { stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // The attributes outlive the test's process: lifted before the directory can go.
+  after(() => removeTree(dir));
 
   test('root without CAP_LINUX_IMMUTABLE cannot overwrite, truncate, rename or delete a segment; Bastion keeps appending; retention deletes through its own path and records it', async () => {
     const options = auditOptions(join(dir, 'state'), { appendOnly: 'required', checkpoint: { everyRecords: 20 }, rotation: { maxBytes: 4096 }, retention: { maxTotalBytes: 40_960 } });
@@ -89,17 +87,95 @@ describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip
     assert.match(flagsOf((remaining[remaining.length - 1] as { path: string }).path), /a/, 'after close the active segment stays append-only');
   });
 
-  test("'required' refuses to open where the process cannot set the attributes; 'auto' opens with a warning", () => {
+  test("'required' refuses to open where the process cannot set the attributes; 'auto' opens without a warning and reports why", () => {
     const stateDir = join(dir, 'unprivileged');
     const required = withoutImmutableCapability(['open', stateDir, 'required']);
     const refused = JSON.parse(required.stdout) as { opened: boolean; error?: string };
     assert.equal(refused.opened, false);
     assert.match(refused.error ?? '', /audit\.appendOnly is 'required'.*CAP_LINUX_IMMUTABLE/);
     const auto = spawnSync('setpriv', ['--bounding-set=-linux_immutable', '--', process.execPath, ATTACKER, 'open', stateDir, 'auto'], { encoding: 'utf8', timeout: 60_000 });
-    assert.deepEqual(JSON.parse(auto.stdout), { opened: true });
-    assert.match(auto.stderr, /BASTION_AUDIT_NOT_APPEND_ONLY|stay ordinary files/, 'auto mode warns');
+    const opened = JSON.parse(auto.stdout) as { opened: boolean; appendOnly?: { enabled: boolean; detail: string } };
+    assert.equal(opened.opened, true);
+    assert.equal(opened.appendOnly?.enabled, false);
+    assert.match(opened.appendOnly?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE/, 'the log says why (the gateway logs it in one info line)');
+    assert.doesNotMatch(auto.stderr, /Warning/, 'auto, the default, is silent where the host cannot: no process warning');
     const segment = listSegments(join(stateDir, 'audit'))[0] as { path: string };
     assert.doesNotMatch(flagsOf(segment.path), /[ai]/);
+  });
+
+  test('checkpoint notes and their mirror copies are immutable once written: root without CAP_LINUX_IMMUTABLE cannot rewrite or delete them', async () => {
+    const mirrorDir = join(dir, 'mirror');
+    const options = auditOptions(join(dir, 'checkpoints-state'), { appendOnly: 'required', checkpoint: { everyRecords: 10, mirrorDir } });
+    const log = await AuditLog.open(options);
+    try {
+      await appendMany(log, 45, 4);
+      await log.flush();
+      const written = checkpointFilePaths(join(options.dir, 'checkpoints'));
+      const mirrored = checkpointFilePaths(mirrorDir);
+      assert.ok(written.length >= 4, `several checkpoints (${written.length})`);
+      assert.equal(mirrored.length, written.length, 'every checkpoint is mirrored');
+      for (const path of [...written, ...mirrored]) assert.match(flagsOf(path), /i/, `${path} is immutable`);
+      assert.deepEqual(log.appendOnly.mirror, { enabled: true, detail: log.appendOnly.mirror?.detail }, 'the mirror is probed and protected too');
+      const attacked = withoutImmutableCapability(['attack', written[written.length - 1] as string, mirrored[0] as string]);
+      const report = JSON.parse(attacked.stdout) as Attack;
+      for (const result of report.results) assert.deepEqual({ ...result, path: undefined }, { path: undefined, overwrite: 'EPERM', truncate: 'EPERM', rename: 'EPERM', unlink: 'EPERM', append: 'EPERM' }, `${result.path} takes nothing`);
+    } finally {
+      await log.close();
+    }
+    assert.equal(verifyLog(options.dir).status, 'clean');
+  });
+
+  test('a tamper restart with the attributes set: the damaged files and the superseded mirror move aside, stay evidence, and the new chain is protected', async () => {
+    const mirrorDir = join(dir, 'tamper-mirror');
+    const options = auditOptions(join(dir, 'tamper-state'), { appendOnly: 'required', checkpoint: { everyRecords: 10, mirrorDir }, rotation: { maxBytes: 4096 } });
+    let log = await AuditLog.open(options);
+    await appendMany(log, 60, 4);
+    await log.close();
+    // The signing key replaced: every checkpoint now fails its signature, and the restart must move the protected files.
+    unlinkSync(options.checkpoint.keyFile);
+    await assert.rejects(AuditLog.open(options), AuditTamperError);
+    log = await AuditLog.open({ ...options, startNewSegmentAfterTamper: true });
+    try {
+      await appendMany(log, 5, 1);
+      await log.flush();
+      const restart = [...readRecords(options.dir)].map((item) => item.record).find((record) => record.event === 'audit.tamper_restart');
+      assert.ok(restart !== undefined, 'the restart is recorded');
+      const [quarantined] = readdirSync(join(options.dir, 'quarantine'));
+      assert.ok(checkpointFilePaths(join(options.dir, 'quarantine', quarantined as string, 'checkpoints')).length > 0, 'the old checkpoints moved to quarantine/ as evidence');
+      const superseded = join(mirrorDir, 'superseded');
+      const [stamp] = readdirSync(superseded);
+      const movedNotes = checkpointFilePaths(join(superseded, stamp as string));
+      assert.ok(movedNotes.length > 0, 'the old chain\'s mirror notes moved to superseded/');
+      for (const path of movedNotes) assert.match(flagsOf(path), /i/, `${path} stays immutable`);
+      const segments = listSegments(options.dir);
+      assert.match(flagsOf((segments[segments.length - 1] as { path: string }).path), /a/, 'the new chain\'s active segment is append-only');
+      for (const path of checkpointFilePaths(join(options.dir, 'checkpoints'))) assert.match(flagsOf(path), /i/);
+    } finally {
+      await log.close();
+    }
+  });
+
+  test('the default (auto) protects the log of a root process that holds the capability, and the test helper still deletes it', async () => {
+    const stateDir = join(dir, 'default-state');
+    const options = resolveAuditConfig({ checkpoint: { everyRecords: 10 }, rotation: { maxBytes: 4096 } }, stateDir);
+    assert.equal(options.appendOnly, 'auto', 'auto is the default');
+    const log = await AuditLog.open(options);
+    await appendMany(log, 60, 4);
+    await log.close();
+    assert.equal(log.appendOnly.enabled, true, log.appendOnly.detail);
+    const segments = listSegments(options.dir);
+    assert.match(flagsOf((segments[segments.length - 1] as { path: string }).path), /a/);
+    for (const segment of segments.slice(0, -1)) assert.match(flagsOf(segment.path), /i/);
+    // A torn tail (appending is all +a allows): with audit.appendOnly off the writer cannot cut it, and says how to proceed.
+    appendFileSync((segments[segments.length - 1] as { path: string }).path, '{"torn":');
+    await assert.rejects(AuditLog.open({ ...options, appendOnly: 'off' }), /carry the append-only or immutable attribute from an earlier run.*chattr -R -a -i/);
+    const repaired = await AuditLog.open(options);
+    assert.equal(repaired.recovery.truncatedBytes, '{"torn":'.length, 'auto lifts, cuts and protects again');
+    await repaired.close();
+    assert.equal(verifyLog(options.dir).status, 'clean');
+    assert.throws(() => rmSync(stateDir, { recursive: true, force: true }), 'a plain recursive delete fails, even for root');
+    removeTree(stateDir);
+    assert.equal(existsSync(stateDir), false, 'removeTree lifts the attributes first');
   });
 
   test('bastion doctor reports whether the audit directory can be made append-only', () => {
@@ -112,6 +188,13 @@ describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip
     assert.match(privileged?.detail ?? '', /ext2\/3\/4 keeps FS_APPEND_FL/);
     const unprivileged = doctor(['setpriv', '--bounding-set=-linux_immutable', '--']);
     assert.equal(unprivileged?.status, 'degraded');
-    assert.match(unprivileged?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE/);
+    assert.match(unprivileged?.detail ?? '', /lacks CAP_LINUX_IMMUTABLE.*auto \(the default\) runs with ordinary files/);
+    // With --config, the gateway's own audit directory and mode.
+    const configFile = join(dir, 'doctor.yaml');
+    writeFileSync(configFile, `version: 1\nstateDir: doctor-state\naudit: { appendOnly: required }\nservers:\n  echo: { transport: stdio, command: ${JSON.stringify(process.execPath)}, trust: unsigned }\n`);
+    const configured = spawnSync('setpriv', ['--bounding-set=-linux_immutable', '--', process.execPath, BASTION, 'doctor', '--json', '--config', configFile], { encoding: 'utf8', timeout: 60_000 });
+    const check = (JSON.parse(configured.stdout) as { checks: Array<{ control: string; status: string; detail: string }> }).checks.find((item) => item.control === 'audit append-only');
+    assert.equal(check?.status, 'missing', check?.detail);
+    assert.match(check?.detail ?? '', /required: the gateway will refuse to start/);
   });
 });

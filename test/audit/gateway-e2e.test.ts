@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { auditRecords } from '../helpers/audit.js';
 import { configYaml, fixture, httpClient, startGateway, stdioServer, type RunningGateway } from '../helpers/gateway.js';
+import { probeAppendOnly } from '../../src/audit/append-only.js';
 
 const AUDITCTL = fileURLToPath(new URL('../../src/cli/auditctl.js', import.meta.url));
 
@@ -54,6 +55,10 @@ describe('every tool call through the gateway has exactly one audit record', () 
     const events = auditRecords(gw.bastion.audit.dir).filter((record) => record.kind === 'event').map((record) => record.event);
     assert.ok(events.includes('config.load'));
     assert.ok(events.includes('gateway.start'));
+    // The default, audit.appendOnly: auto, protects the log exactly where the host allows it (root with CAP_LINUX_IMMUTABLE on ext4 here).
+    const start = auditRecords(gw.bastion.audit.dir).find((record) => record.event === 'gateway.start');
+    assert.equal(start?.info?.['append_only'], probeAppendOnly(join(gw.bastion.audit.dir, 'segments')).supported);
+    assert.equal(gw.bastion.audit.appendOnly.enabled, start?.info?.['append_only']);
     await gw.bastion.audit.checkpoint();
     const result = spawnSync(process.execPath, [AUDITCTL, '--log', gw.bastion.audit.dir, 'verify'], { encoding: 'utf8' });
     assert.equal(result.status, 0, result.stdout + result.stderr);

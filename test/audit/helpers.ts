@@ -1,16 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { AuditLog, resolveAuditConfig, verifyLog, verifyLogParallel, type AuditLogOptions, type DeepPartial, type AuditConfig, type VerifyOptions, type VerifyReport } from '../../src/audit/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 export function tempDir(prefix = 'bastion-audit-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { dir, cleanup: () => removeTree(dir) };
 }
 
+/**
+ * The options of a test log. audit.appendOnly is off unless a test asks for it: most tests here
+ * rewrite segments and checkpoints to play the attacker who already got past the attributes
+ * (verification must catch them anyway). append-only.test.ts covers the attributes themselves,
+ * and the gateway tests run with the default (auto).
+ */
 export function auditOptions(stateDir: string, overrides: DeepPartial<AuditConfig> = {}): AuditLogOptions {
-  return resolveAuditConfig(overrides, stateDir);
+  return resolveAuditConfig({ appendOnly: 'off', ...overrides }, stateDir);
 }
 
 /** Appends `count` request records from `writers` concurrent callers; returns the acknowledged seqs. */

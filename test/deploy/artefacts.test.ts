@@ -5,13 +5,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfigText } from '../../src/config/index.js';
 import { loadPolicyFiles } from '../../src/policy/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -25,7 +26,7 @@ function assertPolicyLoads(text: string, what: string): void {
     const result = loadPolicyFiles([file]);
     assert.ok(result.ok, `${what}: ${result.ok ? '' : JSON.stringify(result.problems)}`);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   }
 }
 
@@ -212,7 +213,7 @@ describe('deploy/systemd/bastion.service', () => {
       assert.deepEqual(warnings, [], 'no warning about the unit');
       assert.equal(result.status, 0, result.stderr);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
     }
   });
 });

@@ -10,7 +10,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import { hashToken } from '../../src/auth/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const require = createRequire(import.meta.url);
@@ -118,7 +119,7 @@ describe('the container image', () => {
 
   after(async () => {
     for (const name of containers) await run('podman', ['rm', '--force', '--time', '0', name], MINUTE);
-    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    if (dir !== '') removeTree(dir);
   });
 
   /** The image's config with a token for agent `agent` and the host port in allowedHosts, mounted read-only. */

@@ -1,10 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfigFile } from '../../src/config/index.js';
 import { configProblems } from '../helpers/config.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const stdioServer = ['servers:', '  files:', '    transport: stdio', '    command: node'];
 
@@ -52,7 +53,7 @@ describe('config check reads like a list of fixes, first mistake first', () => {
       writeFileSync(join(dir, 'ok.yaml'), ['version: 1', ...stdioServer].join('\n'));
       assert.equal(Object.keys(loadConfigFile(join(dir, 'ok.yaml')).config.servers).length, 1);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
     }
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -11,6 +11,7 @@ import { loadConfigText } from '../../src/config/index.js';
 import { createBastion, type Bastion } from '../../src/app/index.js';
 import type { Gateway } from '../../src/gateway/index.js';
 import { silentLogger } from '../../src/observability/index.js';
+import { removeTree } from './tmp.js';
 
 const require = createRequire(import.meta.url);
 
@@ -33,7 +34,7 @@ export interface TempDir {
 
 export function tempDir(prefix = 'bastion-test-'): TempDir {
   const path = mkdtempSync(join(tmpdir(), prefix));
-  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+  return { path, cleanup: () => removeTree(path) };
 }
 
 export const TEST_TOKEN = 'test-token-for-agent-alice';

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { DefinitionInspector } from '../../src/gateway/index.js';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import {
   admitServer, artifactDigest, buildLockEntry, createHashlockInspector, generateKeyPair, manifestDigest, parseTrustedSigners, publicKeyToMultibase,
   signDocument, trustConfigDefaults, type Hashlock, type KeyPair, type Manifest, type QuarantineEvent, type TrustContext,
 } from '../../src/integrity/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const tool = { name: 'forecast', description: 'Weather forecast.', inputSchema: { type: 'object' } };
 const manifest: Manifest = { name: 'io.github.acme/weather', version: '1.0.0', tools: [{ ...tool, scopes: [] }] };
@@ -30,7 +31,7 @@ describe('admission at boot (before the server process starts)', () => {
     const lock: Hashlock = { version: 1, algorithm: 'sha256', servers: { weather: buildLockEntry({ live, manifestDigest: manifestDigest(manifest), artifact }) } };
     context = { baseDir: dir, signers, lock, config: trustConfigDefaults };
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => removeTree(dir));
 
   test('a signed, locked server whose artifact is unchanged is admitted with its manifest and lock entry', async () => {
     const admission = await admitServer('weather', { manifest: 'weather.json', trust: 'signed' }, context);

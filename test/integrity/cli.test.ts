@@ -1,15 +1,16 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { removeTree } from '../helpers/tmp.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'bastion.js');
 const RUGPULL = join(process.cwd(), 'dist', 'test', 'fixtures', 'servers', 'rugpull-server.js');
 const dir = mkdtempSync(join(tmpdir(), 'bastion-integrity-cli-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => removeTree(dir));
 
 function bastion(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir });

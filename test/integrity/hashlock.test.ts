@@ -10,13 +10,14 @@ import {
   artifactDigest, buildLock, buildLockEntry, checkArtifact, checkLiveDefinitions, diffLock, fetchLiveDefinitions, formatLockDiff,
   listDefinitions, parseLock, treeDigest, type Definition, type Manifest,
 } from '../../src/integrity/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const RUGPULL = join(process.cwd(), 'dist', 'test', 'fixtures', 'servers', 'rugpull-server.js');
 const EVERYTHING = join(process.cwd(), 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 const HONEST = 'Returns the weather forecast for a city.';
 
 const scratch = mkdtempSync(join(tmpdir(), 'bastion-hashlock-'));
-after(() => rmSync(scratch, { recursive: true, force: true }));
+after(() => removeTree(scratch));
 
 async function connectRugpull(n: number): Promise<{ client: Client; changed: Promise<void> }> {
   const client = new Client({ name: 'hashlock-test', version: '1' }, { capabilities: {} });

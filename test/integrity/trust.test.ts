@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -8,6 +8,7 @@ import {
   generateKeyPair, manifestFromRegistry, namespaceMatches, parseManifest, parseTrustedSigners, publicKeyToMultibase, publicKeyToPem,
   signDocument, verifyManifestFile, verifyManifestText, IntegrityFileError, type KeyPair, type Manifest, type TrustedSigners,
 } from '../../src/integrity/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
 
@@ -53,7 +54,7 @@ describe('manifest signatures and trusted signers', () => {
     trusted = parseTrustedSigners(signersYaml([{ multibase: publicKeyToMultibase(acme.publicKey) }, { pem: publicKeyToPem(rsa.publicKey) }]), 'signers.yaml');
     signed = signDocument(manifest as unknown as Record<string, unknown>, acme.privateKey, { created: new Date('2026-05-01T00:00:00Z') }) as unknown as typeof signed;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => removeTree(dir));
 
   const verifyText = (text: string, signers: TrustedSigners = trusted) => verifyManifestText(text, 'm.json', signers, { now: NOW });
   const reasonOf = (result: ReturnType<typeof verifyText>): string => (result.ok ? 'ok' : result.reason);

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeTree } from '../helpers/tmp.js';
 
 /** A temporary directory (symlinks resolved) with a way to write files into it and remove it. */
 export function tempDir(prefix: string): { dir: string; write(name: string, text: string): string; cleanup(): void } {
@@ -14,7 +15,7 @@ export function tempDir(prefix: string): { dir: string; write(name: string, text
       return path;
     },
     cleanup() {
-      rmSync(dir, { recursive: true, force: true });
+      removeTree(dir);
     },
   };
 }

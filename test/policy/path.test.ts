@@ -1,10 +1,11 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { canonicalizeLexical, canonicalizePath, pathCovers } from '../../src/policy/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const segment = fc.oneof(fc.constantFrom('.', '..', '', 'a', 'b', 'x', 'xy', '...', '.hidden'), fc.stringMatching(/^[a-z0-9_.-]{1,6}$/));
 const rawPath = fc.array(segment, { maxLength: 12 }).map((parts) => `/${parts.join('/')}`);
@@ -105,7 +106,7 @@ describe('attacks on path arguments (real files)', () => {
     symlinkSync(join(root, 'secret'), join(root, 'granted', 'escape'));
     symlinkSync(join(root, 'granted', 'sub'), join(root, 'granted', 'inner'));
   });
-  after(() => rmSync(root, { recursive: true, force: true }));
+  after(() => removeTree(root));
 
   const check = (raw: string) => {
     const result = canonicalizePath(raw, true);

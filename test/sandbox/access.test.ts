@@ -2,20 +2,21 @@
 // refused with the path, the directory that refused and the fix (instead of bwrap dying at setup).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { modeAccessProblem, accessProblems } from '../../src/sandbox/access.js';
 import { createSandbox } from '../../src/sandbox/index.js';
 import { connectClient, FIXTURE_PACKAGE_DIRS, hostileServer } from './helpers.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const root = process.getuid?.() === 0;
 const UID = 61_999;
 
 describe('what a server uid can reach', () => {
   const base = mkdtempSync(join(tmpdir(), 'bastion-access-'));
-  after(() => rmSync(base, { recursive: true, force: true }));
+  after(() => removeTree(base));
   chmodSync(base, 0o755);
 
   test('a world-readable file under traversable directories is fine', () => {
@@ -74,7 +75,7 @@ describe('what a server uid can reach', () => {
 
 describe('a server whose code its uid cannot read', { skip: !root && 'only root moves servers to another uid' }, () => {
   const base = mkdtempSync(join(tmpdir(), 'bastion-access-spawn-'));
-  after(() => rmSync(base, { recursive: true, force: true }));
+  after(() => removeTree(base));
 
   test('is refused before anything is spawned, naming the directory and the fix', async () => {
     // A copy of the fixture server in a directory made as under umask 077.

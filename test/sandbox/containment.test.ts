@@ -3,13 +3,14 @@
 // server (and so the gateway's link to it) still answers, and what the sandbox reported.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSandbox, serverUid, type EgressEvent, type LimitEvent, type SandboxHandle } from '../../src/sandbox/index.js';
 import { attempt, connectClient, FIXTURE_PACKAGE_DIRS, hostileServer } from './helpers.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const root = process.getuid?.() === 0;
 
@@ -70,7 +71,7 @@ describe('a hostile server in the bwrap sandbox', () => {
     await hostile?.client.close().catch(() => {});
     await hostile?.handle.dispose();
     listener?.close();
-    rmSync(base, { recursive: true, force: true });
+    removeTree(base);
   });
 
   /** After every attack the server must still answer: the link the gateway holds is intact. */

@@ -1,18 +1,19 @@
 // A process serving one agent gets the intersection of what its server declares and what the
 // agent is granted; a shared process only what every agent reaching it holds.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { planBwrap } from '../../src/sandbox/bwrap.js';
 import { everyAgent, narrowScopes, type AgentSandboxGrants } from '../../src/sandbox/scopes.js';
 import { resolveSandboxConfig } from '../../src/sandbox/index.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'bastion-narrow-')));
 for (const dir of ['a/deep', 'b', 'c', 'outside']) mkdirSync(join(root, dir), { recursive: true });
 symlinkSync(join(root, 'outside'), join(root, 'a', 'out-link'));
-process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+process.on('exit', () => removeTree(root));
 
 const grants = (read: string[], write: string[] = [], connect: Array<[string, number]> = []): AgentSandboxGrants => ({
   read,

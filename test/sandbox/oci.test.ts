@@ -1,12 +1,13 @@
 // The oci backend for real, with runc: the same hostile server, the same containment.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSandbox, type SandboxHandle } from '../../src/sandbox/index.js';
 import { attempt, connectClient, FIXTURE_PACKAGE_DIRS, hostileServer } from './helpers.js';
+import { removeTree } from '../helpers/tmp.js';
 
 describe('a hostile server under runc (oci backend)', () => {
   const bundleDir = mkdtempSync(join(tmpdir(), 'bastion-oci-test-'));
@@ -24,7 +25,7 @@ describe('a hostile server under runc (oci backend)', () => {
   after(async () => {
     await client?.close().catch(() => {});
     await handle?.dispose();
-    rmSync(bundleDir, { recursive: true, force: true });
+    removeTree(bundleDir);
   });
 
   test('no capabilities, no_new_privs, seccomp filter, and an unprivileged host uid behind container root', async () => {

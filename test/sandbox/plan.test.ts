@@ -2,7 +2,7 @@
 // container flags, the broker's request parsing, config resolution and backend refusal.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sandboxViewFromScopes, egressAllowed } from '../../src/sandbox/scopes.js';
@@ -13,6 +13,7 @@ import { ociBundleConfig, containerRunFlags } from '../../src/sandbox/oci.js';
 import { parseConnect } from '../../src/sandbox/broker.js';
 import { createSandbox, resolveSandboxConfig, serverUid, DEFAULT_SANDBOX_LIMITS } from '../../src/sandbox/index.js';
 import type { SandboxSpec } from '../../src/sandbox/types.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'bastion-sandbox-plan-'));
 const data = join(tmp, 'data');
@@ -20,7 +21,7 @@ const out = join(tmp, 'out');
 mkdirSync(data);
 mkdirSync(out);
 symlinkSync(data, join(tmp, 'link-to-data'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+process.on('exit', () => removeTree(tmp));
 
 const spec = (scopes: string[], extra: Partial<SandboxSpec> = {}): SandboxSpec => ({
   serverName: 'files',

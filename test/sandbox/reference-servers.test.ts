@@ -1,12 +1,13 @@
 // The MCP reference servers run unchanged inside the sandbox: initialize, tools/list, one call.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createSandbox, type SandboxHandle, type SandboxSpec } from '../../src/sandbox/index.js';
 import { connectClient, NODE_MODULES, referenceServer } from './helpers.js';
+import { removeTree } from '../helpers/tmp.js';
 
 async function start(spec: Omit<SandboxSpec, 'command' | 'packageDirs' | 'env'> & { env?: Record<string, string> }): Promise<{ handle: SandboxHandle; client: Client }> {
   const handle = await createSandbox().spawn({ command: process.execPath, packageDirs: [NODE_MODULES], env: {}, ...spec });
@@ -30,7 +31,7 @@ describe('reference servers inside the bwrap sandbox', () => {
       await client.close().catch(() => {});
       await handle.dispose();
     }
-    rmSync(granted, { recursive: true, force: true });
+    removeTree(granted);
   });
 
   test('server-everything: initialize, tools/list and echo', async () => {

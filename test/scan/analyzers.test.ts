@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { cleanText, decodeTagCharacters, foldConfusables, isPlainAscii } from '../../src/scan/text.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeCode, analyzeMetadata, judgeLiteral, listLiveServer, loadRules, parseYaraOutput, runYara, yaraFindings, type ServerMetadata } from '../../src/scan/index.js';
 import { referenceServerEntry } from './helpers.js';
 import { tags } from './corpus/tools.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const rules = loadRules();
 
@@ -104,7 +105,7 @@ test('the project YARA rules run through the yara CLI and map to findings with f
     assert.equal(findings[0]?.severity, 'critical');
     assert.deepEqual(findings[0]?.location, { file: 'a.js', line: 3 });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   }
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeCode, analyzeMetadata, computeScore, loadRules, runYara, yaraFindings, type Finding } from '../../src/scan/index.js';
@@ -9,6 +9,7 @@ import { holdoutBenign, holdoutPoisoned } from './corpus/tools-holdout.js';
 import { blindBenign, blindPoisoned } from './corpus/tools-blind.js';
 import { blind2Benign, blind2Poisoned } from './corpus/tools-blind2.js';
 import { corpusDir } from './helpers.js';
+import { removeTree } from '../helpers/tmp.js';
 
 const rules = loadRules();
 
@@ -30,7 +31,7 @@ async function flaggedCode(dir: string, sample: string): Promise<{ flagged: bool
     const findings = [...code.findings, ...yara];
     return { flagged: computeScore(findings, rules.thresholds).verdict !== 'pass', findings };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    removeTree(work);
   }
 }
 

@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CallContext } from '../../src/pipeline/context.js';
 import { success, type Outcome } from '../../src/pipeline/outcome.js';
 import { certify, checkServerAtBoot, computeScore, createOutputInspectionGuard, emptyFeed, loadRules, publicKeyPem, ReviewStore, type ScanReport } from '../../src/scan/index.js';
 import { tags } from './corpus/tools.js';
+import { removeTree } from '../helpers/tmp.js';
 
 function ctx(method = 'tools/call'): CallContext {
   const c = new CallContext({ requestId: 1, method, params: { name: 'srv.add', arguments: {} }, session: { sessionId: 's', transport: 'stdio', protocolVersion: undefined }, identity: undefined, requestBytes: 10, limits: { timeoutMs: 1000, maxOutputBytes: 1000, maxRequestBytes: 1000 }, signal: new AbortController().signal });
@@ -121,6 +122,6 @@ test('a withheld output is kept redacted in the review store under the id the er
     assert.equal(store.list().length, 3, 'the count cap drops the oldest');
     assert.equal(store.get(id), undefined, 'the oldest entry went first');
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   }
 });

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeTree } from '../helpers/tmp.js';
 
 /** The repository root (works from test/ under tsx and from dist/test/). */
 export function repoRoot(): string {
@@ -18,7 +19,7 @@ export const corpusDir = (): string => join(repoRoot(), 'test', 'scan', 'corpus'
 
 export function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'bastion-scan-test-'));
-  return fn(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
+  return fn(dir).finally(() => removeTree(dir));
 }
 
 export function referenceServerEntry(name: 'everything' | 'filesystem' | 'memory'): string {

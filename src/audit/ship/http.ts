@@ -25,10 +25,23 @@ export class InFlight {
   }
 }
 
+/** The body of a 2xx answer, for a sink whose protocol says more in it (OTLP partial success). */
+export interface DeliveryAnswer {
+  body: Uint8Array;
+  contentType: string;
+}
+
+/** Answers are read up to this size; an OTLP or Loki answer is a few bytes. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 /** One HTTP POST of a delivery; only a 2xx answer counts as received (the shipper retries anything else). */
-export async function postDelivery(url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal): Promise<void> {
+export async function postDelivery(url: string, headers: Record<string, string>, body: string | Uint8Array, signal: AbortSignal): Promise<DeliveryAnswer> {
   const response = await fetch(url, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body), signal, redirect: 'error' });
-  // The body is not needed, but must be read for the connection to be reused.
-  const answer = await response.text().catch(() => '');
-  if (response.status < 200 || response.status > 299) throw new Error(`${url} answered HTTP ${response.status}${answer === '' ? '' : `: ${answer.slice(0, 200)}`}`);
+  // Read in any case: the connection is reused only once its answer was read.
+  const answer = new Uint8Array(await response.arrayBuffer().catch(() => new ArrayBuffer(0))).subarray(0, MAX_ANSWER_BYTES);
+  if (response.status < 200 || response.status > 299) {
+    const text = Buffer.from(answer).toString('utf8').slice(0, 200);
+    throw new Error(`${url} answered HTTP ${response.status}${text === '' ? '' : `: ${text}`}`);
+  }
+  return { body: answer, contentType: response.headers.get('content-type') ?? '' };
 }

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { AuditLog } from '../log.js';
 import type { SinkConfig } from './config.js';
-import { Shipper, type SinkStats } from './shipper.js';
+import { RejectionAudit } from './rejections.js';
+import { Shipper, type Rejection, type SinkStats } from './shipper.js';
+import { AuditEvent } from '../schema.js';
 import { SyslogTransport } from './syslog.js';
 import type { SinkTransport } from './transport.js';
 import { loadWebhookKey, WebhookTransport } from './webhook.js';
@@ -14,7 +16,7 @@ import { S3Transport } from './s3.js';
 export { resolveSinks, sinksSchema, SINK_DEFAULTS } from './config.js';
 export type { ShipFormat, SinkConfig, SyslogSinkConfig, WebhookSinkConfig, OtlpSinkConfig, LokiSinkConfig, S3SinkConfig } from './config.js';
 export { lokiPush, type LokiPush } from './loki.js';
-export type { SinkStats } from './shipper.js';
+export type { Rejection, SinkStats } from './shipper.js';
 export { webhookSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER } from './webhook.js';
 export { octetFrame, syslogMessage } from './syslog.js';
 
@@ -25,6 +27,8 @@ export interface ShippingLogger {
 
 export interface Shipping {
   stats(): SinkStats[];
+  /** Writes the audit records it holds back (rejections summed over an interval); called before the log closes. */
+  recordPending(): void;
   /** Ships what is committed for up to deadlineMs, then stops every sink. */
   stop(deadlineMs?: number): Promise<void>;
 }
@@ -36,6 +40,8 @@ export interface ShippingOptions {
   cursorDir: string;
   logger: ShippingLogger;
   pollMs?: number;
+  /** Least time between two audit.ship_rejected records of one sink (tests shorten it). */
+  rejectionAuditMs?: number;
 }
 
 const DEFAULT_POLL_MS = 1000;
@@ -45,6 +51,13 @@ const DEFAULT_STOP_MS = 3000;
 export function startShipping(options: ShippingOptions): Shipping {
   const { audit, logger } = options;
   const logId = audit.metadata.logId;
+  const rejections = new RejectionAudit((info) => audit.event(AuditEvent.ShipRejected, info), (error) => logger.warn({ err: error }, 'could not record rejected audit records in the audit log'), options.rejectionAuditMs);
+  const onRejected = (rejection: Rejection): void => {
+    const { sink, rejected, message, fromSeq, toSeq } = rejection;
+    if (rejected > 0) logger.warn({ sink, rejected, from_seq: fromSeq, to_seq: toSeq, receiver_message: message }, 'the audit sink accepted a delivery but rejected some of its records for good (partial success): they are not sent to it again, and stay in the local log');
+    else logger.warn({ sink, receiver_message: message }, 'the audit sink accepted a delivery with a warning');
+    rejections.record(rejection);
+  };
   const shippers = options.sinks.map(
     (sink) =>
       new Shipper({
@@ -58,6 +71,7 @@ export function startShipping(options: ShippingOptions): Shipping {
         onError: (error, name) => logger.warn({ err: error, sink: name }, 'audit sink delivery failed; retrying with backoff (records wait in the log)'),
         onRecovered: (name) => logger.info({ sink: name }, 'audit sink delivers again'),
         onWarning: (message, name) => logger.warn({ sink: name }, message),
+        onRejected,
       }),
   );
   const unsubscribe = audit.onCommit(() => {
@@ -66,8 +80,10 @@ export function startShipping(options: ShippingOptions): Shipping {
   for (const shipper of shippers) shipper.start();
   return {
     stats: () => shippers.map((shipper) => shipper.snapshot()),
+    recordPending: () => rejections.flushAll(),
     stop: async (deadlineMs = DEFAULT_STOP_MS) => {
       unsubscribe();
+      rejections.flushAll();
       await Promise.all(shippers.map((shipper) => shipper.stop(deadlineMs)));
     },
   };

@@ -47,7 +47,7 @@ export class LokiTransport implements SinkTransport {
 
   constructor(private readonly config: LokiSinkConfig, private readonly logId: string) {}
 
-  async deliver(items: ShipItem[]): Promise<void> {
+  async deliver(items: ShipItem[]): Promise<undefined> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.config.tenant !== undefined) headers['x-scope-orgid'] = this.config.tenant;
     await this.inFlight.run(this.config.timeoutSeconds, (signal) => postDelivery(this.config.url, headers, JSON.stringify(lokiPush(items, this.config.format, this.logId)), signal));

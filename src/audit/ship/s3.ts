@@ -27,7 +27,7 @@ export class S3Transport implements SinkTransport {
     this.client = new S3Client({ region: config.region, forcePathStyle: config.forcePathStyle, ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }), maxAttempts: 1 });
   }
 
-  async deliver(items: ShipItem[]): Promise<void> {
+  async deliver(items: ShipItem[]): Promise<undefined> {
     const records = items.filter((item) => item.kind === 'record');
     const first = records[0];
     const last = records[records.length - 1];

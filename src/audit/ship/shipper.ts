@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import type { SinkConfig } from './config.js';
 import { resumePosition } from './resume.js';
 import { initialPosition, readCommitted, type ShipItem, type ShipPosition } from './source.js';
-import type { SinkTransport } from './transport.js';
+import type { DeliveryReport, SinkTransport } from './transport.js';
 
 /** Figures of one sink, for the admin listener's metrics. */
 export interface SinkStats {
@@ -24,6 +24,17 @@ export interface SinkStats {
   lostToRetention: number;
   /** Times the saved cursor pointed into a chain the log no longer holds (tamper restarts). */
   newChains: number;
+  /** Records the receiver accepted the delivery of but rejected for good (OTLP partial success); not sent again. */
+  rejected: number;
+}
+
+/** A delivery the receiver took but partly rejected: which records it held, how many were rejected, and why. */
+export interface Rejection {
+  sink: string;
+  rejected: number;
+  message: string;
+  fromSeq: number;
+  toSeq: number;
 }
 
 export interface ShipperOptions {
@@ -41,6 +52,8 @@ export interface ShipperOptions {
   onError: (error: Error, sink: string) => void;
   onRecovered: (sink: string) => void;
   onWarning: (message: string, sink: string) => void;
+  /** A receiver's partial success: rejected records (counted, logged and audited by the caller) or only a message. */
+  onRejected: (rejection: Rejection) => void;
 }
 
 /**
@@ -83,7 +96,7 @@ export class Shipper {
   constructor(private readonly options: ShipperOptions) {
     this.committed = loadCursor(this.cursorPath, options.logId);
     this.reading = { ...this.committed };
-    this.stats = { sink: options.sink.name, type: options.sink.type, shipped: 0, checkpointsShipped: 0, failures: 0, resent: 0, lostToRetention: 0, newChains: 0 };
+    this.stats = { sink: options.sink.name, type: options.sink.type, shipped: 0, checkpointsShipped: 0, failures: 0, resent: 0, lostToRetention: 0, newChains: 0, rejected: 0 };
   }
 
   get cursorPath(): string {
@@ -164,7 +177,8 @@ export class Shipper {
     this.missingCheckpointReads = 0;
     const firstRecord = read.items.find((item) => item.kind === 'record');
     if (firstRecord !== undefined) this.oldestUnconfirmedTs ??= firstRecord.record.ts;
-    await transport.deliver(read.items);
+    const report = await transport.deliver(read.items);
+    if (report !== undefined) this.rejectedBy(report, read.items);
     this.reading = read.next;
     this.count(read.items);
     if (transport.acknowledges || this.unconfirmedRecords >= (sink.type === 'syslog' ? sink.confirmEveryRecords : 0)) await this.confirm();
@@ -183,6 +197,13 @@ export class Shipper {
       this.stats.newChains += 1;
     }
     this.resumed = true;
+  }
+
+  /** Rejected records are not retried (the receiver refused them for good): counted, and reported with the delivery's seq range. */
+  private rejectedBy(report: DeliveryReport, items: ShipItem[]): void {
+    const seqs = items.flatMap((item) => (item.kind === 'record' ? [item.seq] : []));
+    this.stats.rejected += report.rejected;
+    this.options.onRejected({ sink: this.options.sink.name, rejected: report.rejected, message: report.message, fromSeq: seqs[0] ?? -1, toSeq: seqs[seqs.length - 1] ?? -1 });
   }
 
   private count(items: ShipItem[]): void {

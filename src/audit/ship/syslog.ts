@@ -54,7 +54,7 @@ export class SyslogTransport implements SinkTransport {
     this.tlsFiles = tls === undefined ? {} : { ca: readFileSync(tls.caFile), cert: tls.certFile === undefined ? undefined : readFileSync(tls.certFile), key: tls.keyFile === undefined ? undefined : readFileSync(tls.keyFile) };
   }
 
-  async deliver(items: ShipItem[]): Promise<void> {
+  async deliver(items: ShipItem[]): Promise<undefined> {
     const socket = await this.connected();
     const frames = Buffer.concat(items.map((item) => octetFrame(syslogMessage(item, this.config, this.logId))));
     await new Promise<void>((resolve, reject) => {

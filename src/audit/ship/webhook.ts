@@ -47,7 +47,7 @@ export class WebhookTransport implements SinkTransport {
 
   constructor(private readonly config: WebhookSinkConfig, private readonly key: Buffer, private readonly logId: string) {}
 
-  async deliver(items: ShipItem[]): Promise<void> {
+  async deliver(items: ShipItem[]): Promise<undefined> {
     const body = `${items.map((item) => payloadOf(item, this.config.format)).join('\n')}\n`;
     const timestamp = String(Math.floor(Date.now() / 1000));
     const records = items.filter((item) => item.kind === 'record');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { doctorReport } from '../../sandbox/index.js';
 import { CliError } from '../errors.js';
-import { appendOnlyCheck } from './doctor-audit.js';
+import { appendOnlyCheck, auditSettingsOf } from './doctor-audit.js';
 import { configHints } from './doctor-config.js';
 import type { RegisterCommands } from './index.js';
 
@@ -10,11 +10,13 @@ export const registerDoctor: RegisterCommands = (program: Command) => {
     .command('doctor')
     .description('report which sandbox backends and controls work on this host, and what is degraded')
     .option('--json', 'print the full report as JSON')
-    .option('--audit-dir <dir>', 'where the audit log lives, for the append-only check (default: the current directory)')
+    .option('--audit-dir <dir>', 'where the audit log lives, for the append-only check (default: the --config file\'s audit dir, else the current directory)')
     .option('--config <file>', 'also report what in this bastion.yaml will surprise at run time (servers whose tools are all hidden)')
     .action(async (options: { json?: boolean; config?: string; auditDir?: string }) => {
       const report = await doctorReport();
-      report.checks.push(appendOnlyCheck(options.auditDir ?? '.'));
+      // --config gives the audit directory and mode the gateway would use; --audit-dir overrides the directory.
+      const audit = options.config === undefined ? { dir: '.', mode: 'auto' as const } : auditSettingsOf(options.config);
+      report.checks.push(appendOnlyCheck(options.auditDir ?? audit.dir, audit.mode));
       const hints = options.config === undefined ? [] : configHints(options.config);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(options.config === undefined ? report : { ...report, configHints: hints }, null, 2)}\n`);

@@ -6,7 +6,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, type TempDir } from '../../helpers/gateway.js';
 import { anyValue, each, keyValue as attributesInto, type AttributeValue } from '../../helpers/otlp.js';
-import { assertEverythingArrived, echoCalls, startShippingGateway } from './helpers.js';
+import { ProtobufLogsSerializer } from '@opentelemetry/otlp-transformer';
+import { partialSuccess } from '../../../src/audit/ship/otlp.js';
+import { readRecords } from '../../../src/audit/reader.js';
+import { assertEverythingArrived, echoCalls, eventually, startShippingGateway } from './helpers.js';
 
 // No OpenTelemetry Collector and no Grafana Loki can be installed here (Debian's "loki" package
 // is an unrelated genetics program, npm's "loki" a Storybook tool), so each test runs the
@@ -60,10 +63,31 @@ function decodeLogsRequest(body: Uint8Array): DecodedLog[] {
   return logs;
 }
 
+/** A protobuf varint (the values here are small and non-negative). */
+function varint(value: number): number[] {
+  const bytes: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  bytes.push(rest);
+  return bytes;
+}
+
+/** ExportLogsServiceResponse { 1: ExportLogsPartialSuccess { 1: rejected_log_records, 2: error_message } }, as a collector writes it. */
+function partialSuccessAnswer(rejected: number, message: string): Buffer {
+  const text = Buffer.from(message, 'utf8');
+  const inner = Buffer.from([0x08, ...varint(rejected), 0x12, ...varint(text.length), ...text]);
+  return Buffer.from([0x0a, ...varint(inner.length), ...inner]);
+}
+
 /** A receiver that answers 503 to the first `failFirst` requests, then takes them. */
 class Receiver {
   readonly bodies: Array<{ headers: IncomingMessage['headers']; body: Buffer }> = [];
   failFirst = 0;
+  /** The body of a 200 answer to the nth delivery taken (0-based); empty when it gives none. */
+  answer: (delivery: number) => Buffer = () => Buffer.alloc(0);
   refused = 0;
   url = '';
   private server: Server | undefined;
@@ -81,7 +105,7 @@ class Receiver {
           return void response.writeHead(503).end('busy');
         }
         this.bodies.push({ headers: request.headers, body: Buffer.concat(chunks) });
-        response.writeHead(this.path.includes('loki') ? 204 : 200, { 'content-type': 'application/x-protobuf' }).end();
+        response.writeHead(this.path.includes('loki') ? 204 : 200, { 'content-type': 'application/x-protobuf' }).end(this.answer(this.bodies.length - 1));
       });
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
@@ -161,5 +185,53 @@ describe('OTLP logs and Loki sinks ship every committed record through the durab
     }
     assertEverythingArrived(auditDir, lokiReceived);
     assert.ok(pushes.some((push) => push.streams.some((stream) => stream.stream['server'] === 'everything' && stream.stream['decision'] === 'allow')));
+  });
+
+  test('an OTLP partial success is not retried: the rejected records are counted, logged and audited, and shipping goes on', async () => {
+    const receiver = new Receiver('/v1/logs');
+    receiver.answer = (delivery) => (delivery < 3 ? partialSuccessAnswer(2, 'log record attribute too long') : Buffer.alloc(0));
+    await receiver.start();
+    const base = join(dir.path, 'partial');
+    mkdirSync(join(base, 'state'), { recursive: true });
+    const { bastion, url } = await startShippingGateway(base, `    - { name: otel, type: otlp, url: '${receiver.url}', batchRecords: 10, retryInitialMs: 20, retryMaxMs: 100 }\n`);
+    let stats;
+    try {
+      await echoCalls(url, 30, 'partial');
+      await eventually(() => (bastion.shipping?.stats()[0]?.lagRecords ?? 1) === 0 && receiver.bodies.length >= 3, 'the sink to catch up');
+      stats = bastion.shipping?.stats()[0];
+    } finally {
+      await bastion.close();
+      await receiver.stop();
+    }
+    assert.equal(stats?.rejected, 6, 'three deliveries with 2 rejected records each');
+    assert.equal(stats?.failures, 0, 'a partial success is a success: no failure, no backoff');
+    const auditDir = join(base, 'state', 'audit');
+    const logs = receiver.bodies.flatMap((item) => decodeLogsRequest(item.body));
+    const received = logs.map((log) => (log.eventName === 'bastion.audit.checkpoint' ? { payload: log.body } : { seq: Number(log.attributes['bastion.audit.seq']), payload: log.body }));
+    const outcome = assertEverythingArrived(auditDir, received);
+    assert.equal(outcome.duplicates, 0, 'nothing was sent again: the specification forbids retrying a partial success');
+    const rejectedRecords = [...readRecords(auditDir)].map((item) => item.record).filter((record) => record.event === 'audit.ship_rejected');
+    assert.ok(rejectedRecords.length >= 1, 'the rejection is in the audit log');
+    const first = rejectedRecords[0]?.info as { sink: string; rejected_records: number; from_seq: number; to_seq: number; messages: string[] };
+    assert.equal(first.sink, 'otel');
+    assert.ok(first.rejected_records >= 2);
+    assert.ok(first.from_seq >= 0 && first.to_seq >= first.from_seq, 'the seq range of the delivery that held them');
+    assert.deepEqual(first.messages, ['log record attribute too long']);
+    assert.equal(rejectedRecords.reduce((sum, record) => sum + Number((record.info as { rejected_records: number }).rejected_records), 0), 6, 'summed per interval, all six are recorded by the time the log closes');
+  });
+
+  test('partialSuccess reads protobuf and JSON answers, caps a count above the records sent, and takes an undecodable 2xx answer as received', () => {
+    const protobuf = { body: new Uint8Array(partialSuccessAnswer(3, 'quota')), contentType: 'application/x-protobuf' };
+    assert.deepEqual(partialSuccess(protobuf, 10, ProtobufLogsSerializer), { rejected: 3, message: 'quota' });
+    assert.deepEqual(partialSuccess(protobuf, 2, ProtobufLogsSerializer), { rejected: 2, message: 'quota' }, 'capped at the records sent');
+    const json = { body: new Uint8Array(Buffer.from('{"partialSuccess":{"rejectedLogRecords":"4","errorMessage":"too old"}}')), contentType: 'application/json' };
+    assert.deepEqual(partialSuccess(json, 10, ProtobufLogsSerializer), { rejected: 4, message: 'too old' });
+    assert.equal(partialSuccess({ body: new Uint8Array(0), contentType: '' }, 10, ProtobufLogsSerializer), undefined, 'an empty answer is a full success');
+    assert.equal(partialSuccess({ body: new Uint8Array(Buffer.from('{}')), contentType: 'application/json' }, 10, ProtobufLogsSerializer), undefined);
+    const warningOnly = partialSuccess({ body: new Uint8Array(partialSuccessAnswer(0, 'use gzip')), contentType: 'application/x-protobuf' }, 10, ProtobufLogsSerializer);
+    assert.deepEqual(warningOnly, { rejected: 0, message: 'use gzip' }, 'a message without rejections is a warning');
+    const garbage = partialSuccess({ body: new Uint8Array([0x0a, 0xff]), contentType: 'application/x-protobuf' }, 10, ProtobufLogsSerializer);
+    assert.equal(garbage?.rejected, 0);
+    assert.match(garbage?.message ?? '', /not an ExportLogsServiceResponse.*counts as received/);
   });
 });

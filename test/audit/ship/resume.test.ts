@@ -18,9 +18,9 @@ import { committedLog } from './helpers.js';
 class KeepingTransport implements SinkTransport {
   readonly acknowledges = true;
   readonly records: Array<{ seq: number; line: string }> = [];
-  deliver(items: ShipItem[]): Promise<void> {
+  deliver(items: ShipItem[]): Promise<undefined> {
     for (const item of items) if (item.kind === 'record') this.records.push({ seq: item.seq, line: item.line });
-    return Promise.resolve();
+    return Promise.resolve(undefined);
   }
   reset(): void {}
   close(): Promise<void> {
@@ -34,7 +34,7 @@ async function shipAll(log: AuditLog, cursorDir: string): Promise<{ transport: K
   const transport = new KeepingTransport();
   const warnings: string[] = [];
   assert.ok(SINK);
-  const shipper = new Shipper({ sink: SINK, transport, logDir: log.dir, logId: log.metadata.logId, cursorDir, logSize: () => log.size, pollMs: 50, onError: (error) => assert.fail(error), onRecovered: () => undefined, onWarning: (message) => warnings.push(message) });
+  const shipper = new Shipper({ sink: SINK, transport, logDir: log.dir, logId: log.metadata.logId, cursorDir, logSize: () => log.size, pollMs: 50, onError: (error) => assert.fail(error), onRecovered: () => undefined, onWarning: (message) => warnings.push(message), onRejected: (rejection) => assert.fail(`no receiver here rejects records: ${JSON.stringify(rejection)}`) });
   shipper.start();
   await shipper.stop(20_000);
   return { transport, shipper, warnings };
