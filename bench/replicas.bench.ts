@@ -16,7 +16,8 @@
 // throughput ratio shows what a second replica adds when CPU is the limit, not what it adds on
 // machines of their own.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { removeTree } from '../test/helpers/tmp.js';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -180,7 +181,7 @@ async function stopSetup(setup: Setup | undefined): Promise<void> {
   if (setup === undefined) return;
   await setup.balancer.stop();
   for (const replica of setup.replicas) await stopReplica(replica);
-  rmSync(setup.dir, { recursive: true, force: true });
+  removeTree(setup.dir);
 }
 
 interface Totals {
