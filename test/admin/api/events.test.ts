@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { callError, firstText, httpClient, type RunningGateway } from '../../helpers/gateway.js';
+import { liftAttributes } from '../../helpers/tmp.js';
 import { ALICE, APPROVER, VIEWER, api, openStream, startConsoleGateway, type StreamEvent } from './helpers.js';
 
 const isEvent = (name: string, match: (info: Record<string, unknown>) => boolean = () => true) => (event: StreamEvent): boolean =>
@@ -177,12 +178,14 @@ describe('the admin API: events in the feed, sessions by transport, quota counte
     assert.ok(checkpoint.index >= 1);
 
     // An attacker edits the record on disk (same length, still valid JSON): the hash link and the
-    // checkpoint's inclusion proof fail, each reported on its own.
+    // checkpoint's inclusion proof fail, each reported on its own. As root with the capability, the
+    // active segment is append-only by default: the attacker here is one who can lift it.
     const segment = String(answer.body['segment']);
     const lines = readFileSync(segment, 'utf8').split('\n');
     const index = Number(answer.body['line']) - 1;
     assert.ok(lines[index]?.includes('"message":"badge"'));
     lines[index] = (lines[index] as string).replace('"message":"badge"', '"message":"BADGE"');
+    liftAttributes(segment);
     writeFileSync(segment, lines.join('\n'));
     const tampered = await api(admin, `audit/records/${seq}`, VIEWER);
     assert.equal((tampered.body['verification'] as { hashValid: boolean }).hashValid, false);
