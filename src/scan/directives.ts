@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { regexAtomsDeep } from './atoms.js';
+import { clauseConceptFeatures, conceptsIn, FOREIGN_TOOL, liveConcepts, loadConceptData, matchingCombos } from './concepts.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -212,10 +213,15 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const liveMarkers = data.markers.map((re, i) => (mayMatch(data.markerAtoms[i], lowered) ? re : undefined));
   const livePatterns = new Map(data.demands.map((d) => [d, d.patterns.filter((_, i) => mayMatch(d.atoms[i], lowered))]));
   const liveDemands = data.demands.filter((d) => (livePatterns.get(d) ?? []).length > 0);
+  const conceptData = loadConceptData(rules.dataDir);
+  const concepts = liveConcepts(conceptData, lowered);
+  const purposeConcepts = conceptsIn(doc.purpose, liveConcepts(conceptData, doc.purpose.toLowerCase()));
   for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
     for (const variant of variants) {
       if (variant.kind !== 'raw') features.add(`enc:${variant.kind}`);
+      // Combos see two clauses at a time: a claim and its demand are often two sentences ("X is deprecated. Use Y instead.").
+      let previous = { found: new Set<string>(), directive: false, sentence: '' };
       splitClauses(variant.text).forEach((sentence, index) => {
         if (seen.has(sentence)) return;
         seen.add(sentence);
@@ -229,9 +235,20 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
           marker = re?.exec(sentence) ?? undefined;
           if (marker) break;
         }
+        const found = conceptsIn(sentence, concepts);
+        const objects = objectsIn(sentence, doc, data);
+        if (objects.includes('other-tool-name')) found.add(FOREIGN_TOOL);
+        for (const f of clauseConceptFeatures(found, marker !== undefined, purposeConcepts)) features.add(f);
+        const windowed = new Set([...previous.found, ...found]);
+        const pair = previous.sentence ? `${previous.sentence} ${sentence}` : sentence;
+        const clause = { directive: marker !== undefined || previous.directive, negated: data.negation.test(sentence), ownDeprecation: data.ownDeprecation.test(pair) };
+        for (const combo of matchingCombos(conceptData, windowed, clause, purposeConcepts)) {
+          features.add(`hit:${combo.demand.kind}`);
+          hits.push({ demand: combo.demand, sentence: pair, location: field.location, marker: marker?.[0] ?? '', objects: [...windowed].filter((n) => combo.all.includes(n) || combo.any.includes(n)), variant: variant.kind });
+        }
+        previous = { found, directive: marker !== undefined, sentence };
         if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
         if (marker) features.add('directive');
-        const objects = objectsIn(sentence, doc, data);
         for (const o of objects) features.add(`o:${o}`);
         for (const demand of liveDemands) {
           if (!marker && !demand.markerFree) continue;
@@ -260,7 +277,7 @@ export function directiveFindings(hits: DirectiveHit[], attackClassOverride?: At
   return [...byKey.values()].map((hit) => {
     const objects = hit.objects.filter((o) => o !== 'tool-name');
     const form = hit.marker ? `is a directive to the model ("${hit.marker.trim()}")` : 'is a statement (this demand is an attack however it is phrased)';
-    const scope = hit.demand.inherent ? 'this demand is outside any tool\'s purpose' : `it reaches outside the tool's purpose (${objects.join(', ') || 'see clause'})`;
+    const scope = hit.demand.kind.startsWith('concept:') ? `the clause concerns ${objects.join(' and ')} (data/scan/concepts.json), outside the tool's stated purpose` : hit.demand.inherent ? 'this demand is outside any tool\'s purpose' : `it reaches outside the tool's purpose (${objects.join(', ') || 'see clause'})`;
     const encoded = hit.variant !== 'raw' && hit.variant !== 'cleaned';
     return makeFinding({
       ruleId: hit.demand.ruleId, analyzer: 'metadata', title: hit.demand.title, severity: hit.demand.severity,
