@@ -50,9 +50,31 @@ function strings(value: unknown, file: string, where: string): string[] {
   return value as string[];
 }
 
+/** A Unicode word boundary: JavaScript's \\b only knows ASCII letters, so "\\bdevi\\b" would match inside "dévié" and miss "обязательно". */
+const UNICODE_BOUNDARY = '(?:(?<![\\p{L}\\p{N}_])(?=[\\p{L}\\p{N}_])|(?<=[\\p{L}\\p{N}_])(?![\\p{L}\\p{N}_]))';
+
+/** Rewrites every \\b outside a character class to the Unicode boundary. */
+export function unicodeBoundaries(source: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i += 1) {
+    const ch = source[i] as string;
+    if (ch === '\\') {
+      const next = source[i + 1] ?? '';
+      out += !inClass && next === 'b' ? UNICODE_BOUNDARY : ch + next;
+      i += 1;
+      continue;
+    }
+    if (ch === '[') inClass = true;
+    else if (ch === ']') inClass = false;
+    out += ch;
+  }
+  return out;
+}
+
 function compile(source: string, file: string, where: string): RegExp {
   try {
-    return new RegExp(source, 'iu');
+    return new RegExp(unicodeBoundaries(source), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
