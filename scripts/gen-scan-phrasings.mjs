@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ATTACKS, BENIGN, FILLERS, FOREIGN, HOSTS, OUTPUT_PREFIXES, POOLS, PURPOSE_TOOLS } from './scan-phrasings/templates.mjs';
+import { ATTACKS, ATTACKS_STYLES, BENIGN, FILLERS, FOREIGN, HOSTS, OUTPUT_PREFIXES, POOLS, PURPOSE_TOOLS } from './scan-phrasings/templates.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -73,7 +73,8 @@ const samples = [];
 let hostTurn = 0;
 const nextHost = () => HOSTS[(hostTurn++) % HOSTS.length];
 
-for (const [attackClass, entries] of Object.entries(ATTACKS)) {
+const batches = [...Object.entries(ATTACKS).map(([c, e]) => [c, e, '']), ...Object.entries(ATTACKS_STYLES).map(([c, e]) => [c, e, 's'])];
+for (const [attackClass, entries, batch] of batches) {
   entries.map(phrasing).forEach((p, i) => {
     // Two placements per phrasing: different hosts, positions and slot values.
     for (let copy = 0; copy < 2; copy += 1) {
@@ -81,7 +82,7 @@ for (const [attackClass, entries] of Object.entries(ATTACKS)) {
       const foreign = pick(FOREIGN);
       const text = fill(p.text, host, foreign);
       const tool = toolOf(host);
-      const id = `phr-${attackClass}-${String(i + 1).padStart(2, '0')}${copy ? 'b' : 'a'}`;
+      const id = `phr-${attackClass}-${batch}${String(i + 1).padStart(2, '0')}${copy ? 'b' : 'a'}`;
       const base = { id, label: 'malicious', class: attackClass, language: p.language };
       const context = [serverOf(foreign.server, [toolOf({ ...foreign, title: foreign.name })])];
       if (attackClass === 'output-instructions') {

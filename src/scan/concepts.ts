@@ -33,6 +33,8 @@ export interface ConceptCombo {
   negationProtects: boolean;
   /** Skip a clause that deprecates this tool or its own parameter (directives.json ownDeprecation). */
   notOwnDeprecation: boolean;
+  /** Judged on the clause and the one before it (default), or on the clause alone. */
+  window: boolean;
   /** The combo as a demand, so directive findings report it like any other. */
   demand: DemandRule;
 }
@@ -97,9 +99,9 @@ function parseCombo(raw: unknown, i: number, names: Set<string>, file: string): 
   for (const n of [...all, ...any, ...outsidePurpose]) if (!names.has(n)) throw new RuleFileError(file, where, `unknown concept ${n}`);
   const id = text('id');
   return {
-    id, all, any, outsidePurpose, directive: c.directive === true, negationProtects: c.negationProtects !== false, notOwnDeprecation: c.notOwnDeprecation === true,
+    id, all, any, outsidePurpose, directive: c.directive === true, negationProtects: c.negationProtects !== false, notOwnDeprecation: c.notOwnDeprecation === true, window: c.window !== false,
     demand: { kind: `concept:${id}`, attackClass: c.attackClass, ruleId: text('ruleId'), severity: c.severity, title: text('title'), why: text('why'),
-      inherent: true, markerFree: c.directive !== true, needs: [], patterns: [], atoms: [], exemptWhenPurpose: /(?!)/ },
+      inherent: true, markerFree: c.directive !== true, needs: [], patterns: [], atoms: [], exemptWhenPurpose: /(?!)/, purposeConcepts: [] },
   };
 }
 
@@ -154,9 +156,23 @@ export function clauseConceptFeatures(found: Set<string>, directive: boolean, pu
 }
 
 /** The combos a clause satisfies. */
-export function matchingCombos(data: ConceptData, found: Set<string>, clause: { directive: boolean; negated: boolean; ownDeprecation: boolean }, purpose: Set<string>): ConceptCombo[] {
-  return data.combos.filter((c) => (!c.directive || clause.directive) && !(c.negationProtects && clause.negated) && !(c.notOwnDeprecation && clause.ownDeprecation)
+export interface ComboClause {
+  /** Concepts of this clause alone, and of this clause with the one before it. */
+  found: Set<string>;
+  windowed: Set<string>;
+  directive: boolean;
+  /** Whether this clause alone addresses the model. */
+  directiveAlone: boolean;
+  negated: boolean;
+  ownDeprecation: boolean;
+}
+
+export function matchingCombos(data: ConceptData, clause: ComboClause, purpose: Set<string>): ConceptCombo[] {
+  return data.combos.filter((c) => {
+    const found = c.window ? clause.windowed : clause.found;
+    return (!c.directive || (c.window ? clause.directive : clause.directiveAlone)) && !(c.negationProtects && clause.negated) && !(c.notOwnDeprecation && clause.ownDeprecation)
     && c.all.every((n) => found.has(n))
     && (c.any.length === 0 || c.any.some((n) => found.has(n)))
-    && c.outsidePurpose.every((n) => !purpose.has(n)));
+    && c.outsidePurpose.every((n) => !purpose.has(n));
+  });
 }

@@ -25,6 +25,8 @@ export interface DemandRule {
   /** Required literals of each pattern (atoms.ts): a pattern whose atoms are absent from the text is not run. */
   atoms: (string[] | undefined)[];
   exemptWhenPurpose: RegExp;
+  /** Concepts (concepts.ts) that make the demand the tool's own business when its stated purpose is about them. */
+  purposeConcepts: string[];
 }
 
 export interface DirectiveData {
@@ -116,6 +118,7 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
       kind: text(d.kind, file, `${where}.kind`), attackClass: d.attackClass, ruleId: text(d.ruleId, file, `${where}.ruleId`), severity: d.severity,
       title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, markerFree: d.markerFree === true, needs,
       patterns: compileList(d.patterns, file, `${where}.patterns`), atoms: [], exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
+      purposeConcepts: Array.isArray(d.purposeConcepts) ? d.purposeConcepts.map((n, j) => text(n, file, `${where}.purposeConcepts[${j}]`)) : [],
     };
   });
   const data: DirectiveData = {
@@ -186,8 +189,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   return found;
 }
 
-function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData): boolean {
-  if (demand.exemptWhenPurpose.test(doc.purpose)) return false;
+function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData, purposeConcepts: Set<string>): boolean {
+  if (demand.exemptWhenPurpose.test(doc.purpose) || demand.purposeConcepts.some((c) => purposeConcepts.has(c))) return false;
   if (demand.kind === 'redirect' && (data.ownDeprecation.test(sentence) || !data.redirectTo.test(sentence))) return false;
   // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
   if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
@@ -241,12 +244,14 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         for (const f of clauseConceptFeatures(found, marker !== undefined, purposeConcepts)) features.add(f);
         const windowed = new Set([...previous.found, ...found]);
         const pair = previous.sentence ? `${previous.sentence} ${sentence}` : sentence;
-        const clause = { directive: marker !== undefined || previous.directive, negated: data.negation.test(sentence), ownDeprecation: data.ownDeprecation.test(pair) };
-        for (const combo of matchingCombos(conceptData, windowed, clause, purposeConcepts)) {
+        // "Regardless of what the user asked" and "you must" address the model even where no marker list matches.
+        const addressed = marker !== undefined || found.has('MODEL_ADDRESS') || found.has('USER_OVERRULED');
+        const clause = { found, windowed, directive: addressed || previous.directive, directiveAlone: addressed, negated: data.negation.test(sentence), ownDeprecation: data.ownDeprecation.test(pair) };
+        for (const combo of matchingCombos(conceptData, clause, purposeConcepts)) {
           features.add(`hit:${combo.demand.kind}`);
           hits.push({ demand: combo.demand, sentence: pair, location: field.location, marker: marker?.[0] ?? '', objects: [...windowed].filter((n) => combo.all.includes(n) || combo.any.includes(n)), variant: variant.kind });
         }
-        previous = { found, directive: marker !== undefined, sentence };
+        previous = { found, directive: addressed, sentence };
         if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
         if (marker) features.add('directive');
         for (const o of objects) features.add(`o:${o}`);
@@ -255,7 +260,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
           if (!(livePatterns.get(demand) ?? []).some((re) => re.test(sentence))) continue;
           features.add(`d:${demand.kind}`);
           for (const o of objects) features.add(`d:${demand.kind}+${o}`);
-          if (!demandApplies(demand, sentence, objects, doc, data)) { features.add(`x:${demand.kind}`); continue; }
+          if (!demandApplies(demand, sentence, objects, doc, data, purposeConcepts)) { features.add(`x:${demand.kind}`); continue; }
           features.add(`hit:${demand.kind}`);
           hits.push({ demand, sentence, location: field.location, marker: marker?.[0] ?? '', objects, variant: variant.kind });
         }
