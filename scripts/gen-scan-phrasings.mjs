@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ATTACKS, ATTACKS_STYLES, BENIGN, FILLERS, FOREIGN, HOSTS, OUTPUT_PREFIXES, POOLS, PURPOSE_TOOLS } from './scan-phrasings/templates.mjs';
+import { ATTACKS, ATTACKS_STYLES, BENIGN, BENIGN_SHORT, FILLERS, FOREIGN, HOSTS, OUTPUT_PREFIXES, POOLS, PURPOSE_TOOLS } from './scan-phrasings/templates.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -112,7 +112,12 @@ for (let i = 0; i < 40; i += 1) {
   const previous = serverOf(host.server, [toolOf(host)]);
   const tool = toolOf(host);
   const field = place(tool, fill(p.text, host, foreign), POSITIONS[i % POSITIONS.length]);
-  samples.push({ id: `phr-rug-pull-${String(i + 1).padStart(2, '0')}`, label: 'malicious', class: 'rug-pull', language: p.language, notes: `changed ${field}: ${attackClass}`, server: serverOf(host.server, [tool]), previous });
+  const id = `phr-rug-pull-${String(i + 1).padStart(2, '0')}a`;
+  samples.push({ id, label: 'malicious', class: 'rug-pull', language: p.language, notes: `changed ${field}: ${attackClass}`, server: serverOf(host.server, [tool]), previous });
+  // The clean twin: an honest change (a neutral sentence) between the same two listings.
+  const twin = toolOf(host);
+  place(twin, pick(FILLERS), 'end');
+  samples.push({ id: `${id}-twin`, label: 'benign', class: 'benign-twin', language: 'en', notes: `clean twin of ${id}`, server: serverOf(host.server, [twin]), previous });
 }
 
 // Benign hard negatives: honest sentences in honest hosts, and the purpose tools whose business the attack words are.
@@ -128,6 +133,12 @@ BENIGN.forEach((b, i) => {
 });
 PURPOSE_TOOLS.forEach((t, i) => {
   samples.push({ id: `phr-benign-purpose-${String(i + 1).padStart(2, '0')}`, label: 'benign', class: 'benign-hard', language: 'en', notes: 'the attack words are this tool\'s own purpose', server: serverOf(t.server, [toolOf(t)]) });
+});
+
+BENIGN_SHORT.forEach(([name, description], i) => {
+  const param = ['Identifier', 'Note title', 'Title of the note', 'User id', 'Name'][i % 5];
+  const tool = { name, description, inputSchema: { type: 'object', properties: { [i % 5 === 3 ? 'user' : 'title']: { type: 'string', description: param } } } };
+  samples.push({ id: `phr-benign-short-${String(i + 1).padStart(2, '0')}`, label: 'benign', class: 'benign-hard', language: 'en', notes: 'short honest tool in attack vocabulary', server: serverOf(`${name.replace(/_/g, '-')}-server`, [tool]) });
 });
 
 writeFileSync(out, `${samples.map((s) => JSON.stringify(s)).join('\n')}\n`);

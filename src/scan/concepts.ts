@@ -142,12 +142,15 @@ export function conceptsIn(text: string, concepts: Concept[]): Set<string> {
   return found;
 }
 
-/** Scorer features of one clause: what it is about, whether it addresses the model, and what lies outside the tool's purpose. */
+/**
+ * Scorer features of one clause: a concept in a clause addressed to the model (dk:), outside the tool's stated
+ * purpose (ko:), and two concepts together (kk:). A bare mention is no feature: honest tools speak of users,
+ * notes and conversations all the time, and as a feature it taught the scorer that short texts about them are poisoned.
+ */
 export function clauseConceptFeatures(found: Set<string>, directive: boolean, purpose: Set<string>): string[] {
   const names = [...found].sort();
   const out: string[] = [];
   for (const n of names) {
-    out.push(`k:${n}`);
     if (directive) out.push(`dk:${n}`);
     if (!purpose.has(n)) out.push(`ko:${n}`);
   }

@@ -121,7 +121,7 @@ export function featurize(text: string, directiveFeatures: string[], dims: numbe
     acc.set(index, (acc.get(index) ?? 0) + value);
     names?.set(index, name);
   };
-  // Concept features (concepts.ts: k:, dk:, ko:, kk:) are a group scaled like the text: a long honest
+  // Concept features (concepts.ts: dk:, ko:, kk:) are a group scaled like the text: a long honest
   // description mentions most concepts somewhere, a short poisoned one few, and unscaled they summed up.
   const concept = directiveFeatures.filter((f) => CONCEPT_FEATURE.test(f));
   const conceptScale = 1 / Math.sqrt(Math.max(1, concept.length));
