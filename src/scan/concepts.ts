@@ -39,7 +39,12 @@ export interface ConceptCombo {
   demand: DemandRule;
 }
 
-export interface ConceptData { concepts: Concept[]; combos: ConceptCombo[] }
+export interface ConceptData {
+  concepts: Concept[];
+  combos: ConceptCombo[];
+  /** Concepts a FOREIGN_TOOL combo also requires: only a clause with one of them needs the (costly) tool-name check. */
+  foreignTriggers: Set<string>;
+}
 
 /** Not a pattern: the clause names a tool that is neither this one nor a sibling (set by directives.ts). */
 export const FOREIGN_TOOL = 'FOREIGN_TOOL';
@@ -114,7 +119,7 @@ export function loadConceptData(dataDir: string): ConceptData {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { concepts: [], combos: [] };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { concepts: [], combos: [], foreignTriggers: new Set() };
     throw new RuleFileError(file, 'whole file', `not readable JSON (${(error as Error).message})`);
   }
   if (typeof doc.concepts !== 'object' || doc.concepts === null) throw new RuleFileError(file, 'concepts', 'expected an object of concept name to patterns');
@@ -125,20 +130,27 @@ export function loadConceptData(dataDir: string): ConceptData {
   // FOREIGN_TOOL is set by directives.ts when a clause names a tool of no sibling: combos may use it.
   const names = new Set([...concepts.map((c) => c.name), FOREIGN_TOOL]);
   const combos = Array.isArray(doc.combos) ? doc.combos.map((raw, i) => parseCombo(raw, i, names, file)) : [];
-  const data = { concepts, combos };
+  const foreignTriggers = new Set(combos.filter((c) => [...c.all, ...c.any].includes(FOREIGN_TOOL)).flatMap((c) => c.all.filter((n) => n !== FOREIGN_TOOL)));
+  const data = { concepts, combos, foreignTriggers };
   cache.set(dataDir, data);
   return data;
 }
 
 /** The concepts whose patterns may match a document (their atoms occur in its lower-cased text). */
+const mayMatch = (atoms: string[] | undefined, lowered: string): boolean => atoms === undefined || atoms.some((x) => lowered.includes(x));
+
 export function liveConcepts(data: ConceptData, lowered: string): Concept[] {
-  return data.concepts.map((c) => ({ ...c, patterns: c.patterns.filter((_, i) => { const a = c.atoms[i]; return a === undefined || a.some((x) => lowered.includes(x)); }) }))
-    .filter((c) => c.patterns.length > 0);
+  return data.concepts.map((c) => {
+    const keep = c.patterns.map((_, i) => mayMatch(c.atoms[i], lowered));
+    return { name: c.name, patterns: c.patterns.filter((_, i) => keep[i]), atoms: c.atoms.filter((_, i) => keep[i]) };
+  }).filter((c) => c.patterns.length > 0);
 }
 
+/** The concepts a text mentions. Each pattern runs only when one of its atoms is in the clause (most are not). */
 export function conceptsIn(text: string, concepts: Concept[]): Set<string> {
   const found = new Set<string>();
-  for (const c of concepts) if (c.patterns.some((re) => re.test(text))) found.add(c.name);
+  const lowered = text.toLowerCase();
+  for (const c of concepts) if (c.patterns.some((re, i) => mayMatch(c.atoms[i], lowered) && re.test(text))) found.add(c.name);
   return found;
 }
 

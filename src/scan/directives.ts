@@ -239,8 +239,10 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
           if (marker) break;
         }
         const found = conceptsIn(sentence, concepts);
-        const objects = objectsIn(sentence, doc, data);
-        if (objects.includes('other-tool-name')) found.add(FOREIGN_TOOL);
+        // The tool-name check (objectsIn) is the costly part: run it for directives and for clauses a FOREIGN_TOOL combo could use.
+        const triggered = [...found, ...previous.found].some((n) => conceptData.foreignTriggers.has(n));
+        let objects = marker || triggered ? objectsIn(sentence, doc, data) : undefined;
+        if (objects?.includes('other-tool-name')) found.add(FOREIGN_TOOL);
         for (const f of clauseConceptFeatures(found, marker !== undefined, purposeConcepts)) features.add(f);
         const windowed = new Set([...previous.found, ...found]);
         const pair = previous.sentence ? `${previous.sentence} ${sentence}` : sentence;
@@ -253,6 +255,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         }
         previous = { found, directive: addressed, sentence };
         if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
+        objects ??= objectsIn(sentence, doc, data);
         if (marker) features.add('directive');
         for (const o of objects) features.add(`o:${o}`);
         for (const demand of liveDemands) {
