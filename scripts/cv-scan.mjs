@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { loadRules } = await import(join(repo, 'dist/src/scan/rules.js'));
 const { loadCorpus, isHeldOutPackage, evaluateSample, tabulate, rateOf } = await import(join(repo, 'dist/src/scan/evaluate.js'));
-const { trainModel } = await import(join(repo, 'dist/src/scan/train.js'));
+const { trainModel, foldKey } = await import(join(repo, 'dist/src/scan/train.js'));
 const { modelFromFile } = await import(join(repo, 'dist/src/scan/model.js'));
 
 const args = process.argv.slice(2);
@@ -23,7 +23,8 @@ const data = join(repo, 'test/scan/corpus/data');
 const train = loadCorpus(join(data, 'train')).samples;
 const packages = loadCorpus(join(data, 'benign-packages')).samples.filter((s) => !isHeldOutPackage(s.source?.package ?? s.id));
 const samples = [...train, ...packages];
-const foldOf = (id) => (createHash('sha256').update(`cv:${id}`).digest()[0] ?? 0) % folds;
+// Both placements of a generated phrasing share a fold (foldKey in src/scan/train.ts).
+const foldOf = (id) => (createHash('sha256').update(`cv:${foldKey(id)}`).digest()[0] ?? 0) % folds;
 const rules = loadRules(join(repo, 'data/scan'));
 const started = process.cpuUsage();
 const results = [];

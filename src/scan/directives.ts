@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { regexAtomsDeep } from './atoms.js';
+import { clauseConceptFeatures, conceptsIn, FOREIGN_TOOL, liveConcepts, loadConceptData, matchingCombos } from './concepts.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -24,6 +25,8 @@ export interface DemandRule {
   /** Required literals of each pattern (atoms.ts): a pattern whose atoms are absent from the text is not run. */
   atoms: (string[] | undefined)[];
   exemptWhenPurpose: RegExp;
+  /** Concepts (concepts.ts) that make the demand the tool's own business when its stated purpose is about them. */
+  purposeConcepts: string[];
 }
 
 export interface DirectiveData {
@@ -115,6 +118,7 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
       kind: text(d.kind, file, `${where}.kind`), attackClass: d.attackClass, ruleId: text(d.ruleId, file, `${where}.ruleId`), severity: d.severity,
       title: text(d.title, file, `${where}.title`), why: text(d.why, file, `${where}.why`), inherent: d.inherent === true, markerFree: d.markerFree === true, needs,
       patterns: compileList(d.patterns, file, `${where}.patterns`), atoms: [], exemptWhenPurpose: compileOne(d.exemptWhenPurpose, file, `${where}.exemptWhenPurpose`),
+      purposeConcepts: Array.isArray(d.purposeConcepts) ? d.purposeConcepts.map((n, j) => text(n, file, `${where}.purposeConcepts[${j}]`)) : [],
     };
   });
   const data: DirectiveData = {
@@ -185,8 +189,8 @@ function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData
   return found;
 }
 
-function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData): boolean {
-  if (demand.exemptWhenPurpose.test(doc.purpose)) return false;
+function demandApplies(demand: DemandRule, sentence: string, objects: string[], doc: DirectiveDocument, data: DirectiveData, purposeConcepts: Set<string>): boolean {
+  if (demand.exemptWhenPurpose.test(doc.purpose) || demand.purposeConcepts.some((c) => purposeConcepts.has(c))) return false;
   if (demand.kind === 'redirect' && (data.ownDeprecation.test(sentence) || !data.redirectTo.test(sentence))) return false;
   // Hiding is demanded in the negative ("do not tell"); for the others a negated demand protects the user.
   if (demand.kind !== 'hide' && demand.kind !== 'redirect' && demand.kind !== 'privilege' && data.negation.test(sentence)) return false;
@@ -212,10 +216,15 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const liveMarkers = data.markers.map((re, i) => (mayMatch(data.markerAtoms[i], lowered) ? re : undefined));
   const livePatterns = new Map(data.demands.map((d) => [d, d.patterns.filter((_, i) => mayMatch(d.atoms[i], lowered))]));
   const liveDemands = data.demands.filter((d) => (livePatterns.get(d) ?? []).length > 0);
+  const conceptData = loadConceptData(rules.dataDir);
+  const concepts = liveConcepts(conceptData, lowered);
+  const purposeConcepts = conceptsIn(doc.purpose, liveConcepts(conceptData, doc.purpose.toLowerCase()));
   for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
     for (const variant of variants) {
       if (variant.kind !== 'raw') features.add(`enc:${variant.kind}`);
+      // Combos see two clauses at a time: a claim and its demand are often two sentences ("X is deprecated. Use Y instead.").
+      let previous = { found: new Set<string>(), directive: false, sentence: '' };
       splitClauses(variant.text).forEach((sentence, index) => {
         if (seen.has(sentence)) return;
         seen.add(sentence);
@@ -229,16 +238,32 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
           marker = re?.exec(sentence) ?? undefined;
           if (marker) break;
         }
+        const found = conceptsIn(sentence, concepts);
+        // The tool-name check (objectsIn) is the costly part: run it for directives and for clauses a FOREIGN_TOOL combo could use.
+        const triggered = [...found, ...previous.found].some((n) => conceptData.foreignTriggers.has(n));
+        let objects = marker || triggered ? objectsIn(sentence, doc, data) : undefined;
+        if (objects?.includes('other-tool-name')) found.add(FOREIGN_TOOL);
+        for (const f of clauseConceptFeatures(found, marker !== undefined, purposeConcepts)) features.add(f);
+        const windowed = new Set([...previous.found, ...found]);
+        const pair = previous.sentence ? `${previous.sentence} ${sentence}` : sentence;
+        // "Regardless of what the user asked" and "you must" address the model even where no marker list matches.
+        const addressed = marker !== undefined || found.has('MODEL_ADDRESS') || found.has('USER_OVERRULED');
+        const clause = { found, windowed, directive: addressed || previous.directive, directiveAlone: addressed, negated: data.negation.test(sentence), ownDeprecation: data.ownDeprecation.test(pair) };
+        for (const combo of matchingCombos(conceptData, clause, purposeConcepts)) {
+          features.add(`hit:${combo.demand.kind}`);
+          hits.push({ demand: combo.demand, sentence: pair, location: field.location, marker: marker?.[0] ?? '', objects: [...windowed].filter((n) => combo.all.includes(n) || combo.any.includes(n)), variant: variant.kind });
+        }
+        previous = { found, directive: addressed, sentence };
         if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
+        objects ??= objectsIn(sentence, doc, data);
         if (marker) features.add('directive');
-        const objects = objectsIn(sentence, doc, data);
         for (const o of objects) features.add(`o:${o}`);
         for (const demand of liveDemands) {
           if (!marker && !demand.markerFree) continue;
           if (!(livePatterns.get(demand) ?? []).some((re) => re.test(sentence))) continue;
           features.add(`d:${demand.kind}`);
           for (const o of objects) features.add(`d:${demand.kind}+${o}`);
-          if (!demandApplies(demand, sentence, objects, doc, data)) { features.add(`x:${demand.kind}`); continue; }
+          if (!demandApplies(demand, sentence, objects, doc, data, purposeConcepts)) { features.add(`x:${demand.kind}`); continue; }
           features.add(`hit:${demand.kind}`);
           hits.push({ demand, sentence, location: field.location, marker: marker?.[0] ?? '', objects, variant: variant.kind });
         }
@@ -260,7 +285,7 @@ export function directiveFindings(hits: DirectiveHit[], attackClassOverride?: At
   return [...byKey.values()].map((hit) => {
     const objects = hit.objects.filter((o) => o !== 'tool-name');
     const form = hit.marker ? `is a directive to the model ("${hit.marker.trim()}")` : 'is a statement (this demand is an attack however it is phrased)';
-    const scope = hit.demand.inherent ? 'this demand is outside any tool\'s purpose' : `it reaches outside the tool's purpose (${objects.join(', ') || 'see clause'})`;
+    const scope = hit.demand.kind.startsWith('concept:') ? `the clause concerns ${objects.join(' and ')} (data/scan/concepts.json), outside the tool's stated purpose` : hit.demand.inherent ? 'this demand is outside any tool\'s purpose' : `it reaches outside the tool's purpose (${objects.join(', ') || 'see clause'})`;
     const encoded = hit.variant !== 'raw' && hit.variant !== 'cleaned';
     return makeFinding({
       ruleId: hit.demand.ruleId, analyzer: 'metadata', title: hit.demand.title, severity: hit.demand.severity,

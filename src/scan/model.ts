@@ -81,6 +81,8 @@ const GRAM_PREFIX_HASH = (() => {
   return h;
 })();
 
+const CONCEPT_FEATURE = /^(k|dk|ko|kk):/;
+
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 
 /** Lower-cased word tokens; CJK runs become overlapping character bigrams (no spaces to split on). */
@@ -119,7 +121,11 @@ export function featurize(text: string, directiveFeatures: string[], dims: numbe
     acc.set(index, (acc.get(index) ?? 0) + value);
     names?.set(index, name);
   };
-  for (const f of directiveFeatures) add(`D:${f}`, 1);
+  // Concept features (concepts.ts: dk:, ko:, kk:) are a group scaled like the text: a long honest
+  // description mentions most concepts somewhere, a short poisoned one few, and unscaled they summed up.
+  const concept = directiveFeatures.filter((f) => CONCEPT_FEATURE.test(f));
+  const conceptScale = 1 / Math.sqrt(Math.max(1, concept.length));
+  for (const f of directiveFeatures) add(`D:${f}`, CONCEPT_FEATURE.test(f) ? conceptScale : 1);
   const words = tokens(text);
   const wordFeatures = new Set<string>();
   for (let i = 0; i < words.length; i += 1) {

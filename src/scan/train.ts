@@ -67,8 +67,17 @@ function sgd(examples: Example[], dims: number, o: TrainOptions): { weights: Flo
 
 interface SampleExamples { id: string; fold: number; label: 0 | 1; isPackage: boolean; docs: FeatureVector[] }
 
+/**
+ * The key a sample is folded by: generated phrasings (scripts/gen-scan-phrasings.mjs) place each phrasing
+ * twice (`phr-…-07a`, `phr-…-07b`, each with a clean `-twin`); all of them go to the same fold, or cross-validation would score a
+ * phrasing the model was trained on.
+ */
+export function foldKey(id: string): string {
+  return id.replace(/^(phr-.*\d)[ab](-twin)?$/, '$1');
+}
+
 function foldOf(id: string, folds: number): number {
-  return (createHash('sha256').update(id).digest()[0] ?? 0) % folds;
+  return (createHash('sha256').update(foldKey(id)).digest()[0] ?? 0) % folds;
 }
 
 /** Positive documents of a poisoned sample: the first model's top-scoring candidate when there are several. */
