@@ -462,7 +462,7 @@ export class AuditLog {
       return;
     }
     // A rotation or a checkpoint waits for every sync in flight: it closes the segment, or signs what is on disk.
-    this.flushing = this.syncTail.then(() => this.writeBatch(batch)).then(
+    this.flushing = this.syncTail.then(() => this.writeBatchUnlessFailed(batch)).then(
       (lastChunk) => {
         this.batchWritten();
         this.notifyCommit();
@@ -535,6 +535,14 @@ export class AuditLog {
     for (const entry of batch) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
     this.recordDropsIfAny();
     if (this.flushing === undefined && this.pending.length > 0) this.writeNext();
+  }
+
+  /** writeBatch, once the syncs it waited for have returned; if one of them failed, its records fail instead. */
+  private async writeBatchUnlessFailed(batch: QueueEntry[]): Promise<RecordEntry[]> {
+    const failure = this.failure;
+    if (failure === undefined) return this.writeBatch(batch);
+    for (const entry of batch) if (entry.type === 'record') entry.reject?.(new AuditUnavailableError(`audit log unavailable: ${failure.message}`));
+    return [];
   }
 
   /**

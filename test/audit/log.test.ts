@@ -486,6 +486,46 @@ test('an append resolves only once an fdatasync that began after its line was wr
   }
 });
 
+test('a failed fdatasync fails the log: only records before the failed batch are acknowledged, every later append is refused', async () => {
+  const temp = tempDir();
+  const probe = await open(join(temp.dir, 'probe'), 'w');
+  const fileHandle = Object.getPrototypeOf(probe) as { datasync: (this: unknown) => Promise<void> };
+  await probe.close();
+  const originalDatasync = fileHandle.datasync;
+  try {
+    const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 100_000 } });
+    const log = await AuditLog.open(options);
+    let syncs = 0;
+    fileHandle.datasync = async function datasync(this: unknown): Promise<void> {
+      syncs += 1;
+      // The second batch: the first holds only the first burst (its write starts at the end of that turn).
+      if (syncs === 2) throw new Error('EIO: injected sync failure');
+      return originalDatasync.call(this);
+    };
+    const outcomes: Array<Promise<{ seq: number } | { failed: string }>> = [];
+    for (let burst = 0; burst < 10; burst += 1) {
+      for (let index = 0; index < 8; index += 1) {
+        outcomes.push(log.append({ kind: 'request', method: 'tools/call', tool: `burst ${burst}` }).then((result) => ({ seq: result.seq }), (error: Error) => ({ failed: error.message })));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const settled = await Promise.all(outcomes);
+    const acknowledged = settled.filter((item): item is { seq: number } => 'seq' in item).map((item) => item.seq);
+    const refused = settled.filter((item) => 'failed' in item);
+    assert.ok(refused.length > 0, 'the records of the failed batch and after it are refused');
+    // Acknowledged records form a prefix of the log: nothing after a refused one was acknowledged.
+    const firstRefused = settled.findIndex((item) => 'failed' in item);
+    assert.ok(settled.slice(firstRefused).every((item) => 'failed' in item), 'no record after a refused one was acknowledged');
+    assert.deepEqual(acknowledged, [...acknowledged].sort((a, b) => a - b));
+    await assert.rejects(log.append({ kind: 'request', method: 'tools/call' }), AuditUnavailableError);
+    assert.match(String(log.failedWith?.message), /injected sync failure/);
+    await log.close();
+  } finally {
+    fileHandle.datasync = originalDatasync;
+    temp.cleanup();
+  }
+});
+
 test('a burst of appends in one turn starts its synced write at the 32nd record, and the rest form the next batch', async () => {
   const temp = tempDir();
   try {
