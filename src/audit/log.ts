@@ -109,7 +109,11 @@ export class AuditLog {
   private segmentStartedMs = 0;
   private timer: NodeJS.Timeout | undefined;
   private handle: FileHandle | undefined;
+  /** The same segment opened with O_DSYNC (where the platform has it): a batch written through it is durable when the write returns. */
+  private syncedHandle: FileHandle | undefined;
   private handlePath = '';
+  /** A record was appended while a batch was being written or synced: the next batch is written for overlap, not with O_DSYNC. */
+  private appendedWhileBusy = false;
   /** Lines chained but not yet added to the Merkle frontier: hashed while a batch is being synced. */
   private unhashed: Buffer[] = [];
   private readonly counters: WriterStats = { batches: 0, records: 0, syncMillis: 0, largestBatch: 0, dropped: 0 };
@@ -327,7 +331,9 @@ export class AuditLog {
     }
     this.closed = true;
     await this.handle?.close();
+    await this.syncedHandle?.close();
     this.handle = undefined;
+    this.syncedHandle = undefined;
     releaseWriterLock(this.options.dir);
   }
 
@@ -426,6 +432,7 @@ export class AuditLog {
 
   private async openSegment(path: string): Promise<void> {
     this.handle = await open(path, SEGMENT_APPEND_FLAGS, 0o600);
+    this.syncedHandle = await openSynced(path);
     this.handlePath = path;
     this.segmentPath = path;
   }
@@ -437,6 +444,7 @@ export class AuditLog {
    * once, so the disk syncs one part while this thread builds the rest instead of after it.
    */
   private kick(): void {
+    if (this.flushing !== undefined || this.syncsInFlight > 0) this.appendedWhileBusy = true;
     if (this.flushing !== undefined || this.failure) return;
     if (this.pending.length >= EARLY_WRITE_ENTRIES) this.writeNext();
     else this.batchWindow ??= setImmediate(() => this.writeNext());
@@ -451,8 +459,12 @@ export class AuditLog {
     const batch = this.pending;
     this.pending = [];
     if (batch.every((entry): entry is RecordEntry => entry.type === 'record')) {
+      // An idle log (one call at a time) writes with O_DSYNC: one thread-pool round trip instead of
+      // two. Under load it writes and syncs apart, so that the next batch can overlap the sync.
+      const synced = this.appendedWhileBusy ? undefined : this.syncedHandle;
+      this.appendedWhileBusy = false;
       // writeRecords yields at its first await, before anything it does can append and kick: this is set first.
-      this.flushing = this.writeRecords(batch).then(
+      this.flushing = this.writeRecords(batch, synced).then(
         () => this.batchWritten(),
         (error: unknown) => {
           this.fail(error instanceof Error ? error : new Error(String(error)));
@@ -493,16 +505,18 @@ export class AuditLog {
    * here: two in flight take less time each than one alone), which is what lets the upstream's
    * work for one group of calls overlap the synced write of another's records.
    */
-  private async writeRecords(batch: RecordEntry[]): Promise<void> {
+  private async writeRecords(batch: RecordEntry[], syncedHandle: FileHandle | undefined): Promise<void> {
     const handle = this.handle;
     try {
       if (handle === undefined) throw new Error('no open segment');
       const started = performance.now();
-      const written = writeFully(handle, batch.length === 1 ? (batch[0] as RecordEntry).data : Buffer.concat(batch.map((entry) => entry.data)));
+      // Both handles append to the same file; writes are one at a time, so the order holds.
+      const written = writeFully(syncedHandle ?? handle, batch.length === 1 ? (batch[0] as RecordEntry).data : Buffer.concat(batch.map((entry) => entry.data)));
       // The thread pool writes; meanwhile this thread does the Merkle hashing it owes.
       this.catchUpFrontier();
       await written;
-      const synced = handle.datasync();
+      // An O_DSYNC write is durable now; the chain below still waits for every earlier batch's sync.
+      const synced = syncedHandle === undefined ? handle.datasync() : Promise.resolve();
       const earlier = this.syncTail;
       this.syncsInFlight += 1;
       this.syncTail = Promise.all([earlier, synced]).then(
@@ -585,8 +599,10 @@ export class AuditLog {
           await syncChunk();
           acknowledge();
           await this.handle?.close();
+          await this.syncedHandle?.close();
           const closed = this.handlePath;
           this.handle = await open(entry.path, SEGMENT_CREATE_FLAGS, 0o600);
+          this.syncedHandle = await openSynced(entry.path);
           this.handlePath = entry.path;
           fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
           await this.attributes.rotated(closed, entry.path);
@@ -712,10 +728,18 @@ const EARLY_WRITE_ENTRIES = 32;
  */
 const SYNCS_IN_FLIGHT = 2;
 
-// Segments are written with plain appends and made durable with fdatasync, not opened with
-// O_DSYNC: an O_DSYNC write holds its thread until the disk has it, so a second batch could only be
-// written in order after it, and the syncs of consecutive batches could not overlap.
+// Under load, segments are written with plain appends and made durable with fdatasync: an O_DSYNC
+// write holds the writer until the disk has it, so the next batch could only be written after it,
+// and the syncs of consecutive batches could not overlap. An idle log (concurrency 1) writes
+// through a second, O_DSYNC handle instead: write + fdatasync is two thread-pool round trips,
+// O_DSYNC one (measured at c=1: about 90 us of main-thread CPU and 0.3 ms of latency per call).
 const SEGMENT_APPEND_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND;
+const DSYNC_FLAG: number | undefined = (fsConstants as { O_DSYNC?: number }).O_DSYNC;
+
+/** The segment opened a second time with O_DSYNC, for batches written when the log was idle; undefined where the platform has no O_DSYNC. */
+async function openSynced(path: string): Promise<FileHandle | undefined> {
+  return DSYNC_FLAG === undefined ? undefined : open(path, SEGMENT_APPEND_FLAGS | DSYNC_FLAG);
+}
 const SEGMENT_CREATE_FLAGS = SEGMENT_APPEND_FLAGS | fsConstants.O_CREAT | fsConstants.O_EXCL;
 
 async function writeFully(handle: FileHandle, buffer: Buffer): Promise<void> {
