@@ -9,6 +9,8 @@
 //   node dist/bench/gateway.bench.js --profile=stdio16|http|http16 the same at c=16 or over HTTP
 //   BENCH_ROUNDS=5 node dist/bench/gateway.bench.js                more rounds on a noisy machine
 //   BENCH_AUDIT=async node dist/bench/gateway.bench.js             every Bastion row with its audit log in async mode
+//   BENCH_BASTION_BEFORE=/path/to/other/dist/src/cli/bastion.js ...   adds "bastion (before)" rows (stdio and HTTP) run from
+//                                                                  another build, measured in the same interleaved rounds
 //                                                                  (default durable: each answer waits for its synced audit write)
 //
 // Every variant is started once and measured in interleaved rounds (rotating the order), and the
@@ -36,6 +38,7 @@ const forwarderJs = join(here, 'fixtures', 'gateway-forwarder.js');
 const httpForwarderJs = join(here, 'fixtures', 'gateway-http-forwarder.js');
 // BENCH_BASTION points at another build of the CLI, for A/B runs of a change to the gateway.
 const bastionJs = process.env['BENCH_BASTION'] ?? join(repoRoot, 'dist', 'src', 'cli', 'bastion.js');
+const bastionBeforeJs = process.env['BENCH_BASTION_BEFORE'];
 
 const PROTOCOL_VERSION = '2025-06-18';
 const ROUNDS = positiveInt(process.env['BENCH_ROUNDS'], 5);
@@ -53,8 +56,9 @@ type Transport = 'stdio' | 'http';
 /** bastion-async: the same Bastion with its audit log in async mode, to show what durability costs. */
 /** bastion-metrics: the same Bastion with the admin listener and its metrics guard on. */
 /** peer-<name>: another MCP front from npm (bench/peers.ts). */
+/** bastion-before: Bastion from another build (BENCH_BASTION_BEFORE), for a before/after table in one run. */
 /** bastion-tracing(-events): the same Bastion with OpenTelemetry traces exported to a receiver in this process; a span per guard, or span events. */
-type Role = 'direct' | 'floor' | 'bastion' | 'bastion-async' | 'bastion-metrics' | 'bastion-tracing' | 'bastion-tracing-events' | `peer-${string}`;
+type Role = 'direct' | 'floor' | 'bastion' | 'bastion-before' | 'bastion-async' | 'bastion-metrics' | 'bastion-tracing' | 'bastion-tracing-events' | `peer-${string}`;
 
 /** The MCP server every variant calls: its stdio command, and how to start its own HTTP endpoint. */
 interface Upstream {
@@ -524,6 +528,9 @@ interface BenchSetup {
   stdioConfigPath: string;
   stdioAsyncAuditConfigPath: string;
   httpConfigPath: string;
+  /** The same configs with their own state dirs, for the BENCH_BASTION_BEFORE rows. */
+  stdioBeforeConfigPath: string;
+  httpBeforeConfigPath: string;
   token: string;
   stdioMetricsConfigPath: string;
   stdioTracingConfigPath: string;
@@ -586,6 +593,8 @@ audit: { mode: AUDIT_MODE }
     stdioTracingConfigPath: tracing('stdio-tracing', true),
     stdioTracingEventsConfigPath: tracing('stdio-tracing-events', false),
     httpConfigPath: write('http'),
+    stdioBeforeConfigPath: write('stdio-before'),
+    httpBeforeConfigPath: write('http-before'),
     token,
   };
 }
@@ -603,6 +612,9 @@ async function openVariants(setup: BenchSetup, upstream: Upstream): Promise<Vari
   await add('direct', 'stdio', 'direct', () => StdioDriver.open(node, echoStdio, 'echo', 'direct stdio'));
   await add('floor', 'stdio', 'byte-forwarder', () => StdioDriver.open(node, [forwarderJs, node, ...echoStdio], 'echo', 'byte-forwarder stdio'));
   await add('bastion', 'stdio', 'bastion', () => StdioDriver.open(node, bastionStdioArgs(setup), 'echo.echo', 'bastion stdio'));
+  if (bastionBeforeJs !== undefined) {
+    await add('bastion-before', 'stdio', 'bastion (before)', () => StdioDriver.open(node, [bastionBeforeJs, 'serve', '--stdio', '--config', setup.stdioBeforeConfigPath], 'echo.echo', 'bastion stdio (before)'));
+  }
   await add('bastion-metrics', 'stdio', 'bastion, metrics on', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioMetricsConfigPath], 'echo.echo', 'bastion stdio, metrics on'));
   await add('bastion-tracing', 'stdio', 'bastion, tracing on', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioTracingConfigPath], 'echo.echo', 'bastion stdio, tracing on'));
   await add('bastion-tracing-events', 'stdio', 'bastion, tracing (events)', () => StdioDriver.open(node, [bastionJs, 'serve', '--stdio', '--config', setup.stdioTracingEventsConfigPath], 'echo.echo', 'bastion stdio, tracing with guard events'));
@@ -621,6 +633,10 @@ async function openVariants(setup: BenchSetup, upstream: Upstream): Promise<Vari
   await add('floor', 'http', 'http-forwarder', () => HttpDriver.open(forwarder.url, setup.token, 'echo', 'http-forwarder', [forwarder.child]));
   const bastion = await startListening(node, [bastionJs, 'serve', '--config', setup.httpConfigPath], 'stderr', gatewayListeningLine, 'bastion http');
   await add('bastion', 'http', 'bastion', () => HttpDriver.open(bastion.url, setup.token, 'echo.echo', 'bastion http', [bastion.child]));
+  if (bastionBeforeJs !== undefined) {
+    const before = await startListening(node, [bastionBeforeJs, 'serve', '--config', setup.httpBeforeConfigPath], 'stderr', gatewayListeningLine, 'bastion http (before)');
+    await add('bastion-before', 'http', 'bastion (before)', () => HttpDriver.open(before.url, setup.token, 'echo.echo', 'bastion http (before)', [before.child]));
+  }
   return variants;
 }
 
@@ -795,6 +811,7 @@ function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
     const perCall = (bastionRow.mainThreadCpuMs * 1000) / bastionRow.calls;
     process.stdout.write(`  Bastion main-thread CPU per call at stdio c=16 <= 60 us: ${perCall.toFixed(0)} us   ${verdict(perCall <= 60)}\n`);
   }
+  printBeforeAfter(rows);
   const direct1 = get('direct/stdio/1').p50Us;
   process.stdout.write(`  (for reference: stdio c=1 p50 ${(bastion1 / direct1).toFixed(2)}x direct; c=16 throughput ${((bastion16.callsPerSecond / get('direct/stdio/16').callsPerSecond) * 100).toFixed(0)}% of direct; http c=1 p50 ${(get('bastion/http/1').p50Us / get('direct/http/1').p50Us).toFixed(2)}x the upstream's own endpoint)\n`);
   const asyncC1 = stats.get('bastion-async/stdio/1');
@@ -815,6 +832,21 @@ function printTargets(stats: Map<string, RunStats>, rows: Row[]): void {
     process.stdout.write(`  (with tracing on, ${what}, every call sampled and exported, against the same Bastion without: stdio c=1 p50 ${(c1.p50Us / get('bastion/stdio/1').p50Us).toFixed(2)}x, c=16 throughput ${(c16.callsPerSecond / get('bastion/stdio/16').callsPerSecond).toFixed(2)}x)\n`);
   }
   printCpuBudget(rows);
+}
+
+/** With BENCH_BASTION_BEFORE: each stdio and HTTP figure of the other build beside this one's, from the same rounds. */
+function printBeforeAfter(rows: Row[]): void {
+  const find = (role: Role, transport: Transport, concurrency: number): Row | undefined => rows.find((row) => row.variant.role === role && row.variant.transport === transport && row.concurrency === concurrency);
+  for (const transport of ['stdio', 'http'] as const) {
+    for (const concurrency of CONCURRENCY) {
+      const before = find('bastion-before', transport, concurrency);
+      const after = find('bastion', transport, concurrency);
+      if (before === undefined || after === undefined) continue;
+      const [was, now] = [summarize(before), summarize(after)];
+      const main = (row: Row): string => (Number.isNaN(row.mainThreadCpuMs) ? '-' : ((row.mainThreadCpuMs * 1000) / row.calls).toFixed(0));
+      process.stdout.write(`  (before -> after, ${transport} c=${concurrency}: p50 ${was.p50Us.toFixed(0)} -> ${now.p50Us.toFixed(0)} us, ${was.callsPerSecond.toFixed(0)} -> ${now.callsPerSecond.toFixed(0)} calls/s, main-thread CPU ${main(before)} -> ${main(after)} us per call)\n`);
+    }
+  }
 }
 
 /**

@@ -23,29 +23,55 @@ export interface Redactor {
   json(value: unknown): JsonValue;
 }
 
+/**
+ * Short texts that came out of the patterns unchanged, remembered across redactors: a record
+ * redacts the same tool name, summary and reason on every call, and 14 patterns cost more than a
+ * set lookup. The patterns are fixed when this module loads, so a text that matched none of them
+ * never will; a text that matched is not remembered (its count must grow on every use).
+ */
+const CLEAN_TEXT_MAX_CHARS = 256;
+const CLEAN_TEXT_MAX_ENTRIES = 4096;
+const cleanTexts = new Set<string>();
+
+function rememberClean(text: string): void {
+  if (text.length > CLEAN_TEXT_MAX_CHARS) return;
+  // Bounded: a client choosing a new name per call must not grow this without limit.
+  if (cleanTexts.size >= CLEAN_TEXT_MAX_ENTRIES) cleanTexts.clear();
+  cleanTexts.add(text);
+}
+
 /** A redactor that counts what it replaced, for the record's `redactions` field. */
 export function createRedactor(): Redactor {
   const redactor: Redactor = {
     count: 0,
     text(value) {
-      let result = wellFormed(value);
-      for (const pattern of compiled) {
-        pattern.regex.lastIndex = 0;
-        if (!pattern.regex.test(result)) continue;
-        pattern.regex.lastIndex = 0;
-        result = result.replace(pattern.regex, (...args: unknown[]) => {
-          redactor.count += 1;
-          const groups = args.slice(1, 1 + pattern.keep).map((group) => (typeof group === 'string' ? group : ''));
-          return pattern.keep >= 2 ? `${groups[0]}[REDACTED:${pattern.name}]${groups.slice(1).join('')}` : `${groups.join('')}[REDACTED:${pattern.name}]`;
-        });
-      }
-      return PERCENT_ESCAPE.test(result) ? redactPercentDecoded(result, redactor) : result;
+      if (cleanTexts.has(value)) return value;
+      const before = redactor.count;
+      const redacted = redactPatterns(value, redactor);
+      if (redacted === value && redactor.count === before) rememberClean(value);
+      return redacted;
     },
     json(value) {
       return redactValue(value, redactor, 0);
     },
   };
   return redactor;
+}
+
+/** Every pattern over the text, then over its percent-decoded form; counts each replacement. */
+function redactPatterns(value: string, redactor: Redactor): string {
+  let result = wellFormed(value);
+  for (const pattern of compiled) {
+    pattern.regex.lastIndex = 0;
+    if (!pattern.regex.test(result)) continue;
+    pattern.regex.lastIndex = 0;
+    result = result.replace(pattern.regex, (...args: unknown[]) => {
+      redactor.count += 1;
+      const groups = args.slice(1, 1 + pattern.keep).map((group) => (typeof group === 'string' ? group : ''));
+      return pattern.keep >= 2 ? `${groups[0]}[REDACTED:${pattern.name}]${groups.slice(1).join('')}` : `${groups.join('')}[REDACTED:${pattern.name}]`;
+    });
+  }
+  return PERCENT_ESCAPE.test(result) ? redactPercentDecoded(result, redactor) : result;
 }
 
 const PERCENT_ESCAPE = /%[0-7][0-9A-Fa-f]/;

@@ -1,6 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, constants as fsConstants, readFileSync, readdirSync, readlinkSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
+import { appendFileSync, constants as fsConstants, fstatSync, readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditLog, AuditTamperError, AuditUnavailableError, verifyLog } from '../../src/audit/index.js';
 import { listCheckpoints, listSegments } from '../../src/audit/layout.js';
@@ -436,38 +437,113 @@ describe('modes, rotation and retention', () => {
 });
 
 
-test('segments are written with O_DSYNC, so each batch write is durable when it returns (Linux)', async (t) => {
-  if (process.platform !== 'linux') {
-    t.diagnostic('fd flags are read from /proc: Linux only');
-    return;
-  }
+test('an append resolves only once its line is durable (an O_DSYNC write, or an fdatasync begun after the write, has returned), with at most two syncs in flight', async (t) => {
   const temp = tempDir();
+  const probe = await open(join(temp.dir, 'probe'), 'w');
+  type Patched = { fd: number };
+  const fileHandle = Object.getPrototypeOf(probe) as { datasync: (this: Patched) => Promise<void>; write: (this: Patched, ...args: unknown[]) => Promise<unknown> };
+  await probe.close();
+  const originalDatasync = fileHandle.datasync;
+  const originalWrite = fileHandle.write;
+  const isDsync = (fd: number): boolean => {
+    const flags = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    return flags !== null && (Number.parseInt(flags[1] as string, 8) & fsConstants.O_DSYNC) !== 0;
+  };
+  // What the file held when a sync began is durable once that sync returns; an O_DSYNC write is durable when it returns.
+  let durableBytes = 0;
+  let inFlight = 0;
+  let mostInFlight = 0;
+  let dsyncWrites = 0;
+  let datasyncs = 0;
+  fileHandle.datasync = async function datasync(this: Patched): Promise<void> {
+    const sizeAtStart = fstatSync(this.fd).size;
+    datasyncs += 1;
+    inFlight += 1;
+    mostInFlight = Math.max(mostInFlight, inFlight);
+    try {
+      await originalDatasync.call(this);
+    } finally {
+      inFlight -= 1;
+    }
+    durableBytes = Math.max(durableBytes, sizeAtStart);
+  };
+  fileHandle.write = async function write(this: Patched, ...args: unknown[]): Promise<unknown> {
+    const result = await originalWrite.apply(this, args);
+    if (process.platform === 'linux' && isDsync(this.fd)) {
+      dsyncWrites += 1;
+      durableBytes = Math.max(durableBytes, fstatSync(this.fd).size);
+    }
+    return result;
+  };
   try {
-    const options = auditOptions(temp.dir, { rotation: { maxBytes: 4_000 } });
+    const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 100_000 }, rotation: { maxBytes: 64 * 1024 * 1024 } });
     const log = await AuditLog.open(options);
-    // Rotation reopens the handle: both the first and a rotated segment are checked.
-    const flagsOfSegmentFds = (): number[] =>
-      readdirSync('/proc/self/fd').flatMap((fd) => {
-        let target: string;
-        try {
-          target = readlinkSync(`/proc/self/fd/${fd}`);
-        } catch {
-          return [];
-        }
-        if (!target.startsWith(options.dir) || !target.endsWith('.jsonl')) return [];
-        const flags = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
-        return flags === null ? [] : [Number.parseInt(flags[1] as string, 8)];
-      });
-    await appendMany(log, 5);
-    const first = flagsOfSegmentFds();
-    await appendMany(log, 60);
-    const rotated = flagsOfSegmentFds();
+    const segment = (listSegments(options.dir)[0] as { path: string }).path;
+    const checked: Array<Promise<void>> = [];
+    // Bursts from several turns, so batches follow each other while earlier ones sync.
+    for (let burst = 0; burst < 30; burst += 1) {
+      for (let index = 0; index < 12; index += 1) {
+        checked.push(log.append({ kind: 'request', method: 'tools/call', tool: `burst ${burst}` }).then((result) => {
+          const text = readFileSync(segment, 'latin1');
+          const at = text.indexOf(`"seq":${result.seq},`);
+          assert.ok(at !== -1, `record ${result.seq} is in the segment`);
+          const lineEnd = text.indexOf('\n', at) + 1;
+          assert.ok(lineEnd <= durableBytes, `record ${result.seq} (ends at byte ${lineEnd}) was acknowledged before it was durable (durable up to ${durableBytes})`);
+        }));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(checked);
     await log.close();
-    assert.ok(listSegments(options.dir).length > 1, 'the log rotated');
-    for (const flags of [...first, ...rotated]) assert.equal(flags & fsConstants.O_DSYNC, fsConstants.O_DSYNC, `segment fd flags ${flags.toString(8)} lack O_DSYNC`);
-    assert.equal(first.length, 1);
-    assert.equal(rotated.length, 1);
+    t.diagnostic(`${dsyncWrites} O_DSYNC batch writes, ${datasyncs} fdatasyncs, at most ${mostInFlight} syncs at once`);
+    assert.ok(mostInFlight <= 2, `${mostInFlight} syncs ran at once`);
+    // The first burst found the log idle; the next ones were appended while it was busy.
+    if (process.platform === 'linux') assert.ok(dsyncWrites >= 1, 'an idle log writes with O_DSYNC');
+    assert.ok(datasyncs >= 1, 'a busy log writes and syncs apart');
+    assert.equal(verifyLog(options.dir).status, 'clean');
   } finally {
+    fileHandle.datasync = originalDatasync;
+    fileHandle.write = originalWrite;
+    temp.cleanup();
+  }
+});
+
+test('a failed fdatasync fails the log: only records before the failed batch are acknowledged, every later append is refused', async () => {
+  const temp = tempDir();
+  const probe = await open(join(temp.dir, 'probe'), 'w');
+  const fileHandle = Object.getPrototypeOf(probe) as { datasync: (this: unknown) => Promise<void> };
+  await probe.close();
+  const originalDatasync = fileHandle.datasync;
+  try {
+    const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 100_000 } });
+    const log = await AuditLog.open(options);
+    let syncs = 0;
+    fileHandle.datasync = async function datasync(this: unknown): Promise<void> {
+      syncs += 1;
+      // The first fdatasync is the second batch's: the first batch found the log idle and was written with O_DSYNC.
+      if (syncs === 1) throw new Error('EIO: injected sync failure');
+      return originalDatasync.call(this);
+    };
+    const outcomes: Array<Promise<{ seq: number } | { failed: string }>> = [];
+    for (let burst = 0; burst < 10; burst += 1) {
+      for (let index = 0; index < 8; index += 1) {
+        outcomes.push(log.append({ kind: 'request', method: 'tools/call', tool: `burst ${burst}` }).then((result) => ({ seq: result.seq }), (error: Error) => ({ failed: error.message })));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const settled = await Promise.all(outcomes);
+    const acknowledged = settled.filter((item): item is { seq: number } => 'seq' in item).map((item) => item.seq);
+    const refused = settled.filter((item) => 'failed' in item);
+    assert.ok(refused.length > 0, 'the records of the failed batch and after it are refused');
+    // Acknowledged records form a prefix of the log: nothing after a refused one was acknowledged.
+    const firstRefused = settled.findIndex((item) => 'failed' in item);
+    assert.ok(settled.slice(firstRefused).every((item) => 'failed' in item), 'no record after a refused one was acknowledged');
+    assert.deepEqual(acknowledged, [...acknowledged].sort((a, b) => a - b));
+    await assert.rejects(log.append({ kind: 'request', method: 'tools/call' }), AuditUnavailableError);
+    assert.match(String(log.failedWith?.message), /injected sync failure/);
+    await log.close();
+  } finally {
+    fileHandle.datasync = originalDatasync;
     temp.cleanup();
   }
 });

@@ -76,3 +76,36 @@ describe('redaction of the forms the review found unredacted', () => {
     }
   });
 });
+
+describe('texts remembered as clean across redactors (the per-call fast path)', () => {
+  test('a secret is redacted and counted on every use, however often it is seen', () => {
+    for (let round = 0; round < 3; round += 1) {
+      const result = redacted(`use ${AWS_SECRET} for the bucket`);
+      assert.ok(!result.text.includes(AWS_SECRET), `round ${round}: ${result.text}`);
+      assert.equal(result.count, 1, `round ${round}`);
+    }
+  });
+
+  test('a clean text seen before comes back unchanged with nothing counted, and a secret appended to it is still found', () => {
+    const clean = 'content: 1 item (1 text)';
+    for (let round = 0; round < 3; round += 1) assert.deepEqual(redacted(clean), { text: clean, count: 0 });
+    const withSecret = redacted(`${clean} ${AWS_SECRET}`);
+    assert.equal(withSecret.count, 1);
+    assert.ok(!withSecret.text.includes(AWS_SECRET));
+  });
+
+  test('a text with a lone surrogate is repaired on every use, not remembered as it came', () => {
+    const broken = `name\uD800tail`;
+    for (let round = 0; round < 2; round += 1) assert.equal(createRedactor().text(broken), 'name\uFFFDtail');
+  });
+
+  test('strings inside JSON values take the same path: a secret in an argument is redacted on its second call too', () => {
+    for (let round = 0; round < 2; round += 1) {
+      const redactor = createRedactor();
+      const copy = redactor.json({ query: 'plain words', note: `key ${AWS_SECRET}` }) as Record<string, string>;
+      assert.equal(copy['query'], 'plain words');
+      assert.ok(!String(copy['note']).includes(AWS_SECRET));
+      assert.equal(redactor.count, 1);
+    }
+  });
+});
