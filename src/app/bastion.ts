@@ -12,7 +12,7 @@ import type { SandboxHandle } from '../sandbox/index.js';
 import { createSandboxLauncher, sandboxViews } from './sandbox.js';
 import { eventRecorder, type RecordEvent } from './events.js';
 import { hintWhenAllUndeclared } from './undeclared-hint.js';
-import { admitServers, guardLaunches, hashlockInspector } from './integrity.js';
+import { admitServers, guardLaunches, hashlockInspector, openQuarantineStore } from './integrity.js';
 import { createOutputInspectionGuard, DEFAULT_REVIEW_LIMITS, ReviewStore } from '../scan/index.js';
 import { createLimits, type Limits } from '../limits/index.js';
 import { cursorDirOf, startShipping, type Shipping } from '../audit/ship/index.js';
@@ -91,6 +91,8 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
     // A refused server is not offered at all: no process, no connection, no tools.
     const servers = Object.fromEntries(Object.entries(config.servers).filter(([name]) => !admissions.refused.has(name)));
     const gatewayConfig: LoadedConfig = { ...loaded, config: { ...config, servers } };
+    // One store for the catalog's inspector and the admin API: a console decision reaches the next call at once.
+    const quarantines = cluster?.quarantines ?? openQuarantineStore(loaded);
     const upstreamReadiness = new UpstreamReadiness(() => Object.keys(servers), (server) => serverStartState(gatewayConfig.config, server));
     const record = observedBy(metrics, upstreamReadiness, eventRecorder(audit, logger, operatorConsole?.feed.publishEvent.bind(operatorConsole.feed)), operatorConsole?.health.observe.bind(operatorConsole.health));
     reportCuration(servers, (server) => admissions.admitted.get(server)?.lockEntry, record, logger);
@@ -125,7 +127,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       version: options.version,
       launcher: guardLaunches(createSandboxLauncher(config, record, logger, (server, handle) => sandboxes.add(server, handle), views), loaded, admissions, audit, logger),
       sandboxViewKey: (server, serves) => views.keyFor(server, serves),
-      inspectDefinitions: hashlockInspector(admissions, record, logger, loaded, cluster?.quarantines),
+      inspectDefinitions: hashlockInspector(admissions, record, logger, loaded, quarantines),
       extraGuards: { outermost, afterRouting },
       events: record,
       auditDigest: (canonicalJson) => audit.digestText(canonicalJson),
@@ -157,7 +159,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
       reload: (why = 'requested') => reloader?.reload(why) ?? Promise.resolve({ status: 'refused', problems: ['the gateway runs the embedded demo config: there is no config file to reload (SIGHUP still reloads the policy)'] }),
       startAdmin: async () => {
         if (config.listeners.admin === undefined || metrics === undefined) return undefined;
-        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, auditKeys: audit, policy, approvals, limits, review, admissions, gateway, record, ...(cluster === undefined ? {} : { quarantines: cluster.quarantines }) }) ?? [];
+        const routes = operatorConsole?.routes({ loaded, config: config.listeners.admin, auditDir: auditConfig.dir, auditKeys: audit, policy, approvals, limits, review, admissions, gateway, record, quarantines }) ?? [];
         admin = new AdminListener({ config: config.listeners.admin, metrics, readiness: [...readinessChecks(audit, limits, gateway), upstreamReadiness], logger, routes });
         return admin.listen();
       },

@@ -9,7 +9,7 @@ import type { AuditLog } from '../audit/index.js';
 import { AuditEvent } from '../audit/index.js';
 import type { LoadedConfig, ServerConfig } from '../config/index.js';
 import type { Definition, DefinitionInspector, DefinitionView, InspectedDefinitions, LaunchSpec, ListKind, ProcessLauncher } from '../gateway/index.js';
-import { admitServer, artifactPathFor, createHashlockInspector, FileQuarantineStore, loadTrustContext, MemoryQuarantineStore, resolveFrom, type Admission, type QuarantineStore, type TrustContext } from '../integrity/index.js';
+import { admitServer, artifactPathFor, createHashlockInspector, FileQuarantineStore, loadTrustContext, MemoryQuarantineStore, resolveFrom, trustConfigDefaults, type Admission, type QuarantineStore, type TrustContext } from '../integrity/index.js';
 import { createRuntimeInspection, DefinitionScanner, inspectionFor, type DefinitionInspectionConfig } from '../inspection/index.js';
 import type { Logger } from '../observability/index.js';
 import { shareResult } from '../pipeline/index.js';
@@ -152,6 +152,15 @@ export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, a
 }
 
 /**
+ * The state directory's quarantine store. The gateway opens it once and hands the same instance to
+ * the catalog's inspector and to the admin API, so that a decision made in the console is seen by
+ * the next call at once (another process's decision, the CLI's, is seen within the store's recheck).
+ */
+export function openQuarantineStore(loaded: LoadedConfig): QuarantineStore {
+  return FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, loaded.config.stateDir), loaded.config.integrity.quarantineDir ?? trustConfigDefaults.quarantineDir));
+}
+
+/**
  * The catalog's inspector: the hash lock and manifest comparison first (on the definitions as the
  * upstream sent them), then the scanner's verdict on what the lock let through. Quarantines are
  * kept in the state directory; every quarantine and finding is audited with its digests. A list
@@ -160,9 +169,7 @@ export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, a
  */
 export function hashlockInspector(admissions: ServerAdmissions, record: RecordEvent, logger: Logger, loaded?: LoadedConfig, shared?: QuarantineStore): DefinitionInspector {
   const config = loaded?.config;
-  const store: QuarantineStore = shared !== undefined ? shared : loaded === undefined || config === undefined
-    ? new MemoryQuarantineStore()
-    : FileQuarantineStore.inDirectory(resolveFrom(resolve(loaded.baseDir, config.stateDir), config.integrity.quarantineDir ?? 'quarantine'));
+  const store: QuarantineStore = shared !== undefined ? shared : loaded === undefined ? new MemoryQuarantineStore() : openQuarantineStore(loaded);
   const lock = createHashlockInspector(admissions.admitted, {
     unlocked: admissions.context.config.unlocked,
     store,
