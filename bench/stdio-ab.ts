@@ -11,7 +11,8 @@
 // front process and of its main thread, and its write system calls per call (/proc, summed over
 // the rounds).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { removeTree } from '../test/helpers/tmp.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const front of fronts) front.close();
-    setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500);
+    setTimeout(() => removeTree(dir), 500);
   }
 }
 
