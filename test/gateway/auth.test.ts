@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { ApiTokenVerifier, hashToken } from '../../src/auth/index.js';
-import { configYaml, firstText, fixture, httpClient, startGateway, tempDir, TEST_TOKEN, type RunningGateway } from '../helpers/gateway.js';
+import { configYaml, firstText, fixture, httpClient, startGateway, tempDir, TEST_TOKEN, type RunningGateway, type TempDir } from '../helpers/gateway.js';
 
 const ISSUER = 'https://idp.test.example';
 const AUDIENCE = 'https://bastion.test.example/mcp';
@@ -25,6 +25,7 @@ describe('API tokens', () => {
 
 describe('OAuth 2.1 bearer tokens (JWT against a JWKS)', () => {
   let gw: RunningGateway;
+  let dir: TempDir | undefined;
   let upstream: ChildProcess;
   let privateKey: CryptoKey;
   let strangerKey: CryptoKey;
@@ -34,7 +35,7 @@ describe('OAuth 2.1 bearer tokens (JWT against a JWKS)', () => {
     privateKey = pair.privateKey as CryptoKey;
     strangerKey = (await generateKeyPair('ES256')).privateKey as CryptoKey;
     const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-    const dir = tempDir();
+    dir = tempDir();
     writeFileSync(join(dir.path, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
     upstream = spawn(process.execPath, [fixture('http-upstream')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const upstreamUrl = await new Promise<string>((resolve) => createInterface({ input: upstream.stdout as NodeJS.ReadableStream }).once('line', resolve));
@@ -46,6 +47,7 @@ describe('OAuth 2.1 bearer tokens (JWT against a JWKS)', () => {
   after(async () => {
     await gw?.stop();
     upstream?.kill();
+    dir?.cleanup();
   });
 
   async function token(claims: Record<string, unknown> = {}, options: { key?: CryptoKey; audience?: string; issuer?: string; expiresIn?: string | number; alg?: string; typ?: string | null; issuedAt?: number | null } = {}): Promise<string> {
@@ -154,6 +156,7 @@ describe('OAuth 2.1 bearer tokens (JWT against a JWKS)', () => {
  */
 describe('identities are namespaced by how they authenticated', () => {
   let gw: RunningGateway;
+  let dir: TempDir | undefined;
   let upstream: ChildProcess;
   let privateKey: CryptoKey;
 
@@ -161,7 +164,7 @@ describe('identities are namespaced by how they authenticated', () => {
     const pair = await generateKeyPair('ES256');
     privateKey = pair.privateKey as CryptoKey;
     const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-    const dir = tempDir();
+    dir = tempDir();
     writeFileSync(join(dir.path, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
     writeFileSync(
       join(dir.path, 'policy.yaml'),
@@ -185,6 +188,7 @@ agents:
   after(async () => {
     await gw?.stop();
     upstream?.kill();
+    dir?.cleanup();
   });
 
   function oauthToken(subject: string): Promise<string> {

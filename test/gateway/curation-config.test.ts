@@ -1,5 +1,5 @@
 // Curation config and policy-file errors: each names the file, line, field and the fix.
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,6 +74,7 @@ describe('curation config', () => {
 
 describe('tool groups in policy files', () => {
   const dir = tempDir('bastion-groups-');
+  after(() => dir.cleanup());
   const policy = (text: string): string => {
     const file = join(dir.path, `p${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, text);
