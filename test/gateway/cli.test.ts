@@ -46,18 +46,37 @@ describe('the bastion command line', () => {
     const path = join(dir.path, 'bastion.yaml');
     writeFileSync(path, configYaml(stdioServer('odd', fixture('misbehaving-server'))));
     const child = spawn(process.execPath, [BASTION_BIN, 'serve', '--config', path], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, BASTION_LOG_LEVEL: 'info' } });
-    const url = await new Promise<string>((resolve) => {
-      createInterface({ input: child.stderr }).on('line', (line) => {
-        const match = /"url":"([^"]+)"/.exec(line);
-        if (match?.[1] !== undefined) resolve(match[1]);
-      });
-    });
-    const client = await httpClient(url);
-    const upstreamPid = Number(firstText(await client.callTool({ name: 'odd.pid', arguments: {} })));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
-    assert.throws(() => process.kill(upstreamPid, 0), /ESRCH/, 'an upstream process outlived the gateway');
-    dir.cleanup();
+    let upstreamPid: number | undefined;
+    try {
+      // A gateway that dies before listening fails the test instead of leaving it waiting.
+      const url = await Promise.race([
+        new Promise<string>((resolve) => {
+          createInterface({ input: child.stderr }).on('line', (line) => {
+            const match = /"url":"([^"]+)"/.exec(line);
+            if (match?.[1] !== undefined) resolve(match[1]);
+          });
+        }),
+        exited.then((code) => Promise.reject(new Error(`the gateway exited (${String(code)}) before listening`))),
+      ]);
+      const client = await httpClient(url);
+      upstreamPid = Number(firstText(await client.callTool({ name: 'odd.pid', arguments: {} })));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      assert.throws(() => process.kill(upstreamPid ?? 0, 0), /ESRCH/, 'an upstream process outlived the gateway');
+    } finally {
+      // On a failure, nothing this test started may outlive it.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (upstreamPid !== undefined) killQuietly(upstreamPid);
+      dir.cleanup();
+    }
   });
 });
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone: the expected case.
+  }
+}
