@@ -11,13 +11,13 @@ import { fileURLToPath } from 'node:url';
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { loadRules } = await import(join(repo, 'dist/src/scan/rules.js'));
 const { loadCorpus, isHeldOutPackage } = await import(join(repo, 'dist/src/scan/evaluate.js'));
-const { trainModel } = await import(join(repo, 'dist/src/scan/train.js'));
+const { trainModel, DEFAULT_TRAIN_OPTIONS } = await import(join(repo, 'dist/src/scan/train.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => { const i = args.indexOf(name); return i >= 0 ? Number(args[i + 1]) : fallback; };
-const seed = opt('--seed', 18);
-const epochs = opt('--epochs', 20);
-const l2 = opt('--l2', 1e-4);
+const seed = opt('--seed', DEFAULT_TRAIN_OPTIONS.seed);
+const epochs = opt('--epochs', DEFAULT_TRAIN_OPTIONS.epochs);
+const l2 = opt('--l2', DEFAULT_TRAIN_OPTIONS.l2);
 const data = join(repo, 'test/scan/corpus/data');
 const train = loadCorpus(join(data, 'train'));
 const packages = loadCorpus(join(data, 'benign-packages'));
@@ -26,7 +26,7 @@ const packageTrain = packages.samples.filter((s) => !isHeldOutPackage(s.source?.
 const samples = [...train.samples, ...packageTrain];
 process.stdout.write(`train split: ${train.samples.length} samples; benign packages: ${packageTrain.length} for training, ${packages.samples.length - packageTrain.length} held out\n`);
 const rules = loadRules(join(repo, 'data/scan'));
-const { file, report } = trainModel(samples, rules, { seed, epochs, learningRate: 0.5, l2, maxPackageFp: 0.02, maxHardNegativeFp: 0.03 });
+const { file, report } = trainModel(samples, rules, { ...DEFAULT_TRAIN_OPTIONS, seed, epochs, l2 });
 const out = args.includes('--out') ? resolve(args[args.indexOf('--out') + 1]) : join(repo, 'data/scan/model.json');
 // Weights go to a binary file next to model.json (fast to load); model.json keeps the rest.
 const { encodeWeights } = await import(join(repo, 'dist/src/scan/model.js'));

@@ -34,6 +34,9 @@ function changedSubjects(previous: ServerMetadata, current: ServerMetadata): Set
 
 export interface TrainOptions { seed: number; epochs: number; learningRate: number; l2: number; dims?: number }
 
+/** The options `npm run train:scan` and scripts/cv-scan.mjs both train with, so CV measures the shipped model. */
+export const DEFAULT_TRAIN_OPTIONS = { seed: 18, epochs: 20, learningRate: 0.5, l2: 1e-4, maxPackageFp: 0.02, maxHardNegativeFp: 0.03 } as const;
+
 function sgd(examples: Example[], dims: number, o: TrainOptions): { weights: Float64Array; bias: number } {
   const weights = new Float64Array(dims);
   let bias = 0;
@@ -74,6 +77,24 @@ interface SampleExamples { id: string; fold: number; label: 0 | 1; isPackage: bo
  */
 export function foldKey(id: string): string {
   return id.replace(/^(phr-.*\d)[ab](-twin)?$/, '$1');
+}
+
+const CLASS_FILE = /^[a-z]+(-[a-z]+)*\.jsonl$/;
+
+/**
+ * The group a sample is held out with in grouped cross-validation (scripts/cv-scan.mjs --group):
+ * `language`, or `source`, the writer family of its file. own.jsonl and phrasings.jsonl are each one
+ * writer; `<class>-w2.jsonl`-style files (a second writer's batch) group by their suffix; the other
+ * hand-written per-class files are one family. Real packages are `packages`.
+ */
+export function groupOfSample(s: Pick<CorpusSample, 'file' | 'language' | 'source'>, by: 'source' | 'language'): string {
+  if (by === 'language') return s.language;
+  if (s.source !== undefined) return 'packages';
+  const base = s.file.replace(/\.jsonl$/, '');
+  if (base === 'own' || base === 'phrasings') return base;
+  const suffix = /-(w\d+|[a-z]+\d+)$/.exec(base);
+  if (suffix) return suffix[1] as string;
+  return CLASS_FILE.test(s.file) ? 'per-class' : base;
 }
 
 function foldOf(id: string, folds: number): number {
