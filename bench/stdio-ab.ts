@@ -9,7 +9,9 @@
 //
 // Prints, per front: median calls/s and p50 over the rounds, and the CPU time per call of the
 // front process and of its main thread, and its write system calls per call (/proc, summed over
-// the rounds).
+// the rounds), and instructions retired per call in user and kernel mode (`perf stat -p` around
+// each round; load moves this count far less than time; "-" when perf is missing or refused;
+// BENCH_PERF=0 turns it off).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { removeTree } from '../test/helpers/tmp.js';
@@ -57,6 +59,32 @@ function writeSyscalls(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Instructions retired by a process, user and kernel, counted by `perf stat` until `stop()`. */
+function countInstructions(pid: number): { stop(): Promise<{ user: number; kernel: number }> } {
+  const none = { stop: () => Promise.resolve({ user: Number.NaN, kernel: Number.NaN }) };
+  if (process.env['BENCH_PERF'] === '0') return none;
+  let output = '';
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn('perf', ['stat', '-x', ',', '-e', 'instructions:u,instructions:k', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'], shell: false });
+  } catch {
+    return none;
+  }
+  child.on('error', () => undefined);
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => (output += text));
+  const exited = new Promise<void>((resolveExit) => child.once('close', () => resolveExit()));
+  return {
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+      // CSV lines: value,unit,event,...; "<not counted>" or "<not supported>" parse as NaN.
+      const count = (event: string): number => Number(output.split('\n').find((line) => line.split(',')[2]?.startsWith(event))?.split(',')[0] ?? Number.NaN);
+      return { user: count('instructions:u'), kernel: count('instructions:k') };
+    },
+  };
 }
 
 /** One client of one front process: newline-delimited JSON-RPC, `concurrency` echo calls in flight. */
@@ -166,6 +194,11 @@ audit: { mode: ${mode} }
   return path;
 }
 
+/** Thousands of instructions per call, or "-" when perf gave no count. */
+function perCall(total: number, calls: number): string {
+  return Number.isFinite(total) ? `${(total / calls / 1000).toFixed(1)}k` : '-';
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[sorted.length >> 1] as number;
@@ -181,7 +214,7 @@ async function main(): Promise<void> {
   try {
     for (const front of fronts) await front.open();
     for (const front of fronts) await front.run(2000, CONCURRENCY);
-    const rows = fronts.map((front) => ({ front, rates: [] as number[], p50s: [] as number[], cpuMs: 0, mainMs: 0, mainSysMs: 0, writes: 0 }));
+    const rows = fronts.map((front) => ({ front, rates: [] as number[], p50s: [] as number[], cpuMs: 0, mainMs: 0, mainSysMs: 0, writes: 0, instrUser: 0, instrKernel: 0 }));
     for (let round = 0; round < ROUNDS; round += 1) {
       for (let index = 0; index < rows.length; index += 1) {
         const row = rows[(index + round) % rows.length] as (typeof rows)[number];
@@ -190,7 +223,13 @@ async function main(): Promise<void> {
         const main = cpuMillis(`/proc/${pid}/task/${pid}/stat`);
         const mainSys = cpuSplitMillis(`/proc/${pid}/task/${pid}/stat`).system;
         const writes = writeSyscalls(pid);
+        const counter = countInstructions(pid);
+        // perf needs a moment to attach; calls before it would go uncounted.
+        await new Promise((resolveWait) => setTimeout(resolveWait, 100));
         const stats = await row.front.run(CALLS, CONCURRENCY);
+        const instructions = await counter.stop();
+        row.instrUser += instructions.user;
+        row.instrKernel += instructions.kernel;
         row.cpuMs += cpuMillis(`/proc/${pid}/stat`) - cpu;
         row.mainMs += cpuMillis(`/proc/${pid}/task/${pid}/stat`) - main;
         row.writes += writeSyscalls(pid) - writes;
@@ -201,9 +240,9 @@ async function main(): Promise<void> {
     }
     const calls = CALLS * ROUNDS;
     process.stdout.write(`stdio c=${CONCURRENCY}, ${ROUNDS} interleaved rounds of ${CALLS} calls, audit ${process.env['BENCH_AUDIT'] === 'async' ? 'async' : 'durable'}\n`);
-    process.stdout.write(`${'front'.padEnd(60)} ${'calls/s'.padStart(8)} ${'p50_us'.padStart(8)} ${'cpu_us/call'.padStart(12)} ${'main_us/call'.padStart(13)} ${'(of it sys)'.padStart(12)} ${'writes/call'.padStart(12)}\n`);
+    process.stdout.write(`${'front'.padEnd(60)} ${'calls/s'.padStart(8)} ${'p50_us'.padStart(8)} ${'cpu_us/call'.padStart(12)} ${'main_us/call'.padStart(13)} ${'(of it sys)'.padStart(12)} ${'writes/call'.padStart(12)} ${'instr_u/call'.padStart(13)} ${'instr_k/call'.padStart(13)}\n`);
     for (const row of rows) {
-      process.stdout.write(`${row.front.label.slice(-60).padEnd(60)} ${median(row.rates).toFixed(0).padStart(8)} ${median(row.p50s).toFixed(0).padStart(8)} ${((row.cpuMs * 1000) / calls).toFixed(0).padStart(12)} ${((row.mainMs * 1000) / calls).toFixed(0).padStart(13)} ${((row.mainSysMs * 1000) / calls).toFixed(0).padStart(12)} ${(row.writes / calls).toFixed(2).padStart(12)}\n`);
+      process.stdout.write(`${row.front.label.slice(-60).padEnd(60)} ${median(row.rates).toFixed(0).padStart(8)} ${median(row.p50s).toFixed(0).padStart(8)} ${((row.cpuMs * 1000) / calls).toFixed(0).padStart(12)} ${((row.mainMs * 1000) / calls).toFixed(0).padStart(13)} ${((row.mainSysMs * 1000) / calls).toFixed(0).padStart(12)} ${(row.writes / calls).toFixed(2).padStart(12)} ${perCall(row.instrUser, calls).padStart(13)} ${perCall(row.instrKernel, calls).padStart(13)}\n`);
     }
   } finally {
     for (const front of fronts) front.close();
