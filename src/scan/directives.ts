@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { prefilterAtoms } from './atoms.js';
 import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos } from './concepts.js';
 import { PatternFilter } from './pattern-filter.js';
+import { ASCII_BOUNDARY, fastLeadingBoundaries } from './regex-speed.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -87,7 +88,8 @@ function compileList(list: unknown, file: string, where: string): RegExp[] {
 function compileOne(source: unknown, file: string, where: string): RegExp {
   if (typeof source !== 'string' || source.length === 0) throw new RuleFileError(file, where, 'expected a regex string');
   try {
-    return new RegExp(source, 'iu');
+    // A leading \\b becomes a lookbehind where that is the same pattern (regex-speed.ts): ~8x faster to scan.
+    return new RegExp(fastLeadingBoundaries(source, ASCII_BOUNDARY), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
@@ -131,7 +133,7 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
     markerFilter: new PatternFilter([]), demandFilter: new PatternFilter([]),
   };
-  data.markerAtoms = data.markers.map((re) => prefilterAtoms(re.source));
+  data.markerAtoms = (doc.markers as string[]).map((source) => prefilterAtoms(source));
   for (const d of demands) d.atoms = d.patterns.map((re) => prefilterAtoms(re.source));
   data.markerFilter = new PatternFilter(data.markerAtoms);
   data.demandFilter = new PatternFilter(demands.flatMap((d) => d.atoms));
