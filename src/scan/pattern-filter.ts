@@ -29,6 +29,8 @@ export class PatternFilter {
   private readonly index: AtomIndex;
   /** ids[p]: the atom ids of pattern p (undefined: no atoms, always live). */
   private readonly ids: (Int32Array | undefined)[];
+  /** byAtom[id]: the patterns that atom id makes live. */
+  private readonly byAtom: Int32Array[];
   /** Patterns that every answer holds live. */
   private readonly always: Uint8Array;
 
@@ -36,6 +38,9 @@ export class PatternFilter {
     this.index = new AtomIndex(atoms.flatMap((list) => list ?? []).map(foldForAtoms));
     this.ids = atoms.map((list) => (list === undefined ? undefined : Int32Array.from(list, (a) => this.index.idOf(foldForAtoms(a)) ?? -1)));
     // An empty atom is in every text (includes('') is true): such a pattern always runs.
+    const lists: number[][] = this.index.atoms.map(() => []);
+    this.ids.forEach((ids, p) => { if (ids !== undefined) for (const id of ids) if (id >= 0) (lists[id] as number[]).push(p); });
+    this.byAtom = lists.map((l) => Int32Array.from(l));
     this.always = Uint8Array.from(atoms, (list) => (list === undefined || list.some((a) => a.length === 0) ? 1 : 0));
   }
 
@@ -46,13 +51,10 @@ export class PatternFilter {
   /** live[p] = 1 when pattern p may match `lowered` (the lower-cased text). */
   live(lowered: string): Uint8Array {
     const out = this.always.slice();
-    const found = this.index.scan(foldForAtoms(lowered));
-    for (let p = 0; p < this.ids.length; p += 1) {
-      const ids = this.ids[p];
-      if (ids === undefined) continue;
-      for (let k = 0; k < ids.length; k += 1) {
-        if (found[ids[k] as number] === 1) { out[p] = 1; break; }
-      }
+    // Walk the atoms found (few) to the patterns that need them, not every pattern's atom list.
+    for (const id of this.index.scanIds(foldForAtoms(lowered))) {
+      const patterns = this.byAtom[id] as Int32Array;
+      for (let k = 0; k < patterns.length; k += 1) out[patterns[k] as number] = 1;
     }
     return out;
   }
