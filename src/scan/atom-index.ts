@@ -143,15 +143,13 @@ export class AtomIndex {
       const state = queue[head] as number;
       const failState = this.fail[state] as number;
       this.outputLink[state] = (this.endsHere[failState] as number[]).length > 0 ? failState : (this.outputLink[failState] as number);
-      for (let unit = 0; unit < DENSE; unit += 1) {
-        const child = (edges[state] as Map<number, number>).get(unit);
-        if (child === undefined) {
-          this.dense[state * DENSE + unit] = this.dense[failState * DENSE + unit] as number;
-        } else {
-          this.fail[child] = this.dense[failState * DENSE + unit] as number;
-          this.dense[state * DENSE + unit] = child;
-          queue.push(child);
-        }
+      // The failure state's row, then this state's own ASCII edges over it (in unit order, as the queue needs).
+      this.dense.copyWithin(state * DENSE, failState * DENSE, failState * DENSE + DENSE);
+      const ascii = [...(edges[state] as Map<number, number>)].filter(([unit]) => unit < DENSE).sort((x, y) => x[0] - y[0]);
+      for (const [unit, child] of ascii) {
+        this.fail[child] = this.dense[failState * DENSE + unit] as number;
+        this.dense[state * DENSE + unit] = child;
+        queue.push(child);
       }
       for (const [unit, child] of edges[state] as Map<number, number>) {
         if (unit < DENSE) continue;
