@@ -11,7 +11,8 @@ const FOLD: Record<string, string> = {
   '\u1c80': 'в', '\u1c81': 'д', '\u1c82': 'о', '\u1c83': 'с', '\u1c84': 'т', '\u1c85': 'т', '\u1c86': 'ъ', '\u1c87': 'ѣ', '\u1c88': 'ꙋ',
   'ẛ': 'ṡ', '\u1fbe': 'ι',
 };
-const FOLDABLE = new RegExp(`[${Object.keys(FOLD).join('')}]`, 'gu');
+// Written as \u{…} escapes: U+0345 is a combining mark, which a literal character class would attach to its neighbour.
+const FOLDABLE = new RegExp(`[${Object.keys(FOLD).map((c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`).join('')}]`, 'gu');
 
 export function foldForAtoms(lowered: string): string {
   FOLDABLE.lastIndex = 0;
