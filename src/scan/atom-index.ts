@@ -62,10 +62,32 @@ export class AtomIndex {
     return found;
   }
 
-  private report(state: number, found: Uint8Array): void {
+  /** The ids of the atoms that occur in `text`, each once, in the order they are first seen. */
+  scanIds(text: string): number[] {
+    const ids: number[] = [];
+    if (this.atoms.length === 0) return ids;
+    const found = new Uint8Array(this.atoms.length);
+    this.stamp = this.stamp === 0xffffffff ? 1 : this.stamp + 1;
+    if (this.stamp === 1) this.seen.fill(0);
+    const { dense, seen, stamp } = this;
+    let state = 0;
+    for (let i = 0; i < text.length; i += 1) {
+      const unit = text.charCodeAt(i);
+      state = unit < DENSE ? (dense[state * DENSE + unit] as number) : this.stepWide(state, unit);
+      if (seen[state] === stamp) continue;
+      seen[state] = stamp;
+      this.report(state, found, ids);
+    }
+    return ids;
+  }
+
+  private report(state: number, found: Uint8Array, ids?: number[]): void {
     let at = (this.endsHere[state] as number[]).length > 0 ? state : (this.outputLink[state] as number);
     while (at > 0) {
-      for (const id of this.endsHere[at] as number[]) found[id] = 1;
+      for (const id of this.endsHere[at] as number[]) {
+        if (ids !== undefined && found[id] === 0) ids.push(id);
+        found[id] = 1;
+      }
       at = this.outputLink[at] as number;
     }
   }
@@ -121,15 +143,13 @@ export class AtomIndex {
       const state = queue[head] as number;
       const failState = this.fail[state] as number;
       this.outputLink[state] = (this.endsHere[failState] as number[]).length > 0 ? failState : (this.outputLink[failState] as number);
-      for (let unit = 0; unit < DENSE; unit += 1) {
-        const child = (edges[state] as Map<number, number>).get(unit);
-        if (child === undefined) {
-          this.dense[state * DENSE + unit] = this.dense[failState * DENSE + unit] as number;
-        } else {
-          this.fail[child] = this.dense[failState * DENSE + unit] as number;
-          this.dense[state * DENSE + unit] = child;
-          queue.push(child);
-        }
+      // The failure state's row, then this state's own ASCII edges over it (in unit order, as the queue needs).
+      this.dense.copyWithin(state * DENSE, failState * DENSE, failState * DENSE + DENSE);
+      const ascii = [...(edges[state] as Map<number, number>)].filter(([unit]) => unit < DENSE).sort((x, y) => x[0] - y[0]);
+      for (const [unit, child] of ascii) {
+        this.fail[child] = this.dense[failState * DENSE + unit] as number;
+        this.dense[state * DENSE + unit] = child;
+        queue.push(child);
       }
       for (const [unit, child] of edges[state] as Map<number, number>) {
         if (unit < DENSE) continue;

@@ -147,3 +147,12 @@ export function regexAtomsDeep(source: string, minLength = 3): string[] | undefi
   const result = alternation();
   return i >= source.length ? result : undefined;
 }
+
+/**
+ * Atoms for a prefilter: regexAtomsDeep's (literals of at least 3 characters) or, where a pattern has
+ * none, shorter required literals ("su", "@", "0x"). A short atom is less selective but still sound: a
+ * pattern that would otherwise run on every clause now runs only where its literals occur.
+ */
+export function prefilterAtoms(source: string): string[] | undefined {
+  return regexAtomsDeep(source) ?? regexAtomsDeep(source, 2) ?? regexAtomsDeep(source, 1);
+}

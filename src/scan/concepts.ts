@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { regexAtomsDeep } from './atoms.js';
+import { prefilterAtoms } from './atoms.js';
 import type { DemandRule } from './directives.js';
+import { PatternFilter } from './pattern-filter.js';
+import { fastLeadingBoundaries, UNICODE_WORD_BOUNDARY } from './regex-speed.js';
 import { RuleFileError } from './rules.js';
 import { isAttackClass, isSeverity } from './types.js';
 
@@ -44,7 +46,13 @@ export interface ConceptData {
   combos: ConceptCombo[];
   /** Concepts a FOREIGN_TOOL combo also requires: only a clause with one of them needs the (costly) tool-name check. */
   foreignTriggers: Set<string>;
+  /** Every concept's patterns in order, flattened, with their atom prefilter (pattern-filter.ts). */
+  flat: { concept: number; re: RegExp }[];
+  filter: PatternFilter;
 }
+
+/** Which flattened concept patterns may match a document (PatternFilter.live of its lower-cased text). */
+export type LiveConcepts = Uint8Array;
 
 /** Not a pattern: the clause names a tool that is neither this one nor a sibling (set by directives.ts). */
 export const FOREIGN_TOOL = 'FOREIGN_TOOL';
@@ -81,7 +89,8 @@ export function unicodeBoundaries(source: string): string {
 
 function compile(source: string, file: string, where: string): RegExp {
   try {
-    return new RegExp(unicodeBoundaries(source), 'iu');
+    // A leading boundary becomes a lookbehind where that is the same pattern (regex-speed.ts): ~8x faster to scan.
+    return new RegExp(unicodeBoundaries(fastLeadingBoundaries(source, UNICODE_WORD_BOUNDARY)), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
@@ -119,21 +128,26 @@ export function loadConceptData(dataDir: string): ConceptData {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { concepts: [], combos: [], foreignTriggers: new Set() };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return withFilter([], [], new Set());
     throw new RuleFileError(file, 'whole file', `not readable JSON (${(error as Error).message})`);
   }
   if (typeof doc.concepts !== 'object' || doc.concepts === null) throw new RuleFileError(file, 'concepts', 'expected an object of concept name to patterns');
   const concepts = Object.entries(doc.concepts as Record<string, unknown>).map(([name, list]): Concept => {
     const sources = strings(list, file, `concepts.${name}`);
-    return { name, patterns: sources.map((s, j) => compile(s, file, `concepts.${name}[${j}]`)), atoms: sources.map((s) => regexAtomsDeep(s)) };
+    return { name, patterns: sources.map((s, j) => compile(s, file, `concepts.${name}[${j}]`)), atoms: sources.map((s) => prefilterAtoms(s)) };
   });
   // FOREIGN_TOOL is set by directives.ts when a clause names a tool of no sibling: combos may use it.
   const names = new Set([...concepts.map((c) => c.name), FOREIGN_TOOL]);
   const combos = Array.isArray(doc.combos) ? doc.combos.map((raw, i) => parseCombo(raw, i, names, file)) : [];
   const foreignTriggers = new Set(combos.filter((c) => [...c.all, ...c.any].includes(FOREIGN_TOOL)).flatMap((c) => c.all.filter((n) => n !== FOREIGN_TOOL)));
-  const data = { concepts, combos, foreignTriggers };
+  const data = withFilter(concepts, combos, foreignTriggers);
   cache.set(dataDir, data);
   return data;
+}
+
+function withFilter(concepts: Concept[], combos: ConceptCombo[], foreignTriggers: Set<string>): ConceptData {
+  const flat = concepts.flatMap((c, concept) => c.patterns.map((re) => ({ concept, re })));
+  return { concepts, combos, foreignTriggers, flat, filter: new PatternFilter(concepts.flatMap((c) => c.atoms)) };
 }
 
 /** The concepts whose patterns may match a document (their atoms occur in its lower-cased text). */
@@ -144,6 +158,28 @@ export function liveConcepts(data: ConceptData, lowered: string): Concept[] {
     const keep = c.patterns.map((_, i) => mayMatch(c.atoms[i], lowered));
     return { name: c.name, patterns: c.patterns.filter((_, i) => keep[i]), atoms: c.atoms.filter((_, i) => keep[i]) };
   }).filter((c) => c.patterns.length > 0);
+}
+
+/** The flattened patterns that may match a document (its lower-cased text): liveConcepts as a mask, in one pass. */
+export function liveConceptMask(data: ConceptData, lowered: string): LiveConcepts {
+  return data.filter.live(lowered);
+}
+
+/**
+ * conceptsIn(text, liveConcepts(data, document)) without the per-clause `includes` loops: a pattern runs only when
+ * it is live for the document and one of its atoms is in the clause. Same concepts, same order.
+ */
+export function conceptsInLive(text: string, data: ConceptData, live: LiveConcepts): Set<string> {
+  const found = new Set<string>();
+  const here = data.filter.live(text.toLowerCase());
+  let done = -1;
+  for (let p = 0; p < data.flat.length; p += 1) {
+    if (live[p] !== 1 || here[p] !== 1) continue;
+    const { concept, re } = data.flat[p] as { concept: number; re: RegExp };
+    if (concept === done) continue;
+    if (re.test(text)) { found.add((data.concepts[concept] as Concept).name); done = concept; }
+  }
+  return found;
 }
 
 /** The concepts a text mentions. Each pattern runs only when one of its atoms is in the clause (most are not). */

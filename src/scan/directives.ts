@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { regexAtomsDeep } from './atoms.js';
-import { clauseConceptFeatures, conceptsIn, FOREIGN_TOOL, liveConcepts, loadConceptData, matchingCombos } from './concepts.js';
+import { prefilterAtoms } from './atoms.js';
+import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos } from './concepts.js';
+import { PatternFilter } from './pattern-filter.js';
+import { ASCII_BOUNDARY, fastLeadingBoundaries } from './regex-speed.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -44,6 +46,9 @@ export interface DirectiveData {
   hideStatement: RegExp;
   /** A sibling tool that returns instructions, docs or a schema: calling it first is onboarding. */
   guidanceTool: RegExp;
+  /** The atom prefilter of the markers, and of every demand's patterns flattened in order (pattern-filter.ts). */
+  markerFilter: PatternFilter;
+  demandFilter: PatternFilter;
 }
 
 /** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
@@ -83,7 +88,8 @@ function compileList(list: unknown, file: string, where: string): RegExp[] {
 function compileOne(source: unknown, file: string, where: string): RegExp {
   if (typeof source !== 'string' || source.length === 0) throw new RuleFileError(file, where, 'expected a regex string');
   try {
-    return new RegExp(source, 'iu');
+    // A leading \\b becomes a lookbehind where that is the same pattern (regex-speed.ts): ~8x faster to scan.
+    return new RegExp(fastLeadingBoundaries(source, ASCII_BOUNDARY), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
@@ -125,15 +131,16 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     markers: compileList(doc.markers, file, 'markers'), markerAtoms: [], outOfScope, demands,
     fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
     hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
+    markerFilter: new PatternFilter([]), demandFilter: new PatternFilter([]),
   };
-  data.markerAtoms = data.markers.map((re) => regexAtomsDeep(re.source));
-  for (const d of demands) d.atoms = d.patterns.map((re) => regexAtomsDeep(re.source));
+  data.markerAtoms = (doc.markers as string[]).map((source) => prefilterAtoms(source));
+  for (const d of demands) d.atoms = d.patterns.map((re) => prefilterAtoms(re.source));
+  data.markerFilter = new PatternFilter(data.markerAtoms);
+  data.demandFilter = new PatternFilter(demands.flatMap((d) => d.atoms));
   dataCache.set(dataDir, data);
   return data;
 }
 
-/** Whether a pattern can match text (lower-cased): undefined atoms mean no prefilter is possible. */
-const mayMatch = (atoms: string[] | undefined, lowered: string): boolean => atoms === undefined || atoms.some((a) => lowered.includes(a));
 
 /** Sentences and clauses: split at sentence ends (Latin and CJK), line breaks, list bullets and semicolons. */
 export function splitClauses(input: string): string[] {
@@ -213,12 +220,24 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const fieldVariants = doc.fields.map((field) => ({ field, variants: textVariants(field.text, rules.unicode).filter((v) => SCANNED_VARIANTS.has(v.kind)) }));
   // Prefilter once per document: most patterns' literals occur nowhere in it, so no clause needs them.
   const lowered = fieldVariants.flatMap((f) => f.variants.map((v) => v.text)).join('\n').toLowerCase();
-  const liveMarkers = data.markers.map((re, i) => (mayMatch(data.markerAtoms[i], lowered) ? re : undefined));
-  const livePatterns = new Map(data.demands.map((d) => [d, d.patterns.filter((_, i) => mayMatch(d.atoms[i], lowered))]));
+  const markerLive = data.markerFilter.live(lowered);
+  const demandLive = data.demandFilter.live(lowered);
+  // Each demand's patterns as indices into demandFilter, kept where the document may hold a match.
+  let flat = 0;
+  const livePatterns = new Map(data.demands.map((d) => {
+    const from = flat;
+    flat += d.patterns.length;
+    return [d, d.patterns.map((_, i) => from + i).filter((p) => demandLive[p] === 1)];
+  }));
   const liveDemands = data.demands.filter((d) => (livePatterns.get(d) ?? []).length > 0);
+  const demandPatterns = data.demands.flatMap((d) => d.patterns);
+  // The clause-level prefilter on top: a pattern runs only where its atoms are in the clause itself.
+  let clauseDemands: Uint8Array = new Uint8Array(0);
+  const demandMatches = (d: DemandRule, sentence: string): boolean => (livePatterns.get(d) ?? []).some((p) => clauseDemands[p] === 1 && (demandPatterns[p] as RegExp).test(sentence));
   const conceptData = loadConceptData(rules.dataDir);
-  const concepts = liveConcepts(conceptData, lowered);
-  const purposeConcepts = conceptsIn(doc.purpose, liveConcepts(conceptData, doc.purpose.toLowerCase()));
+  const concepts = liveConceptMask(conceptData, lowered);
+  const purposeLowered = doc.purpose.toLowerCase();
+  const purposeConcepts = conceptsInLive(doc.purpose, conceptData, liveConceptMask(conceptData, purposeLowered));
   for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
     for (const variant of variants) {
@@ -232,13 +251,17 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         // "Lee un secreto"): there only a form that addresses the model (you must, always, never) is a directive.
         // A parameter's description opens the same way ("Grant superuser privileges" on a `superuser` flag).
         const purposeSentence = index === 0 && /(^|\.)description$/.test(field.location.field ?? '');
-        const markers = purposeSentence ? liveMarkers.slice(0, 2) : liveMarkers;
+        const markerCount = purposeSentence ? Math.min(2, data.markers.length) : data.markers.length;
+        const sentenceLowered = sentence.toLowerCase();
+        const clauseMarkers = data.markerFilter.live(sentenceLowered);
+        clauseDemands = data.demandFilter.live(sentenceLowered);
         let marker: RegExpExecArray | undefined;
-        for (const re of markers) {
-          marker = re?.exec(sentence) ?? undefined;
+        for (let m = 0; m < markerCount; m += 1) {
+          if (markerLive[m] !== 1 || clauseMarkers[m] !== 1) continue;
+          marker = (data.markers[m] as RegExp).exec(sentence) ?? undefined;
           if (marker) break;
         }
-        const found = conceptsIn(sentence, concepts);
+        const found = conceptsInLive(sentence, conceptData, concepts);
         // The tool-name check (objectsIn) is the costly part: run it for directives and for clauses a FOREIGN_TOOL combo could use.
         const triggered = [...found, ...previous.found].some((n) => conceptData.foreignTriggers.has(n));
         let objects = marker || triggered ? objectsIn(sentence, doc, data) : undefined;
@@ -254,13 +277,13 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
           hits.push({ demand: combo.demand, sentence: pair, location: field.location, marker: marker?.[0] ?? '', objects: [...windowed].filter((n) => combo.all.includes(n) || combo.any.includes(n)), variant: variant.kind });
         }
         previous = { found, directive: addressed, sentence };
-        if (!marker && !liveDemands.some((d) => d.markerFree && (livePatterns.get(d) ?? []).some((re) => re.test(sentence)))) return;
+        if (!marker && !liveDemands.some((d) => d.markerFree && demandMatches(d, sentence))) return;
         objects ??= objectsIn(sentence, doc, data);
         if (marker) features.add('directive');
         for (const o of objects) features.add(`o:${o}`);
         for (const demand of liveDemands) {
           if (!marker && !demand.markerFree) continue;
-          if (!(livePatterns.get(demand) ?? []).some((re) => re.test(sentence))) continue;
+          if (!demandMatches(demand, sentence)) continue;
           features.add(`d:${demand.kind}`);
           for (const o of objects) features.add(`d:${demand.kind}+${o}`);
           if (!demandApplies(demand, sentence, objects, doc, data, purposeConcepts)) { features.add(`x:${demand.kind}`); continue; }

@@ -119,11 +119,31 @@ function decodePercent(text: string): string | undefined {
   }
 }
 
+const asciiKept = new WeakMap<UnicodeData, boolean>();
+
+/** Whether cleanText keeps every printable ASCII character, tab and newline (no removed range reaches into them). */
+function keepsAscii(unicode: UnicodeData): boolean {
+  let kept = asciiKept.get(unicode);
+  if (kept === undefined) {
+    kept = true;
+    for (let cp = 0; cp < 0x7f && kept; cp += 1) {
+      if (!(cp === 9 || cp === 10 || cp === 13 || cp >= 0x20)) continue;
+      if (inRanges(cp, unicode.zeroWidth) || inRanges(cp, unicode.bidi) || inRanges(cp, unicode.tags) || inRanges(cp, unicode.variationSelectorsSupplement)) kept = false;
+    }
+    asciiKept.set(unicode, kept);
+  }
+  return kept;
+}
+
 /** Removes invisible characters (zero-width, bidi, tags, variation selectors) and applies NFKC. */
 export function cleanText(text: string, unicode: UnicodeData): string {
+  const asciiSafe = keepsAscii(unicode);
+  // Printable ASCII holds nothing to remove, no escape (so no ANSI sequence) and NFKC leaves it alone: most descriptions.
+  if (asciiSafe && isPlainAscii(text)) return text;
   let out = '';
   for (const ch of text) {
     const cp = ch.codePointAt(0) ?? 0;
+    if (asciiSafe && cp >= 0x20 && cp < 0x7f) { out += ch; continue; }
     if (inRanges(cp, unicode.zeroWidth) || inRanges(cp, unicode.bidi) || inRanges(cp, unicode.tags) || inRanges(cp, unicode.variationSelectorsSupplement)) continue;
     out += ch;
   }
