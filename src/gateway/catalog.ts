@@ -64,8 +64,16 @@ export const publishEverything: DefinitionInspector = (_server, kind, items, vie
 
 interface CachedList {
   entry: Promise<InspectedDefinitions>;
+  /** What `entry` resolved with, once it has: lets a call find its tool without a promise. */
+  value?: InspectedDefinitions;
   fetchedAt: number;
 }
+
+/** The tool a call names, or why there is none to call (`Catalog.tool`). */
+export type ToolLookup = { tool: Definition; upstreamName: string } | { quarantined: string } | undefined;
+
+/** `Catalog.toolNow`: the list is not fetched (or not fresh) yet, so only `tool()` can answer. */
+export const NOT_CACHED: unique symbol = Symbol('not cached');
 
 /**
  * Raw lists per upstream connection, shared by every session's catalog that uses the connection
@@ -174,17 +182,29 @@ export class Catalog {
   /** The server's own definitions (un-namespaced, all pages), as inspected. */
   inspected(server: string, connection: UpstreamConnection, kind: ListKind): Promise<InspectedDefinitions> {
     const key = this.cacheKey(server, kind);
-    const cached = this.cache.get(key);
     const now = this.now();
-    if (cached !== undefined && (this.relistMs === Number.POSITIVE_INFINITY || now - cached.fetchedAt < this.relistMs || (this.relistMs === 0 && cached.fetchedAt === now))) return cached.entry;
+    const cached = this.freshEntry(key, now);
+    if (cached !== undefined) return cached.entry;
     const view = this.viewFor(server);
     const entry = this.sharedFetch(connection, kind, now).then((items) => this.inspect(server, kind, items, view));
     const fresh: CachedList = { entry, fetchedAt: now };
     this.cache.set(key, fresh);
-    entry.catch(() => {
-      if (this.cache.get(key) === fresh) this.cache.delete(key);
-    });
+    entry.then(
+      (value) => {
+        fresh.value = value;
+      },
+      () => {
+        if (this.cache.get(key) === fresh) this.cache.delete(key);
+      },
+    );
     return entry;
+  }
+
+  /** The cached list under `key` if it may still be used at `now` (the same rule for `inspected` and `toolNow`). */
+  private freshEntry(key: string, now: number): CachedList | undefined {
+    const cached = this.cache.get(key);
+    if (cached !== undefined && (this.relistMs === Number.POSITIVE_INFINITY || now - cached.fetchedAt < this.relistMs || (this.relistMs === 0 && cached.fetchedAt === now))) return cached;
+    return undefined;
   }
 
   async definitions(server: string, connection: UpstreamConnection, kind: ListKind): Promise<Definition[]> {
@@ -195,15 +215,23 @@ export class Catalog {
    * One published tool's definition by the name the client uses (after curation), with the
    * upstream's own name for it, or why there is none to call.
    */
-  async tool(server: string, connection: UpstreamConnection, name: string): Promise<{ tool: Definition; upstreamName: string } | { quarantined: string } | undefined> {
+  async tool(server: string, connection: UpstreamConnection, name: string): Promise<ToolLookup> {
     const view = this.viewFor(server);
     const upstreamName = view === undefined ? name : view.upstreamName('tools', name);
     if (upstreamName === undefined) return undefined;
-    const { published, quarantined } = await this.inspected(server, connection, 'tools');
-    const reason = quarantined.get(upstreamName);
-    if (reason !== undefined) return { quarantined: reason };
-    const tool = published.find((item) => item.name === upstreamName);
-    return tool === undefined ? undefined : { tool, upstreamName };
+    return lookupTool(await this.inspected(server, connection, 'tools'), upstreamName);
+  }
+
+  /**
+   * What `tool()` would resolve with, when the server's list is cached, fresh and fetched:
+   * the same answer without a promise. NOT_CACHED otherwise (the caller then calls `tool()`).
+   */
+  toolNow(server: string, name: string): ToolLookup | typeof NOT_CACHED {
+    const view = this.viewFor(server);
+    const upstreamName = view === undefined ? name : view.upstreamName('tools', name);
+    if (upstreamName === undefined) return undefined;
+    const value = this.freshEntry(this.cacheKey(server, 'tools'), this.now())?.value;
+    return value === undefined ? NOT_CACHED : lookupTool(value, upstreamName);
   }
 
   /** Cached per view too: a session whose owner has its own curation never shares another's entry. */
@@ -346,4 +374,11 @@ export function decodeCursor(kind: ListKind, cursor: unknown): number | undefine
   } catch {
     return undefined;
   }
+}
+
+function lookupTool({ published, quarantined }: InspectedDefinitions, upstreamName: string): ToolLookup {
+  const reason = quarantined.get(upstreamName);
+  if (reason !== undefined) return { quarantined: reason };
+  const tool = published.find((item) => item.name === upstreamName);
+  return tool === undefined ? undefined : { tool, upstreamName };
 }

@@ -31,7 +31,8 @@ export class Router {
     });
   }
 
-  async route(ctx: CallContext): Promise<Outcome> {
+  /** Not async: a method answered here (ping, an unknown method) costs no promise. */
+  route(ctx: CallContext): Outcome | Promise<Outcome> {
     const method = ctx.method;
     if (method === 'initialize') return this.session.initialize(ctx.params);
     if (method === 'ping') return success({});
@@ -112,11 +113,16 @@ export class Router {
     return success(listPage(kind, items, offset));
   }
 
-  private async forward(ctx: CallContext): Promise<Outcome> {
+  private forward(ctx: CallContext): Outcome | Promise<Outcome> {
     const target = ctx.target;
     if (target === undefined) return failure(ErrorCode.InvalidParams, 'no target for this request');
-    const connection = await this.connection(target.server, ctx.limits.timeoutMs);
-    if (connection === undefined) return this.unavailable(target.server);
+    // A server that is up needs no wait (and no promise) before the request is sent.
+    const now = this.session.upstreams.get(target.server)?.readyNow?.();
+    if (now !== undefined) return this.forwardOn(ctx, now, target);
+    return this.connection(target.server, ctx.limits.timeoutMs).then((connection) => (connection === undefined ? this.unavailable(target.server) : this.forwardOn(ctx, connection, target)));
+  }
+
+  private forwardOn(ctx: CallContext, connection: UpstreamConnection, target: NonNullable<CallContext['target']>): Promise<Outcome> {
     const upstream = this.session.upstreams.get(target.server);
     if ((ctx.method === 'resources/subscribe' || ctx.method === 'resources/unsubscribe') && upstream?.subscription !== undefined && target.name !== undefined) {
       return upstream.subscription(ctx.method, target.name, () => this.send(ctx, connection, target.server));
@@ -129,15 +135,18 @@ export class Router {
     const upstreamTrace = ctx.trace?.upstreamCall(server, ctx.method, ctx.method === 'tools/call' ? ctx.target?.name : undefined);
     const params = upstreamParams(ctx, upstreamTrace?.meta);
     const untrack = this.session.trackCall(target.server, ctx.requestId);
-    const reply = await connection
-      .request(ctx.method, params, {
+    let reply: Awaited<ReturnType<UpstreamConnection['request']>>;
+    try {
+      reply = await connection.request(ctx.method, params, {
         timeoutMs: ctx.limits.timeoutMs,
         maxOutputBytes: ctx.limits.maxOutputBytes,
         signal: ctx.signal,
         onSettle: untrack,
         onProgress: (progress) => this.notifications.offer(target.server, 'progress', `progress\u0000${String(ctx.requestId)}`, () => this.session.notifyClient('notifications/progress', progress, ctx.requestId)),
-      })
-      .finally(untrack);
+      });
+    } finally {
+      untrack();
+    }
     upstreamTrace?.end(reply.ok ? undefined : (reply.error?.code ?? ErrorCode.InternalError));
     ctx.audit.outputBytes = reply.bytes;
     ctx.audit.upstreamDurationMs = ctx.elapsedMs();

@@ -1,8 +1,9 @@
 import type { BastionConfig, LimitsConfig } from '../config/index.js';
 import { ErrorCode, failure, type CallContext, type Next, type Outcome } from '../pipeline/index.js';
 import { oversizedName } from '../policy/index.js';
-import type { Catalog } from './catalog.js';
+import { NOT_CACHED, type Catalog, type ToolLookup } from './catalog.js';
 import type { Namespace, SplitName } from './namespace.js';
+import type { UpstreamConnection } from './upstream/connection.js';
 import type { SessionUpstream } from './pool/types.js';
 
 /** What routing a request to its upstream needs from the session that received it. */
@@ -36,8 +37,12 @@ function addressed(method: string, params: Record<string, unknown>, names: Names
   }
 }
 
-/** Finds which upstream a request is for and the name that upstream uses (the `route` guard). */
-export async function resolveTarget(session: TargetResolution, ctx: CallContext, next: Next): Promise<Outcome> {
+/**
+ * Finds which upstream a request is for and the name that upstream uses (the `route` guard).
+ * When the server is up and its tool list is cached, this decides without a promise; it waits
+ * only for what it must (a starting server, a list being fetched).
+ */
+export function resolveTarget(session: TargetResolution, ctx: CallContext, next: Next): Outcome | Promise<Outcome> {
   const params = ctx.params ?? {};
   const parsed = addressed(ctx.method, params, session.names);
   if (parsed === null) return next(ctx);
@@ -47,23 +52,37 @@ export async function resolveTarget(session: TargetResolution, ctx: CallContext,
     return failure(ErrorCode.InvalidParams, `unknown ${ctx.method.startsWith('tools') ? 'tool' : ctx.method.startsWith('prompts') ? 'prompt' : 'resource'}: names look like <server>.<name> and resource URIs like <server>+<uri>`, { reason: 'unknown_target' });
   }
   ctx.target = { server: parsed.server, name: parsed.name };
-  // A curated name is mapped back to the upstream's before limits, policy or the call see it.
-  const upstreamName = ctx.method === 'tools/call' ? session.upstreamToolName(parsed.server, parsed.name) : parsed.name;
-  ctx.limits = session.limitsFor(parsed.server, ctx.method === 'tools/call' ? upstreamName : undefined);
-  if (ctx.method === 'tools/call') {
-    const connection = await session.upstreams.get(parsed.server)?.ready(ctx.limits.timeoutMs);
-    if (connection === undefined) return session.unavailable(parsed.server);
-    const found = await session.catalog.tool(parsed.server, connection, parsed.name).catch(() => undefined);
-    if (found !== undefined && 'quarantined' in found) {
-      ctx.audit.decision = 'deny';
-      ctx.audit.reason = 'quarantined';
-      ctx.audit.deniedBy = 'hashlock';
-      // The reason is the gateway's own words and a quarantine id: never the upstream's text.
-      return failure(ErrorCode.Quarantined, `tool '${parsed.server}.${parsed.name}' is not available: ${found.quarantined}`, { reason: 'quarantined' });
-    }
-    if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
-    ctx.tool = found.tool;
-    ctx.target = { server: parsed.server, name: found.upstreamName, ...(found.upstreamName === parsed.name ? {} : { calledAs: parsed.name }) };
+  if (ctx.method !== 'tools/call') {
+    ctx.limits = session.limitsFor(parsed.server, undefined);
+    return next(ctx);
   }
+  // A curated name is mapped back to the upstream's before limits, policy or the call see it.
+  ctx.limits = session.limitsFor(parsed.server, session.upstreamToolName(parsed.server, parsed.name));
+  const upstream = session.upstreams.get(parsed.server);
+  const connection = upstream?.readyNow?.();
+  const found = connection === undefined ? NOT_CACHED : session.catalog.toolNow(parsed.server, parsed.name);
+  if (found !== NOT_CACHED) return withTool(session, ctx, next, parsed, found);
+  return resolveTool(session, ctx, next, parsed, upstream === undefined ? Promise.resolve(undefined) : upstream.ready(ctx.limits.timeoutMs));
+}
+
+/** The slow path of `resolveTarget`: wait for the server and its tool list. */
+async function resolveTool(session: TargetResolution, ctx: CallContext, next: Next, parsed: SplitName, ready: Promise<UpstreamConnection | undefined>): Promise<Outcome> {
+  const connection = await ready;
+  if (connection === undefined) return session.unavailable(parsed.server);
+  const found = await session.catalog.tool(parsed.server, connection, parsed.name).catch(() => undefined);
+  return withTool(session, ctx, next, parsed, found);
+}
+
+function withTool(session: TargetResolution, ctx: CallContext, next: Next, parsed: SplitName, found: ToolLookup): Outcome | Promise<Outcome> {
+  if (found !== undefined && 'quarantined' in found) {
+    ctx.audit.decision = 'deny';
+    ctx.audit.reason = 'quarantined';
+    ctx.audit.deniedBy = 'hashlock';
+    // The reason is the gateway's own words and a quarantine id: never the upstream's text.
+    return failure(ErrorCode.Quarantined, `tool '${parsed.server}.${parsed.name}' is not available: ${found.quarantined}`, { reason: 'quarantined' });
+  }
+  if (found === undefined) return failure(ErrorCode.InvalidParams, `unknown tool '${parsed.server}.${parsed.name}'`, { reason: 'unknown_tool' });
+  ctx.tool = found.tool;
+  ctx.target = { server: parsed.server, name: found.upstreamName, ...(found.upstreamName === parsed.name ? {} : { calledAs: parsed.name }) };
   return next(ctx);
 }

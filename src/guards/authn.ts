@@ -7,7 +7,7 @@ import { ErrorCode, failure, type Guard } from '../pipeline/index.js';
  */
 export const authenticationGuard: Guard = {
   name: 'authn',
-  async handle(ctx, next) {
+  handle(ctx, next) {
     if (ctx.identity === undefined || ctx.identity.agentId === '') {
       ctx.audit.decision = 'deny';
       ctx.audit.reason = 'unauthenticated';

@@ -6,7 +6,7 @@ import { ErrorCode, failure, type Guard } from '../pipeline/index.js';
  */
 export const requestSizeGuard: Guard = {
   name: 'request-size',
-  async handle(ctx, next) {
+  handle(ctx, next) {
     if (ctx.requestBytes > ctx.limits.maxRequestBytes) {
       ctx.audit.decision = 'deny';
       ctx.audit.reason = 'request_too_large';

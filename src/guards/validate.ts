@@ -40,7 +40,7 @@ export function createValidationGuard(): Guard {
 
   return {
     name: 'validate',
-    async handle(ctx, next) {
+    handle(ctx, next) {
       if (ctx.method !== 'tools/call' || ctx.tool === undefined) return next(ctx);
       let validator = byDefinition.get(ctx.tool);
       if (validator === undefined) {

@@ -2,7 +2,7 @@
 // every call that has a target (tools, prompts, resources). Cheapest and most final checks come
 // first, so a call refused early spends nothing later: an open breaker costs no quota, and a
 // call over its rate never waits for a concurrency slot.
-import { CallCancellation, ErrorCode, failure, type CallContext, type Guard, type Outcome } from '../pipeline/index.js';
+import { CallCancellation, ErrorCode, failure, type CallContext, type Guard, type Next, type Outcome } from '../pipeline/index.js';
 import type { Breaker, Breakers } from './breaker.js';
 import type { ChainLimits } from './chain.js';
 import type { Concurrency } from './concurrency.js';
@@ -104,9 +104,11 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
       }
 
       const meter = budgets.length > 0 || breakers.some((breaker) => breaker.rule.maxCallCpuMs !== undefined) ? cpuMeter(parts.usage, server) : undefined;
-      const run = runWatched(ctx, next, admitted.map((taken) => taken.breaker), parts.usage, server, meter);
+      let run: WatchedRun | undefined;
       let outcome: Outcome;
       try {
+        // Inside the try: the rest of the chain may throw synchronously, and the slot must still be released.
+        run = runWatched(ctx, next, admitted.map((taken) => taken.breaker), parts.usage, server, meter);
         outcome = await run.outcome;
       } catch (error) {
         // A half-open breaker must get its probe back, or it would refuse every call from now on.
@@ -114,7 +116,7 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
         throw error;
       } finally {
         slot.release();
-        run.stop();
+        run?.stop();
       }
       const result = {
         failed: !outcome.ok && ctx.audit.decision !== 'deny' && (ctx.audit.upstreamDurationMs !== undefined || UPSTREAM_FAILURE_CODES.has(outcome.error.code)),
@@ -141,7 +143,7 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
 }
 
 interface WatchedRun {
-  outcome: Promise<Outcome>;
+  outcome: Outcome | Promise<Outcome>;
   stop(): void;
 }
 
@@ -150,7 +152,7 @@ interface WatchedRun {
  * breakers with memory or runaway triggers sample the sandbox; when one opens, the call is
  * cancelled upstream and the client gets CircuitOpen at once.
  */
-function runWatched(ctx: CallContext, next: (ctx: CallContext) => Promise<Outcome>, all: readonly Breaker[], usage: ResourceUsage, server: string, meter: (() => number) | undefined): WatchedRun {
+function runWatched(ctx: CallContext, next: Next, all: readonly Breaker[], usage: ResourceUsage, server: string, meter: (() => number) | undefined): WatchedRun {
   // Only memory and runaway trips abort calls in flight; other breakers need no watching, and
   // skipping it keeps the common path free of extra signals and timers.
   const breakers = all.filter((breaker) => breaker.rule.maxMemoryBytes !== undefined || breaker.rule.maxCallCpuMs !== undefined);
@@ -189,7 +191,12 @@ function runWatched(ctx: CallContext, next: (ctx: CallContext) => Promise<Outcom
     }, every);
     timer.unref();
   }
-  const inner = next(ctx);
+  let inner: Promise<Outcome>;
+  try {
+    inner = Promise.resolve(next(ctx));
+  } catch (error) {
+    inner = Promise.reject(error as Error);
+  }
   // Once aborted, the inner call still settles (the upstream connection answers the cancel); its result is dropped.
   inner.catch(() => undefined);
   return {

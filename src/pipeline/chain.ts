@@ -1,7 +1,13 @@
 import type { CallContext } from './context.js';
 import type { Outcome } from './outcome.js';
 
-export type Next = (ctx: CallContext) => Promise<Outcome>;
+/**
+ * The rest of the chain. A guard that can decide without waiting returns its outcome directly;
+ * only a guard that really waits (an approval, a shared limit store, the upstream) returns a
+ * promise. Each async hop costs a promise and a microtask turn per call, so a guard that has
+ * nothing to wait for passes on whatever `next` returned instead of awaiting it.
+ */
+export type Next = (ctx: CallContext) => Outcome | Promise<Outcome>;
 
 /**
  * One control in the request path. A guard may deny (return a failure), adjust the context
@@ -9,7 +15,7 @@ export type Next = (ctx: CallContext) => Promise<Outcome>;
  */
 export interface Guard {
   readonly name: string;
-  handle(ctx: CallContext, next: Next): Promise<Outcome>;
+  handle(ctx: CallContext, next: Next): Outcome | Promise<Outcome>;
 }
 
 /**

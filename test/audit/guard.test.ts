@@ -54,7 +54,7 @@ describe('the audit guard', () => {
       const calls = Array.from({ length: 40 }, (_, index) => {
         const kind = kinds[index % kinds.length] as string;
         const handler = compose([createAuditGuard(log, { arguments: 'full', outputs: 'truncated', maxChars: 64 })], behaviours[kind] as (ctx: CallContext) => Promise<Outcome>);
-        return handler(context(index, { path: `/data/${index}` }, `task-${index}`)).then(
+        return Promise.resolve(handler(context(index, { path: `/data/${index}` }, `task-${index}`))).then(
           (outcome) => ({ index, kind, outcome }),
           (error: unknown) => ({ index, kind, error }),
         );

@@ -385,7 +385,7 @@ describe('the limits guard itself', () => {
     assert.equal(down.ok, false);
     assert.equal(limits.breakers.state('breakers[0]', 'up'), 'open');
     await wait();
-    await assert.rejects(limits.guard.handle(ctx(), () => Promise.reject(new Error('boom'))), /boom/);
+    await assert.rejects(async () => limits.guard.handle(ctx(), () => Promise.reject(new Error('boom'))), /boom/);
     assert.equal(limits.breakers.state('breakers[0]', 'up'), 'open', 'the failed probe opened it again');
     await wait();
     const healed = await limits.guard.handle(ctx(), () => Promise.resolve(success({})));

@@ -73,7 +73,7 @@ describe('a rename between check and use cannot redirect a checked path', () => 
       name: 'interleave',
       async handle(ctx, next) {
         if (ctx.target?.name === 'read_text_file' && move === undefined) {
-          move = run(context('move_file', { source: join(granted, 'out', 'staging'), destination: join(granted, 'out', 'checked') }));
+          move = Promise.resolve(run(context('move_file', { source: join(granted, 'out', 'staging'), destination: join(granted, 'out', 'checked') })));
           await Promise.race([move, moveWaits]);
         }
         return next(ctx);

@@ -34,6 +34,12 @@ export class PoolLease implements SessionUpstream {
     return this.released ? Promise.resolve(undefined) : this.process.upstream.start();
   }
 
+  /** Only outside a drain: during one, `ready()` waits for the restarted process. */
+  readyNow(): UpstreamConnection | undefined {
+    if (this.released || this.process.draining !== undefined) return undefined;
+    return this.process.upstream.readyNow();
+  }
+
   async ready(waitMs: number): Promise<UpstreamConnection | undefined> {
     if (this.released) return undefined;
     const draining = this.process.draining;

@@ -19,6 +19,12 @@ export interface SessionUpstream {
   readonly isolation?: UpstreamIsolation;
   start(): Promise<UpstreamConnection | undefined>;
   ready(waitMs: number): Promise<UpstreamConnection | undefined>;
+  /**
+   * The connection `ready()` would resolve with at once, without waiting; undefined when
+   * `ready()` has something to wait for or to refuse (the caller then calls it). Saves the hot
+   * path a promise per call when the server is simply up.
+   */
+  readyNow?(): UpstreamConnection | undefined;
   /** The session is done with it (a session's own process stops; a lease is released). */
   stop(): Promise<void>;
   /** Marks one call of this session as running on the process (pooled: server requests are attributed by it). */

@@ -99,6 +99,11 @@ export class ManagedUpstream {
     return this.starting;
   }
 
+  /** What `ready()` resolves with at once: the connection when the server is up. */
+  readyNow(): UpstreamConnection | undefined {
+    return this.current;
+  }
+
   /** The connection, waiting up to `waitMs` for a (re)start in progress. */
   async ready(waitMs: number): Promise<UpstreamConnection | undefined> {
     if (this.current !== undefined) return this.current;
