@@ -47,26 +47,19 @@ export class AtomIndex {
   /** found[id] is 1 when atom `id` occurs in `text`. */
   scan(text: string): Uint8Array {
     const found = new Uint8Array(this.atoms.length);
-    if (this.atoms.length === 0) return found;
-    this.stamp = this.stamp === 0xffffffff ? 1 : this.stamp + 1;
-    if (this.stamp === 1) this.seen.fill(0);
-    const { dense, seen, stamp } = this;
-    let state = 0;
-    for (let i = 0; i < text.length; i += 1) {
-      const unit = text.charCodeAt(i);
-      state = unit < DENSE ? (dense[state * DENSE + unit] as number) : this.stepWide(state, unit);
-      if (seen[state] === stamp) continue;
-      seen[state] = stamp;
-      this.report(state, found);
-    }
+    if (this.atoms.length > 0) this.walk(text, found);
     return found;
   }
 
   /** The ids of the atoms that occur in `text`, each once, in the order they are first seen. */
   scanIds(text: string): number[] {
     const ids: number[] = [];
-    if (this.atoms.length === 0) return ids;
-    const found = new Uint8Array(this.atoms.length);
+    if (this.atoms.length > 0) this.walk(text, new Uint8Array(this.atoms.length), ids);
+    return ids;
+  }
+
+  /** One pass of the automaton over `text`; each state's matches are reported once per pass (the stamp). */
+  private walk(text: string, found: Uint8Array, ids?: number[]): void {
     this.stamp = this.stamp === 0xffffffff ? 1 : this.stamp + 1;
     if (this.stamp === 1) this.seen.fill(0);
     const { dense, seen, stamp } = this;
@@ -78,7 +71,6 @@ export class AtomIndex {
       seen[state] = stamp;
       this.report(state, found, ids);
     }
-    return ids;
   }
 
   private report(state: number, found: Uint8Array, ids?: number[]): void {

@@ -2,18 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AtomIndex } from '../../src/scan/atom-index.js';
 import { loadRules } from '../../src/scan/rules.js';
-
-/** A deterministic PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from '../../src/scan/train.js';
 
 function expected(atoms: readonly string[], text: string): number[] {
   return atoms.map((atom) => (text.includes(atom) ? 1 : 0));

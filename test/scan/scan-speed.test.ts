@@ -7,22 +7,12 @@ import { prefilterAtoms, regexAtomsDeep } from '../../src/scan/atoms.js';
 import { unicodeBoundaries } from '../../src/scan/concepts.js';
 import { foldForAtoms, PatternFilter } from '../../src/scan/pattern-filter.js';
 import { ASCII_BOUNDARY, fastLeadingBoundaries, UNICODE_WORD_BOUNDARY } from '../../src/scan/regex-speed.js';
+import { mulberry32 as prng } from '../../src/scan/train.js';
 
 const dataDir = fileURLToPath(new URL('../../../data/scan', import.meta.url));
 const concepts = Object.values(JSON.parse(readFileSync(join(dataDir, 'concepts.json'), 'utf8')).concepts as Record<string, string[]>).flat();
 const directives = JSON.parse(readFileSync(join(dataDir, 'directives.json'), 'utf8')) as { markers: string[]; demands: { patterns: string[] }[] };
 const directivePatterns = [...directives.markers, ...directives.demands.flatMap((d) => d.patterns)];
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random texts built from pieces of the patterns' own literals, separators and characters case folding treats specially. */
 function texts(sources: string[], count: number, seed: number): string[] {
