@@ -168,8 +168,30 @@ describe('the operator console', () => {
 
   test('a call that needs approval waits; the approver clicks Allow; the client gets its result', async () => {
     const { page } = approver;
+    // The tab's snapshot is taken before the call starts and delivered only after the stream has shown
+    // the call: the page must keep the card the stream brought, not the stale snapshot's empty list.
+    let snapshotFetched!: () => void;
+    const fetched = new Promise<void>((resolve) => (snapshotFetched = resolve));
+    let releaseSnapshot!: () => void;
+    const released = new Promise<void>((resolve) => (releaseSnapshot = resolve));
+    let snapshotServed!: () => void;
+    const served = new Promise<void>((resolve) => (snapshotServed = resolve));
+    await page.route('**/api/v1/approvals', async (route) => {
+      const stale = await route.fetch();
+      snapshotFetched();
+      await released;
+      await route.fulfill({ response: stale });
+      snapshotServed();
+    });
     await page.click('#tabs button[data-view=approvals]');
+    await fetched;
     const call = alice.callTool({ name: 'rugpull.sum', arguments: { a: 2, b: 3 } });
+    await page.waitForSelector('#approval-list .approval:has(h3:text-is("alice → rugpull.sum"))');
+    releaseSnapshot();
+    await served;
+    await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+    await page.unroute('**/api/v1/approvals');
+    assert.equal(await page.locator('#approval-list .approval').count(), 1, 'the stale snapshot did not remove the waiting call');
     const card = await page.waitForSelector('#approval-list .approval:has(h3:text-is("alice → rugpull.sum"))');
     assert.match((await card.textContent()) ?? '', /"a": 2/);
     assert.match((await card.textContent()) ?? '', /curated name; the server calls it add/);

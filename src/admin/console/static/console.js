@@ -8,7 +8,7 @@
 const TOKEN_KEY = 'bastion.operatorToken';
 const MAX_LIVE_ROWS = 300;
 
-const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', operator: undefined, mayApprove: false, view: 'live', stream: undefined, pending: new Map() };
+const state = { token: sessionStorage.getItem(TOKEN_KEY) ?? '', operator: undefined, mayApprove: false, view: 'live', stream: undefined, pending: new Map(), approvalLoads: new Set() };
 
 const $ = (id) => document.getElementById(id);
 
@@ -129,11 +129,9 @@ function onStreamEvent(block) {
   if (data.length === 0) return;
   const payload = JSON.parse(data.join('\n'));
   if (event === 'record') addLiveRow(payload);
-  else if (event === 'approval') {
-    state.pending.set(payload.id, payload);
-    renderApprovals();
-  } else if (event === 'approval-decided') {
-    state.pending.delete(payload.id);
+  else if (event === 'approval' || event === 'approval-decided') {
+    for (const missed of state.approvalLoads) missed.push([event, payload]);
+    applyApprovalEvent(state.pending, event, payload);
     renderApprovals();
   }
 }
@@ -310,9 +308,26 @@ async function openQuarantine(id) {
 
 // ---- approvals ----
 
+function applyApprovalEvent(pending, event, payload) {
+  if (event === 'approval') pending.set(payload.id, payload);
+  else pending.delete(payload.id);
+}
+
+// The snapshot may have been taken before a stream event that arrived while it was on its way; replaying
+// those events on top keeps a call that started waiting meanwhile from vanishing from the page.
 async function loadApprovals() {
-  const { pending, enabled } = await api('approvals');
-  state.pending = new Map(pending.map((approval) => [approval.id, approval]));
+  const during = [];
+  state.approvalLoads.add(during);
+  let snapshot;
+  try {
+    snapshot = await api('approvals');
+  } finally {
+    state.approvalLoads.delete(during);
+  }
+  const { pending, enabled } = snapshot;
+  const next = new Map(pending.map((approval) => [approval.id, approval]));
+  for (const [event, payload] of during) applyApprovalEvent(next, event, payload);
+  state.pending = next;
   renderApprovals();
   if (!enabled) status('approvals need an enforced policy (policy.enforce: true)');
 }
