@@ -12,12 +12,17 @@
 // the rounds), and instructions retired per call in user and kernel mode (`perf stat -p` around
 // each round; load moves this count far less than time; "-" when perf is missing or refused;
 // BENCH_PERF=0 turns it off).
+//
+// BENCH_COUNTS=1 loads bench/fixtures/call-counter.js into each Bastion process and adds promises
+// created, bytes allocated on the V8 heap and collections per call (a count, not a time: the
+// machine's load does not move it). The async hook slows the process, so read the CPU columns of
+// such a run only against each other, never against a run without it.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { removeTree } from '../test/helpers/tmp.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -34,6 +39,41 @@ const ROUNDS = positiveInt(process.env['BENCH_ROUNDS'], 5);
 const CALLS = positiveInt(process.env['BENCH_CALLS'], 4000);
 const CONCURRENCY = positiveInt(process.env['BENCH_CONCURRENCY'], 16);
 const nodeFlags = (process.env['BENCH_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '');
+const COUNTS = process.env['BENCH_COUNTS'] === '1';
+const counterJs = join(here, 'fixtures', 'call-counter.js');
+
+interface Counts {
+  seq: number;
+  promises: number;
+  allocatedBytes: number;
+  collections: number;
+}
+
+const NO_COUNTS: Counts = { seq: 0, promises: Number.NaN, allocatedBytes: Number.NaN, collections: Number.NaN };
+
+/** Asks a process loaded with call-counter.js for its totals (SIGUSR2) and waits for the new file; NaN when it does not answer. */
+async function readCounts(dir: string, pid: number): Promise<Counts> {
+  const path = join(dir, `${pid}.json`);
+  const read = (): Counts => {
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as Counts;
+    } catch {
+      return NO_COUNTS;
+    }
+  };
+  const before = read().seq;
+  try {
+    process.kill(pid, 'SIGUSR2');
+  } catch {
+    return NO_COUNTS;
+  }
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const now = read();
+    if (now.seq > before) return now;
+    await new Promise((resolveWait) => setTimeout(resolveWait, 10));
+  }
+  return NO_COUNTS;
+}
 
 /** utime + stime in ms of /proc/<pid>/stat or /proc/<pid>/task/<pid>/stat (USER_HZ 100). */
 function cpuMillis(path: string): number {
@@ -199,6 +239,10 @@ function perCall(total: number, calls: number): string {
   return Number.isFinite(total) ? `${(total / calls / 1000).toFixed(1)}k` : '-';
 }
 
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '-';
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[sorted.length >> 1] as number;
@@ -208,13 +252,18 @@ async function main(): Promise<void> {
   const builds = process.argv.slice(2);
   if (builds.length === 0) throw new Error('usage: stdio-ab.js <bastion.js> [<bastion.js> ...]');
   const dir = mkdtempSync(join(tmpdir(), 'bastion-stdio-ab-'));
+  const countsDir = join(dir, 'counts');
+  mkdirSync(countsDir);
+  // Inherited by the Bastion processes only through --import below; the floor loads no counter.
+  if (COUNTS) process.env['BENCH_COUNTS_DIR'] = countsDir;
+  const buildFlags = COUNTS ? [...nodeFlags, `--import=${pathToFileURL(counterJs).href}`] : nodeFlags;
   const launch = (args: string[]): ChildProcessWithoutNullStreams => spawn(node, args, { stdio: ['pipe', 'pipe', 'pipe'], shell: false, cwd: repoRoot });
   const fronts = [new Front('floor', launch([forwarderJs, node, echoServerJs, 'stdio']), 'echo')];
-  builds.forEach((build, index) => fronts.push(new Front(`${String.fromCharCode(65 + index)}: ${build}`, launch([...nodeFlags, resolve(build), 'serve', '--stdio', '--config', writeConfig(dir, `b${index}`)]), 'echo.echo')));
+  builds.forEach((build, index) => fronts.push(new Front(`${String.fromCharCode(65 + index)}: ${build}`, launch([...buildFlags, resolve(build), 'serve', '--stdio', '--config', writeConfig(dir, `b${index}`)]), 'echo.echo')));
   try {
     for (const front of fronts) await front.open();
     for (const front of fronts) await front.run(2000, CONCURRENCY);
-    const rows = fronts.map((front) => ({ front, rates: [] as number[], p50s: [] as number[], cpuMs: 0, mainMs: 0, mainSysMs: 0, writes: 0, instrUser: 0, instrKernel: 0 }));
+    const rows = fronts.map((front) => ({ front, rates: [] as number[], p50s: [] as number[], cpuMs: 0, mainMs: 0, mainSysMs: 0, writes: 0, instrUser: 0, instrKernel: 0, promises: 0, allocated: 0, collections: 0 }));
     for (let round = 0; round < ROUNDS; round += 1) {
       for (let index = 0; index < rows.length; index += 1) {
         const row = rows[(index + round) % rows.length] as (typeof rows)[number];
@@ -223,11 +272,20 @@ async function main(): Promise<void> {
         const main = cpuMillis(`/proc/${pid}/task/${pid}/stat`);
         const mainSys = cpuSplitMillis(`/proc/${pid}/task/${pid}/stat`).system;
         const writes = writeSyscalls(pid);
+        const countsBefore = COUNTS && row.front.label !== 'floor' ? await readCounts(countsDir, pid) : NO_COUNTS;
         const counter = countInstructions(pid);
         // perf needs a moment to attach; calls before it would go uncounted.
         await new Promise((resolveWait) => setTimeout(resolveWait, 100));
         const stats = await row.front.run(CALLS, CONCURRENCY);
         const instructions = await counter.stop();
+        if (COUNTS && row.front.label !== 'floor') {
+          const countsAfter = await readCounts(countsDir, pid);
+          row.promises += countsAfter.promises - countsBefore.promises;
+          row.allocated += countsAfter.allocatedBytes - countsBefore.allocatedBytes;
+          row.collections += countsAfter.collections - countsBefore.collections;
+        } else {
+          row.promises = row.allocated = row.collections = Number.NaN;
+        }
         row.instrUser += instructions.user;
         row.instrKernel += instructions.kernel;
         row.cpuMs += cpuMillis(`/proc/${pid}/stat`) - cpu;
@@ -240,9 +298,9 @@ async function main(): Promise<void> {
     }
     const calls = CALLS * ROUNDS;
     process.stdout.write(`stdio c=${CONCURRENCY}, ${ROUNDS} interleaved rounds of ${CALLS} calls, audit ${process.env['BENCH_AUDIT'] === 'async' ? 'async' : 'durable'}\n`);
-    process.stdout.write(`${'front'.padEnd(60)} ${'calls/s'.padStart(8)} ${'p50_us'.padStart(8)} ${'cpu_us/call'.padStart(12)} ${'main_us/call'.padStart(13)} ${'(of it sys)'.padStart(12)} ${'writes/call'.padStart(12)} ${'instr_u/call'.padStart(13)} ${'instr_k/call'.padStart(13)}\n`);
+    process.stdout.write(`${'front'.padEnd(60)} ${'calls/s'.padStart(8)} ${'p50_us'.padStart(8)} ${'cpu_us/call'.padStart(12)} ${'main_us/call'.padStart(13)} ${'(of it sys)'.padStart(12)} ${'writes/call'.padStart(12)} ${'instr_u/call'.padStart(13)} ${'instr_k/call'.padStart(13)}${COUNTS ? ` ${'promises/call'.padStart(14)} ${'bytes/call'.padStart(11)} ${'gc/1k_calls'.padStart(12)}` : ''}\n`);
     for (const row of rows) {
-      process.stdout.write(`${row.front.label.slice(-60).padEnd(60)} ${median(row.rates).toFixed(0).padStart(8)} ${median(row.p50s).toFixed(0).padStart(8)} ${((row.cpuMs * 1000) / calls).toFixed(0).padStart(12)} ${((row.mainMs * 1000) / calls).toFixed(0).padStart(13)} ${((row.mainSysMs * 1000) / calls).toFixed(0).padStart(12)} ${(row.writes / calls).toFixed(2).padStart(12)} ${perCall(row.instrUser, calls).padStart(13)} ${perCall(row.instrKernel, calls).padStart(13)}\n`);
+      process.stdout.write(`${row.front.label.slice(-60).padEnd(60)} ${median(row.rates).toFixed(0).padStart(8)} ${median(row.p50s).toFixed(0).padStart(8)} ${((row.cpuMs * 1000) / calls).toFixed(0).padStart(12)} ${((row.mainMs * 1000) / calls).toFixed(0).padStart(13)} ${((row.mainSysMs * 1000) / calls).toFixed(0).padStart(12)} ${(row.writes / calls).toFixed(2).padStart(12)} ${perCall(row.instrUser, calls).padStart(13)} ${perCall(row.instrKernel, calls).padStart(13)}${COUNTS ? ` ${fixed(row.promises / calls, 1).padStart(14)} ${fixed(row.allocated / calls, 0).padStart(11)} ${fixed((row.collections * 1000) / calls, 1).padStart(12)}` : ''}\n`);
     }
   } finally {
     for (const front of fronts) front.close();

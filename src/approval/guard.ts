@@ -30,13 +30,19 @@ export function createApprovalGuard(policy: PolicyStore, queue: ApprovalQueue, o
   };
 }
 
-async function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: ApprovalQueue, options: ApprovalGuardOptions): Promise<Outcome> {
+/** Passes a call that needs no approval straight on, without a promise of its own. */
+function hold(ctx: CallContext, next: Next, policy: PolicyStore, queue: ApprovalQueue, options: ApprovalGuardOptions): Outcome | Promise<Outcome> {
   const server = ctx.target?.server;
   const tool = ctx.target?.name;
   const agent = ctx.identity?.agentId;
   if (ctx.method !== 'tools/call' || server === undefined || tool === undefined || agent === undefined) return next(ctx);
   const requirement = policy.current.approvalFor(agent, server, tool);
   if (requirement === undefined) return next(ctx);
+  return waitForApproval(ctx, next, queue, options, { agent, server, tool, requirement });
+}
+
+async function waitForApproval(ctx: CallContext, next: Next, queue: ApprovalQueue, options: ApprovalGuardOptions, call: { agent: string; server: string; tool: string; requirement: NonNullable<ReturnType<PolicyStore['current']['approvalFor']>> }): Promise<Outcome> {
+  const { agent, server, tool, requirement } = call;
   const askUser = options.elicitation ? ctx.session.askUser : undefined;
   // The elicitation races the operators: the first decision wins, and the other is withdrawn.
   const withdraw = new AbortController();

@@ -3,6 +3,7 @@
 // counted once.
 import type { ChainConfig } from './config.js';
 import { keyPart } from './match.js';
+import { chain, type MaybePromise } from '../pipeline/index.js';
 import type { LimitStore } from './store/types.js';
 
 export interface ChainDenial {
@@ -20,12 +21,13 @@ export class ChainLimits {
   ) {}
 
   /** Counts one tool call; refuses it when the task's or the session's count goes over. */
-  async count(sessionId: string, taskId: string | undefined): Promise<ChainDenial | undefined> {
+  count(sessionId: string, taskId: string | undefined): MaybePromise<ChainDenial | undefined> {
     const entries = [{ key: `chain:s:${keyPart(sessionId)}`, amount: 1, windowMs: this.config.ttlMs }];
     if (taskId !== undefined) entries.push({ key: `chain:t:${keyPart(taskId)}`, amount: 1, windowMs: this.config.ttlMs });
-    const [session, task] = await this.store.add(entries);
-    if (session !== undefined && session.total > this.config.perSession) return { limit: 'perSession', max: this.config.perSession, count: session.total, retryAfterMs: session.resetMs };
-    if (task !== undefined && task.total > this.config.perTask) return { limit: 'perTask', max: this.config.perTask, count: task.total, retryAfterMs: task.resetMs };
-    return undefined;
+    return chain(this.store.add(entries), ([session, task]) => {
+      if (session !== undefined && session.total > this.config.perSession) return { limit: 'perSession', max: this.config.perSession, count: session.total, retryAfterMs: session.resetMs };
+      if (task !== undefined && task.total > this.config.perTask) return { limit: 'perTask', max: this.config.perTask, count: task.total, retryAfterMs: task.resetMs };
+      return undefined;
+    });
   }
 }

@@ -1,6 +1,6 @@
 // In-flight limits per agent, server and tool, with a bounded wait for a free slot. Counted in
 // this process: a replica's in-flight calls are its own (docs/limits.md says why).
-import type { CancelSignal } from '../pipeline/index.js';
+import { isPromise, type CancelSignal, type MaybePromise } from '../pipeline/index.js';
 import type { ConcurrencyConfig } from './config.js';
 import type { CallSubject } from './match.js';
 
@@ -32,6 +32,14 @@ export interface ConcurrencyDenial {
   waitedMs: number;
 }
 
+/** One call's progress through its groups. */
+interface Claim {
+  started: number;
+  deadline: number;
+  signal: CancelSignal;
+  held: Slots[];
+}
+
 export type Acquired = { ok: true; release: () => void } | { ok: false; denial: ConcurrencyDenial };
 
 export class Concurrency {
@@ -39,27 +47,34 @@ export class Concurrency {
 
   constructor(private readonly config: ConcurrencyConfig) {}
 
-  /** Takes a slot in the agent's, the server's and the tool's group, in that order (one order, so no deadlock). */
-  async acquire(subject: CallSubject, signal: CancelSignal): Promise<Acquired> {
+  /**
+   * Takes a slot in the agent's, the server's and the tool's group, in that order (one order, so
+   * no deadlock). Answers at once when every slot is free; a promise only when a call must queue.
+   */
+  acquire(subject: CallSubject, signal: CancelSignal): MaybePromise<Acquired> {
     const started = Date.now();
-    const deadline = started + this.config.maxQueueMs;
-    const wanted: Array<[ConcurrencyLimit, string, number]> = [
+    const claim: Claim = { started, deadline: started + this.config.maxQueueMs, signal, held: [] };
+    return this.claimFrom(0, [
       ['perAgent', `a:${subject.agent}`, this.config.perAgent],
       ['perServer', `s:${subject.server}`, this.config.perServer],
       ['perTool', `t:${subject.server}\u0000${subject.tool}`, this.config.perTool],
-    ];
-    const held: Slots[] = [];
-    const releaseAll = (): void => {
-      for (const slots of held.splice(0).reverse()) this.release(slots);
-    };
-    for (const [limit, key, max] of wanted) {
+    ], claim);
+  }
+
+  private claimFrom(first: number, wanted: ReadonlyArray<[ConcurrencyLimit, string, number]>, claim: Claim): MaybePromise<Acquired> {
+    for (let index = first; index < wanted.length; index += 1) {
+      const [limit, key, max] = wanted[index] as [ConcurrencyLimit, string, number];
       const slots = this.group(key, max);
-      const why = await this.take(slots, deadline, signal);
-      if (why !== undefined) {
-        releaseAll();
-        return { ok: false, denial: { limit, max, why, waitedMs: Date.now() - started } };
+      const why = this.take(slots, claim.deadline, claim.signal);
+      if (isPromise(why)) {
+        return why.then((waited) => {
+          if (waited !== undefined) return this.refuse(claim, limit, max, waited);
+          claim.held.push(slots);
+          return this.claimFrom(index + 1, wanted, claim);
+        });
       }
-      held.push(slots);
+      if (why !== undefined) return this.refuse(claim, limit, max, why);
+      claim.held.push(slots);
     }
     let released = false;
     return {
@@ -67,9 +82,18 @@ export class Concurrency {
       release: () => {
         if (released) return;
         released = true;
-        releaseAll();
+        this.releaseAll(claim);
       },
     };
+  }
+
+  private refuse(claim: Claim, limit: ConcurrencyLimit, max: number, why: ConcurrencyDenial['why']): Acquired {
+    this.releaseAll(claim);
+    return { ok: false, denial: { limit, max, why, waitedMs: Date.now() - claim.started } };
+  }
+
+  private releaseAll(claim: Claim): void {
+    for (const slots of claim.held.splice(0).reverse()) this.release(slots);
   }
 
   /** Calls in flight for a group key, for tests and metrics. */
@@ -100,14 +124,15 @@ export class Concurrency {
     }
   }
 
-  private take(slots: Slots, deadline: number, signal: CancelSignal): Promise<ConcurrencyDenial['why'] | undefined> {
+  /** undefined when the slot is taken, the reason when refused, a promise of either when the call queues. */
+  private take(slots: Slots, deadline: number, signal: CancelSignal): MaybePromise<ConcurrencyDenial['why'] | undefined> {
     if (slots.active < slots.max && slots.queue.length === 0) {
       slots.active += 1;
-      return Promise.resolve(undefined);
+      return undefined;
     }
     const waitMs = deadline - Date.now();
-    if (waitMs <= 0 || slots.queue.length >= this.config.maxQueue) return Promise.resolve(waitMs <= 0 ? 'wait_timeout' : 'queue_full');
-    if (signal.aborted) return Promise.resolve('aborted');
+    if (waitMs <= 0 || slots.queue.length >= this.config.maxQueue) return waitMs <= 0 ? 'wait_timeout' : 'queue_full';
+    if (signal.aborted) return 'aborted';
     return new Promise((resolve) => {
       const settle = (why: ConcurrencyDenial['why'] | undefined): void => {
         clearTimeout(timer);

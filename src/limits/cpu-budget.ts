@@ -3,7 +3,8 @@
 // used is added when it ends.
 import type { CpuBudgetRule } from './config.js';
 import { keyPart, selects, type CallSubject } from './match.js';
-import type { LimitStore } from './store/types.js';
+import { chain, type MaybePromise } from '../pipeline/index.js';
+import type { CounterValue, LimitStore } from './store/types.js';
 
 /** Where CPU and memory figures come from (the gateway's SandboxRegistry). */
 export interface ResourceUsage {
@@ -48,22 +49,25 @@ export class CpuBudgets {
   }
 
   /** The first budget that is spent, if any. */
-  async check(applicable: readonly Applicable[]): Promise<CpuDenial | undefined> {
-    const values = await this.store.peek(applicable.map((entry) => entry.key));
-    for (let index = 0; index < applicable.length; index += 1) {
-      const { rule, name } = applicable[index] as Applicable;
-      const used = values[index] ?? { total: 0, resetMs: 0 };
-      if (used.total >= rule.cpuMs) {
-        return { limit: name, scope: rule.scope, cpuMs: rule.cpuMs, usedMs: used.total, windowMs: rule.windowMs, retryAfterMs: Math.max(1, used.resetMs) };
-      }
-    }
-    return undefined;
+  check(applicable: readonly Applicable[]): MaybePromise<CpuDenial | undefined> {
+    return chain(this.store.peek(applicable.map((entry) => entry.key)), (values) => spent(applicable, values));
   }
 
-  async charge(applicable: readonly Applicable[], cpuMs: number): Promise<void> {
+  charge(applicable: readonly Applicable[], cpuMs: number): MaybePromise<void> {
     if (cpuMs <= 0) return;
-    await this.store.add(applicable.map(({ rule, key }) => ({ key, amount: cpuMs, windowMs: rule.windowMs })));
+    return chain(this.store.add(applicable.map(({ rule, key }) => ({ key, amount: cpuMs, windowMs: rule.windowMs }))), () => undefined);
   }
+}
+
+function spent(applicable: readonly Applicable[], values: readonly CounterValue[]): CpuDenial | undefined {
+  for (let index = 0; index < applicable.length; index += 1) {
+    const { rule, name } = applicable[index] as Applicable;
+    const used = values[index] ?? { total: 0, resetMs: 0 };
+    if (used.total >= rule.cpuMs) {
+      return { limit: name, scope: rule.scope, cpuMs: rule.cpuMs, usedMs: used.total, windowMs: rule.windowMs, retryAfterMs: Math.max(1, used.resetMs) };
+    }
+  }
+  return undefined;
 }
 
 /**

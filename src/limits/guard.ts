@@ -2,7 +2,7 @@
 // every call that has a target (tools, prompts, resources). Cheapest and most final checks come
 // first, so a call refused early spends nothing later: an open breaker costs no quota, and a
 // call over its rate never waits for a concurrency slot.
-import { CallCancellation, ErrorCode, failure, type CallContext, type Guard, type Next, type Outcome } from '../pipeline/index.js';
+import { CallCancellation, chain, ErrorCode, failure, isPromise, type CallContext, type Guard, type MaybePromise, type Next, type Outcome } from '../pipeline/index.js';
 import type { Breaker, Breakers } from './breaker.js';
 import type { ChainLimits } from './chain.js';
 import type { Concurrency } from './concurrency.js';
@@ -36,7 +36,9 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
   const figuresChecked = new Set<string>();
   return {
     name: LIMITS_GUARD_NAME,
-    async handle(ctx, next) {
+    // Synchronous while nothing waits (the in-memory store, free slots): a promise per check per
+    // call was most of the promises a call made; a shared store or a queued slot still waits.
+    handle(ctx, next) {
       const server = ctx.target?.server;
       const tool = ctx.target?.name;
       if (server === undefined || tool === undefined) return next(ctx);
@@ -62,84 +64,135 @@ export function createLimitsGuard(parts: LimitsGuardParts): Guard {
         }
         admitted.push({ breaker, probe: admission.probe });
       }
-      const abandon = (): void => {
-        for (const taken of admitted) taken.breaker.abandon(taken.probe);
-      };
-
-      const budgets = parts.cpuBudgets.size === 0 ? [] : parts.cpuBudgets.applicable(subject);
+      const call: LimitedCall = { parts, ctx, next, subject, server, breakers, admitted, budgets: parts.cpuBudgets.size === 0 ? [] : parts.cpuBudgets.applicable(subject), figuresChecked };
+      let checked: MaybePromise<Outcome | undefined>;
       try {
-        const rate = parts.rates.size === 0 ? undefined : await parts.rates.take(subject);
-        if (rate !== undefined) {
-          abandon();
-          return deny(ctx, ErrorCode.RateLimited, 'rate_limited', `rate limit '${rate.limit}' exceeded: ${rate.points} calls per ${rate.durationMs} ms per ${rate.scope}; retry in ${rate.retryAfterMs} ms`, { ...rate });
-        }
-        const cpu = budgets.length === 0 ? undefined : await parts.cpuBudgets.check(budgets);
-        if (cpu !== undefined) {
-          abandon();
-          return deny(ctx, ErrorCode.RateLimited, 'cpu_budget_exhausted', `CPU budget '${cpu.limit}' spent: ${cpu.usedMs} of ${cpu.cpuMs} ms in a ${cpu.windowMs} ms window for this ${cpu.scope}; retry in ${cpu.retryAfterMs} ms`, { ...cpu });
-        }
-        if (ctx.method === 'tools/call') {
-          const chain = await parts.chain.count(ctx.session.sessionId, ctx.taskId);
-          if (chain !== undefined) {
-            abandon();
-            const what = chain.limit === 'perTask' ? `task '${ctx.taskId ?? ''}'` : 'this session';
-            return deny(ctx, ErrorCode.RateLimited, 'chain_limit', `chain length limit reached: ${what} may make ${chain.max} tool calls; a runaway agent loop is cut off here`, { ...chain });
-          }
-        }
+        checked = checkQuotas(call);
       } catch (error) {
-        abandon();
-        if (!(error instanceof StoreUnavailableError)) throw error;
-        parts.onStoreFailure(error);
-        return deny(ctx, ErrorCode.RateLimited, 'limits_unavailable', 'the shared limit store is unavailable, so the call was refused (quotas.store.onFailure: failClosed)', { limit: 'store', retryAfterMs: 1000 });
+        return storeFailed(call, error);
       }
-
-      const slot = await parts.concurrency.acquire(subject, ctx.signal);
-      if (!slot.ok) {
-        abandon();
-        const { denial } = slot;
-        return deny(ctx, ErrorCode.RateLimited, 'concurrency_limit', `too many calls in flight (${denial.limit}: ${denial.max}); ${denial.why === 'queue_full' ? 'the wait queue is full' : `no slot came free within ${denial.waitedMs} ms`}`, {
-          ...denial,
-          retryAfterMs: parts.concurrencyRetryMs,
-        });
-      }
-
-      const meter = budgets.length > 0 || breakers.some((breaker) => breaker.rule.maxCallCpuMs !== undefined) ? cpuMeter(parts.usage, server) : undefined;
-      let run: WatchedRun | undefined;
-      let outcome: Outcome;
-      try {
-        // Inside the try: the rest of the chain may throw synchronously, and the slot must still be released.
-        run = runWatched(ctx, next, admitted.map((taken) => taken.breaker), parts.usage, server, meter);
-        outcome = await run.outcome;
-      } catch (error) {
-        // A half-open breaker must get its probe back, or it would refuse every call from now on.
-        for (const taken of admitted) taken.breaker.record({ failed: true, timedOut: false, durationMs: ctx.elapsedMs() }, taken.probe);
-        throw error;
-      } finally {
-        slot.release();
-        run?.stop();
-      }
-      const result = {
-        failed: !outcome.ok && ctx.audit.decision !== 'deny' && (ctx.audit.upstreamDurationMs !== undefined || UPSTREAM_FAILURE_CODES.has(outcome.error.code)),
-        timedOut: ctx.audit.timedOut === true,
-        durationMs: ctx.elapsedMs(),
-      };
-      for (const taken of admitted) taken.breaker.record(result, taken.probe);
-      // Checked once, after a call that reached the server's process: before its first start there are no figures either.
-      if (outcome.ok && !figuresChecked.has(server) && (meter !== undefined || breakers.some((breaker) => breaker.rule.maxMemoryBytes !== undefined))) {
-        figuresChecked.add(server);
-        if (parts.usage.cpuTimeMs(server) === undefined) parts.onUnmeasured(server);
-      }
-      if (meter !== undefined && budgets.length > 0) {
-        try {
-          await parts.cpuBudgets.charge(budgets, meter());
-        } catch (error) {
-          if (!(error instanceof StoreUnavailableError)) throw error;
-          parts.onStoreFailure(error);
-        }
-      }
-      return outcome;
+      if (isPromise(checked)) return checked.then((denied) => denied ?? admit(call), (error: unknown) => storeFailed(call, error));
+      return checked ?? admit(call);
     },
   };
+}
+
+/** What the steps of one limited call share. */
+interface LimitedCall {
+  parts: LimitsGuardParts;
+  ctx: CallContext;
+  next: Next;
+  subject: CallSubject;
+  server: string;
+  breakers: readonly Breaker[];
+  admitted: Array<{ breaker: Breaker; probe: boolean }>;
+  budgets: ReturnType<CpuBudgets['applicable']>;
+  figuresChecked: Set<string>;
+}
+
+function abandon(call: LimitedCall): void {
+  for (const taken of call.admitted) taken.breaker.abandon(taken.probe);
+}
+
+/** Rate, CPU budget and chain length, in that order: a denial, or undefined when all pass. */
+function checkQuotas(call: LimitedCall): MaybePromise<Outcome | undefined> {
+  const { parts, ctx, subject, budgets } = call;
+  return chain(parts.rates.size === 0 ? undefined : parts.rates.take(subject), (rate) => {
+    if (rate !== undefined) {
+      abandon(call);
+      return deny(ctx, ErrorCode.RateLimited, 'rate_limited', `rate limit '${rate.limit}' exceeded: ${rate.points} calls per ${rate.durationMs} ms per ${rate.scope}; retry in ${rate.retryAfterMs} ms`, { ...rate });
+    }
+    return chain(budgets.length === 0 ? undefined : parts.cpuBudgets.check(budgets), (cpu) => {
+      if (cpu !== undefined) {
+        abandon(call);
+        return deny(ctx, ErrorCode.RateLimited, 'cpu_budget_exhausted', `CPU budget '${cpu.limit}' spent: ${cpu.usedMs} of ${cpu.cpuMs} ms in a ${cpu.windowMs} ms window for this ${cpu.scope}; retry in ${cpu.retryAfterMs} ms`, { ...cpu });
+      }
+      if (ctx.method !== 'tools/call') return undefined;
+      return chain(parts.chain.count(ctx.session.sessionId, ctx.taskId), (length) => {
+        if (length === undefined) return undefined;
+        abandon(call);
+        const what = length.limit === 'perTask' ? `task '${ctx.taskId ?? ''}'` : 'this session';
+        return deny(ctx, ErrorCode.RateLimited, 'chain_limit', `chain length limit reached: ${what} may make ${length.max} tool calls; a runaway agent loop is cut off here`, { ...length });
+      });
+    });
+  });
+}
+
+function storeFailed(call: LimitedCall, error: unknown): Outcome {
+  abandon(call);
+  if (!(error instanceof StoreUnavailableError)) throw error;
+  call.parts.onStoreFailure(error);
+  return deny(call.ctx, ErrorCode.RateLimited, 'limits_unavailable', 'the shared limit store is unavailable, so the call was refused (quotas.store.onFailure: failClosed)', { limit: 'store', retryAfterMs: 1000 });
+}
+
+function admit(call: LimitedCall): MaybePromise<Outcome> {
+  const { parts, ctx } = call;
+  return chain(parts.concurrency.acquire(call.subject, ctx.signal), (slot) => {
+    if (slot.ok) return runLimited(call, slot.release);
+    abandon(call);
+    const { denial } = slot;
+    return deny(ctx, ErrorCode.RateLimited, 'concurrency_limit', `too many calls in flight (${denial.limit}: ${denial.max}); ${denial.why === 'queue_full' ? 'the wait queue is full' : `no slot came free within ${denial.waitedMs} ms`}`, {
+      ...denial,
+      retryAfterMs: parts.concurrencyRetryMs,
+    });
+  });
+}
+
+/** Runs the rest of the chain holding the slot; releases it and records the result with the breakers however the call ends. */
+function runLimited(call: LimitedCall, release: () => void): MaybePromise<Outcome> {
+  const { parts, ctx, admitted, server, breakers, budgets } = call;
+  const meter = budgets.length > 0 || breakers.some((breaker) => breaker.rule.maxCallCpuMs !== undefined) ? cpuMeter(parts.usage, server) : undefined;
+  let run: WatchedRun | undefined;
+  const failed = (error: unknown): never => {
+    // A half-open breaker must get its probe back, or it would refuse every call from now on.
+    for (const taken of admitted) taken.breaker.record({ failed: true, timedOut: false, durationMs: ctx.elapsedMs() }, taken.probe);
+    release();
+    run?.stop();
+    throw error;
+  };
+  let outcome: MaybePromise<Outcome>;
+  try {
+    // Inside the try: the rest of the chain may throw synchronously, and the slot must still be released.
+    run = runWatched(ctx, call.next, admitted.map((taken) => taken.breaker), parts.usage, server, meter);
+    outcome = run.outcome;
+  } catch (error) {
+    return failed(error);
+  }
+  const watched = run;
+  const finish = (settled: Outcome): MaybePromise<Outcome> => {
+    release();
+    watched.stop();
+    return completed(call, settled, meter);
+  };
+  return isPromise(outcome) ? outcome.then(finish, failed) : finish(outcome);
+}
+
+/** After the call: the breakers' record, the one-time figures check, and the CPU charge. */
+function completed(call: LimitedCall, outcome: Outcome, meter: (() => number) | undefined): MaybePromise<Outcome> {
+  const { parts, ctx, admitted, server, breakers, budgets, figuresChecked } = call;
+  const result = {
+    failed: !outcome.ok && ctx.audit.decision !== 'deny' && (ctx.audit.upstreamDurationMs !== undefined || UPSTREAM_FAILURE_CODES.has(outcome.error.code)),
+    timedOut: ctx.audit.timedOut === true,
+    durationMs: ctx.elapsedMs(),
+  };
+  for (const taken of admitted) taken.breaker.record(result, taken.probe);
+  // Checked once, after a call that reached the server's process: before its first start there are no figures either.
+  if (outcome.ok && !figuresChecked.has(server) && (meter !== undefined || breakers.some((breaker) => breaker.rule.maxMemoryBytes !== undefined))) {
+    figuresChecked.add(server);
+    if (parts.usage.cpuTimeMs(server) === undefined) parts.onUnmeasured(server);
+  }
+  if (meter === undefined || budgets.length === 0) return outcome;
+  const chargeFailed = (error: unknown): Outcome => {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    parts.onStoreFailure(error);
+    return outcome;
+  };
+  try {
+    const charged = parts.cpuBudgets.charge(budgets, meter());
+    return isPromise(charged) ? charged.then(() => outcome, chargeFailed) : outcome;
+  } catch (error) {
+    return chargeFailed(error);
+  }
 }
 
 interface WatchedRun {

@@ -18,7 +18,7 @@ export { quotasConfigSchema } from './config.js';
 export type { QuotasConfig, RateRule, CpuBudgetRule, BreakerRule, ConcurrencyConfig, ChainConfig, StoreConfig, Selector } from './config.js';
 export type { ResourceUsage } from './cpu-budget.js';
 export type { BreakerState, BreakerSharing, SharedBreaker, Transition } from './breaker.js';
-export type { LimitStore, TakeEntry, TakeResult, AddEntry, CounterValue, RateAlgorithmSpec } from './store/types.js';
+export type { LimitStore, StoreAnswer, TakeEntry, TakeResult, AddEntry, CounterValue, RateAlgorithmSpec } from './store/types.js';
 export { StoreUnavailableError } from './store/types.js';
 export { MemoryStore } from './store/memory.js';
 export { RedisStore } from './store/redis.js';

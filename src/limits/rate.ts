@@ -1,7 +1,8 @@
 // Rate limits: one counter per rule and scope value, checked in the order the rules are written.
 import type { RateRule } from './config.js';
 import { keyPart, selects, type CallSubject } from './match.js';
-import type { LimitStore, TakeEntry } from './store/types.js';
+import { chain, type MaybePromise } from '../pipeline/index.js';
+import type { LimitStore, TakeEntry, TakeResult } from './store/types.js';
 
 export interface RateDenial {
   limit: string;
@@ -36,20 +37,23 @@ export class RateLimits {
    * refused by one rule spends nothing under the others. The refusal names the first rule (in
    * config order) that refused.
    */
-  async take(subject: CallSubject): Promise<RateDenial | undefined> {
+  take(subject: CallSubject): MaybePromise<RateDenial | undefined> {
     const matched = this.rules.filter(({ rule }) => selects(rule.match, subject));
     if (matched.length === 0) return undefined;
     const entries: TakeEntry[] = matched.map(({ rule, name }) => ({
       key: `rate:${keyPart(name)}:${scopeKey(rule.scope, subject)}`,
       spec: rule.algorithm === 'slidingWindow' ? { algorithm: 'slidingWindow', points: rule.points, durationMs: rule.durationMs } : { algorithm: 'tokenBucket', capacity: rule.burst ?? rule.points, points: rule.points, durationMs: rule.durationMs },
     }));
-    const result = await this.store.take(entries);
-    if (result.allowed) return undefined;
-    const refused = matched[result.refusedBy];
-    if (refused === undefined) throw new Error(`the limit store named rule ${result.refusedBy} of ${matched.length}`);
-    const { rule, name } = refused;
-    return { limit: name, scope: rule.scope, algorithm: rule.algorithm, points: rule.points, durationMs: rule.durationMs, retryAfterMs: result.retryAfterMs };
+    return chain(this.store.take(entries), (result) => denial(matched, result));
   }
+}
+
+function denial(matched: readonly CompiledRule[], result: TakeResult): RateDenial | undefined {
+  if (result.allowed) return undefined;
+  const refused = matched[result.refusedBy];
+  if (refused === undefined) throw new Error(`the limit store named rule ${result.refusedBy} of ${matched.length}`);
+  const { rule, name } = refused;
+  return { limit: name, scope: rule.scope, algorithm: rule.algorithm, points: rule.points, durationMs: rule.durationMs, retryAfterMs: result.retryAfterMs };
 }
 
 function scopeKey(scope: RateRule['scope'], subject: CallSubject): string {

@@ -7,3 +7,5 @@ export type { Guard, Next } from './chain.js';
 export { ErrorCode, success, failure } from './outcome.js';
 export type { Outcome, JsonRpcErrorBody } from './outcome.js';
 export { shareResult, isSharedResult, sharedText, deepFreeze } from './shared-result.js';
+export { chain, isPromise, settle } from './maybe.js';
+export type { MaybePromise } from './maybe.js';

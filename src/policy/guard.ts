@@ -1,6 +1,6 @@
 // The policy guard and the hooks the gateway calls for lists and server-to-client requests.
 // Each reads the store's current evaluator once, so a reload never splits one decision.
-import { ErrorCode, failure, type CallContext, type Guard, type Identity, type Outcome } from '../pipeline/index.js';
+import { ErrorCode, failure, type CallContext, type Guard, type Identity, type Next, type Outcome } from '../pipeline/index.js';
 import type { Decision, FilesystemTouch, ServerRequestKind } from './evaluator.js';
 import { PathLocks } from './path-locks.js';
 import { filterRoots } from './roots.js';
@@ -30,40 +30,47 @@ export function createPolicyGuard(store: PolicyStore, options: PolicyGuardOption
   const locks = new PathLocks();
   return {
     name: POLICY_GUARD_NAME,
-    async handle(ctx, next) {
-      let decision = decide(store, ctx, options);
+    // Synchronous unless the call touches files and must hold its paths.
+    handle(ctx, next) {
+      const decision = decide(store, ctx, options);
       if (decision === undefined) return next(ctx);
       if (!decision.allow) return denied(ctx, decision);
-      // A call that touches files holds its paths from the final check until its answer is back,
-      // so no other call through this gateway can rename something onto them in between.
-      for (let attempt = 0; decision.touched !== undefined; attempt += 1) {
-        const held = decision.touched;
-        let release: () => void;
-        try {
-          release = await locks.acquire(held, ctx.signal, options.onPathWait);
-        } catch {
-          return failure(ErrorCode.InvalidRequest, 'the request was cancelled while it waited for its paths', { reason: 'cancelled' });
-        }
-        try {
-          const atUse = decide(store, ctx, options) as Decision;
-          if (!atUse.allow) return denied(ctx, atUse);
-          if (covered(atUse.touched, held)) {
-            const outcome = await next(ctx);
-            // Changes made outside the gateway are not stopped by the lock: if a path now
-            // resolves somewhere the agent may not go, the answer is withheld.
-            const after = decide(store, ctx, options) as Decision;
-            if (!after.allow && outcome.ok) return denied(ctx, { ...after, message: `a path changed while the call ran: ${after.message}` });
-            return outcome;
-          }
-          if (attempt + 1 >= MAX_RECHECKS) return denied(ctx, { allow: false, reason: 'path_changed', message: 'the paths of this call kept changing while it waited; retry', rules: [] });
-          decision = atUse;
-        } finally {
-          release();
-        }
-      }
-      return next(ctx);
+      if (decision.touched === undefined) return next(ctx);
+      return holdingPaths(store, locks, ctx, next, decision, options);
     },
   };
+}
+
+async function holdingPaths(store: PolicyStore, locks: PathLocks, ctx: CallContext, next: Next, first: Decision, options: PolicyGuardOptions): Promise<Outcome> {
+  let decision = first;
+  // A call that touches files holds its paths from the final check until its answer is back,
+  // so no other call through this gateway can rename something onto them in between.
+  for (let attempt = 0; decision.touched !== undefined; attempt += 1) {
+    const held = decision.touched;
+    let release: () => void;
+    try {
+      release = await locks.acquire(held, ctx.signal, options.onPathWait);
+    } catch {
+      return failure(ErrorCode.InvalidRequest, 'the request was cancelled while it waited for its paths', { reason: 'cancelled' });
+    }
+    try {
+      const atUse = decide(store, ctx, options) as Decision;
+      if (!atUse.allow) return denied(ctx, atUse);
+      if (covered(atUse.touched, held)) {
+        const outcome = await next(ctx);
+        // Changes made outside the gateway are not stopped by the lock: if a path now
+        // resolves somewhere the agent may not go, the answer is withheld.
+        const after = decide(store, ctx, options) as Decision;
+        if (!after.allow && outcome.ok) return denied(ctx, { ...after, message: `a path changed while the call ran: ${after.message}` });
+        return outcome;
+      }
+      if (attempt + 1 >= MAX_RECHECKS) return denied(ctx, { allow: false, reason: 'path_changed', message: 'the paths of this call kept changing while it waited; retry', rules: [] });
+      decision = atUse;
+    } finally {
+      release();
+    }
+  }
+  return next(ctx);
 }
 
 /** Every path of `now` is among the paths already held. */

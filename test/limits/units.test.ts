@@ -9,7 +9,7 @@ import { CpuBudgets, cpuMeter } from '../../src/limits/cpu-budget.js';
 import { globMatches, keyPart } from '../../src/limits/match.js';
 import { RateLimits } from '../../src/limits/rate.js';
 import { MemoryStore } from '../../src/limits/store/memory.js';
-import { createLimits, type BreakerRule, type RateRule, type TakeEntry, type TakeResult } from '../../src/limits/index.js';
+import { createLimits, type BreakerRule, type RateRule, type StoreAnswer, type TakeEntry, type TakeResult } from '../../src/limits/index.js';
 import { silentLogger } from '../../src/observability/index.js';
 import { CallContext, ErrorCode, failure, success } from '../../src/pipeline/index.js';
 
@@ -26,7 +26,7 @@ describe('memory store algorithms (manual clock)', () => {
   test('token bucket: exactly `burst` at once, then one per refill interval, with the exact retry time', async () => {
     const clock = manualClock();
     const store = new MemoryStore(clock.now);
-    const take = (): Promise<TakeResult> => store.take([bucket('k', 3, 1, 1000)]);
+    const take = (): StoreAnswer<TakeResult> => store.take([bucket('k', 3, 1, 1000)]);
     const first = await Promise.all([1, 2, 3, 4].map(() => take()));
     assert.deepEqual(first.map((result) => result.allowed), [true, true, true, false]);
     assert.deepEqual(first[3], { allowed: false, refusedBy: 0, retryAfterMs: 1000 });
@@ -42,7 +42,7 @@ describe('memory store algorithms (manual clock)', () => {
   test('sliding window: exactly N in any window of the duration, never 2N across a boundary', async () => {
     const clock = manualClock();
     const store = new MemoryStore(clock.now);
-    const take = (): Promise<TakeResult> => store.take([window('w', 5, 1000)]);
+    const take = (): StoreAnswer<TakeResult> => store.take([window('w', 5, 1000)]);
     for (let index = 0; index < 5; index += 1) {
       assert.equal((await take()).allowed, true);
       clock.advance(100);
@@ -256,11 +256,14 @@ describe('concurrency slots', () => {
 
   test('at most perTool in flight; the next waits and gets the slot a release frees', async () => {
     const limiter = new Concurrency({ perAgent: 10, perServer: 10, perTool: 2, maxQueueMs: 60_000, maxQueue: 5 });
-    const first = await limiter.acquire(subject, never);
-    const second = await limiter.acquire(subject, never);
+    const first = limiter.acquire(subject, never);
+    const second = limiter.acquire(subject, never);
+    assert.ok(!(first instanceof Promise) && !(second instanceof Promise), 'free slots are taken without waiting');
     assert.ok(first.ok && second.ok);
     let thirdDone = false;
-    const third = limiter.acquire(subject, never).then((result) => {
+    const queued = limiter.acquire(subject, never);
+    assert.ok(queued instanceof Promise, 'only a call that must wait gets a promise');
+    const third = Promise.resolve(queued).then((result) => {
       thirdDone = true;
       return result;
     });
@@ -393,5 +396,24 @@ describe('the limits guard itself', () => {
     assert.equal(limits.breakers.state('breakers[0]', 'up'), 'closed');
     assert.equal(limits.concurrency.inFlight('agent', 'alice'), 0, 'every slot was released');
     await limits.close();
+  });
+  test('with the in-memory store and free slots the guard answers without a promise, and still counts', () => {
+    const { config } = loadConfigText('version: 1\nservers:\n  up: { transport: stdio, command: node }\nquotas:\n  rates:\n    - { scope: agent, points: 2, durationMs: 60000 }\n  chain: { perSession: 5 }\n', 'bastion.yaml', '/tmp');
+    const limits = createLimits({ config: config.quotas, baseDir: '/tmp', usage: { cpuTimeMs: () => undefined, memoryBytes: () => undefined }, logger: silentLogger(), onEvent: () => undefined });
+    const answers = [1, 2, 3].map(() => limits.guard.handle(ctx(), () => success({})));
+    assert.ok(answers.every((answer) => !(answer instanceof Promise)), 'no answer is a promise');
+    assert.deepEqual(answers.map((answer) => (answer as { ok: boolean }).ok), [true, true, false], 'the third call is over the rate');
+    assert.equal(limits.concurrency.inFlight('agent', 'alice'), 0, 'every slot was released');
+    void limits.close();
+  });
+
+  test('a synchronous throw from the rest of the chain releases the slot and rethrows', () => {
+    const { config } = loadConfigText('version: 1\nservers:\n  up: { transport: stdio, command: node }\n', 'bastion.yaml', '/tmp');
+    const limits = createLimits({ config: config.quotas, baseDir: '/tmp', usage: { cpuTimeMs: () => undefined, memoryBytes: () => undefined }, logger: silentLogger(), onEvent: () => undefined });
+    assert.throws(() => limits.guard.handle(ctx(), () => {
+      throw new Error('sync boom');
+    }), /sync boom/);
+    assert.equal(limits.concurrency.inFlight('agent', 'alice'), 0);
+    void limits.close();
   });
 });

@@ -1,7 +1,7 @@
 // What a call meets when the shared store cannot answer: refused (failClosed, the default), or
 // counted in this process until Redis is back (fallbackLocal; limits then hold per replica only).
 import { MemoryStore } from './memory.js';
-import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type StoredCounter, type TakeEntry, type TakeResult } from './types.js';
+import { StoreUnavailableError, type AddEntry, type CounterValue, type LimitStore, type StoreAnswer, type StoredCounter, type TakeEntry, type TakeResult } from './types.js';
 
 export class FallbackStore implements LimitStore {
   readonly kind = 'redis' as const;
@@ -14,15 +14,15 @@ export class FallbackStore implements LimitStore {
   ) {}
 
   take(entries: readonly TakeEntry[]): Promise<TakeResult> {
-    return this.either((store) => store.take(entries));
+    return this.either(async (store) => store.take(entries));
   }
 
   add(entries: readonly AddEntry[]): Promise<CounterValue[]> {
-    return this.either((store) => store.add(entries));
+    return this.either(async (store) => store.add(entries));
   }
 
   peek(keys: readonly string[]): Promise<CounterValue[]> {
-    return this.either((store) => store.peek(keys));
+    return this.either(async (store) => store.peek(keys));
   }
 
   snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }> {
@@ -34,7 +34,7 @@ export class FallbackStore implements LimitStore {
     await this.primary.close();
   }
 
-  private async either<T>(operation: (store: LimitStore) => Promise<T>): Promise<T> {
+  private async either<T>(operation: (store: LimitStore) => Promise<T> | StoreAnswer<T>): Promise<T> {
     try {
       const result = await operation(this.primary);
       if (this.degraded) {

@@ -33,7 +33,8 @@ export class MemoryStore implements LimitStore {
     this.sweeper.unref();
   }
 
-  take(entries: readonly TakeEntry[]): Promise<TakeResult> {
+  // Answers synchronously: the callers chain the value without a promise per operation.
+  take(entries: readonly TakeEntry[]): TakeResult {
     const now = this.now();
     const tokens: number[] = [];
     // First decide for every entry, then charge all of them: all or nothing, as the Redis script.
@@ -43,7 +44,7 @@ export class MemoryStore implements LimitStore {
         const rate = spec.points / spec.durationMs;
         const found = this.buckets.get(key);
         const available = found === undefined || found.expiresAt <= now ? spec.capacity : Math.min(spec.capacity, found.tokens + Math.max(0, now - found.ts) * rate);
-        if (available < 1) return Promise.resolve({ allowed: false, refusedBy: index, retryAfterMs: Math.ceil((1 - available) / rate) });
+        if (available < 1) return { allowed: false, refusedBy: index, retryAfterMs: Math.ceil((1 - available) / rate) };
         tokens[index] = available;
       } else {
         const window = this.windows.get(key);
@@ -52,7 +53,7 @@ export class MemoryStore implements LimitStore {
         let drop = 0;
         while (drop < window.times.length && (window.times[drop] as number) <= cutoff) drop += 1;
         if (drop > 0) window.times.splice(0, drop);
-        if (window.times.length >= spec.points) return Promise.resolve({ allowed: false, refusedBy: index, retryAfterMs: Math.max(1, (window.times[0] as number) + spec.durationMs - now) });
+        if (window.times.length >= spec.points) return { allowed: false, refusedBy: index, retryAfterMs: Math.max(1, (window.times[0] as number) + spec.durationMs - now) };
       }
     }
     for (let index = 0; index < entries.length; index += 1) {
@@ -70,32 +71,28 @@ export class MemoryStore implements LimitStore {
         window.expiresAt = now + spec.durationMs;
       }
     }
-    return Promise.resolve({ allowed: true, refusedBy: -1, retryAfterMs: 0 });
+    return { allowed: true, refusedBy: -1, retryAfterMs: 0 };
   }
 
-  add(entries: readonly AddEntry[]): Promise<CounterValue[]> {
+  add(entries: readonly AddEntry[]): CounterValue[] {
     const now = this.now();
-    return Promise.resolve(
-      entries.map(({ key, amount, windowMs }) => {
-        let counter = this.counters.get(key);
-        if (counter === undefined || counter.expiresAt <= now) {
-          counter = { total: 0, expiresAt: now + windowMs };
-          this.counters.set(key, counter);
-        }
-        counter.total += amount;
-        return { total: counter.total, resetMs: counter.expiresAt - now };
-      }),
-    );
+    return entries.map(({ key, amount, windowMs }) => {
+      let counter = this.counters.get(key);
+      if (counter === undefined || counter.expiresAt <= now) {
+        counter = { total: 0, expiresAt: now + windowMs };
+        this.counters.set(key, counter);
+      }
+      counter.total += amount;
+      return { total: counter.total, resetMs: counter.expiresAt - now };
+    });
   }
 
-  peek(keys: readonly string[]): Promise<CounterValue[]> {
+  peek(keys: readonly string[]): CounterValue[] {
     const now = this.now();
-    return Promise.resolve(
-      keys.map((key) => {
-        const counter = this.counters.get(key);
-        return counter === undefined || counter.expiresAt <= now ? { total: 0, resetMs: 0 } : { total: counter.total, resetMs: counter.expiresAt - now };
-      }),
-    );
+    return keys.map((key) => {
+      const counter = this.counters.get(key);
+      return counter === undefined || counter.expiresAt <= now ? { total: 0, resetMs: 0 } : { total: counter.total, resetMs: counter.expiresAt - now };
+    });
   }
 
   snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }> {

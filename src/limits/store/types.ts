@@ -46,17 +46,20 @@ export interface StoredCounter {
   ttlMs: number;
 }
 
+/** The embedded store answers at once; a shared store answers with a promise. */
+export type StoreAnswer<T> = T | Promise<T>;
+
 export interface LimitStore {
   readonly kind: 'memory' | 'redis';
   /**
    * Admits one call against every entry, or none: when any entry refuses, no entry is charged,
    * so a call refused by one rule does not spend the caller's quota under the others.
    */
-  take(entries: readonly TakeEntry[]): Promise<TakeResult>;
+  take(entries: readonly TakeEntry[]): StoreAnswer<TakeResult>;
   /** Adds to counters and returns their new values, in order. */
-  add(entries: readonly AddEntry[]): Promise<CounterValue[]>;
+  add(entries: readonly AddEntry[]): StoreAnswer<CounterValue[]>;
   /** Counter values without changing them (0 when absent), in order. */
-  peek(keys: readonly string[]): Promise<CounterValue[]>;
+  peek(keys: readonly string[]): StoreAnswer<CounterValue[]>;
   /** Up to `limit` live counters, for operators; `truncated` when there were more. */
   snapshot(limit: number): Promise<{ counters: StoredCounter[]; truncated: boolean }>;
   close(): Promise<void>;
