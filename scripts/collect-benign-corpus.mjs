@@ -15,18 +15,23 @@
 // skipped unless --force, and packages listed in failed.txt unless --retry-failed.
 //
 // Usage (after `npm run build --silent`):
-//   node scripts/collect-benign-corpus.mjs [--list FILE] [--prefix DIR] [--only NAME] [--force] [--retry-failed] [--plain] [--batch N]
+//   node scripts/collect-benign-corpus.mjs [--list FILE] [--prefix DIR] [--only NAME] [--force] [--retry-failed] [--plain] [--batch N] [--out DIR]
+//   node scripts/collect-benign-corpus.mjs --merge DIR   (moves a --out run's records and failures into the corpus)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = join(repo, 'test/scan/corpus/data/benign-packages');
+const corpusDir = join(repo, 'test/scan/corpus/data/benign-packages');
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
 const value = (name, fallback) => { const i = args.indexOf(name); return i >= 0 && args[i + 1] ? args[i + 1] : fallback; };
-const listFile = value('--list', join(outDir, 'packages.txt'));
+// --out DIR keeps a run's new records (and its failed.txt) apart from the corpus, so they can be measured
+// untouched before they are merged; packages already in the corpus are still skipped.
+const outDir = resolve(value('--out', corpusDir));
+const mergeFrom = value('--merge', undefined);
+const listFile = value('--list', join(corpusDir, 'packages.txt'));
 const prefixRoot = value('--prefix', '/work/pkgs');
 const only = value('--only', undefined);
 const force = flag('--force');
@@ -258,11 +263,11 @@ function guessLanguage(server) {
 const idOf = (name) => `benign-pkg-${name.replace(/^@/, '').split('/').map((part) => part.replace(/[^a-z0-9]+/gi, '-').toLowerCase()).join('--')}`;
 const letterOf = (name) => (name.replace(/^@/, '')[0] ?? '_').toLowerCase().replace(/[^a-z0-9]/, '_');
 
-function loadCollected() {
+function loadCollected(dir = outDir) {
   const collected = new Map();
-  if (!existsSync(outDir)) return collected;
-  for (const f of readdirSync(outDir).filter((f) => /^[a-z0-9_]\.jsonl$/.test(f))) {
-    for (const line of readFileSync(join(outDir, f), 'utf8').split('\n').filter(Boolean)) {
+  if (!existsSync(dir)) return collected;
+  for (const f of readdirSync(dir).filter((f) => /^[a-z0-9_]\.jsonl$/.test(f))) {
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean)) {
       const rec = JSON.parse(line);
       rec.id = idOf(rec.source.package);
       collected.set(rec.source.package, rec);
@@ -271,19 +276,20 @@ function loadCollected() {
   return collected;
 }
 
-function writeCollected(collected) {
+function writeCollected(collected, dir = outDir) {
   const byLetter = new Map();
   for (const rec of [...collected.values()].sort((a, b) => a.source.package.localeCompare(b.source.package))) {
     const l = letterOf(rec.source.package);
     if (!byLetter.has(l)) byLetter.set(l, []);
     byLetter.get(l).push(JSON.stringify(rec));
   }
-  for (const [l, lines] of byLetter) writeFileSync(join(outDir, `${l}.jsonl`), `${lines.join('\n')}\n`);
+  mkdirSync(dir, { recursive: true });
+  for (const [l, lines] of byLetter) writeFileSync(join(dir, `${l}.jsonl`), `${lines.join('\n')}\n`);
 }
 
-function loadFailed() {
+function loadFailed(dir = outDir) {
   const failed = new Map();
-  const file = join(outDir, 'failed.txt');
+  const file = join(dir, 'failed.txt');
   if (!existsSync(file)) return failed;
   for (const line of readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))) {
     const [spec, ...reason] = line.split('\t');
@@ -292,9 +298,10 @@ function loadFailed() {
   return failed;
 }
 
-function writeFailed(failed) {
+function writeFailed(failed, dir = outDir) {
   const lines = [...failed.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([s, r]) => `${s}\t${r.replace(/\s+/g, ' ')}`);
-  writeFileSync(join(outDir, 'failed.txt'), `# package<TAB>reason (written by scripts/collect-benign-corpus.mjs)\n${lines.join('\n')}\n`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'failed.txt'), `# package<TAB>reason (written by scripts/collect-benign-corpus.mjs)\n${lines.join('\n')}\n`);
 }
 
 const ownPrefix = (pkg) => join(prefixRoot, pkg.name.replace(/^@/, '').replace(/\//g, '__'));
@@ -357,15 +364,33 @@ async function collect(pkg) {
   };
 }
 
+// --merge DIR moves a separate run's records and failures into the corpus (a record replaces the failure of its package).
+if (mergeFrom) {
+  const collected = loadCollected(corpusDir);
+  const failed = loadFailed(corpusDir);
+  const added = loadCollected(resolve(mergeFrom));
+  for (const [name, rec] of added) collected.set(name, rec);
+  for (const [spec, reason] of loadFailed(resolve(mergeFrom))) if (!added.has(parseLine(spec).name)) failed.set(spec, reason);
+  for (const spec of [...failed.keys()]) if (added.has(parseLine(spec).name)) failed.delete(spec);
+  writeCollected(collected, corpusDir);
+  writeFailed(failed, corpusDir);
+  console.log(`merged ${added.size} packages from ${mergeFrom}; ${collected.size} packages in the corpus`);
+  process.exit(0);
+}
+
 const packages = readFileSync(listFile, 'utf8').split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean).map(parseLine).filter((p) => !only || p.name === only);
+const inCorpus = outDir === corpusDir ? new Map() : loadCollected(corpusDir);
+const failedInCorpus = outDir === corpusDir ? new Map() : loadFailed(corpusDir);
 const collected = loadCollected();
 const failed = loadFailed();
+const isCollected = (name) => collected.has(name) || inCorpus.has(name);
+const hasFailed = (spec) => failed.has(spec) || failedInCorpus.has(spec);
 let ok = 0;
 let bad = 0;
-const wanted = (pkg) => (force || !collected.has(pkg.name)) && (force || retryFailed || !failed.has(pkg.spec));
+const wanted = (pkg) => (force || !isCollected(pkg.name)) && (force || retryFailed || !hasFailed(pkg.spec));
 for (const [index, pkg] of packages.entries()) {
-  if (!force && collected.has(pkg.name)) { console.log(`skip ${pkg.spec} (collected)`); continue; }
-  if (!force && !retryFailed && failed.has(pkg.spec)) { console.log(`skip ${pkg.spec} (failed before; --retry-failed to try again)`); continue; }
+  if (!force && isCollected(pkg.name)) { console.log(`skip ${pkg.spec} (collected)`); continue; }
+  if (!force && !retryFailed && hasFailed(pkg.spec)) { console.log(`skip ${pkg.spec} (failed before; --retry-failed to try again)`); continue; }
   if (BATCH > 1 && !installedIn.has(pkg.name) && !isInstalled(ownPrefix(pkg), pkg)) {
     const batch = packages.slice(index).filter((p) => wanted(p) && !installedIn.has(p.name) && !isInstalled(ownPrefix(p), p)).slice(0, BATCH);
     await installBatch(batch);
@@ -386,5 +411,5 @@ for (const [index, pkg] of packages.entries()) {
     console.log(`FAIL ${pkg.spec}: ${error.message.slice(0, 300)}`);
   }
 }
-console.log(`done: ${ok} collected, ${bad} failed this run; ${collected.size} packages in the corpus`);
+console.log(`done: ${ok} collected, ${bad} failed this run; ${collected.size} packages in ${outDir}`);
 process.exit(0);

@@ -259,6 +259,11 @@ function identifierWords(name: string): string {
   return name.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_.-]+/g, ' ');
 }
 
+function firstSentence(text: string): string {
+  const end = text.search(/[.!?。](\s|$)|\n/u);
+  return end < 0 ? text : text.slice(0, end + 1);
+}
+
 function topLevelArguments(tool: ToolDefinition): { name: string; description: string }[] {
   const schema = tool.inputSchema;
   if (typeof schema !== 'object' || schema === null) return [];
@@ -273,7 +278,10 @@ function topLevelArguments(tool: ToolDefinition): { name: string; description: s
 /** A "calculator" that wants a file path or a token, or any tool fishing for conversation context. */
 export function analyzePurposeMismatch(tool: ToolDefinition, rules: RuleSet): Finding[] {
   const purposeText = `${identifierWords(tool.name)} ${tool.title ?? ''} ${tool.description ?? ''}`;
-  const purposes = rules.purpose.purposes.filter((p) => p.match.test(purposeText));
+  // What a tool presents itself as is its name, title and first sentence; a "time" or "weather" further
+  // down is an example or a field, not the purpose (the whole text still explains an argument).
+  const presentedAs = `${identifierWords(tool.name)} ${tool.title ?? ''} ${firstSentence(tool.description ?? '')}`;
+  const purposes = rules.purpose.purposes.filter((p) => p.match.test(presentedAs));
   const findings: Finding[] = [];
   for (const arg of topLevelArguments(tool)) {
     const kinds = Object.entries(rules.purpose.argumentKinds).filter(([, re]) => re.test(arg.name) || (arg.description !== '' && re.test(arg.description))).map(([kind]) => kind);
@@ -321,8 +329,26 @@ function mayMatchText(pattern: RegExp, lowered: string): boolean {
   return atoms === null || atoms.some((a) => lowered.includes(a));
 }
 
+/** What a server calls its own: its tools' names and the product words of its name ("circleci" in mcp-server-circleci). */
+export interface OwnNames { tools: ReadonlySet<string>; words: ReadonlySet<string> }
+
+/** Words of server names that name no product. */
+const GENERIC_NAME_WORDS = new Set(['mcp', 'server', 'servers', 'tool', 'tools', 'api', 'the', 'and', 'for', 'model', 'context', 'protocol', 'example', 'official', 'plugin', 'app', 'com', 'org', 'io', 'dev', 'node', 'client', 'other', 'all', 'any', 'every', 'another']);
+
+export function ownNamesOf(server: ServerMetadata): OwnNames {
+  const words = (server.name ?? '').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 3 && !GENERIC_NAME_WORDS.has(w));
+  return { tools: new Set(server.tools.map((t) => t.name.toLowerCase())), words: new Set(words) };
+}
+
+// A mention of "other tools" that names the server's own tool or product ("the list_files tool", "other
+// CircleCI tools") is the server documenting itself, not a reach into someone else's tools.
+function namesOwn(match: string, own: OwnNames | undefined): boolean {
+  if (!own) return false;
+  return match.toLowerCase().split(/[^\p{L}\p{N}_.-]+/u).some((w) => own.tools.has(w) || own.words.has(w));
+}
+
 /** Several different weak signals in one tool's text: a generalisation over phrasings no single pattern covers. */
-export function analyzeWeakSignals(subject: string, fields: TextField[], rules: RuleSet): Finding[] {
+export function analyzeWeakSignals(subject: string, fields: TextField[], rules: RuleSet, own?: OwnNames): Finding[] {
   const text = fields.filter((f) => !f.isIdentifier).map((f) => cleanText(decodeTagCharacters(f.text) || f.text, rules.unicode)).join('\n');
   const hits: string[] = [];
   const hitKinds: string[] = [];
@@ -335,7 +361,10 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
     for (const pattern of signal.patterns) {
       if (!mayMatchText(pattern, lowered)) continue;
       for (const m of text.matchAll(globalOf(pattern))) {
-        if (!overlaps(m.index, m.index + m[0].length)) { found = m as RegExpExecArray; break; }
+        if (overlaps(m.index, m.index + m[0].length)) continue;
+        if (signal.kind === 'other-tools' && namesOwn(m[0], own)) continue;
+        found = m as RegExpExecArray;
+        break;
       }
       if (found) break;
     }
@@ -365,13 +394,14 @@ export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding
     if (list) list.push(f);
     else bySubject.set(key, [f]);
   }
+  const own = ownNamesOf(server);
   for (const tool of server.tools) {
     findings.push(...analyzePurposeMismatch(tool, rules));
     const subject = `tool:${tool.name}`;
-    findings.push(...analyzeWeakSignals(subject, bySubject.get(subject) ?? [], rules));
+    findings.push(...analyzeWeakSignals(subject, bySubject.get(subject) ?? [], rules, own));
   }
   // The server's instructions are judged once on their own: merged into every tool they counted once per tool.
-  findings.push(...analyzeWeakSignals('server', bySubject.get('server') ?? [], rules));
+  findings.push(...analyzeWeakSignals('server', bySubject.get('server') ?? [], rules, own));
   findings.push(...analyzeIntent(server, rules));
   return dedupe(findings);
 }
