@@ -26,44 +26,29 @@ export interface WriterHost {
 
 /**
  * Pending entries at which a batch starts without waiting for the end of the turn. Many callers
- * acknowledged together append together; splitting them lets one half's synced write overlap
- * the building of the other half's records, and still amortizes each sync over dozens of records.
+ * acknowledged together append together; starting the write of the first part at once lets the
+ * disk sync it while this thread builds the rest (which then forms the next batch), and still
+ * amortizes each sync over dozens of records.
  */
 const EARLY_WRITE_ENTRIES = 32;
 
-/**
- * Batches whose fdatasync may run at once. Two let the disk sync one group of calls' records while
- * the next group's are written; more would split the records of a burst into smaller batches, each
- * with its own seal and thread-pool round trips, for little gain (docs/performance.md).
- */
-const SYNCS_IN_FLIGHT = 2;
-
-// Under load, segments are written with plain appends and made durable with fdatasync: an O_DSYNC
-// write holds the writer until the disk has it, so the next batch could only be written after it,
-// and the syncs of consecutive batches could not overlap. An idle log (concurrency 1) writes
-// through a second, O_DSYNC handle instead: write + fdatasync is two thread-pool round trips,
-// O_DSYNC one (measured at c=1: about 90 us of main-thread CPU and 0.3 ms of latency per call).
+// Segments are opened with O_DSYNC where the platform has it: a write is durable when it returns,
+// one thread-pool round trip per batch instead of two for write + fdatasync. Only one batch is
+// in flight at a time, so nothing is gained by splitting the write from its sync.
 const SEGMENT_APPEND_FLAGS = fsConstants.O_WRONLY | fsConstants.O_APPEND;
 const DSYNC_FLAG: number | undefined = (fsConstants as { O_DSYNC?: number }).O_DSYNC;
-const SEGMENT_CREATE_FLAGS = SEGMENT_APPEND_FLAGS | fsConstants.O_CREAT | fsConstants.O_EXCL;
+const SEGMENT_OPEN_FLAGS = SEGMENT_APPEND_FLAGS | (DSYNC_FLAG ?? 0);
+const SEGMENT_CREATE_FLAGS = SEGMENT_OPEN_FLAGS | fsConstants.O_CREAT | fsConstants.O_EXCL;
 
 export class SegmentWriter {
   private pending: QueueEntry[] = [];
   private queued = 0;
-  /** The batch being written, if any: one at a time, so the file holds the batches in order. */
+  /** The one batch being written and synced, if any: records that arrive meanwhile wait for the next. */
   private flushing: Promise<void> | undefined;
-  /** Batches written whose fdatasync has not returned yet (at most SYNCS_IN_FLIGHT). */
-  private syncsInFlight = 0;
-  /** Settles once every fdatasync started so far has returned and its records were acknowledged (or rejected); never rejects. */
-  private syncTail: Promise<void> = Promise.resolve();
   private batchWindow: NodeJS.Immediate | undefined;
   private failure: Error | undefined;
   private handle: FileHandle | undefined;
-  /** The same segment opened with O_DSYNC (where the platform has it): a batch written through it is durable when the write returns. */
-  private syncedHandle: FileHandle | undefined;
   private handlePath = '';
-  /** A record was appended while a batch was being written or synced: the next batch is written for overlap, not with O_DSYNC. */
-  private appendedWhileBusy = false;
   private readonly counters: WriterStats = { batches: 0, records: 0, syncMillis: 0, largestBatch: 0, dropped: 0 };
   /** Checkpoint notes being made immutable, one after the other, off the write path. */
   private freezing: Promise<void> = Promise.resolve();
@@ -98,8 +83,7 @@ export class SegmentWriter {
 
   /** Opens an existing segment to append to (at open, before anything is queued). */
   async openSegment(path: string): Promise<void> {
-    this.handle = await open(path, SEGMENT_APPEND_FLAGS, 0o600);
-    this.syncedHandle = await openSynced(path);
+    this.handle = await open(path, SEGMENT_OPEN_FLAGS, 0o600);
     this.handlePath = path;
   }
 
@@ -110,13 +94,12 @@ export class SegmentWriter {
   }
 
   /**
-   * Starts writing what is pending, unless a batch is being written: records that arrive meanwhile
-   * form the next batch. A batch normally waits for the end of this turn of the event loop, so
-   * every append issued in the turn joins it; once EARLY_WRITE_ENTRIES are pending it starts at
-   * once, so the disk syncs one part while this thread builds the rest instead of after it.
+   * Starts writing what is pending, unless a batch is in flight: records that arrive meanwhile
+   * form the next batch, written as soon as that one is synced. A batch normally waits for the end
+   * of this turn of the event loop, so every append issued in the turn joins it; once
+   * EARLY_WRITE_ENTRIES are pending it starts at once.
    */
   kick(): void {
-    if (this.flushing !== undefined || this.syncsInFlight > 0) this.appendedWhileBusy = true;
     if (this.flushing !== undefined || this.failure) return;
     if (this.pending.length >= EARLY_WRITE_ENTRIES) this.writeNext();
     else this.batchWindow ??= setImmediate(() => this.writeNext());
@@ -124,22 +107,19 @@ export class SegmentWriter {
 
   /** Waits until everything queued so far is on disk (and its checkpoint notes are immutable, where they are made so). */
   async drain(): Promise<void> {
-    while ((this.flushing !== undefined || this.pending.length > 0 || this.syncsInFlight > 0) && !this.failure) {
-      if (this.flushing === undefined && this.pending.length > 0) this.writeNext();
-      // With SYNCS_IN_FLIGHT syncs running, writeNext starts nothing: a returning sync does.
-      await (this.flushing ?? this.syncTail);
+    while ((this.flushing !== undefined || this.pending.length > 0) && !this.failure) {
+      if (this.flushing === undefined) this.writeNext();
+      await this.flushing;
     }
     await this.freezing;
     if (this.failure) throw new AuditUnavailableError(`audit log unavailable: ${this.failure.message}`);
   }
 
-  /** Closes the segment handles (after drain). */
+  /** Closes the segment handle (after drain). */
   async close(): Promise<void> {
     await this.freezing;
     await this.handle?.close();
-    await this.syncedHandle?.close();
     this.handle = undefined;
-    this.syncedHandle = undefined;
   }
 
   /** Stops the writer: every pending record is rejected, and every later write refused. */
@@ -152,99 +132,28 @@ export class SegmentWriter {
   private writeNext(): void {
     if (this.batchWindow !== undefined) clearImmediate(this.batchWindow);
     this.batchWindow = undefined;
-    if (this.flushing !== undefined || this.failure || this.pending.length === 0 || this.syncsInFlight >= SYNCS_IN_FLIGHT) return;
+    if (this.flushing !== undefined || this.failure || this.pending.length === 0) return;
     // Every batch ends with a seal, written in the same synced write as the records it covers.
     this.host.sealPending();
     const batch = this.pending;
     this.pending = [];
-    if (batch.every((entry): entry is RecordEntry => entry.type === 'record')) {
-      // An idle log (one call at a time) writes with O_DSYNC: one thread-pool round trip instead of
-      // two. Under load it writes and syncs apart, so that the next batch can overlap the sync.
-      const synced = this.appendedWhileBusy ? undefined : this.syncedHandle;
-      this.appendedWhileBusy = false;
-      // writeRecords yields at its first await, before anything it does can append and kick: this is set first.
-      this.flushing = this.writeRecords(batch, synced).then(
-        () => this.batchWritten(),
-        (error: unknown) => {
-          this.fail(asError(error));
-          this.batchWritten();
-        },
-      );
-      return;
-    }
-    // A rotation or a checkpoint waits for every sync in flight: it closes the segment, or signs what is on disk.
-    this.flushing = this.syncTail.then(() => this.writeBatchUnlessFailed(batch)).then(
+    // writeBatch yields at its first await, before anything it does can append and kick: this is set first.
+    this.flushing = this.writeBatch(batch).then(
       (lastChunk) => {
-        this.batchWritten();
+        this.flushing = undefined;
         this.host.committed();
-        // Acknowledged only now that the next batch may start: the callers' next appends can then begin it early.
+        this.host.batchEnded();
+        // What arrived during the sync goes now (its records already waited a whole sync); then the
+        // callers are answered, so their next appends form the batch after it.
+        if (this.pending.length > 0) this.writeNext();
         for (const entry of lastChunk) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
       },
       (error: unknown) => {
         // Failed first, so that nothing pending is written after a failed write.
         this.fail(asError(error));
-        this.batchWritten();
+        this.flushing = undefined;
       },
     );
-  }
-
-  private batchWritten(): void {
-    this.flushing = undefined;
-    if (this.failure) return;
-    this.host.batchEnded();
-    // Whatever arrived during the write goes now: waiting longer would only add latency.
-    if (this.pending.length > 0) this.writeNext();
-  }
-
-  /**
-   * The common batch, records only: written (in order: one write at a time), then synced while
-   * the next batch may already be written. Its records are acknowledged once its fdatasync has
-   * returned and every earlier batch's has too, so an acknowledged record is always preceded on
-   * disk by every record before it. Syncs of consecutive batches overlap on the disk (measured
-   * here: two in flight take less time each than one alone), which is what lets the upstream's
-   * work for one group of calls overlap the synced write of another's records.
-   */
-  private async writeRecords(batch: RecordEntry[], syncedHandle: FileHandle | undefined): Promise<void> {
-    const handle = this.handle;
-    try {
-      if (handle === undefined) throw new Error('no open segment');
-      const started = performance.now();
-      // Both handles append to the same file; writes are one at a time, so the order holds.
-      const written = writeFully(syncedHandle ?? handle, batch.length === 1 ? (batch[0] as RecordEntry).data : Buffer.concat(batch.map((entry) => entry.data)));
-      // The thread pool writes; meanwhile this thread does the Merkle hashing it owes.
-      this.host.catchUpFrontier();
-      await written;
-      // An O_DSYNC write is durable now; the chain below still waits for every earlier batch's sync.
-      const synced = syncedHandle === undefined ? handle.datasync() : Promise.resolve();
-      const earlier = this.syncTail;
-      this.syncsInFlight += 1;
-      this.syncTail = Promise.all([earlier, synced]).then(
-        () => this.batchSynced(batch, started),
-        (error: unknown) => this.batchSynced(batch, started, asError(error)),
-      );
-    } catch (error) {
-      const failure = asError(error);
-      for (const entry of batch) entry.reject?.(failure);
-      throw failure;
-    }
-  }
-
-  /** A batch's fdatasync returned (every earlier one has too): acknowledge its records, or fail them and the log. */
-  private batchSynced(batch: RecordEntry[], started: number, error?: Error): void {
-    this.syncsInFlight -= 1;
-    this.queued -= batch.length;
-    if (error !== undefined) this.fail(error);
-    // An earlier batch's failed sync fails this one too: its records would follow a gap.
-    const failure = this.failure;
-    if (failure !== undefined) {
-      for (const entry of batch) entry.reject?.(new AuditUnavailableError(`audit log unavailable: ${failure.message}`));
-      return;
-    }
-    this.count(batch.length, started);
-    this.host.committed();
-    for (const entry of batch) entry.resolve?.({ seq: entry.seq, hash: entry.hash });
-    this.host.batchEnded();
-    if (this.flushing === undefined && this.pending.length > 0) this.writeNext();
   }
 
   private count(records: number, started: number): void {
@@ -254,31 +163,18 @@ export class SegmentWriter {
     this.counters.largestBatch = Math.max(this.counters.largestBatch, records);
   }
 
-  /** writeBatch, once the syncs it waited for have returned; if one of them failed, its records fail instead. */
-  private async writeBatchUnlessFailed(batch: QueueEntry[]): Promise<RecordEntry[]> {
-    const failure = this.failure;
-    if (failure === undefined) return this.writeBatch(batch);
-    for (const entry of batch) if (entry.type === 'record') entry.reject?.(new AuditUnavailableError(`audit log unavailable: ${failure.message}`));
-    return [];
-  }
-
   /**
    * Writes a batch, syncing before each checkpoint or rotation in it and at its end. Records synced
    * before its end are acknowledged here; those of the last chunk are returned for the caller to
-   * acknowledge.
+   * acknowledge. On a failure every record of the batch not yet acknowledged is rejected.
    */
   private async writeBatch(batch: QueueEntry[]): Promise<RecordEntry[]> {
     let chunk: Buffer[] = [];
     let waiting: RecordEntry[] = [];
     const syncChunk = async (): Promise<void> => {
       if (chunk.length === 0) return;
-      if (this.handle === undefined) throw new Error('no open segment');
-      const handle = this.handle;
       const started = performance.now();
-      const io = (async () => {
-        await writeFully(handle, chunk.length === 1 ? (chunk[0] as Buffer) : Buffer.concat(chunk));
-        await handle.datasync();
-      })();
+      const io = this.syncedWrite(chunk.length === 1 ? (chunk[0] as Buffer) : Buffer.concat(chunk));
       // The thread pool writes and syncs; meanwhile this thread does the Merkle hashing it owes.
       this.host.catchUpFrontier();
       await io;
@@ -316,27 +212,29 @@ export class SegmentWriter {
       return waiting;
     } catch (error) {
       const failure = asError(error);
+      this.queued -= chunk.length;
       for (const entry of waiting) entry.reject?.(failure);
       for (const entry of batch) if (entry.type === 'record' && !waiting.includes(entry)) entry.reject?.(failure);
       throw failure;
     }
   }
 
+  /** Appends the bytes and returns once they are durable: one O_DSYNC write, or write + fdatasync. */
+  private async syncedWrite(buffer: Buffer): Promise<void> {
+    const handle = this.handle;
+    if (handle === undefined) throw new Error('no open segment');
+    await writeFully(handle, buffer);
+    if (DSYNC_FLAG === undefined) await handle.datasync();
+  }
+
   private async rotate(path: string): Promise<void> {
     await this.handle?.close();
-    await this.syncedHandle?.close();
     const closed = this.handlePath;
     this.handle = await open(path, SEGMENT_CREATE_FLAGS, 0o600);
-    this.syncedHandle = await openSynced(path);
     this.handlePath = path;
     fsyncDirectory(this.segmentsDir);
     await this.host.segmentRotated(closed, path);
   }
-}
-
-/** The segment opened a second time with O_DSYNC, for batches written when the log was idle; undefined where the platform has no O_DSYNC. */
-async function openSynced(path: string): Promise<FileHandle | undefined> {
-  return DSYNC_FLAG === undefined ? undefined : open(path, SEGMENT_APPEND_FLAGS | DSYNC_FLAG);
 }
 
 async function writeFully(handle: FileHandle, buffer: Buffer): Promise<void> {
