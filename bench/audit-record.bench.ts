@@ -3,7 +3,7 @@
 //   build:  requestRecord (redaction, capture, keyed digests) + the chained line + its Merkle leaf,
 //           against one JSON.stringify of the same fields and one SHA-256 of its bytes;
 //   append: AuditLog durable appends from concurrent writers (one synced batch in flight), against
-//           the same bytes written by the same group commit as plain appendFile + fsync.
+//           the same bytes written by the same group commit as plain appendFile + fdatasync.
 //
 //   node dist/bench/audit-record.bench.js
 //   AUDIT_RECORD_N=20000 AUDIT_RECORD_WRITERS=16 AUDIT_RECORD_ROUNDS=3 node dist/bench/audit-record.bench.js
@@ -114,7 +114,7 @@ async function auditAppend(root: string): Promise<{ rate: number; cpu: number; l
   return { ...result, lines, batches };
 }
 
-/** The same bytes, the same group commit (one batch in flight, the rest queue), written with appendFile + fsync. */
+/** The same bytes, the same group commit (one batch in flight, the rest queue), written with appendFile + fdatasync. */
 async function baselineAppend(path: string, lines: Buffer[]): Promise<{ rate: number; cpu: number }> {
   const handle = await open(path, 'a');
   let pending: Array<{ data: Buffer; done: () => void }> = [];
@@ -125,7 +125,7 @@ async function baselineAppend(path: string, lines: Buffer[]): Promise<{ rate: nu
       const batch = pending;
       pending = [];
       await handle.appendFile(Buffer.concat(batch.map((item) => item.data)));
-      await handle.sync();
+      await handle.datasync();
       for (const item of batch) item.done();
     }
     flushing = false;
@@ -173,4 +173,4 @@ writeSync(1, `${'build: CPU us/record'.padEnd(40)} ${fmt(median(build.audit), 2)
 writeSync(1, `${'durable append: records/s'.padEnd(40)} ${fmt(median(append.rate), 0)} ${fmt(median(append.baseRate), 0)} ${fmt(median(append.rate) / median(append.baseRate), 3)}\n`);
 writeSync(1, `${'durable append: process CPU us/record'.padEnd(40)} ${fmt(median(append.cpu))} ${fmt(median(append.baseCpu))} ${fmt(median(append.cpu) / median(append.baseCpu), 2)}\n`);
 writeSync(1, `durable append: ${median(append.perBatch).toFixed(1)} records per synced batch (seals included in the batch count, not in the records)\n`);
-writeSync(1, 'baselines: build = JSON.stringify of the call and its result + one SHA-256; append = the audit run\'s request lines, same writers, one batch in flight, appendFile + fsync\n');
+writeSync(1, 'baselines: build = JSON.stringify of the call and its result + one SHA-256; append = the audit run\'s request lines, same writers, one batch in flight, appendFile + fdatasync\n');
