@@ -27,7 +27,11 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
   const decision: Decision = ctx.audit.decision ?? (outcome.ok ? 'allow' : errorCode !== undefined && denyCodes.has(errorCode) ? 'deny' : 'error');
   const reason = ctx.audit.reason ?? (outcome.ok ? undefined : outcome.error.message);
   const produced = outcome.ok ? outcome.result : outcome.error;
-  const producedText = safeCanonicalJson(produced);
+  // Each value is canonicalised once: the digest, the size and the capture's length check share the text.
+  const producedPlain = plainCanonicalJson(produced);
+  const producedText = producedPlain ?? canonicalJson(jsonSafe(produced));
+  const argsPlain = args === undefined ? undefined : plainCanonicalJson(args);
+  const argsText = args === undefined ? undefined : (argsPlain ?? canonicalJson(jsonSafe(args)));
   const identity = ctx.identity;
   const target = ctx.target;
   // A call denied before routing has no target yet; the name the client asked for is still evidence.
@@ -60,12 +64,12 @@ export function requestRecord(ctx: CallContext, outcome: Outcome, capture: Captu
     upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
     request_bytes: ctx.requestBytes,
     output_bytes: ctx.audit.outputBytes ?? outputBytes(produced, producedText),
-    args_digest: args === undefined ? undefined : digestText(safeCanonicalJson(args)),
+    args_digest: argsText === undefined ? undefined : digestText(argsText),
     output_digest: outputDigest(produced, producedText, digestText),
     prompt_digest: promptDigest(ctx.method, params, outcome, digestText),
     output_summary: clip(redactor.text(summarize(outcome)), 256),
-    input: args === undefined ? undefined : captured(args, capture.arguments, capture.maxChars, redactor),
-    output: captured(produced, capture.outputs, capture.maxChars, redactor),
+    input: args === undefined ? undefined : captured(args, argsPlain, capture.arguments, capture.maxChars, redactor),
+    output: captured(produced, producedPlain, capture.outputs, capture.maxChars, redactor),
   };
   const approval = ctx.audit.approval;
   if (approval !== undefined) {
@@ -153,12 +157,18 @@ function contentKinds(items: unknown[]): string {
   return [...counts].map(([type, count]) => `${count} ${type}`).join(', ');
 }
 
-function captured(value: unknown, level: CaptureLevel, maxChars: number, redactor: Redactor): JsonValue | undefined {
+/**
+ * The value as the record captures it. `plainText` is the value's canonical JSON when it is plain
+ * JSON data (plainCanonicalJson): then the redactor's copy differs from it only where the
+ * redactor replaced or cut something, so when it did neither that text is the copy's too.
+ */
+function captured(value: unknown, plainText: string | undefined, level: CaptureLevel, maxChars: number, redactor: Redactor): JsonValue | undefined {
   if (level === 'none') return undefined;
+  const before = redactor.count + redactor.truncations;
   // The redactor makes its copy JSON-safe as it goes (lone surrogates, non-finite numbers, bigint).
   const redacted = redactor.json(value);
   if (level === 'full') return redacted;
-  const text = canonicalJson(redacted);
+  const text = plainText !== undefined && redactor.count + redactor.truncations === before ? plainText : canonicalJson(redacted);
   if (text.length <= maxChars) return redacted;
   return `${clip(text, maxChars)}…[truncated ${text.length - maxChars} chars]`;
 }

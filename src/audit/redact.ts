@@ -19,6 +19,8 @@ const sensitiveKey = new RegExp(patterns.sensitiveKeys, 'i');
 
 export interface Redactor {
   count: number;
+  /** Values json() replaced by `[TRUNCATED:depth]` (not redactions: nothing was matched in them). */
+  truncations: number;
   text(value: string): string;
   json(value: unknown): JsonValue;
 }
@@ -44,6 +46,7 @@ function rememberClean(text: string): void {
 export function createRedactor(): Redactor {
   const redactor: Redactor = {
     count: 0,
+    truncations: 0,
     text(value) {
       if (cleanTexts.has(value)) return value;
       const before = redactor.count;
@@ -133,7 +136,10 @@ function percentDecode(text: string): { decoded: string; starts: number[] } {
 const MAX_DEPTH = 64;
 
 function redactValue(value: unknown, redactor: Redactor, depth: number): JsonValue {
-  if (depth > MAX_DEPTH) return '[TRUNCATED:depth]';
+  if (depth > MAX_DEPTH) {
+    redactor.truncations += 1;
+    return '[TRUNCATED:depth]';
+  }
   if (typeof value === 'string') return redactor.text(value);
   if (value === null || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);

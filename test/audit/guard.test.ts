@@ -6,7 +6,8 @@ import { CallContext, ErrorCode, compose, failure, success, type Guard, type Out
 import { AuditLog, createAuditGuard, verifyLog, type AuditRecord } from '../../src/audit/index.js';
 import { readRecords } from '../../src/audit/reader.js';
 import { requestRecord } from '../../src/audit/record.js';
-import { digestOf } from '../../src/audit/canonical.js';
+import { canonicalJson, digestOf } from '../../src/audit/canonical.js';
+import { createRedactor } from '../../src/audit/redact.js';
 import { auditOptions, tempDir } from './helpers.js';
 
 function context(requestId: number, args: Record<string, unknown>, taskId?: string): CallContext {
@@ -234,4 +235,33 @@ test('records of calls whose data JSON cannot hold as it is (lone surrogates, un
   const plain = requestRecord(context(8, { path: '/data/x', depth: 3 }), success({ content: [] }), { arguments: 'none', outputs: 'none', maxChars: 1024 });
   assert.equal(plain.args_digest, digestOf({ path: '/data/x', depth: 3 }));
   assert.equal(plain.output_digest, digestOf({ content: [] }));
+});
+
+test('truncated capture measures the redacted copy: the canonical text of the arguments is reused only when the redactor changed nothing', () => {
+  const secret = 'AKIAIOSFODNN7EXAMPLE';
+  const capture = (maxChars: number) => ({ arguments: 'truncated' as const, outputs: 'truncated' as const, maxChars });
+  const ok = success({ content: [{ type: 'text', text: 'ok' }] });
+  // Nothing redacted: the text the digest used is the capture's; cut at maxChars like any other.
+  const clean = { path: '/data/report.csv', note: 'x'.repeat(40) };
+  const cleanText = canonicalJson(clean);
+  assert.deepEqual(requestRecord(context(1, clean), ok, capture(cleanText.length)).input, clean);
+  assert.equal(requestRecord(context(2, clean), ok, capture(20)).input, `${cleanText.slice(0, 20)}…[truncated ${cleanText.length - 20} chars]`);
+  // A redacted secret: the length and the cut text are the redacted copy's, never the original's.
+  const withSecret = { key: `id ${secret}`, pad: 'y'.repeat(30) };
+  const redactedText = canonicalJson(createRedactor().json(withSecret));
+  const cut = requestRecord(context(3, withSecret), ok, capture(redactedText.length - 5)).input;
+  assert.equal(cut, `${redactedText.slice(0, redactedText.length - 5)}…[truncated 5 chars]`);
+  assert.ok(!String(cut).includes(secret));
+  // A string past the redactor's depth limit is cut, not matched, and not counted as a redaction:
+  // the plain text (which still holds it) must not be taken for the copy's.
+  let deep: Record<string, unknown> = { s: secret };
+  for (let level = 0; level < 64; level += 1) deep = { a: deep };
+  const deepText = canonicalJson(createRedactor().json(deep));
+  const deepRecord = requestRecord(context(4, deep), ok, capture(deepText.length - 3));
+  assert.ok(typeof deepRecord.input === 'string' && deepRecord.input.includes('[TRUNCATED:depth]'), String(deepRecord.input));
+  assert.ok(!String(deepRecord.input).includes(secret), 'the secret past the depth limit is not captured');
+  assert.equal(deepRecord.args_digest, digestOf(deep));
+  // Outputs take the same path.
+  const output = requestRecord(context(5, clean), success({ content: [{ type: 'text', text: `token ${secret}` }] }), capture(1024)).output;
+  assert.ok(!JSON.stringify(output).includes(secret));
 });

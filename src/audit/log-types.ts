@@ -1,0 +1,59 @@
+import type { CheckpointBody } from './checkpoint.js';
+import type { ScanProblem } from './scan.js';
+
+export interface AppendResult {
+  seq: number;
+  hash: string;
+  /** True when async mode dropped the record because the queue was full (its count is logged later). */
+  dropped?: boolean;
+}
+
+/** open() found a chain break before the last checkpointed record. */
+export class AuditTamperError extends Error {
+  override name = 'AuditTamperError';
+  constructor(readonly problem: ScanProblem) {
+    super(`audit log tampering detected in ${problem.segment} line ${problem.line} (byte ${problem.offset}, seq ${problem.seq}): ${problem.message}. Bastion will not write to a log whose history was changed. Inspect it with 'mcp-auditctl verify', keep a copy as evidence, then restart with audit.startNewSegmentAfterTamper: true to start a new chain (the damaged files are moved to quarantine/).`);
+  }
+}
+
+/** The log cannot take more records right now (async mode, queue full, onFull: deny) or at all. */
+export class AuditUnavailableError extends Error {
+  override name = 'AuditUnavailableError';
+}
+
+export interface RecordEntry {
+  type: 'record';
+  /** The line and its newline. */
+  data: Buffer;
+  seq: number;
+  hash: string;
+  resolve?: (result: AppendResult) => void;
+  reject?: (error: Error) => void;
+}
+export type QueueEntry = RecordEntry | { type: 'rotate'; path: string } | { type: 'checkpoint'; body: CheckpointBody };
+
+/** Counters for metrics and benchmarks. */
+export interface WriterStats {
+  /** Synced write rounds (write + fdatasync). */
+  batches: number;
+  records: number;
+  /** Wall time spent waiting for synced writes, in milliseconds. */
+  syncMillis: number;
+  largestBatch: number;
+  dropped: number;
+}
+
+export interface RecoveryReport {
+  truncatedBytes: number;
+  tamperRestart: boolean;
+  /** Complete records after the last seal that were cut off the chain (kept in quarantine/). */
+  unsealedRecords?: number;
+  /** Sizes of checkpoints the sealed records announced but that were missing, signed again. */
+  resignedCheckpoints?: number[];
+  /** A bastion.audit/1 log was moved to archive/ and a new chain started. */
+  formatUpgrade?: boolean;
+}
+
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
