@@ -124,6 +124,14 @@ function quantifier(source: string, at: number): { length: number; atLeastOne: b
 }
 
 /**
+ * Whether the text certainly ends with a word character after an atom: a repeated atom that may match zero
+ * times leaves either its own last character or the one before it.
+ */
+function endsWord(before: boolean, atomWord: boolean, q: { length: number; atLeastOne: boolean }): boolean {
+  return q.length === 0 || q.atLeastOne ? atomWord : before && atomWord;
+}
+
+/**
  * Rewrites each `\b` (outside a class and a lookaround) whose neighbour on one side is certainly a word
  * character to a single lookaround on the other side: after a word character, `\b` holds exactly when no
  * word character follows (`(?!\w)`), and before one exactly when none precedes (`(?<!\w)`). One class
@@ -156,7 +164,7 @@ export function fastInnerBoundaries(source: string, kind: BoundaryKind): string 
       out += body;
       i += body.length;
       const q = quantifier(source, i);
-      lastWord = WORD_ESCAPES.has(next) && (q.length === 0 || q.atLeastOne);
+      lastWord = endsWord(lastWord, WORD_ESCAPES.has(next), q);
       out += source.slice(i, i + q.length);
       i += q.length;
       continue;
@@ -169,7 +177,7 @@ export function fastInnerBoundaries(source: string, kind: BoundaryKind): string 
       const q = quantifier(source, j + 1);
       out += source.slice(i, j + 1 + q.length);
       i = j + 1 + q.length;
-      lastWord = false;
+      lastWord = endsWord(lastWord, false, q);
       continue;
     }
     if (c === '(') {
@@ -194,8 +202,7 @@ export function fastInnerBoundaries(source: string, kind: BoundaryKind): string 
       if (!frame) return source;
       frame.alternatives.push(lastWord);
       const q = quantifier(source, i + 1);
-      const groupWord = frame.alternatives.every(Boolean) && (q.length === 0 || q.atLeastOne);
-      lastWord = frame.lookaround ? frame.before : groupWord;
+      lastWord = frame.lookaround ? frame.before : endsWord(frame.before, frame.alternatives.every(Boolean), q);
       out += source.slice(i, i + 1 + q.length);
       i += 1 + q.length;
       continue;
@@ -209,7 +216,7 @@ export function fastInnerBoundaries(source: string, kind: BoundaryKind): string 
     }
     const ch = String.fromCodePoint(source.codePointAt(i) as number);
     const q = quantifier(source, i + ch.length);
-    lastWord = kind.isWord(ch) && (q.length === 0 || q.atLeastOne);
+    lastWord = endsWord(lastWord, kind.isWord(ch), q);
     out += source.slice(i, i + ch.length + q.length);
     i += ch.length + q.length;
   }
