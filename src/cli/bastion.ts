@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from './version.js';
 import { CliError } from './errors.js';
+import { groupsFor } from './commands/routes.js';
 
 const program = new Command();
 program
@@ -13,10 +14,8 @@ program
   // The command list shows each command's first description line; the rest is in its own help.
   .configureHelp({ subcommandDescription: (command) => command.summary() || (command.description().split('\n')[0] ?? '') });
 
-// The scan group (scan, feed, certify, verify-certification) loads only its own module, not the gateway's:
-// a CI step pays the CLI's start-up once per scanned server (issue 18: under 200 ms of fixed cost).
-const SCAN_GROUP = new Set(['scan', 'feed', 'certify', 'verify-certification']);
-const commandGroups = SCAN_GROUP.has(process.argv[2] ?? '') ? [(await import('./commands/scan.js')).registerScan] : (await import('./commands/index.js')).commandGroups;
+// Only the module of the command being run is loaded (routes.ts): a CI step pays the CLI's start-up once per scanned server.
+const commandGroups = await groupsFor(process.argv.slice(2));
 for (const register of commandGroups) register(program);
 
 // Commander's help command takes one name; `bastion help token new` means `bastion token new --help`.

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { prefilterAtoms } from './atoms.js';
 import type { DemandRule } from './directives.js';
 import { PatternFilter } from './pattern-filter.js';
-import { fastLeadingBoundaries, UNICODE_WORD_BOUNDARY } from './regex-speed.js';
+import { fastBoundaries, UNICODE_WORD_BOUNDARY } from './regex-speed.js';
 import { RuleFileError } from './rules.js';
 import { isAttackClass, isSeverity } from './types.js';
 
@@ -89,8 +89,8 @@ export function unicodeBoundaries(source: string): string {
 
 function compile(source: string, file: string, where: string): RegExp {
   try {
-    // A leading boundary becomes a lookbehind where that is the same pattern (regex-speed.ts): ~8x faster to scan.
-    return new RegExp(unicodeBoundaries(fastLeadingBoundaries(source, UNICODE_WORD_BOUNDARY)), 'iu');
+    // A boundary next to a certain word character becomes one lookaround (regex-speed.ts): faster to compile and to scan.
+    return new RegExp(unicodeBoundaries(fastBoundaries(source, UNICODE_WORD_BOUNDARY)), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }

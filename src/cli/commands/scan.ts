@@ -3,10 +3,20 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CliError } from '../errors.js';
 import type { RegisterCommands } from './index.js';
-import {
-  artifactDigest, certify, exitCodeFor, importFeed, isSeverity, loadDocument, loadFeed, loadPrivateKey, loadReputation, loadSuppressions, loadTrustedKeys,
-  manifestDigest, matchThreatFeed, parseScopes, scan, toJson, toSarif, toText, verifyCertification, verifyManifestPublisher, type ScanOptions, type ScanReport, type Severity, type StdioCommand,
-} from '../../scan/index.js';
+// Each from its own module, not the scan index: the index re-exports the behaviour analyzer (the MCP SDK
+// client), which a plain scan does not need at start-up.
+import { parseScopes } from '../../scan/analyzers/permissions.js';
+import { certify, verifyCertification } from '../../scan/certify.js';
+import { artifactDigest, manifestDigest } from '../../scan/digest.js';
+import { importFeed, loadFeed, matchThreatFeed } from '../../scan/feed.js';
+import { verifyManifestPublisher } from '../../scan/publisher.js';
+import { exitCodeFor, toJson, toSarif, toText, type ScanReport } from '../../scan/report.js';
+import { loadReputation } from '../../scan/reputation.js';
+import { scan, type ScanOptions } from '../../scan/scan.js';
+import { loadPrivateKey, loadTrustedKeys } from '../../scan/signing.js';
+import { loadSuppressions } from '../../scan/suppressions.js';
+import { loadDocument } from '../../scan/targets.js';
+import { isSeverity, type Severity, type StdioCommand } from '../../scan/types.js';
 
 const DEFAULT_FEED = '.bastion/threat-feed.json';
 

@@ -1,5 +1,6 @@
 import { regexAtoms, regexAtomsDeep } from '../atoms.js';
 import { AtomIndex } from '../atom-index.js';
+import { foldForAtoms } from '../pattern-filter.js';
 import { makeFinding } from '../finding.js';
 import { analyzeIntent } from './intent.js';
 import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
@@ -111,8 +112,8 @@ const prefilters = new WeakMap<readonly PatternRule[], RulePrefilter>();
 function prefilterFor(rules: readonly PatternRule[]): RulePrefilter {
   let prefilter = prefilters.get(rules);
   if (prefilter === undefined) {
-    const index = new AtomIndex(rules.flatMap((rule) => rule.atoms.flatMap((atoms) => atoms ?? [])));
-    const byRule = rules.map((rule) => rule.atoms.map((atoms) => atoms?.map((atom) => index.idOf(atom) as number)));
+    const index = new AtomIndex(rules.flatMap((rule) => rule.atoms.flatMap((atoms) => atoms ?? [])).map(foldForAtoms));
+    const byRule = rules.map((rule) => rule.atoms.map((atoms) => atoms?.map((atom) => index.idOf(foldForAtoms(atom)) as number)));
     prefilter = { index, byRule };
     prefilters.set(rules, prefilter);
   }
@@ -146,7 +147,8 @@ function matchRule(rule: PatternRule, atomIds: (number[] | undefined)[], variant
 export function scanText(text: string, location: FindingLocation, rules: RuleSet, analyzer: 'metadata' | 'behaviour' = 'metadata'): Finding[] {
   const variants = textVariants(text, rules.unicode);
   const prefilter = prefilterFor(rules.metadata);
-  const present = variants.map((v) => prefilter.index.scan(v.text.toLowerCase()));
+  // Folded as the atoms are: /ssh/iu matches "ſſh", whose lower case holds no "ssh" (pattern-filter.ts).
+  const present = variants.map((v) => prefilter.index.scan(foldForAtoms(v.text.toLowerCase())));
   const findings: Finding[] = [];
   for (const [r, rule] of rules.metadata.entries()) {
     const hit = matchRule(rule, prefilter.byRule[r] as (number[] | undefined)[], variants, present);
@@ -323,7 +325,7 @@ const atomsOfPattern = new WeakMap<RegExp, string[] | null>();
 function mayMatchText(pattern: RegExp, lowered: string): boolean {
   let atoms = atomsOfPattern.get(pattern);
   if (atoms === undefined) {
-    atoms = regexAtoms(pattern.source) ?? regexAtomsDeep(pattern.source) ?? null;
+    atoms = (regexAtoms(pattern.source) ?? regexAtomsDeep(pattern.source))?.map(foldForAtoms) ?? null;
     atomsOfPattern.set(pattern, atoms);
   }
   return atoms === null || atoms.some((a) => lowered.includes(a));
@@ -355,7 +357,7 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
   // One span of text is evidence of one kind only: "secret" is not both secrecy and a secret.
   const claimed: [number, number][] = [];
   const overlaps = (from: number, to: number): boolean => claimed.some(([a, b]) => from < b && a < to);
-  const lowered = text.toLowerCase();
+  const lowered = foldForAtoms(text.toLowerCase());
   for (const signal of rules.weakSignals.signals) {
     let found: RegExpExecArray | undefined;
     for (const pattern of signal.patterns) {
