@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditLog, requestRecord, resolveAuditConfig, verifyLog, verifyLogParallel, type AuditFields } from '../../src/audit/index.js';
@@ -26,6 +26,10 @@ test('a log written before the rework verifies, re-encodes to the same bytes, an
   const temp = tempDir();
   try {
     cpSync(FIXTURE, temp.dir, { recursive: true });
+    // Git keeps no file modes beyond the executable bit: the keys are checked out readable by others,
+    // which the log rightly refuses. A deployment's keys are private, so the copy's are made so.
+    chmodSync(join(temp.dir, 'keys'), 0o700);
+    for (const key of ['audit-mac.key', 'audit-signing-key.pem']) chmodSync(join(temp.dir, 'keys', key), 0o600);
     const dir = join(temp.dir, 'audit');
     assert.equal(verifyLog(dir).status, 'clean');
     assert.equal((await verifyLogParallel(dir, { workers: 2 })).status, 'clean');
