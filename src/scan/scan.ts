@@ -170,7 +170,7 @@ export async function scan(options: ScanOptions): Promise<ScanReport> {
     const declared = parseScopes(metadata?.scopes ?? []);
     if (doc?.kind === 'manifest' && facts) findings.push(...analyzeStaticPermissions(facts, declared));
     if (doc?.kind === 'manifest' && behaviour) findings.push(...analyzeObservedPermissions(behaviour.actions, declared));
-    analyzers.push({ name: 'permissions', ran: doc?.kind === 'manifest' && (facts !== undefined || behaviour !== undefined), ...(doc?.kind === 'manifest' ? {} : { note: 'no manifest declares scopes' }) });
+    analyzers.push(permissionsRun(doc?.kind === 'manifest', facts !== undefined || behaviour !== undefined));
 
     const packages: PackageRef[] = [...(doc?.packages ?? [])];
     if (pkg?.packageJson?.name && !packages.some((p) => p.name === pkg?.packageJson?.name)) packages.push({ ecosystem: 'npm', name: pkg.packageJson.name, ...(pkg.packageJson.version ? { version: pkg.packageJson.version } : {}) });
@@ -210,4 +210,11 @@ export async function scan(options: ScanOptions): Promise<ScanReport> {
   } finally {
     pkg?.cleanup();
   }
+}
+
+/** Scopes are checked against what the code does or what the server was seen doing; either may be missing. */
+function permissionsRun(hasManifest: boolean, hasEvidence: boolean): ScanReport['analyzers'][number] {
+  if (!hasManifest) return { name: 'permissions', ran: false, note: 'no manifest declares scopes' };
+  if (!hasEvidence) return { name: 'permissions', ran: false, note: 'no code or behaviour to compare the scopes with' };
+  return { name: 'permissions', ran: true };
 }

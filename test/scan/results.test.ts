@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import {
   applySuppressions, certify, computeScore, decideLevel, ed25519Multibase, emptyFeed, exitCodeFor, importFeed, loadFeed, loadRules, loadReputation,
   loadSuppressions, makeFinding, matchThreatFeed, publicKeyPem, reputationFindings, scan, signDocument, signManifestEddsaJcs, SuppressionError,
-  toolDigest, toSarif, verifyCertification, verifyManifestPublisher, ReputationError, type Finding, type ScanReport, type TrustedKey,
+  toolDigest, toSarif, toText, verifyCertification, verifyManifestPublisher, ReputationError, type Finding, type ScanReport, type TrustedKey,
 } from '../../src/scan/index.js';
 import { withTempDir } from './helpers.js';
 
@@ -193,5 +193,16 @@ test('scanning a manifest with its package directory binds both digests and find
     assert.ok(r.findings.some((f) => f.ruleId === 'BST-C071'));
     assert.ok(!r.findings.some((f) => f.ruleId === 'BST-P001'), 'filesystem use is declared');
     assert.equal(r.risk.verdict, 'review');
+  });
+});
+
+test('a manifest scanned without code or behaviour says why the scope check did not run', async () => {
+  await withTempDir(async (dir) => {
+    const manifest = join(dir, 'manifest.json');
+    writeFileSync(manifest, JSON.stringify({ name: 'demo', tools: [{ name: 'read', description: 'Reads a file.', inputSchema: { type: 'object', properties: { path: { type: 'string' } } }, scopes: ['read:filesystem:/srv/data'] }] }));
+    const r = await scan({ target: manifest, yara: false });
+    const permissions = r.analyzers.find((a) => a.name === 'permissions');
+    assert.deepEqual(permissions, { name: 'permissions', ran: false, note: 'no code or behaviour to compare the scopes with' });
+    assert.doesNotMatch(toText(r), /\(skipped: \)/, 'every skipped analyzer gives its reason');
   });
 });
