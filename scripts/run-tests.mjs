@@ -27,7 +27,10 @@ function openUp(path) {
 }
 if (statSync('dist', { throwIfNoEntry: false })) openUp('dist');
 
-const filter = process.argv.slice(2);
+// --times (or TEST_TIMES=1) adds a reporter that lists each file's wall time, slowest first.
+const args = process.argv.slice(2);
+const times = args.includes('--times') || process.env.TEST_TIMES === '1';
+const filter = args.filter((arg) => arg !== '--times');
 let files = collect('dist/test');
 if (filter.length > 0) files = files.filter((f) => filter.some((needle) => f.includes(needle)));
 if (files.length === 0) {
@@ -35,7 +38,17 @@ if (files.length === 0) {
   process.exit(1);
 }
 const started = Date.now();
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files], {
+// Naming a reporter replaces node's default, so the default (spec on a terminal, tap otherwise)
+// is named as well.
+const reporters = times
+  ? [
+      `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${new URL('./test-file-timer.mjs', import.meta.url).href}`,
+      '--test-reporter-destination=stdout',
+    ]
+  : [];
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...reporters, ...files], {
   stdio: 'inherit',
 });
 liftAuditAttributes(started);
