@@ -3,7 +3,7 @@
 // run-tests.mjs adds it with --times (or TEST_TIMES=1); on its own:
 //   node --test --test-reporter=spec --test-reporter-destination=stdout \
 //     --test-reporter=./scripts/test-file-timer.mjs --test-reporter-destination=stdout dist/test/...
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 
 export default async function* fileTimer(source) {
   const files = new Map();
@@ -21,9 +21,9 @@ export default async function* fileTimer(source) {
     const seen = entry(file);
     seen.last = Date.now();
     if (event.type === 'test:fail') seen.failed = true;
-    // Node 20 reports each file as a test named by its path; its duration covers the child
-    // process from spawn to exit. Where that event is missing, first-to-last event is the fallback.
-    if (event.type === 'test:complete' && event.data.name === file && event.data.nesting === 0) {
+    // Node reports each file as a test named by its path (absolute on 20, relative on 22); its
+    // duration covers the child process from spawn to exit. Without it, first to last event.
+    if (event.type === 'test:complete' && event.data.nesting === 0 && typeof event.data.name === 'string' && resolve(event.data.name) === file) {
       seen.wall = event.data.details?.duration_ms;
       if (event.data.details?.passed === false) seen.failed = true;
     }
