@@ -1,6 +1,6 @@
 // Runs every compiled test file under dist/test with Node's built-in test runner.
 // Node 20's --test does not expand globs, so the file list is built here.
-import { chmodSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +27,10 @@ function openUp(path) {
 }
 if (statSync('dist', { throwIfNoEntry: false })) openUp('dist');
 
-const filter = process.argv.slice(2);
+// --times (or TEST_TIMES=1) adds a reporter that lists each file's wall time, slowest first.
+const args = process.argv.slice(2);
+const times = args.includes('--times') || process.env.TEST_TIMES === '1';
+const filter = args.filter((arg) => arg !== '--times');
 let files = collect('dist/test');
 if (filter.length > 0) files = files.filter((f) => filter.some((needle) => f.includes(needle)));
 if (files.length === 0) {
@@ -35,11 +38,34 @@ if (files.length === 0) {
   process.exit(1);
 }
 const started = Date.now();
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...files], {
+// Naming a reporter replaces node's default, so the default (spec on a terminal, tap otherwise)
+// is named as well.
+const reporters = times
+  ? [
+      `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${new URL('./test-file-timer.mjs', import.meta.url).href}`,
+      '--test-reporter-destination=stdout',
+    ]
+  : [];
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...reporters, ...files], {
   stdio: 'inherit',
 });
 liftAuditAttributes(started);
+if (times && existsSync('/proc/self/stat')) reportCpu(started);
 process.exit(result.status ?? 1);
+
+// Whether the run was bound by the CPU or by waiting: the CPU time of every process of the run
+// that was waited for (the test files and what they started), against the wall time. Linux only.
+function reportCpu(since) {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command name (which may hold spaces): cutime and cstime are the 14th and
+  // 15th, in clock ticks (100 a second on Linux).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpu = (Number(fields[13]) + Number(fields[14])) / 100;
+  const wall = (Date.now() - since) / 1000;
+  if (Number.isFinite(cpu)) console.log(`# CPU of the test processes ${cpu.toFixed(1)} s over ${wall.toFixed(0)} s wall (${(cpu / wall).toFixed(2)} cores busy on average)`);
+}
 
 // Run as root with CAP_LINUX_IMMUTABLE, gateways under test protect their audit logs (the default
 // audit.appendOnly: auto sets chattr +a / +i), and those attributes outlive them. Tests delete

@@ -1,7 +1,7 @@
 // `npm start`: runs the gateway in this process, so the signals npm forwards (SIGTERM, SIGINT)
 // reach the gateway itself and it stops its upstream servers before exiting. It builds first
 // only when dist/ is missing or older than a source file, and says so.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist', 'src', 'cli', 'bastion.js');
+const buildInfo = join(root, 'dist', 'tsconfig.tsbuildinfo');
 
 /** Newest modification time under `dir` of files that feed the build. */
 function newestSource(dir) {
@@ -31,12 +32,21 @@ function buildIsCurrent() {
 if (!buildIsCurrent()) {
   process.stderr.write('bastion: building dist/ (it is missing or older than src/) ...\n');
   const started = Date.now();
+  // The build is incremental: tsc trusts dist/tsconfig.tsbuildinfo and does not re-emit outputs
+  // that were deleted behind its back. With the entry missing, the record goes, for a full build.
+  if (statSync(entry, { throwIfNoEntry: false }) === undefined) rmSync(buildInfo, { force: true });
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
   if (result.status !== 0) {
     process.stderr.write(`bastion: the build failed (exit ${result.status ?? result.signal}); fix the errors above and run npm start again\n`);
     process.exit(1);
   }
+  // An incremental build leaves unchanged outputs as they were, so a source touched but not
+  // changed would leave the entry older than it and rebuild on every start; the entry's time
+  // stands for the start of the last build that found dist/ current (a source saved during the
+  // build is newer and builds again next time).
+  const builtEntry = statSync(entry, { throwIfNoEntry: false });
+  if (builtEntry !== undefined && builtEntry.mtimeMs < started) utimesSync(entry, new Date(started), new Date(started));
   process.stderr.write(`bastion: built in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 

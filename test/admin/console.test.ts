@@ -117,7 +117,11 @@ describe('the operator console', () => {
     await page.click('#tabs button[data-view=live]');
     const carol = await httpClient(running.url, ALICE);
     try {
-      const row = await page.waitForSelector('#live-rows tr[data-event="session.created"]', { timeout: LIVE_WITHIN_MS });
+      // This session's own row: the feed may already hold other sessions' openings, which would
+      // match at once (and carry another agent).
+      const ownSession = (carol.transport as { sessionId?: string } | undefined)?.sessionId ?? '';
+      assert.notEqual(ownSession, '', 'the gateway gave the session an id');
+      const row = await page.waitForSelector(`#live-rows tr[data-event="session.created"]:has-text("session ${ownSession.slice(0, 18)}")`, { timeout: LIVE_WITHIN_MS });
       assert.match((await row.textContent()) ?? '', /alicesession\.created/);
       await page.selectOption('#live-filter', 'sessions');
       await page.waitForSelector('#live-rows tr[data-event="session.created"]');

@@ -53,16 +53,19 @@ export function startFuzzGateway(name: string, listeners: string, args: string[]
       // the process is gone; `exited` says how
     }
   }, 100);
-  return {
-    child,
-    stderr: () => stderr,
-    exited: () => exited,
-    peakRssMb: () => peak,
-    stop: () => {
-      clearInterval(sampler);
-      if (exited === undefined) child.kill('SIGKILL');
-    },
+  const stop = (): void => {
+    clearInterval(sampler);
+    if (exited === undefined) child.kill('SIGKILL');
   };
+  // A file that runs past the runner's timeout is ended with SIGTERM and never reaches its
+  // finally, and an HTTP gateway does not end with its stdin: without this it outlives the file
+  // and loads the rest of the run. After stopping it, the signal does what it would have done.
+  process.once('exit', stop);
+  process.once('SIGTERM', () => {
+    stop();
+    process.kill(process.pid, 'SIGTERM');
+  });
+  return { child, stderr: () => stderr, exited: () => exited, peakRssMb: () => peak, stop };
 }
 
 export async function until(condition: () => boolean, boundMs: number): Promise<boolean> {
