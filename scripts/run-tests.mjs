@@ -48,7 +48,11 @@ const reporters = times
       '--test-reporter-destination=stdout',
     ]
   : [];
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...reporters, ...files], {
+// Most test files wait (on sandboxed servers, synced writes, child processes) far more than they
+// compute: at two files at a time a full run kept under one of the two cores busy. Four at a time
+// keeps both busy; TEST_CONCURRENCY overrides it (1 to debug an interleaving).
+const concurrency = testConcurrency(process.env.TEST_CONCURRENCY);
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...reporters, ...files], {
   stdio: 'inherit',
 });
 liftAuditAttributes(started);
@@ -86,4 +90,14 @@ function liftAuditAttributes(since) {
   for (let start = 0; start < created.length; start += 200) {
     spawnSync('chattr', ['-R', '-a', '-i', ...created.slice(start, start + 200)], { stdio: 'ignore', timeout: 120_000 });
   }
+}
+
+function testConcurrency(value) {
+  if (value === undefined || value === '') return 4;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    console.error(`run-tests: TEST_CONCURRENCY must be a whole number from 1 to 64, not ${JSON.stringify(value)}`);
+    process.exit(2);
+  }
+  return n;
 }
