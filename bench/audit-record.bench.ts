@@ -21,6 +21,7 @@ import { requestRecord, type CaptureOptions } from '../src/audit/record.js';
 import { deriveLogKeys, keyedDigest } from '../src/audit/seal.js';
 import { CallContext, success, type Outcome } from '../src/pipeline/index.js';
 import { removeTree } from '../test/helpers/tmp.js';
+import { runWorkers } from './fixtures/workers.js';
 
 function positiveInt(text: string | undefined, fallback: number): number {
   const value = Number(text);
@@ -82,18 +83,9 @@ function buildRound(): { audit: number; baseline: number } {
 }
 
 async function runWriters(append: (index: number) => Promise<unknown>): Promise<{ rate: number; cpu: number }> {
-  let next = 0;
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: WRITERS }, async () => {
-      while (next < RECORDS) {
-        const index = next;
-        next += 1;
-        await append(index);
-      }
-    }),
-  );
+  await runWorkers(WRITERS, RECORDS, append);
   return { rate: (RECORDS / (performance.now() - started)) * 1000, cpu: cpuMicros(cpuBefore) / RECORDS };
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { AuditLog, defaultVerifyThreads, resolveAuditConfig, verifyLog, verifyLogParallel, type AuditFields } from '../src/audit/index.js';
 import { listSegments } from '../src/audit/layout.js';
 import { removeTree } from '../test/helpers/tmp.js';
+import { runWorkers } from './fixtures/workers.js';
 
 const WRITERS = 64;
 const RECORDS = Number(process.env['AUDIT_BENCH_RECORDS'] ?? 60_000);
@@ -34,17 +35,8 @@ function fieldsFor(index: number): AuditFields {
 }
 
 async function runWriters(append: (fields: AuditFields) => Promise<unknown>): Promise<number> {
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: WRITERS }, async () => {
-      while (next < RECORDS) {
-        const index = next;
-        next += 1;
-        await append(fieldsFor(index));
-      }
-    }),
-  );
+  await runWorkers(WRITERS, RECORDS, (index) => append(fieldsFor(index)));
   return (RECORDS / (performance.now() - started)) * 1000;
 }
 

@@ -19,6 +19,7 @@ import { createLimits, type Limits, type QuotasConfig } from '../src/limits/inde
 import { silentLogger } from '../src/observability/index.js';
 import { CallContext, compose, success, type Guard, type Next } from '../src/pipeline/index.js';
 import { startRedis } from '../test/limits/redis-helpers.js';
+import { runWorkers } from './fixtures/workers.js';
 
 const ROUNDS = positiveInt(process.env['BENCH_ROUNDS'], 5);
 const CALLS = { 1: positiveInt(process.env['BENCH_LIMITS_C1'], 4000), 16: positiveInt(process.env['BENCH_LIMITS_C16'], 8000) } as const;
@@ -110,18 +111,11 @@ async function stdioUpstream(): Promise<{ terminal: Next; stop(): void }> {
 }
 
 async function run(handler: Next, calls: number, concurrency: number): Promise<number> {
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < calls) {
-        const index = next;
-        next += 1;
-        const outcome = await handler(context(index));
-        if (!outcome.ok) throw new Error(`call ${index} was refused: ${JSON.stringify(outcome.error)}`);
-      }
-    }),
-  );
+  await runWorkers(concurrency, calls, async (index) => {
+    const outcome = await handler(context(index));
+    if (!outcome.ok) throw new Error(`call ${index} was refused: ${JSON.stringify(outcome.error)}`);
+  });
   return ((performance.now() - started) * 1000) / calls;
 }
 

@@ -30,6 +30,7 @@ import { silentLogger } from '../src/observability/index.js';
 import { configYaml, httpClient, stdioServer } from '../test/helpers/gateway.js';
 import { Rsyslog } from '../test/audit/ship/rsyslog.js';
 import { removeTree } from '../test/helpers/tmp.js';
+import { runWorkers } from './fixtures/workers.js';
 
 const CALLS = Number(process.env['OBSERVE_BENCH_CALLS'] ?? 500);
 const ROUNDS = Number(process.env['OBSERVE_BENCH_ROUNDS'] ?? 7);
@@ -83,21 +84,14 @@ async function drained(variant: Variant): Promise<void> {
 async function measure(variant: Variant): Promise<void> {
   const client = await httpClient(variant.url ?? '');
   try {
-    let next = 0;
     // A collection before the round (with --expose-gc), so a round does not pay for the garbage of the one before.
     (globalThis as { gc?: () => void }).gc?.();
     const cpu = process.cpuUsage();
     const started = performance.now();
-    await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        while (next < CALLS) {
-          const index = next;
-          next += 1;
-          const result = (await client.callTool({ name: 'echo.echo', arguments: { message: `m${index}` } })) as { content?: Array<{ text?: string }> };
-          if (result.content?.[0]?.text !== `Echo: m${index}`) throw new Error(`${variant.label}: wrong answer ${JSON.stringify(result)}`);
-        }
-      }),
-    );
+    await runWorkers(IN_FLIGHT, CALLS, async (index) => {
+      const result = (await client.callTool({ name: 'echo.echo', arguments: { message: `m${index}` } })) as { content?: Array<{ text?: string }> };
+      if (result.content?.[0]?.text !== `Echo: m${index}`) throw new Error(`${variant.label}: wrong answer ${JSON.stringify(result)}`);
+    });
     variant.rates.push((CALLS / (performance.now() - started)) * 1000);
     await drained(variant);
     const used = process.cpuUsage(cpu);

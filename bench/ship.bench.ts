@@ -16,22 +16,16 @@ import { AuditLog, resolveAuditConfig } from '../src/audit/index.js';
 import { startShipping, type SinkConfig } from '../src/audit/ship/index.js';
 import { Rsyslog } from '../test/audit/ship/rsyslog.js';
 import { removeTree } from '../test/helpers/tmp.js';
+import { runWorkers } from './fixtures/workers.js';
 
 const RECORDS = Number(process.env['SHIP_BENCH_RECORDS'] ?? 20_000);
 const WRITERS = 64;
 const quiet = { warn: () => undefined, info: () => undefined };
 
 async function appendAll(log: AuditLog): Promise<number> {
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: WRITERS }, async () => {
-      while (next < RECORDS) {
-        const index = next;
-        next += 1;
-        await log.append({ kind: 'request', method: 'tools/call', agent_id: `agent-${index % 8}`, server: 'files', tool: 'read_file', decision: 'allow', input: { path: `/srv/data/report-${index}.csv` } });
-      }
-    }),
+  await runWorkers(WRITERS, RECORDS, (index) =>
+    log.append({ kind: 'request', method: 'tools/call', agent_id: `agent-${index % 8}`, server: 'files', tool: 'read_file', decision: 'allow', input: { path: `/srv/data/report-${index}.csv` } }),
   );
   return (RECORDS / (performance.now() - started)) * 1000;
 }
