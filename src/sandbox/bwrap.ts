@@ -16,7 +16,7 @@ import { startEgressBroker, type EgressBroker } from './broker.js';
 import { accessProblems, type AccessCheck } from './access.js';
 import { nameExit } from './exit.js';
 import { executeOnlyInit, initArgs } from './views.js';
-import { originalDestination, setUpTransparentEgress, transparentEgressFor } from './netns.js';
+import { originalDestination, prepareEgressNamespace, transparentEgressFor, type EgressNamespace } from './netns.js';
 import type { SandboxBackend, SandboxEvents, SandboxHandle, SandboxSpec } from './types.js';
 
 /** Inside the sandbox: where the broker socket and the relay appear. */
@@ -33,7 +33,7 @@ const SYSTEM_DIRS = ['/usr', '/lib', '/lib64', '/lib32', '/libx32', '/bin', '/sb
 const SYSTEM_FILES = ['/etc/ld.so.cache', '/etc/ssl', '/etc/ca-certificates', '/etc/localtime', '/etc/alternatives'];
 
 export interface BwrapPlan {
-  /** The program Node spawns (prlimit), and its full argv: prlimit -> [setpriv ->] bwrap -> server. */
+  /** The program Node spawns, and its full argv: [nsenter ->] prlimit -> [setpriv ->] bwrap -> server. */
   file: string;
   argv: string[];
   /**
@@ -61,6 +61,11 @@ export interface BwrapPlanInput {
   resolvConf?: string;
   /** Host path of the execute-only init (views.ts); without it bwrap's own init is pid 1. */
   init?: string;
+  /**
+   * The launcher that runs the whole chain inside a network namespace prepared for transparent
+   * egress (netns.ts); bwrap then joins it instead of making its own with --unshare-net.
+   */
+  netnsPrefix?: string[];
 }
 
 /** /lib -> usr/lib style links are recreated as links; real directories are bound read-only. */
@@ -111,7 +116,7 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
   }
 
   const bwrap: string[] = [
-    '--unshare-user', '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup',
+    '--unshare-user', '--unshare-ipc', '--unshare-pid', ...(input.netnsPrefix ? [] : ['--unshare-net']), '--unshare-uts', '--unshare-cgroup',
     '--disable-userns',
     '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
     '--hostname', 'sandbox',
@@ -148,7 +153,8 @@ export function planBwrap(input: BwrapPlanInput): BwrapPlan {
   }
   argv.push(binaries.bwrap, ...bwrap);
   const seccomp = seccompFilterBytes({ allowInet: network });
-  return { file: binaries.prlimit, argv, env, uid, view, limits, seccomp };
+  const [file, ...launcher] = [...(input.netnsPrefix ?? []), binaries.prlimit];
+  return { file: file as string, argv: [...launcher, ...argv], env, uid, view, limits, seccomp };
 }
 
 /** What bwrap binds from the host and the server's uid must therefore be able to read. */
@@ -263,6 +269,18 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         planInput.resolvConf = broker.resolvConfPath;
       }
       const transparent = broker ? transparentEgressFor(spec.serverName, config.transparentEgress, warnings) : undefined;
+      let netns: EgressNamespace | undefined;
+      if (broker && transparent) {
+        // Set up completely before anything of the sandbox runs: from the server's first
+        // instruction, every connect() is redirected.
+        try {
+          netns = await prepareEgressNamespace(transparent);
+        } catch (error) {
+          await broker.close();
+          throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message}`, { cause: error });
+        }
+        planInput.netnsPrefix = netns.prefix;
+      }
       const plan = planBwrap(planInput);
 
       let cgroup: ServerCgroup | undefined;
@@ -271,6 +289,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       } catch (error) {
         if (config.cgroups === 'require') {
           await broker?.close();
+          await netns?.dispose();
           throw new Error(`sandbox: cannot start ${spec.serverName}: ${(error as Error).message} (sandbox.cgroups is "require")`, { cause: error });
         }
         warnings.push(`cgroups unavailable for ${spec.serverName}: ${(error as Error).message}; memory, pids and CPU-quota limits are not enforced (rlimits still are)`);
@@ -279,6 +298,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
       const cleanup = async (): Promise<void> => {
         await broker?.close();
         await cgroup?.remove();
+        await netns?.dispose();
       };
       let spawned: ReturnType<typeof spawn>;
       try {
@@ -322,11 +342,7 @@ export function createBwrapBackend(configInput?: Partial<SandboxConfig>): Sandbo
         const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`exit ${String(code)}`))));
         const pid = await Promise.race([readChildPid(infoPipe), exited]);
         cgroup?.addProcess(pid);
-        if (broker && transparent) {
-          // Before the sandbox runs anything: from its first instruction, every connect() is redirected.
-          await setUpTransparentEgress(pid, transparent);
-          broker.attachNamespace((clientPort) => originalDestination(pid, clientPort));
-        }
+        if (broker && netns) broker.attachNamespace((clientPort) => originalDestination(pid, clientPort));
         blockPipe.end(Buffer.from([1]));
         // Keep draining: bwrap may still be writing the rest of its info JSON, and closing our
         // end now would kill it with SIGPIPE.

@@ -5,10 +5,20 @@
 // destination from the namespace's connection tracking table (which the kernel keeps and the
 // server cannot forge), decides against the grants and connects. Nothing leaves the namespace
 // any other way: it has no interface but its own loopback.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+//
+// The namespace is made and configured *before* the sandbox starts (`ip netns add`, then the
+// sandbox's launcher is run under `nsenter --net=`), never by entering a namespace a sandbox
+// runtime is still setting up: bwrap's own loopback set-up (`--unshare-net`) adds 127.0.0.1 with
+// NLM_F_EXCL, and when Bastion's `ip link set lo up` won the race the kernel had already added
+// that address, so bwrap died with "loopback: Failed RTM_NEWADDR". A namespace made here is also
+// owned by the host's user namespace, so nothing in the sandbox holds a capability over its rules.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findBinary, isRoot, runFile } from './host.js';
+
+const NETNS_DIR = '/run/netns';
 
 /** Inside the sandbox: the relay's proxy port (HTTPS_PROXY), catch-all port and DNS stub port. */
 export const RELAY_PROXY_PORT = 3128;
@@ -69,15 +79,12 @@ export function transparentEgressFor(server: string, mode: 'auto' | 'require' | 
 }
 
 /**
- * Configures the network namespace of `target` (the sandbox's first process, still blocked, or a
- * namespace path): loopback
- * up, a default route through loopback (so a connect() to any address becomes a local packet the
- * nat rule can redirect instead of failing with ENETUNREACH before any rule sees it), the ruleset.
+ * Configures the network namespace at `path`: loopback up, a default route through loopback (so
+ * a connect() to any address becomes a local packet the nat rule can redirect instead of failing
+ * with ENETUNREACH before any rule sees it), the ruleset.
  */
-export async function setUpTransparentEgress(target: number | string, binaries: { nsenter: string; nft: string; ip: string }): Promise<void> {
-  // A pid (bwrap's blocked first process) or the path of a namespace made beforehand (gVisor's).
-  const netns = typeof target === 'number' ? [`--target=${target}`, '--net'] : [`--net=${target}`];
-  const enter = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runFile(binaries.nsenter, [...netns, '--', ...args]);
+export async function setUpTransparentEgress(path: string, binaries: { nsenter: string; nft: string; ip: string }): Promise<void> {
+  const enter = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runFile(binaries.nsenter, [`--net=${path}`, '--', ...args]);
   const steps: string[][] = [
     [binaries.ip, 'link', 'set', 'lo', 'up'],
     // With an explicit source: without one the kernel picks 0.0.0.0, and the relay's reset never arrives.
@@ -98,6 +105,52 @@ export async function setUpTransparentEgress(target: number | string, binaries: 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface EgressNamespace {
+  /** Where the namespace is named (/run/netns/bastion-PID-RANDOM). */
+  path: string;
+  /** The program and arguments that run the sandbox's launcher inside the namespace. */
+  prefix: string[];
+  /** Drops the namespace's name (it ends with its last process anyway). Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** Removes namespaces left by a Bastion that died before removing them (its pid is in the name). */
+async function sweepStaleNamespaces(ip: string): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(NETNS_DIR).filter((name) => name.startsWith('bastion-'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const creator = Number(/^bastion-(\d+)-[0-9a-f]+$/.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isInteger(creator) || creator === process.pid || existsSync(`/proc/${creator}`)) continue;
+    await runFile(ip, ['netns', 'delete', name]);
+  }
+}
+
+/**
+ * A new named network namespace with transparent egress fully set up, for one sandbox to start
+ * in. Throws (the server is refused) when it cannot be made; nothing is left behind then.
+ */
+export async function prepareEgressNamespace(binaries: { nsenter: string; nft: string; ip: string }): Promise<EgressNamespace> {
+  await sweepStaleNamespaces(binaries.ip);
+  const name = `bastion-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const added = await runFile(binaries.ip, ['netns', 'add', name]);
+  if (added.code !== 0) throw new Error(`transparent egress: ip netns add failed: ${added.stderr.trim() || `exit ${String(added.code)}`}`);
+  const path = join(NETNS_DIR, name);
+  let removed: Promise<void> | undefined;
+  const dispose = (): Promise<void> =>
+    (removed ??= runFile(binaries.ip, ['netns', 'delete', name]).then(() => undefined));
+  try {
+    await setUpTransparentEgress(path, binaries);
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { path, prefix: [binaries.nsenter, `--net=${path}`, '--'], dispose };
 }
 
 export interface OriginalDestination {

@@ -3,7 +3,7 @@
 // server (and so the gateway's link to it) still answers, and what the sandbox reported.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -293,6 +293,33 @@ describe('a hostile server in the bwrap sandbox', () => {
       assert.deepEqual(left, []);
     }
     assert.ok(cgroupFile.length > 0);
+  });
+
+  test('a networked server starts in its own prepared namespace, which dispose removes', async () => {
+    const ours = (): string[] => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith(`bastion-${process.pid}-`)) : []);
+    const before = ours();
+    const extra = await startHostile('netns-disposable', [`write:network:127.0.0.1:${listenerPort}`]);
+    try {
+      const added = ours().filter((n) => !before.includes(n));
+      if (root) {
+        assert.equal(added.length, 1, `new namespaces: ${added.join(', ')}`);
+        // The sandbox runs in the namespace Bastion prepared (and owns), not in one bwrap made.
+        assert.equal(statSync(`/proc/${extra.handle.child.pid}/ns/net`).ino, statSync(`/run/netns/${added[0]}`).ino);
+        // A plain connect() is redirected by the prepared rules to the relay, and the broker connects.
+        const connected = new Promise<EgressEvent>((resolve) => extra.handle.events.on('egress', (event) => event.reason === 'connected' && resolve(event)));
+        const outcome = await attempt(extra.client, 'tcp_connect', { host: '127.0.0.1', port: listenerPort });
+        assert.equal(outcome.ok, true, outcome.detail);
+        const event = await connected;
+        assert.equal(event.allowed, true);
+        assert.equal(event.port, listenerPort);
+      } else {
+        assert.deepEqual(added, []);
+      }
+    } finally {
+      await extra.client.close().catch(() => {});
+      await extra.handle.dispose();
+    }
+    assert.deepEqual(ours().filter((n) => !before.includes(n)), []);
   });
 });
 

@@ -98,6 +98,16 @@ describe('bwrap argv', () => {
     assert.equal(plan.uid, uid);
   });
 
+  test('in a prepared egress namespace: the chain runs under its launcher and bwrap makes no network namespace of its own', () => {
+    const prefix = ['/usr/bin/nsenter', '--net=/run/netns/bastion-1-00', '--'];
+    const plan = planBwrap({ spec: spec([]), config, root: true, binaries, netnsPrefix: prefix });
+    assert.equal(plan.file, '/usr/bin/nsenter');
+    assert.deepEqual(plan.argv.slice(0, 3), ['--net=/run/netns/bastion-1-00', '--', '/usr/bin/prlimit']);
+    const args = bwrapArgs(plan.argv);
+    assert.equal(args.includes('--unshare-net'), false);
+    for (const flag of ['--unshare-user', '--unshare-ipc', '--unshare-pid', '--unshare-uts', '--unshare-cgroup']) assert.ok(args.includes(flag), flag);
+  });
+
   test('not root: no setpriv, the server keeps the caller uid', () => {
     const plan = planBwrap({ spec: spec([]), config, root: false, binaries });
     assert.equal(plan.argv.includes('/usr/bin/setpriv'), false);
