@@ -1,7 +1,7 @@
 // The approval queue's life in the audit log: a wait starting and ending are events (the live
 // feed shows them; the call's own record carries the outcome too), and a wait a killed gateway
 // left in the journal is recorded at the next start as denied.
-import type { AuditLog } from '../audit/index.js';
+import type { AuditWriter } from '../audit/index.js';
 import { ApprovalJournal, journalPath, type ApprovalQueue } from '../approval/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { RecordEvent } from './events.js';
@@ -15,7 +15,7 @@ export const APPROVAL_DECIDED_EVENT = 'approval.decided';
  * Opens the approval journal and records every wait a killed gateway left in it as denied
  * (their clients lost their connections with the process), before any new call can wait.
  */
-export async function openApprovalJournal(loaded: LoadedConfig, stateDir: string, audit: AuditLog): Promise<ApprovalJournal> {
+export async function openApprovalJournal(loaded: LoadedConfig, stateDir: string, audit: AuditWriter): Promise<ApprovalJournal> {
   const { journal, interrupted } = ApprovalJournal.open(journalPath(stateDir, loaded.config.cluster?.replicaId));
   for (const approval of interrupted) {
     await audit.event(APPROVAL_INTERRUPTED_EVENT, {

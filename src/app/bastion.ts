@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AuditEvent, AuditLog, createAuditGuard, resolveAuditConfig } from '../audit/index.js';
+import { AuditEvent, createAuditGuard, openAuditWriter, resolveAuditConfig, type AuditWriter } from '../audit/index.js';
 import type { LoadedConfig } from '../config/index.js';
 import { Gateway, type GatewayOptions } from '../gateway/index.js';
 import { reportCuration } from '../curation/index.js';
@@ -32,7 +32,7 @@ const STORE_READY_MS = 5000;
 /** A gateway with every control the config asks for, and how to shut it all down. */
 export interface Bastion {
   gateway: Gateway;
-  audit: AuditLog;
+  audit: AuditWriter;
   policy: PolicyStore | undefined;
   /** The live sandboxes per server, for CPU and memory accounting. */
   sandboxes: SandboxRegistry;
@@ -77,7 +77,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
   const { config } = loaded;
   const stateDir = resolve(loaded.baseDir, config.stateDir);
   const auditConfig = resolveAuditConfig(config.audit, stateDir);
-  const audit = await AuditLog.open(config.cluster === undefined ? auditConfig : { ...auditConfig, replica: config.cluster.replicaId });
+  const audit = await openAuditWriter(config.cluster === undefined ? auditConfig : { ...auditConfig, replica: config.cluster.replicaId });
   logAppendOnly(audit, logger);
   let cluster: Cluster | undefined;
   try {
@@ -187,7 +187,7 @@ export async function createBastion(options: BastionOptions): Promise<Bastion> {
 }
 
 /** One line at start on the audit files' attributes (audit.appendOnly); auto on a host without support is normal, so info, not a warning. */
-function logAppendOnly(audit: AuditLog, logger: Logger): void {
+function logAppendOnly(audit: AuditWriter, logger: Logger): void {
   const { enabled, detail, mirror } = audit.appendOnly;
   const mirrorNote = mirror === undefined ? '' : `; checkpoint mirror: ${mirror.enabled ? 'immutable' : `ordinary files (${mirror.detail})`}`;
   if (enabled) logger.info(`audit log ${audit.dir}: active segment append-only, sealed segments and checkpoints immutable (${detail})${mirrorNote}`);
@@ -202,7 +202,7 @@ function isConfigFile(source: string): boolean {
   }
 }
 
-function createMetrics(config: AdminListenerConfig, audit: AuditLog, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {
+function createMetrics(config: AdminListenerConfig, audit: AuditWriter, gateway: () => Gateway, shipping: () => Shipping | undefined): GatewayMetrics {
   return new GatewayMetrics({
     agentLabel: config.metrics.agentLabel,
     sources: {
@@ -236,7 +236,7 @@ async function openTracing(options: BastionOptions): Promise<Tracing> {
 }
 
 /** Ready when a client can be served: a listener is up, the audit log takes records, the limit store answers. */
-function readinessChecks(audit: AuditLog, limits: Limits | undefined, gateway: Gateway): ReadinessCheck[] {
+function readinessChecks(audit: AuditWriter, limits: Limits | undefined, gateway: Gateway): ReadinessCheck[] {
   return [
     { name: 'listener', check: () => Promise.resolve(gateway.http !== undefined || gateway.stdio !== undefined ? { ok: true, detail: 'serving' } : { ok: false, detail: 'no MCP listener started yet' }) },
     { name: 'audit', check: () => Promise.resolve(audit.failedWith === undefined ? { ok: true, detail: 'writable' } : { ok: false, detail: `the audit log failed: ${audit.failedWith.message}` }) },

@@ -1,4 +1,4 @@
-import type { AppendResult, AuditLog, JsonValue } from '../audit/index.js';
+import type { AppendResult, AuditWriter, JsonValue } from '../audit/index.js';
 import type { Logger } from '../observability/index.js';
 
 /** Records an audit event from a callback that cannot wait for the write. */
@@ -8,7 +8,7 @@ export type RecordEvent = (type: string, info: { [key: string]: JsonValue }) => 
  * A failed write (log failed, closed, or its async queue full) is logged with its cause instead
  * of becoming an unhandled rejection; calls still meet the failure through the audit guard.
  */
-export function eventRecorder(audit: AuditLog, logger: Logger, committed?: (type: string, info: { [key: string]: JsonValue }, result: AppendResult) => void): RecordEvent {
+export function eventRecorder(audit: AuditWriter, logger: Logger, committed?: (type: string, info: { [key: string]: JsonValue }, result: AppendResult) => void): RecordEvent {
   return (type, info) => {
     audit.event(type, info).then(
       (result) => committed?.(type, info, result),

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
-import type { AuditLog } from '../audit/index.js';
+import type { AuditWriter } from '../audit/index.js';
 import { AuditEvent } from '../audit/index.js';
 import type { LoadedConfig, ServerConfig } from '../config/index.js';
 import type { Definition, DefinitionInspector, DefinitionView, InspectedDefinitions, LaunchSpec, ListKind, ProcessLauncher } from '../gateway/index.js';
@@ -44,7 +44,7 @@ function trustView(server: ServerConfig): Parameters<typeof admitServer>[1] {
  * Decides, once at boot and before any server process exists, which servers may run. A bad
  * signers file, lock or threat feed throws: the gateway does not start on files it cannot read.
  */
-export async function admitServers(loaded: LoadedConfig, audit: AuditLog, logger: Logger): Promise<ServerAdmissions> {
+export async function admitServers(loaded: LoadedConfig, audit: AuditWriter, logger: Logger): Promise<ServerAdmissions> {
   const context = loadTrustContext(loaded.config.integrity, loaded.baseDir);
   const admissions: ServerAdmissions = { admitted: new Map(), refused: new Map(), context };
   await admitNamed(Object.keys(loaded.config.servers), loaded, admissions, audit, logger);
@@ -56,7 +56,7 @@ export async function admitServers(loaded: LoadedConfig, audit: AuditLog, logger
  * with the trust context of boot and the threat feed and certifiers as they are on disk now.
  * Each named server's earlier verdict is replaced; a server refused now is not offered.
  */
-export async function admitNamed(names: readonly string[], loaded: LoadedConfig, admissions: ServerAdmissions, audit: AuditLog, logger: Logger): Promise<void> {
+export async function admitNamed(names: readonly string[], loaded: LoadedConfig, admissions: ServerAdmissions, audit: AuditWriter, logger: Logger): Promise<void> {
   const { config, baseDir } = loaded;
   const feed = config.scan.feedPath === undefined ? undefined : loadFeed(resolve(baseDir, config.scan.feedPath));
   const certifiersPath = config.scan.certification.trustedCertifiersPath;
@@ -131,7 +131,7 @@ function readJson(path: string): unknown {
  * admitted again (signature, lock, artifact digest) right before each process start, so code
  * that changed on disk after boot does not run.
  */
-export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, admissions: ServerAdmissions, audit: AuditLog, logger: Logger): ProcessLauncher {
+export function guardLaunches(launcher: ProcessLauncher, loaded: LoadedConfig, admissions: ServerAdmissions, audit: AuditWriter, logger: Logger): ProcessLauncher {
   return {
     name: launcher.name,
     async launch(spec: LaunchSpec) {

@@ -5,7 +5,7 @@
 // keeps its running value and is named restart_required.
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { AuditEvent, type AuditLog } from '../audit/index.js';
+import { AuditEvent, type AuditWriter } from '../audit/index.js';
 import { ConfigError, diffConfig, diffServers, formatProblem, loadConfigFile, type BastionConfig, type ConfigDiff, type ConfigProblem, type LoadedConfig, type ServerChanges } from '../config/index.js';
 import { UpstreamCredentials } from '../credentials/index.js';
 import { reportCuration } from '../curation/index.js';
@@ -26,7 +26,7 @@ export interface ReloaderParts {
   /** The running config; its live parts are changed in place when a reload is applied. */
   loaded: LoadedConfig;
   gateway: Gateway;
-  audit: AuditLog;
+  audit: AuditWriter;
   logger: Logger;
   record: RecordEvent;
   admissions: ServerAdmissions;

@@ -8,6 +8,11 @@ export interface AuditConfig {
   dir: string;
   /** durable: a response is released only after its record is on disk. async: bounded queue. */
   mode: 'durable' | 'async';
+  /**
+   * thread: the log (record building, chaining, hashing, sealing, writing) runs on a worker thread
+   * of its own, so the gateway's main thread only hands each call over. inline: on the main thread.
+   */
+  writer: 'thread' | 'inline';
   queue: {
     /** Records waiting for disk before the queue counts as full (async mode). */
     maxRecords: number;
@@ -53,6 +58,7 @@ export type CaptureLevel = 'none' | 'truncated' | 'full';
 export const defaultAuditConfig: AuditConfig = {
   dir: 'audit',
   mode: 'durable',
+  writer: 'thread',
   queue: { maxRecords: 10_000, onFull: 'deny' },
   capture: { arguments: 'truncated', outputs: 'none', maxChars: 1024 },
   checkpoint: { everyRecords: 1000, everySeconds: 60, keyFile: 'keys/audit-signing-key.pem', keyName: 'bastion-audit', mirrorStdout: false },
@@ -73,6 +79,7 @@ export const auditConfigSchema = {
   properties: {
     dir: { type: 'string', minLength: 1, default: defaultAuditConfig.dir, description: 'the audit log directory, relative to stateDir, e.g. audit' },
     mode: { enum: ['durable', 'async'], default: 'durable', description: "'durable' (default: a response waits for its record to reach disk) or 'async'" },
+    writer: { enum: ['thread', 'inline'], default: 'thread', description: "'thread' (default: the log builds, chains, seals and writes records on a worker thread of its own) or 'inline' (on the gateway's main thread)" },
     queue: {
       type: 'object',
       additionalProperties: false,

@@ -1,13 +1,16 @@
-import { ErrorCode, failure, type CallContext, type Guard, type Next, type Outcome } from '../pipeline/index.js';
+import { ErrorCode, failure, isSharedResult, type CallContext, type Guard, type Next, type Outcome } from '../pipeline/index.js';
 import type { AuditFields } from './schema.js';
 import type { AppendResult } from './log.js';
-import { requestRecord, type CaptureOptions } from './record.js';
+import { buildRequestRecord, callRecordInput, type CallRecordInput, type CaptureOptions } from './record.js';
+import { isNotCloneable, type CallAppended } from './thread/threaded-log.js';
 
-/** What the guard needs from a log: AuditLog satisfies it. */
+/** What the guard needs from a log: AuditLog and ThreadedAuditLog satisfy it. */
 export interface AuditSink {
   append(fields: AuditFields): Promise<AppendResult>;
   /** Keyed digest for args_digest, output_digest and prompt_digest (AuditLog: HMAC under the log's digest key); without it, plain SHA-256. */
   digestText?(canonicalJson: string): string;
+  /** Builds the call's record where the log runs (ThreadedAuditLog: its writer thread) and appends it. */
+  appendCall?(call: CallRecordInput, capture: CaptureOptions, wantFields?: boolean): Promise<CallAppended>;
 }
 
 /**
@@ -33,7 +36,7 @@ export function createAuditGuard(log: AuditSink, capture: CaptureOptions): Guard
         outcome = failure(ErrorCode.InternalError, 'internal error');
       }
       try {
-        await log.append(requestRecord(ctx, outcome, capture, digestText));
+        await commit(log, callRecordInput(ctx, outcome), capture, digestText);
       } catch (error) {
         return failure(ErrorCode.InternalError, 'the audit log could not record this call, so its result is withheld', { reason: 'audit_unavailable', detail: error instanceof Error ? error.message : String(error) });
       }
@@ -41,4 +44,17 @@ export function createAuditGuard(log: AuditSink, capture: CaptureOptions): Guard
       return outcome;
     },
   };
+}
+
+/** The record goes to the writer thread to be built there when the log has one, else it is built here. */
+async function commit(log: AuditSink, call: CallRecordInput, capture: CaptureOptions, digestText: ((text: string) => string) | undefined): Promise<void> {
+  if (log.appendCall !== undefined && !isSharedResult(call.outcome.ok ? call.outcome.result : undefined)) {
+    try {
+      await log.appendCall(call, capture);
+      return;
+    } catch (error) {
+      if (!isNotCloneable(error)) throw error;
+    }
+  }
+  await log.append(buildRequestRecord(call, capture, digestText));
 }

@@ -3,7 +3,9 @@
  * crash recovery, verification and the audit guard. See docs/audit.md.
  */
 export { AuditLog, AuditTamperError, AuditUnavailableError, writerLockHolder } from './log.js';
-export type { AppendResult, AuditLogOptions, RecoveryReport, WriterStats } from './log.js';
+export type { AppendResult, AuditLogOptions, AuditWriter, RecoveryReport, WriterStats } from './log.js';
+export { openAuditWriter } from './open.js';
+export { ThreadedAuditLog } from './thread/threaded-log.js';
 export { createAuditGuard } from './guard.js';
 export type { AuditSink } from './guard.js';
 export { plainDigest, requestRecord } from './record.js';

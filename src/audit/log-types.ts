@@ -1,5 +1,38 @@
+import type { AppendOnlyStatus } from './append-only.js';
 import type { CheckpointBody } from './checkpoint.js';
+import type { NoteVerifier } from './keys.js';
+import type { LogMetadata } from './layout.js';
 import type { ScanProblem } from './scan.js';
+import type { AuditFields, JsonValue } from './schema.js';
+
+/**
+ * The single writer of one audit log, as the gateway uses it: AuditLog (on the calling thread)
+ * and ThreadedAuditLog (the same log run on a worker thread, src/audit/thread) both are one.
+ */
+export interface AuditWriter {
+  readonly dir: string;
+  readonly metadata: LogMetadata;
+  /** Records appended so far (the next record's seq). */
+  readonly size: number;
+  readonly chainHead: string;
+  readonly appendOnly: AppendOnlyStatus;
+  readonly stats: WriterStats;
+  /** Why the log stopped accepting records, once it has. */
+  readonly failedWith: Error | undefined;
+  readonly recovery: RecoveryReport;
+  readonly checkpointVerifier: NoteVerifier;
+  /** Appends one record. Resolves (durable mode) once it is on disk. */
+  append(fields: AuditFields): Promise<AppendResult>;
+  event(type: string, info?: { [key: string]: JsonValue }): Promise<AppendResult>;
+  /** Keyed digest (HMAC under the log's digest key) for args_digest, output_digest and prompt_digest. */
+  digestText(canonicalJson: string): string;
+  sealVerifies(line: Buffer, seq: number): boolean;
+  /** A wake-up after every synced batch and every checkpoint written; returns the unsubscribe function. */
+  onCommit(listener: () => void): () => void;
+  checkpoint(): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
 
 export interface AppendResult {
   seq: number;

@@ -1,24 +1,23 @@
-import { timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
 import type { AppendOnlyStatus, LogProtection } from './append-only.js';
-import { chainMembers, encodeLine, sha256Hex } from './canonical.js';
+import { encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
 import type { NoteSigner, NoteVerifier } from './keys.js';
 import { CHECKPOINTS_DIR, SEGMENTS_DIR, checkpointName, listSegments, segmentName, type LogMetadata } from './layout.js';
 import { inspectLog, setAsideTampered, tailCutRecord } from './log-open.js';
-import { AuditTamperError, AuditUnavailableError, type AppendResult, type RecordEntry, type RecoveryReport, type WriterStats } from './log-types.js';
+import { AuditTamperError, AuditUnavailableError, type AppendResult, type AuditWriter, type RecordEntry, type RecoveryReport, type WriterStats } from './log-types.js';
 import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog } from './scan.js';
 import { AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
-import { keyedDigest, sealMac, sealOf, type LogKeys } from './seal.js';
+import { keyedDigest, sealLineVerifies, sealMac, type LogKeys } from './seal.js';
 import { SegmentWriter, type WriterHost } from './segment-writer.js';
 import { acquireWriterLock, releaseWriterLock } from './writer-lock.js';
 
 export { AuditTamperError, AuditUnavailableError } from './log-types.js';
-export type { AppendResult, RecoveryReport, WriterStats } from './log-types.js';
+export type { AppendResult, AuditWriter, RecoveryReport, WriterStats } from './log-types.js';
 export { writerLockHolder } from './writer-lock.js';
 
 export interface AuditLogOptions extends AuditConfig {
@@ -34,7 +33,7 @@ export interface AuditLogOptions extends AuditConfig {
  * number of concurrent callers (group commit). In durable mode an append resolves only after its
  * batch is synced.
  */
-export class AuditLog {
+export class AuditLog implements AuditWriter {
   private readonly writer: SegmentWriter;
   private closed = false;
   /** The last record timestamp and the millisecond it is for. */
@@ -261,11 +260,15 @@ export class AuditLog {
    * open-time scan checks the same). Only the gateway holds the key, so only it can answer.
    */
   sealVerifies(line: Buffer, seq: number): boolean {
-    const seal = sealOf(line);
-    const members = chainMembers(line);
-    if (seal === undefined || typeof members === 'string') return false;
-    const expected = sealMac(this.keys.seal, this.metadata.logId, seq, members.prev, seal.checkpoint);
-    return seal.mac.length === expected.length && timingSafeEqual(Buffer.from(seal.mac, 'latin1'), Buffer.from(expected, 'latin1'));
+    return sealLineVerifies(this.keys.seal, this.metadata.logId, line, seq);
+  }
+
+  /**
+   * The log's keys and checkpoint verifier, for a copy of the log's read side on another thread
+   * (src/audit/thread): the same process holds them either way.
+   */
+  get sharedKeys(): { keys: LogKeys; verifier: NoteVerifier } {
+    return { keys: this.keys, verifier: { name: this.signer.name, publicKey: this.signer.publicKey, raw: this.signer.raw, keyId: this.signer.keyId } };
   }
 
   /** The public side of the checkpoint key, to check checkpoint signatures. */

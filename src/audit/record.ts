@@ -1,4 +1,4 @@
-import { ErrorCode, isSharedResult, sharedText, type CallContext, type Outcome } from '../pipeline/index.js';
+import { ErrorCode, isSharedResult, sharedText, type AuditFacts, type CallContext, type CallTarget, type Identity, type Outcome, type SessionInfo } from '../pipeline/index.js';
 import { canonicalJson, plainCanonicalJson, sha256Hex } from './canonical.js';
 import type { CaptureLevel } from './config.js';
 import { createRedactor, wellFormed, type Redactor } from './redact.js';
@@ -13,65 +13,110 @@ export interface CaptureOptions {
 const denyCodes = new Set<number>([ErrorCode.Unauthenticated, ErrorCode.Forbidden, ErrorCode.RateLimited, ErrorCode.RequestTooLarge, ErrorCode.CircuitOpen, ErrorCode.Quarantined]);
 
 /**
+ * What the record of one finished request is built from: a plain-data snapshot of the call's
+ * context and outcome, so that the record can also be built off the gateway's main thread (the
+ * audit writer thread, src/audit/thread) from a structured clone of it.
+ */
+export interface CallRecordInput {
+  requestId: string | number;
+  method: string;
+  params: Record<string, unknown> | undefined;
+  identity: Identity | undefined;
+  session: Pick<SessionInfo, 'sessionId' | 'transport' | 'protocolVersion'>;
+  taskId: string | undefined;
+  traceId: string | undefined;
+  target: CallTarget | undefined;
+  audit: AuditFacts;
+  elapsedMs: number;
+  requestBytes: number;
+  outcome: Outcome;
+}
+
+/** The snapshot of `ctx` and `outcome` a record is built from (cheap: it copies no argument or result). */
+export function callRecordInput(ctx: CallContext, outcome: Outcome): CallRecordInput {
+  const { identity, target, session } = ctx;
+  return {
+    requestId: ctx.requestId,
+    method: ctx.method,
+    params: ctx.params,
+    identity: identity === undefined ? undefined : { agentId: identity.agentId, tokenFingerprint: identity.tokenFingerprint, method: identity.method, ...(identity.subject === undefined ? {} : { subject: identity.subject }) },
+    session: { sessionId: session.sessionId, transport: session.transport, protocolVersion: session.protocolVersion },
+    taskId: ctx.taskId,
+    traceId: ctx.trace?.traceId,
+    target: target === undefined ? undefined : { server: target.server, ...(target.name === undefined ? {} : { name: target.name }), ...(target.calledAs === undefined ? {} : { calledAs: target.calledAs }) },
+    audit: { ...ctx.audit },
+    elapsedMs: ctx.elapsedMs(),
+    requestBytes: ctx.requestBytes,
+    outcome,
+  };
+}
+
+/** Builds the one record for a finished request (see buildRequestRecord). */
+export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions, digestText: (canonicalJson: string) => string = plainDigest): AuditFields {
+  return buildRequestRecord(callRecordInput(ctx, outcome), capture, digestText);
+}
+
+/**
  * Builds the one record for a finished request. Everything in clear passes the redactor first.
  * `digestText` keys args_digest, output_digest and prompt_digest: they digest what was sent and
  * returned before redaction, so an unkeyed digest would let anyone holding the log confirm a
  * guessed password or a guessed file content. Without it (a sink with no key), plain SHA-256.
  */
-export function requestRecord(ctx: CallContext, outcome: Outcome, capture: CaptureOptions, digestText: (canonicalJson: string) => string = plainDigest): AuditFields {
+export function buildRequestRecord(call: CallRecordInput, capture: CaptureOptions, digestText: (canonicalJson: string) => string = plainDigest): AuditFields {
+  const { outcome } = call;
   const redactor = createRedactor();
-  const params = ctx.params ?? {};
-  const args = ctx.method === 'tools/call' ? params['arguments'] : withoutMeta(params);
+  const params = call.params ?? {};
+  const args = call.method === 'tools/call' ? params['arguments'] : withoutMeta(params);
   const errorCode = outcome.ok ? undefined : outcome.error.code;
-  const timedOut = ctx.audit.timedOut === true || errorCode === ErrorCode.RequestTimeout;
-  const decision: Decision = ctx.audit.decision ?? (outcome.ok ? 'allow' : errorCode !== undefined && denyCodes.has(errorCode) ? 'deny' : 'error');
-  const reason = ctx.audit.reason ?? (outcome.ok ? undefined : outcome.error.message);
+  const timedOut = call.audit.timedOut === true || errorCode === ErrorCode.RequestTimeout;
+  const decision: Decision = call.audit.decision ?? (outcome.ok ? 'allow' : errorCode !== undefined && denyCodes.has(errorCode) ? 'deny' : 'error');
+  const reason = call.audit.reason ?? (outcome.ok ? undefined : outcome.error.message);
   const produced = outcome.ok ? outcome.result : outcome.error;
   // Each value is canonicalised once: the digest, the size and the capture's length check share the text.
   const producedPlain = plainCanonicalJson(produced);
   const producedText = producedPlain ?? canonicalJson(jsonSafe(produced));
   const argsPlain = args === undefined ? undefined : plainCanonicalJson(args);
   const argsText = args === undefined ? undefined : (argsPlain ?? canonicalJson(jsonSafe(args)));
-  const identity = ctx.identity;
-  const target = ctx.target;
+  const identity = call.identity;
+  const target = call.target;
   // A call denied before routing has no target yet; the name the client asked for is still evidence.
-  const requestedName = target?.name ?? requestedTarget(ctx.method, params);
+  const requestedName = target?.name ?? requestedTarget(call.method, params);
   const fields: AuditFields = {
     kind: 'request',
-    request_id: typeof ctx.requestId === 'string' ? redactor.text(ctx.requestId) : ctx.requestId,
-    method: ctx.method,
+    request_id: typeof call.requestId === 'string' ? redactor.text(call.requestId) : call.requestId,
+    method: call.method,
     agent_id: identity?.agentId,
     auth_method: identity?.method,
     subject: identity?.subject === undefined ? undefined : redactor.text(identity.subject),
     token_fingerprint: identity?.tokenFingerprint,
-    session_id: ctx.session.sessionId,
-    transport: ctx.session.transport,
-    protocol_version: ctx.session.protocolVersion,
-    task_id: ctx.taskId === undefined ? undefined : redactor.text(ctx.taskId),
+    session_id: call.session.sessionId,
+    transport: call.session.transport,
+    protocol_version: call.session.protocolVersion,
+    task_id: call.taskId === undefined ? undefined : redactor.text(call.taskId),
     // Bastion's own trace id (validated hex), never a client's tracestate.
-    trace_id: ctx.trace?.traceId,
+    trace_id: call.traceId,
     server: target?.server,
     // Clipped before redaction: a client-chosen name is evidence, but not 1 MB of it per record.
     tool: requestedName === undefined ? undefined : redactor.text(clip(requestedName, 512)),
-    tools_invoked: ctx.method === 'tools/call' ? toolsInvoked(ctx, redactor) : undefined,
+    tools_invoked: call.method === 'tools/call' ? toolsInvoked(call, redactor) : undefined,
     tool_called_as: target?.calledAs === undefined ? undefined : redactor.text(clip(target.calledAs, 512)),
     decision,
     reason: reason === undefined ? undefined : clip(redactor.text(reason), 512),
-    denied_by: ctx.audit.deniedBy,
+    denied_by: call.audit.deniedBy,
     error_code: errorCode,
     timed_out: timedOut ? true : undefined,
-    exec_duration_ms: round(ctx.elapsedMs()),
-    upstream_duration_ms: ctx.audit.upstreamDurationMs === undefined ? undefined : round(ctx.audit.upstreamDurationMs),
-    request_bytes: ctx.requestBytes,
-    output_bytes: ctx.audit.outputBytes ?? outputBytes(produced, producedText),
+    exec_duration_ms: round(call.elapsedMs),
+    upstream_duration_ms: call.audit.upstreamDurationMs === undefined ? undefined : round(call.audit.upstreamDurationMs),
+    request_bytes: call.requestBytes,
+    output_bytes: call.audit.outputBytes ?? outputBytes(produced, producedText),
     args_digest: argsText === undefined ? undefined : digestText(argsText),
     output_digest: outputDigest(produced, producedText, digestText),
-    prompt_digest: promptDigest(ctx.method, params, outcome, digestText),
+    prompt_digest: promptDigest(call.method, params, outcome, digestText),
     output_summary: clip(redactor.text(summarize(outcome)), 256),
     input: args === undefined ? undefined : captured(args, argsPlain, capture.arguments, capture.maxChars, redactor),
     output: captured(produced, producedPlain, capture.outputs, capture.maxChars, redactor),
   };
-  const approval = ctx.audit.approval;
+  const approval = call.audit.approval;
   if (approval !== undefined) {
     fields.approval = approval.verdict;
     fields.approval_id = approval.id;
@@ -106,9 +151,9 @@ function requestedTarget(method: string, params: Record<string, unknown>): strin
   return typeof value === 'string' ? value : undefined;
 }
 
-function toolsInvoked(ctx: CallContext, redactor: Redactor): string[] | undefined {
-  if (ctx.target?.name !== undefined) return [`${ctx.target.server}.${ctx.target.name}`];
-  const name = ctx.params?.['name'];
+function toolsInvoked(call: CallRecordInput, redactor: Redactor): string[] | undefined {
+  if (call.target?.name !== undefined) return [`${call.target.server}.${call.target.name}`];
+  const name = call.params?.['name'];
   return typeof name === 'string' ? [redactor.text(clip(name, 512))] : undefined;
 }
 

@@ -72,6 +72,15 @@ export interface SealInfo {
 }
 
 /** The seal carried by a record line, or undefined when the line is not a seal record. */
+/** Whether a seal record line (the record at `seq` of log `logId`) carries the MAC under `key`. */
+export function sealLineVerifies(key: KeyObject, logId: string, line: Buffer, seq: number): boolean {
+  const seal = sealOf(line);
+  const members = chainMembers(line);
+  if (seal === undefined || typeof members === 'string') return false;
+  const expected = sealMac(key, logId, seq, members.prev, seal.checkpoint);
+  return seal.mac.length === expected.length && timingSafeEqual(Buffer.from(seal.mac, 'latin1'), Buffer.from(expected, 'latin1'));
+}
+
 export function sealOf(line: Buffer): SealInfo | undefined {
   // A nested member of input could hold the same bytes: the parse below decides.
   if (!line.includes(SEAL_MARKER)) return undefined;

@@ -24,6 +24,15 @@ export class AuditFeed {
     };
     const teed: AuditSink = { append: (fields) => sink.append(fields).then((result) => publish(fields, result)) };
     if (sink.digestText !== undefined) teed.digestText = sink.digestText.bind(sink);
+    const appendCall = sink.appendCall?.bind(sink);
+    // The record is built where the log runs; the feed needs it back to show it.
+    if (appendCall !== undefined) {
+      teed.appendCall = async (call, capture) => {
+        const appended = await appendCall(call, capture, true);
+        if (appended.fields !== undefined) publish(appended.fields, appended.result);
+        return appended;
+      };
+    }
     return teed;
   }
 

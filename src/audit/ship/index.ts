@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { AuditLog } from '../log.js';
+import type { AuditWriter } from '../log.js';
 import type { SinkConfig } from './config.js';
 import { RejectionAudit } from './rejections.js';
 import { Shipper, type Rejection, type SinkStats } from './shipper.js';
@@ -35,7 +35,7 @@ export interface Shipping {
 
 export interface ShippingOptions {
   sinks: readonly SinkConfig[];
-  audit: AuditLog;
+  audit: AuditWriter;
   /** Cursor files go here, one per sink. */
   cursorDir: string;
   logger: ShippingLogger;
