@@ -25,6 +25,8 @@ export interface AuditLogOptions extends AuditConfig {
   now?: () => Date;
   /** Written as `replica` into every record (cluster.replicaId), so merged logs of replicas tell who wrote what. */
   replica?: string;
+  /** Synced writes block the calling thread (only for a thread of its own: the audit writer thread). */
+  blockingWrites?: boolean;
 }
 
 /**
@@ -78,7 +80,7 @@ export class AuditLog implements AuditWriter {
       committed: () => this.notifyCommit(),
       batchEnded: () => this.recordDropsIfAny(),
     };
-    this.writer = new SegmentWriter(join(options.dir, SEGMENTS_DIR), host);
+    this.writer = new SegmentWriter(join(options.dir, SEGMENTS_DIR), host, options.blockingWrites === true);
   }
 
   static async open(options: AuditLogOptions): Promise<AuditLog> {

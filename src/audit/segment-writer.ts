@@ -2,7 +2,7 @@
 // written to the segment files in order, in batches of one synced write (group commit), and
 // their callers acknowledged once the batch is durable. The log (log.ts) builds and chains the
 // records; this module only moves them to disk.
-import { constants as fsConstants } from 'node:fs';
+import { constants as fsConstants, fdatasyncSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { fsyncDirectory } from '../storage/index.js';
 import type { CheckpointBody } from './checkpoint.js';
@@ -56,6 +56,13 @@ export class SegmentWriter {
   constructor(
     private readonly segmentsDir: string,
     private readonly host: WriterHost,
+    /**
+     * Write and sync on this thread instead of the thread pool: right for a thread that does
+     * nothing else (the audit writer thread), where it saves a hand-off to a pool thread and
+     * back per batch; records that arrive meanwhile wait in the thread's message queue instead
+     * of this writer's, and form the next batch all the same.
+     */
+    private readonly blockingWrites = false,
   ) {}
 
   /** Why the writer stopped, once a write or sync failed. */
@@ -223,6 +230,12 @@ export class SegmentWriter {
   private async syncedWrite(buffer: Buffer): Promise<void> {
     const handle = this.handle;
     if (handle === undefined) throw new Error('no open segment');
+    if (this.blockingWrites) {
+      let written = 0;
+      while (written < buffer.length) written += writeSync(handle.fd, buffer, written, buffer.length - written);
+      if (DSYNC_FLAG === undefined) fdatasyncSync(handle.fd);
+      return;
+    }
     await writeFully(handle, buffer);
     if (DSYNC_FLAG === undefined) await handle.datasync();
   }

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, constants as fsConstants, fstatSync, readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, constants as fsConstants, fstatSync, readFileSync, readdirSync, writeFileSync, unlinkSync, existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditLog, AuditTamperError, AuditUnavailableError, verifyLog } from '../../src/audit/index.js';
@@ -579,6 +579,26 @@ test('a burst of appends in one turn starts its synced write at the 32nd record,
     assert.equal(log.stats.batches - after.batches, 1);
     await log.close();
     assert.equal((await verifyBoth(options.dir)).status, 'clean');
+  } finally {
+    temp.cleanup();
+  }
+});
+
+test('blocking writes (the writer thread runs its log so): records are durable when acknowledged, and a failed write fails the log closed', async () => {
+  const temp = tempDir();
+  try {
+    const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 100_000 } });
+    const log = await AuditLog.open({ ...options, blockingWrites: true });
+    const first = await log.append({ kind: 'request', method: 'tools/call', tool: 'before' });
+    const segment = listSegments(options.dir).at(-1);
+    assert.ok(segment !== undefined && readFileSync(segment.path, 'utf8').includes(`"seq":${first.seq},`));
+    // The segment's descriptor goes away under the writer, as a failing disk makes its writes fail.
+    const handle = (log as unknown as { writer: { handle: { fd: number } } }).writer.handle;
+    closeSync(handle.fd);
+    await assert.rejects(log.append({ kind: 'request', method: 'tools/call', tool: 'lost' }), /EBADF|bad file descriptor/i);
+    await assert.rejects(log.append({ kind: 'request', method: 'tools/call', tool: 'after' }), AuditUnavailableError);
+    assert.ok(log.failedWith !== undefined);
+    await log.close().catch(() => undefined);
   } finally {
     temp.cleanup();
   }

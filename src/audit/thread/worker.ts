@@ -65,7 +65,8 @@ function handle(request: WriterRequest): void {
 }
 
 try {
-  log = await AuditLog.open(workerData as AuditLogOptions);
+  // This thread does nothing but the log: its synced writes may block it (no thread-pool round trip).
+  log = await AuditLog.open({ ...(workerData as AuditLogOptions), blockingWrites: true });
   log.onCommit(() => {
     commits += 1;
     schedule();
