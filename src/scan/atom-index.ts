@@ -11,24 +11,43 @@
 /** Transitions for ASCII code units are a dense table; others go through per-state maps. */
 const DENSE = 128;
 
+/**
+ * A built automaton as plain arrays (prepared.ts stores them at build time, so start-up does not rebuild
+ * the index). endStart[s]..endStart[s + 1] are the positions in endIds of the atoms ending at state s;
+ * wide holds the non-ASCII trie edges as (state, unit, next) triples.
+ */
+export interface AtomIndexTables {
+  dense: Int32Array;
+  fail: Int32Array;
+  outputLink: Int32Array;
+  endStart: Int32Array;
+  endIds: Int32Array;
+  wide: Int32Array;
+}
+
 export class AtomIndex {
   /** Distinct atoms, by id. */
   readonly atoms: readonly string[];
   private readonly ids = new Map<string, number>();
   /** dense[state * DENSE + unit]: the next state for an ASCII unit, failure links already folded in. */
-  private dense = new Int32Array(0);
+  private dense: Int32Array = new Int32Array(0);
   /** Trie edges for non-ASCII units (sparse), followed with failure links at search time. */
   private readonly wide: (Map<number, number> | undefined)[] = [];
   private fail: Int32Array = new Int32Array(0);
-  /** Atom ids ending exactly at each state. */
-  private readonly endsHere: number[][] = [];
+  /** Atom ids ending exactly at each state: endIds[endStart[s]] up to endIds[endStart[s + 1]]. */
+  private endStart: Int32Array = new Int32Array(1);
+  private endIds: Int32Array = new Int32Array(0);
   /** Nearest state on the failure chain that ends an atom (-1: none). */
   private outputLink: Int32Array = new Int32Array(0);
   /** Per-state stamp of the last search that reported it, so each state's outputs are walked once per search. */
   private seen: Uint32Array = new Uint32Array(0);
   private stamp = 0;
 
-  constructor(atoms: Iterable<string>) {
+  /**
+   * Builds the automaton, or takes the tables `tables()` exported from an index of the same atoms. The tables
+   * are used as they are, so they must come from a trusted build (prepared.ts: generated into the package).
+   */
+  constructor(atoms: Iterable<string>, tables?: AtomIndexTables) {
     const distinct: string[] = [];
     for (const atom of atoms) {
       if (atom.length === 0 || this.ids.has(atom)) continue;
@@ -36,7 +55,35 @@ export class AtomIndex {
       distinct.push(atom);
     }
     this.atoms = distinct;
-    this.build();
+    if (tables === undefined) this.build();
+    else this.load(tables);
+  }
+
+  /** This index's automaton, to store and give back to the constructor with the same atoms. */
+  tables(): AtomIndexTables {
+    const wide: number[] = [];
+    this.wide.forEach((edges, state) => { if (edges) for (const [unit, next] of edges) wide.push(state, unit, next); });
+    return { dense: this.dense, fail: this.fail, outputLink: this.outputLink, endStart: this.endStart, endIds: this.endIds, wide: Int32Array.from(wide) };
+  }
+
+  private load(t: AtomIndexTables): void {
+    const count = t.fail.length;
+    if (t.dense.length !== count * DENSE || t.outputLink.length !== count || t.endStart.length !== count + 1 || t.wide.length % 3 !== 0 || t.endIds.length !== (t.endStart[count] as number) || t.endIds.length !== this.atoms.length) {
+      throw new Error('atom index: inconsistent prepared tables');
+    }
+    this.dense = t.dense;
+    this.fail = t.fail;
+    this.outputLink = t.outputLink;
+    this.endStart = t.endStart;
+    this.endIds = t.endIds;
+    this.seen = new Uint32Array(count);
+    for (let s = 0; s < count; s += 1) this.wide.push(undefined);
+    for (let k = 0; k < t.wide.length; k += 3) {
+      const state = t.wide[k] as number;
+      let edges = this.wide[state];
+      if (edges === undefined) { edges = new Map(); this.wide[state] = edges; }
+      edges.set(t.wide[k + 1] as number, t.wide[k + 2] as number);
+    }
   }
 
   /** The id of an atom given to the constructor (undefined for one it was not given). */
@@ -74,9 +121,11 @@ export class AtomIndex {
   }
 
   private report(state: number, found: Uint8Array, ids?: number[]): void {
-    let at = (this.endsHere[state] as number[]).length > 0 ? state : (this.outputLink[state] as number);
+    const { endStart, endIds } = this;
+    let at = (endStart[state + 1] as number) > (endStart[state] as number) ? state : (this.outputLink[state] as number);
     while (at > 0) {
-      for (const id of this.endsHere[at] as number[]) {
+      for (let k = endStart[at] as number; k < (endStart[at + 1] as number); k += 1) {
+        const id = endIds[k] as number;
         if (ids !== undefined && found[id] === 0) ids.push(id);
         found[id] = 1;
       }
@@ -97,7 +146,7 @@ export class AtomIndex {
   private build(): void {
     // The trie, with every edge (ASCII too) kept sparse while building.
     const edges: Map<number, number>[] = [new Map()];
-    this.endsHere.push([]);
+    const endsHere: number[][] = [[]];
     this.atoms.forEach((atom, id) => {
       let state = 0;
       for (let i = 0; i < atom.length; i += 1) {
@@ -106,14 +155,17 @@ export class AtomIndex {
         if (next === undefined) {
           next = edges.length;
           edges.push(new Map());
-          this.endsHere.push([]);
+          endsHere.push([]);
           (edges[state] as Map<number, number>).set(unit, next);
         }
         state = next;
       }
-      (this.endsHere[state] as number[]).push(id);
+      (endsHere[state] as number[]).push(id);
     });
     const count = edges.length;
+    this.endStart = new Int32Array(count + 1);
+    for (let s = 0; s < count; s += 1) this.endStart[s + 1] = (this.endStart[s] as number) + (endsHere[s] as number[]).length;
+    this.endIds = Int32Array.from(endsHere.flat());
     this.fail = new Int32Array(count);
     this.outputLink = new Int32Array(count).fill(-1);
     this.seen = new Uint32Array(count);
@@ -134,7 +186,7 @@ export class AtomIndex {
     for (let head = 0; head < queue.length; head += 1) {
       const state = queue[head] as number;
       const failState = this.fail[state] as number;
-      this.outputLink[state] = (this.endsHere[failState] as number[]).length > 0 ? failState : (this.outputLink[failState] as number);
+      this.outputLink[state] = (endsHere[failState] as number[]).length > 0 ? failState : (this.outputLink[failState] as number);
       // The failure state's row, then this state's own ASCII edges over it (in unit order, as the queue needs).
       this.dense.copyWithin(state * DENSE, failState * DENSE, failState * DENSE + DENSE);
       const ascii = [...(edges[state] as Map<number, number>)].filter(([unit]) => unit < DENSE).sort((x, y) => x[0] - y[0]);

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prefilterAtoms } from './atoms.js';
 import type { DemandRule } from './directives.js';
-import { PatternFilter } from './pattern-filter.js';
-import { fastBoundaries, UNICODE_WORD_BOUNDARY } from './regex-speed.js';
+import type { PatternFilter } from './pattern-filter.js';
+import { unicodeBoundaries } from './regex-speed.js';
+import { conceptSource, patternAtoms, patternFilter } from './prepared.js';
 import { RuleFileError } from './rules.js';
 import { isAttackClass, isSeverity } from './types.js';
 
@@ -65,32 +65,13 @@ function strings(value: unknown, file: string, where: string): string[] {
   return value as string[];
 }
 
-/** A Unicode word boundary: JavaScript's \\b only knows ASCII letters, so "\\bdevi\\b" would match inside "dévié" and miss "обязательно". */
-const UNICODE_BOUNDARY = '(?:(?<![\\p{L}\\p{N}_])(?=[\\p{L}\\p{N}_])|(?<=[\\p{L}\\p{N}_])(?![\\p{L}\\p{N}_]))';
-
-/** Rewrites every \\b outside a character class to the Unicode boundary. */
-export function unicodeBoundaries(source: string): string {
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < source.length; i += 1) {
-    const ch = source[i] as string;
-    if (ch === '\\') {
-      const next = source[i + 1] ?? '';
-      out += !inClass && next === 'b' ? UNICODE_BOUNDARY : ch + next;
-      i += 1;
-      continue;
-    }
-    if (ch === '[') inClass = true;
-    else if (ch === ']') inClass = false;
-    out += ch;
-  }
-  return out;
-}
+// Moved to regex-speed.ts (prepared.ts needs it without importing this module); still exported from here.
+export { unicodeBoundaries };
 
 function compile(source: string, file: string, where: string): RegExp {
   try {
-    // A boundary next to a certain word character becomes one lookaround (regex-speed.ts): faster to compile and to scan.
-    return new RegExp(unicodeBoundaries(fastBoundaries(source, UNICODE_WORD_BOUNDARY)), 'iu');
+    // Unicode boundaries, and a boundary next to a certain word character as one lookaround (regex-speed.ts); prepared at build time.
+    return new RegExp(conceptSource(source), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
@@ -134,7 +115,7 @@ export function loadConceptData(dataDir: string): ConceptData {
   if (typeof doc.concepts !== 'object' || doc.concepts === null) throw new RuleFileError(file, 'concepts', 'expected an object of concept name to patterns');
   const concepts = Object.entries(doc.concepts as Record<string, unknown>).map(([name, list]): Concept => {
     const sources = strings(list, file, `concepts.${name}`);
-    return { name, patterns: sources.map((s, j) => compile(s, file, `concepts.${name}[${j}]`)), atoms: sources.map((s) => prefilterAtoms(s)) };
+    return { name, patterns: sources.map((s, j) => compile(s, file, `concepts.${name}[${j}]`)), atoms: sources.map((s) => patternAtoms(s)) };
   });
   // FOREIGN_TOOL is set by directives.ts when a clause names a tool of no sibling: combos may use it.
   const names = new Set([...concepts.map((c) => c.name), FOREIGN_TOOL]);
@@ -147,7 +128,7 @@ export function loadConceptData(dataDir: string): ConceptData {
 
 function withFilter(concepts: Concept[], combos: ConceptCombo[], foreignTriggers: Set<string>): ConceptData {
   const flat = concepts.flatMap((c, concept) => c.patterns.map((re) => ({ concept, re })));
-  return { concepts, combos, foreignTriggers, flat, filter: new PatternFilter(concepts.flatMap((c) => c.atoms)) };
+  return { concepts, combos, foreignTriggers, flat, filter: patternFilter(concepts.flatMap((c) => c.atoms)) };
 }
 
 /** The concepts whose patterns may match a document (their atoms occur in its lower-cased text). */
