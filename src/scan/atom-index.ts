@@ -13,16 +13,20 @@ const DENSE = 128;
 
 /**
  * A built automaton as plain arrays (prepared.ts stores them at build time, so start-up does not rebuild
- * the index). endStart[s]..endStart[s + 1] are the positions in endIds of the atoms ending at state s;
- * wide holds the non-ASCII trie edges as (state, unit, next) triples.
+ * the index). endStart[s]..endStart[s + 1] are the positions in endIds of the atoms ending at state s, and
+ * edgeStart[s]..edgeStart[s + 1] those of its trie edges in edgeUnit/edgeNext. The dense table is not
+ * stored (128 entries a state, most of the size): loading fills it from the trie and the failure links in
+ * `order`, the breadth-first order the build used.
  */
 export interface AtomIndexTables {
-  dense: Int32Array;
   fail: Int32Array;
   outputLink: Int32Array;
   endStart: Int32Array;
   endIds: Int32Array;
-  wide: Int32Array;
+  order: Int32Array;
+  edgeStart: Int32Array;
+  edgeUnit: Int32Array;
+  edgeNext: Int32Array;
 }
 
 export class AtomIndex {
@@ -42,6 +46,8 @@ export class AtomIndex {
   /** Per-state stamp of the last search that reported it, so each state's outputs are walked once per search. */
   private seen: Uint32Array = new Uint32Array(0);
   private stamp = 0;
+  /** The trie and breadth-first order, for tables(). */
+  private trie: Pick<AtomIndexTables, 'order' | 'edgeStart' | 'edgeUnit' | 'edgeNext'> | undefined;
 
   /**
    * Builds the automaton, or takes the tables `tables()` exported from an index of the same atoms. The tables
@@ -61,28 +67,36 @@ export class AtomIndex {
 
   /** This index's automaton, to store and give back to the constructor with the same atoms. */
   tables(): AtomIndexTables {
-    const wide: number[] = [];
-    this.wide.forEach((edges, state) => { if (edges) for (const [unit, next] of edges) wide.push(state, unit, next); });
-    return { dense: this.dense, fail: this.fail, outputLink: this.outputLink, endStart: this.endStart, endIds: this.endIds, wide: Int32Array.from(wide) };
+    if (this.trie === undefined) throw new Error('atom index: no tables before build');
+    return { fail: this.fail, outputLink: this.outputLink, endStart: this.endStart, endIds: this.endIds, ...this.trie };
   }
 
   private load(t: AtomIndexTables): void {
     const count = t.fail.length;
-    if (t.dense.length !== count * DENSE || t.outputLink.length !== count || t.endStart.length !== count + 1 || t.wide.length % 3 !== 0 || t.endIds.length !== (t.endStart[count] as number) || t.endIds.length !== this.atoms.length) {
+    const edges = t.edgeUnit.length;
+    if (t.outputLink.length !== count || t.endStart.length !== count + 1 || t.endIds.length !== (t.endStart[count] as number) || t.endIds.length !== this.atoms.length
+      || t.order.length !== count || t.edgeStart.length !== count + 1 || t.edgeNext.length !== edges || (t.edgeStart[count] as number) !== edges) {
       throw new Error('atom index: inconsistent prepared tables');
     }
-    this.dense = t.dense;
     this.fail = t.fail;
     this.outputLink = t.outputLink;
     this.endStart = t.endStart;
     this.endIds = t.endIds;
+    this.trie = { order: t.order, edgeStart: t.edgeStart, edgeUnit: t.edgeUnit, edgeNext: t.edgeNext };
     this.seen = new Uint32Array(count);
+    this.dense = new Int32Array(count * DENSE);
     for (let s = 0; s < count; s += 1) this.wide.push(undefined);
-    for (let k = 0; k < t.wide.length; k += 3) {
-      const state = t.wide[k] as number;
-      let edges = this.wide[state];
-      if (edges === undefined) { edges = new Map(); this.wide[state] = edges; }
-      edges.set(t.wide[k + 1] as number, t.wide[k + 2] as number);
+    // As build() fills it: each state's row is its failure state's (complete earlier in breadth-first order) with its own edges over it.
+    for (let k = 0; k < count; k += 1) {
+      const state = t.order[k] as number;
+      if (state !== 0) this.dense.copyWithin(state * DENSE, (t.fail[state] as number) * DENSE, (t.fail[state] as number) * DENSE + DENSE);
+      let wide: Map<number, number> | undefined;
+      for (let e = t.edgeStart[state] as number; e < (t.edgeStart[state + 1] as number); e += 1) {
+        const unit = t.edgeUnit[e] as number;
+        if (unit < DENSE) this.dense[state * DENSE + unit] = t.edgeNext[e] as number;
+        else (wide ??= new Map()).set(unit, t.edgeNext[e] as number);
+      }
+      this.wide[state] = wide;
     }
   }
 
@@ -201,5 +215,9 @@ export class AtomIndex {
         queue.push(child);
       }
     }
+    const edgeStart = new Int32Array(count + 1);
+    for (let s = 0; s < count; s += 1) edgeStart[s + 1] = (edgeStart[s] as number) + (edges[s] as Map<number, number>).size;
+    const flat = edges.flatMap((m) => [...m]);
+    this.trie = { order: Int32Array.from([0, ...queue]), edgeStart, edgeUnit: Int32Array.from(flat, ([unit]) => unit), edgeNext: Int32Array.from(flat, ([, next]) => next) };
   }
 }

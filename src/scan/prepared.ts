@@ -40,7 +40,7 @@ interface PreparedFile {
   indexes: ({ atoms: string[] } & Record<keyof AtomIndexTables, string>)[];
 }
 
-const TABLE_KEYS: (keyof AtomIndexTables)[] = ['dense', 'fail', 'outputLink', 'endStart', 'endIds', 'wide'];
+const TABLE_KEYS: (keyof AtomIndexTables)[] = ['fail', 'outputLink', 'endStart', 'endIds', 'order', 'edgeStart', 'edgeUnit', 'edgeNext'];
 
 const emptyMemo = (): Memo => ({ strings: { concept: new Map(), directive: new Map() }, atoms: { pattern: new Map(), rule: new Map() }, indexes: new Map() });
 
