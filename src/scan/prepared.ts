@@ -88,23 +88,32 @@ function loadMemo(): Memo {
   return loaded;
 }
 
-function lookup<K, V>(pick: (m: Memo) => Map<K, V>, key: K, compute: () => V): V {
+function lookupEntry<K, V>(pick: (m: Memo) => Map<K, V>, key: K, compute: () => V): { value: V; prepared: boolean } {
   memo ??= loadMemo();
   const map = pick(memo);
   if (map.has(key)) {
     counts.hits += 1;
-    return map.get(key) as V;
+    return { value: map.get(key) as V, prepared: true };
   }
   counts.misses += 1;
   const value = compute();
   if (recording) pick(recording).set(key, value);
-  return value;
+  return { value, prepared: false };
 }
 
-/** A concept pattern as concepts.ts compiles it: Unicode word boundaries, fast where a word character is certain. */
-export function conceptSource(source: string): string {
-  return lookup((m) => m.strings.concept, source, () => unicodeBoundaries(fastBoundaries(source, UNICODE_WORD_BOUNDARY)));
+const lookup = <K, V>(pick: (m: Memo) => Map<K, V>, key: K, compute: () => V): V => lookupEntry(pick, key, compute).value;
+
+/**
+ * A concept pattern as concepts.ts compiles it: Unicode word boundaries, fast where a word character is certain.
+ * `prepared`: the build compiled this source with flags iu (the preparing run loads every rule and fails on a
+ * broken one), so concepts.ts may defer compiling it to its first use without losing the load-time check.
+ */
+export function conceptPattern(source: string): { source: string; prepared: boolean } {
+  const { value, prepared } = lookupEntry((m) => m.strings.concept, source, () => unicodeBoundaries(fastBoundaries(source, UNICODE_WORD_BOUNDARY)));
+  return { source: value, prepared };
 }
+
+export const conceptSource = (source: string): string => conceptPattern(source).source;
 
 /** A directive pattern as directives.ts compiles it: ASCII boundaries, fast where a word character is certain. */
 export function directiveSource(source: string): string {

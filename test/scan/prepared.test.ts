@@ -8,7 +8,8 @@ import { AtomIndex } from '../../src/scan/atom-index.js';
 import { prefilterAtoms, regexAtoms, regexAtomsDeep } from '../../src/scan/atoms.js';
 import { conceptSource, directiveSource, patternAtoms, preparedCounts } from '../../src/scan/prepared.js';
 import { ASCII_BOUNDARY, fastBoundaries, unicodeBoundaries, UNICODE_WORD_BOUNDARY } from '../../src/scan/regex-speed.js';
-import { loadRules } from '../../src/scan/rules.js';
+import { conceptsIn, loadConceptData } from '../../src/scan/concepts.js';
+import { loadRules, RuleFileError } from '../../src/scan/rules.js';
 import { mulberry32 as prng } from '../../src/scan/train.js';
 import { repoRoot } from './helpers.js';
 
@@ -89,6 +90,25 @@ test('a scan of the shipped rules takes every derivation from the prepared file;
     copyFileSync(join(scanDist, 'regex-speed.js'), join(dir, 'regex-speed.js'));
     writeFileSync(join(dir, 'prepared-data.json'), '{"format":99}');
     assert.deepEqual(probe(), { hits: 0, misses: 2 }, 'a file of another format is ignored');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('concept patterns: a prepared one is compiled on first use and matches as compiled eagerly; a broken unprepared one fails at load', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bastion-prepared-concepts-'));
+  try {
+    const shipped = JSON.parse(readFileSync(join(loadRules().dataDir, 'concepts.json'), 'utf8')) as { concepts: Record<string, string[]> };
+    const [name, sources] = Object.entries(shipped.concepts)[0] as [string, string[]];
+    writeFileSync(join(dir, 'concepts.json'), JSON.stringify({ concepts: { [name]: sources, OWN: ['\\bunprepared-own\\b'] } }));
+    const data = loadConceptData(dir);
+    const eager = sources.map((s) => new RegExp(unicodeBoundaries(fastBoundaries(s, UNICODE_WORD_BOUNDARY)), 'iu'));
+    assert.deepEqual(data.flat.map((f) => f.re.source), [...eager.map((re) => re.source), new RegExp(conceptSource('\\bunprepared-own\\b'), 'iu').source]);
+    assert.equal(data.flat[0]?.re, data.concepts[0]?.patterns[0], 'one compiled RegExp per pattern');
+    assert.ok(conceptsIn('see unprepared-own here', data.concepts).has('OWN'));
+    const broken = mkdtempSync(join(dir, 'broken-'));
+    writeFileSync(join(broken, 'concepts.json'), JSON.stringify({ concepts: { BAD: ['\\bunclosed(group'] } }));
+    assert.throws(() => loadConceptData(broken), (e: unknown) => e instanceof RuleFileError && /concepts\.BAD\[0\]/.test(e.message) && /invalid regular expression/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
