@@ -37,8 +37,10 @@ if (!buildIsCurrent()) {
   if (statSync(entry, { throwIfNoEntry: false }) === undefined) rmSync(buildInfo, { force: true });
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
-  if (result.status !== 0) {
-    process.stderr.write(`bastion: the build failed (exit ${result.status ?? result.signal}); fix the errors above and run npm start again\n`);
+  // As `npm run build`: the scanner's derived data (rules prepared at build time; src/scan/prepared.ts).
+  const prepared = result.status === 0 ? spawnSync(process.execPath, [join(root, 'scripts', 'prepare-scan-data.mjs')], { stdio: 'inherit', cwd: root }) : result;
+  if (result.status !== 0 || prepared.status !== 0) {
+    process.stderr.write(`bastion: the build failed (exit ${prepared.status ?? prepared.signal}); fix the errors above and run npm start again\n`);
     process.exit(1);
   }
   // An incremental build leaves unchanged outputs as they were, so a source touched but not

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prefilterAtoms } from './atoms.js';
 import type { DemandRule } from './directives.js';
-import { PatternFilter } from './pattern-filter.js';
-import { fastBoundaries, UNICODE_WORD_BOUNDARY } from './regex-speed.js';
+import type { PatternFilter } from './pattern-filter.js';
+import { unicodeBoundaries } from './regex-speed.js';
+import { conceptPattern, patternAtoms, patternFilter } from './prepared.js';
 import { RuleFileError } from './rules.js';
 import { isAttackClass, isSeverity } from './types.js';
 
@@ -65,35 +65,36 @@ function strings(value: unknown, file: string, where: string): string[] {
   return value as string[];
 }
 
-/** A Unicode word boundary: JavaScript's \\b only knows ASCII letters, so "\\bdevi\\b" would match inside "dévié" and miss "обязательно". */
-const UNICODE_BOUNDARY = '(?:(?<![\\p{L}\\p{N}_])(?=[\\p{L}\\p{N}_])|(?<=[\\p{L}\\p{N}_])(?![\\p{L}\\p{N}_]))';
+// Moved to regex-speed.ts (prepared.ts needs it without importing this module); still exported from here.
+export { unicodeBoundaries };
 
-/** Rewrites every \\b outside a character class to the Unicode boundary. */
-export function unicodeBoundaries(source: string): string {
-  let out = '';
-  let inClass = false;
-  for (let i = 0; i < source.length; i += 1) {
-    const ch = source[i] as string;
-    if (ch === '\\') {
-      const next = source[i + 1] ?? '';
-      out += !inClass && next === 'b' ? UNICODE_BOUNDARY : ch + next;
-      i += 1;
-      continue;
-    }
-    if (ch === '[') inClass = true;
-    else if (ch === ']') inClass = false;
-    out += ch;
-  }
-  return out;
-}
-
-function compile(source: string, file: string, where: string): RegExp {
+/**
+ * A concept pattern, compiled when first asked for. Unicode boundaries, and a boundary next to a certain word
+ * character as one lookaround (regex-speed.ts), prepared at build time. Compiling the 120-odd iu patterns (their
+ * \\p{L} classes) was the largest part of the CLI's start-up, and a scan runs only the few whose atoms occur. A
+ * source the build did not compile (prepared.ts) is compiled now, so a broken rule file still fails at load.
+ */
+function compile(source: string, file: string, where: string): () => RegExp {
+  const { source: rewritten, prepared } = conceptPattern(source);
+  let re: RegExp | undefined;
+  const get = (): RegExp => (re ??= new RegExp(rewritten, 'iu'));
+  if (prepared) return get;
   try {
-    // A boundary next to a certain word character becomes one lookaround (regex-speed.ts): faster to compile and to scan.
-    return new RegExp(unicodeBoundaries(fastBoundaries(source, UNICODE_WORD_BOUNDARY)), 'iu');
+    get();
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
+  return get;
+}
+
+/** The compile-on-use thunks behind each loaded concept's patterns. */
+const patternThunks = new WeakMap<Concept, (() => RegExp)[]>();
+
+function makeConcept(name: string, thunks: (() => RegExp)[], atoms: (string[] | undefined)[]): Concept {
+  let all: RegExp[] | undefined;
+  const concept: Concept = { name, atoms, get patterns() { return (all ??= thunks.map((t) => t())); } };
+  patternThunks.set(concept, thunks);
+  return concept;
 }
 
 function parseCombo(raw: unknown, i: number, names: Set<string>, file: string): ConceptCombo {
@@ -134,7 +135,7 @@ export function loadConceptData(dataDir: string): ConceptData {
   if (typeof doc.concepts !== 'object' || doc.concepts === null) throw new RuleFileError(file, 'concepts', 'expected an object of concept name to patterns');
   const concepts = Object.entries(doc.concepts as Record<string, unknown>).map(([name, list]): Concept => {
     const sources = strings(list, file, `concepts.${name}`);
-    return { name, patterns: sources.map((s, j) => compile(s, file, `concepts.${name}[${j}]`)), atoms: sources.map((s) => prefilterAtoms(s)) };
+    return makeConcept(name, sources.map((s, j) => compile(s, file, `concepts.${name}[${j}]`)), sources.map((s) => patternAtoms(s)));
   });
   // FOREIGN_TOOL is set by directives.ts when a clause names a tool of no sibling: combos may use it.
   const names = new Set([...concepts.map((c) => c.name), FOREIGN_TOOL]);
@@ -146,8 +147,9 @@ export function loadConceptData(dataDir: string): ConceptData {
 }
 
 function withFilter(concepts: Concept[], combos: ConceptCombo[], foreignTriggers: Set<string>): ConceptData {
-  const flat = concepts.flatMap((c, concept) => c.patterns.map((re) => ({ concept, re })));
-  return { concepts, combos, foreignTriggers, flat, filter: new PatternFilter(concepts.flatMap((c) => c.atoms)) };
+  // Each entry's `re` compiles its pattern on first use (compile above).
+  const flat = concepts.flatMap((c, concept) => (patternThunks.get(c) ?? c.patterns.map((re) => () => re)).map((thunk) => ({ concept, get re(): RegExp { return thunk(); } })));
+  return { concepts, combos, foreignTriggers, flat, filter: patternFilter(concepts.flatMap((c) => c.atoms)) };
 }
 
 /** The concepts whose patterns may match a document (their atoms occur in its lower-cased text). */

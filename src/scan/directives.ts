@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { prefilterAtoms } from './atoms.js';
 import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos } from './concepts.js';
 import { PatternFilter } from './pattern-filter.js';
-import { ASCII_BOUNDARY, fastBoundaries } from './regex-speed.js';
+import { directiveSource, patternAtoms, patternFilter } from './prepared.js';
 import { makeFinding } from './finding.js';
 import { RuleFileError, type RuleSet } from './rules.js';
 import { cleanText, decodeTagCharacters, textVariants, type TextVariant } from './text.js';
@@ -88,8 +87,8 @@ function compileList(list: unknown, file: string, where: string): RegExp[] {
 function compileOne(source: unknown, file: string, where: string): RegExp {
   if (typeof source !== 'string' || source.length === 0) throw new RuleFileError(file, where, 'expected a regex string');
   try {
-    // A \\b next to a certain word character becomes one lookaround (regex-speed.ts): faster to compile and to scan.
-    return new RegExp(fastBoundaries(source, ASCII_BOUNDARY), 'iu');
+    // A \\b next to a certain word character becomes one lookaround (regex-speed.ts; prepared at build time): faster to compile and to scan.
+    return new RegExp(directiveSource(source), 'iu');
   } catch (error) {
     throw new RuleFileError(file, where, `invalid regular expression (${(error as Error).message})`);
   }
@@ -133,10 +132,10 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
     markerFilter: new PatternFilter([]), demandFilter: new PatternFilter([]),
   };
-  data.markerAtoms = (doc.markers as string[]).map((source) => prefilterAtoms(source));
-  for (const d of demands) d.atoms = d.patterns.map((re) => prefilterAtoms(re.source));
-  data.markerFilter = new PatternFilter(data.markerAtoms);
-  data.demandFilter = new PatternFilter(demands.flatMap((d) => d.atoms));
+  data.markerAtoms = (doc.markers as string[]).map((source) => patternAtoms(source));
+  for (const d of demands) d.atoms = d.patterns.map((re) => patternAtoms(re.source));
+  data.markerFilter = patternFilter(data.markerAtoms);
+  data.demandFilter = patternFilter(demands.flatMap((d) => d.atoms));
   dataCache.set(dataDir, data);
   return data;
 }

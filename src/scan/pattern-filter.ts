@@ -35,8 +35,9 @@ export class PatternFilter {
   /** Patterns that every answer holds live. */
   private readonly always: Uint8Array;
 
-  constructor(atoms: readonly (readonly string[] | undefined)[]) {
-    this.index = new AtomIndex(atoms.flatMap((list) => list ?? []).map(foldForAtoms));
+  /** makeIndex builds the index of the folded atoms (prepared.ts passes one that loads it from the build's tables). */
+  constructor(atoms: readonly (readonly string[] | undefined)[], makeIndex: (folded: string[]) => AtomIndex = (folded) => new AtomIndex(folded)) {
+    this.index = makeIndex(atoms.flatMap((list) => list ?? []).map(foldForAtoms));
     this.ids = atoms.map((list) => (list === undefined ? undefined : Int32Array.from(list, (a) => this.index.idOf(foldForAtoms(a)) ?? -1)));
     // An empty atom is in every text (includes('') is true): such a pattern always runs.
     const lists: number[][] = this.index.atoms.map(() => []);

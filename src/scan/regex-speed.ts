@@ -227,3 +227,25 @@ export function fastInnerBoundaries(source: string, kind: BoundaryKind): string 
 export function fastBoundaries(source: string, kind: BoundaryKind): string {
   return fastInnerBoundaries(fastLeadingBoundaries(source, kind), kind);
 }
+
+/** A Unicode word boundary: JavaScript's \\b only knows ASCII letters, so "\\bdevi\\b" would match inside "dévié" and miss "обязательно". */
+const UNICODE_BOUNDARY = '(?:(?<![\\p{L}\\p{N}_])(?=[\\p{L}\\p{N}_])|(?<=[\\p{L}\\p{N}_])(?![\\p{L}\\p{N}_]))';
+
+/** Rewrites every \\b outside a character class to the Unicode boundary. */
+export function unicodeBoundaries(source: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i += 1) {
+    const ch = source[i] as string;
+    if (ch === '\\') {
+      const next = source[i + 1] ?? '';
+      out += !inClass && next === 'b' ? UNICODE_BOUNDARY : ch + next;
+      i += 1;
+      continue;
+    }
+    if (ch === '[') inClass = true;
+    else if (ch === ']') inClass = false;
+    out += ch;
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { regexAtoms, regexAtomsDeep } from './atoms.js';
+import { ruleAtoms } from './prepared.js';
 import { isAttackClass, isSeverity, type AttackClass, type Severity } from './types.js';
 import type { ScanModel } from './model.js';
 
@@ -163,7 +163,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       severity: rule.severity,
       confidence,
       patterns,
-      atoms: patterns.map((p) => regexAtoms(p.source) ?? regexAtomsDeep(p.source)),
+      atoms: patterns.map((p) => ruleAtoms(p.source)),
       substrings,
       codeOnly: rule.codeOnly === true,
       why: asString(rule.why, file, `${where}.why`),

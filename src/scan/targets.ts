@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { extname, join, relative, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parseYaml } from './yaml.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { PromptDefinition, ResourceDefinition, ServerMetadata, SourceFile, StdioCommand, ToolDefinition } from './types.js';
 

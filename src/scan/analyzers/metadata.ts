@@ -1,5 +1,5 @@
-import { regexAtoms, regexAtomsDeep } from '../atoms.js';
-import { AtomIndex } from '../atom-index.js';
+import type { AtomIndex } from '../atom-index.js';
+import { atomIndex, ruleAtoms } from '../prepared.js';
 import { foldForAtoms } from '../pattern-filter.js';
 import { makeFinding } from '../finding.js';
 import { analyzeIntent } from './intent.js';
@@ -112,7 +112,7 @@ const prefilters = new WeakMap<readonly PatternRule[], RulePrefilter>();
 function prefilterFor(rules: readonly PatternRule[]): RulePrefilter {
   let prefilter = prefilters.get(rules);
   if (prefilter === undefined) {
-    const index = new AtomIndex(rules.flatMap((rule) => rule.atoms.flatMap((atoms) => atoms ?? [])).map(foldForAtoms));
+    const index = atomIndex(rules.flatMap((rule) => rule.atoms.flatMap((atoms) => atoms ?? [])).map(foldForAtoms));
     const byRule = rules.map((rule) => rule.atoms.map((atoms) => atoms?.map((atom) => index.idOf(foldForAtoms(atom)) as number)));
     prefilter = { index, byRule };
     prefilters.set(rules, prefilter);
@@ -325,7 +325,7 @@ const atomsOfPattern = new WeakMap<RegExp, string[] | null>();
 function mayMatchText(pattern: RegExp, lowered: string): boolean {
   let atoms = atomsOfPattern.get(pattern);
   if (atoms === undefined) {
-    atoms = (regexAtoms(pattern.source) ?? regexAtomsDeep(pattern.source))?.map(foldForAtoms) ?? null;
+    atoms = ruleAtoms(pattern.source)?.map(foldForAtoms) ?? null;
     atomsOfPattern.set(pattern, atoms);
   }
   return atoms === null || atoms.some((a) => lowered.includes(a));
