@@ -174,15 +174,25 @@ function identifiersIn(sentence: string): string[] {
 
 const norm = (s: string): string => s.toLowerCase().replace(/[-_.\s]+/g, '');
 
-function objectsIn(sentence: string, doc: DirectiveDocument, data: DirectiveData): string[] {
+/** A document's own names and its siblings, normalised (norm) once per analysis rather than once per clause. */
+interface DocumentNames { own: Set<string>; siblings: Set<string>; siblingList: string[] }
+
+function documentNames(doc: DirectiveDocument): DocumentNames {
+  const siblings = new Set(doc.siblingTools.map(norm));
+  return { own: new Set(doc.ownNames.map(norm)), siblings, siblingList: [...siblings] };
+}
+
+function objectsIn(sentence: string, names: DocumentNames, data: DirectiveData): string[] {
   const found: string[] = [];
   for (const [name, re] of Object.entries(data.outOfScope)) if (re.test(sentence)) found.push(name);
-  const own = new Set(doc.ownNames.map(norm));
-  const siblings = new Set(doc.siblingTools.map(norm));
+  const { own, siblings, siblingList } = names;
   const named = identifiersIn(sentence);
   const foreign = named.filter((id) => !own.has(norm(id)));
   // A sibling may be named without its server prefix ("list-properties" for "hubspot-list-properties").
-  const isSibling = (id: string): boolean => siblings.has(norm(id)) || (norm(id).length >= 6 && [...siblings].some((s) => s.endsWith(norm(id))));
+  const isSibling = (id: string): boolean => {
+    const n = norm(id);
+    return siblings.has(n) || (n.length >= 6 && siblingList.some((s) => s.endsWith(n)));
+  };
   const strangers = foreign.filter((id) => !isSibling(id));
   if (strangers.length > 0) found.push('other-tool-name');
   if (foreign.length > 0) found.push('tool-name');
@@ -237,6 +247,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const concepts = liveConceptMask(conceptData, lowered);
   const purposeLowered = doc.purpose.toLowerCase();
   const purposeConcepts = conceptsInLive(doc.purpose, conceptData, liveConceptMask(conceptData, purposeLowered));
+  let names: DocumentNames | undefined;
   for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
     for (const variant of variants) {
@@ -263,7 +274,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         const found = conceptsInLive(sentence, conceptData, concepts);
         // The tool-name check (objectsIn) is the costly part: run it for directives and for clauses a FOREIGN_TOOL combo could use.
         const triggered = [...found, ...previous.found].some((n) => conceptData.foreignTriggers.has(n));
-        let objects = marker || triggered ? objectsIn(sentence, doc, data) : undefined;
+        let objects = marker || triggered ? objectsIn(sentence, names ??= documentNames(doc), data) : undefined;
         if (objects?.includes('other-tool-name')) found.add(FOREIGN_TOOL);
         for (const f of clauseConceptFeatures(found, marker !== undefined, purposeConcepts)) features.add(f);
         const windowed = new Set([...previous.found, ...found]);
@@ -277,7 +288,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         }
         previous = { found, directive: addressed, sentence };
         if (!marker && !liveDemands.some((d) => d.markerFree && demandMatches(d, sentence))) return;
-        objects ??= objectsIn(sentence, doc, data);
+        objects ??= objectsIn(sentence, names ??= documentNames(doc), data);
         if (marker) features.add('directive');
         for (const o of objects) features.add(`o:${o}`);
         for (const demand of liveDemands) {

@@ -110,15 +110,60 @@ export interface FeatureVector {
 }
 
 /**
+ * Reused per dims by featurize instead of a Map and a Set per call (they were most of its time): slotOf[index]
+ * is the feature's position in `order` while stampOf[index] holds the current call's stamp; gramStamp marks
+ * the 4-gram indices already counted. Scoring is synchronous, so one scratch per dims is never shared.
+ */
+interface Scratch { stampOf: Uint32Array; slotOf: Int32Array; gramStamp: Uint32Array; stamp: number; order: Int32Array; sums: Float64Array; grams: Int32Array }
+
+const scratches = new Map<number, Scratch>();
+
+function scratchFor(dims: number): Scratch {
+  let s = scratches.get(dims);
+  if (s === undefined) {
+    s = { stampOf: new Uint32Array(dims), slotOf: new Int32Array(dims), gramStamp: new Uint32Array(dims), stamp: 0, order: new Int32Array(1024), sums: new Float64Array(1024), grams: new Int32Array(1024) };
+    scratches.set(dims, s);
+  }
+  s.stamp = s.stamp === 0xffffffff ? 1 : s.stamp + 1;
+  if (s.stamp === 1) { s.stampOf.fill(0); s.gramStamp.fill(0); }
+  return s;
+}
+
+function grown<T extends Int32Array | Float64Array>(array: T, needed: number): T {
+  if (needed <= array.length) return array;
+  const bigger = new (array.constructor as new (n: number) => T)(Math.max(needed, array.length * 2));
+  bigger.set(array);
+  return bigger;
+}
+
+/**
  * Text features are scaled by 1/sqrt(count) per group so a long honest description does not outweigh
  * a short poisoned one; directive features keep weight 1, they are the evidence that matters most.
+ * The vector lists indices in the order they were first added and sums each index's values in the order
+ * they were added (what a Map accumulator gave), so scores are the same to the last bit.
  */
 export function featurize(text: string, directiveFeatures: string[], dims: number = DEFAULT_DIMS, withNames = false): FeatureVector {
-  const acc = new Map<number, number>();
+  const s = scratchFor(dims);
+  const { stampOf, slotOf, gramStamp, stamp } = s;
+  let count = 0;
   const names = withNames ? new Map<number, string>() : undefined;
+  const addIndex = (index: number, value: number): void => {
+    if (stampOf[index] === stamp) {
+      const slot = slotOf[index] as number;
+      s.sums[slot] = (s.sums[slot] as number) + value;
+      return;
+    }
+    stampOf[index] = stamp;
+    slotOf[index] = count;
+    s.order = grown(s.order, count + 1);
+    s.sums = grown(s.sums, count + 1);
+    s.order[count] = index;
+    s.sums[count] = value;
+    count += 1;
+  };
   const add = (name: string, value: number): void => {
     const index = fnv1a(name) % dims;
-    acc.set(index, (acc.get(index) ?? 0) + value);
+    addIndex(index, value);
     names?.set(index, name);
   };
   // Concept features (concepts.ts: dk:, ko:, kk:) are a group scaled like the text: a long honest
@@ -135,22 +180,25 @@ export function featurize(text: string, directiveFeatures: string[], dims: numbe
   const flat = text.toLowerCase().slice(0, MAX_TEXT).replace(/\s+/g, ' ');
   // Character 4-grams hashed in place (fnv1a of "c:" + the 4 code units, as add() would compute) without
   // building a string per gram: the hot loop of the scanner. Names are only made when asked for.
-  const grams = new Set<number>();
+  let gramCount = 0;
   for (let i = 0; i + 4 <= flat.length; i += 1) {
     let h = GRAM_PREFIX_HASH;
     for (let k = i; k < i + 4; k += 1) { h ^= flat.charCodeAt(k); h = Math.imul(h, 0x01000193); }
     const index = (h >>> 0) % dims;
-    if (grams.has(index)) continue;
-    grams.add(index);
+    if (gramStamp[index] === stamp) continue;
+    gramStamp[index] = stamp;
+    s.grams = grown(s.grams, gramCount + 1);
+    s.grams[gramCount] = index;
+    gramCount += 1;
     if (names) names.set(index, `c:${flat.slice(i, i + 4)}`);
   }
   const wordScale = 1 / Math.sqrt(Math.max(1, wordFeatures.size));
-  const gramScale = 1 / Math.sqrt(Math.max(1, grams.size));
+  const gramScale = 1 / Math.sqrt(Math.max(1, gramCount));
   for (const f of wordFeatures) add(f, wordScale);
-  for (const index of grams) acc.set(index, (acc.get(index) ?? 0) + gramScale);
+  for (let g = 0; g < gramCount; g += 1) addIndex(s.grams[g] as number, gramScale);
   add('bias:len', Math.min(1, flat.length / 2000));
-  const indices = Int32Array.from(acc.keys());
-  const values = Float32Array.from(indices, (i) => acc.get(i) ?? 0);
+  const indices = s.order.slice(0, count);
+  const values = Float32Array.from(s.sums.subarray(0, count));
   return names ? { indices, values, names } : { indices, values };
 }
 
