@@ -48,6 +48,8 @@ export interface DirectiveData {
   /** The atom prefilter of the markers, and of every demand's patterns flattened in order (pattern-filter.ts). */
   markerFilter: PatternFilter;
   demandFilter: PatternFilter;
+  /** Every demand's patterns flattened in order: demandFilter's pattern p is demandPatterns[p]. */
+  demandPatterns: RegExp[];
 }
 
 /** One text the model reads, grouped by what it belongs to (a tool, a prompt, the server's instructions). */
@@ -130,7 +132,7 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     markers: compileList(doc.markers, file, 'markers'), markerAtoms: [], outOfScope, demands,
     fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
     hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
-    markerFilter: new PatternFilter([]), demandFilter: new PatternFilter([]),
+    markerFilter: new PatternFilter([]), demandFilter: new PatternFilter([]), demandPatterns: demands.flatMap((d) => d.patterns),
   };
   data.markerAtoms = (doc.markers as string[]).map((source) => patternAtoms(source));
   for (const d of demands) d.atoms = d.patterns.map((re) => patternAtoms(re.source));
@@ -172,6 +174,9 @@ function identifiersIn(sentence: string): string[] {
   return [...out];
 }
 
+/** The start of the called-foreign regex of objectsIn: any of its matches holds a match of this. */
+const CALL_VERB = /\b(call|invoke|run|use|trigger|execute)\s/i;
+
 const norm = (s: string): string => s.toLowerCase().replace(/[-_.\s]+/g, '');
 
 /** A document's own names and its siblings, normalised (norm) once per analysis rather than once per clause. */
@@ -197,7 +202,8 @@ function objectsIn(sentence: string, names: DocumentNames, data: DirectiveData):
   if (strangers.length > 0) found.push('other-tool-name');
   if (foreign.length > 0) found.push('tool-name');
   // A tool of no known server named right after a call verb: "always call `sync_audit` first".
-  if (strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
+  // Each such regex begins with a call verb: a clause with none needs no regex compiled per name.
+  if (CALL_VERB.test(sentence) && strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
   // Every tool the clause names is this tool or a sibling that hands out guidance ("call `retrieve-instructions` first").
   if (named.length > 0 && strangers.length === 0 && named.every((id) => data.guidanceTool.test(identifierWords(id).toLowerCase()))) found.push('guidance-sibling');
   if (data.fixedValue.test(sentence)) found.push('fixed-value');
@@ -239,7 +245,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
     return [d, d.patterns.map((_, i) => from + i).filter((p) => demandLive[p] === 1)];
   }));
   const liveDemands = data.demands.filter((d) => (livePatterns.get(d) ?? []).length > 0);
-  const demandPatterns = data.demands.flatMap((d) => d.patterns);
+  const { demandPatterns } = data;
   // The clause-level prefilter on top: a pattern runs only where its atoms are in the clause itself.
   let clauseDemands: Uint8Array = new Uint8Array(0);
   const demandMatches = (d: DemandRule, sentence: string): boolean => (livePatterns.get(d) ?? []).some((p) => clauseDemands[p] === 1 && (demandPatterns[p] as RegExp).test(sentence));

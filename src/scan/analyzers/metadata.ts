@@ -1,9 +1,9 @@
 import type { AtomIndex } from '../atom-index.js';
-import { atomIndex, ruleAtoms } from '../prepared.js';
-import { foldForAtoms } from '../pattern-filter.js';
+import { atomIndex, patternFilter, ruleAtoms } from '../prepared.js';
+import { foldForAtoms, type PatternFilter } from '../pattern-filter.js';
 import { makeFinding } from '../finding.js';
 import { analyzeIntent } from './intent.js';
-import type { PatternRule, RuleSet, UnicodeData } from '../rules.js';
+import type { PatternRule, RuleSet, UnicodeData, WeakSignals } from '../rules.js';
 import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, isPlainAscii, textVariants, type TextVariant } from '../text.js';
 import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
 
@@ -319,16 +319,20 @@ function globalOf(pattern: RegExp): RegExp {
   return global;
 }
 
-const atomsOfPattern = new WeakMap<RegExp, string[] | null>();
+const weakFilters = new WeakMap<WeakSignals, PatternFilter>();
 
-/** Atom prefilter (atoms.ts) for a regex that carries no precomputed atoms. */
-function mayMatchText(pattern: RegExp, lowered: string): boolean {
-  let atoms = atomsOfPattern.get(pattern);
-  if (atoms === undefined) {
-    atoms = ruleAtoms(pattern.source)?.map(foldForAtoms) ?? null;
-    atomsOfPattern.set(pattern, atoms);
+/**
+ * The atom prefilter (atoms.ts) of every weak-signal pattern, flattened in order, answered in one pass over
+ * the text (pattern-filter.ts) instead of one `includes` per atom: the same answer, a pattern whose required
+ * literals are all absent cannot match.
+ */
+function weakFilterOf(weak: WeakSignals): PatternFilter {
+  let filter = weakFilters.get(weak);
+  if (filter === undefined) {
+    filter = patternFilter(weak.signals.flatMap((signal) => signal.patterns.map((pattern) => ruleAtoms(pattern.source))));
+    weakFilters.set(weak, filter);
   }
-  return atoms === null || atoms.some((a) => lowered.includes(a));
+  return filter;
 }
 
 /** What a server calls its own: its tools' names and the product words of its name ("circleci" in mcp-server-circleci). */
@@ -357,18 +361,19 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
   // One span of text is evidence of one kind only: "secret" is not both secrecy and a secret.
   const claimed: [number, number][] = [];
   const overlaps = (from: number, to: number): boolean => claimed.some(([a, b]) => from < b && a < to);
-  const lowered = foldForAtoms(text.toLowerCase());
+  const live = weakFilterOf(rules.weakSignals).live(text.toLowerCase());
+  let p = -1;
   for (const signal of rules.weakSignals.signals) {
     let found: RegExpExecArray | undefined;
     for (const pattern of signal.patterns) {
-      if (!mayMatchText(pattern, lowered)) continue;
+      p += 1;
+      if (found || live[p] !== 1) continue;
       for (const m of text.matchAll(globalOf(pattern))) {
         if (overlaps(m.index, m.index + m[0].length)) continue;
         if (signal.kind === 'other-tools' && namesOwn(m[0], own)) continue;
         found = m as RegExpExecArray;
         break;
       }
-      if (found) break;
     }
     if (!found) continue;
     claimed.push([found.index, found.index + found[0].length]);
@@ -384,13 +389,14 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
 
 export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding[] {
   const findings: Finding[] = [];
-  for (const field of collectTextFields(server)) {
+  const fields = collectTextFields(server);
+  for (const field of fields) {
     findings.push(...analyzeHiddenCharacters(field, rules));
     if (!field.isIdentifier) findings.push(...scanText(field.text, field.location, rules));
   }
   // Fields grouped by subject once: filtering the whole list per tool is quadratic on servers with hundreds of tools.
   const bySubject = new Map<string, TextField[]>();
-  for (const f of collectTextFields(server)) {
+  for (const f of fields) {
     const key = f.location.subject ?? '';
     const list = bySubject.get(key);
     if (list) list.push(f);
