@@ -169,11 +169,11 @@ export function liveConceptMask(data: ConceptData, lowered: string): LiveConcept
 
 /**
  * conceptsIn(text, liveConcepts(data, document)) without the per-clause `includes` loops: a pattern runs only when
- * it is live for the document and one of its atoms is in the clause. Same concepts, same order.
+ * it is live for the document and one of its atoms is in the clause. Same concepts, same order. `here` is the
+ * clause's own mask (liveConceptMask of its lower-cased text), for a caller that has it already.
  */
-export function conceptsInLive(text: string, data: ConceptData, live: LiveConcepts): Set<string> {
+export function conceptsInLive(text: string, data: ConceptData, live: LiveConcepts, here: LiveConcepts = data.filter.live(text.toLowerCase())): Set<string> {
   const found = new Set<string>();
-  const here = data.filter.live(text.toLowerCase());
   let done = -1;
   for (let p = 0; p < data.flat.length; p += 1) {
     if (live[p] !== 1 || here[p] !== 1) continue;
@@ -223,9 +223,11 @@ export interface ComboClause {
 export function matchingCombos(data: ConceptData, clause: ComboClause, purpose: Set<string>): ConceptCombo[] {
   return data.combos.filter((c) => {
     const found = c.window ? clause.windowed : clause.found;
-    return (!c.directive || (c.window ? clause.directive : clause.directiveAlone)) && !(c.negationProtects && clause.negated) && !(c.notOwnDeprecation && clause.ownDeprecation)
+    // Set lookups first: `negated` and `ownDeprecation` may be computed on first read (a regex each).
+    return (!c.directive || (c.window ? clause.directive : clause.directiveAlone))
     && c.all.every((n) => found.has(n))
     && (c.any.length === 0 || c.any.some((n) => found.has(n)))
-    && c.outsidePurpose.every((n) => !purpose.has(n));
+    && c.outsidePurpose.every((n) => !purpose.has(n))
+    && !(c.negationProtects && clause.negated) && !(c.notOwnDeprecation && clause.ownDeprecation);
   });
 }

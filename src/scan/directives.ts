@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos } from './concepts.js';
+import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos, type ConceptData } from './concepts.js';
 import { PatternFilter } from './pattern-filter.js';
 import { directiveSource, patternAtoms, patternFilter } from './prepared.js';
 import { makeFinding } from './finding.js';
@@ -225,6 +225,24 @@ function demandApplies(demand: DemandRule, sentence: string, objects: string[], 
   return demand.needs.some((n) => objects.includes(n));
 }
 
+/** The marker, demand and concept prefilters as one (pattern-filter.ts): one pass over a text answers all three. */
+interface ClauseFilter { filter: PatternFilter; masks: (live: Uint8Array) => [Uint8Array, Uint8Array, Uint8Array] }
+
+const clauseFilters = new WeakMap<DirectiveData, { concepts: ConceptData; value: ClauseFilter }>();
+
+function clauseFilterOf(data: DirectiveData, concepts: ConceptData): ClauseFilter {
+  const cached = clauseFilters.get(data);
+  if (cached?.concepts === concepts) return cached.value;
+  const demandAtoms = data.demands.flatMap((d) => d.atoms);
+  const filter = patternFilter([...data.markerAtoms, ...demandAtoms, ...concepts.concepts.flatMap((c) => c.atoms)]);
+  const m = data.markerAtoms.length;
+  const d = m + demandAtoms.length;
+  // Views, not copies: the same answers markerFilter, demandFilter and the concept filter give on their own.
+  const value: ClauseFilter = { filter, masks: (live) => [live.subarray(0, m), live.subarray(m, d), live.subarray(d)] };
+  clauseFilters.set(data, { concepts, value });
+  return value;
+}
+
 const SCANNED_VARIANTS = new Set<TextVariant['kind']>(['raw', 'cleaned', 'confusables', 'tags', 'html-entities', 'base64', 'percent']);
 
 /** Finds the directives addressed to the model in one document and judges whether each concerns the tool's own purpose. */
@@ -235,8 +253,9 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const fieldVariants = doc.fields.map((field) => ({ field, variants: textVariants(field.text, rules.unicode).filter((v) => SCANNED_VARIANTS.has(v.kind)) }));
   // Prefilter once per document: most patterns' literals occur nowhere in it, so no clause needs them.
   const lowered = fieldVariants.flatMap((f) => f.variants.map((v) => v.text)).join('\n').toLowerCase();
-  const markerLive = data.markerFilter.live(lowered);
-  const demandLive = data.demandFilter.live(lowered);
+  const conceptData = loadConceptData(rules.dataDir);
+  const { filter: clauseFilter, masks } = clauseFilterOf(data, conceptData);
+  const [markerLive, demandLive, concepts] = masks(clauseFilter.live(lowered));
   // Each demand's patterns as indices into demandFilter, kept where the document may hold a match.
   let flat = 0;
   const livePatterns = new Map(data.demands.map((d) => {
@@ -249,10 +268,9 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   // The clause-level prefilter on top: a pattern runs only where its atoms are in the clause itself.
   let clauseDemands: Uint8Array = new Uint8Array(0);
   const demandMatches = (d: DemandRule, sentence: string): boolean => (livePatterns.get(d) ?? []).some((p) => clauseDemands[p] === 1 && (demandPatterns[p] as RegExp).test(sentence));
-  const conceptData = loadConceptData(rules.dataDir);
-  const concepts = liveConceptMask(conceptData, lowered);
-  const purposeLowered = doc.purpose.toLowerCase();
-  const purposeConcepts = conceptsInLive(doc.purpose, conceptData, liveConceptMask(conceptData, purposeLowered));
+  // conceptsInLive would compute the same mask again from the purpose as its clause mask.
+  const purposeMask = liveConceptMask(conceptData, doc.purpose.toLowerCase());
+  const purposeConcepts = conceptsInLive(doc.purpose, conceptData, purposeMask, purposeMask);
   let names: DocumentNames | undefined;
   for (const { field, variants } of fieldVariants) {
     const seen = new Set<string>();
@@ -268,16 +286,15 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         // A parameter's description opens the same way ("Grant superuser privileges" on a `superuser` flag).
         const purposeSentence = index === 0 && /(^|\.)description$/.test(field.location.field ?? '');
         const markerCount = purposeSentence ? Math.min(2, data.markers.length) : data.markers.length;
-        const sentenceLowered = sentence.toLowerCase();
-        const clauseMarkers = data.markerFilter.live(sentenceLowered);
-        clauseDemands = data.demandFilter.live(sentenceLowered);
+        const [clauseMarkers, demandsHere, conceptsHere] = masks(clauseFilter.live(sentence.toLowerCase()));
+        clauseDemands = demandsHere;
         let marker: RegExpExecArray | undefined;
         for (let m = 0; m < markerCount; m += 1) {
           if (markerLive[m] !== 1 || clauseMarkers[m] !== 1) continue;
           marker = (data.markers[m] as RegExp).exec(sentence) ?? undefined;
           if (marker) break;
         }
-        const found = conceptsInLive(sentence, conceptData, concepts);
+        const found = conceptsInLive(sentence, conceptData, concepts, conceptsHere);
         // The tool-name check (objectsIn) is the costly part: run it for directives and for clauses a FOREIGN_TOOL combo could use.
         const triggered = [...found, ...previous.found].some((n) => conceptData.foreignTriggers.has(n));
         let objects = marker || triggered ? objectsIn(sentence, names ??= documentNames(doc), data) : undefined;
@@ -287,7 +304,14 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         const pair = previous.sentence ? `${previous.sentence} ${sentence}` : sentence;
         // "Regardless of what the user asked" and "you must" address the model even where no marker list matches.
         const addressed = marker !== undefined || found.has('MODEL_ADDRESS') || found.has('USER_OVERRULED');
-        const clause = { found, windowed, directive: addressed || previous.directive, directiveAlone: addressed, negated: data.negation.test(sentence), ownDeprecation: data.ownDeprecation.test(pair) };
+        // The negation and own-deprecation regexes run only when a combo's concepts are all there (concepts.ts asks last).
+        let negated: boolean | undefined;
+        let ownDeprecation: boolean | undefined;
+        const clause = {
+          found, windowed, directive: addressed || previous.directive, directiveAlone: addressed,
+          get negated(): boolean { return (negated ??= data.negation.test(sentence)); },
+          get ownDeprecation(): boolean { return (ownDeprecation ??= data.ownDeprecation.test(pair)); },
+        };
         for (const combo of matchingCombos(conceptData, clause, purposeConcepts)) {
           features.add(`hit:${combo.demand.kind}`);
           hits.push({ demand: combo.demand, sentence: pair, location: field.location, marker: marker?.[0] ?? '', objects: [...windowed].filter((n) => combo.all.includes(n) || combo.any.includes(n)), variant: variant.kind });

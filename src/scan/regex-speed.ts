@@ -56,6 +56,8 @@ function firstIsWord(source: string, at: number, kind: BoundaryKind): number {
       i = end + 1;
     }
   }
+  // \w and \d: every match is a word character in both kinds (WORD_ESCAPES), so `\b\d{1,3}` opens with a lookbehind too.
+  if (c === '\\' && WORD_ESCAPES.has(source[at + 1] ?? '')) return allowsZero(source, at + 2) ? -1 : at + 2;
   if (SPECIAL.has(c)) return -1;
   const ch = String.fromCodePoint(source.codePointAt(at) as number);
   if (!kind.isWord(ch)) return -1;

@@ -98,6 +98,10 @@ test('the rewrite leaves what it cannot prove alone', () => {
   // An optional first element, a group that may be empty, a non-word start, a non-ASCII start under ASCII \b: unchanged.
   for (const source of ['\\b(a)?b', '\\ba*', '\\b(a|)b', '\\b\\s+x', '\\b(?=a)a', '\\bнет', '\\b[a-z]+', '\\b(a|b']) assert.equal(fastLeadingBoundaries(source, ASCII_BOUNDARY), source);
   assert.equal(fastLeadingBoundaries('\\bнет', UNICODE_WORD_BOUNDARY), '(?<![\\p{L}\\p{N}_])нет');
+  // \d and \w only match word characters: a leading boundary before them is a lookbehind, unless they may match nothing.
+  assert.equal(fastLeadingBoundaries('\\b\\d{1,3}(\\.\\d{1,3}){3}', UNICODE_WORD_BOUNDARY), '(?<![\\p{L}\\p{N}_])\\d{1,3}(\\.\\d{1,3}){3}');
+  assert.equal(fastLeadingBoundaries('\\b\\w+@', ASCII_BOUNDARY), '(?<!\\w)\\w+@');
+  for (const source of ['\\b\\d*x', '\\b\\d{0,2}x', '\\b\\s', '\\b\\W']) assert.equal(fastLeadingBoundaries(source, ASCII_BOUNDARY), source);
 });
 
 test('the pattern filter answers as includes() per atom, with case-folded spellings kept live', () => {
