@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos, type ConceptData } from './concepts.js';
+import { clauseConceptFeatures, conceptsInLive, FOREIGN_TOOL, liveConceptMask, loadConceptData, matchingCombos, type ComboClause, type ConceptData } from './concepts.js';
 import { PatternFilter } from './pattern-filter.js';
 import { directiveSource, patternAtoms, patternFilter } from './prepared.js';
 import { makeFinding } from './finding.js';
@@ -182,9 +182,21 @@ const norm = (s: string): string => s.toLowerCase().replace(/[-_.\s]+/g, '');
 /** A document's own names and its siblings, normalised (norm) once per analysis rather than once per clause. */
 interface DocumentNames { own: Set<string>; siblings: Set<string>; siblingList: string[] }
 
+/**
+ * Normalised sibling lists by list: buildDocuments gives every document of a server the same siblingTools array,
+ * so a server's names are normalised once, not once per tool (quadratic on servers with hundreds of tools).
+ * A document's lists are not changed once it is analysed.
+ */
+const siblingNames = new WeakMap<readonly string[], { siblings: Set<string>; siblingList: string[] }>();
+
 function documentNames(doc: DirectiveDocument): DocumentNames {
-  const siblings = new Set(doc.siblingTools.map(norm));
-  return { own: new Set(doc.ownNames.map(norm)), siblings, siblingList: [...siblings] };
+  let sib = siblingNames.get(doc.siblingTools);
+  if (sib === undefined) {
+    const siblings = new Set(doc.siblingTools.map(norm));
+    sib = { siblings, siblingList: [...siblings] };
+    siblingNames.set(doc.siblingTools, sib);
+  }
+  return { own: new Set(doc.ownNames.map(norm)), ...sib };
 }
 
 function objectsIn(sentence: string, names: DocumentNames, data: DirectiveData): string[] {
@@ -202,8 +214,8 @@ function objectsIn(sentence: string, names: DocumentNames, data: DirectiveData):
   if (strangers.length > 0) found.push('other-tool-name');
   if (foreign.length > 0) found.push('tool-name');
   // A tool of no known server named right after a call verb: "always call `sync_audit` first".
-  // Each such regex begins with a call verb: a clause with none needs no regex compiled per name.
-  if (CALL_VERB.test(sentence) && strangers.some((id) => new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i').test(sentence))) found.push('called-foreign');
+  // One regex for all the names (an alternation matches where any of them would), built only when a call verb is there.
+  if (strangers.length > 0 && CALL_VERB.test(sentence) && new RegExp(`\\b(call|invoke|run|use|trigger|execute)\\s+(the\\s+)?[\`'"]?(?:${strangers.map((id) => id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'i').test(sentence)) found.push('called-foreign');
   // Every tool the clause names is this tool or a sibling that hands out guidance ("call `retrieve-instructions` first").
   if (named.length > 0 && strangers.length === 0 && named.every((id) => data.guidanceTool.test(identifierWords(id).toLowerCase()))) found.push('guidance-sibling');
   if (data.fixedValue.test(sentence)) found.push('fixed-value');
@@ -223,6 +235,22 @@ function demandApplies(demand: DemandRule, sentence: string, objects: string[], 
   if (demand.kind === 'prefer') return objects.includes('prefer-claim') && (objects.includes('other-tools') || objects.includes('other-tool-name') || /\b(always|only|never|exclusively)\b|(immer|toujours|siempre|sempre|всегда|总是|始终|常に)/iu.test(sentence));
   if (demand.inherent) return true;
   return demand.needs.some((n) => objects.includes(n));
+}
+
+/** A clause as matchingCombos sees it; `negated` and `ownDeprecation` run their regex on first read (getters on the prototype: cheap to create). */
+class Clause implements ComboClause {
+  private negatedMemo: boolean | undefined;
+  private ownDeprecationMemo: boolean | undefined;
+  constructor(readonly found: Set<string>, readonly windowed: Set<string>, readonly directive: boolean, readonly directiveAlone: boolean,
+    private readonly sentence: string, private readonly pair: string, private readonly data: DirectiveData) {}
+
+  get negated(): boolean {
+    return (this.negatedMemo ??= this.data.negation.test(this.sentence));
+  }
+
+  get ownDeprecation(): boolean {
+    return (this.ownDeprecationMemo ??= this.data.ownDeprecation.test(this.pair));
+  }
 }
 
 /** The marker, demand and concept prefilters as one (pattern-filter.ts): one pass over a text answers all three. */
@@ -305,13 +333,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
         // "Regardless of what the user asked" and "you must" address the model even where no marker list matches.
         const addressed = marker !== undefined || found.has('MODEL_ADDRESS') || found.has('USER_OVERRULED');
         // The negation and own-deprecation regexes run only when a combo's concepts are all there (concepts.ts asks last).
-        let negated: boolean | undefined;
-        let ownDeprecation: boolean | undefined;
-        const clause = {
-          found, windowed, directive: addressed || previous.directive, directiveAlone: addressed,
-          get negated(): boolean { return (negated ??= data.negation.test(sentence)); },
-          get ownDeprecation(): boolean { return (ownDeprecation ??= data.ownDeprecation.test(pair)); },
-        };
+        const clause = new Clause(found, windowed, addressed || previous.directive, addressed, sentence, pair, data);
         for (const combo of matchingCombos(conceptData, clause, purposeConcepts)) {
           features.add(`hit:${combo.demand.kind}`);
           hits.push({ demand: combo.demand, sentence: pair, location: field.location, marker: marker?.[0] ?? '', objects: [...windowed].filter((n) => combo.all.includes(n) || combo.any.includes(n)), variant: variant.kind });
