@@ -85,18 +85,31 @@ const CONCEPT_FEATURE = /^(k|dk|ko|kk):/;
 
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 
+const TOKEN = /[\p{L}\p{N}_~./-]+|[`<>#$|]/gu;
+const EDGES = /^[./-]+|[./-]+$/g;
+
+/** ".", "/" or "-": trimmed from both ends of a token. */
+const isEdge = (unit: number): boolean => unit === 0x2e || unit === 0x2f || unit === 0x2d;
+
 /** Lower-cased word tokens; CJK runs become overlapping character bigrams (no spaces to split on). */
 export function tokens(text: string): string[] {
+  return loweredTokens(text.toLowerCase().slice(0, MAX_TEXT));
+}
+
+function loweredTokens(lowered: string): string[] {
   const out: string[] = [];
-  for (const m of text.toLowerCase().slice(0, MAX_TEXT).matchAll(/[\p{L}\p{N}_~./-]+|[`<>#$|]/gu)) {
-    const word = m[0].replace(/^[./-]+|[./-]+$/g, '');
-    if (word.length === 0 && !/[`<>#$|]/.test(m[0])) continue;
-    if (CJK.test(word)) {
+  // A text with no CJK character has no CJK token: one test instead of one per token.
+  const anyCjk = CJK.test(lowered);
+  for (const m of lowered.matchAll(TOKEN)) {
+    const raw = m[0];
+    const word = isEdge(raw.charCodeAt(0)) || isEdge(raw.charCodeAt(raw.length - 1)) ? raw.replace(EDGES, '') : raw;
+    if (word.length === 0 && !/[`<>#$|]/.test(raw)) continue;
+    if (anyCjk && CJK.test(word)) {
       const chars = [...word];
       if (chars.length === 1) out.push(word);
       for (let i = 0; i + 1 < chars.length; i += 1) out.push(`${chars[i]}${chars[i + 1]}`);
     } else {
-      out.push(word || m[0]);
+      out.push(word || raw);
     }
   }
   return out;
@@ -161,8 +174,11 @@ export function featurize(text: string, directiveFeatures: string[], dims: numbe
     s.sums[count] = value;
     count += 1;
   };
+  // x % dims for a power of two is x & (dims - 1), an integer operation (the % is a float modulo).
+  const mask = dims > 0 && dims <= 2 ** 31 && (dims & (dims - 1)) === 0 ? dims - 1 : -1;
   const add = (name: string, value: number): void => {
-    const index = fnv1a(name) % dims;
+    const h = fnv1a(name);
+    const index = mask >= 0 ? h & mask : h % dims;
     addIndex(index, value);
     names?.set(index, name);
   };
@@ -171,20 +187,21 @@ export function featurize(text: string, directiveFeatures: string[], dims: numbe
   const concept = directiveFeatures.filter((f) => CONCEPT_FEATURE.test(f));
   const conceptScale = 1 / Math.sqrt(Math.max(1, concept.length));
   for (const f of directiveFeatures) add(`D:${f}`, CONCEPT_FEATURE.test(f) ? conceptScale : 1);
-  const words = tokens(text);
+  const lowered = text.toLowerCase().slice(0, MAX_TEXT);
+  const words = loweredTokens(lowered);
   const wordFeatures = new Set<string>();
   for (let i = 0; i < words.length; i += 1) {
     wordFeatures.add(`w:${words[i]}`);
     if (i + 1 < words.length) wordFeatures.add(`b:${words[i]} ${words[i + 1]}`);
   }
-  const flat = text.toLowerCase().slice(0, MAX_TEXT).replace(/\s+/g, ' ');
+  const flat = lowered.replace(/\s+/g, ' ');
   // Character 4-grams hashed in place (fnv1a of "c:" + the 4 code units, as add() would compute) without
   // building a string per gram: the hot loop of the scanner. Names are only made when asked for.
   let gramCount = 0;
   for (let i = 0; i + 4 <= flat.length; i += 1) {
     let h = GRAM_PREFIX_HASH;
     for (let k = i; k < i + 4; k += 1) { h ^= flat.charCodeAt(k); h = Math.imul(h, 0x01000193); }
-    const index = (h >>> 0) % dims;
+    const index = mask >= 0 ? h & mask : (h >>> 0) % dims;
     if (gramStamp[index] === stamp) continue;
     gramStamp[index] = stamp;
     s.grams = grown(s.grams, gramCount + 1);
