@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ruleAtoms } from './prepared.js';
+import { directiveSource, ruleAtoms } from './prepared.js';
 import { isAttackClass, isSeverity, type AttackClass, type Severity } from './types.js';
 import type { ScanModel } from './model.js';
 
@@ -133,7 +133,12 @@ function compile(source: string, flags: string, file: string, where: string): Re
   }
 }
 
-function loadPatternRules(file: string, defaultFlags: string, hostListDir: string): PatternRule[] {
+/**
+ * `fast`: compile each pattern with its word boundaries rewritten to one lookaround where a word character is
+ * certain (regex-speed.ts, ASCII \\b under flags iu; prepared at build time), which matches exactly where the
+ * pattern as written does. The atoms stay those of the source as written.
+ */
+function loadPatternRules(file: string, defaultFlags: string, hostListDir: string, fast = false): PatternRule[] {
   const doc = asRecord(readJson(file), file, 'top level');
   if (!Array.isArray(doc.rules)) throw new RuleFileError(file, 'rules', 'expected an array');
   const seen = new Set<string>();
@@ -148,7 +153,9 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
     if (typeof confidence !== 'number' || confidence < 0 || confidence > 1) throw new RuleFileError(file, `${where}.confidence`, 'expected a number in 0..1');
     if (!Array.isArray(rule.patterns)) throw new RuleFileError(file, `${where}.patterns`, 'expected an array of regexes');
     const flags = rule.ignoreCase === true && !defaultFlags.includes('i') ? `${defaultFlags}i` : defaultFlags;
-    const patterns = rule.patterns.map((p, i) => compile(asString(p, file, `${where}.patterns[${i}]`), flags, file, `${where}.patterns[${i}]`));
+    const sources = rule.patterns.map((p, i) => asString(p, file, `${where}.patterns[${i}]`));
+    const rewrite = fast && flags.includes('i') && flags.includes('u');
+    const patterns = sources.map((source, i) => compile(rewrite ? directiveSource(source) : source, flags, file, `${where}.patterns[${i}]`));
     const substrings = typeof rule.hostList === 'string' ? loadWordList(join(hostListDir, rule.hostList)) : [];
     const capability = rule.capability;
     if (capability !== undefined && capability !== 'filesystem' && capability !== 'network' && capability !== 'process') {
@@ -163,7 +170,7 @@ function loadPatternRules(file: string, defaultFlags: string, hostListDir: strin
       severity: rule.severity,
       confidence,
       patterns,
-      atoms: patterns.map((p) => ruleAtoms(p.source)),
+      atoms: sources.map((source) => ruleAtoms(source)),
       substrings,
       codeOnly: rule.codeOnly === true,
       why: asString(rule.why, file, `${where}.why`),
@@ -265,7 +272,7 @@ export function loadRules(dataDir: string = defaultDataDir()): RuleSet {
   const rules: RuleSet = {
     dataDir: dir,
     weakSignals: loadWeakSignals(join(dir, 'weak-signals.json')),
-    metadata: loadPatternRules(join(dir, 'metadata-rules.json'), 'iu', dir),
+    metadata: loadPatternRules(join(dir, 'metadata-rules.json'), 'iu', dir, true),
     code: loadPatternRules(join(dir, 'code-rules.json'), 'u', dir),
     python: loadPatternRules(join(dir, 'python-rules.json'), 'u', dir),
     purpose: loadPurpose(join(dir, 'purpose.json')),

@@ -15,6 +15,8 @@ const dataDir = fileURLToPath(new URL('../../../data/scan', import.meta.url));
 const concepts = Object.values(JSON.parse(readFileSync(join(dataDir, 'concepts.json'), 'utf8')).concepts as Record<string, string[]>).flat();
 const directives = JSON.parse(readFileSync(join(dataDir, 'directives.json'), 'utf8')) as { markers: string[]; demands: { patterns: string[] }[] };
 const directivePatterns = [...directives.markers, ...directives.demands.flatMap((d) => d.patterns)];
+// Compiled with the same rewrite (rules.ts, flags iu).
+const metadataPatterns = (JSON.parse(readFileSync(join(dataDir, 'metadata-rules.json'), 'utf8')) as { rules: { patterns: string[] }[] }).rules.flatMap((r) => r.patterns);
 
 /** Random texts built from pieces of the patterns' own literals, separators and characters case folding treats specially. */
 function texts(sources: string[], count: number, seed: number): string[] {
@@ -42,7 +44,7 @@ test('boundaries rewritten to one lookaround match exactly where the original do
       assert.equal(b?.[0], a?.[0], `${original.source} on ${JSON.stringify(text)}`);
     }
   };
-  const samples = texts([...concepts, ...directivePatterns], 400, 20261203);
+  const samples = texts([...concepts, ...directivePatterns, ...metadataPatterns], 400, 20261203);
   let inner = 0;
   for (const source of concepts) {
     const fast = fastBoundaries(source, UNICODE_WORD_BOUNDARY);
@@ -50,7 +52,7 @@ test('boundaries rewritten to one lookaround match exactly where the original do
     if (fast !== source) rewritten += 1;
     check(new RegExp(unicodeBoundaries(source), 'iu'), new RegExp(unicodeBoundaries(fast), 'iu'), samples);
   }
-  for (const source of directivePatterns) {
+  for (const source of [...directivePatterns, ...metadataPatterns]) {
     const fast = fastBoundaries(source, ASCII_BOUNDARY);
     if (fast !== fastLeadingBoundaries(source, ASCII_BOUNDARY)) inner += 1;
     if (fast !== source) rewritten += 1;
