@@ -156,8 +156,37 @@ export function foldConfusables(text: string, unicode: UnicodeData): string {
   return out;
 }
 
-/** Every decoding an attacker might hide instructions behind, each matched separately. */
+/** The variants already computed in the current withVariantMemo scope (for its Unicode data only). */
+let variantMemo: { unicode: UnicodeData; byText: Map<string, TextVariant[]> } | undefined;
+
+/**
+ * Runs `fn` with textVariants remembering its answers until `fn` returns: one metadata analysis reads each
+ * field's text in several passes (the pattern rules, then the directive analysis). Nothing outlives the call.
+ */
+export function withVariantMemo<T>(unicode: UnicodeData, fn: () => T): T {
+  const outer = variantMemo;
+  variantMemo = { unicode, byText: new Map() };
+  try {
+    return fn();
+  } finally {
+    variantMemo = outer;
+  }
+}
+
+/**
+ * Every decoding an attacker might hide instructions behind, each matched separately. Inside withVariantMemo
+ * the same array is returned for the same text: callers read it and do not change it.
+ */
 export function textVariants(text: string, unicode: UnicodeData): TextVariant[] {
+  const memo = variantMemo?.unicode === unicode ? variantMemo.byText : undefined;
+  const known = memo?.get(text);
+  if (known !== undefined) return known;
+  const variants = computeVariants(text, unicode);
+  memo?.set(text, variants);
+  return variants;
+}
+
+function computeVariants(text: string, unicode: UnicodeData): TextVariant[] {
   const variants: TextVariant[] = [{ kind: 'raw', text }];
   const plain = isPlainAscii(text);
   const cleaned = plain ? text : cleanText(text, unicode);

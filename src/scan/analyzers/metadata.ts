@@ -4,7 +4,7 @@ import { foldForAtoms, type PatternFilter } from '../pattern-filter.js';
 import { makeFinding } from '../finding.js';
 import { analyzeIntent } from './intent.js';
 import type { PatternRule, RuleSet, UnicodeData, WeakSignals } from '../rules.js';
-import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, isPlainAscii, textVariants, type TextVariant } from '../text.js';
+import { cleanText, decodeTagCharacters, foldConfusables, hasAnsi, inRanges, isPlainAscii, textVariants, withVariantMemo, type TextVariant } from '../text.js';
 import type { Finding, FindingLocation, ServerMetadata, ToolDefinition } from '../types.js';
 
 /** One piece of text the model will read, and where it sits. */
@@ -143,16 +143,32 @@ function matchRule(rule: PatternRule, atomIds: (number[] | undefined)[], variant
   return undefined;
 }
 
-/** Runs the pattern rules over one text (also used for tool outputs in the behaviour run). */
-export function scanText(text: string, location: FindingLocation, rules: RuleSet, analyzer: 'metadata' | 'behaviour' = 'metadata'): Finding[] {
+type RuleHit = { rule: PatternRule; variant: TextVariant; match: RegExpExecArray };
+
+/** The rule hits of texts already scanned in this analyzeMetadata call (for its rule list): a server repeats many texts. */
+let hitMemo: { rules: readonly PatternRule[]; byText: Map<string, RuleHit[]> } | undefined;
+
+function ruleHits(text: string, rules: RuleSet): RuleHit[] {
+  const memo = hitMemo?.rules === rules.metadata ? hitMemo.byText : undefined;
+  const known = memo?.get(text);
+  if (known !== undefined) return known;
   const variants = textVariants(text, rules.unicode);
   const prefilter = prefilterFor(rules.metadata);
   // Folded as the atoms are: /ssh/iu matches "ſſh", whose lower case holds no "ssh" (pattern-filter.ts).
   const present = variants.map((v) => prefilter.index.scan(foldForAtoms(v.text.toLowerCase())));
-  const findings: Finding[] = [];
+  const hits: RuleHit[] = [];
   for (const [r, rule] of rules.metadata.entries()) {
     const hit = matchRule(rule, prefilter.byRule[r] as (number[] | undefined)[], variants, present);
-    if (!hit) continue;
+    if (hit) hits.push({ rule, ...hit });
+  }
+  memo?.set(text, hits);
+  return hits;
+}
+
+/** Runs the pattern rules over one text (also used for tool outputs in the behaviour run). */
+export function scanText(text: string, location: FindingLocation, rules: RuleSet, analyzer: 'metadata' | 'behaviour' = 'metadata'): Finding[] {
+  const findings: Finding[] = [];
+  for (const { rule, ...hit } of ruleHits(text, rules)) {
     const encoded = hit.variant.kind !== 'raw' && hit.variant.kind !== 'cleaned';
     findings.push(makeFinding({
       ruleId: rule.id,
@@ -388,6 +404,18 @@ export function analyzeWeakSignals(subject: string, fields: TextField[], rules: 
 }
 
 export function analyzeMetadata(server: ServerMetadata, rules: RuleSet): Finding[] {
+  // The pattern rules and the directive analysis decode the same fields, and a server repeats texts (the same
+  // parameter described on many tools): each text is decoded and matched once per call.
+  const outer = hitMemo;
+  hitMemo = { rules: rules.metadata, byText: new Map() };
+  try {
+    return withVariantMemo(rules.unicode, () => analyzeServer(server, rules));
+  } finally {
+    hitMemo = outer;
+  }
+}
+
+function analyzeServer(server: ServerMetadata, rules: RuleSet): Finding[] {
   const findings: Finding[] = [];
   const fields = collectTextFields(server);
   for (const field of fields) {
