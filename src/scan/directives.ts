@@ -45,10 +45,7 @@ export interface DirectiveData {
   hideStatement: RegExp;
   /** A sibling tool that returns instructions, docs or a schema: calling it first is onboarding. */
   guidanceTool: RegExp;
-  /** The atom prefilter of the markers, and of every demand's patterns flattened in order (pattern-filter.ts). */
-  markerFilter: PatternFilter;
-  demandFilter: PatternFilter;
-  /** Every demand's patterns flattened in order: demandFilter's pattern p is demandPatterns[p]. */
+  /** Every demand's patterns flattened in order (their atoms follow the markers' in clauseFilterOf's prefilter). */
   demandPatterns: RegExp[];
 }
 
@@ -132,12 +129,10 @@ export function loadDirectiveData(dataDir: string): DirectiveData {
     markers: compileList(doc.markers, file, 'markers'), markerAtoms: [], outOfScope, demands,
     fixedValue: compileOne(doc.fixedValue, file, 'fixedValue'), preferClaim: compileOne(doc.preferClaim, file, 'preferClaim'), ownDeprecation: compileOne(doc.ownDeprecation, file, 'ownDeprecation'), negation: compileOne(doc.negation, file, 'negation'), redirectTo: compileOne(doc.redirectTo, file, 'redirectTo'),
     hideStatement: compileOne(doc.hideStatement, file, 'hideStatement'), guidanceTool: compileOne(doc.guidanceTool, file, 'guidanceTool'),
-    markerFilter: new PatternFilter([]), demandFilter: new PatternFilter([]), demandPatterns: demands.flatMap((d) => d.patterns),
+    demandPatterns: demands.flatMap((d) => d.patterns),
   };
   data.markerAtoms = (doc.markers as string[]).map((source) => patternAtoms(source));
   for (const d of demands) d.atoms = d.patterns.map((re) => patternAtoms(re.source));
-  data.markerFilter = patternFilter(data.markerAtoms);
-  data.demandFilter = patternFilter(demands.flatMap((d) => d.atoms));
   dataCache.set(dataDir, data);
   return data;
 }
@@ -265,7 +260,7 @@ function clauseFilterOf(data: DirectiveData, concepts: ConceptData): ClauseFilte
   const filter = patternFilter([...data.markerAtoms, ...demandAtoms, ...concepts.concepts.flatMap((c) => c.atoms)]);
   const m = data.markerAtoms.length;
   const d = m + demandAtoms.length;
-  // Views, not copies: the same answers markerFilter, demandFilter and the concept filter give on their own.
+  // Views, not copies: the same answers a filter of the markers, of the demands or of the concepts alone would give.
   const value: ClauseFilter = { filter, masks: (live) => [live.subarray(0, m), live.subarray(m, d), live.subarray(d)] };
   clauseFilters.set(data, { concepts, value });
   return value;
@@ -284,7 +279,7 @@ export function analyzeDirectives(doc: DirectiveDocument, rules: RuleSet): Direc
   const conceptData = loadConceptData(rules.dataDir);
   const { filter: clauseFilter, masks } = clauseFilterOf(data, conceptData);
   const [markerLive, demandLive, concepts] = masks(clauseFilter.live(lowered));
-  // Each demand's patterns as indices into demandFilter, kept where the document may hold a match.
+  // Each demand's patterns as indices into demandPatterns, kept where the document may hold a match.
   let flat = 0;
   const livePatterns = new Map(data.demands.map((d) => {
     const from = flat;
