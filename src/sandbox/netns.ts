@@ -83,7 +83,7 @@ export function transparentEgressFor(server: string, mode: 'auto' | 'require' | 
  * a connect() to any address becomes a local packet the nat rule can redirect instead of failing
  * with ENETUNREACH before any rule sees it), the ruleset.
  */
-export async function setUpTransparentEgress(path: string, binaries: { nsenter: string; nft: string; ip: string }): Promise<void> {
+async function setUpTransparentEgress(path: string, binaries: { nsenter: string; nft: string; ip: string }): Promise<void> {
   const enter = (args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => runFile(binaries.nsenter, [`--net=${path}`, '--', ...args]);
   const steps: string[][] = [
     [binaries.ip, 'link', 'set', 'lo', 'up'],
