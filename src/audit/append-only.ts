@@ -68,6 +68,11 @@ export class SegmentAttributes {
     return new SegmentAttributes(false, { supported: false, detail });
   }
 
+  /** What an earlier probe found (a log taken over from another thread), not probed again. */
+  static known(enabled: boolean, detail: string): SegmentAttributes {
+    return new SegmentAttributes(enabled, { supported: enabled, detail });
+  }
+
   /**
    * Probes `dir`; `required` without support throws (the gateway refuses to start); `auto`
    * without support returns a disabled instance whose `support.detail` says why (the gateway
@@ -130,6 +135,12 @@ export class LogProtection {
 
   static disabled(dir: string): LogProtection {
     return new LogProtection(dir, SegmentAttributes.disabled(), undefined, SegmentAttributes.disabled());
+  }
+
+  /** The protection of a log opened on another thread (src/audit/thread): its status then, not probed again. */
+  static adopted(dir: string, mirrorDir: string | undefined, status: AppendOnlyStatus): LogProtection {
+    const mirror = status.mirror === undefined ? SegmentAttributes.disabled() : SegmentAttributes.known(status.mirror.enabled, status.mirror.detail);
+    return new LogProtection(dir, SegmentAttributes.known(status.enabled, status.detail), mirrorDir, mirror);
   }
 
   static prepare(mode: AppendOnlyMode, dir: string, mirrorDir: string | undefined): LogProtection {

@@ -11,8 +11,10 @@ export interface AuditConfig {
   /**
    * thread: the log (record building, chaining, hashing, sealing, writing) runs on a worker thread
    * of its own, so the gateway's main thread only hands each call over. inline: on the main thread.
+   * adaptive: on the writer thread while calls overlap, on the main thread while they come one at
+   * a time (no thread wake-ups per call; src/audit/thread/placement.ts).
    */
-  writer: 'thread' | 'inline';
+  writer: 'adaptive' | 'thread' | 'inline';
   queue: {
     /** Records waiting for disk before the queue counts as full (async mode). */
     maxRecords: number;
@@ -58,7 +60,7 @@ export type CaptureLevel = 'none' | 'truncated' | 'full';
 export const defaultAuditConfig: AuditConfig = {
   dir: 'audit',
   mode: 'durable',
-  writer: 'thread',
+  writer: 'adaptive',
   queue: { maxRecords: 10_000, onFull: 'deny' },
   capture: { arguments: 'truncated', outputs: 'none', maxChars: 1024 },
   checkpoint: { everyRecords: 1000, everySeconds: 60, keyFile: 'keys/audit-signing-key.pem', keyName: 'bastion-audit', mirrorStdout: false },
@@ -79,7 +81,7 @@ export const auditConfigSchema = {
   properties: {
     dir: { type: 'string', minLength: 1, default: defaultAuditConfig.dir, description: 'the audit log directory, relative to stateDir, e.g. audit' },
     mode: { enum: ['durable', 'async'], default: 'durable', description: "'durable' (default: a response waits for its record to reach disk) or 'async'" },
-    writer: { enum: ['thread', 'inline'], default: 'thread', description: "'thread' (default: the log builds, chains, seals and writes records on a worker thread of its own) or 'inline' (on the gateway's main thread)" },
+    writer: { enum: ['adaptive', 'thread', 'inline'], default: 'adaptive', description: "'adaptive' (default: the log runs on a writer thread of its own while calls overlap, and on the gateway's main thread while they come one at a time), 'thread' (always on the writer thread) or 'inline' (always on the main thread)" },
     queue: {
       type: 'object',
       additionalProperties: false,

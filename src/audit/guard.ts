@@ -9,8 +9,11 @@ export interface AuditSink {
   append(fields: AuditFields): Promise<AppendResult>;
   /** Keyed digest for args_digest, output_digest and prompt_digest (AuditLog: HMAC under the log's digest key); without it, plain SHA-256. */
   digestText?(canonicalJson: string): string;
-  /** Builds the call's record where the log runs (ThreadedAuditLog: its writer thread) and appends it. */
-  appendCall?(call: CallRecordInput, capture: CaptureOptions, wantFields?: boolean): Promise<CallAppended>;
+  /**
+   * Builds the call's record where the log runs (ThreadedAuditLog: its writer thread) and appends
+   * it. `alone`: no other call was in flight through this guard (where the log may run, placement.ts).
+   */
+  appendCall?(call: CallRecordInput, capture: CaptureOptions, wantFields?: boolean, alone?: boolean): Promise<CallAppended>;
 }
 
 /**
@@ -20,37 +23,44 @@ export interface AuditSink {
  */
 export function createAuditGuard(log: AuditSink, capture: CaptureOptions): Guard {
   const digestText = log.digestText?.bind(log);
+  /** Calls between this guard's entry and their commit. */
+  let inFlight = 0;
   return {
     name: 'audit',
     async handle(ctx: CallContext, next: Next): Promise<Outcome> {
-      let outcome: Outcome;
-      let thrown: unknown;
-      let threw = false;
+      inFlight += 1;
       try {
-        outcome = await next(ctx);
-      } catch (error) {
-        threw = true;
-        thrown = error;
-        ctx.audit.decision ??= 'error';
-        ctx.audit.reason ??= `internal error: ${error instanceof Error ? error.message : String(error)}`;
-        outcome = failure(ErrorCode.InternalError, 'internal error');
+        let outcome: Outcome;
+        let thrown: unknown;
+        let threw = false;
+        try {
+          outcome = await next(ctx);
+        } catch (error) {
+          threw = true;
+          thrown = error;
+          ctx.audit.decision ??= 'error';
+          ctx.audit.reason ??= `internal error: ${error instanceof Error ? error.message : String(error)}`;
+          outcome = failure(ErrorCode.InternalError, 'internal error');
+        }
+        try {
+          await commit(log, callRecordInput(ctx, outcome), capture, digestText, inFlight === 1);
+        } catch (error) {
+          return failure(ErrorCode.InternalError, 'the audit log could not record this call, so its result is withheld', { reason: 'audit_unavailable', detail: error instanceof Error ? error.message : String(error) });
+        }
+        if (threw) throw thrown;
+        return outcome;
+      } finally {
+        inFlight -= 1;
       }
-      try {
-        await commit(log, callRecordInput(ctx, outcome), capture, digestText);
-      } catch (error) {
-        return failure(ErrorCode.InternalError, 'the audit log could not record this call, so its result is withheld', { reason: 'audit_unavailable', detail: error instanceof Error ? error.message : String(error) });
-      }
-      if (threw) throw thrown;
-      return outcome;
     },
   };
 }
 
 /** The record goes to the writer thread to be built there when the log has one, else it is built here. */
-async function commit(log: AuditSink, call: CallRecordInput, capture: CaptureOptions, digestText: ((text: string) => string) | undefined): Promise<void> {
+async function commit(log: AuditSink, call: CallRecordInput, capture: CaptureOptions, digestText: ((text: string) => string) | undefined, alone: boolean): Promise<void> {
   if (log.appendCall !== undefined && !isSharedResult(call.outcome.ok ? call.outcome.result : undefined)) {
     try {
-      await log.appendCall(call, capture);
+      await log.appendCall(call, capture, false, alone);
       return;
     } catch (error) {
       if (!isNotCloneable(error)) throw error;

@@ -36,10 +36,20 @@ export interface OpenInspection {
   problem: ScanProblem | undefined;
 }
 
+function macKeyPath(options: AuditConfig): string {
+  return options.checkpoint.macKeyFile ?? join(dirname(options.checkpoint.keyFile), 'audit-mac.key');
+}
+
+/** The checkpoint signer and the log's derived keys, for a writer taking over a log opened elsewhere (AuditLog.adopt). */
+export function loadLogKeys(options: AuditConfig, logId: string): { signer: NoteSigner; keys: LogKeys } {
+  const { signer } = loadOrCreateSigningKey(options.checkpoint.keyFile, options.checkpoint.keyName);
+  return { signer, keys: deriveLogKeys(loadOrCreateLogSecret(macKeyPath(options)), logId) };
+}
+
 export function inspectLog(options: AuditConfig, now: () => Date): OpenInspection {
   const dir = options.dir;
   const { signer } = loadOrCreateSigningKey(options.checkpoint.keyFile, options.checkpoint.keyName);
-  const secret = loadOrCreateLogSecret(options.checkpoint.macKeyFile ?? join(dirname(options.checkpoint.keyFile), 'audit-mac.key'));
+  const secret = loadOrCreateLogSecret(macKeyPath(options));
   let metadata = loadOrCreateMetadata(dir, options, signer);
   // The writer lifts the attributes to check and repair the tail (and to quarantine a damaged log); they are set again after open.
   const attributes = LogProtection.prepare(options.appendOnly ?? 'auto', dir, options.checkpoint.mirrorDir);

@@ -34,6 +34,30 @@ export interface AuditWriter {
   close(): Promise<void>;
 }
 
+/**
+ * The state of an open log as one writer hands it to another in the same process (the writer
+ * thread and the main thread, src/audit/thread): everything written and synced, every record
+ * sealed, nothing written for the move itself. Structured-cloneable; the keys are loaded again
+ * from their files by the writer taking over.
+ */
+export interface LogHandoff {
+  metadata: LogMetadata;
+  recovery: RecoveryReport;
+  appendOnly: AppendOnlyStatus;
+  nextSeq: number;
+  head: string;
+  frontier: { size: number; hashes: string[] };
+  segmentPath: string;
+  segmentBytes: number;
+  segmentStartedMs: number;
+  lastCheckpointSize: number;
+  checkpointIndex: number;
+  sinceCheckpoint: number;
+  dropped: number;
+  droppedSince?: string;
+  stats: WriterStats;
+}
+
 export interface AppendResult {
   seq: number;
   hash: string;

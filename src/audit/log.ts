@@ -1,14 +1,14 @@
 import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
-import type { AppendOnlyStatus, LogProtection } from './append-only.js';
+import { LogProtection, type AppendOnlyStatus } from './append-only.js';
 import { encodeLine, sha256Hex } from './canonical.js';
 import { signCheckpoint, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
 import type { NoteSigner, NoteVerifier } from './keys.js';
 import { CHECKPOINTS_DIR, SEGMENTS_DIR, checkpointName, listSegments, segmentName, type LogMetadata } from './layout.js';
-import { inspectLog, setAsideTampered, tailCutRecord } from './log-open.js';
-import { AuditTamperError, AuditUnavailableError, type AppendResult, type AuditWriter, type RecordEntry, type RecoveryReport, type WriterStats } from './log-types.js';
+import { inspectLog, loadLogKeys, setAsideTampered, tailCutRecord } from './log-open.js';
+import { AuditTamperError, AuditUnavailableError, type AppendResult, type AuditWriter, type LogHandoff, type RecordEntry, type RecoveryReport, type WriterStats } from './log-types.js';
 import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog } from './scan.js';
 import { AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
@@ -17,7 +17,7 @@ import { SegmentWriter, type WriterHost } from './segment-writer.js';
 import { acquireWriterLock, releaseWriterLock } from './writer-lock.js';
 
 export { AuditTamperError, AuditUnavailableError } from './log-types.js';
-export type { AppendResult, AuditWriter, RecoveryReport, WriterStats } from './log-types.js';
+export type { AppendResult, AuditWriter, LogHandoff, RecoveryReport, WriterStats } from './log-types.js';
 export { writerLockHolder } from './writer-lock.js';
 
 export interface AuditLogOptions extends AuditConfig {
@@ -139,6 +139,47 @@ export class AuditLog implements AuditWriter {
     attributes.protect(log.writer.path);
     log.startTimer();
     return log;
+  }
+
+  /**
+   * Takes over a log that another writer of this process released (release()): the chain, the
+   * Merkle frontier, the counters and the open segment continue where it stopped, without the
+   * open-time walk (that writer did it) and without writing anything for the move.
+   */
+  static async adopt(options: AuditLogOptions, handoff: LogHandoff): Promise<AuditLog> {
+    const { signer, keys } = loadLogKeys(options, handoff.metadata.logId);
+    const attributes = LogProtection.adopted(options.dir, options.checkpoint.mirrorDir, handoff.appendOnly);
+    const log = new AuditLog(options, handoff.metadata, signer, keys, handoff.nextSeq, handoff.head, MerkleFrontier.fromJSON(handoff.frontier), handoff.segmentPath, handoff.recovery, attributes);
+    log.segmentBytes = handoff.segmentBytes;
+    log.segmentStartedMs = handoff.segmentStartedMs;
+    log.lastCheckpointSize = handoff.lastCheckpointSize;
+    log.checkpointIndex = handoff.checkpointIndex;
+    log.sinceCheckpoint = handoff.sinceCheckpoint;
+    log.dropped = handoff.dropped;
+    log.droppedSince = handoff.droppedSince;
+    log.writer.resumeStats(handoff.stats);
+    await log.writer.openSegment(handoff.segmentPath);
+    log.startTimer();
+    return log;
+  }
+
+  /**
+   * Stops this writer once everything queued is written, synced and sealed, and returns its state
+   * for adopt() on another thread of this process. The writer lock stays held (the process still
+   * writes the log); this instance refuses every later append. Fails, with nothing handed over,
+   * when the writer has failed.
+   */
+  async release(): Promise<LogHandoff> {
+    if (this.closed) throw new AuditUnavailableError('audit log is closed');
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.flush();
+    if (this.unsealed !== 0) throw new AuditUnavailableError(`audit log: ${this.unsealed} record(s) unsealed after a flush; the log is not handed over`);
+    this.catchUpFrontier();
+    await this.writer.close();
+    const handoff: LogHandoff = { metadata: this.metadata, recovery: this.recovery, appendOnly: this.attributes.status, nextSeq: this.nextSeq, head: this.head, frontier: this.frontier.toJSON(), segmentPath: this.writer.path, segmentBytes: this.segmentBytes, segmentStartedMs: this.segmentStartedMs, lastCheckpointSize: this.lastCheckpointSize, checkpointIndex: this.checkpointIndex, sinceCheckpoint: this.sinceCheckpoint, dropped: this.dropped, stats: this.writer.stats };
+    if (this.droppedSince !== undefined) handoff.droppedSince = this.droppedSince;
+    return handoff;
   }
 
   get size(): number {

@@ -84,6 +84,11 @@ export class SegmentWriter {
     return { ...this.counters };
   }
 
+  /** Carries on the counters of the writer this one takes over from (a log moved between threads). */
+  resumeStats(stats: WriterStats): void {
+    Object.assign(this.counters, stats);
+  }
+
   countDropped(): void {
     this.counters.dropped += 1;
   }

@@ -1,6 +1,7 @@
-// The audit log on its writer thread (audit.writer: thread, the gateway's default) must write what
-// the inline writer writes, in the order it was handed, durably, and fail closed when its thread
-// goes away.
+// The audit log on its writer thread (audit.writer: thread, and adaptive, the gateway's default,
+// while calls overlap) must write what the inline writer writes, in the order it was handed,
+// durably, and fail closed when its thread goes away; adaptive moves it between the threads
+// without a gap in the chain.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -199,6 +200,111 @@ describe('the audit log on its writer thread', () => {
       const inline = await openAuditWriter(auditOptions(temp.dir, { writer: 'inline' }));
       assert.ok(inline instanceof AuditLog);
       await inline.close();
+    } finally {
+      temp.cleanup();
+    }
+  });
+});
+
+describe('audit.writer: adaptive (the default): the log moves to the main thread while calls come one at a time', () => {
+  const requestIds = (dir: string): unknown[] => requests(dir).map((record) => record.request_id);
+
+  test('one-at-a-time calls through the guard move the log to the main thread, overlapping ones move it back; order, chain and seals hold across the moves', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 50 } });
+      const log = await ThreadedAuditLog.open(options, { adaptive: true });
+      let slow = false;
+      const guard = compose([createAuditGuard(log, capture)], async () => {
+        if (slow) await new Promise((resolve) => setTimeout(resolve, 5));
+        return success({ content: [{ type: 'text', text: 'ok' }] });
+      });
+      let id = 0;
+      const oneAtATime = async (count: number): Promise<void> => {
+        for (let i = 0; i < count; i += 1) assert.equal(((await guard(context(id++, { i }))) as Outcome).ok, true);
+      };
+      assert.equal(log.writingOn, 'thread');
+      await oneAtATime(100);
+      assert.equal(log.writingOn, 'main', 'a hundred calls one at a time: the main thread writes');
+      slow = true;
+      const overlapping = await Promise.all(Array.from({ length: 8 }, () => guard(context(id++, {}))));
+      assert.ok(overlapping.every((outcome) => (outcome as Outcome).ok));
+      assert.equal(log.writingOn, 'thread', 'overlapping calls: the writer thread writes');
+      slow = false;
+      await oneAtATime(100);
+      assert.equal(log.writingOn, 'main');
+      const size = log.size;
+      await log.close();
+      assert.deepEqual(requestIds(options.dir), Array.from({ length: id }, (_, i) => i), 'every call recorded once, in the order committed');
+      assert.equal(verifyLog(options.dir).status, 'clean');
+      const reopened = await ThreadedAuditLog.open(options);
+      assert.equal(reopened.recovery.truncatedBytes, 0, 'nothing unsealed or torn was left by a move');
+      assert.equal(reopened.recovery.unsealedRecords, undefined);
+      assert.ok(reopened.size >= size);
+      let seals = 0;
+      for (const { record, raw } of readRecords(options.dir)) {
+        if (record.event !== 'audit.seal') continue;
+        seals += 1;
+        assert.equal(reopened.sealVerifies(Buffer.from(raw), record.seq), true, `seal ${record.seq} verifies`);
+      }
+      assert.ok(seals > 200, 'one seal per synced batch, on both threads');
+      await reopened.close();
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('records handed over during a move wait for it and land in their order; on the main thread an append resolves durably', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir);
+      const log = await ThreadedAuditLog.open(options, { adaptive: true });
+      for (let i = 0; i < 63; i += 1) await log.appendCall(callRecordInput(context(i, {}), success({})), capture, false, true);
+      assert.equal(log.writingOn, 'thread');
+      // The 64th lone call starts the move; everything handed over right after it waits for the move.
+      const handed: Array<Promise<{ seq: number }>> = [log.appendCall(callRecordInput(context(63, {}), success({})), capture, false, true).then((appended) => appended.result)];
+      for (let i = 64; i < 80; i += 1) {
+        handed.push(i % 4 === 0 ? log.event('test.marker', { i }) : log.appendCall(callRecordInput(context(i, {}), success({})), capture).then((appended) => appended.result));
+      }
+      const seqs = (await Promise.all(handed)).map((result) => result.seq);
+      for (let i = 1; i < seqs.length; i += 1) assert.ok((seqs[i] as number) > (seqs[i - 1] as number), `record ${i} came after record ${i - 1}`);
+      assert.equal(log.writingOn, 'main');
+      const { result } = await log.appendCall(callRecordInput(context(80, { path: '/b' }), success({})), capture, false, true);
+      const segment = listSegments(options.dir).at(-1);
+      assert.ok(segment !== undefined);
+      assert.ok(readFileSync(segment.path, 'utf8').includes(`"seq":${result.seq},`), 'written by the main thread, in the file when the append resolved');
+      await log.checkpoint();
+      assert.equal(log.size, result.seq + 3, 'the checkpoint\'s seal follows the record and its batch seal');
+      await log.close();
+      const order = [...readRecords(options.dir)].map((item) => item.record).filter((record) => record.kind === 'request' || record.event === 'test.marker').map((record) => (record.kind === 'request' ? record.request_id : (record.info as { i: number }).i));
+      assert.deepEqual(order, Array.from({ length: 81 }, (_, i) => i));
+      assert.equal(verifyLog(options.dir).status, 'clean');
+    } finally {
+      temp.cleanup();
+    }
+  });
+
+  test('audit.writer: thread never moves; the writer thread gone while the main thread writes still fails the log closed', async () => {
+    const temp = tempDir();
+    try {
+      const pinned = await openAuditWriter(auditOptions(temp.dir, { writer: 'thread' }));
+      assert.ok(pinned instanceof ThreadedAuditLog);
+      for (let i = 0; i < 80; i += 1) await pinned.appendCall(callRecordInput(context(i, {}), success({})), capture, false, true);
+      assert.equal(pinned.writingOn, 'thread');
+      await pinned.close();
+      const log = await openAuditWriter(auditOptions(temp.dir));
+      assert.ok(log instanceof ThreadedAuditLog, 'adaptive is the default');
+      for (let i = 0; i < 70; i += 1) await log.appendCall(callRecordInput(context(100 + i, {}), success({})), capture, false, true);
+      assert.equal(log.writingOn, 'main');
+      await (log as unknown as { worker: Worker }).worker.terminate();
+      await assert.rejects(log.appendCall(callRecordInput(context(200, {}), success({})), capture, false, true), AuditUnavailableError);
+      assert.match(String(log.failedWith?.message), /writer thread ended/);
+      await log.close();
+      // What the main thread wrote before is intact, and the lock was released at close.
+      assert.equal(verifyLog(auditOptions(temp.dir).dir).status, 'clean');
+      const again = await AuditLog.open(auditOptions(temp.dir));
+      assert.equal(again.recovery.truncatedBytes, 0);
+      await again.close();
     } finally {
       temp.cleanup();
     }

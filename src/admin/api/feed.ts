@@ -27,8 +27,8 @@ export class AuditFeed {
     const appendCall = sink.appendCall?.bind(sink);
     // The record is built where the log runs; the feed needs it back to show it.
     if (appendCall !== undefined) {
-      teed.appendCall = async (call, capture) => {
-        const appended = await appendCall(call, capture, true);
+      teed.appendCall = async (call, capture, _wantFields, alone) => {
+        const appended = await appendCall(call, capture, true, alone);
         if (appended.fields !== undefined) publish(appended.fields, appended.result);
         return appended;
       };

@@ -5,7 +5,7 @@ import type { KeyObject } from 'node:crypto';
 import type { AppendOnlyStatus } from '../append-only.js';
 import type { NoteVerifier } from '../keys.js';
 import type { LogMetadata } from '../layout.js';
-import type { AppendResult, RecoveryReport, WriterStats } from '../log-types.js';
+import type { AppendResult, LogHandoff, RecoveryReport, WriterStats } from '../log-types.js';
 import type { CallRecordInput, CaptureOptions } from '../record.js';
 import type { AuditFields } from '../schema.js';
 
@@ -13,7 +13,11 @@ export type WriterRequest =
   | { op: 'append'; id: number; fields: AuditFields }
   /** Build the record of a finished call there (buildRequestRecord), then append it. */
   | { op: 'call'; id: number; call: CallRecordInput; capture: CaptureOptions; wantFields: boolean }
-  | { op: 'flush' | 'checkpoint' | 'close'; id: number };
+  | { op: 'flush' | 'checkpoint' | 'close'; id: number }
+  /** Stop writing once everything is on disk and hand the log's state back (the main thread takes over). */
+  | { op: 'release'; id: number }
+  /** Take the log over from the main thread. */
+  | { op: 'adopt'; id: number; handoff: LogHandoff };
 
 /** An error as it crosses the thread boundary; `problem` rebuilds an AuditTamperError. */
 export interface WireError {
@@ -27,6 +31,8 @@ export interface WriterAnswer {
   result?: AppendResult;
   /** The record built for a `call` request, when it asked for it (the console's live feed). */
   fields?: AuditFields;
+  /** The answer to `release`. */
+  handoff?: LogHandoff;
   error?: WireError;
 }
 

@@ -1,4 +1,4 @@
-// The audit log run on a worker thread of its own (audit.writer: thread, the default). The
+// The audit log run on a worker thread of its own (audit.writer: thread, and adaptive while calls overlap). The
 // gateway's main thread only hands over what a record is built from (a structured clone of the
 // call's arguments and outcome); building the record (redaction, canonical JSON, keyed digests),
 // chaining, hashing, sealing, checkpointing and the synced writes all happen on the writer thread,
@@ -7,6 +7,12 @@
 // answer to the call) resolves only after the synced write holding its record returned. If the
 // thread fails or ends, every pending and later append is refused (the calls fail closed) and the
 // readiness check reports why.
+//
+// Adaptive (audit.writer: adaptive, the default): while calls come one at a time the log moves to
+// the main thread (placement.ts), where a call's record costs no thread wake-up; when calls
+// overlap it moves back. A move waits until everything is written, synced and sealed, hands the
+// log's state over (AuditLog.release, AuditLog.adopt) and holds the records that arrive meanwhile;
+// they go to the new writer in their order. Nothing is written for a move, and the chain goes on.
 import type { KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import type { AppendOnlyStatus } from '../append-only.js';
@@ -17,7 +23,10 @@ import { AuditTamperError, AuditUnavailableError, type AppendResult, type AuditW
 import type { CallRecordInput, CaptureOptions } from '../record.js';
 import type { ScanProblem } from '../scan.js';
 import type { AuditFields, JsonValue } from '../schema.js';
+import { AuditLog } from '../log.js';
+import { buildRequestRecord } from '../record.js';
 import { keyedDigest, sealLineVerifies } from '../seal.js';
+import { Placement } from './placement.js';
 import type { LogState, WireError, WriterAnswer, WriterMessage, WriterRequest } from './protocol.js';
 
 interface Pending {
@@ -58,6 +67,11 @@ export class ThreadedAuditLog implements AuditWriter {
   private broken: Error | undefined;
   private closing: Promise<void> | undefined;
   private readonly commitListeners = new Set<() => void>();
+  /** The log while the main thread writes it (adaptive); undefined while the writer thread does. */
+  private inline: AuditLog | undefined;
+  /** A move between the threads in progress; requests made meanwhile wait in `held`. */
+  private moving: Promise<void> | undefined;
+  private held: Array<() => void> = [];
   readonly dir: string;
   readonly metadata: LogMetadata;
   readonly appendOnly: AppendOnlyStatus;
@@ -68,6 +82,9 @@ export class ThreadedAuditLog implements AuditWriter {
   private constructor(
     private readonly worker: Worker,
     opened: Extract<WriterMessage, { type: 'opened' }>['log'],
+    private readonly options: AuditLogOptions,
+    /** Set when the log may move to the main thread (audit.writer: adaptive). */
+    private readonly placement: Placement | undefined,
   ) {
     this.state = opened;
     this.dir = opened.dir;
@@ -85,7 +102,7 @@ export class ThreadedAuditLog implements AuditWriter {
   }
 
   /** Opens the log on a new writer thread; fails as AuditLog.open fails (the same errors). */
-  static async open(options: AuditLogOptions): Promise<ThreadedAuditLog> {
+  static async open(options: AuditLogOptions, { adaptive = false }: { adaptive?: boolean } = {}): Promise<ThreadedAuditLog> {
     if (options.now !== undefined) throw new Error('audit: a test clock cannot be handed to the writer thread; use AuditLog.open');
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: options });
     const opened = await new Promise<Extract<WriterMessage, { type: 'opened' }>['log']>((resolve, reject) => {
@@ -114,28 +131,35 @@ export class ThreadedAuditLog implements AuditWriter {
       await worker.terminate();
       throw error;
     });
-    return new ThreadedAuditLog(worker, opened);
+    return new ThreadedAuditLog(worker, opened, options, adaptive ? new Placement() : undefined);
   }
 
   get size(): number {
-    return this.state.size;
+    return this.inline?.size ?? this.state.size;
   }
 
   get chainHead(): string {
-    return this.state.head;
+    return this.inline?.chainHead ?? this.state.head;
   }
 
   get stats(): WriterStats {
-    return this.state.stats;
+    return this.inline?.stats ?? this.state.stats;
   }
 
   get failedWith(): Error | undefined {
-    return this.broken ?? (this.state.failed === undefined ? undefined : fromWire(this.state.failed));
+    return this.broken ?? this.inline?.failedWith ?? (this.state.failed === undefined ? undefined : fromWire(this.state.failed));
   }
 
-  async append(fields: AuditFields): Promise<AppendResult> {
-    const answer = await this.request({ op: 'append', id: 0, fields });
-    return answer.result as AppendResult;
+  /** Which thread writes the log now (tests and the bench read it). */
+  get writingOn(): 'main' | 'thread' {
+    return this.inline === undefined ? 'thread' : 'main';
+  }
+
+  append(fields: AuditFields): Promise<AppendResult> {
+    return this.route(
+      (log) => log.append(fields),
+      async () => (await this.request({ op: 'append', id: 0, fields })).result as AppendResult,
+    );
   }
 
   event(type: string, info: { [key: string]: JsonValue } = {}): Promise<AppendResult> {
@@ -147,9 +171,19 @@ export class ThreadedAuditLog implements AuditWriter {
    * cannot be cloned (no such part comes from JSON) is refused here; the audit guard then builds
    * the record on this thread and appends the fields instead.
    */
-  async appendCall(call: CallRecordInput, capture: CaptureOptions, wantFields = false): Promise<CallAppended> {
-    const answer = await this.request({ op: 'call', id: 0, call, capture, wantFields });
-    return answer.fields === undefined ? { result: answer.result as AppendResult } : { result: answer.result as AppendResult, fields: answer.fields };
+  appendCall(call: CallRecordInput, capture: CaptureOptions, wantFields = false, alone = false): Promise<CallAppended> {
+    this.place(alone);
+    return this.route(
+      async (log) => {
+        const fields = buildRequestRecord(call, capture, (text) => log.digestText(text));
+        const result = await log.append(fields);
+        return wantFields ? { result, fields } : { result };
+      },
+      async () => {
+        const answer = await this.request({ op: 'call', id: 0, call, capture, wantFields });
+        return answer.fields === undefined ? { result: answer.result as AppendResult } : { result: answer.result as AppendResult, fields: answer.fields };
+      },
+    );
   }
 
   digestText(canonicalJson: string): string {
@@ -165,21 +199,84 @@ export class ThreadedAuditLog implements AuditWriter {
     return () => this.commitListeners.delete(listener);
   }
 
-  async checkpoint(): Promise<void> {
-    await this.request({ op: 'checkpoint', id: 0 });
+  checkpoint(): Promise<void> {
+    return this.route(
+      (log) => log.checkpoint(),
+      async () => {
+        await this.request({ op: 'checkpoint', id: 0 });
+      },
+    );
   }
 
-  async flush(): Promise<void> {
-    await this.request({ op: 'flush', id: 0 });
+  flush(): Promise<void> {
+    return this.route(
+      (log) => log.flush(),
+      async () => {
+        await this.request({ op: 'flush', id: 0 });
+      },
+    );
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.broken === undefined) await this.request({ op: 'close', id: 0 }, true).catch(() => undefined);
+      await this.moving;
+      const inline = this.inline;
+      if (inline !== undefined) await inline.close().catch(() => undefined);
+      else if (this.broken === undefined) await this.request({ op: 'close', id: 0 }, true).catch(() => undefined);
       this.broken ??= new AuditUnavailableError('audit log is closed');
       await this.worker.terminate();
     })();
     return this.closing;
+  }
+
+  /** To the log's writer now, in call order; held while a move is in progress. */
+  private route<T>(onMain: (log: AuditLog) => Promise<T>, onThread: () => Promise<T>): Promise<T> {
+    if (this.broken !== undefined) return Promise.reject(this.broken);
+    if (this.closing !== undefined) return Promise.reject(new AuditUnavailableError('audit log is closed'));
+    if (this.moving !== undefined) return new Promise<T>((resolve, reject) => this.held.push(() => this.route(onMain, onThread).then(resolve, reject)));
+    return this.inline === undefined ? onThread() : onMain(this.inline);
+  }
+
+  /** Starts a move when the placement asks for the other thread. */
+  private place(alone: boolean): void {
+    if (this.placement === undefined || this.moving !== undefined || this.broken !== undefined || this.closing !== undefined) return;
+    const onMain = this.inline !== undefined;
+    if (this.placement.observe(alone, onMain) === onMain) return;
+    this.moving = (onMain ? this.moveToThread() : this.moveToMain()).then(
+      () => undefined,
+      (error: unknown) => this.fail(new AuditUnavailableError(`audit log unavailable: moving it between threads failed: ${error instanceof Error ? error.message : String(error)}. Calls must be denied until the gateway restarts`)),
+    ).finally(() => {
+      this.moving = undefined;
+      const held = this.held;
+      this.held = [];
+      for (const go of held) go();
+    });
+  }
+
+  private async moveToMain(): Promise<void> {
+    // Moves finish even when close() is called meanwhile (it waits for them): their requests count as closing ones.
+    const { handoff } = await this.request({ op: 'release', id: 0 }, true);
+    if (handoff === undefined) throw new Error('the writer thread released the log without its state');
+    const inline = await AuditLog.adopt({ ...this.options, blockingWrites: true }, handoff);
+    inline.onCommit(() => this.notifyCommit());
+    this.inline = inline;
+  }
+
+  private async moveToThread(): Promise<void> {
+    const inline = this.inline as AuditLog;
+    const handoff = await inline.release();
+    this.inline = undefined;
+    await this.request({ op: 'adopt', id: 0, handoff }, true);
+  }
+
+  private notifyCommit(): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener();
+      } catch {
+        // A sink's wake-up must never fail a write.
+      }
+    }
   }
 
   private request(request: WriterRequest, closing = false): Promise<WriterAnswer> {
@@ -228,15 +325,7 @@ export class ThreadedAuditLog implements AuditWriter {
     this.state = message.state;
     for (const answer of message.answers) this.settle(answer);
     // A wake-up only (sinks then read the files): one per message, however many batches it covers.
-    if (message.commits > 0) {
-      for (const listener of this.commitListeners) {
-        try {
-          listener();
-        } catch {
-          // A sink's wake-up must never fail a write.
-        }
-      }
-    }
+    if (message.commits > 0) this.notifyCommit();
     this.refreshRef();
   }
 
