@@ -6,7 +6,7 @@ export interface MetricSources {
   /** Open client sessions by transport. */
   sessions(): { transport: string; count: number }[];
   /** The audit writer's counters since start. */
-  audit(): { records: number; batches: number; syncMillis: number; largestBatch: number; dropped: number };
+  audit(): { records: number; batches: number; syncMillis: number; largestBatch: number; dropped: number; onMainThread?: boolean; moves?: number };
   /** Audit sinks (audit.sinks): shipped, failed and resent counts and lag, per sink. */
   shipping?(): { sink: string; type: string; shipped: number; checkpointsShipped: number; failures: number; resent: number; lagRecords: number; lagSeconds: number; lostToRetention: number; newChains?: number; rejected?: number }[];
 }
@@ -73,6 +73,8 @@ export class GatewayMetrics {
     auditGauge('bastion_audit_sync_seconds', 'Wall time spent in synced audit writes since start.', (stats) => stats.syncMillis / 1000);
     auditGauge('bastion_audit_largest_batch', 'Largest audit batch written since start.', (stats) => stats.largestBatch);
     auditGauge('bastion_audit_dropped', 'Audit records dropped by the async writer since start (0 in durable mode).', (stats) => stats.dropped);
+    auditGauge('bastion_audit_writer_on_main_thread', '1 while the gateway\'s main thread writes the audit log (audit.writer: adaptive with calls one at a time, or inline), 0 while its writer thread does.', (stats) => (stats.onMainThread === true ? 1 : 0));
+    auditGauge('bastion_audit_writer_moves', 'Times the audit log moved between the writer thread and the main thread since start (audit.writer: adaptive).', (stats) => stats.moves ?? 0);
     type SinkFigures = NonNullable<ReturnType<NonNullable<MetricSources['shipping']>>>[number];
     const sinkGauge = (name: string, help: string, read: (sink: SinkFigures) => number): void => {
       new Gauge({

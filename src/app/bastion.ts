@@ -210,7 +210,7 @@ function createMetrics(config: AdminListenerConfig, audit: AuditWriter, gateway:
         { transport: 'http', count: gateway().http?.sessionCount ?? 0 },
         { transport: 'stdio', count: gateway().stdio === undefined ? 0 : 1 },
       ],
-      audit: () => audit.stats,
+      audit: () => ({ ...audit.stats, ...audit.placement }),
       shipping: () => shipping()?.stats() ?? [],
     },
   });

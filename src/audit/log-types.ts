@@ -17,6 +17,8 @@ export interface AuditWriter {
   readonly chainHead: string;
   readonly appendOnly: AppendOnlyStatus;
   readonly stats: WriterStats;
+  /** Which thread writes the log and how often it moved (audit.writer: adaptive; inline: always the main thread). */
+  readonly placement: { onMainThread: boolean; moves: number };
   /** Why the log stopped accepting records, once it has. */
   readonly failedWith: Error | undefined;
   readonly recovery: RecoveryReport;

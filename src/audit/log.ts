@@ -186,6 +186,10 @@ export class AuditLog implements AuditWriter {
     return this.nextSeq;
   }
 
+  get placement(): { onMainThread: boolean; moves: number } {
+    return { onMainThread: this.options.blockingWrites !== true, moves: 0 };
+  }
+
   get chainHead(): string {
     return this.head;
   }

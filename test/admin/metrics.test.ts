@@ -55,7 +55,9 @@ describe('the admin listener serves metrics and health to operators, apart from 
     assert.match(body, /^bastion_request_duration_seconds_count\{method="tools\/call",server="everything",decision="allow"\} 3$/m);
     assert.match(body, /^bastion_upstream_duration_seconds_count\{server="everything"\} 3$/m);
     assert.match(body, /^bastion_audit_records \d+$/m);
+    assert.match(body, /^bastion_audit_writer_on_main_thread 0$/m, 'a few calls: the writer thread writes the log');
   });
+
 
   test('/healthz and /readyz answer without a token; anything but GET is refused', async () => {
     assert.deepEqual(JSON.parse((await get(`${admin}/healthz`)).body), { status: 'ok' });
@@ -95,5 +97,18 @@ describe('the admin listener serves metrics and health to operators, apart from 
     } finally {
       prometheus.kill('SIGTERM');
     }
+  });
+
+  // Last: the calls here would change the counts the tests above read.
+  test('calls one at a time move the audit log to the main thread, and the gauges say so', async () => {
+    const client = await httpClient(running.url);
+    try {
+      for (let i = 0; i < 70; i += 1) assert.equal(firstText(await client.callTool({ name: 'everything.echo', arguments: { message: `one ${i}` } })), `Echo: one ${i}`);
+    } finally {
+      await client.close();
+    }
+    const { body } = await get(`${admin}/metrics`, VIEWER);
+    assert.match(body, /^bastion_audit_writer_on_main_thread 1$/m);
+    assert.match(body, /^bastion_audit_writer_moves 1$/m);
   });
 });

@@ -72,6 +72,7 @@ export class ThreadedAuditLog implements AuditWriter {
   /** A move between the threads in progress; requests made meanwhile wait in `held`. */
   private moving: Promise<void> | undefined;
   private held: Array<() => void> = [];
+  private moves = 0;
   readonly dir: string;
   readonly metadata: LogMetadata;
   readonly appendOnly: AppendOnlyStatus;
@@ -84,7 +85,7 @@ export class ThreadedAuditLog implements AuditWriter {
     opened: Extract<WriterMessage, { type: 'opened' }>['log'],
     private readonly options: AuditLogOptions,
     /** Set when the log may move to the main thread (audit.writer: adaptive). */
-    private readonly placement: Placement | undefined,
+    private readonly placer: Placement | undefined,
   ) {
     this.state = opened;
     this.dir = opened.dir;
@@ -150,9 +151,13 @@ export class ThreadedAuditLog implements AuditWriter {
     return this.broken ?? this.inline?.failedWith ?? (this.state.failed === undefined ? undefined : fromWire(this.state.failed));
   }
 
-  /** Which thread writes the log now (tests and the bench read it). */
+  /** Which thread writes the log now. */
   get writingOn(): 'main' | 'thread' {
     return this.inline === undefined ? 'thread' : 'main';
+  }
+
+  get placement(): { onMainThread: boolean; moves: number } {
+    return { onMainThread: this.inline !== undefined, moves: this.moves };
   }
 
   append(fields: AuditFields): Promise<AppendResult> {
@@ -239,11 +244,13 @@ export class ThreadedAuditLog implements AuditWriter {
 
   /** Starts a move when the placement asks for the other thread. */
   private place(alone: boolean): void {
-    if (this.placement === undefined || this.moving !== undefined || this.broken !== undefined || this.closing !== undefined) return;
+    if (this.placer === undefined || this.moving !== undefined || this.broken !== undefined || this.closing !== undefined) return;
     const onMain = this.inline !== undefined;
-    if (this.placement.observe(alone, onMain) === onMain) return;
+    if (this.placer.observe(alone, onMain) === onMain) return;
     this.moving = (onMain ? this.moveToThread() : this.moveToMain()).then(
-      () => undefined,
+      () => {
+        this.moves += 1;
+      },
       (error: unknown) => this.fail(new AuditUnavailableError(`audit log unavailable: moving it between threads failed: ${error instanceof Error ? error.message : String(error)}. Calls must be denied until the gateway restarts`)),
     ).finally(() => {
       this.moving = undefined;
