@@ -20,12 +20,15 @@ test('corpus evaluation: false positives on held-out real packages, detection an
   // Benign real packages never used for training: measured at 8 of 55 (14.5%), then 11 of 68 (16.2%)
   // once 13 newly collected packages joined the split (measured once, not tuned on; the model is not
   // yet retrained on the 10 new train packages); then 18 of 106 (17.0%) once 39 more joined (stop 20,
-  // the same with the rules before and after that stop's fixes, and after the retrain); the target is 1%.
+  // the same with the rules before and after that stop's fixes, and after the retrain); then 21 of 162
+  // (13.0%) once 56 more joined (stop 22: 3 of the 56 flagged; the model not retrained on the new train
+  // packages, whose out-of-fold scores would raise its thresholds); the target is 1%.
   const held = rateOf(e.heldOutPackages, 'benign');
-  assert.ok(held.rate <= 0.17, `held-out packages flagged ${held.flagged}/${held.n}`);
+  assert.ok(held.rate <= 0.14, `held-out packages flagged ${held.flagged}/${held.n}`);
   // Train packages (tuned on; new ones arrive as the corpus grows): measured 1 of 101, 0 of 111 after the
   // stop-20 rule fixes, then 9 of 173 once 62 newly collected train packages joined (13 of 173 with the
-  // rules before those fixes), and still 9 of 173 with the model retrained on them. The bar was 2%; it is
+  // rules before those fixes), and still 9 of 173 with the model retrained on them; 4 of 173 after stop 22's
+  // fixes, then 11 of 241 once 68 more joined, 9 of 241 after the fixes for them. The bar was 2%; it is
   // 6% for this larger, harder set.
   const trainPackages = rateOf(e.trainPackages, 'benign');
   assert.ok(trainPackages.rate <= 0.06, `train packages flagged ${trainPackages.flagged}/${trainPackages.n}`);
