@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { mkdirSync, unlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fsyncDirectory, writeFileDurably } from '../storage/index.js';
+import { writeFileDurably } from '../storage/index.js';
 import { LogProtection, type AppendOnlyStatus } from './append-only.js';
-import { encodeLine, sha256Hex } from './canonical.js';
+import { encodeLine } from './canonical.js';
 import { signCheckpoint, type CheckpointBody, type ParsedCheckpoint } from './checkpoint.js';
 import type { AuditConfig } from './config.js';
 import type { NoteSigner, NoteVerifier } from './keys.js';
@@ -13,6 +13,7 @@ import { MerkleFrontier, leafHashHex } from './merkle.js';
 import { scanLog } from './scan.js';
 import { AuditEvent, ZERO_HASH, checkFields, type AuditFields, type JsonValue } from './schema.js';
 import { keyedDigest, sealLineVerifies, sealMac, type LogKeys } from './seal.js';
+import { deleteExpiredSegments } from './retention.js';
 import { SegmentWriter, type WriterHost } from './segment-writer.js';
 import { acquireWriterLock, releaseWriterLock } from './writer-lock.js';
 
@@ -433,39 +434,8 @@ export class AuditLog implements AuditWriter {
 
   /** Deletes old segments per the retention policy, only ones entirely covered by a checkpoint. */
   private applyRetention(): void {
-    const { maxAgeDays, maxTotalBytes } = this.options.retention;
-    if (maxAgeDays === undefined && maxTotalBytes === undefined) return;
-    const segments = listSegments(this.options.dir);
-    const sizes = segments.map((segment) => statSync(segment.path).size);
-    let total = sizes.reduce((sum, size) => sum + size, 0);
-    const nowMs = (this.options.now ?? (() => new Date()))().getTime();
-    const deleted: Array<{ segment: string; sha256: string; bytes: number; immutable_lifted?: boolean }> = [];
-    for (let index = 0; index < segments.length - 1; index += 1) {
-      const segment = segments[index] as (typeof segments)[number];
-      const next = segments[index + 1] as (typeof segments)[number];
-      if (next.firstSeq > this.lastCheckpointSize || segment.path === this.writer.path) break;
-      const ageDays = (nowMs - statSync(segment.path).mtimeMs) / 86_400_000;
-      const overAge = maxAgeDays !== undefined && ageDays > maxAgeDays;
-      const overSize = maxTotalBytes !== undefined && total > maxTotalBytes;
-      if (!overAge && !overSize) break;
-      const bytes = sizes[index] as number;
-      const sha256 = sha256Hex(readFileSync(segment.path));
-      try {
-        // The only place a sealed segment loses its immutable attribute while the gateway runs; the record below says so.
-        this.attributes.retire(segment.path);
-        unlinkSync(segment.path);
-      } catch (error) {
-        process.emitWarning(`audit retention could not delete ${segment.path}: ${(error as Error).message}; it is kept and retried at the next checkpoint`, { code: 'BASTION_AUDIT_RETENTION' });
-        break;
-      }
-      deleted.push({ segment: segment.name, sha256, bytes, ...(this.attributes.enabled ? { immutable_lifted: true } : {}) });
-      total -= bytes;
-    }
-    if (deleted.length > 0) {
-      fsyncDirectory(join(this.options.dir, SEGMENTS_DIR));
-      const retainedFrom = listSegments(this.options.dir)[0]?.firstSeq ?? this.nextSeq;
-      this.enqueueRecord({ kind: 'event', event: AuditEvent.Retention, info: { deleted, retained_from_seq: retainedFrom, max_age_days: maxAgeDays ?? null, max_total_bytes: maxTotalBytes ?? null } });
-    }
+    const info = deleteExpiredSegments({ dir: this.options.dir, retention: this.options.retention, checkpointedSize: this.lastCheckpointSize, activePath: this.writer.path, nowMs: (this.options.now ?? (() => new Date()))().getTime(), attributes: this.attributes, nextSeq: this.nextSeq });
+    if (info !== undefined) this.enqueueRecord({ kind: 'event', event: AuditEvent.Retention, info });
   }
 
   private recordDropsIfAny(): void {

@@ -272,6 +272,8 @@ export class ThreadedAuditLog implements AuditWriter {
   private async moveToThread(): Promise<void> {
     const inline = this.inline as AuditLog;
     const handoff = await inline.release();
+    // Until the writer thread answers with its own state, report where the main thread stopped.
+    this.state = { size: inline.size, head: inline.chainHead, stats: inline.stats };
     this.inline = undefined;
     await this.request({ op: 'adopt', id: 0, handoff }, true);
   }
