@@ -4,12 +4,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AuditLog, AuditTamperError, resolveAuditConfig, verifyLog } from '../../src/audit/index.js';
+import { AuditLog, AuditTamperError, ThreadedAuditLog, resolveAuditConfig, verifyLog } from '../../src/audit/index.js';
+import { callRecordInput } from '../../src/audit/record.js';
+import { success } from '../../src/pipeline/index.js';
 import { probeAppendOnly } from '../../src/audit/append-only.js';
 import { checkpointFilePaths, listSegments } from '../../src/audit/layout.js';
 import { readRecords } from '../../src/audit/reader.js';
 import { removeTree } from '../helpers/tmp.js';
-import { appendMany, auditOptions } from './helpers.js';
+import { appendMany, auditOptions, callContext } from './helpers.js';
 
 const BASTION = fileURLToPath(new URL('../../src/cli/bastion.js', import.meta.url));
 const ATTACKER = fileURLToPath(new URL('../fixtures/append-only-attacker.js', import.meta.url));
@@ -85,6 +87,22 @@ describe('append-only audit segments (audit.appendOnly, chattr +a / +i)', { skip
     for (const entry of deleted) assert.equal(existsSync(join(options.dir, 'segments', entry.segment)), false, `${entry.segment} is gone`);
     const remaining = listSegments(options.dir);
     assert.match(flagsOf((remaining[remaining.length - 1] as { path: string }).path), /a/, 'after close the active segment stays append-only');
+  });
+
+  test('the adaptive writer keeps the attributes across moves: the main thread rotates, freezes the closed segment and appends to the new one', async () => {
+    const options = auditOptions(join(dir, 'adaptive'), { appendOnly: 'required', checkpoint: { everyRecords: 25 }, rotation: { maxBytes: 8192 } });
+    const log = await ThreadedAuditLog.open(options, { adaptive: true });
+    try {
+      for (let i = 0; i < 120; i += 1) await log.appendCall(callRecordInput(callContext(i, { i }), success({ ok: i })), { arguments: 'truncated', outputs: 'truncated', maxChars: 64 }, false, true);
+      assert.equal(log.writingOn, 'main');
+      const segments = listSegments(options.dir);
+      assert.ok(segments.length >= 3, `rotated on the main thread (${segments.length} segments)`);
+      for (const sealed of segments.slice(0, -1)) assert.match(flagsOf(sealed.path), /i/, `${sealed.name} is immutable`);
+      assert.match(flagsOf((segments[segments.length - 1] as { path: string }).path), /a/, 'the active segment is append-only');
+    } finally {
+      await log.close();
+    }
+    assert.equal(verifyLog(options.dir).status, 'clean');
   });
 
   test("'required' refuses to open where the process cannot set the attributes; 'auto' opens without a warning and reports why", () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { AuditLog, resolveAuditConfig, verifyLog, verifyLogParallel, type AuditLogOptions, type DeepPartial, type AuditConfig, type VerifyOptions, type VerifyReport } from '../../src/audit/index.js';
+import { CallContext } from '../../src/pipeline/index.js';
 import { removeTree } from '../helpers/tmp.js';
 
 export function tempDir(prefix = 'bastion-audit-'): { dir: string; cleanup: () => void } {
@@ -53,4 +54,20 @@ export async function verifyBoth(dir: string, options: VerifyOptions = {}, runs:
 function summary(report: VerifyReport): unknown {
   const { scan } = report;
   return { status: report.status, problem: report.problem, records: scan.records, firstSeq: scan.firstSeq, nextSeq: scan.nextSeq, head: scan.head, frontier: scan.frontier.toJSON(), matched: scan.checkpointsMatched, skipped: scan.checkpointsSkipped, retention: scan.startedAfterRetention };
+}
+
+/** A finished tools/call's context, as the audit guard sees it (request `requestId`, arguments `args`). */
+export function callContext(requestId: number, args: Record<string, unknown>): CallContext {
+  const ctx = new CallContext({
+    requestId,
+    method: 'tools/call',
+    params: { name: 'files.read', arguments: args, _meta: { taskId: `task-${requestId}` } },
+    session: { sessionId: 'session-1', transport: 'http', protocolVersion: '2025-06-18' },
+    identity: { agentId: 'ci-bot', tokenFingerprint: 'fp:1a2b3c4d', method: 'oauth', subject: 'alice@example.com' },
+    requestBytes: 120,
+    limits: { timeoutMs: 1000, maxOutputBytes: 65536, maxRequestBytes: 65536 },
+    signal: new AbortController().signal,
+  });
+  ctx.target = { server: 'files', name: 'read', calledAs: 'read_file' };
+  return ctx;
 }

@@ -6,29 +6,14 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
-import { CallContext, ErrorCode, compose, failure, success, type Outcome } from '../../src/pipeline/index.js';
+import { ErrorCode, compose, failure, success, type Outcome } from '../../src/pipeline/index.js';
 import { AuditLog, AuditTamperError, AuditUnavailableError, ThreadedAuditLog, createAuditGuard, openAuditWriter, verifyLog, type AuditRecord } from '../../src/audit/index.js';
 import { listSegments } from '../../src/audit/layout.js';
 import { readRecords } from '../../src/audit/reader.js';
 import { buildRequestRecord, callRecordInput, type CaptureOptions } from '../../src/audit/record.js';
-import { auditOptions, tempDir } from './helpers.js';
+import { auditOptions, callContext as context, tempDir } from './helpers.js';
 
 const capture: CaptureOptions = { arguments: 'truncated', outputs: 'truncated', maxChars: 64 };
-
-function context(requestId: number, args: Record<string, unknown>): CallContext {
-  const ctx = new CallContext({
-    requestId,
-    method: 'tools/call',
-    params: { name: 'files.read', arguments: args, _meta: { taskId: `task-${requestId}` } },
-    session: { sessionId: 'session-1', transport: 'http', protocolVersion: '2025-06-18' },
-    identity: { agentId: 'ci-bot', tokenFingerprint: 'fp:1a2b3c4d', method: 'oauth', subject: 'alice@example.com' },
-    requestBytes: 120,
-    limits: { timeoutMs: 1000, maxOutputBytes: 65536, maxRequestBytes: 65536 },
-    signal: new AbortController().signal,
-  });
-  ctx.target = { server: 'files', name: 'read', calledAs: 'read_file' };
-  return ctx;
-}
 
 function requests(dir: string): AuditRecord[] {
   return [...readRecords(dir)].map((item) => item.record).filter((record) => record.kind === 'request');
