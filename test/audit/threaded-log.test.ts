@@ -269,6 +269,26 @@ describe('audit.writer: adaptive (the default): the log moves to the main thread
     }
   });
 
+  test('close() during a move waits for it: the records held by the move are refused as closed, the rest are on disk and the log verifies', async () => {
+    const temp = tempDir();
+    try {
+      const options = auditOptions(temp.dir);
+      const log = await ThreadedAuditLog.open(options, { adaptive: true });
+      for (let i = 0; i < 63; i += 1) await log.appendCall(callRecordInput(context(i, {}), success({})), capture, false, true);
+      const moving = log.appendCall(callRecordInput(context(63, {}), success({})), capture, false, true);
+      const closed = log.close();
+      await assert.rejects(moving, /closed/);
+      await closed;
+      assert.deepEqual(requests(options.dir).map((record) => record.request_id), Array.from({ length: 63 }, (_, i) => i));
+      assert.equal(verifyLog(options.dir).status, 'clean');
+      const reopened = await AuditLog.open(options);
+      assert.equal(reopened.recovery.truncatedBytes, 0, 'the writer lock was released and nothing was left unsealed');
+      await reopened.close();
+    } finally {
+      temp.cleanup();
+    }
+  });
+
   test('audit.writer: thread never moves; the writer thread gone while the main thread writes still fails the log closed', async () => {
     const temp = tempDir();
     try {
