@@ -130,7 +130,10 @@ export class Shipper {
   async stop(deadlineMs: number): Promise<void> {
     this.stopping = true;
     const deadline = Date.now() + deadlineMs;
-    while (!this.stopped && Date.now() < deadline && this.consecutiveFailures === 0 && (this.reading.nextSeq < this.options.logSize() || this.unconfirmedRecords > 0)) {
+    // Caught up includes the last checkpoint: its seal can be read before its note is on disk (the
+    // note is written after the synced batch that holds the seal), and the note is then still due.
+    const caughtUp = (): boolean => this.reading.nextSeq >= this.options.logSize() && this.reading.pendingCheckpoint === undefined && this.unconfirmedRecords === 0 && this.unconfirmedCheckpoints === 0;
+    while (!this.stopped && Date.now() < deadline && this.consecutiveFailures === 0 && !caughtUp()) {
       this.notify();
       await delay(20);
     }

@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { unlinkSync } from 'node:fs';
+import { renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditLog } from '../../../src/audit/index.js';
-import { listSegments } from '../../../src/audit/layout.js';
+import { listCheckpoints, listSegments } from '../../../src/audit/layout.js';
 import { resolveSinks } from '../../../src/audit/ship/index.js';
 import { Shipper } from '../../../src/audit/ship/shipper.js';
 import type { ShipItem } from '../../../src/audit/ship/source.js';
@@ -18,8 +18,12 @@ import { committedLog } from './helpers.js';
 class KeepingTransport implements SinkTransport {
   readonly acknowledges = true;
   readonly records: Array<{ seq: number; line: string }> = [];
+  readonly checkpoints: number[] = [];
   deliver(items: ShipItem[]): Promise<undefined> {
-    for (const item of items) if (item.kind === 'record') this.records.push({ seq: item.seq, line: item.line });
+    for (const item of items) {
+      if (item.kind === 'record') this.records.push({ seq: item.seq, line: item.line });
+      else this.checkpoints.push(item.size);
+    }
     return Promise.resolve(undefined);
   }
   reset(): void {}
@@ -80,6 +84,34 @@ describe('a sink cursor survives a tamper restart of the log (a new chain under 
       assert.equal(third.shipper.snapshot().newChains, 0, 'a cursor into the current chain is not mistaken for a stale one');
       assert.ok(third.transport.records.length > 0 && third.transport.records.length < 10, `only the records appended since were shipped (got ${third.transport.records.length})`);
       assert.ok((third.transport.records[0]?.seq ?? 0) >= (second.shipper.position.nextSeq), 'the third run starts where the second stopped');
+      await log.close();
+    } finally {
+      temp.cleanup();
+    }
+  });
+});
+
+describe('a sink stopping at shutdown', () => {
+  test('waits for the last checkpoint note when it read the seal announcing it before the note was on disk', async () => {
+    const temp = tempDir('bastion-ship-stop-');
+    try {
+      const options = auditOptions(temp.dir, { checkpoint: { everyRecords: 1000 } });
+      const log = await AuditLog.open(options);
+      await appendMany(log, 20, 2);
+      await log.checkpoint();
+      const last = listCheckpoints(options.dir).at(-1);
+      assert.ok(last !== undefined && last.checkpoint.size === log.size, 'the log ends with a checkpoint');
+      // The state the shipper can see for a moment: the seal synced, its note not yet written.
+      const aside = `${last.path}.later`;
+      renameSync(last.path, aside);
+      const transport = new KeepingTransport();
+      assert.ok(SINK);
+      const shipper = new Shipper({ sink: SINK, transport, logDir: log.dir, logId: log.metadata.logId, cursorDir: join(temp.dir, 'audit-ship'), logSize: () => log.size, pollMs: 20, onError: (error) => assert.fail(error), onRecovered: () => undefined, onWarning: () => undefined, onRejected: () => assert.fail('nothing is rejected') });
+      shipper.start();
+      while (transport.records.length < log.size) await new Promise((resolve) => setTimeout(resolve, 10));
+      setTimeout(() => renameSync(aside, last.path), 100);
+      await shipper.stop(5_000);
+      assert.deepEqual(transport.checkpoints.at(-1), last.checkpoint.size, 'the last checkpoint reached the sink');
       await log.close();
     } finally {
       temp.cleanup();
